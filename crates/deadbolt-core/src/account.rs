@@ -1,0 +1,59 @@
+//! Accounts and roles.
+
+use crate::email::Email;
+use crate::ids::AccountId;
+use crate::password::PasswordHashString;
+use crate::phone::Phone;
+use time::OffsetDateTime;
+
+/// A role name: lower-case letters, digits and `_`, 1 to 32 long. `admin` is the one the service
+/// itself gives meaning to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Role(String);
+
+impl Role {
+    pub const ADMIN: &'static str = "admin";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = (1..=32).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub email: Email,
+    pub email_verified: bool,
+    pub phone: Option<Phone>,
+    pub phone_verified: bool,
+    /// None for accounts that sign in elsewhere (SSO) or were created without one.
+    pub password_hash: Option<PasswordHashString>,
+    pub roles: Vec<Role>,
+    pub created_at: OffsetDateTime,
+}
+
+impl Account {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.as_str() == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names() {
+        assert!(Role::parse("admin").is_some());
+        assert!(Role::parse("team_lead2").is_some());
+        assert!(Role::parse("Admin").is_none());
+        assert!(Role::parse("").is_none());
+        assert!(Role::parse("a-b").is_none());
+    }
+}

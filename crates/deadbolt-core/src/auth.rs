@@ -1,0 +1,98 @@
+//! How a user proved who they are, and what that is worth: RFC 8176 `amr` values and the
+//! `acr` level (NIST AAL).
+
+use serde::{Deserialize, Serialize};
+
+/// One way of proving identity used in a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Password,
+    Totp,
+    EmailCode,
+    RecoveryCode,
+    Sms,
+    Voice,
+    /// A WebAuthn credential; `user_verified` when the authenticator checked a PIN or biometric.
+    WebAuthn { hardware: bool, user_verified: bool },
+}
+
+impl AuthMethod {
+    fn amr_values(self) -> &'static [&'static str] {
+        match self {
+            Self::Password => &["pwd"],
+            Self::Totp | Self::EmailCode | Self::RecoveryCode => &["otp"],
+            Self::Sms => &["sms"],
+            Self::Voice => &["tel"],
+            Self::WebAuthn { hardware: true, user_verified: false } => &["hwk"],
+            Self::WebAuthn { hardware: true, user_verified: true } => &["hwk", "user"],
+            Self::WebAuthn { hardware: false, user_verified: false } => &["swk"],
+            Self::WebAuthn { hardware: false, user_verified: true } => &["swk", "user"],
+        }
+    }
+
+    /// How many authentication factors this method alone stands for.
+    fn factors(self) -> usize {
+        match self {
+            Self::WebAuthn { user_verified: true, .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The `amr` claim: each method's values once, plus `mfa` when two or more factors were used.
+pub fn amr(methods: &[AuthMethod]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in methods {
+        for v in m.amr_values() {
+            if !out.iter().any(|o| o == v) {
+                out.push((*v).to_owned());
+            }
+        }
+    }
+    if factor_count(methods) >= 2 {
+        out.push("mfa".to_owned());
+    }
+    out
+}
+
+/// The `acr` claim: `aal2` for two or more factors, else `aal1`.
+pub fn acr(methods: &[AuthMethod]) -> &'static str {
+    if factor_count(methods) >= 2 {
+        "aal2"
+    } else {
+        "aal1"
+    }
+}
+
+fn factor_count(methods: &[AuthMethod]) -> usize {
+    methods.iter().map(|m| m.factors()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_alone_is_aal1() {
+        assert_eq!(amr(&[AuthMethod::Password]), ["pwd"]);
+        assert_eq!(acr(&[AuthMethod::Password]), "aal1");
+    }
+
+    #[test]
+    fn two_factors_are_mfa() {
+        let m = [AuthMethod::Password, AuthMethod::Totp];
+        assert_eq!(amr(&m), ["pwd", "otp", "mfa"]);
+        assert_eq!(acr(&m), "aal2");
+        assert_eq!(amr(&[AuthMethod::Password, AuthMethod::Sms]), ["pwd", "sms", "mfa"]);
+    }
+
+    #[test]
+    fn passkey_with_user_verification_is_mfa() {
+        let m = [AuthMethod::WebAuthn { hardware: false, user_verified: true }];
+        assert_eq!(amr(&m), ["swk", "user", "mfa"]);
+        assert_eq!(acr(&m), "aal2");
+        let no_uv = [AuthMethod::WebAuthn { hardware: true, user_verified: false }];
+        assert_eq!(acr(&no_uv), "aal1");
+    }
+}

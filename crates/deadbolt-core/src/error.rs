@@ -1,0 +1,15 @@
+//! The rules' error type: what went wrong in terms a caller can act on.
+
+use time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CoreError {
+    #[error("invalid email address")]
+    InvalidEmail,
+    #[error("invalid phone number: expected E.164, like +12015550123")]
+    InvalidPhone,
+    #[error("password too weak: {0}")]
+    WeakPassword(String),
+    #[error("too many attempts; retry in {} s", .0.whole_seconds())]
+    Throttled(Duration),
+}

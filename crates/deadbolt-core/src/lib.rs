@@ -1,0 +1,23 @@
+//! Deadbolt's rules, free of HTTP, SQL, the wall clock and any global RNG.
+//!
+//! Time comes in through [`clock::Clock`] and randomness through [`random::Random`], so every
+//! rule here is a plain function that tests can drive exactly. The layers above parse input into
+//! these types once, ask a rule to decide, and persist or render the result.
+
+pub mod account;
+pub mod auth;
+pub mod clock;
+pub mod code;
+pub mod email;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod password;
+pub mod phone;
+pub mod random;
+pub mod secret;
+pub mod session;
+pub mod throttle;
+pub mod token;
+
+pub use error::CoreError;

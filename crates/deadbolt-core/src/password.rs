@@ -1,0 +1,213 @@
+//! Passwords: strength rules, Argon2id hashing, and verification that takes the same time whether
+//! or not the account exists.
+
+use crate::{random::Random, secret::Secret, CoreError};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+
+/// Argon2id cost parameters. The defaults are OWASP's first recommendation
+/// (m = 19 MiB, t = 2, p = 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Shortest password accepted (NIST SP 800-63B asks for 8 at least).
+    pub min_length: usize,
+    /// zxcvbn score (0..=4) a password must reach.
+    pub min_score: u8,
+}
+
+impl Default for PasswordParams {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            min_length: 8,
+            min_score: 3,
+        }
+    }
+}
+
+/// Longest password accepted: long enough for any passphrase, short enough to bound hashing.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+impl PasswordParams {
+    /// Every problem with these parameters, as (field, message) pairs.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Err(e) = Params::new(self.memory_kib, self.iterations, self.parallelism, None) {
+            out.push(("memory_kib", format!("invalid Argon2 parameters: {e}")));
+        }
+        if self.min_length < 8 || self.min_length > MAX_PASSWORD_CHARS {
+            out.push(("min_length", format!("must be between 8 and {MAX_PASSWORD_CHARS}")));
+        }
+        if self.min_score > 4 {
+            out.push(("min_score", "must be between 0 and 4".to_owned()));
+        }
+        out
+    }
+}
+
+/// A stored Argon2id hash in PHC string form.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHashString(pub String);
+
+impl std::fmt::Debug for PasswordHashString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHashString(***)")
+    }
+}
+
+/// Hashes and verifies passwords with fixed parameters.
+pub struct PasswordHasher {
+    argon: Argon2<'static>,
+    params: PasswordParams,
+    /// A hash of a random password, verified against when the account does not exist so that an
+    /// unknown email costs the same as a wrong password.
+    dummy: PasswordHashString,
+}
+
+impl PasswordHasher {
+    pub fn new(params: PasswordParams, rng: &dyn Random) -> Result<Self, argon2::Error> {
+        let argon_params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
+        let mut hasher = Self {
+            argon,
+            params,
+            dummy: PasswordHashString(String::new()),
+        };
+        let random_password = hex(&crate::random::RandomExt::bytes::<16>(rng));
+        hasher.dummy = hasher
+            .hash(&Secret::new(random_password), rng)
+            .map_err(|_| argon2::Error::AlgorithmInvalid)?;
+        Ok(hasher)
+    }
+
+    pub fn params(&self) -> &PasswordParams {
+        &self.params
+    }
+
+    /// Hashes with a fresh 128-bit salt.
+    pub fn hash(&self, password: &Secret, rng: &dyn Random) -> Result<PasswordHashString, argon2::password_hash::Error> {
+        let salt_bytes = crate::random::RandomExt::bytes::<16>(rng);
+        let salt = SaltString::encode_b64(&salt_bytes)?;
+        let hash = self.argon.hash_password(password.expose().as_bytes(), &salt)?;
+        Ok(PasswordHashString(hash.to_string()))
+    }
+
+    /// True when `password` matches `stored`. With no stored hash (unknown account, or an account
+    /// without a password) it verifies against the dummy hash and answers false, taking as long.
+    pub fn verify(&self, password: &Secret, stored: Option<&PasswordHashString>) -> bool {
+        let (target, real) = match stored {
+            Some(h) => (h, true),
+            None => (&self.dummy, false),
+        };
+        let Ok(parsed) = PasswordHash::new(&target.0) else {
+            return false;
+        };
+        let matched = self
+            .argon
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok();
+        matched && real
+    }
+}
+
+/// Checks a new password against length limits and a strength estimate that also penalises the
+/// user's own email and name (`user_inputs`).
+pub fn check_strength(password: &Secret, params: &PasswordParams, user_inputs: &[&str]) -> Result<(), CoreError> {
+    let pw = password.expose();
+    let chars = pw.chars().count();
+    if chars < params.min_length {
+        return Err(CoreError::WeakPassword(format!(
+            "use at least {} characters",
+            params.min_length
+        )));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(CoreError::WeakPassword(format!(
+            "use at most {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    // zxcvbn's cost grows with length; the first 100 characters decide any realistic case.
+    let judged: String = pw.chars().take(100).collect();
+    let estimate = zxcvbn::zxcvbn(&judged, user_inputs);
+    let score = u8::from(estimate.score());
+    if score < params.min_score {
+        let hint = estimate
+            .feedback()
+            .and_then(|f| f.warning().map(|w| w.to_string()))
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "it is too easy to guess".to_owned());
+        return Err(CoreError::WeakPassword(hint));
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::SeededRandom;
+
+    fn cheap() -> PasswordParams {
+        PasswordParams {
+            memory_kib: 256,
+            iterations: 1,
+            ..PasswordParams::default()
+        }
+    }
+
+    #[test]
+    fn hash_then_verify() {
+        let rng = SeededRandom::new(7);
+        let h = PasswordHasher::new(cheap(), &rng).unwrap();
+        let pw = Secret::new("correct horse battery staple");
+        let stored = h.hash(&pw, &rng).unwrap();
+        assert!(stored.0.starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
+        assert!(h.verify(&pw, Some(&stored)));
+        assert!(!h.verify(&Secret::new("wrong"), Some(&stored)));
+        assert!(!h.verify(&pw, None), "no account never verifies");
+        assert!(!h.verify(&pw, Some(&PasswordHashString("garbage".into()))));
+    }
+
+    #[test]
+    fn same_password_gets_different_salts() {
+        let rng = SeededRandom::new(9);
+        let h = PasswordHasher::new(cheap(), &rng).unwrap();
+        let pw = Secret::new("correct horse battery staple");
+        assert_ne!(h.hash(&pw, &rng).unwrap(), h.hash(&pw, &rng).unwrap());
+    }
+
+    #[test]
+    fn strength_rules() {
+        let p = PasswordParams::default();
+        let weak = |s: &str| check_strength(&Secret::new(s), &p, &["jane@example.com"]).is_err();
+        assert!(weak("short"));
+        assert!(weak("password123"));
+        assert!(weak("qwertyuiop"));
+        assert!(weak("jane@example.com"));
+        assert!(weak(&"x".repeat(300)));
+        assert!(!weak("correct horse battery staple"));
+        assert!(!weak("vX9#qL2!mZ7$wR"));
+    }
+
+    #[test]
+    fn params_are_checked() {
+        let bad = PasswordParams {
+            memory_kib: 1,
+            min_length: 3,
+            min_score: 9,
+            ..PasswordParams::default()
+        };
+        let fields: Vec<_> = bad.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["memory_kib", "min_length", "min_score"]);
+    }
+}

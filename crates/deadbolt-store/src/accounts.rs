@@ -1,0 +1,93 @@
+//! Accounts.
+
+use crate::codes::NewCode;
+use crate::db::{BatchOutcome, Row, Stmt};
+use crate::events::EventRecord;
+use crate::outbox::OutboxMessage;
+use crate::{params, parse_uuid, Result, Store, StoreError};
+use deadbolt_core::account::{Account, Role};
+use deadbolt_core::clock::{from_millis, to_millis};
+use deadbolt_core::email::Email;
+use deadbolt_core::ids::AccountId;
+use deadbolt_core::password::PasswordHashString;
+use deadbolt_core::phone::Phone;
+
+/// An account to insert, with everything that must be written with it.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub account: Account,
+    /// Codes that prove the new account's channels.
+    pub codes: Vec<NewCode>,
+    /// The messages carrying them.
+    pub messages: Vec<OutboxMessage>,
+    pub event: EventRecord,
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, email, email_verified, phone, phone_verified, password_hash, roles, created_at";
+
+fn account_from_row(r: &Row) -> Result<Account> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("account {what}"));
+    Ok(Account {
+        id: AccountId(parse_uuid(&r.text(0)?)?),
+        email: Email::parse(&r.text(1)?).map_err(|_| corrupt("email"))?,
+        email_verified: r.bool(2)?,
+        phone: r
+            .opt_text(3)?
+            .map(|p| Phone::parse(&p).map_err(|_| corrupt("phone")))
+            .transpose()?,
+        phone_verified: r.bool(4)?,
+        password_hash: r.opt_text(5)?.map(PasswordHashString),
+        roles: r
+            .text(6)?
+            .split_whitespace()
+            .map(|s| Role::parse(s).ok_or_else(|| corrupt("role")))
+            .collect::<Result<_>>()?,
+        created_at: from_millis(r.int(7)?),
+    })
+}
+
+impl Store {
+    /// Inserts the account with its codes, messages and event in one transaction.
+    /// `Conflict` when the email is taken.
+    pub async fn create_account(&self, new: NewAccount) -> Result<()> {
+        let a = &new.account;
+        let roles: Vec<&str> = a.roles.iter().map(Role::as_str).collect();
+        let mut stmts = vec![Stmt::new(
+            "INSERT INTO accounts (id, email, email_verified, phone, phone_verified, password_hash, roles, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            params![
+                a.id.to_string(),
+                a.email.as_str(),
+                a.email_verified,
+                a.phone.as_ref().map(Phone::as_str),
+                a.phone_verified,
+                a.password_hash.as_ref().map(|h| h.0.clone()),
+                roles.join(" "),
+                to_millis(a.created_at),
+            ],
+        )];
+        stmts.extend(new.codes.iter().map(NewCode::insert));
+        stmts.extend(new.messages.iter().map(OutboxMessage::insert));
+        stmts.push(new.event.insert());
+        match self.db.batch(stmts).await? {
+            BatchOutcome::Committed => Ok(()),
+            BatchOutcome::GuardFailed(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    pub async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
+        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at \
+                           FROM accounts WHERE email = $1";
+        debug_assert!(SQL.contains(ACCOUNT_COLUMNS));
+        let rows = self.db.query(SQL, params![email.as_str()]).await?;
+        rows.first().map(account_from_row).transpose()
+    }
+
+    pub async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at \
+                           FROM accounts WHERE id = $1";
+        let rows = self.db.query(SQL, params![id.to_string()]).await?;
+        rows.first().map(account_from_row).transpose()
+    }
+}

@@ -1,0 +1,124 @@
+//! One-time codes sent to a channel.
+
+use crate::db::{BatchOutcome, Stmt};
+use crate::events::EventRecord;
+use crate::{params, parse_uuid, Result, Store, StoreError};
+use deadbolt_core::clock::{from_millis, to_millis};
+use deadbolt_core::code::{CodePurpose, StoredCode, MAX_CODE_ATTEMPTS};
+use deadbolt_core::ids::{AccountId, CodeId};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub id: CodeId,
+    pub account_id: AccountId,
+    pub purpose: CodePurpose,
+    pub hash: Vec<u8>,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+impl NewCode {
+    pub(crate) fn insert(&self) -> Stmt {
+        Stmt::new(
+            "INSERT INTO verification_codes (id, account_id, purpose, code_hash, expires_at, attempts, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6)",
+            params![
+                self.id.to_string(),
+                self.account_id.to_string(),
+                self.purpose.as_str(),
+                self.hash.clone(),
+                to_millis(self.expires_at),
+                to_millis(self.created_at),
+            ],
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub id: CodeId,
+    pub stored: StoredCode,
+}
+
+impl Store {
+    /// The most recent code for this purpose; a newer code supersedes older ones.
+    pub async fn latest_code(&self, account: AccountId, purpose: CodePurpose) -> Result<Option<CodeRecord>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT id, code_hash, expires_at, attempts, consumed_at FROM verification_codes \
+                 WHERE account_id = $1 AND purpose = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
+                params![account.to_string(), purpose.as_str()],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(CodeRecord {
+                    id: CodeId(parse_uuid(&r.text(0)?)?),
+                    stored: StoredCode {
+                        hash: r.bytes(1)?,
+                        expires_at: from_millis(r.int(2)?),
+                        attempts: u32::try_from(r.int(3)?).unwrap_or(u32::MAX),
+                        consumed: r.opt_int(4)?.is_some(),
+                    },
+                })
+            })
+            .transpose()
+    }
+
+    /// Adds a code (superseding earlier ones) and its message in one transaction.
+    pub async fn add_code(&self, code: NewCode, message: crate::OutboxMessage, event: EventRecord) -> Result<()> {
+        self.db
+            .batch(vec![code.insert(), message.insert(), event.insert()])
+            .await
+            .map(|_| ())
+    }
+
+    /// Counts a wrong try against a code.
+    pub async fn count_code_attempt(&self, id: CodeId, event: EventRecord) -> Result<()> {
+        self.db
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE verification_codes SET attempts = attempts + 1 WHERE id = $1",
+                    params![id.to_string()],
+                ),
+                event.insert(),
+            ])
+            .await
+            .map(|_| ())
+    }
+
+    /// Spends a code and marks the channel verified, atomically: of two racing submissions of
+    /// the same code, one wins. False when the code was no longer live.
+    pub async fn consume_verification_code(
+        &self,
+        id: CodeId,
+        account: AccountId,
+        purpose: CodePurpose,
+        now: OffsetDateTime,
+        event: EventRecord,
+    ) -> Result<bool> {
+        let verify = match purpose {
+            CodePurpose::VerifyEmail => "UPDATE accounts SET email_verified = TRUE WHERE id = $1",
+            CodePurpose::VerifyPhone => "UPDATE accounts SET phone_verified = TRUE WHERE id = $1",
+        };
+        let outcome = self
+            .db
+            .batch(vec![
+                Stmt::guard(
+                    "UPDATE verification_codes SET consumed_at = $2 \
+                     WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2 AND attempts < $3",
+                    params![id.to_string(), to_millis(now), i64::from(MAX_CODE_ATTEMPTS)],
+                ),
+                Stmt::guard(verify, params![account.to_string()]),
+                event.insert(),
+            ])
+            .await?;
+        match outcome {
+            BatchOutcome::Committed => Ok(true),
+            BatchOutcome::GuardFailed(0) => Ok(false),
+            BatchOutcome::GuardFailed(_) => Err(StoreError::Corrupt("code for a missing account".to_owned())),
+        }
+    }
+}

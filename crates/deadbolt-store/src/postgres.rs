@@ -1,0 +1,167 @@
+//! PostgreSQL through tokio-postgres with a deadpool pool. Statements are prepared once per
+//! connection and cached.
+
+use crate::db::{BatchOutcome, Db, Dialect, Expect, Migration, Row, Stmt, Value, MIGRATIONS_TABLE};
+use crate::StoreError;
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::NoTls;
+
+#[derive(Clone)]
+pub struct PostgresDb {
+    pool: Pool,
+}
+
+/// Any lock id will do as long as every instance uses the same one.
+const MIGRATION_LOCK_ID: i64 = 0x0dea_db01;
+
+impl PostgresDb {
+    pub fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL connection: {e}")))
+    }
+}
+
+fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict,
+        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED => {
+            StoreError::Unavailable("transaction conflict; retry".to_owned())
+        }
+        None if e.is_closed() => StoreError::Unavailable("PostgreSQL connection closed".to_owned()),
+        _ => StoreError::Internal(anyhow::Error::new(e)),
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+            Value::Int(v) => v.to_sql(ty, out),
+            Value::Bool(b) => b.to_sql(ty, out),
+            Value::Text(s) => s.as_str().to_sql(ty, out),
+            Value::Bytes(b) => b.as_slice().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let ty = col.type_();
+        let v = if *ty == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Int))
+        } else if *ty == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i).map(|v| v.map(|v| Value::Int(v.into())))
+        } else if *ty == Type::BOOL {
+            row.try_get::<_, Option<bool>>(i).map(|v| v.map(Value::Bool))
+        } else if *ty == Type::BYTEA {
+            row.try_get::<_, Option<Vec<u8>>>(i).map(|v| v.map(Value::Bytes))
+        } else {
+            row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text))
+        };
+        out.push(v.map_err(pg_error)?.unwrap_or(Value::Null));
+    }
+    Ok(Row(out))
+}
+
+fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+#[async_trait]
+impl Db for PostgresDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn query(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+        let rows = client.query(&stmt, &refs(&params)).await.map_err(pg_error)?;
+        rows.iter().map(read_row).collect()
+    }
+
+    async fn execute(&self, sql: &'static str, params: Vec<Value>) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+        client.execute(&stmt, &refs(&params)).await.map_err(pg_error)
+    }
+
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<BatchOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        for (i, s) in stmts.iter().enumerate() {
+            let stmt = tx.prepare_cached(s.sql).await.map_err(pg_error)?;
+            let changed = tx.execute(&stmt, &refs(&s.params)).await.map_err(pg_error)?;
+            if s.expect == Expect::Changed && changed == 0 {
+                tx.rollback().await.map_err(pg_error)?;
+                return Ok(BatchOutcome::GuardFailed(i));
+            }
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(BatchOutcome::Committed)
+    }
+
+    async fn migrate(&self, migrations: &'static [Migration]) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let mut applied = 0;
+        for m in migrations {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            // Transaction-scoped: instances starting together take turns, then see the row.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_ID])
+                .await
+                .map_err(pg_error)?;
+            tx.batch_execute(MIGRATIONS_TABLE).await.map_err(pg_error)?;
+            let done = tx
+                .query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[&m.version])
+                .await
+                .map_err(pg_error)?;
+            if done.is_none() {
+                tx.batch_execute(m.sql).await.map_err(pg_error)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    &[&m.version, &m.name, &crate::unix_millis_now()],
+                )
+                .await
+                .map_err(pg_error)?;
+                applied += 1;
+            }
+            tx.commit().await.map_err(pg_error)?;
+        }
+        Ok(applied)
+    }
+}
