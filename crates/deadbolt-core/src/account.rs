@@ -16,7 +16,9 @@ impl Role {
 
     pub fn parse(raw: &str) -> Option<Self> {
         let ok = (1..=32).contains(&raw.len())
-            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         ok.then(|| Self(raw.to_owned()))
     }
 

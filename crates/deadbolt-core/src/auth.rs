@@ -14,7 +14,10 @@ pub enum AuthMethod {
     Sms,
     Voice,
     /// A WebAuthn credential; `user_verified` when the authenticator checked a PIN or biometric.
-    WebAuthn { hardware: bool, user_verified: bool },
+    WebAuthn {
+        hardware: bool,
+        user_verified: bool,
+    },
 }
 
 impl AuthMethod {
@@ -24,17 +27,32 @@ impl AuthMethod {
             Self::Totp | Self::EmailCode | Self::RecoveryCode => &["otp"],
             Self::Sms => &["sms"],
             Self::Voice => &["tel"],
-            Self::WebAuthn { hardware: true, user_verified: false } => &["hwk"],
-            Self::WebAuthn { hardware: true, user_verified: true } => &["hwk", "user"],
-            Self::WebAuthn { hardware: false, user_verified: false } => &["swk"],
-            Self::WebAuthn { hardware: false, user_verified: true } => &["swk", "user"],
+            Self::WebAuthn {
+                hardware: true,
+                user_verified: false,
+            } => &["hwk"],
+            Self::WebAuthn {
+                hardware: true,
+                user_verified: true,
+            } => &["hwk", "user"],
+            Self::WebAuthn {
+                hardware: false,
+                user_verified: false,
+            } => &["swk"],
+            Self::WebAuthn {
+                hardware: false,
+                user_verified: true,
+            } => &["swk", "user"],
         }
     }
 
     /// How many authentication factors this method alone stands for.
     fn factors(self) -> usize {
         match self {
-            Self::WebAuthn { user_verified: true, .. } => 2,
+            Self::WebAuthn {
+                user_verified: true,
+                ..
+            } => 2,
             _ => 1,
         }
     }
@@ -84,15 +102,24 @@ mod tests {
         let m = [AuthMethod::Password, AuthMethod::Totp];
         assert_eq!(amr(&m), ["pwd", "otp", "mfa"]);
         assert_eq!(acr(&m), "aal2");
-        assert_eq!(amr(&[AuthMethod::Password, AuthMethod::Sms]), ["pwd", "sms", "mfa"]);
+        assert_eq!(
+            amr(&[AuthMethod::Password, AuthMethod::Sms]),
+            ["pwd", "sms", "mfa"]
+        );
     }
 
     #[test]
     fn passkey_with_user_verification_is_mfa() {
-        let m = [AuthMethod::WebAuthn { hardware: false, user_verified: true }];
+        let m = [AuthMethod::WebAuthn {
+            hardware: false,
+            user_verified: true,
+        }];
         assert_eq!(amr(&m), ["swk", "user", "mfa"]);
         assert_eq!(acr(&m), "aal2");
-        let no_uv = [AuthMethod::WebAuthn { hardware: true, user_verified: false }];
+        let no_uv = [AuthMethod::WebAuthn {
+            hardware: true,
+            user_verified: false,
+        }];
         assert_eq!(acr(&no_uv), "aal1");
     }
 }

@@ -49,7 +49,12 @@ pub fn is_well_formed(raw: &str) -> bool {
 }
 
 /// The stored form: keyed hash of (purpose, account, code).
-pub fn hash(hasher: &TokenHasher, purpose: CodePurpose, account: AccountId, code: &Secret) -> TokenHash {
+pub fn hash(
+    hasher: &TokenHasher,
+    purpose: CodePurpose,
+    account: AccountId,
+    code: &Secret,
+) -> TokenHash {
     hasher.hash(&[
         b"code",
         purpose.as_str().as_bytes(),
@@ -125,9 +130,15 @@ mod tests {
         assert_eq!(check(&stored, &wrong, now), CodeCheck::Reject);
         assert_eq!(check(&stored, &other_purpose, now), CodeCheck::Reject);
         assert_eq!(check(&stored, &right, now + CODE_TTL), CodeCheck::Dead);
-        let spent = StoredCode { attempts: MAX_CODE_ATTEMPTS, ..stored.clone() };
+        let spent = StoredCode {
+            attempts: MAX_CODE_ATTEMPTS,
+            ..stored.clone()
+        };
         assert_eq!(check(&spent, &right, now), CodeCheck::Dead);
-        let used = StoredCode { consumed: true, ..stored };
+        let used = StoredCode {
+            consumed: true,
+            ..stored
+        };
         assert_eq!(check(&used, &right, now), CodeCheck::Dead);
     }
 }

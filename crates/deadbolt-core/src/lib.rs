@@ -8,6 +8,7 @@ pub mod account;
 pub mod auth;
 pub mod clock;
 pub mod code;
+pub mod delivery;
 pub mod email;
 pub mod error;
 pub mod event;

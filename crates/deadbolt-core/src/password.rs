@@ -43,7 +43,10 @@ impl PasswordParams {
             out.push(("memory_kib", format!("invalid Argon2 parameters: {e}")));
         }
         if self.min_length < 8 || self.min_length > MAX_PASSWORD_CHARS {
-            out.push(("min_length", format!("must be between 8 and {MAX_PASSWORD_CHARS}")));
+            out.push((
+                "min_length",
+                format!("must be between 8 and {MAX_PASSWORD_CHARS}"),
+            ));
         }
         if self.min_score > 4 {
             out.push(("min_score", "must be between 0 and 4".to_owned()));
@@ -73,7 +76,12 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(params: PasswordParams, rng: &dyn Random) -> Result<Self, argon2::Error> {
-        let argon_params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)?;
+        let argon_params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
         let mut hasher = Self {
             argon,
@@ -92,10 +100,16 @@ impl PasswordHasher {
     }
 
     /// Hashes with a fresh 128-bit salt.
-    pub fn hash(&self, password: &Secret, rng: &dyn Random) -> Result<PasswordHashString, argon2::password_hash::Error> {
+    pub fn hash(
+        &self,
+        password: &Secret,
+        rng: &dyn Random,
+    ) -> Result<PasswordHashString, argon2::password_hash::Error> {
         let salt_bytes = crate::random::RandomExt::bytes::<16>(rng);
         let salt = SaltString::encode_b64(&salt_bytes)?;
-        let hash = self.argon.hash_password(password.expose().as_bytes(), &salt)?;
+        let hash = self
+            .argon
+            .hash_password(password.expose().as_bytes(), &salt)?;
         Ok(PasswordHashString(hash.to_string()))
     }
 
@@ -119,7 +133,11 @@ impl PasswordHasher {
 
 /// Checks a new password against length limits and a strength estimate that also penalises the
 /// user's own email and name (`user_inputs`).
-pub fn check_strength(password: &Secret, params: &PasswordParams, user_inputs: &[&str]) -> Result<(), CoreError> {
+pub fn check_strength(
+    password: &Secret,
+    params: &PasswordParams,
+    user_inputs: &[&str],
+) -> Result<(), CoreError> {
     let pw = password.expose();
     let chars = pw.chars().count();
     if chars < params.min_length {

@@ -37,9 +37,23 @@ mod tests {
 
     #[test]
     fn e164_only() {
-        assert_eq!(Phone::parse("+12015550123").unwrap().as_str(), "+12015550123");
-        assert_eq!(Phone::parse("+12015550123").unwrap().masked(), "+*******0123");
-        for bad in ["12015550123", "+0123456789", "+1 201 555", "+123", "+1234567890123456", "+1201555012a", ""] {
+        assert_eq!(
+            Phone::parse("+12015550123").unwrap().as_str(),
+            "+12015550123"
+        );
+        assert_eq!(
+            Phone::parse("+12015550123").unwrap().masked(),
+            "+*******0123"
+        );
+        for bad in [
+            "12015550123",
+            "+0123456789",
+            "+1 201 555",
+            "+123",
+            "+1234567890123456",
+            "+1201555012a",
+            "",
+        ] {
             assert_eq!(Phone::parse(bad), Err(CoreError::InvalidPhone), "{bad}");
         }
     }

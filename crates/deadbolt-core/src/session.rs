@@ -29,13 +29,19 @@ impl SessionPolicy {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if !(30..=3600).contains(&self.access_ttl_seconds) {
-            out.push(("access_ttl_seconds", "must be between 30 and 3600".to_owned()));
+            out.push((
+                "access_ttl_seconds",
+                "must be between 30 and 3600".to_owned(),
+            ));
         }
         if self.absolute_seconds < 60 {
             out.push(("absolute_seconds", "must be at least 60".to_owned()));
         }
         if self.idle_seconds < 60 || self.idle_seconds > self.absolute_seconds {
-            out.push(("idle_seconds", "must be at least 60 and at most absolute_seconds".to_owned()));
+            out.push((
+                "idle_seconds",
+                "must be at least 60 and at most absolute_seconds".to_owned(),
+            ));
         }
         out
     }
@@ -45,7 +51,11 @@ impl SessionPolicy {
     }
 
     /// When a session with these times stops being usable.
-    pub fn expires_at(&self, created_at: OffsetDateTime, last_active_at: OffsetDateTime) -> OffsetDateTime {
+    pub fn expires_at(
+        &self,
+        created_at: OffsetDateTime,
+        last_active_at: OffsetDateTime,
+    ) -> OffsetDateTime {
         let absolute = created_at + Duration::seconds(self.absolute_seconds);
         let idle = last_active_at + Duration::seconds(self.idle_seconds);
         absolute.min(idle)
@@ -99,33 +109,69 @@ mod tests {
     #[test]
     fn idle_and_absolute_limits() {
         let p = SessionPolicy::default();
-        let s = SessionTimes { created_at: t0(), last_active_at: t0(), revoked_at: None };
+        let s = SessionTimes {
+            created_at: t0(),
+            last_active_at: t0(),
+            revoked_at: None,
+        };
         assert!(p.is_live(&s, t0() + Duration::minutes(59)));
         assert!(!p.is_live(&s, t0() + Duration::minutes(60)));
-        let active = SessionTimes { last_active_at: t0() + Duration::hours(23) + Duration::minutes(30), ..s };
+        let active = SessionTimes {
+            last_active_at: t0() + Duration::hours(23) + Duration::minutes(30),
+            ..s
+        };
         assert!(p.is_live(&active, t0() + Duration::hours(23) + Duration::minutes(59)));
-        assert!(!p.is_live(&active, t0() + Duration::hours(24)), "absolute cap wins over activity");
-        let revoked = SessionTimes { revoked_at: Some(t0()), ..s };
+        assert!(
+            !p.is_live(&active, t0() + Duration::hours(24)),
+            "absolute cap wins over activity"
+        );
+        let revoked = SessionTimes {
+            revoked_at: Some(t0()),
+            ..s
+        };
         assert!(!p.is_live(&revoked, t0()));
     }
 
     #[test]
     fn refresh_decisions() {
         let p = SessionPolicy::default();
-        let s = SessionTimes { created_at: t0(), last_active_at: t0(), revoked_at: None };
+        let s = SessionTimes {
+            created_at: t0(),
+            last_active_at: t0(),
+            revoked_at: None,
+        };
         let now = t0() + Duration::minutes(5);
-        assert_eq!(decide_refresh(&p, Some(false), Some(&s), now), RefreshDecision::Rotate);
-        assert_eq!(decide_refresh(&p, Some(true), Some(&s), now), RefreshDecision::ReuseDetected);
+        assert_eq!(
+            decide_refresh(&p, Some(false), Some(&s), now),
+            RefreshDecision::Rotate
+        );
+        assert_eq!(
+            decide_refresh(&p, Some(true), Some(&s), now),
+            RefreshDecision::ReuseDetected
+        );
         assert_eq!(decide_refresh(&p, None, None, now), RefreshDecision::Refuse);
         let late = t0() + Duration::hours(2);
-        assert_eq!(decide_refresh(&p, Some(false), Some(&s), late), RefreshDecision::Refuse);
-        let revoked = SessionTimes { revoked_at: Some(t0()), ..s };
-        assert_eq!(decide_refresh(&p, Some(true), Some(&revoked), now), RefreshDecision::Refuse);
+        assert_eq!(
+            decide_refresh(&p, Some(false), Some(&s), late),
+            RefreshDecision::Refuse
+        );
+        let revoked = SessionTimes {
+            revoked_at: Some(t0()),
+            ..s
+        };
+        assert_eq!(
+            decide_refresh(&p, Some(true), Some(&revoked), now),
+            RefreshDecision::Refuse
+        );
     }
 
     #[test]
     fn policy_problems() {
-        let bad = SessionPolicy { access_ttl_seconds: 5, absolute_seconds: 10, idle_seconds: 20 };
+        let bad = SessionPolicy {
+            access_ttl_seconds: 5,
+            absolute_seconds: 10,
+            idle_seconds: 20,
+        };
         assert_eq!(bad.problems().len(), 3);
         assert!(SessionPolicy::default().problems().is_empty());
     }

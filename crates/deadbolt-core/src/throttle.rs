@@ -51,11 +51,30 @@ mod tests {
 
     #[test]
     fn closes_at_the_limit_and_reopens_with_the_window() {
-        let p = ThrottlePolicy { max_failures: 3, window: Duration::minutes(15) };
+        let p = ThrottlePolicy {
+            max_failures: 3,
+            window: Duration::minutes(15),
+        };
         let now = OffsetDateTime::UNIX_EPOCH + Duration::days(1);
         let oldest = now - Duration::minutes(10);
-        assert!(p.check(FailureWindow { count: 2, oldest: Some(oldest) }, now).is_ok());
-        let err = p.check(FailureWindow { count: 3, oldest: Some(oldest) }, now).unwrap_err();
+        assert!(p
+            .check(
+                FailureWindow {
+                    count: 2,
+                    oldest: Some(oldest)
+                },
+                now
+            )
+            .is_ok());
+        let err = p
+            .check(
+                FailureWindow {
+                    count: 3,
+                    oldest: Some(oldest),
+                },
+                now,
+            )
+            .unwrap_err();
         assert_eq!(err, CoreError::Throttled(Duration::minutes(5)));
         assert_eq!(p.window_start(now), now - Duration::minutes(15));
     }

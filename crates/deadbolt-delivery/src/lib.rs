@@ -1,1 +1,26 @@
+//! Delivery: the channels that carry messages (SMTP email now) and the outbox worker that
+//! drains the durable outbox through them with retries and backoff.
 
+pub mod email;
+pub mod worker;
+
+pub use email::SmtpChannel;
+pub use worker::{OutboxWorker, WorkerHandle};
+
+use async_trait::async_trait;
+use deadbolt_store::OutboxMessage;
+
+/// Why a hand-off failed, and whether trying again could help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    pub message: String,
+    /// The provider refused the message itself (a bad recipient, say): retrying cannot help.
+    pub permanent: bool,
+}
+
+/// Something that hands a message to a provider; `Ok` means the provider acknowledged it.
+#[async_trait]
+pub trait Channel: Send + Sync {
+    async fn send(&self, message: &OutboxMessage) -> Result<(), DeliveryError>;
+}

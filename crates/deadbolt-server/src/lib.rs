@@ -1,1 +1,19 @@
+//! Deadbolt's HTTP service as a library: the `deadbolt` binary and the black-box tests build
+//! it with [`app::Application`].
 
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod hash_pool;
+pub mod jwt;
+pub mod keyring;
+pub mod master_key;
+pub mod metrics;
+pub mod routes;
+pub mod services;
+pub mod state;
+pub mod system;
+
+pub use app::Application;
+pub use config::Config;

@@ -43,7 +43,11 @@ pub struct CodeRecord {
 
 impl Store {
     /// The most recent code for this purpose; a newer code supersedes older ones.
-    pub async fn latest_code(&self, account: AccountId, purpose: CodePurpose) -> Result<Option<CodeRecord>> {
+    pub async fn latest_code(
+        &self,
+        account: AccountId,
+        purpose: CodePurpose,
+    ) -> Result<Option<CodeRecord>> {
         let rows = self
             .db
             .query(
@@ -68,7 +72,12 @@ impl Store {
     }
 
     /// Adds a code (superseding earlier ones) and its message in one transaction.
-    pub async fn add_code(&self, code: NewCode, message: crate::OutboxMessage, event: EventRecord) -> Result<()> {
+    pub async fn add_code(
+        &self,
+        code: NewCode,
+        message: crate::OutboxMessage,
+        event: EventRecord,
+    ) -> Result<()> {
         self.db
             .batch(vec![code.insert(), message.insert(), event.insert()])
             .await
@@ -118,7 +127,9 @@ impl Store {
         match outcome {
             BatchOutcome::Committed => Ok(true),
             BatchOutcome::GuardFailed(0) => Ok(false),
-            BatchOutcome::GuardFailed(_) => Err(StoreError::Corrupt("code for a missing account".to_owned())),
+            BatchOutcome::GuardFailed(_) => {
+                Err(StoreError::Corrupt("code for a missing account".to_owned()))
+            }
         }
     }
 }

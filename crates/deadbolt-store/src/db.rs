@@ -72,7 +72,9 @@ impl Row {
         match self.get(i)? {
             Value::Null => Ok(None),
             Value::Text(s) => Ok(Some(s.clone())),
-            other => Err(StoreError::Corrupt(format!("column {i}: expected text, got {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected text, got {other:?}"
+            ))),
         }
     }
 
@@ -86,7 +88,9 @@ impl Row {
             Value::Null => Ok(None),
             Value::Int(v) => Ok(Some(*v)),
             Value::Bool(b) => Ok(Some(i64::from(*b))),
-            other => Err(StoreError::Corrupt(format!("column {i}: expected integer, got {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected integer, got {other:?}"
+            ))),
         }
     }
 
@@ -94,14 +98,18 @@ impl Row {
         match self.get(i)? {
             Value::Bool(b) => Ok(*b),
             Value::Int(v) => Ok(*v != 0),
-            other => Err(StoreError::Corrupt(format!("column {i}: expected boolean, got {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected boolean, got {other:?}"
+            ))),
         }
     }
 
     pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         match self.get(i)? {
             Value::Bytes(b) => Ok(b.clone()),
-            other => Err(StoreError::Corrupt(format!("column {i}: expected bytes, got {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected bytes, got {other:?}"
+            ))),
         }
     }
 }
@@ -125,11 +133,19 @@ pub struct Stmt {
 
 impl Stmt {
     pub fn new(sql: &'static str, params: Vec<Value>) -> Self {
-        Self { sql, params, expect: Expect::Any }
+        Self {
+            sql,
+            params,
+            expect: Expect::Any,
+        }
     }
 
     pub fn guard(sql: &'static str, params: Vec<Value>) -> Self {
-        Self { sql, params, expect: Expect::Changed }
+        Self {
+            sql,
+            params,
+            expect: Expect::Changed,
+        }
     }
 }
 

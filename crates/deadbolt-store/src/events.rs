@@ -47,12 +47,17 @@ fn event_from_row(r: &Row) -> Result<EventRecord> {
     let kind = r.text(2)?;
     Ok(EventRecord {
         id: EventId(parse_uuid(&r.text(0)?)?),
-        account_id: r.opt_text(1)?.map(|s| parse_uuid(&s).map(AccountId)).transpose()?,
-        kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("event kind {kind}")))?,
+        account_id: r
+            .opt_text(1)?
+            .map(|s| parse_uuid(&s).map(AccountId))
+            .transpose()?,
+        kind: EventKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind}")))?,
         at: from_millis(r.int(3)?),
         ip: r.opt_text(4)?,
         user_agent: r.opt_text(5)?,
-        detail: serde_json::from_str(&r.text(6)?).map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
+        detail: serde_json::from_str(&r.text(6)?)
+            .map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
     })
 }
 
@@ -63,8 +68,15 @@ impl Store {
     }
 
     /// An account's events, newest first, after `cursor` when given.
-    pub async fn events_of(&self, account: AccountId, before: Option<EventCursor>, limit: u32) -> Result<Vec<EventRecord>> {
-        let (at, id) = before.map_or((i64::MAX, String::new()), |c| (to_millis(c.at), c.id.to_string()));
+    pub async fn events_of(
+        &self,
+        account: AccountId,
+        before: Option<EventCursor>,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>> {
+        let (at, id) = before.map_or((i64::MAX, String::new()), |c| {
+            (to_millis(c.at), c.id.to_string())
+        });
         let rows = self
             .db
             .query(

@@ -66,7 +66,12 @@ impl Store {
     /// Leases up to `limit` due messages to the caller until `lease_until`. A message whose lease
     /// ran out (its worker died) is due again. On PostgreSQL, `SKIP LOCKED` lets instances claim
     /// disjoint sets without waiting on each other.
-    pub async fn claim_outbox(&self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>> {
+    pub async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
         let sql = match self.db.dialect() {
             Dialect::Sqlite => {
                 "UPDATE outbox SET lease_until = $2 WHERE id IN (\
@@ -84,7 +89,10 @@ impl Store {
         };
         let rows = self
             .db
-            .query(sql, params![to_millis(now), to_millis(lease_until), i64::from(limit)])
+            .query(
+                sql,
+                params![to_millis(now), to_millis(lease_until), i64::from(limit)],
+            )
             .await?;
         rows.iter().map(message_from_row).collect()
     }
@@ -102,7 +110,13 @@ impl Store {
     }
 
     /// A try failed: retry at `next_attempt_at`, or give up (`dead`) after too many tries.
-    pub async fn outbox_failed(&self, id: MessageId, next_attempt_at: OffsetDateTime, error: &str, dead: bool) -> Result<()> {
+    pub async fn outbox_failed(
+        &self,
+        id: MessageId,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+        dead: bool,
+    ) -> Result<()> {
         self.db
             .execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, lease_until = NULL, \
@@ -117,7 +131,10 @@ impl Store {
     pub async fn outbox_pending(&self) -> Result<i64> {
         let rows = self
             .db
-            .query("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", vec![])
+            .query(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'pending'",
+                vec![],
+            )
             .await?;
         rows.first().map_or(Ok(0), |r| r.int(0))
     }

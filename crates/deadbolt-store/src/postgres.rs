@@ -47,7 +47,10 @@ impl PostgresDb {
 fn pg_error(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict,
-        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED => {
+        Some(code)
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
             StoreError::Unavailable("transaction conflict; retry".to_owned())
         }
         None if e.is_closed() => StoreError::Unavailable("PostgreSQL connection closed".to_owned()),
@@ -85,13 +88,17 @@ fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
         let v = if *ty == Type::INT8 {
             row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Int))
         } else if *ty == Type::INT4 {
-            row.try_get::<_, Option<i32>>(i).map(|v| v.map(|v| Value::Int(v.into())))
+            row.try_get::<_, Option<i32>>(i)
+                .map(|v| v.map(|v| Value::Int(v.into())))
         } else if *ty == Type::BOOL {
-            row.try_get::<_, Option<bool>>(i).map(|v| v.map(Value::Bool))
+            row.try_get::<_, Option<bool>>(i)
+                .map(|v| v.map(Value::Bool))
         } else if *ty == Type::BYTEA {
-            row.try_get::<_, Option<Vec<u8>>>(i).map(|v| v.map(Value::Bytes))
+            row.try_get::<_, Option<Vec<u8>>>(i)
+                .map(|v| v.map(Value::Bytes))
         } else {
-            row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text))
+            row.try_get::<_, Option<String>>(i)
+                .map(|v| v.map(Value::Text))
         };
         out.push(v.map_err(pg_error)?.unwrap_or(Value::Null));
     }
@@ -111,14 +118,20 @@ impl Db for PostgresDb {
     async fn query(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
-        let rows = client.query(&stmt, &refs(&params)).await.map_err(pg_error)?;
+        let rows = client
+            .query(&stmt, &refs(&params))
+            .await
+            .map_err(pg_error)?;
         rows.iter().map(read_row).collect()
     }
 
     async fn execute(&self, sql: &'static str, params: Vec<Value>) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
-        client.execute(&stmt, &refs(&params)).await.map_err(pg_error)
+        client
+            .execute(&stmt, &refs(&params))
+            .await
+            .map_err(pg_error)
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<BatchOutcome, StoreError> {
@@ -126,7 +139,10 @@ impl Db for PostgresDb {
         let tx = client.transaction().await.map_err(pg_error)?;
         for (i, s) in stmts.iter().enumerate() {
             let stmt = tx.prepare_cached(s.sql).await.map_err(pg_error)?;
-            let changed = tx.execute(&stmt, &refs(&s.params)).await.map_err(pg_error)?;
+            let changed = tx
+                .execute(&stmt, &refs(&s.params))
+                .await
+                .map_err(pg_error)?;
             if s.expect == Expect::Changed && changed == 0 {
                 tx.rollback().await.map_err(pg_error)?;
                 return Ok(BatchOutcome::GuardFailed(i));
@@ -147,7 +163,10 @@ impl Db for PostgresDb {
                 .map_err(pg_error)?;
             tx.batch_execute(MIGRATIONS_TABLE).await.map_err(pg_error)?;
             let done = tx
-                .query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[&m.version])
+                .query_opt(
+                    "SELECT version FROM schema_migrations WHERE version = $1",
+                    &[&m.version],
+                )
                 .await
                 .map_err(pg_error)?;
             if done.is_none() {

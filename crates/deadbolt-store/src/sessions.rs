@@ -67,7 +67,12 @@ fn insert_refresh(hash: &[u8], session: SessionId, now: OffsetDateTime) -> Stmt 
 
 impl Store {
     /// Stores a new session, its first refresh token and the sign-in event together.
-    pub async fn create_session(&self, s: &SessionRecord, refresh_hash: &[u8], events: Vec<EventRecord>) -> Result<()> {
+    pub async fn create_session(
+        &self,
+        s: &SessionRecord,
+        refresh_hash: &[u8],
+        events: Vec<EventRecord>,
+    ) -> Result<()> {
         let mut stmts = vec![
             Stmt::new(
                 "INSERT INTO sessions (id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent) \

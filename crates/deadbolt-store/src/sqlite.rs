@@ -60,7 +60,10 @@ fn internal(e: rusqlite::Error) -> StoreError {
         {
             return StoreError::Conflict;
         }
-        if matches!(err.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) {
+        if matches!(
+            err.code,
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked
+        ) {
             return StoreError::Unavailable("database is busy".to_owned());
         }
     }
@@ -97,7 +100,9 @@ fn run_query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>,
     let mut stmt = conn.prepare_cached(&to_sqlite(sql)).map_err(internal)?;
     let n = stmt.column_count();
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(params.iter()), |r| read_row(r, n))
+        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            read_row(r, n)
+        })
         .map_err(internal)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(internal)
 }

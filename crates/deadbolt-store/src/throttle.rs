@@ -26,7 +26,12 @@ impl Store {
     }
 
     /// Records one failure under each key, pruning rows that left the window.
-    pub async fn record_failure(&self, keys: &[String], at: OffsetDateTime, prune_before: OffsetDateTime) -> Result<()> {
+    pub async fn record_failure(
+        &self,
+        keys: &[String],
+        at: OffsetDateTime,
+        prune_before: OffsetDateTime,
+    ) -> Result<()> {
         let mut stmts = Vec::with_capacity(keys.len() * 2);
         for k in keys {
             stmts.push(crate::db::Stmt::new(

@@ -1,0 +1,188 @@
+//! Building and running the service: open the database, load keys, start the outbox worker,
+//! bind the listener. Tests build it on port 0 and talk HTTP to it.
+
+use crate::config::Config;
+use crate::hash_pool::HashPool;
+use crate::keyring::KeyRing;
+use crate::master_key::MasterKey;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::system::{OsRandom, SystemClock};
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use deadbolt_core::clock::Clock;
+use deadbolt_core::password::PasswordHasher;
+use deadbolt_core::random::Random;
+use deadbolt_delivery::{Channel, OutboxWorker, SmtpChannel, WorkerHandle};
+use deadbolt_store::Store;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    worker: WorkerHandle,
+}
+
+/// Opens the store named in the config and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::open(&config.database.url, config.database.pool_size)
+        .context("opening the database")?;
+    let applied = store.migrate().await.context("migrating the database")?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrated");
+    }
+    Ok(store)
+}
+
+/// The state every part of the service shares, without a listener: also used by commands such
+/// as `deadbolt admin create`.
+pub async fn build_state(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+) -> anyhow::Result<AppState> {
+    let store = open_store(&config).await?;
+    let master = MasterKey::load_or_create(&config.secrets.master_key_file, rng.as_ref())?;
+    let keys = KeyRing::load_or_create(&store, &master, clock.as_ref(), rng.as_ref()).await?;
+    let passwords = PasswordHasher::new(config.password.params(), rng.as_ref())
+        .map_err(|e| anyhow::anyhow!("password hashing parameters: {e}"))?;
+    let hash_pool = HashPool::new(config.hash_threads(), config.hash_queue())?;
+    let trusted_proxies = config
+        .server
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .ok()
+                .or_else(|| p.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        })
+        .collect();
+    let (_, api) = crate::routes::router();
+    let openapi = api.to_json().context("rendering the OpenAPI document")?;
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        clock,
+        rng,
+        keys: Arc::new(keys),
+        passwords: Arc::new(passwords),
+        hash_pool,
+        metrics: Arc::new(Metrics::new()),
+        outbox_wake: Arc::new(Notify::new()),
+        trusted_proxies: Arc::new(trusted_proxies),
+        openapi: Arc::new(openapi),
+    })
+}
+
+/// The HTTP application over a state.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = crate::routes::router();
+    routes
+        .route(
+            "/openapi.json",
+            axum::routing::get(crate::routes::docs::openapi),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .with_state(state)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
+    }
+
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> anyhow::Result<Self> {
+        let bind = config.server.bind.clone();
+        let state = build_state(config, clock, rng).await?;
+        let email = SmtpChannel::new(&state.config.email.smtp_url, &state.config.email.from)?;
+        let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
+        channels.insert("email".to_owned(), Arc::new(email));
+        let worker = OutboxWorker {
+            store: state.store.clone(),
+            clock: state.clock.clone(),
+            rng: state.rng.clone(),
+            channels,
+            retry: state.config.delivery,
+            wake: state.outbox_wake.clone(),
+        }
+        .spawn();
+        let listener = TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            state,
+            worker,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().map_or(0, |a| a.port())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the process gets Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and stops the worker.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.worker.stop().await;
+        served
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,697 @@
+//! Configuration: defaults, then a TOML file, then `DEADBOLT_SECTION__KEY` environment
+//! variables. [`Config::load`] reports every problem at once, each with its key, rather than
+//! stopping at the first.
+
+use deadbolt_core::delivery::RetryPolicy;
+use deadbolt_core::password::PasswordParams;
+use deadbolt_core::session::SessionPolicy;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub secrets: SecretsConfig,
+    pub email: EmailConfig,
+    pub sms: SmsConfig,
+    pub webauthn: WebauthnConfig,
+    pub mfa: MfaConfig,
+    pub password: PasswordConfig,
+    pub session: SessionPolicy,
+    pub limits: LimitsConfig,
+    pub delivery: RetryPolicy,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: String,
+    /// Where clients reach the service: the `iss` and `aud` of tokens, links in mail.
+    pub public_url: String,
+    /// Proxies (CIDR) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            public_url: "http://localhost:8080".to_owned(),
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: String,
+    /// Connections per instance (PostgreSQL only; SQLite uses one).
+    pub pool_size: usize,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://./deadbolt-data/deadbolt.db".to_owned(),
+            pool_size: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    pub master_key_file: PathBuf,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            master_key_file: PathBuf::from("./deadbolt-data/master.key"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    pub smtp_url: String,
+    pub from: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: "smtp://127.0.0.1:2525".to_owned(),
+            from: "Deadbolt <no-reply@localhost>".to_owned(),
+        }
+    }
+}
+
+/// SMS and voice delivery. Parsed and checked now; sending arrives with the SMS factor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    pub provider: String,
+    pub webhook_url: String,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            provider: "webhook".to_owned(),
+            webhook_url: "http://127.0.0.1:9000/sms".to_owned(),
+        }
+    }
+}
+
+/// WebAuthn relying party. Parsed and checked now; used by the WebAuthn factor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    pub rp_id: String,
+    pub rp_origin: String,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: "localhost".to_owned(),
+            rp_origin: "http://localhost:8080".to_owned(),
+        }
+    }
+}
+
+/// MFA policy seed. Parsed and checked now; enforced by the second-factor features.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    pub enforcement: String,
+    pub required_for_roles: Vec<String>,
+    pub allowed_methods: Vec<String>,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            enforcement: "optional".to_owned(),
+            required_for_roles: vec!["admin".to_owned()],
+            allowed_methods: ["totp", "webauthn", "email", "recovery_code"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
+}
+
+/// Argon2id costs and strength rules (defaults: OWASP's m = 19 MiB, t = 2, p = 1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub min_length: usize,
+    /// zxcvbn score (0..=4) a new password must reach.
+    pub min_score: u8,
+    /// Threads that run Argon2 (0: one per core).
+    pub hash_threads: usize,
+    /// Hashes allowed to wait for a thread before the server answers 503 (0: 4 per thread).
+    pub hash_queue: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        let p = PasswordParams::default();
+        Self {
+            memory_kib: p.memory_kib,
+            iterations: p.iterations,
+            parallelism: p.parallelism,
+            min_length: p.min_length,
+            min_score: p.min_score,
+            hash_threads: 0,
+            hash_queue: 0,
+        }
+    }
+}
+
+impl PasswordConfig {
+    pub fn params(&self) -> PasswordParams {
+        PasswordParams {
+            memory_kib: self.memory_kib,
+            iterations: self.iterations,
+            parallelism: self.parallelism,
+            min_length: self.min_length,
+            min_score: self.min_score,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Failed passwords for one email within the window before login is refused (429).
+    pub login_failures_per_account: u32,
+    /// Failed passwords from one client address within the window.
+    pub login_failures_per_ip: u32,
+    pub login_window_seconds: i64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            login_failures_per_account: 10,
+            login_failures_per_ip: 100,
+            login_window_seconds: 900,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `deadbolt=debug,info`); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// `section.key`, or the file for problems reading it.
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{} configuration problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+const ENV_PREFIX: &str = "DEADBOLT_";
+
+impl Config {
+    /// Loads defaults, the file (if any), then the environment, and checks the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut problems = Vec::new();
+        let mut root = toml::Table::new();
+        if let Some(path) = file {
+            let key = path.display().to_string();
+            match std::fs::read_to_string(path) {
+                Ok(text) => match text.parse::<toml::Table>() {
+                    Ok(t) => root = t,
+                    Err(e) => problems.push(ConfigProblem {
+                        key,
+                        message: format!("not valid TOML: {}", e.message()),
+                    }),
+                },
+                Err(e) => problems.push(ConfigProblem {
+                    key,
+                    message: format!("cannot read: {e}"),
+                }),
+            }
+        }
+        apply_env(&mut root, env, &mut problems);
+        let config = from_table(root, &mut problems);
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    /// Semantic checks on values that parsed.
+    fn problems(&self) -> Vec<ConfigProblem> {
+        let mut out: Vec<ConfigProblem> = Vec::new();
+        let mut add = |section: &str, key: &str, message: String| {
+            out.push(ConfigProblem {
+                key: format!("{section}.{key}"),
+                message,
+            });
+        };
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            add(
+                "server",
+                "bind",
+                "must be an address and port, like 127.0.0.1:8080".into(),
+            );
+        }
+        if !is_http_url(&self.server.public_url) {
+            add(
+                "server",
+                "public_url",
+                "must be an http:// or https:// URL".into(),
+            );
+        }
+        for p in &self.server.trusted_proxies {
+            if p.parse::<ipnet::IpNet>().is_err() && p.parse::<std::net::IpAddr>().is_err() {
+                add(
+                    "server",
+                    "trusted_proxies",
+                    format!("{p:?} is not a CIDR block or address"),
+                );
+            }
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            add(
+                "server",
+                "max_body_bytes",
+                "must be between 1024 and 16777216".into(),
+            );
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite://")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            add(
+                "database",
+                "url",
+                "must start with sqlite:// or postgres://".into(),
+            );
+        }
+        if !(1..=1000).contains(&self.database.pool_size) {
+            add("database", "pool_size", "must be between 1 and 1000".into());
+        }
+        if self.secrets.master_key_file.as_os_str().is_empty() {
+            add("secrets", "master_key_file", "must name a file".into());
+        }
+        if !["smtp://", "smtps://"]
+            .iter()
+            .any(|s| self.email.smtp_url.starts_with(s))
+        {
+            add(
+                "email",
+                "smtp_url",
+                "must start with smtp:// or smtps://".into(),
+            );
+        }
+        if self
+            .email
+            .from
+            .parse::<lettre_free_mailbox::Mailbox>()
+            .is_err()
+        {
+            add(
+                "email",
+                "from",
+                "must be an address, like \"Deadbolt <no-reply@example.com>\"".into(),
+            );
+        }
+        if !["webhook", "twilio", "none"].contains(&self.sms.provider.as_str()) {
+            add("sms", "provider", "must be webhook, twilio or none".into());
+        }
+        if self.sms.provider == "webhook" && !is_http_url(&self.sms.webhook_url) {
+            add(
+                "sms",
+                "webhook_url",
+                "must be an http:// or https:// URL".into(),
+            );
+        }
+        if self.webauthn.rp_id.is_empty() || self.webauthn.rp_id.contains('/') {
+            add(
+                "webauthn",
+                "rp_id",
+                "must be a bare domain, like example.com".into(),
+            );
+        }
+        if !is_http_url(&self.webauthn.rp_origin) {
+            add(
+                "webauthn",
+                "rp_origin",
+                "must be an http:// or https:// origin".into(),
+            );
+        }
+        if !["off", "optional", "required"].contains(&self.mfa.enforcement.as_str()) {
+            add(
+                "mfa",
+                "enforcement",
+                "must be off, optional or required".into(),
+            );
+        }
+        for r in &self.mfa.required_for_roles {
+            if deadbolt_core::account::Role::parse(r).is_none() {
+                add(
+                    "mfa",
+                    "required_for_roles",
+                    format!("{r:?} is not a role name ([a-z0-9_]+)"),
+                );
+            }
+        }
+        const METHODS: [&str; 6] = ["totp", "webauthn", "email", "sms", "voice", "recovery_code"];
+        for m in &self.mfa.allowed_methods {
+            if !METHODS.contains(&m.as_str()) {
+                add(
+                    "mfa",
+                    "allowed_methods",
+                    format!("{m:?} is not one of {}", METHODS.join(", ")),
+                );
+            }
+        }
+        for (k, m) in self.password.params().problems() {
+            add("password", k, m);
+        }
+        if self.password.hash_threads > 256 {
+            add("password", "hash_threads", "must be at most 256".into());
+        }
+        if self.password.hash_queue > 100_000 {
+            add("password", "hash_queue", "must be at most 100000".into());
+        }
+        for (k, m) in self.session.problems() {
+            add("session", k, m);
+        }
+        if self.limits.login_failures_per_account == 0 {
+            add(
+                "limits",
+                "login_failures_per_account",
+                "must be at least 1".into(),
+            );
+        }
+        if self.limits.login_failures_per_ip == 0 {
+            add(
+                "limits",
+                "login_failures_per_ip",
+                "must be at least 1".into(),
+            );
+        }
+        if !(60..=86_400).contains(&self.limits.login_window_seconds) {
+            add(
+                "limits",
+                "login_window_seconds",
+                "must be between 60 and 86400".into(),
+            );
+        }
+        for (k, m) in self.delivery.problems() {
+            add("delivery", k, m);
+        }
+        if self
+            .log
+            .level
+            .parse::<tracing::level_filters::LevelFilter>()
+            .is_err()
+            && !self.log.level.contains('=')
+        {
+            add(
+                "log",
+                "level",
+                "must be a tracing filter like info or deadbolt=debug".into(),
+            );
+        }
+        out
+    }
+
+    /// Argon2 worker threads: as configured, or one per core.
+    pub fn hash_threads(&self) -> usize {
+        match self.password.hash_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+
+    pub fn hash_queue(&self) -> usize {
+        match self.password.hash_queue {
+            0 => 4 * self.hash_threads(),
+            n => n,
+        }
+    }
+}
+
+fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+}
+
+/// `DEADBOLT_SERVER__BIND=…` sets `server.bind`. Values are read as TOML when they parse as
+/// TOML (numbers, booleans, arrays) and as plain strings otherwise.
+fn apply_env(
+    root: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    for (name, raw) in env {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        // Variables without `__` (DEADBOLT_TEST_DATABASE, say) are not configuration.
+        let Some((section, key)) = path.split_once("__") else {
+            continue;
+        };
+        let (section, key) = (section.to_lowercase(), key.to_lowercase());
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        match root
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            toml::Value::Table(t) => {
+                t.insert(key, value);
+            }
+            _ => problems.push(ConfigProblem {
+                key: section,
+                message: format!("{name}: section is not a table"),
+            }),
+        }
+    }
+}
+
+/// Deserialises section by section and key by key, so that each bad key is named and the good
+/// ones still apply.
+fn from_table(root: toml::Table, problems: &mut Vec<ConfigProblem>) -> Config {
+    let mut config = Config::default();
+    for (section, value) in root {
+        let toml::Value::Table(table) = value else {
+            problems.push(ConfigProblem {
+                key: section,
+                message: "must be a [section]".into(),
+            });
+            continue;
+        };
+        let ok = match section.as_str() {
+            "server" => merge(&section, table, &mut config.server, problems),
+            "database" => merge(&section, table, &mut config.database, problems),
+            "secrets" => merge(&section, table, &mut config.secrets, problems),
+            "email" => merge(&section, table, &mut config.email, problems),
+            "sms" => merge(&section, table, &mut config.sms, problems),
+            "webauthn" => merge(&section, table, &mut config.webauthn, problems),
+            "mfa" => merge(&section, table, &mut config.mfa, problems),
+            "password" => merge(&section, table, &mut config.password, problems),
+            "session" => merge(&section, table, &mut config.session, problems),
+            "limits" => merge(&section, table, &mut config.limits, problems),
+            "delivery" => merge(&section, table, &mut config.delivery, problems),
+            "log" => merge(&section, table, &mut config.log, problems),
+            _ => false,
+        };
+        if !ok
+            && !problems
+                .iter()
+                .any(|p| p.key.starts_with(&format!("{section}.")))
+        {
+            problems.push(ConfigProblem {
+                key: section,
+                message: "unknown section".into(),
+            });
+        }
+    }
+    config
+}
+
+fn merge<T: Serialize + DeserializeOwned>(
+    section: &str,
+    table: toml::Table,
+    target: &mut T,
+    problems: &mut Vec<ConfigProblem>,
+) -> bool {
+    let Ok(toml::Value::Table(mut accepted)) = toml::Value::try_from(&*target) else {
+        return false;
+    };
+    for (key, value) in table {
+        let mut trial = accepted.clone();
+        trial.insert(key.clone(), value.clone());
+        match toml::Value::Table(trial).try_into::<T>() {
+            Ok(_) => {
+                accepted.insert(key, value);
+            }
+            Err(e) => problems.push(ConfigProblem {
+                key: format!("{section}.{key}"),
+                message: e.message().trim().to_owned(),
+            }),
+        }
+    }
+    if let Ok(t) = toml::Value::Table(accepted).try_into::<T>() {
+        *target = t;
+    }
+    true
+}
+
+/// Just enough of an RFC 5322 mailbox check to catch typos in `email.from`; lettre does the
+/// real parsing when the outbox sends.
+mod lettre_free_mailbox {
+    pub struct Mailbox;
+
+    impl std::str::FromStr for Mailbox {
+        type Err = ();
+        fn from_str(s: &str) -> Result<Self, ()> {
+            let addr = match (s.rfind('<'), s.rfind('>')) {
+                (Some(a), Some(b)) if a < b && b == s.len() - 1 => &s[a + 1..b],
+                (None, None) => s.trim(),
+                _ => return Err(()),
+            };
+            let (local, domain) = addr.rsplit_once('@').ok_or(())?;
+            if local.is_empty() || domain.is_empty() || addr.contains(char::is_whitespace) {
+                return Err(());
+            }
+            Ok(Mailbox)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load(None, vec![]).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:8080");
+        assert_eq!(c.database.url, "sqlite://./deadbolt-data/deadbolt.db");
+        assert_eq!(c.session.idle_seconds, 3600);
+    }
+
+    #[test]
+    fn environment_overrides_file_and_parses_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[server]\nbind = \"127.0.0.1:9000\"\n[password]\nmemory_kib = 4096\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[
+                ("DEADBOLT_SERVER__BIND", "0.0.0.0:7000"),
+                ("DEADBOLT_PASSWORD__ITERATIONS", "3"),
+                ("DEADBOLT_MFA__REQUIRED_FOR_ROLES", "[\"admin\", \"ops\"]"),
+                ("DEADBOLT_TEST_DATABASE", "postgres"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.bind, "0.0.0.0:7000");
+        assert_eq!(c.password.memory_kib, 4096);
+        assert_eq!(c.password.iterations, 3);
+        assert_eq!(c.mfa.required_for_roles, ["admin", "ops"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[server]\nbind = \"nowhere\"\ncolour = \"blue\"\n[database]\npool_size = \"many\"\n\
+             [mfa]\nenforcement = \"sometimes\"\n[nonsense]\nx = 1\n[password]\nmemory_kib = 1\n",
+        )
+        .unwrap();
+        let err =
+            Config::load(Some(&f), env(&[("DEADBOLT_SESSION__IDLE_SECONDS", "5")])).unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "server.bind",
+            "server.colour",
+            "database.pool_size",
+            "mfa.enforcement",
+            "nonsense",
+            "password.memory_kib",
+            "session.idle_seconds",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_or_invalid_files_are_problems() {
+        let err = Config::load(Some(Path::new("/nonexistent/deadbolt.toml")), vec![]).unwrap_err();
+        assert!(err.0[0].message.starts_with("cannot read"));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[server\n").unwrap();
+        let err = Config::load(Some(&f), vec![]).unwrap_err();
+        assert!(err.0[0].message.starts_with("not valid TOML"));
+    }
+}

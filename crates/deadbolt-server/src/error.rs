@@ -1,0 +1,185 @@
+//! One error type for the API, mapped in one place to a status, an RFC 9457 problem body with
+//! the contract's `error` code, and the headers the status calls for. Internals never reach the
+//! body: an unexpected error is logged by the middleware (see `metrics::track`) and answered
+//! with a bare 500.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use deadbolt_core::CoreError;
+use deadbolt_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("invalid email address")]
+    InvalidEmail,
+    #[error("invalid phone number: use E.164, like +12015550123")]
+    InvalidPhone,
+    #[error("password too weak: {0}")]
+    WeakPassword(String),
+    #[error("the code is wrong or has expired")]
+    InvalidCode,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("the access or refresh token is invalid, expired or revoked")]
+    InvalidToken,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("too many attempts; try again later")]
+    TooManyAttempts { retry_after: i64 },
+    #[error("the server is busy; try again shortly")]
+    Overloaded,
+    #[error("a dependency is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// An RFC 9457 problem document. `error` is the stable machine code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub error: String,
+    /// Seconds until a retry can succeed (429 and 503).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<i64>,
+}
+
+/// The detail of an unexpected error, kept out of the body and picked up by the logging
+/// middleware.
+#[derive(Debug, Clone)]
+pub struct InternalDetail(pub String);
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_)
+            | Self::InvalidEmail
+            | Self::InvalidPhone
+            | Self::WeakPassword(_)
+            | Self::InvalidCode => StatusCode::BAD_REQUEST,
+            Self::InvalidCredentials | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidEmail => "invalid_email",
+            Self::InvalidPhone => "invalid_phone",
+            Self::WeakPassword(_) => "weak_password",
+            Self::InvalidCode => "invalid_code",
+            Self::EmailTaken => "email_taken",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken => "invalid_token",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::Overloaded => "overloaded",
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn retry_after(&self) -> Option<i64> {
+        match self {
+            Self::TooManyAttempts { retry_after } => Some(*retry_after),
+            Self::Overloaded | Self::Unavailable => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::InvalidEmail => Self::InvalidEmail,
+            CoreError::InvalidPhone => Self::InvalidPhone,
+            CoreError::WeakPassword(why) => Self::WeakPassword(why),
+            CoreError::Throttled(wait) => Self::TooManyAttempts {
+                retry_after: deadbolt_core::throttle::retry_after_seconds(wait),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable,
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<crate::hash_pool::Busy> for ApiError {
+    fn from(_: crate::hash_pool::Busy) -> Self {
+        Self::Overloaded
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let retry_after = self.retry_after();
+        let detail = match &self {
+            Self::Internal(_) => "an unexpected error occurred".to_owned(),
+            other => other.to_string(),
+        };
+        let body = Problem {
+            type_: format!("urn:deadbolt:error:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            error: self.code().to_owned(),
+            retry_after,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (status, json).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        }
+        if let Self::InvalidToken = self {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        if let Self::Internal(e) = &self {
+            response
+                .extensions_mut()
+                .insert(InternalDetail(format!("{e:#}")));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,176 @@
+//! Extractors: every request is parsed and authenticated into typed values here, before a
+//! handler runs, and every failure becomes our problem+json.
+
+use crate::error::ApiError;
+use crate::jwt::AccessClaims;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use deadbolt_store::SessionRecord;
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+
+/// A JSON body. Wrong content type, malformed JSON, unknown fields (our request types deny
+/// them) and wrong types are 400 `invalid_request`; bodies over the limit are 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::InvalidRequest(
+                "expected Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = read_body(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// For endpoints that take no input: an empty body or `{}`.
+pub struct EmptyBody;
+
+impl<S: Send + Sync> FromRequest<S> for EmptyBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(EmptyBody);
+        }
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+            Ok(map) if map.is_empty() => Ok(EmptyBody),
+            Ok(_) => Err(ApiError::InvalidRequest(
+                "this endpoint takes no fields".into(),
+            )),
+            Err(e) => Err(ApiError::InvalidRequest(format!("invalid JSON body: {e}"))),
+        }
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidRequest("cannot read the request body".into())
+        }
+    })
+}
+
+/// Where a request came from: the TCP peer, or the client a trusted proxy names.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Long enough for any real browser's User-Agent; bounds what we store.
+const MAX_USER_AGENT: usize = 512;
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let ip = peer.map(|p| client_ip(p, &forwarded, &state.trusted_proxies));
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+        Ok(Self { ip, user_agent })
+    }
+}
+
+/// Walks `X-Forwarded-For` from the right while the hop we got it from is a trusted proxy: the
+/// first address not ours is the client. Anything a client wrote further left is ignored.
+pub fn client_ip(peer: IpAddr, forwarded: &[&str], trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut current = peer;
+    for hop in forwarded.iter().rev() {
+        if !is_trusted(&current) {
+            break;
+        }
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => current = ip,
+            Err(_) => break,
+        }
+    }
+    current
+}
+
+/// A signed-in caller: a valid access token whose session is still live.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub claims: AccessClaims,
+    pub session: SessionRecord,
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or(ApiError::InvalidToken)?;
+        crate::services::sessions::authenticate(state, token).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let xff = ["6.6.6.6", "203.0.113.9"];
+        assert_eq!(
+            client_ip(proxy, &xff, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(client_ip(stranger, &xff, &trusted), stranger);
+        assert_eq!(client_ip(proxy, &["garbage"], &trusted), proxy);
+        let chain = ["203.0.113.9", "10.0.0.7"];
+        assert_eq!(
+            client_ip(proxy, &chain, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+    }
+}

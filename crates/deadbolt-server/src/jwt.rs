@@ -1,0 +1,70 @@
+//! Access tokens: EdDSA-signed JWTs with the claims API.md lists. Expiry is checked against the
+//! service's clock, not the library's, so there is one notion of "now".
+
+use crate::keyring::KeyRing;
+use deadbolt_core::ids::{AccountId, SessionId};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: AccountId,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: uuid::Uuid,
+    pub sid: SessionId,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("malformed or badly signed token")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+}
+
+pub fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(keys.signing_kid.clone());
+    header.typ = Some("at+jwt".to_owned());
+    jsonwebtoken::encode(&header, claims, &keys.signing)
+}
+
+/// Checks signature, issuer and audience, then expiry against `now`.
+pub fn verify(
+    keys: &KeyRing,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now: OffsetDateTime,
+) -> Result<AccessClaims, JwtError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
+    if header.alg != Algorithm::EdDSA {
+        return Err(JwtError::Invalid);
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.verifying.get(kid))
+        .ok_or(JwtError::Invalid)?;
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.validate_exp = false;
+    validation.required_spec_claims = ["exp", "iss", "aud", "sub"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation)
+        .map_err(|_| JwtError::Invalid)?;
+    if data.claims.exp <= now.unix_timestamp() {
+        return Err(JwtError::Expired);
+    }
+    Ok(data.claims)
+}

@@ -1,0 +1,149 @@
+//! The service keys every instance shares: the Ed25519 key that signs tokens and the key that
+//! hashes opaque tokens and codes. Both live sealed in the database; the first instance to start
+//! makes them.
+
+use crate::master_key::{MasterKey, Sealed};
+use anyhow::Context;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use deadbolt_core::clock::Clock;
+use deadbolt_core::random::{Random, RandomExt};
+use deadbolt_core::token::TokenHasher;
+use deadbolt_store::{KeyRecord, Store};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use std::collections::HashMap;
+
+const SIGNING: &str = "jwt_ed25519";
+const HASHING: &str = "token_hmac";
+
+/// A key that can verify tokens, as published in the JWKS.
+pub struct VerifyingKey {
+    pub kid: String,
+    pub x: String,
+    pub key: DecodingKey,
+}
+
+pub struct KeyRing {
+    pub signing_kid: String,
+    pub signing: EncodingKey,
+    /// Every published key by `kid`, the live one and retired ones.
+    pub verifying: HashMap<String, VerifyingKey>,
+    pub hasher: TokenHasher,
+}
+
+impl KeyRing {
+    pub async fn load_or_create(
+        store: &Store,
+        master: &MasterKey,
+        clock: &dyn Clock,
+        rng: &dyn Random,
+    ) -> anyhow::Result<Self> {
+        let signing_records = ensure(store, master, clock, rng, SIGNING).await?;
+        let hashing_records = ensure(store, master, clock, rng, HASHING).await?;
+
+        let mut verifying = HashMap::new();
+        let mut live_signing = None;
+        for r in &signing_records {
+            let seed = open_key(master, r)?;
+            let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let x = URL_SAFE_NO_PAD.encode(sk.verifying_key().to_bytes());
+            let key = DecodingKey::from_ed_components(&x).context("Ed25519 public key")?;
+            if r.retired_at.is_none() && live_signing.is_none() {
+                let der = sk
+                    .to_pkcs8_der()
+                    .map_err(|e| anyhow::anyhow!("pkcs8: {e}"))?;
+                live_signing = Some((r.id.clone(), EncodingKey::from_ed_der(der.as_bytes())));
+            }
+            verifying.insert(
+                r.id.clone(),
+                VerifyingKey {
+                    kid: r.id.clone(),
+                    x,
+                    key,
+                },
+            );
+        }
+        let (signing_kid, signing) = live_signing.context("no live signing key")?;
+        let hash_record = hashing_records
+            .iter()
+            .find(|r| r.retired_at.is_none())
+            .context("no live hashing key")?;
+        let hasher = TokenHasher::new(open_key(master, hash_record)?);
+        Ok(Self {
+            signing_kid,
+            signing,
+            verifying,
+            hasher,
+        })
+    }
+
+    /// The JWK Set: every key that may have signed a token still in use.
+    pub fn jwks(&self) -> serde_json::Value {
+        let mut keys: Vec<&VerifyingKey> = self.verifying.values().collect();
+        keys.sort_by(|a, b| {
+            (a.kid != self.signing_kid, &a.kid).cmp(&(b.kid != self.signing_kid, &b.kid))
+        });
+        serde_json::json!({
+            "keys": keys.iter().map(|k| serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": k.kid, "x": k.x,
+            })).collect::<Vec<_>>()
+        })
+    }
+}
+
+fn aad(r: &KeyRecord) -> Vec<u8> {
+    format!("deadbolt/service_keys/{}/{}", r.kind, r.id).into_bytes()
+}
+
+fn open_key(master: &MasterKey, r: &KeyRecord) -> anyhow::Result<[u8; 32]> {
+    if r.master_key_id != master.id() {
+        anyhow::bail!(
+            "service key {} was sealed by master key {}, but the configured master key is {}",
+            r.id,
+            r.master_key_id,
+            master.id()
+        );
+    }
+    let plain = master.open(
+        &Sealed {
+            nonce: r.nonce.clone(),
+            ciphertext: r.ciphertext.clone(),
+        },
+        &aad(r),
+    )?;
+    plain
+        .as_slice()
+        .try_into()
+        .context("service key must be 32 bytes")
+}
+
+/// The records of `kind`, creating a live key first when there is none.
+async fn ensure(
+    store: &Store,
+    master: &MasterKey,
+    clock: &dyn Clock,
+    rng: &dyn Random,
+    kind: &str,
+) -> anyhow::Result<Vec<KeyRecord>> {
+    let existing = store.keys(kind).await?;
+    if existing.iter().any(|r| r.retired_at.is_none()) {
+        return Ok(existing);
+    }
+    let secret = zeroize::Zeroizing::new(rng.bytes::<32>());
+    let id = URL_SAFE_NO_PAD.encode(rng.bytes::<12>());
+    let mut record = KeyRecord {
+        id,
+        kind: kind.to_owned(),
+        master_key_id: master.id().to_owned(),
+        nonce: Vec::new(),
+        ciphertext: Vec::new(),
+        created_at: clock.now(),
+        retired_at: None,
+    };
+    let sealed = master.seal(secret.as_slice(), &aad(&record), rng)?;
+    record.nonce = sealed.nonce;
+    record.ciphertext = sealed.ciphertext;
+    // Losing a race to another instance is fine: read back whichever key won.
+    store.insert_key_if_absent(&record).await?;
+    Ok(store.keys(kind).await?)
+}

@@ -1,0 +1,84 @@
+//! The HTTP surface. Each module owns its routes and documents them; [`router`] joins them,
+//! and the OpenAPI document is generated from the same registrations, so a route cannot exist
+//! without being documented.
+
+pub mod accounts;
+pub mod docs;
+pub mod login;
+pub mod me;
+pub mod service;
+pub mod tokens;
+
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Deadbolt", description = "Accounts, sign-in and multi-factor authentication."),
+    modifiers(&BearerAuth),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route, and the OpenAPI document describing exactly those routes.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(service::router())
+        .merge(accounts::router())
+        .merge(login::router())
+        .merge(tokens::router())
+        .merge(me::router())
+        .split_for_parts();
+    docs::add_self(&mut api);
+    let router = router
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    (router, api)
+}
+
+/// Problems any endpoint with a JSON body can answer.
+#[derive(IntoResponses)]
+pub enum BodyProblems {
+    /// Malformed JSON, unknown fields, wrong types or missing fields.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// The body is larger than `server.max_body_bytes`.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+}
+
+/// Problems of endpoints that need a bearer access token.
+#[derive(IntoResponses)]
+pub enum AuthProblems {
+    /// Missing, malformed, expired or revoked access token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+}
+
+/// The database or the password-hashing pool cannot take the request now.
+#[derive(IntoResponses)]
+pub enum Unavailable {
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}

@@ -1,0 +1,86 @@
+//! Liveness, readiness, keys and metrics.
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(jwks))
+        .routes(routes!(metrics))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` (process up) or `ready` (database answers).
+    status: &'static str,
+}
+
+/// Answers while the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = Status)))]
+async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// Answers 200 when the database does, 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "service", responses(
+    (status = 200, body = Status),
+    (status = 503, body = Problem, content_type = "application/problem+json"),
+))]
+async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
+    match state.store.ping().await {
+        Ok(()) => Ok(Json(Status { status: "ready" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Jwk {
+    kty: String,
+    crv: String,
+    alg: String,
+    #[serde(rename = "use")]
+    use_: String,
+    kid: String,
+    x: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+/// The public keys that verify access and step-up tokens (JWK Set, with `kid`).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "service", responses((status = 200, body = JwkSet)))]
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.keys.jwks()),
+    )
+}
+
+/// Prometheus text format: requests by route and status with latency histograms, logins by
+/// outcome.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses(
+    (status = 200, body = String, content_type = "text/plain; version=0.0.4"),
+))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

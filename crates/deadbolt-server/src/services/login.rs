@@ -1,0 +1,137 @@
+//! Password login. A closed throttle answers before any hashing; an unknown email costs one
+//! Argon2 verification like a wrong password, and both answer alike.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ClientInfo;
+use crate::services::events::event;
+use crate::services::sessions::{self, IssuedTokens};
+use crate::state::AppState;
+use deadbolt_core::auth::AuthMethod;
+use deadbolt_core::email::Email;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::secret::Secret;
+use deadbolt_core::throttle::ThrottlePolicy;
+use serde_json::json;
+use time::Duration;
+
+pub struct Login {
+    pub email: String,
+    pub password: Secret,
+}
+
+/// The throttle keys for a login attempt with their policies. The email key is the normalised
+/// address as typed, not the account id, so unknown emails are throttled exactly like known ones.
+fn throttles(state: &AppState, email: &str, client: &ClientInfo) -> Vec<(String, ThrottlePolicy)> {
+    let limits = &state.config.limits;
+    let window = Duration::seconds(limits.login_window_seconds);
+    let normalised =
+        Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
+    let mut keys = vec![(
+        format!("login:email:{normalised}"),
+        ThrottlePolicy {
+            max_failures: limits.login_failures_per_account,
+            window,
+        },
+    )];
+    if let Some(ip) = client.ip {
+        keys.push((
+            format!("login:ip:{ip}"),
+            ThrottlePolicy {
+                max_failures: limits.login_failures_per_ip,
+                window,
+            },
+        ));
+    }
+    keys
+}
+
+pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiResult<IssuedTokens> {
+    let now = state.clock.now();
+    let throttles = throttles(state, &input.email, client);
+    let email = Email::parse(&input.email).ok();
+    let account = match &email {
+        Some(e) => state.store.account_by_email(e).await?,
+        None => None,
+    };
+    let account_id = account.as_ref().map(|a| a.id);
+
+    for (key, policy) in &throttles {
+        let seen = state
+            .store
+            .failure_window(key, policy.window_start(now))
+            .await?;
+        if let Err(e) = policy.check(seen, now) {
+            state.metrics.login("throttled");
+            let scope = if key.starts_with("login:ip:") {
+                "ip"
+            } else {
+                "account"
+            };
+            state
+                .store
+                .record_event(event(
+                    state,
+                    EventKind::LoginThrottled,
+                    account_id,
+                    client,
+                    json!({"scope": scope}),
+                ))
+                .await?;
+            return Err(e.into());
+        }
+    }
+
+    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
+    let hasher = state.passwords.clone();
+    state.metrics.password_verifications.inc();
+    let matched = state
+        .hash_pool
+        .run(move || hasher.verify(&input.password, stored.as_ref()))
+        .await?;
+
+    let Some(account) = account.filter(|_| matched) else {
+        let keys: Vec<String> = throttles.iter().map(|(k, _)| k.clone()).collect();
+        let oldest_window = throttles
+            .iter()
+            .map(|(_, p)| p.window)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        state
+            .store
+            .record_failure(&keys, now, now - oldest_window)
+            .await?;
+        let reason = if account_id.is_some() {
+            "wrong_password"
+        } else {
+            "unknown_account"
+        };
+        state
+            .store
+            .record_event(event(
+                state,
+                EventKind::LoginFailed,
+                account_id,
+                client,
+                json!({"reason": reason}),
+            ))
+            .await?;
+        state.metrics.login("failure");
+        return Err(ApiError::InvalidCredentials);
+    };
+
+    // The per-account limit counts consecutive failures: a success starts it afresh.
+    if let Some((key, _)) = throttles.first() {
+        state.store.clear_failures(key).await?;
+    }
+    let methods = [AuthMethod::Password];
+    let signed_in = event(
+        state,
+        EventKind::LoginSucceeded,
+        Some(account.id),
+        client,
+        json!({"amr": deadbolt_core::auth::amr(&methods)}),
+    );
+    let tokens = sessions::start(state, client, &account, &methods, vec![signed_in]).await?;
+    state.metrics.login("success");
+    Ok(tokens)
+}

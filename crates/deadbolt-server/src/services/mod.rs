@@ -1,0 +1,7 @@
+//! Use cases: each takes parsed input, asks the core's rules to decide, and has the store
+//! persist the outcome. Handlers call exactly one of these; none of them knows about HTTP.
+
+pub mod accounts;
+pub mod events;
+pub mod login;
+pub mod sessions;

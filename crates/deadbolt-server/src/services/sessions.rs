@@ -1,0 +1,235 @@
+//! Sessions: starting one, rotating its refresh token, authenticating its access tokens, and
+//! ending it.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientInfo, Principal};
+use crate::jwt::{self, AccessClaims};
+use crate::services::events::event;
+use crate::state::AppState;
+use deadbolt_core::account::Account;
+use deadbolt_core::auth::{self, AuthMethod};
+use deadbolt_core::event::EventKind;
+use deadbolt_core::ids::{SessionId, SessionId as Sid};
+use deadbolt_core::secret::Secret;
+use deadbolt_core::session::{decide_refresh, RefreshDecision};
+use deadbolt_core::token;
+use deadbolt_store::{EventRecord, RefreshOutcome, SessionRecord};
+use serde_json::json;
+use time::OffsetDateTime;
+
+/// A fresh token pair.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: Secret,
+    pub expires_in: i64,
+    pub session_id: SessionId,
+}
+
+const REFRESH_PREFIX: &str = "rt_";
+
+/// Starts a session for an account that just proved itself with `methods`.
+pub async fn start(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    methods: &[AuthMethod],
+    events: Vec<EventRecord>,
+) -> ApiResult<IssuedTokens> {
+    let now = state.clock.now();
+    let session = SessionRecord {
+        id: Sid::generate(state.rng.as_ref()),
+        account_id: account.id,
+        created_at: now,
+        last_active_at: now,
+        revoked_at: None,
+        auth_time: now,
+        amr: auth::amr(methods),
+        acr: auth::acr(methods).to_owned(),
+        ip: client.ip.map(|ip| ip.to_string()),
+        user_agent: client.user_agent.clone(),
+    };
+    let refresh = token::generate(REFRESH_PREFIX, state.rng.as_ref());
+    let hash = state.keys.hasher.hash_token(&refresh);
+    state
+        .store
+        .create_session(&session, &hash.0, events)
+        .await?;
+    issue(state, &session, refresh, now)
+}
+
+fn issue(
+    state: &AppState,
+    session: &SessionRecord,
+    refresh_token: Secret,
+    now: OffsetDateTime,
+) -> ApiResult<IssuedTokens> {
+    let ttl = state.config.session.access_ttl();
+    let claims = AccessClaims {
+        iss: state.config.server.public_url.clone(),
+        sub: session.account_id,
+        aud: state.config.server.public_url.clone(),
+        iat: now.unix_timestamp(),
+        exp: (now + ttl).unix_timestamp(),
+        jti: deadbolt_core::ids::EventId::generate(state.rng.as_ref()).0,
+        sid: session.id,
+        auth_time: session.auth_time.unix_timestamp(),
+        amr: session.amr.clone(),
+        acr: session.acr.clone(),
+    };
+    let access_token = jwt::sign(&state.keys, &claims)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing: {e}")))?;
+    Ok(IssuedTokens {
+        access_token,
+        refresh_token,
+        expires_in: ttl.whole_seconds(),
+        session_id: session.id,
+    })
+}
+
+/// Exchanges a refresh token for a new pair. A token presented twice means a copy exists
+/// somewhere: the session ends, for the thief and the owner alike.
+pub async fn refresh(
+    state: &AppState,
+    client: &ClientInfo,
+    presented: Secret,
+) -> ApiResult<IssuedTokens> {
+    if !presented.expose().starts_with(REFRESH_PREFIX) || presented.expose().len() > 128 {
+        return Err(ApiError::InvalidToken);
+    }
+    let now = state.clock.now();
+    let hash = state.keys.hasher.hash_token(&presented);
+    let Some((sid, used)) = state.store.refresh_token(&hash.0).await? else {
+        return Err(ApiError::InvalidToken);
+    };
+    let session = state
+        .store
+        .session(sid)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    match decide_refresh(
+        &state.config.session,
+        Some(used),
+        Some(&session.times()),
+        now,
+    ) {
+        RefreshDecision::Rotate => {
+            let next = token::generate(REFRESH_PREFIX, state.rng.as_ref());
+            let next_hash = state.keys.hasher.hash_token(&next);
+            let refreshed = event(
+                state,
+                EventKind::TokenRefreshed,
+                Some(session.account_id),
+                client,
+                json!({"session_id": sid}),
+            );
+            match state
+                .store
+                .rotate_refresh(sid, &hash.0, &next_hash.0, now, refreshed)
+                .await?
+            {
+                RefreshOutcome::Rotated => issue(state, &session, next, now),
+                // lost a race with another presentation of the same token: that is reuse too
+                RefreshOutcome::AlreadyUsed => Err(reuse_detected(state, client, &session).await),
+            }
+        }
+        RefreshDecision::ReuseDetected => Err(reuse_detected(state, client, &session).await),
+        RefreshDecision::Refuse => Err(ApiError::InvalidToken),
+    }
+}
+
+async fn reuse_detected(
+    state: &AppState,
+    client: &ClientInfo,
+    session: &SessionRecord,
+) -> ApiError {
+    let now = state.clock.now();
+    let reused = event(
+        state,
+        EventKind::RefreshTokenReused,
+        Some(session.account_id),
+        client,
+        json!({"session_id": session.id}),
+    );
+    tracing::warn!(session_id = %session.id, "refresh token reused; session revoked");
+    match state
+        .store
+        .revoke_session(session.account_id, session.id, now, reused)
+        .await
+    {
+        Ok(_) => ApiError::InvalidToken,
+        Err(e) => e.into(),
+    }
+}
+
+/// The caller behind an access token: signature, issuer, audience and expiry hold, and the
+/// session is still live (not revoked, not idle, within its absolute lifetime).
+pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal> {
+    let now = state.clock.now();
+    let url = &state.config.server.public_url;
+    let claims =
+        jwt::verify(&state.keys, token, url, url, now).map_err(|_| ApiError::InvalidToken)?;
+    let session = state
+        .store
+        .session(claims.sid)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    if session.account_id != claims.sub || !state.config.session.is_live(&session.times(), now) {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(Principal { claims, session })
+}
+
+/// Ends the caller's session.
+pub async fn logout(state: &AppState, client: &ClientInfo, who: &Principal) -> ApiResult<()> {
+    let e = event(
+        state,
+        EventKind::LoggedOut,
+        Some(who.session.account_id),
+        client,
+        json!({"session_id": who.session.id}),
+    );
+    state
+        .store
+        .revoke_session(who.session.account_id, who.session.id, state.clock.now(), e)
+        .await?;
+    Ok(())
+}
+
+/// The caller's live sessions, newest first.
+pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<SessionRecord>> {
+    let now = state.clock.now();
+    let all = state
+        .store
+        .unrevoked_sessions(who.session.account_id)
+        .await?;
+    Ok(all
+        .into_iter()
+        .filter(|s| state.config.session.is_live(&s.times(), now))
+        .collect())
+}
+
+/// Ends one of the caller's sessions; `NotFound` for anything not theirs or already ended.
+pub async fn revoke(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: SessionId,
+) -> ApiResult<()> {
+    let e = event(
+        state,
+        EventKind::SessionRevoked,
+        Some(who.session.account_id),
+        client,
+        json!({"session_id": id}),
+    );
+    if state
+        .store
+        .revoke_session(who.session.account_id, id, state.clock.now(), e)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,29 @@
+//! What every handler can reach.
+
+use crate::config::Config;
+use crate::hash_pool::HashPool;
+use crate::keyring::KeyRing;
+use crate::metrics::Metrics;
+use deadbolt_core::clock::Clock;
+use deadbolt_core::password::PasswordHasher;
+use deadbolt_core::random::Random;
+use deadbolt_store::Store;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Random>,
+    pub keys: Arc<KeyRing>,
+    pub passwords: Arc<PasswordHasher>,
+    pub hash_pool: HashPool,
+    pub metrics: Arc<Metrics>,
+    /// Rung after a message is queued so the outbox worker sends it at once.
+    pub outbox_wake: Arc<Notify>,
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// The OpenAPI document, rendered once at start.
+    pub openapi: Arc<String>,
+}
