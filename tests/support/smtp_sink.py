@@ -7,8 +7,9 @@ This sink accepts every message and reports it on stdout for the test to read:
     python3 tests/support/smtp_sink.py --port 2525 [--fail-first K]
 
 It listens on 127.0.0.1:PORT and prints `READY` once listening, then one JSON line per
-accepted message: {"mail_from": str, "rcpt_tos": [str], "data": str}, where `data` is the
-raw message as UTF-8. With --fail-first K, the first K DATA commands are answered with a
+accepted message: {"mail_from": str, "rcpt_tos": [str], "subject": str, "text": str,
+"html": str|null, "data": str}, where `data` is the raw message as UTF-8 and `text`/`html` are
+the decoded parts. With --fail-first K, the first K DATA commands are answered with a
 transient failure (451) so retry behaviour can be tested. It runs until SIGTERM or SIGINT.
 """
 
@@ -16,6 +17,8 @@ import argparse
 import asyncio
 import json
 import signal
+from email import policy
+from email.parser import BytesParser
 
 from aiosmtpd.smtp import SMTP
 
@@ -30,8 +33,14 @@ class Sink:
         if self.failures_left > 0:
             self.failures_left -= 1
             return "451 4.3.0 try again later"
+        message = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
         record = {
             "mail_from": envelope.mail_from,
+            "subject": str(message["subject"] or ""),
+            "text": text.get_content() if text is not None else "",
+            "html": html.get_content() if html is not None else None,
             "rcpt_tos": list(envelope.rcpt_tos),
             "data": envelope.original_content.decode("utf-8", errors="replace"),
         }

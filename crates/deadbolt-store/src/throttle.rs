@@ -6,12 +6,12 @@ use deadbolt_core::throttle::FailureWindow;
 use time::OffsetDateTime;
 
 impl Store {
-    /// Failures for `key` at or after `since`.
+    /// Failures for `key` strictly after `since` (the start of the window).
     pub async fn failure_window(&self, key: &str, since: OffsetDateTime) -> Result<FailureWindow> {
         let rows = self
             .db
             .query(
-                "SELECT COUNT(*), MIN(at) FROM auth_failures WHERE key = $1 AND at >= $2",
+                "SELECT COUNT(*), MIN(at) FROM auth_failures WHERE key = $1 AND at > $2",
                 params![key, to_millis(since)],
             )
             .await?;

@@ -1,0 +1,332 @@
+//! Starts the real server on a free port with a fresh database (SQLite file or a new PostgreSQL
+//! database, per DEADBOLT_TEST_DATABASE) and a real SMTP server (aiosmtpd) receiving its mail.
+
+use deadbolt_core::clock::{Clock, ManualClock};
+use deadbolt_server::system::{OsRandom, SystemClock};
+use deadbolt_server::{Application, Config};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("DEADBOLT_TEST_DATABASE").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("DEADBOLT_TEST_DATABASE must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// A fresh database URL for one test.
+async fn fresh_database(dir: &std::path::Path) -> String {
+    match backend() {
+        Backend::Sqlite => format!("sqlite://{}/deadbolt.db", dir.display()),
+        Backend::Postgres => {
+            let admin_url = std::env::var("DEADBOLT_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+                panic!(
+                    "DEADBOLT_TEST_DATABASE=postgres needs DEADBOLT_TEST_POSTGRES_URL \
+                     (postgres://user@host:port/db of a server where it may create databases); \
+                     `bash .ci/run` starts one"
+                )
+            });
+            let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to DEADBOLT_TEST_POSTGRES_URL");
+            tokio::spawn(conn);
+            let name = format!("deadbolt_test_{}", uuid::Uuid::new_v4().simple());
+            client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A message the SMTP server received.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+impl Mail {
+    /// The message's one 6-digit number.
+    pub fn code(&self) -> String {
+        let codes = six_digit_numbers(&self.text);
+        assert_eq!(codes.len(), 1, "expected exactly one 6-digit code in {:?}", self.text);
+        codes[0].clone()
+    }
+}
+
+pub fn six_digit_numbers(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            if run.len() == 6 {
+                out.push(run.clone());
+            }
+            run.clear();
+        }
+    }
+    out
+}
+
+/// The aiosmtpd sink as a child process.
+pub struct SmtpSink {
+    child: Child,
+}
+
+impl SmtpSink {
+    pub fn start(port: u16, fail_first: u32, tx: mpsc::UnboundedSender<Mail>) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/support/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .args([script, "--port", &port.to_string(), "--fail-first", &fail_first.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the SMTP sink (needs python3 with aiosmtpd: pip install aiosmtpd)");
+        let stdout = child.stdout.take().expect("sink stdout");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line == "READY" {
+                    let _ = ready_tx.send(());
+                    continue;
+                }
+                let v: Value = serde_json::from_str(&line).expect("sink prints JSON");
+                let mail = Mail {
+                    to: v["rcpt_tos"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect(),
+                    subject: v["subject"].as_str().unwrap_or_default().to_owned(),
+                    text: v["text"].as_str().unwrap_or_default().to_owned(),
+                    html: v["html"].as_str().map(str::to_owned),
+                };
+                if tx.send(mail).is_err() {
+                    break;
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(20)).expect("SMTP sink did not start");
+        Self { child }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// Drive time by hand (the outbox's retries then only move when the test moves time).
+    pub manual_clock: bool,
+    /// Start without a mail server listening (an SMTP outage).
+    pub mail_down: bool,
+    pub fail_first: u32,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    pub clock: Option<Arc<ManualClock>>,
+    mail_rx: mpsc::UnboundedReceiver<Mail>,
+    mail_tx: mpsc::UnboundedSender<Mail>,
+    sink: Option<SmtpSink>,
+    smtp_port: u16,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default(), |_| {}).await
+}
+
+pub async fn spawn_app_with(options: Options, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let smtp_port = free_port();
+    let mut config = Config::default();
+    config.server.bind = "127.0.0.1:0".into();
+    config.server.public_url = "http://deadbolt.test".into();
+    config.database.url = fresh_database(dir.path()).await;
+    config.database.pool_size = 8;
+    config.secrets.master_key_file = dir.path().join("master.key");
+    config.email.smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
+    // cheap hashing keeps the suite fast; the rules around it are the same
+    config.password.memory_kib = 256;
+    config.password.iterations = 1;
+    config.delivery.base_delay_seconds = 1;
+    config.delivery.max_delay_seconds = 2;
+    configure(&mut config);
+    let (mail_tx, mail_rx) = mpsc::unbounded_channel();
+    let sink = (!options.mail_down).then(|| SmtpSink::start(smtp_port, options.fail_first, mail_tx.clone()));
+    let clock = options
+        .manual_clock
+        .then(|| Arc::new(ManualClock::new(time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap())));
+    let mut app = TestApp {
+        address: String::new(),
+        client: reqwest::Client::builder().user_agent("deadbolt-tests/1.0").build().unwrap(),
+        config,
+        clock,
+        mail_rx,
+        mail_tx,
+        sink,
+        smtp_port,
+        server: None,
+        _dir: dir,
+    };
+    app.start_server().await;
+    app
+}
+
+impl TestApp {
+    async fn start_server(&mut self) {
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let app = Application::build_with(self.config.clone(), clock, Arc::new(OsRandom))
+            .await
+            .expect("build the application");
+        self.address = format!("http://127.0.0.1:{}", app.port());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .expect("server stopped with an error");
+        });
+        self.server = Some((stop_tx, handle));
+    }
+
+    /// Stops the server (finishing in-flight work) and starts a new one on the same database.
+    pub async fn restart(&mut self) {
+        self.stop_server().await;
+        self.start_server().await;
+    }
+
+    pub async fn stop_server(&mut self) {
+        if let Some((stop, handle)) = self.server.take() {
+            let _ = stop.send(());
+            handle.await.unwrap();
+        }
+    }
+
+    pub fn start_mail(&mut self) {
+        self.sink = Some(SmtpSink::start(self.smtp_port, 0, self.mail_tx.clone()));
+    }
+
+    /// The next message, waiting up to `secs`.
+    pub async fn next_mail_within(&mut self, secs: u64) -> Option<Mail> {
+        tokio::time::timeout(Duration::from_secs(secs), self.mail_rx.recv()).await.ok().flatten()
+    }
+
+    pub async fn next_mail(&mut self) -> Mail {
+        self.next_mail_within(15).await.expect("no mail arrived within 15 s")
+    }
+
+    pub fn advance(&self, by: time::Duration) {
+        self.clock.as_ref().expect("spawn with manual_clock").advance(by);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn sign_up(&self, email: &str) -> Value {
+        let r = self.post("/v1/accounts", json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(r.status(), 201, "sign-up failed: {}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post("/v1/login", json!({"email": email, "password": password})).await
+    }
+
+    /// Signs up and logs in: the token response.
+    pub async fn signed_in(&self, email: &str) -> Value {
+        self.sign_up(email).await;
+        let r = self.login(email, PASSWORD).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// The value of a metric line, summed over lines that contain every `needle`.
+    pub async fn metric(&self, name: &str, needles: &[&str]) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(name) && needles.iter().all(|n| l.contains(n)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((stop, _)) = self.server.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Asserts a problem+json answer with this status and `error` code; returns the body.
+pub async fn assert_problem(r: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "unexpected status");
+    let ct = r.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], error, "body: {body}");
+    assert_eq!(body["status"], status);
+    for key in ["type", "title", "detail"] {
+        assert!(body[key].is_string(), "problem lacks {key}: {body}");
+    }
+    body
+}
+
+/// The claims of a JWT, verified against the server's published JWKS by an independent library.
+pub async fn verified_claims(app: &TestApp, token: &str) -> Value {
+    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let kid = header.kid.expect("token has a kid");
+    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).expect("kid in JWKS");
+    let key = jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    v.validate_exp = false;
+    v.set_audience(&["http://deadbolt.test"]);
+    v.set_issuer(&["http://deadbolt.test"]);
+    jsonwebtoken::decode::<Value>(token, &key, &v).unwrap().claims
+}

@@ -1,0 +1,96 @@
+use crate::helpers::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let r = app.get("/healthz").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), serde_json::json!({"status": "ok"}));
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ready");
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_signing_key() {
+    let app = spawn_app().await;
+    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["crv"], "Ed25519");
+    assert_eq!(keys[0]["alg"], "EdDSA");
+    assert!(keys[0]["kid"].as_str().is_some_and(|k| !k.is_empty()));
+    assert!(keys[0].get("d").is_none(), "private part must never be published");
+}
+
+#[tokio::test]
+async fn keys_survive_a_restart() {
+    let mut app = spawn_app().await;
+    let tokens = app.signed_in("restart@example.com").await;
+    let before: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    app.restart().await;
+    let after: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    assert_eq!(before, after);
+    let r = app.get_auth("/v1/me", tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200, "a token from before the restart still works");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_logins() {
+    let app = spawn_app().await;
+    app.signed_in("metrics@example.com").await;
+    assert_eq!(app.login("metrics@example.com", "wrong password here").await.status(), 401);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("# TYPE deadbolt_http_request_duration_seconds histogram"));
+    assert_eq!(app.metric("deadbolt_http_requests_total", &["route=\"/v1/login\"", "status=\"200\""]).await, 1.0);
+    assert_eq!(app.metric("deadbolt_http_requests_total", &["route=\"/v1/login\"", "status=\"401\""]).await, 1.0);
+    assert_eq!(app.metric("deadbolt_logins_total", &["outcome=\"success\""]).await, 1.0);
+    assert_eq!(app.metric("deadbolt_logins_total", &["outcome=\"failure\""]).await, 1.0);
+    assert!(app.metric("deadbolt_http_request_duration_seconds_count", &["route=\"/v1/accounts\""]).await >= 1.0);
+}
+
+#[tokio::test]
+async fn openapi_documents_every_endpoint() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let expected = [
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/.well-known/jwks.json"),
+        ("get", "/openapi.json"),
+        ("get", "/metrics"),
+        ("post", "/v1/accounts"),
+        ("post", "/v1/accounts/verify"),
+        ("post", "/v1/login"),
+        ("post", "/v1/token/refresh"),
+        ("post", "/v1/logout"),
+        ("get", "/v1/me"),
+        ("get", "/v1/me/sessions"),
+        ("delete", "/v1/me/sessions/{id}"),
+        ("get", "/v1/me/events"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, expected.len(), "documented operations: {:?}", paths.keys().collect::<Vec<_>>());
+    for (method, path) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
+    }
+    // every error a body endpoint can give is documented as problem+json
+    let login = &doc["paths"]["/v1/login"]["post"]["responses"];
+    for status in ["400", "401", "413", "429", "503"] {
+        assert!(login[status]["content"]["application/problem+json"].is_object(), "login {status}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = spawn_app().await;
+    assert_problem(app.get("/v1/nothing-here").await, 404, "not_found").await;
+    let r = app.client.put(app.url("/v1/login")).send().await.unwrap();
+    assert_problem(r, 405, "method_not_allowed").await;
+}
