@@ -53,7 +53,10 @@ fn main() -> anyhow::Result<()> {
     // measure the success paths only
     let checked = jwt::verify(&keys, &token, ISSUER, AUDIENCE, now)
         .map_err(|e| anyhow::anyhow!("a fresh token does not verify: {e}"))?;
-    anyhow::ensure!(checked == claims, "verified claims differ from the signed ones");
+    anyhow::ensure!(
+        checked == claims,
+        "verified claims differ from the signed ones"
+    );
 
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("access_token");

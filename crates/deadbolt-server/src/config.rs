@@ -695,3 +695,37 @@ mod tests {
         assert!(err.0[0].message.starts_with("not valid TOML"));
     }
 }
+
+#[cfg(test)]
+mod reference_file {
+    use super::*;
+
+    /// The shipped reference must load, and must set every key to its default.
+    #[test]
+    fn example_config_matches_the_defaults() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deadbolt.example.toml"
+        ));
+        let loaded = Config::load(Some(path), vec![]).unwrap();
+        let as_toml = |c: &Config| toml::Value::try_from(c).unwrap();
+        assert_eq!(as_toml(&loaded), as_toml(&Config::default()));
+        let text = std::fs::read_to_string(path).unwrap();
+        let file: toml::Table = text.parse().unwrap();
+        let defaults = as_toml(&Config::default());
+        for (section, keys) in defaults.as_table().unwrap() {
+            for key in keys.as_table().unwrap().keys() {
+                assert!(
+                    file[section].get(key).is_some(),
+                    "{section}.{key} missing from the reference"
+                );
+                let env = format!(
+                    "DEADBOLT_{}__{}",
+                    section.to_uppercase(),
+                    key.to_uppercase()
+                );
+                assert!(text.contains(&env), "{env} missing from the reference");
+            }
+        }
+    }
+}

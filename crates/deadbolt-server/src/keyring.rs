@@ -147,3 +147,34 @@ async fn ensure(
     store.insert_key_if_absent(&record).await?;
     Ok(store.keys(kind).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::{OsRandom, SystemClock};
+
+    #[tokio::test]
+    async fn keys_are_made_once_and_only_open_under_their_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/k.db", dir.path().display()), 1).unwrap();
+        store.migrate().await.unwrap();
+        let master = MasterKey::from_bytes(&[1; 32]);
+        let a = KeyRing::load_or_create(&store, &master, &SystemClock, &OsRandom)
+            .await
+            .unwrap();
+        let b = KeyRing::load_or_create(&store, &master, &SystemClock, &OsRandom)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.signing_kid, b.signing_kid,
+            "a second instance reuses the stored key"
+        );
+        assert_eq!(a.jwks(), b.jwks());
+        let other = MasterKey::from_bytes(&[2; 32]);
+        let err = KeyRing::load_or_create(&store, &other, &SystemClock, &OsRandom)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("sealed by master key"), "{err}");
+    }
+}

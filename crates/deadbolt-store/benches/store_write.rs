@@ -63,7 +63,9 @@ fn sequential(c: &mut Criterion, rt: &tokio::runtime::Runtime, db: &SqliteDb) ->
             step.set(next);
             let misses = &misses;
             async move {
-                let changed = db.execute(UPDATE, vec![Value::Int(next), "seq".into()]).await;
+                let changed = db
+                    .execute(UPDATE, vec![Value::Int(next), "seq".into()])
+                    .await;
                 if !matches!(changed, Ok(1)) {
                     misses.set(misses.get() + 1);
                 }
@@ -136,7 +138,9 @@ async fn concurrent_round(
         }
     }
     // report the time per requested iteration even when rounding made a few extra
-    start.elapsed().mul_f64(iters as f64 / (per_task * WRITERS as u64) as f64)
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (per_task * WRITERS as u64) as f64)
 }
 
 fn concurrent(
@@ -157,7 +161,10 @@ fn concurrent(
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Elements(1));
-    for (name, dbs) in [("one_connection", &pool[..1]), ("four_connections", &pool[..])] {
+    for (name, dbs) in [
+        ("one_connection", &pool[..1]),
+        ("four_connections", &pool[..]),
+    ] {
         group.bench_function(BenchmarkId::new(name, WRITERS), |b| {
             b.to_async(rt)
                 .iter_custom(|iters| concurrent_round(dbs, &steps, &misses, iters));

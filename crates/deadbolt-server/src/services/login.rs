@@ -19,15 +19,22 @@ pub struct Login {
     pub password: Secret,
 }
 
-/// The throttle keys for a login attempt with their policies. The email key is the normalised
-/// address as typed, not the account id, so unknown emails are throttled exactly like known ones.
+/// The throttle keys for a login attempt with their policies. The email key is derived from the
+/// normalised address as typed, not the account id, so unknown emails are throttled exactly like
+/// known ones; it is a keyed hash, so the table holds no addresses (nor whatever else people
+/// type into the email field).
 fn throttles(state: &AppState, email: &str, client: &ClientInfo) -> Vec<(String, ThrottlePolicy)> {
     let limits = &state.config.limits;
     let window = Duration::seconds(limits.login_window_seconds);
     let normalised =
         Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
+    let email_key = state
+        .keys
+        .hasher
+        .hash(&[b"login-email", normalised.as_bytes()])
+        .to_hex();
     let mut keys = vec![(
-        format!("login:email:{normalised}"),
+        format!("login:email:{email_key}"),
         ThrottlePolicy {
             max_failures: limits.login_failures_per_account,
             window,

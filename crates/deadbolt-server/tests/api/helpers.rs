@@ -45,15 +45,24 @@ async fn fresh_database(dir: &std::path::Path) -> String {
                 .expect("connect to DEADBOLT_TEST_POSTGRES_URL");
             tokio::spawn(conn);
             let name = format!("deadbolt_test_{}", uuid::Uuid::new_v4().simple());
-            client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(b, _)| b);
             format!("{base}/{name}")
         }
     }
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A message the SMTP server received.
@@ -69,7 +78,12 @@ impl Mail {
     /// The message's one 6-digit number.
     pub fn code(&self) -> String {
         let codes = six_digit_numbers(&self.text);
-        assert_eq!(codes.len(), 1, "expected exactly one 6-digit code in {:?}", self.text);
+        assert_eq!(
+            codes.len(),
+            1,
+            "expected exactly one 6-digit code in {:?}",
+            self.text
+        );
         codes[0].clone()
     }
 }
@@ -97,9 +111,18 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start(port: u16, fail_first: u32, tx: mpsc::UnboundedSender<Mail>) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/support/smtp_sink.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/support/smtp_sink.py"
+        );
         let mut child = Command::new("python3")
-            .args([script, "--port", &port.to_string(), "--fail-first", &fail_first.to_string()])
+            .args([
+                script,
+                "--port",
+                &port.to_string(),
+                "--fail-first",
+                &fail_first.to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -115,7 +138,12 @@ impl SmtpSink {
                 }
                 let v: Value = serde_json::from_str(&line).expect("sink prints JSON");
                 let mail = Mail {
-                    to: v["rcpt_tos"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect(),
+                    to: v["rcpt_tos"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap().to_owned())
+                        .collect(),
                     subject: v["subject"].as_str().unwrap_or_default().to_owned(),
                     text: v["text"].as_str().unwrap_or_default().to_owned(),
                     html: v["html"].as_str().map(str::to_owned),
@@ -125,7 +153,9 @@ impl SmtpSink {
                 }
             }
         });
-        ready_rx.recv_timeout(Duration::from_secs(20)).expect("SMTP sink did not start");
+        ready_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("SMTP sink did not start");
         Self { child }
     }
 }
@@ -180,13 +210,19 @@ pub async fn spawn_app_with(options: Options, configure: impl FnOnce(&mut Config
     config.delivery.max_delay_seconds = 2;
     configure(&mut config);
     let (mail_tx, mail_rx) = mpsc::unbounded_channel();
-    let sink = (!options.mail_down).then(|| SmtpSink::start(smtp_port, options.fail_first, mail_tx.clone()));
-    let clock = options
-        .manual_clock
-        .then(|| Arc::new(ManualClock::new(time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap())));
+    let sink = (!options.mail_down)
+        .then(|| SmtpSink::start(smtp_port, options.fail_first, mail_tx.clone()));
+    let clock = options.manual_clock.then(|| {
+        Arc::new(ManualClock::new(
+            time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+        ))
+    });
     let mut app = TestApp {
         address: String::new(),
-        client: reqwest::Client::builder().user_agent("deadbolt-tests/1.0").build().unwrap(),
+        client: reqwest::Client::builder()
+            .user_agent("deadbolt-tests/1.0")
+            .build()
+            .unwrap(),
         config,
         clock,
         mail_rx,
@@ -240,15 +276,23 @@ impl TestApp {
 
     /// The next message, waiting up to `secs`.
     pub async fn next_mail_within(&mut self, secs: u64) -> Option<Mail> {
-        tokio::time::timeout(Duration::from_secs(secs), self.mail_rx.recv()).await.ok().flatten()
+        tokio::time::timeout(Duration::from_secs(secs), self.mail_rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     pub async fn next_mail(&mut self) -> Mail {
-        self.next_mail_within(15).await.expect("no mail arrived within 15 s")
+        self.next_mail_within(15)
+            .await
+            .expect("no mail arrived within 15 s")
     }
 
     pub fn advance(&self, by: time::Duration) {
-        self.clock.as_ref().expect("spawn with manual_clock").advance(by);
+        self.clock
+            .as_ref()
+            .expect("spawn with manual_clock")
+            .advance(by);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -256,7 +300,12 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -264,17 +313,33 @@ impl TestApp {
     }
 
     pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn sign_up(&self, email: &str) -> Value {
-        let r = self.post("/v1/accounts", json!({"email": email, "password": PASSWORD})).await;
-        assert_eq!(r.status(), 201, "sign-up failed: {}", r.text().await.unwrap());
+        let r = self
+            .post(
+                "/v1/accounts",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            201,
+            "sign-up failed: {}",
+            r.text().await.unwrap()
+        );
         r.json().await.unwrap()
     }
 
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
-        self.post("/v1/login", json!({"email": email, "password": password})).await
+        self.post("/v1/login", json!({"email": email, "password": password}))
+            .await
     }
 
     /// Signs up and logs in: the token response.
@@ -306,7 +371,13 @@ impl Drop for TestApp {
 /// Asserts a problem+json answer with this status and `error` code; returns the body.
 pub async fn assert_problem(r: reqwest::Response, status: u16, error: &str) -> Value {
     assert_eq!(r.status().as_u16(), status, "unexpected status");
-    let ct = r.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(ct, "application/problem+json");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], error, "body: {body}");
@@ -319,14 +390,26 @@ pub async fn assert_problem(r: reqwest::Response, status: u16, error: &str) -> V
 
 /// The claims of a JWT, verified against the server's published JWKS by an independent library.
 pub async fn verified_claims(app: &TestApp, token: &str) -> Value {
-    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     let kid = header.kid.expect("token has a kid");
-    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).expect("kid in JWKS");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("kid in JWKS");
     let key = jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     v.validate_exp = false;
     v.set_audience(&["http://deadbolt.test"]);
     v.set_issuer(&["http://deadbolt.test"]);
-    jsonwebtoken::decode::<Value>(token, &key, &v).unwrap().claims
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .unwrap()
+        .claims
 }

@@ -1,7 +1,11 @@
 //! Black-box tests: the real server over HTTP, on SQLite or PostgreSQL
 //! (DEADBOLT_TEST_DATABASE), with a real SMTP server receiving the mail.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a panic in a test is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a panic in a test is a failed test"
+)]
 
 mod accounts;
 mod helpers;

@@ -6,7 +6,10 @@ async fn health_and_readiness() {
     let app = spawn_app().await;
     let r = app.get("/healthz").await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), serde_json::json!({"status": "ok"}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        serde_json::json!({"status": "ok"})
+    );
     let r = app.get("/readyz").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ready");
@@ -15,40 +18,98 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn jwks_publishes_the_signing_key() {
     let app = spawn_app().await;
-    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kty"], "OKP");
     assert_eq!(keys[0]["crv"], "Ed25519");
     assert_eq!(keys[0]["alg"], "EdDSA");
     assert!(keys[0]["kid"].as_str().is_some_and(|k| !k.is_empty()));
-    assert!(keys[0].get("d").is_none(), "private part must never be published");
+    assert!(
+        keys[0].get("d").is_none(),
+        "private part must never be published"
+    );
 }
 
 #[tokio::test]
 async fn keys_survive_a_restart() {
     let mut app = spawn_app().await;
     let tokens = app.signed_in("restart@example.com").await;
-    let before: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let before: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     app.restart().await;
-    let after: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let after: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(before, after);
-    let r = app.get_auth("/v1/me", tokens["access_token"].as_str().unwrap()).await;
-    assert_eq!(r.status(), 200, "a token from before the restart still works");
+    let r = app
+        .get_auth("/v1/me", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        r.status(),
+        200,
+        "a token from before the restart still works"
+    );
 }
 
 #[tokio::test]
 async fn metrics_count_requests_and_logins() {
     let app = spawn_app().await;
     app.signed_in("metrics@example.com").await;
-    assert_eq!(app.login("metrics@example.com", "wrong password here").await.status(), 401);
+    assert_eq!(
+        app.login("metrics@example.com", "wrong password here")
+            .await
+            .status(),
+        401
+    );
     let text = app.get("/metrics").await.text().await.unwrap();
     assert!(text.contains("# TYPE deadbolt_http_request_duration_seconds histogram"));
-    assert_eq!(app.metric("deadbolt_http_requests_total", &["route=\"/v1/login\"", "status=\"200\""]).await, 1.0);
-    assert_eq!(app.metric("deadbolt_http_requests_total", &["route=\"/v1/login\"", "status=\"401\""]).await, 1.0);
-    assert_eq!(app.metric("deadbolt_logins_total", &["outcome=\"success\""]).await, 1.0);
-    assert_eq!(app.metric("deadbolt_logins_total", &["outcome=\"failure\""]).await, 1.0);
-    assert!(app.metric("deadbolt_http_request_duration_seconds_count", &["route=\"/v1/accounts\""]).await >= 1.0);
+    assert_eq!(
+        app.metric(
+            "deadbolt_http_requests_total",
+            &["route=\"/v1/login\"", "status=\"200\""]
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        app.metric(
+            "deadbolt_http_requests_total",
+            &["route=\"/v1/login\"", "status=\"401\""]
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        app.metric("deadbolt_logins_total", &["outcome=\"success\""])
+            .await,
+        1.0
+    );
+    assert_eq!(
+        app.metric("deadbolt_logins_total", &["outcome=\"failure\""])
+            .await,
+        1.0
+    );
+    assert!(
+        app.metric(
+            "deadbolt_http_request_duration_seconds_count",
+            &["route=\"/v1/accounts\""]
+        )
+        .await
+            >= 1.0
+    );
 }
 
 #[tokio::test]
@@ -74,16 +135,27 @@ async fn openapi_documents_every_endpoint() {
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
-    assert_eq!(documented, expected.len(), "documented operations: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        documented,
+        expected.len(),
+        "documented operations: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     for (method, path) in expected {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is not documented");
-        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{method} {path} has no responses"
+        );
     }
     // every error a body endpoint can give is documented as problem+json
     let login = &doc["paths"]["/v1/login"]["post"]["responses"];
     for status in ["400", "401", "413", "429", "503"] {
-        assert!(login[status]["content"]["application/problem+json"].is_object(), "login {status}");
+        assert!(
+            login[status]["content"]["application/problem+json"].is_object(),
+            "login {status}"
+        );
     }
 }
 

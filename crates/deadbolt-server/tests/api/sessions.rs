@@ -9,29 +9,72 @@ fn token(v: &Value, key: &str) -> String {
 async fn refresh_rotates_and_reuse_revokes_the_session() {
     let app = spawn_app().await;
     let first = app.signed_in("rotate@example.com").await;
-    let r = app.post("/v1/token/refresh", json!({"refresh_token": token(&first, "refresh_token")})).await;
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": token(&first, "refresh_token")}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let second: Value = r.json().await.unwrap();
     assert_ne!(second["refresh_token"], first["refresh_token"]);
-    assert_eq!(app.get_auth("/v1/me", &token(&second, "access_token")).await.status(), 200);
+    assert_eq!(
+        app.get_auth("/v1/me", &token(&second, "access_token"))
+            .await
+            .status(),
+        200
+    );
     let claims1 = verified_claims(&app, &token(&first, "access_token")).await;
     let claims2 = verified_claims(&app, &token(&second, "access_token")).await;
     assert_eq!(claims1["sid"], claims2["sid"], "same session");
-    assert_eq!(claims1["auth_time"], claims2["auth_time"], "refresh is not a new sign-in");
+    assert_eq!(
+        claims1["auth_time"], claims2["auth_time"],
+        "refresh is not a new sign-in"
+    );
 
     // the first refresh token again: someone kept a copy
-    let r = app.post("/v1/token/refresh", json!({"refresh_token": token(&first, "refresh_token")})).await;
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": token(&first, "refresh_token")}),
+        )
+        .await;
     let r_header = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert_eq!(r_header, "Bearer error=\"invalid_token\"");
     assert_problem(r, 401, "invalid_token").await;
     // the whole session is gone: its newest tokens too
-    assert_problem(app.get_auth("/v1/me", &token(&second, "access_token")).await, 401, "invalid_token").await;
-    let r = app.post("/v1/token/refresh", json!({"refresh_token": token(&second, "refresh_token")})).await;
+    assert_problem(
+        app.get_auth("/v1/me", &token(&second, "access_token"))
+            .await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": token(&second, "refresh_token")}),
+        )
+        .await;
     assert_problem(r, 401, "invalid_token").await;
 
-    let fresh = app.login("rotate@example.com", PASSWORD).await.json::<Value>().await.unwrap();
-    let events: Value = app.get_auth("/v1/me/events", &token(&fresh, "access_token")).await.json().await.unwrap();
-    assert!(events["items"].as_array().unwrap().iter().any(|e| e["kind"] == "refresh_token_reused"));
+    let fresh = app
+        .login("rotate@example.com", PASSWORD)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let events: Value = app
+        .get_auth("/v1/me/events", &token(&fresh, "access_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "refresh_token_reused"));
 }
 
 #[tokio::test]
@@ -44,22 +87,45 @@ async fn racing_refreshes_of_one_token_succeed_at_most_once() {
             let client = app.client.clone();
             let url = app.url("/v1/token/refresh");
             let body = json!({"refresh_token": refresh});
-            tokio::spawn(async move { client.post(url).json(&body).send().await.unwrap().status().as_u16() })
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
         })
         .collect();
     let mut statuses = Vec::new();
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
-    assert!(statuses.iter().filter(|s| **s == 200).count() <= 1, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() <= 1,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
 async fn garbage_refresh_tokens_are_invalid() {
     let app = spawn_app().await;
-    for t in ["", "rt_", "rt_doesnotexist", "eyJhbGciOiJub25lIn0.e30.", &"rt_x".repeat(500)] {
-        let r = app.post("/v1/token/refresh", json!({"refresh_token": t})).await;
+    for t in [
+        "",
+        "rt_",
+        "rt_doesnotexist",
+        "eyJhbGciOiJub25lIn0.e30.",
+        &"rt_x".repeat(500),
+    ] {
+        let r = app
+            .post("/v1/token/refresh", json!({"refresh_token": t}))
+            .await;
         assert_problem(r, 401, "invalid_token").await;
     }
 }
@@ -69,46 +135,115 @@ async fn logout_ends_the_session() {
     let app = spawn_app().await;
     let tokens = app.signed_in("logout@example.com").await;
     let access = token(&tokens, "access_token");
-    let r = app.client.post(app.url("/v1/logout")).bearer_auth(&access).json(&json!({"extra": 1})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/logout"))
+        .bearer_auth(&access)
+        .json(&json!({"extra": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 400, "invalid_request").await;
-    let r = app.client.post(app.url("/v1/logout")).bearer_auth(&access).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert_problem(app.get_auth("/v1/me", &access).await, 401, "invalid_token").await;
-    let r = app.post("/v1/token/refresh", json!({"refresh_token": token(&tokens, "refresh_token")})).await;
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": token(&tokens, "refresh_token")}),
+        )
+        .await;
     assert_problem(r, 401, "invalid_token").await;
-    let r = app.client.post(app.url("/v1/logout")).json(&json!({})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/logout"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 401, "invalid_token").await;
 }
 
 #[tokio::test]
 async fn access_tokens_expire_and_idle_sessions_end() {
-    let app = spawn_app_with(Options { manual_clock: true, ..Default::default() }, |_| {}).await;
+    let app = spawn_app_with(
+        Options {
+            manual_clock: true,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
     let tokens = app.signed_in("idle@example.com").await;
     app.advance(time::Duration::minutes(14));
-    assert_eq!(app.get_auth("/v1/me", &token(&tokens, "access_token")).await.status(), 200);
+    assert_eq!(
+        app.get_auth("/v1/me", &token(&tokens, "access_token"))
+            .await
+            .status(),
+        200
+    );
     app.advance(time::Duration::minutes(1));
-    assert_problem(app.get_auth("/v1/me", &token(&tokens, "access_token")).await, 401, "invalid_token").await;
+    assert_problem(
+        app.get_auth("/v1/me", &token(&tokens, "access_token"))
+            .await,
+        401,
+        "invalid_token",
+    )
+    .await;
     // refreshing within the idle hour keeps the session alive
-    let r = app.post("/v1/token/refresh", json!({"refresh_token": token(&tokens, "refresh_token")})).await;
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": token(&tokens, "refresh_token")}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let next: Value = r.json().await.unwrap();
     app.advance(time::Duration::minutes(60));
-    let r = app.post("/v1/token/refresh", json!({"refresh_token": token(&next, "refresh_token")})).await;
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": token(&next, "refresh_token")}),
+        )
+        .await;
     assert_problem(r, 401, "invalid_token").await;
 }
 
 #[tokio::test]
 async fn sessions_end_after_24_hours_however_active() {
-    let app = spawn_app_with(Options { manual_clock: true, ..Default::default() }, |_| {}).await;
+    let app = spawn_app_with(
+        Options {
+            manual_clock: true,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
     let mut tokens = app.signed_in("absolute@example.com").await;
     for _ in 0..24 {
         app.advance(time::Duration::minutes(59) + time::Duration::seconds(59));
-        let r = app.post("/v1/token/refresh", json!({"refresh_token": token(&tokens, "refresh_token")})).await;
+        let r = app
+            .post(
+                "/v1/token/refresh",
+                json!({"refresh_token": token(&tokens, "refresh_token")}),
+            )
+            .await;
         assert_eq!(r.status(), 200);
         tokens = r.json().await.unwrap();
     }
     app.advance(time::Duration::minutes(2));
-    let r = app.post("/v1/token/refresh", json!({"refresh_token": token(&tokens, "refresh_token")})).await;
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": token(&tokens, "refresh_token")}),
+        )
+        .await;
     assert_problem(r, 401, "invalid_token").await;
 }
 
@@ -116,8 +251,18 @@ async fn sessions_end_after_24_hours_however_active() {
 async fn sessions_are_listed_and_revoked_one_by_one() {
     let app = spawn_app().await;
     let a = app.signed_in("multi@example.com").await;
-    let b: Value = app.login("multi@example.com", PASSWORD).await.json().await.unwrap();
-    let list: Value = app.get_auth("/v1/me/sessions", &token(&a, "access_token")).await.json().await.unwrap();
+    let b: Value = app
+        .login("multi@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list: Value = app
+        .get_auth("/v1/me/sessions", &token(&a, "access_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     let sid_a = verified_claims(&app, &token(&a, "access_token")).await["sid"].clone();
@@ -134,15 +279,40 @@ async fn sessions_are_listed_and_revoked_one_by_one() {
         async move { client.delete(url).bearer_auth(access).send().await.unwrap() }
     };
     assert_eq!(del(&sid_b, token(&a, "access_token")).await.status(), 204);
-    assert_problem(app.get_auth("/v1/me", &token(&b, "access_token")).await, 401, "invalid_token").await;
-    assert_problem(del(&sid_b, token(&a, "access_token")).await, 404, "not_found").await;
-    assert_problem(del(&json!("not-a-uuid"), token(&a, "access_token")).await, 400, "invalid_request").await;
+    assert_problem(
+        app.get_auth("/v1/me", &token(&b, "access_token")).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        del(&sid_b, token(&a, "access_token")).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        del(&json!("not-a-uuid"), token(&a, "access_token")).await,
+        400,
+        "invalid_request",
+    )
+    .await;
 
     // another account's session is not found, and stays alive
     let other = app.signed_in("other@example.com").await;
     let sid_other = verified_claims(&app, &token(&other, "access_token")).await["sid"].clone();
-    assert_problem(del(&sid_other, token(&a, "access_token")).await, 404, "not_found").await;
-    assert_eq!(app.get_auth("/v1/me", &token(&other, "access_token")).await.status(), 200);
+    assert_problem(
+        del(&sid_other, token(&a, "access_token")).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.get_auth("/v1/me", &token(&other, "access_token"))
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -151,7 +321,10 @@ async fn bad_bearer_tokens_are_refused() {
     let tokens = app.signed_in("bearer@example.com").await;
     let access = token(&tokens, "access_token");
     let r = app.get("/v1/me").await;
-    assert_eq!(r.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
     assert_problem(r, 401, "invalid_token").await;
     let mut tampered = access.clone();
     tampered.pop();
@@ -162,7 +335,13 @@ async fn bad_bearer_tokens_are_refused() {
     // a token signed by another deadbolt's key
     let stranger = spawn_app().await;
     let foreign = stranger.signed_in("bearer@example.com").await;
-    assert_problem(app.get_auth("/v1/me", &token(&foreign, "access_token")).await, 401, "invalid_token").await;
+    assert_problem(
+        app.get_auth("/v1/me", &token(&foreign, "access_token"))
+            .await,
+        401,
+        "invalid_token",
+    )
+    .await;
     // an unsigned token claiming the same subject
     let claims = verified_claims(&app, &access).await;
     let header = base64_url(r#"{"alg":"none","typ":"JWT"}"#);
@@ -180,9 +359,19 @@ async fn me_and_paged_events() {
     let app = spawn_app().await;
     let account = app.sign_up("pages@example.com").await;
     for _ in 0..3 {
-        assert_eq!(app.login("pages@example.com", "wrong wrong wrong").await.status(), 401);
+        assert_eq!(
+            app.login("pages@example.com", "wrong wrong wrong")
+                .await
+                .status(),
+            401
+        );
     }
-    let tokens: Value = app.login("pages@example.com", PASSWORD).await.json().await.unwrap();
+    let tokens: Value = app
+        .login("pages@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
     let access = token(&tokens, "access_token");
     let me: Value = app.get_auth("/v1/me", &access).await.json().await.unwrap();
     assert_eq!(me["id"], account["id"]);
@@ -206,11 +395,22 @@ async fn me_and_paged_events() {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 5, "account_created, 3 × login_failed, login_succeeded");
+    assert_eq!(
+        seen.len(),
+        5,
+        "account_created, 3 × login_failed, login_succeeded"
+    );
     let unique: std::collections::HashSet<_> = seen.iter().collect();
     assert_eq!(unique.len(), 5, "no event twice across pages");
 
-    for bad in ["/v1/me/events?limit=0", "/v1/me/events?limit=101", "/v1/me/events?limit=x", "/v1/me/events?cursor=%%%", "/v1/me/events?cursor=bm9wZQ", "/v1/me/events?other=1"] {
+    for bad in [
+        "/v1/me/events?limit=0",
+        "/v1/me/events?limit=101",
+        "/v1/me/events?limit=x",
+        "/v1/me/events?cursor=%%%",
+        "/v1/me/events?cursor=bm9wZQ",
+        "/v1/me/events?other=1",
+    ] {
         assert_problem(app.get_auth(bad, &access).await, 400, "invalid_request").await;
     }
 }
@@ -244,6 +444,11 @@ async fn two_instances_share_one_database() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = first.post("/v1/token/refresh", json!({"refresh_token": token(&tokens, "refresh_token")})).await;
+    let r = first
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": token(&tokens, "refresh_token")}),
+        )
+        .await;
     assert_problem(r, 401, "invalid_token").await;
 }

@@ -1,1 +1,698 @@
-fn main() {}
+//! `deadbolt-load`: the HTTP load harness.
+//!
+//! It drives `GET /healthz` and password logins against a running server and prints throughput,
+//! p50 and p99, and the login rate as a fraction of the Argon2 bound: the verification rate of
+//! as many threads as there are cores, measured in the same run with the server's parameters.
+//! A login costs one Argon2 verification, so that bound is the most a server on this machine can
+//! reach; the target is 0.90 of it. A last phase fires a burst of logins at once: past the hash
+//! pool's bound the server must answer 503 in milliseconds instead of queueing.
+//!
+//! ```text
+//! cargo build --release -p deadbolt --bins
+//! target/release/deadbolt-load [--url URL] [--seconds N] [--concurrency C]
+//! ```
+//!
+//! Without `--url` it starts `deadbolt serve` (the binary next to this one) on a free loopback
+//! port with a fresh SQLite database in a temporary directory (`--database-url` points it at
+//! PostgreSQL instead), and stops it at the end. Each phase runs one second of warm-up, then
+//! counts the requests that complete within the next N seconds.
+
+use anyhow::{bail, ensure, Context, Result};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const EMAIL: &str = "load@example.com";
+const PASSWORD: &str = "correct horse battery staple 42";
+/// The server's default Argon2id parameters (OWASP: m = 19 MiB, t = 2, p = 1).
+const ARGON2_M_KIB: u32 = 19 * 1024;
+const ARGON2_T: u32 = 2;
+const ARGON2_P: u32 = 1;
+/// Target for logins/s over the Argon2 bound.
+const LOGIN_TARGET: f64 = 0.90;
+/// Requests that complete during this first part of a phase are not counted.
+const WARMUP: Duration = Duration::from_secs(1);
+/// No HTTP timeout shorter than this: a slow answer is a measurement, not an error.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a spawned server may take to answer /healthz.
+const STARTUP: Duration = Duration::from_secs(30);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "deadbolt-load",
+    version,
+    about = "HTTP load harness: /healthz and password logins against the Argon2 bound"
+)]
+struct Args {
+    /// Base URL of a running server; without it, the harness starts `deadbolt serve` itself.
+    #[arg(long)]
+    url: Option<String>,
+    /// Seconds measured per phase (after one second of warm-up).
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent workers (default: 32 for /healthz, 2 x cores for logins).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Concurrent login workers, when they should differ from --concurrency.
+    #[arg(long)]
+    login_concurrency: Option<usize>,
+    /// Logins fired at once in the overload phase.
+    #[arg(long, default_value_t = 400)]
+    burst: usize,
+    /// Seconds spent measuring the Argon2 bound.
+    #[arg(long, default_value_t = 3)]
+    bound_seconds: u64,
+    /// Database for the spawned server (e.g. postgres://...); default: SQLite in a temp dir.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// The `deadbolt` binary to spawn (default: the one next to this executable).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Keep the spawned server's temporary directory (config, database, log).
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    ensure!((1..=600).contains(&args.seconds), "--seconds: 1 to 600");
+    ensure!(
+        (1..=60).contains(&args.bound_seconds),
+        "--bound-seconds: 1 to 60"
+    );
+    for c in [args.concurrency, args.login_concurrency]
+        .into_iter()
+        .flatten()
+    {
+        ensure!((1..=4096).contains(&c), "concurrency: 1 to 4096");
+    }
+    ensure!((1..=10_000).contains(&args.burst), "--burst: 1 to 10000");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (base, server) = match &args.url {
+        Some(url) => (url.trim_end_matches('/').to_owned(), None),
+        None => {
+            let server = Spawned::start(&args).await?;
+            (server.base.clone(), Some(server))
+        }
+    };
+    let outcome = measure(&args, cores, &base, server.as_ref()).await;
+    if let Some(server) = server {
+        server.stop(outcome.is_ok() && !args.keep).await;
+    }
+    let summary = outcome?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// Every phase in order; returns the summary block.
+async fn measure(
+    args: &Args,
+    cores: usize,
+    base: &str,
+    server: Option<&Spawned>,
+) -> Result<String> {
+    let healthz_workers = args.concurrency.unwrap_or(32);
+    let login_workers = args
+        .login_concurrency
+        .or(args.concurrency)
+        .unwrap_or(2 * cores);
+    let window = Duration::from_secs(args.seconds);
+    let target = match server {
+        Some(s) => format!("server spawned by the harness ({})", s.database),
+        None => format!("external server at {base}"),
+    };
+    println!("deadbolt-load: {cores} cores, {target}");
+
+    // The Argon2 bound, with the server idle.
+    println!(
+        "[argon2] {cores} threads verifying m={ARGON2_M_KIB}KiB,t={ARGON2_T},p={ARGON2_P} for {} s ...",
+        args.bound_seconds
+    );
+    let bound_time = Duration::from_secs(args.bound_seconds);
+    let bound = tokio::task::spawn_blocking(move || argon2_bound(cores, bound_time))
+        .await
+        .context("argon2 threads")??;
+    let per_verification = Duration::from_secs_f64(cores as f64 / bound);
+    println!(
+        "[argon2] bound = {bound:.1} verifications/s ({} per verification per thread)",
+        ms(Some(per_verification))
+    );
+
+    // Phase 1: the no-op endpoint.
+    let healthz_url = format!("{base}/healthz");
+    println!(
+        "[healthz] GET /healthz, {healthz_workers} workers, {} s ...",
+        args.seconds
+    );
+    let healthz = closed_loop(
+        healthz_workers,
+        window,
+        Arc::new(move |c: &reqwest::Client| c.get(healthz_url.as_str())),
+    )
+    .await?;
+    let healthz_rate = healthz.count(200) as f64 / window.as_secs_f64();
+    println!(
+        "[healthz] {healthz_rate:.0} req/s, p50 {}, p99 {}, other: {}",
+        ms(healthz.percentile(200, 0.50)),
+        ms(healthz.percentile(200, 0.99)),
+        healthz.others(&[200])
+    );
+
+    // Phase 2: password logins, as many at once as keep every hash thread busy.
+    create_account(base).await?;
+    let login_url = format!("{base}/v1/login");
+    let login_body = serde_json::json!({"email": EMAIL, "password": PASSWORD}).to_string();
+    first_login(&login_url, &login_body).await?;
+    println!(
+        "[login] POST /v1/login, {login_workers} workers, {} s ...",
+        args.seconds
+    );
+    let request: Request = {
+        let (url, body) = (login_url.clone(), login_body.clone());
+        Arc::new(move |c: &reqwest::Client| {
+            c.post(url.as_str())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        })
+    };
+    let login = closed_loop(login_workers, window, request).await?;
+    let login_rate = login.count(200) as f64 / window.as_secs_f64();
+    let ratio = login_rate / bound;
+    println!(
+        "[login] {login_rate:.1} logins/s, p50 {}, p99 {}, other: {}",
+        ms(login.percentile(200, 0.50)),
+        ms(login.percentile(200, 0.99)),
+        login.others(&[200])
+    );
+    println!(
+        "[login] login/argon2_bound = {ratio:.2} (target >= {LOGIN_TARGET:.2}: {})",
+        verdict(ratio >= LOGIN_TARGET)
+    );
+
+    // Phase 3: overload. Every request has its own connection, opened beforehand, and all are
+    // released at once.
+    println!("[overload] {} logins at once ...", args.burst);
+    let burst = burst(args.burst, base, &login_url, &login_body).await?;
+    let refused = burst.count(503);
+    let refused_p99 = burst.percentile(503, 0.99);
+    let not_queued = refused > 0 && refused_p99.is_some_and(|p| p < per_verification);
+    println!(
+        "[overload] {} x 200 (p50 {}, p99 {}), {refused} x 503 (p50 {}, p99 {}, max {}; \
+         Retry-After on {}), other: {}",
+        burst.count(200),
+        ms(burst.percentile(200, 0.50)),
+        ms(burst.percentile(200, 0.99)),
+        ms(burst.percentile(503, 0.50)),
+        ms(refused_p99),
+        ms(burst.percentile(503, 1.0)),
+        burst.retry_after,
+        burst.others(&[200, 503])
+    );
+    // Afterwards the server must serve normally again.
+    let recovery = single_login(&login_url, &login_body).await?;
+    println!(
+        "[overload] next login: {} in {}",
+        recovery.0,
+        ms(Some(recovery.1))
+    );
+
+    Ok(format!(
+        "\n==== deadbolt-load summary ====\n\
+         host             {cores} cores; {target}\n\
+         argon2id bound   {bound:.1} verifications/s ({cores} threads x {} s; {} each)\n\
+         GET /healthz     {healthz_rate:.0} req/s, p50 {}, p99 {} ({healthz_workers} workers, {} s; other: {})\n\
+         POST /v1/login   {login_rate:.1} logins/s, p50 {}, p99 {} ({login_workers} workers, {} s; other: {})\n\
+         login/argon2_bound = {ratio:.2} (target >= {LOGIN_TARGET:.2}: {})\n\
+         overload         {} logins at once: {} x 200 (p99 {}), {refused} x 503 (p50 {}, p99 {}; {})\n\
+         ===============================",
+        args.bound_seconds,
+        ms(Some(per_verification)),
+        ms(healthz.percentile(200, 0.50)),
+        ms(healthz.percentile(200, 0.99)),
+        args.seconds,
+        healthz.others(&[200]),
+        ms(login.percentile(200, 0.50)),
+        ms(login.percentile(200, 0.99)),
+        args.seconds,
+        login.others(&[200]),
+        verdict(ratio >= LOGIN_TARGET),
+        args.burst,
+        burst.count(200),
+        ms(burst.percentile(200, 0.99)),
+        ms(burst.percentile(503, 0.50)),
+        ms(refused_p99),
+        if not_queued {
+            "answered within one Argon2 verification: not queued"
+        } else {
+            "MISSED: overload was queued or not refused"
+        },
+    ))
+}
+
+/// Verifications per second of `threads` threads, each verifying a pre-made Argon2id hash with
+/// the server's parameters in a loop for `duration`.
+fn argon2_bound(threads: usize, duration: Duration) -> Result<f64> {
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
+        .map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"deadbolt-load-01")
+        .map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?;
+    let hash = argon
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("argon2 hash: {e}"))?
+        .to_string();
+
+    let rates = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (argon, hash) = (argon.clone(), hash.as_str());
+                scope.spawn(move || -> Result<f64> {
+                    let verify = || -> Result<()> {
+                        // parse every time, as the server does with the stored string
+                        let parsed = PasswordHash::new(hash)
+                            .map_err(|e| anyhow::anyhow!("argon2 parse: {e}"))?;
+                        argon
+                            .verify_password(PASSWORD.as_bytes(), &parsed)
+                            .map_err(|e| anyhow::anyhow!("argon2 verify: {e}"))
+                    };
+                    verify()?; // warm-up: the memory is allocated once before timing
+                    let start = Instant::now();
+                    let mut done = 0u64;
+                    while start.elapsed() < duration {
+                        verify()?;
+                        done += 1;
+                    }
+                    Ok(done as f64 / start.elapsed().as_secs_f64())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .map_err(|_| anyhow::anyhow!("an argon2 thread panicked"))?
+            })
+            .collect::<Result<Vec<f64>>>()
+    })?;
+    Ok(rates.iter().sum())
+}
+
+type Request = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// One client (so one keep-alive connection pool) per worker.
+fn client(connections: usize) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .context("building the HTTP client")
+}
+
+/// What came back from a set of requests.
+#[derive(Default)]
+struct Tally {
+    latencies: BTreeMap<u16, Vec<Duration>>,
+    /// Answers with a Retry-After header.
+    retry_after: usize,
+    /// Requests that got no HTTP answer.
+    errors: usize,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn record(&mut self, answer: Result<Answer, reqwest::Error>, latency: Duration) {
+        match answer {
+            Ok(a) => {
+                self.latencies.entry(a.status).or_default().push(latency);
+                self.retry_after += usize::from(a.retry_after);
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (status, mut l) in other.latencies {
+            self.latencies.entry(status).or_default().append(&mut l);
+        }
+        self.retry_after += other.retry_after;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
+    fn count(&self, status: u16) -> usize {
+        self.latencies.get(&status).map_or(0, Vec::len)
+    }
+
+    /// Nearest-rank percentile of the latencies of one status (`q` in 0..=1).
+    fn percentile(&self, status: u16, q: f64) -> Option<Duration> {
+        let mut sorted = self.latencies.get(&status)?.clone();
+        sorted.sort_unstable();
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted.get(rank - 1).copied()
+    }
+
+    /// The statuses other than `expected`, and transport errors: "none" or "401 x 3, ...".
+    fn others(&self, expected: &[u16]) -> String {
+        let mut parts: Vec<String> = self
+            .latencies
+            .iter()
+            .filter(|(s, _)| !expected.contains(s))
+            .map(|(s, l)| format!("{s} x {}", l.len()))
+            .collect();
+        if self.errors > 0 {
+            parts.push(format!(
+                "{} transport errors (first: {})",
+                self.errors,
+                self.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+struct Answer {
+    status: u16,
+    retry_after: bool,
+}
+
+/// Sends a request and reads the whole answer.
+async fn send(request: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .contains_key(reqwest::header::RETRY_AFTER);
+    response.bytes().await?;
+    Ok(Answer {
+        status,
+        retry_after,
+    })
+}
+
+/// `workers` workers each send one request after another. Requests that complete during the
+/// warm-up or after `window` are not counted; requests in flight when the window closes keep
+/// the server busy until then, so the counted rate is the steady state.
+async fn closed_loop(workers: usize, window: Duration, request: Request) -> Result<Tally> {
+    let window_start = Instant::now() + WARMUP;
+    let window_end = window_start + window;
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let client = client(1)?;
+        let request = request.clone();
+        handles.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            while Instant::now() < window_end {
+                let sent = Instant::now();
+                let answer = send(request(&client)).await;
+                let done = Instant::now();
+                let failed = answer.is_err();
+                if done >= window_start && done <= window_end {
+                    tally.record(answer, done - sent);
+                }
+                if failed {
+                    // no hot loop against a refusing port
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for h in handles {
+        total.merge(h.await.context("a worker failed")?);
+    }
+    Ok(total)
+}
+
+/// `n` logins released at once, each on its own connection opened (by a /healthz request)
+/// beforehand, so that the burst measures the server's answer, not TCP handshakes.
+async fn burst(n: usize, base: &str, login_url: &str, body: &str) -> Result<Tally> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        let client = client(1)?;
+        let barrier = barrier.clone();
+        let (healthz, url, body) = (
+            format!("{base}/healthz"),
+            login_url.to_owned(),
+            body.to_owned(),
+        );
+        handles.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let warm = send(client.get(healthz)).await;
+            barrier.wait().await;
+            if let Err(e) = warm {
+                tally.record(Err(e), Duration::ZERO);
+                return tally;
+            }
+            let sent = Instant::now();
+            let answer = send(
+                client
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body),
+            )
+            .await;
+            tally.record(answer, sent.elapsed());
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for h in handles {
+        total.merge(h.await.context("a burst task failed")?);
+    }
+    Ok(total)
+}
+
+/// Creates the load account; an existing one (a reused database) is fine.
+async fn create_account(base: &str) -> Result<()> {
+    let response = client(1)?
+        .post(format!("{base}/v1/accounts"))
+        .json(&serde_json::json!({"email": EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .context("POST /v1/accounts")?;
+    let status = response.status().as_u16();
+    if status != 201 && status != 409 {
+        let body = response.text().await.unwrap_or_default();
+        bail!("POST /v1/accounts answered {status}: {body}");
+    }
+    Ok(())
+}
+
+async fn single_login(url: &str, body: &str) -> Result<(u16, Duration)> {
+    let sent = Instant::now();
+    let response = client(1)?
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .context("POST /v1/login")?;
+    let status = response.status().as_u16();
+    response.bytes().await.context("reading the login answer")?;
+    Ok((status, sent.elapsed()))
+}
+
+/// One login that must succeed without a second factor, or the phase would measure errors.
+async fn first_login(url: &str, body: &str) -> Result<()> {
+    let response = client(1)?
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .context("POST /v1/login")?;
+    let status = response.status().as_u16();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    if status != 200 || answer.get("access_token").is_none() {
+        bail!("the load account cannot log in: {status} {answer}");
+    }
+    Ok(())
+}
+
+/// A `deadbolt serve` started by the harness in a temporary directory.
+struct Spawned {
+    child: tokio::process::Child,
+    base: String,
+    dir: PathBuf,
+    database: String,
+}
+
+impl Spawned {
+    async fn start(args: &Args) -> Result<Self> {
+        let bin = match &args.server_bin {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()
+                .context("locating this executable")?
+                .with_file_name(format!("deadbolt{}", std::env::consts::EXE_SUFFIX)),
+        };
+        ensure!(
+            bin.is_file(),
+            "no server binary at {} (build it: cargo build --release -p deadbolt --bins)",
+            bin.display()
+        );
+        let dir = std::env::temp_dir().join(format!("deadbolt-load-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port")?
+            .port();
+        let database_url = match &args.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", dir.join("deadbolt.db").display()),
+        };
+        let database = if database_url.starts_with("sqlite://") {
+            "SQLite".to_owned()
+        } else {
+            "PostgreSQL".to_owned()
+        };
+        let config = format!(
+            "[server]\n\
+             bind = \"127.0.0.1:{port}\"\n\
+             public_url = \"http://127.0.0.1:{port}\"\n\
+             [database]\n\
+             url = {}\n\
+             [secrets]\n\
+             master_key_file = {}\n\
+             [email]\n\
+             # mail is not part of the benchmark: delivery retries in the background\n\
+             smtp_url = \"smtp://127.0.0.1:1\"\n\
+             [limits]\n\
+             login_failures_per_account = 1000000\n\
+             login_failures_per_ip = 1000000\n\
+             [log]\n\
+             level = \"warn\"\n",
+            toml_string(&database_url),
+            toml_string(&dir.join("master.key").display().to_string()),
+        );
+        let config_path = dir.join("deadbolt.toml");
+        std::fs::write(&config_path, config).context("writing the server config")?;
+        let log = std::fs::File::create(dir.join("server.log")).context("creating server.log")?;
+        let log_err = log.try_clone().context("opening server.log")?;
+
+        let child = tokio::process::Command::new(&bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            // the configured level applies (per-request logging would cost the server time)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            database,
+        };
+        if let Err(e) = server.wait_ready().await {
+            let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
+            server.stop(false).await;
+            bail!("{e:#}\nserver log:\n{log}");
+        }
+        Ok(server)
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let client = client(1)?;
+        let url = format!("{}/healthz", self.base);
+        let start = Instant::now();
+        while start.elapsed() < STARTUP {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the server exited during startup ({status})");
+            }
+            if let Ok(r) = client.get(url.as_str()).send().await {
+                if r.status().as_u16() == 200 {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the server did not answer /healthz within {STARTUP:?}")
+    }
+
+    /// Kills the server; removes its directory when `clean`, else says where it is.
+    async fn stop(mut self, clean: bool) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        if clean {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!(
+                "server files kept in {} (config, database, server.log)",
+                self.dir.display()
+            );
+        }
+    }
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or_else(
+        || "-".to_owned(),
+        |d| format!("{:.2} ms", d.as_secs_f64() * 1e3),
+    )
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut t = Tally::default();
+        t.latencies
+            .insert(200, (1..=100).rev().map(Duration::from_millis).collect());
+        assert_eq!(t.percentile(200, 0.50), Some(Duration::from_millis(50)));
+        assert_eq!(t.percentile(200, 0.99), Some(Duration::from_millis(99)));
+        assert_eq!(t.percentile(200, 1.0), Some(Duration::from_millis(100)));
+        assert_eq!(t.percentile(503, 0.5), None);
+        assert_eq!(t.others(&[200]), "none");
+    }
+
+    #[test]
+    fn toml_strings_are_escaped() {
+        assert_eq!(toml_string(r#"a\b"c"#), r#""a\\b\"c""#);
+    }
+}

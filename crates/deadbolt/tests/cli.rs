@@ -1,0 +1,231 @@
+//! The `deadbolt` command as an operator meets it: a real process, files on disk, HTTP.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a panic in a test is a failed test"
+)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deadbolt");
+const PASSWORD: &str = "correct horse battery staple";
+
+fn deadbolt(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_remove("RUST_LOG");
+    // the suite's own settings must not leak into the commands under test
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("DEADBOLT_")) {
+        cmd.env_remove(k);
+    }
+    cmd
+}
+
+/// Starts `deadbolt serve` and waits for the line saying where it listens.
+fn serve(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening on http://") {
+                let url: String = line[at + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve never said where it listens");
+    (child, url)
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_with_no_config_creates_its_data_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = deadbolt(dir.path());
+    // no config file: only the port moves, so the test can run beside anything on 8080
+    cmd.env("DEADBOLT_SERVER__BIND", "127.0.0.1:0");
+    let (child, url) = serve(cmd);
+    let _child = Killed(child);
+    assert!(url.starts_with("http://127.0.0.1:"));
+    let health = reqwest::blocking_get(&format!("{url}/healthz"));
+    assert_eq!(health, r#"{"status":"ok"}"#);
+    let data = dir.path().join("deadbolt-data");
+    assert!(data.join("deadbolt.db").exists());
+    let key = data.join("master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let jwks = reqwest::blocking_get(&format!("{url}/.well-known/jwks.json"));
+    assert!(jwks.contains("Ed25519"));
+}
+
+#[test]
+fn config_check_reports_every_problem_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\nbind = \"here\"\n[database]\nurl = \"mysql://x\"\n[password]\niterations = \"two\"\n").unwrap();
+    let out = deadbolt(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .env("DEADBOLT_SESSION__IDLE_SECONDS", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for key in [
+        "server.bind:",
+        "database.url:",
+        "password.iterations:",
+        "session.idle_seconds:",
+    ] {
+        assert!(stdout.contains(key), "{key} missing from:\n{stdout}");
+    }
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[server]\nbind = \"127.0.0.1:9999\"\n").unwrap();
+    let out = deadbolt(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = deadbolt(dir.path()).arg("migrate").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run().starts_with("applied 1 migration"));
+    assert!(run().starts_with("applied 0 migration"));
+}
+
+#[test]
+fn admin_create_makes_an_account_that_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut create = deadbolt(dir.path())
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "Root@Example.com",
+            "--password-stdin",
+            "--role",
+            "admin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = create.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("root@example.com"));
+
+    let mut cmd = deadbolt(dir.path());
+    cmd.env("DEADBOLT_SERVER__BIND", "127.0.0.1:0");
+    let (child, url) = serve(cmd);
+    let _child = Killed(child);
+    let login = reqwest::blocking_post(
+        &format!("{url}/v1/login"),
+        &format!(r#"{{"email":"root@example.com","password":"{PASSWORD}"}}"#),
+        None,
+    );
+    let token = login
+        .split("\"access_token\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me = reqwest::blocking_post(&format!("{url}/v1/me"), "", Some(&token));
+    assert!(me.contains(r#""roles":["admin"]"#), "{me}");
+    assert!(me.contains(r#""email_verified":true"#), "{me}");
+
+    // a weak password is refused with the same rule as sign-up
+    let mut weak = deadbolt(dir.path())
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "weak@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(weak.stdin.take().unwrap(), "password").unwrap();
+    let out = weak.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too weak"));
+}
+
+/// A tiny blocking HTTP client over the async one, so these tests stay plain `#[test]`s.
+mod reqwest {
+    pub fn blocking_get(url: &str) -> String {
+        run(::reqwest::Client::new().get(url))
+    }
+
+    /// POST with a JSON body, or GET when the body is empty and a token is given.
+    pub fn blocking_post(url: &str, body: &str, token: Option<&str>) -> String {
+        let client = ::reqwest::Client::new();
+        let req = match (body.is_empty(), token) {
+            (true, Some(t)) => client.get(url).bearer_auth(t),
+            _ => client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_owned()),
+        };
+        run(req)
+    }
+
+    fn run(req: ::reqwest::RequestBuilder) -> String {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { req.send().await.unwrap().text().await.unwrap() })
+    }
+}
