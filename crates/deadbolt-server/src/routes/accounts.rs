@@ -24,11 +24,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// The sign-in address; a 6-digit code is sent to it.
+    #[schema(format = Email, max_length = 254)]
     email: String,
     /// 8 to 256 characters, and not easy to guess (judged by zxcvbn).
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 256)]
     password: String,
     /// E.164, like `+12015550123`.
+    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$")]
     phone: Option<String>,
 }
 
@@ -88,9 +90,11 @@ pub enum VerifyChannel {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
+    #[schema(format = Email, max_length = 254)]
     email: String,
     channel: VerifyChannel,
     /// The 6-digit code that was sent.
+    #[schema(pattern = "^[0-9]{6}$")]
     code: String,
 }
 

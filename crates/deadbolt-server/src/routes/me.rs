@@ -144,6 +144,7 @@ async fn revoke_session(
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// At most this many events (1 to 100; default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,
