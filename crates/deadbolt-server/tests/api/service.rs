@@ -166,3 +166,55 @@ async fn unknown_routes_and_methods_are_problems() {
     let r = app.client.put(app.url("/v1/login")).send().await.unwrap();
     assert_problem(r, 405, "method_not_allowed").await;
 }
+
+#[tokio::test]
+async fn readyz_answers_503_while_the_database_is_gone() {
+    if backend() != Backend::Postgres {
+        eprintln!("skipped on SQLite: an embedded database cannot be taken away from a running server; runs with DEADBOLT_TEST_DATABASE=postgres");
+        return;
+    }
+    let app = spawn_app().await;
+    let name = app
+        .config
+        .database
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let admin_url = std::env::var("DEADBOLT_TEST_POSTGRES_URL").unwrap();
+    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    // refuse new connections and end the open ones
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    let r = app.get("/readyz").await;
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_problem(r, 503, "unavailable").await;
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "the process itself is still up"
+    );
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        200,
+        "ready again once the database is back"
+    );
+}
