@@ -10,6 +10,8 @@ pub enum CoreError {
     InvalidPhone,
     #[error("password too weak: {0}")]
     WeakPassword(String),
+    #[error("invalid action name: use [a-z0-9_.]+, at most 64 long")]
+    InvalidAction,
     #[error("too many attempts; retry in {} s", .0.whole_seconds())]
     Throttled(Duration),
 }

@@ -45,4 +45,12 @@ typed_id!(
     MessageId,
     /// A one-time code sent to a channel.
     CodeId,
+    /// A second-factor method of an account.
+    MethodId,
+    /// One recovery code.
+    RecoveryCodeId,
+    /// A step-up grant of a session.
+    GrantId,
+    /// A trusted device.
+    DeviceId,
 );

@@ -13,12 +13,16 @@ pub mod email;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod mfa;
 pub mod password;
 pub mod phone;
 pub mod random;
+pub mod recovery;
 pub mod secret;
 pub mod session;
+pub mod stepup;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 
 pub use error::CoreError;

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::hash_pool::HashPool;
 use crate::keyring::KeyRing;
-use crate::master_key::MasterKey;
+use crate::master_key::MasterKeys;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::system::{OsRandom, SystemClock};
@@ -49,7 +49,7 @@ pub async fn build_state(
     rng: Arc<dyn Random>,
 ) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
-    let master = MasterKey::load_or_create(&config.secrets.master_key_file, rng.as_ref())?;
+    let master = Arc::new(MasterKeys::load_or_create(&config.secrets.master_key_file, rng.as_ref())?);
     let keys = KeyRing::load_or_create(&store, &master, clock.as_ref(), rng.as_ref()).await?;
     let passwords = PasswordHasher::new(config.password.params(), rng.as_ref())
         .map_err(|e| anyhow::anyhow!("password hashing parameters: {e}"))?;
@@ -72,6 +72,7 @@ pub async fn build_state(
         clock,
         rng,
         keys: Arc::new(keys),
+        master,
         passwords: Arc::new(passwords),
         hash_pool,
         metrics: Arc::new(Metrics::new()),

@@ -2,7 +2,7 @@
 //! hashes opaque tokens and codes. Both live sealed in the database; the first instance to start
 //! makes them.
 
-use crate::master_key::{MasterKey, Sealed};
+use crate::master_key::{MasterKeys, Sealed};
 use anyhow::Context;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use deadbolt_core::clock::Clock;
@@ -34,7 +34,7 @@ pub struct KeyRing {
 impl KeyRing {
     pub async fn load_or_create(
         store: &Store,
-        master: &MasterKey,
+        master: &MasterKeys,
         clock: &dyn Clock,
         rng: &dyn Random,
     ) -> anyhow::Result<Self> {
@@ -95,22 +95,18 @@ fn aad(r: &KeyRecord) -> Vec<u8> {
     format!("deadbolt/service_keys/{}/{}", r.kind, r.id).into_bytes()
 }
 
-fn open_key(master: &MasterKey, r: &KeyRecord) -> anyhow::Result<[u8; 32]> {
-    if r.master_key_id != master.id() {
-        anyhow::bail!(
-            "service key {} was sealed by master key {}, but the configured master key is {}",
-            r.id,
-            r.master_key_id,
-            master.id()
-        );
-    }
-    let plain = master.open(
-        &Sealed {
-            nonce: r.nonce.clone(),
-            ciphertext: r.ciphertext.clone(),
-        },
-        &aad(r),
-    )?;
+pub(crate) fn key_aad(r: &KeyRecord) -> Vec<u8> {
+    aad(r)
+}
+
+fn open_key(master: &MasterKeys, r: &KeyRecord) -> anyhow::Result<[u8; 32]> {
+    let sealed = Sealed {
+        nonce: r.nonce.clone(),
+        ciphertext: r.ciphertext.clone(),
+    };
+    let plain = master
+        .open(&r.master_key_id, &sealed, &aad(r))
+        .with_context(|| format!("service key {} is sealed by master key {}", r.id, r.master_key_id))?;
     plain
         .as_slice()
         .try_into()
@@ -120,7 +116,7 @@ fn open_key(master: &MasterKey, r: &KeyRecord) -> anyhow::Result<[u8; 32]> {
 /// The records of `kind`, creating a live key first when there is none.
 async fn ensure(
     store: &Store,
-    master: &MasterKey,
+    master: &MasterKeys,
     clock: &dyn Clock,
     rng: &dyn Random,
     kind: &str,
@@ -134,13 +130,14 @@ async fn ensure(
     let mut record = KeyRecord {
         id,
         kind: kind.to_owned(),
-        master_key_id: master.id().to_owned(),
+        master_key_id: String::new(),
         nonce: Vec::new(),
         ciphertext: Vec::new(),
         created_at: clock.now(),
         retired_at: None,
     };
-    let sealed = master.seal(secret.as_slice(), &aad(&record), rng)?;
+    let (key_id, sealed) = master.seal(secret.as_slice(), &aad(&record), rng)?;
+    record.master_key_id = key_id;
     record.nonce = sealed.nonce;
     record.ciphertext = sealed.ciphertext;
     // Losing a race to another instance is fine: read back whichever key won.
@@ -158,7 +155,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/k.db", dir.path().display()), 1).unwrap();
         store.migrate().await.unwrap();
-        let master = MasterKey::from_bytes(&[1; 32]);
+        let master = MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[1; 32])]).unwrap();
         let a = KeyRing::load_or_create(&store, &master, &SystemClock, &OsRandom)
             .await
             .unwrap();
@@ -170,7 +167,7 @@ mod tests {
             "a second instance reuses the stored key"
         );
         assert_eq!(a.jwks(), b.jwks());
-        let other = MasterKey::from_bytes(&[2; 32]);
+        let other = MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[2; 32])]).unwrap();
         let err = KeyRing::load_or_create(&store, &other, &SystemClock, &OsRandom)
             .await
             .err()

@@ -1,6 +1,9 @@
-//! The master key: a 256-bit key in a file only its owner can read. It seals the service keys
-//! kept in the database (and, later, TOTP secrets) with XChaCha20-Poly1305; the row's identity is
-//! the associated data, so a sealed value cannot be moved to another row.
+//! The master keys: 256-bit keys in a file only its owner can read, one base64 key per line,
+//! the current one first. The current key seals the service keys kept in the database and every
+//! TOTP secret with XChaCha20-Poly1305; the row's identity is the associated data, so a sealed
+//! value cannot be moved to another row. Older keys stay in the file during a rotation so that
+//! rows not yet re-sealed can still be opened; an instance that meets a key id it does not know
+//! reads the file again, so rotation needs no restart.
 
 use anyhow::{bail, Context};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
@@ -9,9 +12,11 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use deadbolt_core::random::{Random, RandomExt};
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
+#[derive(Clone)]
 pub struct MasterKey {
     id: String,
     cipher: XChaCha20Poly1305,
@@ -46,66 +51,6 @@ impl MasterKey {
 
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    /// Reads the key file, or creates it (mode 0600, in a directory created as needed) when it
-    /// does not exist. Refuses a file that others can read.
-    pub fn load_or_create(path: &Path, rng: &dyn Random) -> anyhow::Result<Self> {
-        if !path.exists() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            let key = Zeroizing::new(rng.bytes::<32>());
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(path) {
-                Ok(mut f) => {
-                    let encoded = Zeroizing::new(STANDARD.encode(*key));
-                    writeln!(f, "{}", encoded.as_str())
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    f.sync_all()?;
-                    tracing::info!(path = %path.display(), "created a new master key");
-                }
-                // another process created it first: use theirs
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
-            }
-        }
-        Self::load(path)
-    }
-
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                bail!(
-                    "{} can be read by others (mode {:o}); run: chmod 600 {}",
-                    path.display(),
-                    mode & 0o777,
-                    path.display()
-                );
-            }
-        }
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-        );
-        let bytes = Zeroizing::new(
-            STANDARD
-                .decode(text.trim())
-                .map_err(|_| anyhow::anyhow!("{} is not base64", path.display()))?,
-        );
-        let key: &[u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            anyhow::anyhow!("{} must hold 32 bytes, base64-encoded", path.display())
-        })?;
-        Ok(Self::from_bytes(key))
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &[u8], rng: &dyn Random) -> anyhow::Result<Sealed> {
@@ -145,6 +90,178 @@ impl MasterKey {
     }
 }
 
+/// The keys from the file, current first.
+pub struct MasterKeys {
+    path: Option<PathBuf>,
+    keys: RwLock<Arc<Vec<MasterKey>>>,
+}
+
+impl std::fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKeys").field("current", &self.current().id()).finish_non_exhaustive()
+    }
+}
+
+impl MasterKeys {
+    /// Fixed keys, current first (tests and tools).
+    pub fn from_keys(keys: Vec<MasterKey>) -> anyhow::Result<Self> {
+        if keys.is_empty() {
+            bail!("no master key");
+        }
+        Ok(Self { path: None, keys: RwLock::new(Arc::new(keys)) })
+    }
+
+    /// Reads the key file, or creates it (mode 0600, in a directory created as needed) with one
+    /// new key when it does not exist. Refuses a file that others can read.
+    pub fn load_or_create(path: &Path, rng: &dyn Random) -> anyhow::Result<Self> {
+        if !path.exists() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                create_private_dir(dir)?;
+            }
+            let key = Zeroizing::new(rng.bytes::<32>());
+            match write_new_file(path, &[STANDARD.encode(*key)]) {
+                Ok(()) => tracing::info!(path = %path.display(), "created a new master key"),
+                // another process created it first: use theirs
+                Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let keys = read_key_file(path)?;
+        Ok(Self { path: Some(path.to_owned()), keys: RwLock::new(Arc::new(keys)) })
+    }
+
+    fn snapshot(&self) -> Arc<Vec<MasterKey>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn current(&self) -> MasterKey {
+        let keys = self.snapshot();
+        // never empty: both constructors refuse an empty list
+        keys.first().cloned().unwrap_or_else(|| MasterKey::from_bytes(&[0; 32]))
+    }
+
+    /// Seals under the current key; returns that key's id with the sealed value.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8], rng: &dyn Random) -> anyhow::Result<(String, Sealed)> {
+        let key = self.current();
+        Ok((key.id().to_owned(), key.seal(plaintext, aad, rng)?))
+    }
+
+    /// Opens a value sealed by the key `key_id`, reading the key file again if that key is new
+    /// to this instance (another process rotated).
+    pub fn open(&self, key_id: &str, sealed: &Sealed, aad: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+        if let Some(k) = self.snapshot().iter().find(|k| k.id() == key_id) {
+            return k.open(sealed, aad);
+        }
+        if let Some(path) = &self.path {
+            let fresh = read_key_file(path)?;
+            *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+            if let Some(k) = self.snapshot().iter().find(|k| k.id() == key_id) {
+                return k.open(sealed, aad);
+            }
+        }
+        bail!("value sealed by master key {key_id}, which is not in the master key file")
+    }
+
+    /// Puts a new key first in the file (keeping the others, so rows not yet re-sealed stay
+    /// readable) and returns it. The file is replaced atomically.
+    pub fn rotate_file(path: &Path, rng: &dyn Random) -> anyhow::Result<MasterKey> {
+        let old = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        read_key_file(path)?;
+        let key = Zeroizing::new(rng.bytes::<32>());
+        let mut lines = vec![STANDARD.encode(*key)];
+        lines.extend(old.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+        let tmp = path.with_extension("key.new");
+        let _ = std::fs::remove_file(&tmp);
+        write_new_file(&tmp, &lines)?;
+        std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+        Ok(MasterKey::from_bytes(&key))
+    }
+
+    /// Keeps only the keys whose ids are listed (after every row was re-sealed).
+    pub fn prune_file(path: &Path, keep: &[String]) -> anyhow::Result<usize> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+        let keys = read_key_file(path)?;
+        let lines: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        let kept: Vec<String> = lines
+            .iter()
+            .zip(&keys)
+            .enumerate()
+            .filter(|(i, (_, k))| *i == 0 || keep.iter().any(|id| id == k.id()))
+            .map(|(_, (l, _))| l.clone())
+            .collect();
+        let removed = lines.len() - kept.len();
+        let tmp = path.with_extension("key.new");
+        let _ = std::fs::remove_file(&tmp);
+        write_new_file(&tmp, &kept)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(removed)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Creates `path` (failing if it exists) readable only by its owner, with one key per line.
+fn write_new_file(path: &Path, lines: &[String]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).map_err(anyhow::Error::new)?;
+    for l in lines {
+        writeln!(f, "{l}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    f.sync_all()?;
+    Ok(())
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<Vec<MasterKey>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "{} can be read by others (mode {:o}); run: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+    let mut keys = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(line)
+                .map_err(|_| anyhow::anyhow!("{} is not base64", path.display()))?,
+        );
+        let key: &[u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{}: each line must hold 32 bytes, base64-encoded", path.display()))?;
+        keys.push(MasterKey::from_bytes(key));
+    }
+    if keys.is_empty() {
+        bail!("{} holds no key", path.display());
+    }
+    Ok(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,20 +272,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/master.key");
         let rng = SeededRandom::new(11);
-        let a = MasterKey::load_or_create(&path, &rng).unwrap();
-        let b = MasterKey::load_or_create(&path, &rng).unwrap();
-        assert_eq!(a.id(), b.id());
+        let a = MasterKeys::load_or_create(&path, &rng).unwrap();
+        let b = MasterKeys::load_or_create(&path, &rng).unwrap();
+        assert_eq!(a.current().id(), b.current().id());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            assert!(MasterKey::load(&path)
+            assert!(MasterKeys::load_or_create(&path, &rng)
                 .unwrap_err()
                 .to_string()
                 .contains("chmod 600"));
         }
+    }
+
+    #[test]
+    fn rotation_keeps_old_rows_readable_and_reloads_on_a_new_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let rng = SeededRandom::new(13);
+        let running = MasterKeys::load_or_create(&path, &rng).unwrap();
+        let (old_id, sealed) = running.seal(b"totp secret", b"row", &rng).unwrap();
+        let new = MasterKeys::rotate_file(&path, &rng).unwrap();
+        assert_ne!(new.id(), old_id);
+        let after = MasterKeys::load_or_create(&path, &rng).unwrap();
+        assert_eq!(after.current().id(), new.id());
+        assert_eq!(after.open(&old_id, &sealed, b"row").unwrap().as_slice(), b"totp secret");
+        // the instance started before the rotation learns the new key when it meets it
+        let resealed = new.seal(b"totp secret", b"row", &rng).unwrap();
+        assert_eq!(running.open(new.id(), &resealed, b"row").unwrap().as_slice(), b"totp secret");
+        assert_eq!(MasterKeys::prune_file(&path, &[]).unwrap(), 1);
+        assert!(MasterKeys::load_or_create(&path, &rng).unwrap().open(&old_id, &sealed, b"row").is_err());
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
     pub keys: Arc<KeyRing>,
+    /// Seals and opens TOTP secrets.
+    pub master: Arc<crate::master_key::MasterKeys>,
     pub passwords: Arc<PasswordHasher>,
     pub hash_pool: HashPool,
     pub metrics: Arc<Metrics>,

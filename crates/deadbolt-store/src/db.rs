@@ -149,6 +149,12 @@ impl Stmt {
     }
 }
 
+/// One write in a unit of work that a use case assembles from several concepts (consume a
+/// challenge, accept a TOTP step, start a session, record events) and commits at once. Opaque
+/// outside the store: only the store writes SQL.
+#[derive(Debug, Clone)]
+pub struct Write(pub(crate) Stmt);
+
 /// A batch either commits whole or, when a guard found nothing to change, rolls back whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOutcome {

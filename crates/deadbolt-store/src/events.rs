@@ -27,6 +27,10 @@ pub struct EventCursor {
 }
 
 impl EventRecord {
+    pub fn write(&self) -> crate::Write {
+        crate::Write(self.insert())
+    }
+
     pub(crate) fn insert(&self) -> Stmt {
         Stmt::new(
             "INSERT INTO events (id, account_id, kind, at, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",

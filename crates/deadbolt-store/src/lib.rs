@@ -11,19 +11,29 @@ pub mod postgres;
 pub mod sqlite;
 
 mod accounts;
+mod challenges;
 mod codes;
+mod devices;
 mod events;
+mod grants;
 mod keys;
+mod methods;
 mod outbox;
 mod sessions;
 mod throttle;
 
 pub use accounts::NewAccount;
+pub use challenges::ChallengeRecord;
+pub use db::{BatchOutcome, Write};
+pub use devices::{revoke_all_devices, DeviceRecord};
+pub use methods::writes as method_writes;
+pub use grants::GrantRecord;
+pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
 pub use codes::{CodeRecord, NewCode};
 pub use events::{EventCursor, EventRecord};
 pub use keys::KeyRecord;
 pub use outbox::OutboxMessage;
-pub use sessions::{RefreshOutcome, SessionRecord};
+pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
 
 use db::{Db, Dialect, Migration};
 use std::sync::Arc;
@@ -47,11 +57,18 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "second_factors",
+        sql: include_str!("../migrations/0002_second_factors.sql"),
+    },
+];
 
 /// Every query the service makes, over either backend.
 #[derive(Clone)]
@@ -92,6 +109,12 @@ impl Store {
     /// Brings the schema up to date; returns how many migrations ran.
     pub async fn migrate(&self) -> Result<usize> {
         self.db.migrate(MIGRATIONS).await
+    }
+
+    /// Commits writes from several concepts as one transaction. `GuardFailed(i)` when write `i`
+    /// (a conditional update) found nothing to change: then nothing was written.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<BatchOutcome> {
+        self.db.batch(writes.into_iter().map(|w| w.0).collect()).await
     }
 
     /// True when the database answers a trivial query.

@@ -65,15 +65,8 @@ fn insert_refresh(hash: &[u8], session: SessionId, now: OffsetDateTime) -> Stmt 
     )
 }
 
-impl Store {
-    /// Stores a new session, its first refresh token and the sign-in event together.
-    pub async fn create_session(
-        &self,
-        s: &SessionRecord,
-        refresh_hash: &[u8],
-        events: Vec<EventRecord>,
-    ) -> Result<()> {
-        let mut stmts = vec![
+fn session_stmts(s: &SessionRecord, refresh_hash: &[u8]) -> Vec<Stmt> {
+    vec![
             Stmt::new(
                 "INSERT INTO sessions (id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent) \
                  VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9)",
@@ -89,8 +82,14 @@ impl Store {
                     s.user_agent.clone(),
                 ],
             ),
-            insert_refresh(refresh_hash, s.id, s.created_at),
-        ];
+        insert_refresh(refresh_hash, s.id, s.created_at),
+    ]
+}
+
+impl Store {
+    /// Stores a new session, its first refresh token and the sign-in event together.
+    pub async fn create_session(&self, s: &SessionRecord, refresh_hash: &[u8], events: Vec<EventRecord>) -> Result<()> {
+        let mut stmts = session_stmts(s, refresh_hash);
         stmts.extend(events.iter().map(EventRecord::insert));
         self.db.batch(stmts).await.map(|_| ())
     }
@@ -174,4 +173,12 @@ impl Store {
             .await?;
         Ok(outcome == BatchOutcome::Committed)
     }
+}
+
+/// Revokes every session of an account except `keep` (after a password change).
+pub fn revoke_other_sessions(account: AccountId, keep: Option<SessionId>, now: OffsetDateTime) -> crate::Write {
+    crate::Write(Stmt::new(
+        "UPDATE sessions SET revoked_at = $3 WHERE account_id = $1 AND revoked_at IS NULL AND id <> $2",
+        params![account.to_string(), keep.map_or_else(String::new, |s| s.to_string()), to_millis(now)],
+    ))
 }

@@ -1,0 +1,192 @@
+//! Second factors: the kinds of method, and the limits on guessing them. Three independent
+//! limits apply to a second-factor code: each mfa_token dies after a few wrong codes, each
+//! account locks its second-factor checks after a burst of failures (counted in the database,
+//! so every instance agrees), and each authenticator is disabled after a long run of
+//! consecutive failures (NIST SP 800-63B rev 4, 3.2.2), with waits that grow on the way.
+
+use crate::auth::AuthMethod;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    Totp,
+    RecoveryCode,
+}
+
+impl MethodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "totp" => Some(Self::Totp),
+            "recovery_code" => Some(Self::RecoveryCode),
+            _ => None,
+        }
+    }
+
+    pub fn auth_method(self) -> AuthMethod {
+        match self {
+            Self::Totp => AuthMethod::Totp,
+            Self::RecoveryCode => AuthMethod::RecoveryCode,
+        }
+    }
+
+    /// Recovery codes back up the other methods; they never turn MFA on alone, nor serve as
+    /// the primary method.
+    pub fn is_fallback_only(self) -> bool {
+        matches!(self, Self::RecoveryCode)
+    }
+}
+
+/// The limits on guessing second-factor codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaLimits {
+    /// How long an mfa_token (or step-up challenge) lives.
+    pub token_ttl_seconds: i64,
+    /// Wrong codes one mfa_token survives.
+    pub token_max_failures: u32,
+    /// Failures per account within the window that lock second-factor checks.
+    pub account_max_failures: u32,
+    /// The window, which is also how long the lock lasts.
+    pub account_window_seconds: i64,
+    /// Failed recovery codes per account within the window (their own bucket).
+    pub recovery_max_failures: u32,
+    /// Consecutive failures that disable one authenticator until it is bound again.
+    pub authenticator_max_failures: u32,
+}
+
+impl Default for MfaLimits {
+    fn default() -> Self {
+        Self {
+            token_ttl_seconds: 300,
+            token_max_failures: 5,
+            account_max_failures: 10,
+            account_window_seconds: 900,
+            recovery_max_failures: 10,
+            authenticator_max_failures: 100,
+        }
+    }
+}
+
+impl MfaLimits {
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if !(30..=3600).contains(&self.token_ttl_seconds) {
+            out.push(("token_ttl_seconds", "must be between 30 and 3600".to_owned()));
+        }
+        if !(1..=20).contains(&self.token_max_failures) {
+            out.push(("token_max_failures", "must be between 1 and 20".to_owned()));
+        }
+        if !(1..=1000).contains(&self.account_max_failures) {
+            out.push(("account_max_failures", "must be between 1 and 1000".to_owned()));
+        }
+        if !(60..=86_400).contains(&self.account_window_seconds) {
+            out.push(("account_window_seconds", "must be between 60 and 86400".to_owned()));
+        }
+        if !(1..=1000).contains(&self.recovery_max_failures) {
+            out.push(("recovery_max_failures", "must be between 1 and 1000".to_owned()));
+        }
+        // NIST allows at most 100 consecutive failures; a site may choose fewer.
+        if !(1..=100).contains(&self.authenticator_max_failures) {
+            out.push(("authenticator_max_failures", "must be between 1 and 100".to_owned()));
+        }
+        out
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        Duration::seconds(self.token_ttl_seconds)
+    }
+
+    pub fn account_throttle(&self) -> crate::throttle::ThrottlePolicy {
+        crate::throttle::ThrottlePolicy {
+            max_failures: self.account_max_failures,
+            window: Duration::seconds(self.account_window_seconds),
+        }
+    }
+
+    pub fn recovery_throttle(&self) -> crate::throttle::ThrottlePolicy {
+        crate::throttle::ThrottlePolicy {
+            max_failures: self.recovery_max_failures,
+            window: Duration::seconds(self.account_window_seconds),
+        }
+    }
+}
+
+/// Whether an authenticator may be tried now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthenticatorGate {
+    Open,
+    /// Too many consecutive failures lately: wait this long.
+    Wait(Duration),
+    /// The cap was reached: the user must bind it again.
+    Disabled,
+}
+
+/// Consecutive failures that pass without any wait.
+const FREE_FAILURES: u32 = 10;
+
+/// Before each try: open, a wait that doubles every ten failures past the first ten (30 s up to
+/// an hour), or disabled at the cap.
+pub fn authenticator_gate(
+    consecutive_failures: u32,
+    last_failure_at: Option<OffsetDateTime>,
+    cap: u32,
+    now: OffsetDateTime,
+) -> AuthenticatorGate {
+    if consecutive_failures >= cap {
+        return AuthenticatorGate::Disabled;
+    }
+    if consecutive_failures < FREE_FAILURES {
+        return AuthenticatorGate::Open;
+    }
+    let doublings = ((consecutive_failures - FREE_FAILURES) / 10).min(12);
+    let wait = Duration::seconds((30_i64 << doublings).min(3600));
+    match last_failure_at {
+        Some(at) if now < at + wait => AuthenticatorGate::Wait(at + wait - now),
+        _ => AuthenticatorGate::Open,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + Duration::days(20_000)
+    }
+
+    #[test]
+    fn waits_grow_then_the_authenticator_is_disabled() {
+        let gate = |n, since| authenticator_gate(n, Some(t0()), 100, t0() + since);
+        assert_eq!(gate(9, Duration::ZERO), AuthenticatorGate::Open);
+        assert_eq!(gate(10, Duration::ZERO), AuthenticatorGate::Wait(Duration::seconds(30)));
+        assert_eq!(gate(10, Duration::seconds(30)), AuthenticatorGate::Open);
+        assert_eq!(gate(25, Duration::seconds(10)), AuthenticatorGate::Wait(Duration::seconds(50)));
+        assert_eq!(gate(99, Duration::ZERO), AuthenticatorGate::Wait(Duration::seconds(3600)));
+        assert_eq!(gate(100, Duration::days(365)), AuthenticatorGate::Disabled);
+        assert_eq!(authenticator_gate(5, None, 5, t0()), AuthenticatorGate::Disabled, "a lower cap applies");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert!(MfaLimits::default().problems().is_empty());
+        let bad = MfaLimits { authenticator_max_failures: 101, token_max_failures: 0, ..MfaLimits::default() };
+        assert_eq!(bad.problems().len(), 2);
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in [MethodKind::Totp, MethodKind::RecoveryCode] {
+            assert_eq!(MethodKind::parse(k.as_str()), Some(k));
+        }
+        assert!(MethodKind::RecoveryCode.is_fallback_only());
+    }
+}

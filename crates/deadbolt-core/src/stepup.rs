@@ -1,0 +1,127 @@
+//! Step-up: a fresh proof of identity before a sensitive action. Each action has a rule: a
+//! grant for it is spent by one use, or stays open for a window that is fixed or slides forward
+//! at each use.
+
+use crate::CoreError;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+/// An action name: `[a-z0-9_.]+`, at most 64 long. Apps name their own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Action(String);
+
+impl Action {
+    pub const PASSWORD_CHANGE: &'static str = "password.change";
+    pub const ACCOUNT_DELETE: &'static str = "account.delete";
+    pub const MFA_MANAGE: &'static str = "mfa.manage";
+
+    pub fn parse(raw: &str) -> Result<Self, CoreError> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(CoreError::InvalidAction)
+        }
+    }
+
+    /// For built-in names known to be valid.
+    pub fn builtin(name: &'static str) -> Self {
+        Self(name.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Action {
+    type Error = CoreError;
+    fn try_from(s: String) -> Result<Self, CoreError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Action> for String {
+    fn from(a: Action) -> String {
+        a.0
+    }
+}
+
+/// How long a satisfied step-up lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUpRule {
+    /// None: the grant is spent by one use. Some: it stays open this many seconds.
+    pub window_seconds: Option<i64>,
+    /// With a window: each use moves the end forward by the window.
+    pub sliding: bool,
+}
+
+/// How long a one-shot grant waits to be used.
+pub const ONE_SHOT_TTL: Duration = Duration::minutes(5);
+
+impl StepUpRule {
+    pub const ONE_SHOT: Self = Self { window_seconds: None, sliding: false };
+
+    /// API.md's built-in defaults: `team.manage` has a 300-second sliding window; every other
+    /// action, built-in or the app's own, is challenged every time.
+    pub fn default_for(action: &Action) -> Self {
+        match action.as_str() {
+            "team.manage" => Self { window_seconds: Some(300), sliding: true },
+            _ => Self::ONE_SHOT,
+        }
+    }
+
+    pub fn is_one_shot(&self) -> bool {
+        self.window_seconds.is_none()
+    }
+
+    /// When a grant made now ends.
+    pub fn expires_at(&self, now: OffsetDateTime) -> OffsetDateTime {
+        match self.window_seconds {
+            Some(w) => now + Duration::seconds(w),
+            None => now + ONE_SHOT_TTL,
+        }
+    }
+
+    /// After a use at `now`, when the grant ends (None: it is spent).
+    pub fn after_use(&self, expires_at: OffsetDateTime, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        match (self.window_seconds, self.sliding) {
+            (None, _) => None,
+            (Some(w), true) => Some(now + Duration::seconds(w)),
+            (Some(_), false) => Some(expires_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names() {
+        assert!(Action::parse("team.manage").is_ok());
+        assert!(Action::parse("billing.refund_2").is_ok());
+        for bad in ["", "Team", "a b", "a/b", "ä", &"a".repeat(65)] {
+            assert_eq!(Action::parse(bad), Err(CoreError::InvalidAction), "{bad}");
+        }
+    }
+
+    #[test]
+    fn windows() {
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(1);
+        let team = StepUpRule::default_for(&Action::builtin("team.manage"));
+        assert_eq!(team.expires_at(now), now + Duration::seconds(300));
+        let later = now + Duration::seconds(200);
+        assert_eq!(team.after_use(now + Duration::seconds(300), later), Some(later + Duration::seconds(300)));
+        let fixed = StepUpRule { window_seconds: Some(60), sliding: false };
+        assert_eq!(fixed.after_use(now + Duration::seconds(60), later), Some(now + Duration::seconds(60)));
+        let once = StepUpRule::default_for(&Action::builtin("password.change"));
+        assert!(once.is_one_shot());
+        assert_eq!(once.after_use(now, now), None);
+        assert_eq!(StepUpRule::default_for(&Action::parse("app.thing").unwrap()), StepUpRule::ONE_SHOT);
+    }
+}

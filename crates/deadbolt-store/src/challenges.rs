@@ -1,0 +1,92 @@
+//! Pending second-factor checks (a login's mfa_token, a step-up's challenge_token).
+
+use crate::db::{Row, Stmt};
+use crate::{params, parse_uuid, Result, Store, Write};
+use deadbolt_core::clock::{from_millis, to_millis};
+use deadbolt_core::ids::{AccountId, SessionId};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct ChallengeRecord {
+    pub token_hash: Vec<u8>,
+    pub account_id: AccountId,
+    /// `login` or `step_up`.
+    pub purpose: String,
+    pub action: Option<String>,
+    pub session_id: Option<SessionId>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub failures: u32,
+    pub consumed_at: Option<OffsetDateTime>,
+}
+
+impl ChallengeRecord {
+    pub fn insert(&self) -> Write {
+        Write(Stmt::new(
+            "INSERT INTO mfa_challenges (token_hash, account_id, purpose, action, session_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            params![
+                self.token_hash.clone(),
+                self.account_id.to_string(),
+                self.purpose.as_str(),
+                self.action.clone(),
+                self.session_id.map(|s| s.to_string()),
+                to_millis(self.created_at),
+                to_millis(self.expires_at),
+            ],
+        ))
+    }
+
+    /// Spends the challenge: a guard, so of two racing successes one wins.
+    pub fn consume(&self, now: OffsetDateTime, max_failures: u32) -> Write {
+        Write(Stmt::guard(
+            "UPDATE mfa_challenges SET consumed_at = $2 \
+             WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND failures < $3",
+            params![self.token_hash.clone(), to_millis(now), i64::from(max_failures)],
+        ))
+    }
+}
+
+fn challenge_from_row(r: &Row) -> Result<ChallengeRecord> {
+    Ok(ChallengeRecord {
+        token_hash: r.bytes(0)?,
+        account_id: AccountId(parse_uuid(&r.text(1)?)?),
+        purpose: r.text(2)?,
+        action: r.opt_text(3)?,
+        session_id: r.opt_text(4)?.map(|s| parse_uuid(&s).map(SessionId)).transpose()?,
+        created_at: from_millis(r.int(5)?),
+        expires_at: from_millis(r.int(6)?),
+        failures: u32::try_from(r.int(7)?).unwrap_or(u32::MAX),
+        consumed_at: r.opt_int(8)?.map(from_millis),
+    })
+}
+
+impl Store {
+    pub async fn challenge(&self, token_hash: &[u8]) -> Result<Option<ChallengeRecord>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT token_hash, account_id, purpose, action, session_id, created_at, expires_at, failures, consumed_at \
+                 FROM mfa_challenges WHERE token_hash = $1",
+                params![token_hash.to_vec()],
+            )
+            .await?;
+        rows.first().map(challenge_from_row).transpose()
+    }
+
+    /// Counts a wrong code against a challenge; returns the failures so far.
+    pub async fn challenge_failed(&self, token_hash: &[u8]) -> Result<u32> {
+        let rows = self
+            .db
+            .query(
+                "UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = $1 RETURNING failures",
+                params![token_hash.to_vec()],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|r| r.int(0))
+            .transpose()?
+            .map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+}

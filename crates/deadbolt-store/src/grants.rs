@@ -1,0 +1,96 @@
+//! Step-up grants: what a satisfied step-up lets a session do.
+
+use crate::db::{Row, Stmt};
+use crate::{params, parse_uuid, Result, Store, Write};
+use deadbolt_core::clock::{from_millis, to_millis};
+use deadbolt_core::ids::{GrantId, SessionId};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct GrantRecord {
+    pub id: GrantId,
+    pub session_id: SessionId,
+    pub action: String,
+    pub expires_at: OffsetDateTime,
+    pub one_shot: bool,
+    pub sliding_seconds: Option<i64>,
+    pub used_at: Option<OffsetDateTime>,
+    pub auth_time: OffsetDateTime,
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+impl GrantRecord {
+    pub fn insert(&self) -> Write {
+        Write(Stmt::new(
+            "INSERT INTO step_up_grants (id, session_id, action, expires_at, one_shot, sliding_seconds, auth_time, amr, acr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            params![
+                self.id.to_string(),
+                self.session_id.to_string(),
+                self.action.as_str(),
+                to_millis(self.expires_at),
+                self.one_shot,
+                self.sliding_seconds,
+                to_millis(self.auth_time),
+                self.amr.join(" "),
+                self.acr.as_str(),
+            ],
+        ))
+    }
+}
+
+fn grant_from_row(r: &Row) -> Result<GrantRecord> {
+    Ok(GrantRecord {
+        id: GrantId(parse_uuid(&r.text(0)?)?),
+        session_id: SessionId(parse_uuid(&r.text(1)?)?),
+        action: r.text(2)?,
+        expires_at: from_millis(r.int(3)?),
+        one_shot: r.bool(4)?,
+        sliding_seconds: r.opt_int(5)?,
+        used_at: r.opt_int(6)?.map(from_millis),
+        auth_time: from_millis(r.int(7)?),
+        amr: r.text(8)?.split_whitespace().map(str::to_owned).collect(),
+        acr: r.text(9)?,
+    })
+}
+
+impl Store {
+    /// The session's open grant for an action (unused and unexpired), latest first.
+    pub async fn open_grant(&self, session: SessionId, action: &str, now: OffsetDateTime) -> Result<Option<GrantRecord>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT id, session_id, action, expires_at, one_shot, sliding_seconds, used_at, auth_time, amr, acr \
+                 FROM step_up_grants WHERE session_id = $1 AND action = $2 AND used_at IS NULL AND expires_at > $3 \
+                 ORDER BY expires_at DESC LIMIT 1",
+                params![session.to_string(), action, to_millis(now)],
+            )
+            .await?;
+        rows.first().map(grant_from_row).transpose()
+    }
+
+    /// Uses a grant: a one-shot grant is spent (only once, even when raced); a windowed one
+    /// moves to `new_expiry`. False when the grant was no longer open.
+    pub async fn use_grant(&self, grant: GrantId, now: OffsetDateTime, new_expiry: Option<OffsetDateTime>) -> Result<bool> {
+        let n = match new_expiry {
+            None => {
+                self.db
+                    .execute(
+                        "UPDATE step_up_grants SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+                        params![grant.to_string(), to_millis(now)],
+                    )
+                    .await?
+            }
+            Some(until) => {
+                self.db
+                    .execute(
+                        "UPDATE step_up_grants SET expires_at = $3 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+                        params![grant.to_string(), to_millis(now), to_millis(until)],
+                    )
+                    .await?
+            }
+        };
+        Ok(n == 1)
+    }
+}
