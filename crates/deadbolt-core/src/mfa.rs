@@ -80,23 +80,38 @@ impl MfaLimits {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if !(30..=3600).contains(&self.token_ttl_seconds) {
-            out.push(("token_ttl_seconds", "must be between 30 and 3600".to_owned()));
+            out.push((
+                "token_ttl_seconds",
+                "must be between 30 and 3600".to_owned(),
+            ));
         }
         if !(1..=20).contains(&self.token_max_failures) {
             out.push(("token_max_failures", "must be between 1 and 20".to_owned()));
         }
         if !(1..=1000).contains(&self.account_max_failures) {
-            out.push(("account_max_failures", "must be between 1 and 1000".to_owned()));
+            out.push((
+                "account_max_failures",
+                "must be between 1 and 1000".to_owned(),
+            ));
         }
         if !(60..=86_400).contains(&self.account_window_seconds) {
-            out.push(("account_window_seconds", "must be between 60 and 86400".to_owned()));
+            out.push((
+                "account_window_seconds",
+                "must be between 60 and 86400".to_owned(),
+            ));
         }
         if !(1..=1000).contains(&self.recovery_max_failures) {
-            out.push(("recovery_max_failures", "must be between 1 and 1000".to_owned()));
+            out.push((
+                "recovery_max_failures",
+                "must be between 1 and 1000".to_owned(),
+            ));
         }
         // NIST allows at most 100 consecutive failures; a site may choose fewer.
         if !(1..=100).contains(&self.authenticator_max_failures) {
-            out.push(("authenticator_max_failures", "must be between 1 and 100".to_owned()));
+            out.push((
+                "authenticator_max_failures",
+                "must be between 1 and 100".to_owned(),
+            ));
         }
         out
     }
@@ -167,18 +182,35 @@ mod tests {
     fn waits_grow_then_the_authenticator_is_disabled() {
         let gate = |n, since| authenticator_gate(n, Some(t0()), 100, t0() + since);
         assert_eq!(gate(9, Duration::ZERO), AuthenticatorGate::Open);
-        assert_eq!(gate(10, Duration::ZERO), AuthenticatorGate::Wait(Duration::seconds(30)));
+        assert_eq!(
+            gate(10, Duration::ZERO),
+            AuthenticatorGate::Wait(Duration::seconds(30))
+        );
         assert_eq!(gate(10, Duration::seconds(30)), AuthenticatorGate::Open);
-        assert_eq!(gate(25, Duration::seconds(10)), AuthenticatorGate::Wait(Duration::seconds(50)));
-        assert_eq!(gate(99, Duration::ZERO), AuthenticatorGate::Wait(Duration::seconds(3600)));
+        assert_eq!(
+            gate(25, Duration::seconds(10)),
+            AuthenticatorGate::Wait(Duration::seconds(50))
+        );
+        assert_eq!(
+            gate(99, Duration::ZERO),
+            AuthenticatorGate::Wait(Duration::seconds(3600))
+        );
         assert_eq!(gate(100, Duration::days(365)), AuthenticatorGate::Disabled);
-        assert_eq!(authenticator_gate(5, None, 5, t0()), AuthenticatorGate::Disabled, "a lower cap applies");
+        assert_eq!(
+            authenticator_gate(5, None, 5, t0()),
+            AuthenticatorGate::Disabled,
+            "a lower cap applies"
+        );
     }
 
     #[test]
     fn limits_are_checked() {
         assert!(MfaLimits::default().problems().is_empty());
-        let bad = MfaLimits { authenticator_max_failures: 101, token_max_failures: 0, ..MfaLimits::default() };
+        let bad = MfaLimits {
+            authenticator_max_failures: 101,
+            token_max_failures: 0,
+            ..MfaLimits::default()
+        };
         assert_eq!(bad.problems().len(), 2);
     }
 

@@ -64,13 +64,19 @@ pub struct StepUpRule {
 pub const ONE_SHOT_TTL: Duration = Duration::minutes(5);
 
 impl StepUpRule {
-    pub const ONE_SHOT: Self = Self { window_seconds: None, sliding: false };
+    pub const ONE_SHOT: Self = Self {
+        window_seconds: None,
+        sliding: false,
+    };
 
     /// API.md's built-in defaults: `team.manage` has a 300-second sliding window; every other
     /// action, built-in or the app's own, is challenged every time.
     pub fn default_for(action: &Action) -> Self {
         match action.as_str() {
-            "team.manage" => Self { window_seconds: Some(300), sliding: true },
+            "team.manage" => Self {
+                window_seconds: Some(300),
+                sliding: true,
+            },
             _ => Self::ONE_SHOT,
         }
     }
@@ -88,7 +94,11 @@ impl StepUpRule {
     }
 
     /// After a use at `now`, when the grant ends (None: it is spent).
-    pub fn after_use(&self, expires_at: OffsetDateTime, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    pub fn after_use(
+        &self,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<OffsetDateTime> {
         match (self.window_seconds, self.sliding) {
             (None, _) => None,
             (Some(w), true) => Some(now + Duration::seconds(w)),
@@ -116,12 +126,24 @@ mod tests {
         let team = StepUpRule::default_for(&Action::builtin("team.manage"));
         assert_eq!(team.expires_at(now), now + Duration::seconds(300));
         let later = now + Duration::seconds(200);
-        assert_eq!(team.after_use(now + Duration::seconds(300), later), Some(later + Duration::seconds(300)));
-        let fixed = StepUpRule { window_seconds: Some(60), sliding: false };
-        assert_eq!(fixed.after_use(now + Duration::seconds(60), later), Some(now + Duration::seconds(60)));
+        assert_eq!(
+            team.after_use(now + Duration::seconds(300), later),
+            Some(later + Duration::seconds(300))
+        );
+        let fixed = StepUpRule {
+            window_seconds: Some(60),
+            sliding: false,
+        };
+        assert_eq!(
+            fixed.after_use(now + Duration::seconds(60), later),
+            Some(now + Duration::seconds(60))
+        );
         let once = StepUpRule::default_for(&Action::builtin("password.change"));
         assert!(once.is_one_shot());
         assert_eq!(once.after_use(now, now), None);
-        assert_eq!(StepUpRule::default_for(&Action::parse("app.thing").unwrap()), StepUpRule::ONE_SHOT);
+        assert_eq!(
+            StepUpRule::default_for(&Action::parse("app.thing").unwrap()),
+            StepUpRule::ONE_SHOT
+        );
     }
 }

@@ -49,7 +49,10 @@ pub async fn build_state(
     rng: Arc<dyn Random>,
 ) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
-    let master = Arc::new(MasterKeys::load_or_create(&config.secrets.master_key_file, rng.as_ref())?);
+    let master = Arc::new(MasterKeys::load_or_create(
+        &config.secrets.master_key_file,
+        rng.as_ref(),
+    )?);
     let keys = KeyRing::load_or_create(&store, &master, clock.as_ref(), rng.as_ref()).await?;
     let passwords = PasswordHasher::new(config.password.params(), rng.as_ref())
         .map_err(|e| anyhow::anyhow!("password hashing parameters: {e}"))?;

@@ -3,8 +3,10 @@
 //! stopping at the first.
 
 use deadbolt_core::delivery::RetryPolicy;
+use deadbolt_core::mfa::MfaLimits;
 use deadbolt_core::password::PasswordParams;
 use deadbolt_core::session::SessionPolicy;
+use deadbolt_core::totp::{TotpAlgorithm, TotpParams};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -23,6 +25,7 @@ pub struct Config {
     pub password: PasswordConfig,
     pub session: SessionPolicy,
     pub limits: LimitsConfig,
+    pub lockout: MfaLimits,
     pub delivery: RetryPolicy,
     pub log: LogConfig,
 }
@@ -130,23 +133,51 @@ impl Default for WebauthnConfig {
     }
 }
 
-/// MFA policy seed. Parsed and checked now; enforced by the second-factor features.
+/// Second factors. `enforcement`, `required_for_roles` and `allowed_methods` seed the MFA policy
+/// (enforced by the policy feature to come); the TOTP parameters apply to new enrolments.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MfaConfig {
     pub enforcement: String,
     pub required_for_roles: Vec<String>,
     pub allowed_methods: Vec<String>,
+    /// The issuer authenticator apps show next to the account.
+    pub issuer: String,
+    pub totp_algorithm: String,
+    pub totp_digits: u32,
+    pub totp_period_seconds: i64,
+    /// Steps accepted either side of the current one (clock drift).
+    pub totp_skew_steps: i64,
+    /// How long "trust this device" lasts.
+    pub trusted_device_days: i64,
 }
 
 impl Default for MfaConfig {
     fn default() -> Self {
+        let totp = TotpParams::default();
         Self {
             enforcement: "optional".to_owned(),
             required_for_roles: vec!["admin".to_owned()],
             allowed_methods: ["totp", "webauthn", "email", "recovery_code"]
                 .map(str::to_owned)
                 .to_vec(),
+            issuer: "Deadbolt".to_owned(),
+            totp_algorithm: "sha1".to_owned(),
+            totp_digits: totp.digits,
+            totp_period_seconds: totp.period_seconds,
+            totp_skew_steps: totp.skew_steps,
+            trusted_device_days: 30,
+        }
+    }
+}
+
+impl MfaConfig {
+    pub fn totp_params(&self) -> TotpParams {
+        TotpParams {
+            algorithm: TotpAlgorithm::parse(&self.totp_algorithm).unwrap_or_default(),
+            digits: self.totp_digits,
+            period_seconds: self.totp_period_seconds,
+            skew_steps: self.totp_skew_steps,
         }
     }
 }
@@ -411,6 +442,34 @@ impl Config {
                 );
             }
         }
+        if TotpAlgorithm::parse(&self.mfa.totp_algorithm).is_none() {
+            add(
+                "mfa",
+                "totp_algorithm",
+                "must be sha1, sha256 or sha512".into(),
+            );
+        }
+        for (k, m) in self.mfa.totp_params().problems() {
+            let key = match k {
+                "digits" => "totp_digits",
+                "period_seconds" => "totp_period_seconds",
+                _ => "totp_skew_steps",
+            };
+            add("mfa", key, m);
+        }
+        if self.mfa.issuer.is_empty() || self.mfa.issuer.len() > 64 {
+            add("mfa", "issuer", "must be 1 to 64 characters".into());
+        }
+        if !(1..=365).contains(&self.mfa.trusted_device_days) {
+            add(
+                "mfa",
+                "trusted_device_days",
+                "must be between 1 and 365".into(),
+            );
+        }
+        for (k, m) in self.lockout.problems() {
+            add("lockout", k, m);
+        }
         for (k, m) in self.password.params().problems() {
             add("password", k, m);
         }
@@ -545,6 +604,7 @@ fn from_table(root: toml::Table, problems: &mut Vec<ConfigProblem>) -> Config {
             "password" => merge(&section, table, &mut config.password, problems),
             "session" => merge(&section, table, &mut config.session, problems),
             "limits" => merge(&section, table, &mut config.limits, problems),
+            "lockout" => merge(&section, table, &mut config.lockout, problems),
             "delivery" => merge(&section, table, &mut config.delivery, problems),
             "log" => merge(&section, table, &mut config.log, problems),
             _ => false,

@@ -22,6 +22,19 @@ pub enum ApiError {
     WeakPassword(String),
     #[error("the code is wrong or has expired")]
     InvalidCode,
+    /// A wrong second factor during a login or step-up challenge.
+    #[error("the code is wrong")]
+    WrongSecondFactor { attempts_remaining: u32 },
+    #[error("the mfa_token is expired, used up or unknown; sign in again")]
+    MfaTokenInvalid,
+    #[error("too many failed second-factor checks; try again later")]
+    MfaLocked { retry_after: i64 },
+    #[error("this action needs a fresh second factor (step-up)")]
+    StepUpRequired { action: String },
+    #[error("this authenticator was disabled after too many failures; bind it again")]
+    AuthenticatorDisabled,
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("an account with this email already exists")]
     EmailTaken,
     #[error("wrong email or password")]
@@ -56,6 +69,12 @@ pub struct Problem {
     /// Seconds until a retry can succeed (429 and 503).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<i64>,
+    /// Wrong codes the mfa_token or challenge still survives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_remaining: Option<u32>,
+    /// The action that needs a step-up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// The detail of an unexpected error, kept out of the body and picked up by the logging
@@ -71,7 +90,13 @@ impl ApiError {
             | Self::InvalidPhone
             | Self::WeakPassword(_)
             | Self::InvalidCode => StatusCode::BAD_REQUEST,
-            Self::InvalidCredentials | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InvalidCredentials
+            | Self::InvalidToken
+            | Self::WrongSecondFactor { .. }
+            | Self::MfaTokenInvalid
+            | Self::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
+            Self::AuthenticatorDisabled | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::MfaLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken => StatusCode::CONFLICT,
@@ -88,7 +113,12 @@ impl ApiError {
             Self::InvalidEmail => "invalid_email",
             Self::InvalidPhone => "invalid_phone",
             Self::WeakPassword(_) => "weak_password",
-            Self::InvalidCode => "invalid_code",
+            Self::InvalidCode | Self::WrongSecondFactor { .. } => "invalid_code",
+            Self::MfaTokenInvalid => "mfa_token_invalid",
+            Self::MfaLocked { .. } => "mfa_locked",
+            Self::StepUpRequired { .. } => "insufficient_user_authentication",
+            Self::AuthenticatorDisabled => "authenticator_disabled",
+            Self::Forbidden(_) => "forbidden",
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
@@ -104,7 +134,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<i64> {
         match self {
-            Self::TooManyAttempts { retry_after } => Some(*retry_after),
+            Self::TooManyAttempts { retry_after } | Self::MfaLocked { retry_after } => {
+                Some(*retry_after)
+            }
             Self::Overloaded | Self::Unavailable => Some(1),
             _ => None,
         }
@@ -155,6 +187,14 @@ impl IntoResponse for ApiError {
             detail,
             error: self.code().to_owned(),
             retry_after,
+            attempts_remaining: match &self {
+                Self::WrongSecondFactor { attempts_remaining } => Some(*attempts_remaining),
+                _ => None,
+            },
+            action: match &self {
+                Self::StepUpRequired { action } => Some(action.clone()),
+                _ => None,
+            },
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, json).into_response();
@@ -168,11 +208,21 @@ impl IntoResponse for ApiError {
                 headers.insert(header::RETRY_AFTER, v);
             }
         }
-        if let Self::InvalidToken = self {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
+        match self {
+            Self::InvalidToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            // RFC 9470: the client should step up and try again
+            Self::StepUpRequired { .. } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"insufficient_user_authentication\", error_description=\"a fresh second factor is required\""),
+                );
+            }
+            _ => {}
         }
         if let Self::Internal(e) = &self {
             response

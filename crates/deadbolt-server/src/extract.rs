@@ -42,6 +42,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may also be left empty (then `T::default()`).
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let has_body = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|len| len != "0");
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        if !has_type {
+            let bytes = read_body(req, state).await?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self(T::default()));
+            }
+            return Err(ApiError::InvalidRequest(
+                "expected Content-Type: application/json".into(),
+            ));
+        }
+        if !has_body {
+            return Ok(Self(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(v)| Self(v))
+    }
+}
+
 /// For endpoints that take no input: an empty body or `{}`.
 pub struct EmptyBody;
 
@@ -148,6 +179,24 @@ impl FromRequestParts<AppState> for Principal {
             .map(str::trim)
             .ok_or(ApiError::InvalidToken)?;
         crate::services::sessions::authenticate(state, token).await
+    }
+}
+
+/// A path parameter; a malformed one (not a UUID, say) is 400 `invalid_request`.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::InvalidRequest("malformed path parameter: ids are UUIDs".into()))
     }
 }
 

@@ -68,3 +68,30 @@ pub fn verify(
     }
     Ok(data.claims)
 }
+
+/// A step-up token: proof, for apps that guard their own actions, that this session passed a
+/// fresh check for `action`. Verify it with the JWKS and check `action` and `sid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUpClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: AccountId,
+    pub sid: SessionId,
+    pub action: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: uuid::Uuid,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+pub fn sign_step_up(
+    keys: &KeyRing,
+    claims: &StepUpClaims,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(keys.signing_kid.clone());
+    header.typ = Some("step-up+jwt".to_owned());
+    jsonwebtoken::encode(&header, claims, &keys.signing)
+}

@@ -106,7 +106,12 @@ fn open_key(master: &MasterKeys, r: &KeyRecord) -> anyhow::Result<[u8; 32]> {
     };
     let plain = master
         .open(&r.master_key_id, &sealed, &aad(r))
-        .with_context(|| format!("service key {} is sealed by master key {}", r.id, r.master_key_id))?;
+        .with_context(|| {
+            format!(
+                "service key {} is sealed by master key {}",
+                r.id, r.master_key_id
+            )
+        })?;
     plain
         .as_slice()
         .try_into()
@@ -155,7 +160,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/k.db", dir.path().display()), 1).unwrap();
         store.migrate().await.unwrap();
-        let master = MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[1; 32])]).unwrap();
+        let master =
+            MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[1; 32])])
+                .unwrap();
         let a = KeyRing::load_or_create(&store, &master, &SystemClock, &OsRandom)
             .await
             .unwrap();
@@ -167,7 +174,8 @@ mod tests {
             "a second instance reuses the stored key"
         );
         assert_eq!(a.jwks(), b.jwks());
-        let other = MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[2; 32])]).unwrap();
+        let other = MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[2; 32])])
+            .unwrap();
         let err = KeyRing::load_or_create(&store, &other, &SystemClock, &OsRandom)
             .await
             .err()

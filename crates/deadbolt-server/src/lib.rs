@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod keyring;
 pub mod master_key;
 pub mod metrics;
+pub mod rotation;
 pub mod routes;
 pub mod services;
 pub mod state;

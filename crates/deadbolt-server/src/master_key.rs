@@ -98,7 +98,9 @@ pub struct MasterKeys {
 
 impl std::fmt::Debug for MasterKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKeys").field("current", &self.current().id()).finish_non_exhaustive()
+        f.debug_struct("MasterKeys")
+            .field("current", &self.current().id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +110,10 @@ impl MasterKeys {
         if keys.is_empty() {
             bail!("no master key");
         }
-        Ok(Self { path: None, keys: RwLock::new(Arc::new(keys)) })
+        Ok(Self {
+            path: None,
+            keys: RwLock::new(Arc::new(keys)),
+        })
     }
 
     /// Reads the key file, or creates it (mode 0600, in a directory created as needed) with one
@@ -122,12 +127,17 @@ impl MasterKeys {
             match write_new_file(path, &[STANDARD.encode(*key)]) {
                 Ok(()) => tracing::info!(path = %path.display(), "created a new master key"),
                 // another process created it first: use theirs
-                Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) => {}
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) => {}
                 Err(e) => return Err(e),
             }
         }
         let keys = read_key_file(path)?;
-        Ok(Self { path: Some(path.to_owned()), keys: RwLock::new(Arc::new(keys)) })
+        Ok(Self {
+            path: Some(path.to_owned()),
+            keys: RwLock::new(Arc::new(keys)),
+        })
     }
 
     fn snapshot(&self) -> Arc<Vec<MasterKey>> {
@@ -137,18 +147,30 @@ impl MasterKeys {
     pub fn current(&self) -> MasterKey {
         let keys = self.snapshot();
         // never empty: both constructors refuse an empty list
-        keys.first().cloned().unwrap_or_else(|| MasterKey::from_bytes(&[0; 32]))
+        keys.first()
+            .cloned()
+            .unwrap_or_else(|| MasterKey::from_bytes(&[0; 32]))
     }
 
     /// Seals under the current key; returns that key's id with the sealed value.
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8], rng: &dyn Random) -> anyhow::Result<(String, Sealed)> {
+    pub fn seal(
+        &self,
+        plaintext: &[u8],
+        aad: &[u8],
+        rng: &dyn Random,
+    ) -> anyhow::Result<(String, Sealed)> {
         let key = self.current();
         Ok((key.id().to_owned(), key.seal(plaintext, aad, rng)?))
     }
 
     /// Opens a value sealed by the key `key_id`, reading the key file again if that key is new
     /// to this instance (another process rotated).
-    pub fn open(&self, key_id: &str, sealed: &Sealed, aad: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    pub fn open(
+        &self,
+        key_id: &str,
+        sealed: &Sealed,
+        aad: &[u8],
+    ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         if let Some(k) = self.snapshot().iter().find(|k| k.id() == key_id) {
             return k.open(sealed, aad);
         }
@@ -165,11 +187,17 @@ impl MasterKeys {
     /// Puts a new key first in the file (keeping the others, so rows not yet re-sealed stay
     /// readable) and returns it. The file is replaced atomically.
     pub fn rotate_file(path: &Path, rng: &dyn Random) -> anyhow::Result<MasterKey> {
-        let old = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let old =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         read_key_file(path)?;
         let key = Zeroizing::new(rng.bytes::<32>());
         let mut lines = vec![STANDARD.encode(*key)];
-        lines.extend(old.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+        lines.extend(
+            old.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
         let tmp = path.with_extension("key.new");
         let _ = std::fs::remove_file(&tmp);
         write_new_file(&tmp, &lines)?;
@@ -179,9 +207,16 @@ impl MasterKeys {
 
     /// Keeps only the keys whose ids are listed (after every row was re-sealed).
     pub fn prune_file(path: &Path, keep: &[String]) -> anyhow::Result<usize> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        );
         let keys = read_key_file(path)?;
-        let lines: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
         let kept: Vec<String> = lines
             .iter()
             .zip(&keys)
@@ -242,7 +277,9 @@ fn read_key_file(path: &Path) -> anyhow::Result<Vec<MasterKey>> {
             );
         }
     }
-    let text = Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
     let mut keys = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let bytes = Zeroizing::new(
@@ -250,10 +287,12 @@ fn read_key_file(path: &Path) -> anyhow::Result<Vec<MasterKey>> {
                 .decode(line)
                 .map_err(|_| anyhow::anyhow!("{} is not base64", path.display()))?,
         );
-        let key: &[u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{}: each line must hold 32 bytes, base64-encoded", path.display()))?;
+        let key: &[u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            anyhow::anyhow!(
+                "{}: each line must hold 32 bytes, base64-encoded",
+                path.display()
+            )
+        })?;
         keys.push(MasterKey::from_bytes(key));
     }
     if keys.is_empty() {
@@ -299,12 +338,24 @@ mod tests {
         assert_ne!(new.id(), old_id);
         let after = MasterKeys::load_or_create(&path, &rng).unwrap();
         assert_eq!(after.current().id(), new.id());
-        assert_eq!(after.open(&old_id, &sealed, b"row").unwrap().as_slice(), b"totp secret");
+        assert_eq!(
+            after.open(&old_id, &sealed, b"row").unwrap().as_slice(),
+            b"totp secret"
+        );
         // the instance started before the rotation learns the new key when it meets it
         let resealed = new.seal(b"totp secret", b"row", &rng).unwrap();
-        assert_eq!(running.open(new.id(), &resealed, b"row").unwrap().as_slice(), b"totp secret");
+        assert_eq!(
+            running
+                .open(new.id(), &resealed, b"row")
+                .unwrap()
+                .as_slice(),
+            b"totp secret"
+        );
         assert_eq!(MasterKeys::prune_file(&path, &[]).unwrap(), 1);
-        assert!(MasterKeys::load_or_create(&path, &rng).unwrap().open(&old_id, &sealed, b"row").is_err());
+        assert!(MasterKeys::load_or_create(&path, &rng)
+            .unwrap()
+            .open(&old_id, &sealed, b"row")
+            .is_err());
     }
 
     #[test]

@@ -76,6 +76,23 @@ impl Store {
         }
     }
 
+    /// Replaces the password hash.
+    pub fn set_password(&self, account: AccountId, hash: &PasswordHashString) -> crate::Write {
+        crate::Write(Stmt::new(
+            "UPDATE accounts SET password_hash = $2 WHERE id = $1",
+            params![account.to_string(), hash.0.clone()],
+        ))
+    }
+
+    /// Deletes the account; everything that belongs to it goes with it (ON DELETE CASCADE),
+    /// except its security events.
+    pub fn delete_account(&self, account: AccountId) -> crate::Write {
+        crate::Write(Stmt::guard(
+            "DELETE FROM accounts WHERE id = $1",
+            params![account.to_string()],
+        ))
+    }
+
     pub async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
         const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at \
                            FROM accounts WHERE email = $1";

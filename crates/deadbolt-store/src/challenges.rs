@@ -42,7 +42,11 @@ impl ChallengeRecord {
         Write(Stmt::guard(
             "UPDATE mfa_challenges SET consumed_at = $2 \
              WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND failures < $3",
-            params![self.token_hash.clone(), to_millis(now), i64::from(max_failures)],
+            params![
+                self.token_hash.clone(),
+                to_millis(now),
+                i64::from(max_failures)
+            ],
         ))
     }
 }
@@ -53,7 +57,10 @@ fn challenge_from_row(r: &Row) -> Result<ChallengeRecord> {
         account_id: AccountId(parse_uuid(&r.text(1)?)?),
         purpose: r.text(2)?,
         action: r.opt_text(3)?,
-        session_id: r.opt_text(4)?.map(|s| parse_uuid(&s).map(SessionId)).transpose()?,
+        session_id: r
+            .opt_text(4)?
+            .map(|s| parse_uuid(&s).map(SessionId))
+            .transpose()?,
         created_at: from_millis(r.int(5)?),
         expires_at: from_millis(r.int(6)?),
         failures: u32::try_from(r.int(7)?).unwrap_or(u32::MAX),

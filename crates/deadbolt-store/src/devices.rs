@@ -45,7 +45,8 @@ pub fn revoke_all_devices(account: AccountId, now: OffsetDateTime) -> Write {
     ))
 }
 
-const DEVICE_COLUMNS: &str = "id, account_id, token_hash, user_agent, ip, created_at, expires_at, last_used_at, revoked_at";
+const DEVICE_COLUMNS: &str =
+    "id, account_id, token_hash, user_agent, ip, created_at, expires_at, last_used_at, revoked_at";
 
 fn device_from_row(r: &Row) -> Result<DeviceRecord> {
     Ok(DeviceRecord {
@@ -71,11 +72,18 @@ impl Store {
     }
 
     /// Live (unrevoked, unexpired) devices of an account, newest first.
-    pub async fn devices_of(&self, account: AccountId, now: OffsetDateTime) -> Result<Vec<DeviceRecord>> {
+    pub async fn devices_of(
+        &self,
+        account: AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<DeviceRecord>> {
         const SQL: &str = "SELECT id, account_id, token_hash, user_agent, ip, created_at, expires_at, last_used_at, revoked_at \
                            FROM trusted_devices WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
                            ORDER BY created_at DESC, id";
-        let rows = self.db.query(SQL, params![account.to_string(), to_millis(now)]).await?;
+        let rows = self
+            .db
+            .query(SQL, params![account.to_string(), to_millis(now)])
+            .await?;
         rows.iter().map(device_from_row).collect()
     }
 

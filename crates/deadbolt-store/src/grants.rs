@@ -57,7 +57,12 @@ fn grant_from_row(r: &Row) -> Result<GrantRecord> {
 
 impl Store {
     /// The session's open grant for an action (unused and unexpired), latest first.
-    pub async fn open_grant(&self, session: SessionId, action: &str, now: OffsetDateTime) -> Result<Option<GrantRecord>> {
+    pub async fn open_grant(
+        &self,
+        session: SessionId,
+        action: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<GrantRecord>> {
         let rows = self
             .db
             .query(
@@ -72,7 +77,12 @@ impl Store {
 
     /// Uses a grant: a one-shot grant is spent (only once, even when raced); a windowed one
     /// moves to `new_expiry`. False when the grant was no longer open.
-    pub async fn use_grant(&self, grant: GrantId, now: OffsetDateTime, new_expiry: Option<OffsetDateTime>) -> Result<bool> {
+    pub async fn use_grant(
+        &self,
+        grant: GrantId,
+        now: OffsetDateTime,
+        new_expiry: Option<OffsetDateTime>,
+    ) -> Result<bool> {
         let n = match new_expiry {
             None => {
                 self.db

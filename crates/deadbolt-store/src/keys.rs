@@ -53,6 +53,34 @@ impl Store {
             .collect()
     }
 
+    /// Every service key of every kind (for re-sealing under a new master key).
+    pub async fn all_keys(&self) -> Result<Vec<KeyRecord>> {
+        let mut out = Vec::new();
+        for kind in ["jwt_ed25519", "token_hmac"] {
+            out.extend(self.keys(kind).await?);
+        }
+        Ok(out)
+    }
+
+    /// Replaces a sealed service key, if it is still sealed by `old_key` (false otherwise).
+    pub async fn reseal_key(
+        &self,
+        id: &str,
+        old_key: &str,
+        new_key: &str,
+        nonce: Vec<u8>,
+        ciphertext: Vec<u8>,
+    ) -> Result<bool> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE service_keys SET master_key_id = $3, nonce = $4, ciphertext = $5 WHERE id = $1 AND master_key_id = $2",
+                params![id, old_key, new_key, nonce, ciphertext],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// Inserts a live key unless another instance got there first (false then).
     pub async fn insert_key_if_absent(&self, k: &KeyRecord) -> Result<bool> {
         let s = Stmt::new(

@@ -24,14 +24,14 @@ mod throttle;
 
 pub use accounts::NewAccount;
 pub use challenges::ChallengeRecord;
+pub use codes::{CodeRecord, NewCode};
 pub use db::{BatchOutcome, Write};
 pub use devices::{revoke_all_devices, DeviceRecord};
-pub use methods::writes as method_writes;
-pub use grants::GrantRecord;
-pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
-pub use codes::{CodeRecord, NewCode};
 pub use events::{EventCursor, EventRecord};
+pub use grants::GrantRecord;
 pub use keys::KeyRecord;
+pub use methods::writes as method_writes;
+pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
 pub use outbox::OutboxMessage;
 pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
 
@@ -114,7 +114,9 @@ impl Store {
     /// Commits writes from several concepts as one transaction. `GuardFailed(i)` when write `i`
     /// (a conditional update) found nothing to change: then nothing was written.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<BatchOutcome> {
-        self.db.batch(writes.into_iter().map(|w| w.0).collect()).await
+        self.db
+            .batch(writes.into_iter().map(|w| w.0).collect())
+            .await
     }
 
     /// True when the database answers a trivial query.

@@ -118,7 +118,8 @@ fn method_from_row(r: &Row) -> Result<MethodRecord> {
     Ok(MethodRecord {
         id: MethodId(parse_uuid(&r.text(0)?)?),
         account_id: AccountId(parse_uuid(&r.text(1)?)?),
-        kind: MethodKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("method kind {kind}")))?,
+        kind: MethodKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("method kind {kind}")))?,
         label: r.text(3)?,
         confirmed_at: r.opt_int(4)?.map(from_millis),
         is_primary: r.bool(5)?,
@@ -204,7 +205,8 @@ pub mod writes {
     }
 }
 
-const METHOD_SELECT: &str = "SELECT id, account_id, kind, label, confirmed_at, is_primary, created_at, last_used_at, \
+const METHOD_SELECT: &str =
+    "SELECT id, account_id, kind, label, confirmed_at, is_primary, created_at, last_used_at, \
      consecutive_failures, last_failure_at, disabled_at FROM mfa_methods";
 
 impl Store {
@@ -234,7 +236,8 @@ impl Store {
                     nonce: r.bytes(2)?,
                     ciphertext: r.bytes(3)?,
                     algorithm: r.text(4)?,
-                    digits: u32::try_from(r.int(5)?).map_err(|_| StoreError::Corrupt("totp digits".into()))?,
+                    digits: u32::try_from(r.int(5)?)
+                        .map_err(|_| StoreError::Corrupt("totp digits".into()))?,
                     period_seconds: r.int(6)?,
                     last_step: r.int(7)?,
                 })
@@ -259,7 +262,8 @@ impl Store {
                     nonce: r.bytes(2)?,
                     ciphertext: r.bytes(3)?,
                     algorithm: r.text(4)?,
-                    digits: u32::try_from(r.int(5)?).map_err(|_| StoreError::Corrupt("totp digits".into()))?,
+                    digits: u32::try_from(r.int(5)?)
+                        .map_err(|_| StoreError::Corrupt("totp digits".into()))?,
                     period_seconds: r.int(6)?,
                     last_step: r.int(7)?,
                 })
@@ -268,7 +272,14 @@ impl Store {
     }
 
     /// Replaces a sealed TOTP secret, if it is still sealed by `old_key` (false otherwise).
-    pub async fn reseal_totp(&self, method: MethodId, old_key: &str, new_key: &str, nonce: Vec<u8>, ciphertext: Vec<u8>) -> Result<bool> {
+    pub async fn reseal_totp(
+        &self,
+        method: MethodId,
+        old_key: &str,
+        new_key: &str,
+        nonce: Vec<u8>,
+        ciphertext: Vec<u8>,
+    ) -> Result<bool> {
         let n = self
             .db
             .execute(
@@ -280,7 +291,12 @@ impl Store {
     }
 
     /// Counts a failure against a method, disabling it when `disable`.
-    pub async fn method_failed(&self, method: MethodId, now: OffsetDateTime, disable: bool) -> Result<u32> {
+    pub async fn method_failed(
+        &self,
+        method: MethodId,
+        now: OffsetDateTime,
+        disable: bool,
+    ) -> Result<u32> {
         let rows = self
             .db
             .query(

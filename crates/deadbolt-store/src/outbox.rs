@@ -32,6 +32,10 @@ impl std::fmt::Debug for OutboxMessage {
 }
 
 impl OutboxMessage {
+    pub fn write(&self) -> crate::Write {
+        crate::Write(self.insert())
+    }
+
     pub(crate) fn insert(&self) -> Stmt {
         Stmt::new(
             "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, status, attempts, next_attempt_at, created_at) \

@@ -30,6 +30,14 @@ impl SessionRecord {
             revoked_at: self.revoked_at,
         }
     }
+
+    /// The writes that start this session with its first refresh token.
+    pub fn writes(&self, refresh_hash: &[u8]) -> Vec<crate::Write> {
+        session_stmts(self, refresh_hash)
+            .into_iter()
+            .map(crate::Write)
+            .collect()
+    }
 }
 
 /// What the store found when asked to rotate a refresh token.
@@ -88,7 +96,12 @@ fn session_stmts(s: &SessionRecord, refresh_hash: &[u8]) -> Vec<Stmt> {
 
 impl Store {
     /// Stores a new session, its first refresh token and the sign-in event together.
-    pub async fn create_session(&self, s: &SessionRecord, refresh_hash: &[u8], events: Vec<EventRecord>) -> Result<()> {
+    pub async fn create_session(
+        &self,
+        s: &SessionRecord,
+        refresh_hash: &[u8],
+        events: Vec<EventRecord>,
+    ) -> Result<()> {
         let mut stmts = session_stmts(s, refresh_hash);
         stmts.extend(events.iter().map(EventRecord::insert));
         self.db.batch(stmts).await.map(|_| ())
@@ -176,7 +189,11 @@ impl Store {
 }
 
 /// Revokes every session of an account except `keep` (after a password change).
-pub fn revoke_other_sessions(account: AccountId, keep: Option<SessionId>, now: OffsetDateTime) -> crate::Write {
+pub fn revoke_other_sessions(
+    account: AccountId,
+    keep: Option<SessionId>,
+    now: OffsetDateTime,
+) -> crate::Write {
     crate::Write(Stmt::new(
         "UPDATE sessions SET revoked_at = $3 WHERE account_id = $1 AND revoked_at IS NULL AND id <> $2",
         params![account.to_string(), keep.map_or_else(String::new, |s| s.to_string()), to_millis(now)],

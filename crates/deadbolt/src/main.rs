@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::admin::AdminCommand,
     },
+    /// Master key rotation.
+    Keys {
+        #[command(subcommand)]
+        command: commands::keys::KeysCommand,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
             Command::Serve(c) => commands::serve::run(&c).await,
             Command::Migrate(c) => commands::migrate::run(&c).await,
             Command::Admin { command } => commands::admin::run(command).await,
+            Command::Keys { command } => commands::keys::run(command).await,
             Command::Config { command } => commands::config::run(command),
         }
     });

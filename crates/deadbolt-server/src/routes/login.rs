@@ -1,25 +1,33 @@
-//! `POST /v1/login`.
+//! The two-step login: `POST /v1/login`, then `/v1/login/mfa/challenge` and
+//! `/v1/login/mfa/verify` when a second factor is needed.
 
 use super::{BodyProblems, Unavailable};
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo};
+use crate::routes::factor_input::factor_input;
 use crate::routes::tokens::TokenResponse;
-use crate::services::login::{self, Login};
+use crate::routes::views::{FactorType, MethodView};
+use crate::services::login::{self, Login, LoginOutcome};
+use crate::services::mfa_login::{self, MfaVerify};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use deadbolt_core::secret::Secret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(challenge))
+        .routes(routes!(verify))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(format = Email)]
     email: String,
     #[schema(format = Password)]
     password: String,
@@ -27,10 +35,29 @@ pub struct LoginRequest {
     device_token: Option<String>,
 }
 
+/// A second factor is needed: pass one with `mfa_token` to `/v1/login/mfa/verify`.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequired {
+    mfa_required: bool,
+    /// Short-lived and single-purpose: it grants nothing but the second step.
+    mfa_token: String,
+    expires_in: i64,
+    /// The usable methods, primary first.
+    methods: Vec<MethodView>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    SignedIn(TokenResponse),
+    SecondFactor(MfaRequired),
+}
+
 /// Signs in with email and password. Anyone may call it. Wrong password and unknown email
-/// answer alike; repeated failures per email and per client address answer 429.
+/// answer alike; repeated failures per email and per client address answer 429. Accounts with
+/// MFA get an `mfa_token` instead of tokens, unless `device_token` names a trusted device.
 #[utoipa::path(post, path = "/v1/login", tag = "login", request_body = LoginRequest, responses(
-    (status = 200, body = TokenResponse),
+    (status = 200, body = LoginResponse),
     (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`too_many_attempts`, with Retry-After", body = Problem, content_type = "application/problem+json"),
     BodyProblems,
@@ -40,17 +67,106 @@ async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let input = Login {
+        email: body.email,
+        password: Secret::new(body.password),
+        device_token: body.device_token.map(Secret::new),
+    };
+    Ok(Json(match login::login(&state, &client, input).await? {
+        LoginOutcome::SignedIn(tokens) => LoginResponse::SignedIn(TokenResponse::from(tokens)),
+        LoginOutcome::MfaRequired {
+            mfa_token,
+            expires_in,
+            methods,
+        } => LoginResponse::SecondFactor(MfaRequired {
+            mfa_required: true,
+            mfa_token: mfa_token.expose().to_owned(),
+            expires_in,
+            methods: methods.iter().map(MethodView::from).collect(),
+        }),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    mfa_token: String,
+    method_id: uuid::Uuid,
+}
+
+/// Asks for a code to be sent (email, SMS, voice) or for WebAuthn request options. TOTP and
+/// recovery codes need nothing sent: they answer 400.
+#[utoipa::path(post, path = "/v1/login/mfa/challenge", tag = "login", request_body = ChallengeRequest, responses(
+    (status = 202, description = "A code was sent"),
+    (status = 401, description = "`mfa_token_invalid`", body = Problem, content_type = "application/problem+json"),
+    BodyProblems,
+    Unavailable,
+))]
+async fn challenge(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ChallengeRequest>,
+) -> ApiResult<axum::http::StatusCode> {
+    let challenge = mfa_login::login_challenge(&state, &Secret::new(body.mfa_token)).await?;
+    let methods = state.store.methods_of(challenge.account_id).await?;
+    match methods
+        .iter()
+        .find(|m| m.id.0 == body.method_id && m.is_active())
+    {
+        Some(m) => Err(ApiError::InvalidRequest(format!(
+            "nothing to send for a {} method: enter its code",
+            m.kind.as_str()
+        ))),
+        None => Err(ApiError::InvalidRequest(
+            "no such method for this login".into(),
+        )),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    mfa_token: String,
+    /// Which method (optional when the account has one of that type).
+    method_id: Option<uuid::Uuid>,
+    #[serde(rename = "type")]
+    type_: FactorType,
+    /// The code, for TOTP and recovery codes.
+    code: Option<String>,
+    /// A WebAuthn assertion (AuthenticationResponseJSON).
+    credential: Option<serde_json::Value>,
+    /// Remember this device: the answer carries a `device_token`.
+    trust_device: Option<bool>,
+}
+
+/// Completes a login with a second factor. A wrong code is 401 `invalid_code` with
+/// `attempts_remaining`; after 5 the token is dead (`mfa_token_invalid`). Too many failures on
+/// the account lock second-factor checks (429 `mfa_locked`).
+#[utoipa::path(post, path = "/v1/login/mfa/verify", tag = "login", request_body = VerifyRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, description = "`invalid_code` (with `attempts_remaining`) or `mfa_token_invalid`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`authenticator_disabled`", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`mfa_locked` or `too_many_attempts`, with Retry-After", body = Problem, content_type = "application/problem+json"),
+    BodyProblems,
+    Unavailable,
+))]
+async fn verify(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    // device_token starts to matter with trusted devices; it is accepted and ignored until then
-    let _ = body.device_token;
-    let tokens = login::login(
-        &state,
-        &client,
-        Login {
-            email: body.email,
-            password: Secret::new(body.password),
-        },
-    )
-    .await?;
-    Ok(Json(TokenResponse::from(tokens)))
+    if body.credential.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "this account has no WebAuthn credential".into(),
+        ));
+    }
+    let input = MfaVerify {
+        mfa_token: Secret::new(body.mfa_token),
+        factor: factor_input(body.type_, body.method_id, body.code)?,
+        trust_device: body.trust_device.unwrap_or(false),
+    };
+    let done = mfa_login::verify(&state, &client, input).await?;
+    let mut response = TokenResponse::from(done.tokens);
+    response.device_token = done.device_token.map(|t| t.expose().to_owned());
+    Ok(Json(response))
 }

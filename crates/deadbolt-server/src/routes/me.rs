@@ -1,16 +1,19 @@
 //! The signed-in caller's own account, sessions and security events.
 
+use super::BodyProblems;
 use super::{AuthProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ClientInfo, Principal};
+use crate::extract::{ApiJson, ApiPath, ClientInfo, EmptyBody, Principal};
 use crate::services::sessions;
+use crate::services::{devices, security};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use deadbolt_core::clock::{from_millis, to_millis};
-use deadbolt_core::ids::{EventId, SessionId};
+use deadbolt_core::ids::{DeviceId, EventId, SessionId};
+use deadbolt_core::secret::Secret;
 use deadbolt_store::EventCursor;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -19,7 +22,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(me))
+        .routes(routes!(me, delete_me))
+        .routes(routes!(change_password))
+        .routes(routes!(list_devices))
+        .routes(routes!(revoke_device))
         .routes(routes!(list_sessions))
         .routes(routes!(revoke_session))
         .routes(routes!(events))
@@ -58,7 +64,7 @@ async fn me(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Me>
         phone: a.phone.as_ref().map(|p| p.as_str().to_owned()),
         phone_verified: a.phone_verified,
         roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        mfa_enabled: false,
+        mfa_enabled: crate::services::mfa::is_enabled(&state.store.methods_of(a.id).await?),
         created_at: a.created_at,
     }))
 }
@@ -131,10 +137,8 @@ async fn revoke_session(
     State(state): State<AppState>,
     client: ClientInfo,
     who: Principal,
-    id: Result<Path<SessionId>, axum::extract::rejection::PathRejection>,
+    ApiPath(id): ApiPath<SessionId>,
 ) -> ApiResult<StatusCode> {
-    let Path(id) =
-        id.map_err(|_| ApiError::InvalidRequest("the session id must be a UUID".into()))?;
     sessions::revoke(&state, &client, &who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -227,4 +231,114 @@ fn decode_cursor(raw: &str) -> ApiResult<EventCursor> {
         at: from_millis(ms.parse().map_err(|_| bad())?),
         id: id.parse::<EventId>().map_err(|_| bad())?,
     })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(format = Password)]
+    current_password: String,
+    #[schema(format = Password, min_length = 8, max_length = 256)]
+    new_password: String,
+}
+
+/// Changes the password (step-up `password.change`); the caller's other sessions and trusted
+/// devices are signed out. A wrong current password is 401 `invalid_credentials`.
+#[utoipa::path(post, path = "/v1/me/password", tag = "me", security(("bearer" = [])), request_body = PasswordChange, responses(
+    (status = 204, description = "Changed"),
+    AuthProblems, BodyProblems, Unavailable,
+))]
+async fn change_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    security::change_password(
+        &state,
+        &client,
+        &who,
+        Secret::new(body.current_password),
+        Secret::new(body.new_password),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes the caller's account (step-up `account.delete`). Body: empty or `{}`.
+#[utoipa::path(delete, path = "/v1/me", tag = "me", security(("bearer" = [])), responses(
+    (status = 204, description = "Deleted"),
+    AuthProblems, BodyProblems, Unavailable,
+))]
+async fn delete_me(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    _body: EmptyBody,
+) -> ApiResult<StatusCode> {
+    security::delete_account(&state, &client, &who).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceView {
+    id: uuid::Uuid,
+    user_agent: String,
+    ip: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_used_at: Option<OffsetDateTime>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceList {
+    items: Vec<DeviceView>,
+}
+
+/// The caller's trusted devices, newest first.
+#[utoipa::path(get, path = "/v1/me/devices", tag = "me", security(("bearer" = [])), responses(
+    (status = 200, body = DeviceList), AuthProblems, Unavailable,
+))]
+async fn list_devices(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<DeviceList>> {
+    let items = devices::list(&state, &who)
+        .await?
+        .into_iter()
+        .map(|d| DeviceView {
+            id: d.id.0,
+            user_agent: d.user_agent,
+            ip: d.ip,
+            created_at: d.created_at,
+            expires_at: d.expires_at,
+            last_used_at: d.last_used_at,
+        })
+        .collect();
+    Ok(Json(DeviceList { items }))
+}
+
+/// Stops trusting a device: its next login asks for the second factor again.
+#[utoipa::path(delete, path = "/v1/me/devices/{id}", tag = "me", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Device id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "`invalid_request`: not a device id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        AuthProblems, Unavailable,
+    ))]
+async fn revoke_device(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    ApiPath(id): ApiPath<DeviceId>,
+) -> ApiResult<StatusCode> {
+    devices::revoke(&state, &client, &who, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -4,10 +4,14 @@
 
 pub mod accounts;
 pub mod docs;
+mod factor_input;
 pub mod login;
 pub mod me;
+pub mod mfa;
 pub mod service;
+pub mod stepup;
 pub mod tokens;
+pub mod views;
 
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -49,6 +53,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(login::router())
         .merge(tokens::router())
         .merge(me::router())
+        .merge(mfa::router())
+        .merge(stepup::router())
         .split_for_parts();
     docs::add_self(&mut api);
     let router = router

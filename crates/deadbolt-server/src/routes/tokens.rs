@@ -31,6 +31,10 @@ pub struct TokenResponse {
     token_type: &'static str,
     /// Seconds until the access token expires.
     expires_in: i64,
+    /// Present after a second-factor login that asked to trust the device: send it as
+    /// `device_token` at the next login from this device to skip the second factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 impl From<IssuedTokens> for TokenResponse {
@@ -41,6 +45,7 @@ impl From<IssuedTokens> for TokenResponse {
             refresh_token: t.refresh_token.expose().to_owned(),
             token_type: "Bearer",
             expires_in: t.expires_in,
+            device_token: None,
         }
     }
 }

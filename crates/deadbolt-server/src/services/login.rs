@@ -5,18 +5,33 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
 use crate::services::events::event;
 use crate::services::sessions::{self, IssuedTokens};
+use crate::services::{devices, mfa};
 use crate::state::AppState;
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::ThrottlePolicy;
+use deadbolt_store::MethodRecord;
 use serde_json::json;
 use time::Duration;
 
 pub struct Login {
     pub email: String,
     pub password: Secret,
+    pub device_token: Option<Secret>,
+}
+
+/// What a correct password leads to.
+pub enum LoginOutcome {
+    /// No second factor needed (none enrolled, or a trusted device).
+    SignedIn(IssuedTokens),
+    /// A second factor is needed: the mfa_token and the methods that can serve.
+    MfaRequired {
+        mfa_token: Secret,
+        expires_in: i64,
+        methods: Vec<MethodRecord>,
+    },
 }
 
 /// The throttle keys for a login attempt with their policies. The email key is derived from the
@@ -52,7 +67,7 @@ fn throttles(state: &AppState, email: &str, client: &ClientInfo) -> Vec<(String,
     keys
 }
 
-pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiResult<IssuedTokens> {
+pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiResult<LoginOutcome> {
     let now = state.clock.now();
     let throttles = throttles(state, &input.email, client);
     let email = Email::parse(&input.email).ok();
@@ -130,15 +145,32 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     if let Some((key, _)) = throttles.first() {
         state.store.clear_failures(key).await?;
     }
+    let factors = mfa::usable_methods(state.store.methods_of(account.id).await?);
+    let needs_second_factor = mfa::is_enabled(&factors);
+    let trusted = match &input.device_token {
+        Some(t) if needs_second_factor => devices::is_trusted(state, &account, client, t).await?,
+        _ => false,
+    };
+    if needs_second_factor && !trusted {
+        let (mfa_token, challenge) = mfa::new_challenge(state, &account, "login", None, None);
+        state.store.commit(vec![challenge.insert()]).await?;
+        state.metrics.login("mfa_required");
+        return Ok(LoginOutcome::MfaRequired {
+            mfa_token,
+            expires_in: state.config.lockout.token_ttl_seconds,
+            methods: factors,
+        });
+    }
     let methods = [AuthMethod::Password];
+    let detail = json!({"amr": deadbolt_core::auth::amr(&methods), "trusted_device": trusted});
     let signed_in = event(
         state,
         EventKind::LoginSucceeded,
         Some(account.id),
         client,
-        json!({"amr": deadbolt_core::auth::amr(&methods)}),
+        detail,
     );
     let tokens = sessions::start(state, client, &account, &methods, vec![signed_in]).await?;
     state.metrics.login("success");
-    Ok(tokens)
+    Ok(LoginOutcome::SignedIn(tokens))
 }

@@ -2,6 +2,13 @@
 //! persist the outcome. Handlers call exactly one of these; none of them knows about HTTP.
 
 pub mod accounts;
+pub mod devices;
 pub mod events;
+pub mod factors;
 pub mod login;
+pub mod mfa;
+pub mod mfa_login;
+pub mod notify;
+pub mod security;
 pub mod sessions;
+pub mod stepup;

@@ -36,6 +36,19 @@ pub async fn start(
     methods: &[AuthMethod],
     events: Vec<EventRecord>,
 ) -> ApiResult<IssuedTokens> {
+    let (session, refresh, mut writes) = prepare(state, client, account, methods);
+    writes.extend(events.iter().map(EventRecord::write));
+    state.store.commit(writes).await?;
+    issue(state, &session, refresh, session.created_at)
+}
+
+/// A new session and the writes that store it, for a caller to commit with its own writes.
+pub fn prepare(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    methods: &[AuthMethod],
+) -> (SessionRecord, Secret, Vec<deadbolt_store::Write>) {
     let now = state.clock.now();
     let session = SessionRecord {
         id: Sid::generate(state.rng.as_ref()),
@@ -51,14 +64,12 @@ pub async fn start(
     };
     let refresh = token::generate(REFRESH_PREFIX, state.rng.as_ref());
     let hash = state.keys.hasher.hash_token(&refresh);
-    state
-        .store
-        .create_session(&session, &hash.0, events)
-        .await?;
-    issue(state, &session, refresh, now)
+    let writes = session.writes(&hash.0);
+    (session, refresh, writes)
 }
 
-fn issue(
+/// Signs the access token of a stored session.
+pub fn issue(
     state: &AppState,
     session: &SessionRecord,
     refresh_token: Secret,

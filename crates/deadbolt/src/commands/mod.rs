@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod config;
+pub mod keys;
 pub mod migrate;
 pub mod serve;
 

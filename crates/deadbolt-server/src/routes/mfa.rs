@@ -1,0 +1,220 @@
+//! `/v1/me/mfa`: the caller's second-factor methods.
+
+use super::{AuthProblems, BodyProblems, Unavailable};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, ClientInfo, EmptyBody, JsonOrEmpty, Principal};
+use crate::routes::views::MethodDetails;
+use crate::services::mfa;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use deadbolt_core::ids::MethodId;
+use deadbolt_core::secret::Secret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(overview))
+        .routes(routes!(enroll_totp))
+        .routes(routes!(confirm))
+        .routes(routes!(set_primary))
+        .routes(routes!(remove))
+        .routes(routes!(regenerate))
+        .routes(routes!(disable))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaOverview {
+    enabled: bool,
+    primary_method_id: Option<uuid::Uuid>,
+    methods: Vec<MethodDetails>,
+    recovery_codes_remaining: i64,
+}
+
+/// The caller's methods. Any signed-in caller.
+#[utoipa::path(get, path = "/v1/me/mfa", tag = "mfa", security(("bearer" = [])), responses(
+    (status = 200, body = MfaOverview), AuthProblems, Unavailable,
+))]
+async fn overview(State(state): State<AppState>, who: Principal) -> ApiResult<Json<MfaOverview>> {
+    let o = mfa::overview(&state, who.session.account_id).await?;
+    Ok(Json(MfaOverview {
+        enabled: o.enabled,
+        primary_method_id: o
+            .methods
+            .iter()
+            .find(|m| m.is_primary && m.is_active())
+            .map(|m| m.id.0),
+        methods: o.methods.iter().map(MethodDetails::from).collect(),
+        recovery_codes_remaining: o.recovery_codes_remaining,
+    }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollTotp {
+    /// A name for the authenticator (default "Authenticator app").
+    label: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrollment {
+    method_id: uuid::Uuid,
+    /// The secret in base32, for typing into an app by hand.
+    secret: String,
+    /// `otpauth://totp/…`, what the QR code holds.
+    otpauth_uri: String,
+    /// The QR code as an SVG document.
+    qr_svg: String,
+}
+
+/// Starts a TOTP enrolment (pending until confirmed). While MFA is on this needs step-up
+/// `mfa.manage`. Any signed-in caller. Body: `{label?}`, or empty.
+#[utoipa::path(post, path = "/v1/me/mfa/totp", tag = "mfa", security(("bearer" = [])), request_body(content = Option<EnrollTotp>), responses(
+    (status = 201, body = TotpEnrollment), AuthProblems, BodyProblems, Unavailable,
+))]
+async fn enroll_totp(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    JsonOrEmpty(body): JsonOrEmpty<EnrollTotp>,
+) -> ApiResult<(StatusCode, Json<TotpEnrollment>)> {
+    let label = body.label;
+    let e = mfa::enroll_totp(&state, &client, &who, label).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TotpEnrollment {
+            method_id: e.method_id.0,
+            secret: e.secret.expose().to_owned(),
+            otpauth_uri: e.otpauth_uri.expose().to_owned(),
+            qr_svg: e.qr_svg,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// The current code from the authenticator.
+    code: Option<String>,
+    /// A WebAuthn registration (RegistrationResponseJSON).
+    credential: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConfirmResponse {
+    method: MethodDetails,
+    /// Ten single-use codes, shown this once: present when this confirmation turned MFA on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_codes: Option<Vec<String>>,
+}
+
+/// Confirms a pending method with its first code. Wrong code: 400 `invalid_code`.
+#[utoipa::path(post, path = "/v1/me/mfa/{method_id}/confirm", tag = "mfa", security(("bearer" = [])),
+    params(("method_id" = uuid::Uuid, Path)), request_body = ConfirmRequest, responses(
+    (status = 200, body = ConfirmResponse),
+    (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    AuthProblems, BodyProblems, Unavailable,
+))]
+async fn confirm(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    ApiPath(id): ApiPath<MethodId>,
+    ApiJson(body): ApiJson<ConfirmRequest>,
+) -> ApiResult<Json<ConfirmResponse>> {
+    let code = body.code.ok_or_else(|| {
+        crate::error::ApiError::InvalidRequest("`code` is required to confirm a TOTP method".into())
+    })?;
+    let _ = body.credential;
+    let done = mfa::confirm(&state, &client, &who, id, Secret::new(code)).await?;
+    Ok(Json(ConfirmResponse {
+        method: MethodDetails::from(&done.method),
+        recovery_codes: done
+            .recovery_codes
+            .map(|codes| codes.iter().map(|c| c.expose().to_owned()).collect()),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrimaryRequest {
+    method_id: uuid::Uuid,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PrimaryResponse {
+    primary_method_id: uuid::Uuid,
+}
+
+/// Chooses the method offered first at login.
+#[utoipa::path(put, path = "/v1/me/mfa/primary", tag = "mfa", security(("bearer" = [])), request_body = PrimaryRequest, responses(
+    (status = 200, body = PrimaryResponse), AuthProblems, BodyProblems, Unavailable,
+))]
+async fn set_primary(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    ApiJson(body): ApiJson<PrimaryRequest>,
+) -> ApiResult<Json<PrimaryResponse>> {
+    mfa::set_primary(&state, &client, &who, MethodId(body.method_id)).await?;
+    Ok(Json(PrimaryResponse {
+        primary_method_id: body.method_id,
+    }))
+}
+
+/// Removes a method (step-up `mfa.manage`); removing the last one turns MFA off.
+#[utoipa::path(delete, path = "/v1/me/mfa/{method_id}", tag = "mfa", security(("bearer" = [])),
+    params(("method_id" = uuid::Uuid, Path)), responses(
+    (status = 204, description = "Removed"),
+    (status = 400, description = "`invalid_request`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    AuthProblems, Unavailable,
+))]
+async fn remove(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    ApiPath(id): ApiPath<MethodId>,
+) -> ApiResult<StatusCode> {
+    mfa::remove(&state, &client, &who, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Shown this once; the old codes no longer work.
+    codes: Vec<String>,
+}
+
+/// New recovery codes (step-up `mfa.manage`). Body: empty or `{}`.
+#[utoipa::path(post, path = "/v1/me/mfa/recovery-codes", tag = "mfa", security(("bearer" = [])), responses(
+    (status = 200, body = RecoveryCodes), AuthProblems, BodyProblems, Unavailable,
+))]
+async fn regenerate(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    _body: EmptyBody,
+) -> ApiResult<Json<RecoveryCodes>> {
+    let codes = mfa::regenerate_recovery_codes(&state, &client, &who).await?;
+    Ok(Json(RecoveryCodes {
+        codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+    }))
+}
+
+/// Turns MFA off (step-up `mfa.manage`). Body: empty or `{}`.
+#[utoipa::path(post, path = "/v1/me/mfa/disable", tag = "mfa", security(("bearer" = [])), responses(
+    (status = 204, description = "MFA is off"), AuthProblems, BodyProblems, Unavailable,
+))]
+async fn disable(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    _body: EmptyBody,
+) -> ApiResult<StatusCode> {
+    mfa::disable(&state, &client, &who).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

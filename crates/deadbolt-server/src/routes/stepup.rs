@@ -1,0 +1,173 @@
+//! `/v1/step-up`: a fresh check before a sensitive action.
+
+use super::{AuthProblems, BodyProblems, Unavailable};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ClientInfo, Principal};
+use crate::routes::factor_input::factor_input;
+use crate::routes::views::{FactorType, MethodView};
+use crate::services::stepup::{self, Begin, StepUpFactor};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use deadbolt_core::secret::Secret;
+use deadbolt_core::stepup::Action;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(begin))
+        .routes(routes!(challenge))
+        .routes(routes!(verify))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpRequest {
+    /// `[a-z0-9_.]+`: a built-in action or the app's own.
+    #[schema(pattern = "^[a-z0-9_.]{1,64}$", example = "password.change")]
+    action: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StepUpSatisfied {
+    satisfied: bool,
+    action: String,
+    /// A JWT (same keys as access tokens) with `sub, sid, action, auth_time, amr, acr, exp`.
+    step_up_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StepUpChallenge {
+    satisfied: bool,
+    /// Pass with a second factor (or the password) to `/v1/step-up/verify`.
+    challenge_token: String,
+    methods: Vec<MethodView>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum StepUpBegin {
+    Satisfied(StepUpSatisfied),
+    Challenge(StepUpChallenge),
+}
+
+/// Asks whether the caller's session may perform `action` now; if not, opens a challenge. Any
+/// signed-in caller.
+#[utoipa::path(post, path = "/v1/step-up", tag = "step-up", security(("bearer" = [])), request_body = StepUpRequest, responses(
+    (status = 200, body = StepUpBegin), AuthProblems, BodyProblems, Unavailable,
+))]
+async fn begin(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<StepUpRequest>,
+) -> ApiResult<Json<StepUpBegin>> {
+    let action = Action::parse(&body.action)?;
+    Ok(Json(match stepup::begin(&state, &who, action).await? {
+        Begin::Satisfied {
+            action,
+            step_up_token,
+            expires_at,
+        } => StepUpBegin::Satisfied(StepUpSatisfied {
+            satisfied: true,
+            action: action.as_str().to_owned(),
+            step_up_token,
+            expires_at,
+        }),
+        Begin::Challenge {
+            challenge_token,
+            methods,
+            password,
+        } => StepUpBegin::Challenge(StepUpChallenge {
+            satisfied: false,
+            challenge_token: challenge_token.expose().to_owned(),
+            methods: if password {
+                vec![MethodView::password()]
+            } else {
+                methods.iter().map(MethodView::from).collect()
+            },
+        }),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpChallengeRequest {
+    challenge_token: String,
+    method_id: uuid::Uuid,
+}
+
+/// Asks for a code to be sent for a step-up; TOTP and recovery codes need nothing sent (400).
+#[utoipa::path(post, path = "/v1/step-up/challenge", tag = "step-up", security(("bearer" = [])), request_body = StepUpChallengeRequest, responses(
+    (status = 202, description = "A code was sent"), AuthProblems, BodyProblems, Unavailable,
+))]
+async fn challenge(
+    who: Principal,
+    ApiJson(body): ApiJson<StepUpChallengeRequest>,
+) -> ApiResult<axum::http::StatusCode> {
+    let _ = (who, body.challenge_token, body.method_id);
+    Err(ApiError::InvalidRequest(
+        "nothing to send for this method: enter its code".into(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpVerifyRequest {
+    challenge_token: String,
+    #[serde(rename = "type")]
+    type_: FactorType,
+    method_id: Option<uuid::Uuid>,
+    code: Option<String>,
+    credential: Option<serde_json::Value>,
+    /// For `type: "password"` (accounts without MFA).
+    #[schema(format = Password)]
+    password: Option<String>,
+}
+
+/// Completes a step-up. Failures as in the login's second step.
+#[utoipa::path(post, path = "/v1/step-up/verify", tag = "step-up", security(("bearer" = [])), request_body = StepUpVerifyRequest, responses(
+    (status = 200, body = StepUpSatisfied),
+    (status = 403, description = "`authenticator_disabled`", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`mfa_locked` or `too_many_attempts`", body = Problem, content_type = "application/problem+json"),
+    AuthProblems, BodyProblems, Unavailable,
+))]
+async fn verify(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    ApiJson(body): ApiJson<StepUpVerifyRequest>,
+) -> ApiResult<Json<StepUpSatisfied>> {
+    if body.credential.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "this account has no WebAuthn credential".into(),
+        ));
+    }
+    let answer = match body.type_ {
+        FactorType::Password => {
+            StepUpFactor::Password(Secret::new(body.password.ok_or_else(|| {
+                ApiError::InvalidRequest("`password` is required for type password".into())
+            })?))
+        }
+        other => StepUpFactor::Factor(factor_input(other, body.method_id, body.code)?),
+    };
+    let done = stepup::verify(
+        &state,
+        &client,
+        &who,
+        Secret::new(body.challenge_token),
+        answer,
+    )
+    .await?;
+    Ok(Json(StepUpSatisfied {
+        satisfied: true,
+        action: done.action.as_str().to_owned(),
+        step_up_token: done.step_up_token,
+        expires_at: done.expires_at,
+    }))
+}

@@ -1,0 +1,395 @@
+//! Checking a second factor against a pending challenge (a login's mfa_token or a step-up's
+//! challenge_token), with every limit applied before the code is even looked at: a dead or
+//! locked challenge never reveals whether a code was right.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ClientInfo;
+use crate::master_key::Sealed;
+use crate::services::events::event;
+use crate::services::notify::{notice, Notice};
+use crate::state::AppState;
+use deadbolt_core::account::Account;
+use deadbolt_core::auth::AuthMethod;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::ids::MethodId;
+use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
+use deadbolt_core::password::PasswordHashString;
+use deadbolt_core::secret::Secret;
+use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
+use deadbolt_core::totp::{self, TotpAlgorithm, TotpParams, TotpSecret};
+use deadbolt_core::{recovery, CoreError};
+use deadbolt_store::{
+    method_writes, BatchOutcome, ChallengeRecord, EventRecord, MethodRecord, OutboxMessage,
+    TotpRecord, Write,
+};
+use serde_json::json;
+
+/// A second factor as submitted.
+pub enum FactorInput {
+    Totp {
+        method_id: Option<MethodId>,
+        code: Secret,
+    },
+    RecoveryCode {
+        code: Secret,
+    },
+}
+
+impl FactorInput {
+    fn kind(&self) -> MethodKind {
+        match self {
+            Self::Totp { .. } => MethodKind::Totp,
+            Self::RecoveryCode { .. } => MethodKind::RecoveryCode,
+        }
+    }
+
+    fn method_id(&self) -> Option<MethodId> {
+        match self {
+            Self::Totp { method_id, .. } => *method_id,
+            Self::RecoveryCode { .. } => None,
+        }
+    }
+}
+
+/// A factor that checked out, and the writes that spend it; nothing is spent until [`finish`]
+/// commits them with the caller's own writes.
+pub struct Proof {
+    pub method: MethodRecord,
+    pub auth: AuthMethod,
+    writes: Vec<Write>,
+    events: Vec<EventRecord>,
+    mails: Vec<OutboxMessage>,
+    bucket: (String, ThrottlePolicy),
+}
+
+/// The failure bucket a kind of factor counts against: recovery codes have their own.
+fn bucket(state: &AppState, account: &Account, kind: MethodKind) -> (String, ThrottlePolicy) {
+    let limits = &state.config.lockout;
+    match kind {
+        MethodKind::RecoveryCode => (
+            format!("mfa:recovery:{}", account.id),
+            limits.recovery_throttle(),
+        ),
+        MethodKind::Totp => (
+            format!("mfa:account:{}", account.id),
+            limits.account_throttle(),
+        ),
+    }
+}
+
+/// The AEAD associated data of a TOTP secret: the method it belongs to.
+pub fn totp_aad(method: MethodId) -> Vec<u8> {
+    format!("deadbolt/totp/{method}").into_bytes()
+}
+
+pub fn open_totp(state: &AppState, rec: &TotpRecord) -> ApiResult<(TotpSecret, TotpParams)> {
+    let sealed = Sealed {
+        nonce: rec.nonce.clone(),
+        ciphertext: rec.ciphertext.clone(),
+    };
+    let plain = state
+        .master
+        .open(&rec.master_key_id, &sealed, &totp_aad(rec.method_id))
+        .map_err(ApiError::Internal)?;
+    let params = TotpParams {
+        algorithm: TotpAlgorithm::parse(&rec.algorithm)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored TOTP algorithm")))?,
+        digits: rec.digits,
+        period_seconds: rec.period_seconds,
+        skew_steps: state.config.mfa.totp_skew_steps,
+    };
+    Ok((TotpSecret::from_bytes(plain.to_vec()), params))
+}
+
+/// Authenticator apps show codes as `123 456`; people paste them so.
+pub fn clean_code(code: &Secret) -> Secret {
+    Secret::new(
+        code.expose()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>(),
+    )
+}
+
+/// True when the challenge can still take a code.
+pub fn challenge_is_live(state: &AppState, c: &ChallengeRecord) -> bool {
+    c.consumed_at.is_none()
+        && state.clock.now() < c.expires_at
+        && c.failures < state.config.lockout.token_max_failures
+}
+
+/// The method a submission names: the given id, or the primary (else first) active method of
+/// that kind.
+fn resolve(
+    methods: &[MethodRecord],
+    kind: MethodKind,
+    id: Option<MethodId>,
+) -> Option<&MethodRecord> {
+    let of_kind = || {
+        methods
+            .iter()
+            .filter(|m| m.kind == kind && m.confirmed_at.is_some())
+    };
+    match id {
+        Some(id) => of_kind().find(|m| m.id == id),
+        None => of_kind()
+            .find(|m| m.is_primary)
+            .or_else(|| of_kind().next()),
+    }
+}
+
+pub async fn check(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    challenge: &ChallengeRecord,
+    input: FactorInput,
+) -> ApiResult<Proof> {
+    if !challenge_is_live(state, challenge) {
+        return Err(ApiError::MfaTokenInvalid);
+    }
+    let now = state.clock.now();
+    let kind = input.kind();
+    let (key, policy) = bucket(state, account, kind);
+    let seen = state
+        .store
+        .failure_window(&key, policy.window_start(now))
+        .await?;
+    if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
+        return Err(ApiError::MfaLocked {
+            retry_after: retry_after_seconds(wait),
+        });
+    }
+    let methods = state.store.methods_of(account.id).await?;
+    let method = resolve(&methods, kind, input.method_id())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "this account has no {} method with that id",
+                kind.as_str()
+            ))
+        })?;
+    match authenticator_gate(
+        method.consecutive_failures,
+        method.last_failure_at,
+        state.config.lockout.authenticator_max_failures,
+        now,
+    ) {
+        AuthenticatorGate::Open => {}
+        AuthenticatorGate::Wait(wait) => {
+            return Err(ApiError::TooManyAttempts {
+                retry_after: retry_after_seconds(wait),
+            })
+        }
+        AuthenticatorGate::Disabled => return Err(ApiError::AuthenticatorDisabled),
+    }
+    let bucket = (key, policy);
+    match input {
+        FactorInput::Totp { code, .. } => {
+            let rec = state.store.totp_of(method.id).await?.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("TOTP method without a secret"))
+            })?;
+            let (secret, params) = open_totp(state, &rec)?;
+            let code = clean_code(&code);
+            match totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step)) {
+                Some(step) => Ok(Proof {
+                    writes: vec![
+                        method_writes::accept_totp_step(method.id, step),
+                        method_writes::method_used(method.id, now),
+                    ],
+                    events: vec![],
+                    mails: vec![],
+                    auth: AuthMethod::Totp,
+                    method,
+                    bucket,
+                }),
+                None => {
+                    let replay = totp::verify(&secret, &params, code.expose(), now, None).is_some();
+                    Err(fail(state, client, account, challenge, &method, &bucket, replay).await)
+                }
+            }
+        }
+        FactorInput::RecoveryCode { code } => {
+            let normalized = recovery::normalize(code.expose());
+            let row = match &normalized {
+                Some(n) => state
+                    .store
+                    .recovery_code(&recovery::lookup_key(&state.keys.hasher, account.id, n).0)
+                    .await?
+                    .filter(|r| r.account_id == account.id && r.used_at.is_none()),
+                None => None,
+            };
+            // one Argon2 verification whether or not a row was found
+            let stored = row.as_ref().map(|r| PasswordHashString(r.hash.clone()));
+            let candidate = Secret::new(normalized.unwrap_or_default());
+            let hasher = state.passwords.clone();
+            let matched = state
+                .hash_pool
+                .run(move || hasher.verify(&candidate, stored.as_ref()))
+                .await?;
+            match row.filter(|_| matched) {
+                Some(row) => Ok(Proof {
+                    writes: vec![
+                        method_writes::use_recovery_code(row.id, now),
+                        method_writes::method_used(method.id, now),
+                    ],
+                    events: vec![event(
+                        state,
+                        EventKind::RecoveryCodeUsed,
+                        Some(account.id),
+                        client,
+                        json!({"recovery_code_id": row.id}),
+                    )],
+                    mails: vec![notice(state, account, Notice::RecoveryCodeUsed, client)],
+                    auth: AuthMethod::RecoveryCode,
+                    method,
+                    bucket,
+                }),
+                None => Err(fail(state, client, account, challenge, &method, &bucket, false).await),
+            }
+        }
+    }
+}
+
+/// Spends the challenge and the factor together with the caller's writes. Of two racing
+/// successes with the same token or the same TOTP step, exactly one commits.
+pub async fn finish(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    challenge: &ChallengeRecord,
+    proof: Proof,
+    extra: Vec<Write>,
+) -> ApiResult<()> {
+    let now = state.clock.now();
+    let mut writes = vec![challenge.consume(now, state.config.lockout.token_max_failures)];
+    let factor_guards = proof.writes.len();
+    writes.extend(proof.writes);
+    writes.extend(proof.events.iter().map(EventRecord::write));
+    writes.extend(proof.mails.iter().map(OutboxMessage::write));
+    writes.extend(extra);
+    match state.store.commit(writes).await? {
+        BatchOutcome::Committed => {
+            let _ = state.store.clear_failures(&proof.bucket.0).await;
+            if !proof.mails.is_empty() {
+                state.outbox_wake.notify_one();
+            }
+            Ok(())
+        }
+        BatchOutcome::GuardFailed(0) => Err(ApiError::MfaTokenInvalid),
+        // the factor was spent by a concurrent request between the check and the commit
+        BatchOutcome::GuardFailed(i) if i <= factor_guards => Err(fail(
+            state,
+            client,
+            account,
+            challenge,
+            &proof.method,
+            &proof.bucket,
+            proof.auth == AuthMethod::Totp,
+        )
+        .await),
+        BatchOutcome::GuardFailed(_) => Err(ApiError::Internal(anyhow::anyhow!(
+            "a second-factor write found nothing to change"
+        ))),
+    }
+}
+
+/// Counts a wrong code everywhere it counts, records and tells what must be told, and answers.
+async fn fail(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    challenge: &ChallengeRecord,
+    method: &MethodRecord,
+    bucket: &(String, ThrottlePolicy),
+    replay: bool,
+) -> ApiError {
+    match count_failure(state, client, account, challenge, method, bucket, replay).await {
+        Ok(e) | Err(e) => e,
+    }
+}
+
+async fn count_failure(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    challenge: &ChallengeRecord,
+    method: &MethodRecord,
+    (key, policy): &(String, ThrottlePolicy),
+    replay: bool,
+) -> ApiResult<ApiError> {
+    let now = state.clock.now();
+    let limits = state.config.lockout;
+    let failures = state.store.challenge_failed(&challenge.token_hash).await?;
+    state
+        .store
+        .record_failure(std::slice::from_ref(key), now, now - policy.window)
+        .await?;
+    let cap = limits.authenticator_max_failures;
+    let run = state
+        .store
+        .method_failed(
+            method.id,
+            now,
+            method.consecutive_failures.saturating_add(1) >= cap,
+        )
+        .await?;
+    let detail = json!({"method_id": method.id, "type": method.kind.as_str(), "purpose": challenge.purpose, "replay": replay});
+    let mut events = vec![event(
+        state,
+        EventKind::MfaChallengeFailed,
+        Some(account.id),
+        client,
+        detail,
+    )];
+    let mut mails = Vec::new();
+    if replay {
+        events.push(event(
+            state,
+            EventKind::MfaReplayRefused,
+            Some(account.id),
+            client,
+            json!({"method_id": method.id}),
+        ));
+        mails.push(notice(state, account, Notice::ReplayRefused, client));
+    }
+    if run == cap {
+        events.push(event(
+            state,
+            EventKind::AuthenticatorDisabled,
+            Some(account.id),
+            client,
+            json!({"method_id": method.id}),
+        ));
+        mails.push(notice(
+            state,
+            account,
+            Notice::AuthenticatorDisabled,
+            client,
+        ));
+    }
+    let seen = state
+        .store
+        .failure_window(key, policy.window_start(now))
+        .await?;
+    if seen.count == policy.max_failures {
+        // this failure closed the lock: record it and tell the user, once
+        events.push(event(
+            state,
+            EventKind::MfaLocked,
+            Some(account.id),
+            client,
+            json!({"bucket": key.split(':').nth(1)}),
+        ));
+        mails.push(notice(state, account, Notice::Locked, client));
+    }
+    let mut writes: Vec<Write> = events.iter().map(EventRecord::write).collect();
+    writes.extend(mails.iter().map(OutboxMessage::write));
+    state.store.commit(writes).await?;
+    if !mails.is_empty() {
+        state.outbox_wake.notify_one();
+    }
+    Ok(ApiError::WrongSecondFactor {
+        attempts_remaining: limits.token_max_failures.saturating_sub(failures),
+    })
+}

@@ -1,0 +1,495 @@
+//! An account's second-factor methods: enrolment, confirmation, the primary method, removal,
+//! recovery codes, and turning MFA off.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientInfo, Principal};
+use crate::services::events::event;
+use crate::services::factors::{clean_code, open_totp, totp_aad};
+use crate::services::notify::{notice, Notice};
+use crate::services::stepup;
+use crate::state::AppState;
+use deadbolt_core::account::Account;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::ids::{AccountId, MethodId, RecoveryCodeId, SessionId};
+use deadbolt_core::mfa::MethodKind;
+use deadbolt_core::secret::Secret;
+use deadbolt_core::stepup::Action;
+use deadbolt_core::totp::{self, TotpSecret};
+use deadbolt_core::{recovery, token};
+use deadbolt_store::{
+    method_writes, revoke_all_devices, BatchOutcome, ChallengeRecord, EventRecord, MethodRecord,
+    OutboxMessage, RecoveryCodeRecord, TotpRecord, Write,
+};
+use serde_json::json;
+
+/// Confirmed methods, primary first and recovery codes last: the order a user is offered them.
+pub fn usable_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
+    let mut usable: Vec<MethodRecord> = all.into_iter().filter(MethodRecord::is_active).collect();
+    usable.sort_by_key(|m| (!m.is_primary, m.kind.is_fallback_only(), m.created_at));
+    usable
+}
+
+/// MFA is on while a method other than recovery codes is confirmed and enabled.
+pub fn is_enabled(methods: &[MethodRecord]) -> bool {
+    methods
+        .iter()
+        .any(|m| m.is_active() && !m.kind.is_fallback_only())
+}
+
+/// A fresh single-purpose challenge token and its record.
+pub fn new_challenge(
+    state: &AppState,
+    account: &Account,
+    purpose: &str,
+    action: Option<&Action>,
+    session: Option<SessionId>,
+) -> (Secret, ChallengeRecord) {
+    let now = state.clock.now();
+    let prefix = if purpose == "login" { "mfa_" } else { "suc_" };
+    let secret = token::generate(prefix, state.rng.as_ref());
+    let record = ChallengeRecord {
+        token_hash: state.keys.hasher.hash_token(&secret).0.to_vec(),
+        account_id: account.id,
+        purpose: purpose.to_owned(),
+        action: action.map(|a| a.as_str().to_owned()),
+        session_id: session,
+        created_at: now,
+        expires_at: now + state.config.lockout.token_ttl(),
+        failures: 0,
+        consumed_at: None,
+    };
+    (secret, record)
+}
+
+pub struct Overview {
+    pub enabled: bool,
+    pub methods: Vec<MethodRecord>,
+    pub recovery_codes_remaining: i64,
+}
+
+pub async fn overview(state: &AppState, account: AccountId) -> ApiResult<Overview> {
+    let all = state.store.methods_of(account).await?;
+    let enabled = is_enabled(&all);
+    let methods = all
+        .into_iter()
+        .filter(|m| m.confirmed_at.is_some())
+        .collect();
+    let recovery_codes_remaining = state.store.recovery_codes_remaining(account).await?;
+    Ok(Overview {
+        enabled,
+        methods,
+        recovery_codes_remaining,
+    })
+}
+
+async fn account_of(state: &AppState, who: &Principal) -> ApiResult<Account> {
+    state
+        .store
+        .account_by_id(who.session.account_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)
+}
+
+pub struct TotpEnrollment {
+    pub method_id: MethodId,
+    pub secret: Secret,
+    pub otpauth_uri: Secret,
+    pub qr_svg: String,
+}
+
+/// Starts a TOTP enrolment. While MFA is on, adding a method needs a step-up: a stolen password
+/// must not be enough to add an attacker's authenticator.
+pub async fn enroll_totp(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    label: Option<String>,
+) -> ApiResult<TotpEnrollment> {
+    let account = account_of(state, who).await?;
+    let label = label.unwrap_or_else(|| "Authenticator app".to_owned());
+    if label.trim().is_empty() || label.chars().count() > 64 {
+        return Err(ApiError::InvalidRequest(
+            "label must be 1 to 64 characters".into(),
+        ));
+    }
+    if is_enabled(&state.store.methods_of(account.id).await?) {
+        stepup::require(state, who, Action::MFA_MANAGE).await?;
+    }
+    let now = state.clock.now();
+    let secret = TotpSecret::generate(state.rng.as_ref());
+    let params = state.config.mfa.totp_params();
+    let method = MethodRecord {
+        id: MethodId::generate(state.rng.as_ref()),
+        account_id: account.id,
+        kind: MethodKind::Totp,
+        label,
+        confirmed_at: None,
+        is_primary: false,
+        created_at: now,
+        last_used_at: None,
+        consecutive_failures: 0,
+        last_failure_at: None,
+        disabled_at: None,
+    };
+    let (master_key_id, sealed) = state
+        .master
+        .seal(secret.as_bytes(), &totp_aad(method.id), state.rng.as_ref())
+        .map_err(ApiError::Internal)?;
+    let record = TotpRecord {
+        method_id: method.id,
+        master_key_id,
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+        algorithm: params.algorithm.as_str().to_lowercase(),
+        digits: params.digits,
+        period_seconds: params.period_seconds,
+        last_step: -1,
+    };
+    let added = event(
+        state,
+        EventKind::MfaMethodAdded,
+        Some(account.id),
+        client,
+        json!({"method_id": method.id, "type": "totp", "pending": true}),
+    );
+    state
+        .store
+        .commit(vec![method.insert(), record.insert(), added.write()])
+        .await?;
+    let uri = totp::otpauth_uri(
+        &secret,
+        &params,
+        &state.config.mfa.issuer,
+        account.email.as_str(),
+    );
+    let qr_svg = qr_svg(&uri)?;
+    Ok(TotpEnrollment {
+        method_id: method.id,
+        secret: Secret::new(secret.to_base32()),
+        otpauth_uri: Secret::new(uri),
+        qr_svg,
+    })
+}
+
+fn qr_svg(data: &str) -> ApiResult<String> {
+    let code = qrcode::QrCode::new(data.as_bytes())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
+}
+
+/// New recovery codes: the codes to show once, and the rows to store (Argon2id, per-code salt).
+async fn new_recovery_codes(
+    state: &AppState,
+    account: AccountId,
+) -> ApiResult<(Vec<Secret>, Vec<RecoveryCodeRecord>)> {
+    let now = state.clock.now();
+    let codes: Vec<Secret> = (0..recovery::RECOVERY_CODE_COUNT)
+        .map(|_| recovery::generate(state.rng.as_ref()))
+        .collect();
+    let normalized: Vec<Secret> = codes
+        .iter()
+        .map(|c| Secret::new(recovery::normalize(c.expose()).unwrap_or_default()))
+        .collect();
+    let hasher = state.passwords.clone();
+    let rng = state.rng.clone();
+    let to_hash = normalized.clone();
+    let hashes = state
+        .hash_pool
+        .run(move || {
+            to_hash
+                .iter()
+                .map(|c| hasher.hash(c, rng.as_ref()))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
+    let rows = normalized
+        .iter()
+        .zip(hashes)
+        .map(|(n, h)| RecoveryCodeRecord {
+            id: RecoveryCodeId::generate(state.rng.as_ref()),
+            account_id: account,
+            lookup: recovery::lookup_key(&state.keys.hasher, account, n.expose())
+                .0
+                .to_vec(),
+            hash: h.0,
+            created_at: now,
+            used_at: None,
+        })
+        .collect();
+    Ok((codes, rows))
+}
+
+pub struct Confirmed {
+    pub method: MethodRecord,
+    /// Present when this confirmation turned MFA on: shown once.
+    pub recovery_codes: Option<Vec<Secret>>,
+}
+
+/// Confirms a pending method with its first code. The first method turns MFA on: it becomes the
+/// primary, and ten recovery codes are made.
+pub async fn confirm(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: MethodId,
+    code: Secret,
+) -> ApiResult<Confirmed> {
+    let account = account_of(state, who).await?;
+    let methods = state.store.methods_of(account.id).await?;
+    let method = methods
+        .iter()
+        .find(|m| m.id == id)
+        .cloned()
+        .ok_or(ApiError::NotFound)?;
+    if method.confirmed_at.is_some() || method.kind != MethodKind::Totp {
+        return Err(ApiError::InvalidRequest(
+            "this method is not waiting for confirmation".into(),
+        ));
+    }
+    let now = state.clock.now();
+    let rec = state.store.totp_of(id).await?.ok_or(ApiError::NotFound)?;
+    let (secret, params) = open_totp(state, &rec)?;
+    let Some(step) = totp::verify(
+        &secret,
+        &params,
+        clean_code(&code).expose(),
+        now,
+        Some(rec.last_step),
+    ) else {
+        state.store.method_failed(id, now, false).await?;
+        return Err(ApiError::InvalidCode);
+    };
+    let was_enabled = is_enabled(&methods);
+    let mut writes = vec![
+        method_writes::confirm_method(id, now),
+        method_writes::accept_totp_step(id, step),
+    ];
+    let mut events = vec![event(
+        state,
+        EventKind::MfaMethodConfirmed,
+        Some(account.id),
+        client,
+        json!({"method_id": id, "type": "totp"}),
+    )];
+    let mut mails: Vec<OutboxMessage> = Vec::new();
+    let mut recovery_codes = None;
+    if !was_enabled {
+        let (codes, rows) = new_recovery_codes(state, account.id).await?;
+        writes.push(method_writes::delete_recovery_codes(account.id));
+        writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
+        if !methods.iter().any(|m| m.kind == MethodKind::RecoveryCode) {
+            writes.push(recovery_method(state, account.id).insert());
+        }
+        events.push(event(
+            state,
+            EventKind::MfaEnabled,
+            Some(account.id),
+            client,
+            json!({"method_id": id}),
+        ));
+        mails.push(notice(state, &account, Notice::MfaEnabled, client));
+        recovery_codes = Some(codes);
+    } else {
+        mails.push(notice(state, &account, Notice::MethodAdded, client));
+    }
+    if !methods.iter().any(|m| m.is_primary && m.is_active()) {
+        writes.extend(method_writes::set_primary(account.id, id));
+    }
+    writes.extend(events.iter().map(EventRecord::write));
+    writes.extend(mails.iter().map(OutboxMessage::write));
+    match state.store.commit(writes).await? {
+        BatchOutcome::Committed => {}
+        // raced with another confirmation of the same method
+        BatchOutcome::GuardFailed(_) => return Err(ApiError::InvalidCode),
+    }
+    state.outbox_wake.notify_one();
+    let method = state
+        .store
+        .methods_of(account.id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+        .ok_or(ApiError::NotFound)?;
+    Ok(Confirmed {
+        method,
+        recovery_codes,
+    })
+}
+
+/// The row that stands for an account's recovery codes in its list of methods.
+fn recovery_method(state: &AppState, account: AccountId) -> MethodRecord {
+    let now = state.clock.now();
+    MethodRecord {
+        id: MethodId::generate(state.rng.as_ref()),
+        account_id: account,
+        kind: MethodKind::RecoveryCode,
+        label: "Recovery codes".to_owned(),
+        confirmed_at: Some(now),
+        is_primary: false,
+        created_at: now,
+        last_used_at: None,
+        consecutive_failures: 0,
+        last_failure_at: None,
+        disabled_at: None,
+    }
+}
+
+pub async fn set_primary(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: MethodId,
+) -> ApiResult<()> {
+    let account = who.session.account_id;
+    let mut writes = method_writes::set_primary(account, id);
+    writes.push(
+        event(
+            state,
+            EventKind::PrimaryMethodChanged,
+            Some(account),
+            client,
+            json!({"method_id": id}),
+        )
+        .write(),
+    );
+    match state.store.commit(writes).await? {
+        BatchOutcome::Committed => Ok(()),
+        BatchOutcome::GuardFailed(_) => Err(ApiError::InvalidRequest(
+            "method_id must name a confirmed, enabled method other than recovery codes".into(),
+        )),
+    }
+}
+
+/// The writes that turn MFA off: every method and recovery code gone, trusted devices revoked.
+fn mfa_off_writes(state: &AppState, account: AccountId) -> Vec<Write> {
+    vec![
+        method_writes::delete_recovery_codes(account),
+        method_writes::delete_all_methods(account),
+        revoke_all_devices(account, state.clock.now()),
+    ]
+}
+
+/// Removes a method (step-up `mfa.manage`). Removing the last one turns MFA off.
+pub async fn remove(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: MethodId,
+) -> ApiResult<()> {
+    let account = account_of(state, who).await?;
+    let methods = state.store.methods_of(account.id).await?;
+    let method = methods
+        .iter()
+        .find(|m| m.id == id)
+        .cloned()
+        .ok_or(ApiError::NotFound)?;
+    if method.kind == MethodKind::RecoveryCode {
+        return Err(ApiError::InvalidRequest(
+            "recovery codes go with MFA: regenerate them, or disable MFA".into(),
+        ));
+    }
+    stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let remaining: Vec<&MethodRecord> = methods
+        .iter()
+        .filter(|m| m.id != id && m.is_active() && !m.kind.is_fallback_only())
+        .collect();
+    let mut writes = vec![method_writes::delete_method(account.id, id)];
+    let mut events = vec![event(
+        state,
+        EventKind::MfaMethodRemoved,
+        Some(account.id),
+        client,
+        json!({"method_id": id, "type": method.kind.as_str()}),
+    )];
+    let mut mails = vec![notice(state, &account, Notice::MethodRemoved, client)];
+    if remaining.is_empty() && method.confirmed_at.is_some() {
+        writes.extend(mfa_off_writes(state, account.id));
+        events.push(event(
+            state,
+            EventKind::MfaDisabled,
+            Some(account.id),
+            client,
+            json!({"reason": "last_method_removed"}),
+        ));
+        mails.push(notice(state, &account, Notice::MfaDisabled, client));
+    } else if method.is_primary {
+        if let Some(next) = remaining.first() {
+            writes.extend(method_writes::set_primary(account.id, next.id));
+        }
+    }
+    writes.extend(events.iter().map(EventRecord::write));
+    writes.extend(mails.iter().map(OutboxMessage::write));
+    match state.store.commit(writes).await? {
+        BatchOutcome::Committed => {
+            state.outbox_wake.notify_one();
+            Ok(())
+        }
+        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+    }
+}
+
+/// New recovery codes (step-up `mfa.manage`); the old set dies.
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+) -> ApiResult<Vec<Secret>> {
+    let account = account_of(state, who).await?;
+    let methods = state.store.methods_of(account.id).await?;
+    if !is_enabled(&methods) {
+        return Err(ApiError::InvalidRequest(
+            "MFA is off: recovery codes come with the first method".into(),
+        ));
+    }
+    stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let (codes, rows) = new_recovery_codes(state, account.id).await?;
+    let mut writes = vec![method_writes::delete_recovery_codes(account.id)];
+    writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
+    if !methods.iter().any(|m| m.kind == MethodKind::RecoveryCode) {
+        writes.push(recovery_method(state, account.id).insert());
+    }
+    writes.push(
+        event(
+            state,
+            EventKind::RecoveryCodesRegenerated,
+            Some(account.id),
+            client,
+            json!({}),
+        )
+        .write(),
+    );
+    writes.push(notice(state, &account, Notice::RecoveryCodesRenewed, client).write());
+    state.store.commit(writes).await?;
+    state.outbox_wake.notify_one();
+    Ok(codes)
+}
+
+/// Turns MFA off (step-up `mfa.manage`).
+pub async fn disable(state: &AppState, client: &ClientInfo, who: &Principal) -> ApiResult<()> {
+    let account = account_of(state, who).await?;
+    let methods = state.store.methods_of(account.id).await?;
+    if !is_enabled(&methods) {
+        return Ok(());
+    }
+    stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let mut writes = mfa_off_writes(state, account.id);
+    writes.push(
+        event(
+            state,
+            EventKind::MfaDisabled,
+            Some(account.id),
+            client,
+            json!({"reason": "disabled_by_user"}),
+        )
+        .write(),
+    );
+    writes.push(notice(state, &account, Notice::MfaDisabled, client).write());
+    state.store.commit(writes).await?;
+    state.outbox_wake.notify_one();
+    Ok(())
+}

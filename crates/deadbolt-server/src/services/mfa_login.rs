@@ -1,0 +1,86 @@
+//! The second step of a login: an mfa_token and a second factor become a session.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ClientInfo;
+use crate::services::devices;
+use crate::services::events::event;
+use crate::services::factors::{self, FactorInput};
+use crate::services::sessions::{self, IssuedTokens};
+use crate::state::AppState;
+use deadbolt_core::auth::{self, AuthMethod};
+use deadbolt_core::event::EventKind;
+use deadbolt_core::secret::Secret;
+use deadbolt_store::{ChallengeRecord, EventRecord};
+use serde_json::json;
+
+pub struct MfaVerify {
+    pub mfa_token: Secret,
+    pub factor: FactorInput,
+    pub trust_device: bool,
+}
+
+/// A signed-in answer, with a device token when one was asked for.
+pub struct SecondStep {
+    pub tokens: IssuedTokens,
+    pub device_token: Option<Secret>,
+}
+
+/// The live login challenge an mfa_token names; anything else is `mfa_token_invalid`.
+pub async fn login_challenge(state: &AppState, mfa_token: &Secret) -> ApiResult<ChallengeRecord> {
+    if mfa_token.expose().len() > 128 {
+        return Err(ApiError::MfaTokenInvalid);
+    }
+    let hash = state.keys.hasher.hash_token(mfa_token);
+    state
+        .store
+        .challenge(&hash.0)
+        .await?
+        .filter(|c| c.purpose == "login" && factors::challenge_is_live(state, c))
+        .ok_or(ApiError::MfaTokenInvalid)
+}
+
+pub async fn verify(
+    state: &AppState,
+    client: &ClientInfo,
+    input: MfaVerify,
+) -> ApiResult<SecondStep> {
+    let challenge = login_challenge(state, &input.mfa_token).await?;
+    let account = state
+        .store
+        .account_by_id(challenge.account_id)
+        .await?
+        .ok_or(ApiError::MfaTokenInvalid)?;
+    let proof = factors::check(state, client, &account, &challenge, input.factor).await?;
+    let methods = [AuthMethod::Password, proof.auth];
+    let (session, refresh, mut writes) = sessions::prepare(state, client, &account, &methods);
+    let detail = json!({"amr": auth::amr(&methods), "method_id": proof.method.id});
+    let mut events: Vec<EventRecord> = vec![event(
+        state,
+        EventKind::LoginSucceeded,
+        Some(account.id),
+        client,
+        detail,
+    )];
+    let device_token = if input.trust_device {
+        let (secret, device) = devices::issue(state, &account, client);
+        writes.push(device.insert());
+        events.push(event(
+            state,
+            EventKind::DeviceTrusted,
+            Some(account.id),
+            client,
+            json!({"device_id": device.id}),
+        ));
+        Some(secret)
+    } else {
+        None
+    };
+    writes.extend(events.iter().map(EventRecord::write));
+    factors::finish(state, client, &account, &challenge, proof, writes).await?;
+    state.metrics.login("success");
+    let tokens = sessions::issue(state, &session, refresh, session.created_at)?;
+    Ok(SecondStep {
+        tokens,
+        device_token,
+    })
+}

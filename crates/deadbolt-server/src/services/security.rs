@@ -1,0 +1,108 @@
+//! Changing the password and deleting the account: both always need a step-up.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientInfo, Principal};
+use crate::services::events::event;
+use crate::services::notify::{notice, Notice};
+use crate::services::stepup;
+use crate::state::AppState;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::password::check_strength;
+use deadbolt_core::secret::Secret;
+use deadbolt_core::stepup::Action;
+use deadbolt_store::{revoke_all_devices, revoke_other_sessions};
+use serde_json::json;
+
+/// Changes the password (step-up `password.change`), then signs out every other session and
+/// forgets every trusted device.
+pub async fn change_password(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    current: Secret,
+    new: Secret,
+) -> ApiResult<()> {
+    let account = state
+        .store
+        .account_by_id(who.session.account_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let local = account
+        .email
+        .as_str()
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    check_strength(
+        &new,
+        state.passwords.params(),
+        &[account.email.as_str(), &local],
+    )?;
+    let hasher = state.passwords.clone();
+    let stored = account.password_hash.clone();
+    state.metrics.password_verifications.inc();
+    let current_ok = state
+        .hash_pool
+        .run(move || hasher.verify(&current, stored.as_ref()))
+        .await?;
+    if !current_ok {
+        return Err(ApiError::InvalidCredentials);
+    }
+    stepup::require(state, who, Action::PASSWORD_CHANGE).await?;
+    let hasher = state.passwords.clone();
+    let rng = state.rng.clone();
+    let hash = state
+        .hash_pool
+        .run(move || hasher.hash(&new, rng.as_ref()))
+        .await?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
+    let now = state.clock.now();
+    let writes = vec![
+        state.store.set_password(account.id, &hash),
+        revoke_other_sessions(account.id, Some(who.session.id), now),
+        revoke_all_devices(account.id, now),
+        event(
+            state,
+            EventKind::PasswordChanged,
+            Some(account.id),
+            client,
+            json!({}),
+        )
+        .write(),
+        notice(state, &account, Notice::PasswordChanged, client).write(),
+    ];
+    state.store.commit(writes).await?;
+    state.outbox_wake.notify_one();
+    Ok(())
+}
+
+/// Deletes the account (step-up `account.delete`): sessions, factors, codes and devices go in one
+/// transaction; the security events stay, and hold no secrets.
+pub async fn delete_account(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+) -> ApiResult<()> {
+    let account = state
+        .store
+        .account_by_id(who.session.account_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    stepup::require(state, who, Action::ACCOUNT_DELETE).await?;
+    let writes = vec![
+        event(
+            state,
+            EventKind::AccountDeleted,
+            Some(account.id),
+            client,
+            json!({}),
+        )
+        .write(),
+        notice(state, &account, Notice::AccountDeleted, client).write(),
+        state.store.delete_account(account.id),
+    ];
+    state.store.commit(writes).await?;
+    state.outbox_wake.notify_one();
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! Step-up: a fresh check before a sensitive action (RFC 9470). A satisfied check leaves a
+//! grant on the session: spent by one use, or open for a window that is fixed or slides.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientInfo, Principal};
+use crate::jwt::{self, StepUpClaims};
+use crate::services::events::event;
+use crate::services::factors::{self, FactorInput};
+use crate::services::mfa;
+use crate::state::AppState;
+use deadbolt_core::auth::{self, AuthMethod};
+use deadbolt_core::event::EventKind;
+use deadbolt_core::ids::GrantId;
+use deadbolt_core::secret::Secret;
+use deadbolt_core::stepup::{Action, StepUpRule};
+use deadbolt_core::throttle::retry_after_seconds;
+use deadbolt_core::CoreError;
+use deadbolt_store::{GrantRecord, MethodRecord};
+use serde_json::json;
+use time::OffsetDateTime;
+
+/// The rule for an action (per-action policy arrives with the policy feature).
+fn rule_for(action: &Action) -> StepUpRule {
+    StepUpRule::default_for(action)
+}
+
+/// Lets the caller's session perform `action` once more, or answers 401
+/// `insufficient_user_authentication`.
+pub async fn require(state: &AppState, who: &Principal, action: &str) -> ApiResult<()> {
+    let now = state.clock.now();
+    let needed = || ApiError::StepUpRequired {
+        action: action.to_owned(),
+    };
+    let Some(grant) = state.store.open_grant(who.session.id, action, now).await? else {
+        return Err(needed());
+    };
+    let next = match (grant.one_shot, grant.sliding_seconds) {
+        (true, _) => None,
+        (false, Some(window)) => Some(now + time::Duration::seconds(window)),
+        (false, None) => Some(grant.expires_at),
+    };
+    if state.store.use_grant(grant.id, now, next).await? {
+        Ok(())
+    } else {
+        Err(needed())
+    }
+}
+
+/// What `POST /v1/step-up` answers.
+pub enum Begin {
+    Satisfied {
+        action: Action,
+        step_up_token: String,
+        expires_at: OffsetDateTime,
+    },
+    Challenge {
+        challenge_token: Secret,
+        methods: Vec<MethodRecord>,
+        password: bool,
+    },
+}
+
+pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResult<Begin> {
+    let now = state.clock.now();
+    if let Some(grant) = state
+        .store
+        .open_grant(who.session.id, action.as_str(), now)
+        .await?
+    {
+        let step_up_token = token_for(state, who, &grant)?;
+        return Ok(Begin::Satisfied {
+            action,
+            step_up_token,
+            expires_at: grant.expires_at,
+        });
+    }
+    let account = state
+        .store
+        .account_by_id(who.session.account_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let methods = mfa::usable_methods(state.store.methods_of(account.id).await?);
+    let password = !mfa::is_enabled(&methods);
+    let (challenge_token, challenge) = mfa::new_challenge(
+        state,
+        &account,
+        "step_up",
+        Some(&action),
+        Some(who.session.id),
+    );
+    state.store.commit(vec![challenge.insert()]).await?;
+    Ok(Begin::Challenge {
+        challenge_token,
+        methods: if password { vec![] } else { methods },
+        password,
+    })
+}
+
+/// A step-up answer: a second factor, or the password for an account without MFA.
+pub enum StepUpFactor {
+    Factor(FactorInput),
+    Password(Secret),
+}
+
+pub struct Satisfied {
+    pub action: Action,
+    pub step_up_token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+pub async fn verify(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    challenge_token: Secret,
+    answer: StepUpFactor,
+) -> ApiResult<Satisfied> {
+    let now = state.clock.now();
+    let hash = state.keys.hasher.hash_token(&challenge_token);
+    // bound to the session that asked: another session's token is as good as none
+    let challenge = state
+        .store
+        .challenge(&hash.0)
+        .await?
+        .filter(|c| {
+            c.purpose == "step_up"
+                && c.session_id == Some(who.session.id)
+                && factors::challenge_is_live(state, c)
+        })
+        .ok_or(ApiError::MfaTokenInvalid)?;
+    let action = Action::parse(challenge.action.as_deref().unwrap_or_default())
+        .map_err(|_| ApiError::MfaTokenInvalid)?;
+    let account = state
+        .store
+        .account_by_id(who.session.account_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let rule = rule_for(&action);
+    let make_grant = |methods: &[AuthMethod]| GrantRecord {
+        id: GrantId::generate(state.rng.as_ref()),
+        session_id: who.session.id,
+        action: action.as_str().to_owned(),
+        expires_at: rule.expires_at(now),
+        one_shot: rule.is_one_shot(),
+        sliding_seconds: if rule.sliding {
+            rule.window_seconds
+        } else {
+            None
+        },
+        used_at: None,
+        auth_time: now,
+        amr: auth::amr(methods),
+        acr: auth::acr(methods).to_owned(),
+    };
+    let grant = match answer {
+        StepUpFactor::Factor(input) => {
+            let proof = factors::check(state, client, &account, &challenge, input).await?;
+            let grant = make_grant(&[AuthMethod::Password, proof.auth]);
+            let done = event(
+                state,
+                EventKind::StepUpSucceeded,
+                Some(account.id),
+                client,
+                json!({"action": action.as_str(), "method_id": proof.method.id}),
+            );
+            factors::finish(
+                state,
+                client,
+                &account,
+                &challenge,
+                proof,
+                vec![grant.insert(), done.write()],
+            )
+            .await?;
+            grant
+        }
+        StepUpFactor::Password(password) => {
+            if mfa::is_enabled(&state.store.methods_of(account.id).await?) {
+                return Err(ApiError::InvalidRequest(
+                    "this account has a second factor: step up with it".into(),
+                ));
+            }
+            let key = format!("stepup:password:{}", account.id);
+            let policy = state.config.lockout.account_throttle();
+            let seen = state
+                .store
+                .failure_window(&key, policy.window_start(now))
+                .await?;
+            if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
+                return Err(ApiError::MfaLocked {
+                    retry_after: retry_after_seconds(wait),
+                });
+            }
+            let hasher = state.passwords.clone();
+            let stored = account.password_hash.clone();
+            state.metrics.password_verifications.inc();
+            let matched = state
+                .hash_pool
+                .run(move || hasher.verify(&password, stored.as_ref()))
+                .await?;
+            if !matched {
+                let failures = state.store.challenge_failed(&challenge.token_hash).await?;
+                state
+                    .store
+                    .record_failure(std::slice::from_ref(&key), now, now - policy.window)
+                    .await?;
+                let e = event(
+                    state,
+                    EventKind::StepUpFailed,
+                    Some(account.id),
+                    client,
+                    json!({"action": action.as_str(), "type": "password"}),
+                );
+                state.store.record_event(e).await?;
+                return Err(ApiError::WrongSecondFactor {
+                    attempts_remaining: state
+                        .config
+                        .lockout
+                        .token_max_failures
+                        .saturating_sub(failures),
+                });
+            }
+            let grant = make_grant(&[AuthMethod::Password]);
+            let done = event(
+                state,
+                EventKind::StepUpSucceeded,
+                Some(account.id),
+                client,
+                json!({"action": action.as_str(), "type": "password"}),
+            );
+            let writes = vec![
+                challenge.consume(now, state.config.lockout.token_max_failures),
+                grant.insert(),
+                done.write(),
+            ];
+            if let deadbolt_store::BatchOutcome::GuardFailed(_) = state.store.commit(writes).await?
+            {
+                return Err(ApiError::MfaTokenInvalid);
+            }
+            grant
+        }
+    };
+    let step_up_token = token_for(state, who, &grant)?;
+    Ok(Satisfied {
+        action,
+        step_up_token,
+        expires_at: grant.expires_at,
+    })
+}
+
+fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResult<String> {
+    let url = &state.config.server.public_url;
+    let claims = StepUpClaims {
+        iss: url.clone(),
+        aud: url.clone(),
+        sub: who.session.account_id,
+        sid: who.session.id,
+        action: grant.action.clone(),
+        iat: state.clock.now().unix_timestamp(),
+        exp: grant.expires_at.unix_timestamp(),
+        jti: GrantId::generate(state.rng.as_ref()).0,
+        auth_time: grant.auth_time.unix_timestamp(),
+        amr: grant.amr.clone(),
+        acr: grant.acr.clone(),
+    };
+    jwt::sign_step_up(&state.keys, &claims)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing: {e}")))
+}
