@@ -9,7 +9,7 @@ use deadbolt_core::clock::Clock;
 use deadbolt_core::ids::{AccountId, SessionId};
 use deadbolt_server::jwt::{self, AccessClaims};
 use deadbolt_server::keyring::KeyRing;
-use deadbolt_server::master_key::MasterKey;
+use deadbolt_server::master_key::{MasterKey, MasterKeys};
 use deadbolt_server::system::{OsRandom, SystemClock};
 use deadbolt_store::Store;
 use std::hint::black_box;
@@ -26,7 +26,7 @@ fn keyring(dir: &std::path::Path) -> anyhow::Result<KeyRing> {
         let url = format!("sqlite://{}", dir.join("b.db").display());
         let store = Store::open(&url, 1)?;
         store.migrate().await?;
-        let master = MasterKey::from_bytes(&[7u8; 32]);
+        let master = MasterKeys::from_keys(vec![MasterKey::from_bytes(&[7u8; 32])])?;
         KeyRing::load_or_create(&store, &master, &SystemClock, &OsRandom).await
     })
 }
