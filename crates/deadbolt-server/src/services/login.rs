@@ -145,8 +145,9 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     if let Some((key, _)) = throttles.first() {
         state.store.clear_failures(key).await?;
     }
-    let factors = mfa::usable_methods(state.store.methods_of(account.id).await?);
-    let needs_second_factor = mfa::is_enabled(&factors);
+    let all_methods = state.store.methods_of(account.id).await?;
+    let needs_second_factor = mfa::is_enabled(&all_methods);
+    let factors = mfa::usable_methods(all_methods);
     let trusted = match &input.device_token {
         Some(t) if needs_second_factor => devices::is_trusted(state, &account, client, t).await?,
         _ => false,

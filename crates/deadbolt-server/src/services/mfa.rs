@@ -29,11 +29,12 @@ pub fn usable_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
     usable
 }
 
-/// MFA is on while a method other than recovery codes is confirmed and enabled.
+/// MFA is on while a method other than recovery codes is confirmed. A method disabled after too
+/// many failures still counts: failing a hundred times must not switch the second factor off.
 pub fn is_enabled(methods: &[MethodRecord]) -> bool {
     methods
         .iter()
-        .any(|m| m.is_active() && !m.kind.is_fallback_only())
+        .any(|m| m.confirmed_at.is_some() && !m.kind.is_fallback_only())
 }
 
 /// A fresh single-purpose challenge token and its record.
@@ -70,10 +71,11 @@ pub struct Overview {
 pub async fn overview(state: &AppState, account: AccountId) -> ApiResult<Overview> {
     let all = state.store.methods_of(account).await?;
     let enabled = is_enabled(&all);
-    let methods = all
+    let mut methods: Vec<MethodRecord> = all
         .into_iter()
         .filter(|m| m.confirmed_at.is_some())
         .collect();
+    methods.sort_by_key(|m| (!m.is_primary, m.kind.is_fallback_only(), m.created_at));
     let recovery_codes_remaining = state.store.recovery_codes_remaining(account).await?;
     Ok(Overview {
         enabled,
@@ -396,7 +398,7 @@ pub async fn remove(
     stepup::require(state, who, Action::MFA_MANAGE).await?;
     let remaining: Vec<&MethodRecord> = methods
         .iter()
-        .filter(|m| m.id != id && m.is_active() && !m.kind.is_fallback_only())
+        .filter(|m| m.id != id && m.confirmed_at.is_some() && !m.kind.is_fallback_only())
         .collect();
     let mut writes = vec![method_writes::delete_method(account.id, id)];
     let mut events = vec![event(

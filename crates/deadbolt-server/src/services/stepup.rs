@@ -79,8 +79,9 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
         .account_by_id(who.session.account_id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    let methods = mfa::usable_methods(state.store.methods_of(account.id).await?);
-    let password = !mfa::is_enabled(&methods);
+    let all_methods = state.store.methods_of(account.id).await?;
+    let password = !mfa::is_enabled(&all_methods);
+    let methods = mfa::usable_methods(all_methods);
     let (challenge_token, challenge) = mfa::new_challenge(
         state,
         &account,

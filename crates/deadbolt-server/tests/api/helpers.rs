@@ -413,3 +413,142 @@ pub async fn verified_claims(app: &TestApp, token: &str) -> Value {
         .unwrap()
         .claims
 }
+
+/// A TOTP code from an independent implementation (totp-lite), for the server's clock at `unix`.
+pub fn totp_at(secret_b32: &str, unix: i64) -> String {
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret_b32.as_bytes())
+        .unwrap();
+    totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &key, u64::try_from(unix).unwrap())
+}
+
+/// An account with a confirmed TOTP method.
+pub struct Enrolled {
+    pub email: String,
+    pub access: String,
+    pub secret: String,
+    pub method_id: String,
+    pub recovery_codes: Vec<String>,
+}
+
+impl TestApp {
+    pub fn now_unix(&self) -> i64 {
+        self.clock
+            .as_ref()
+            .expect("spawn with manual_clock")
+            .now()
+            .unix_timestamp()
+    }
+
+    /// The current code for a secret, by the app's (manual) clock.
+    pub fn code(&self, secret: &str) -> String {
+        totp_at(secret, self.now_unix())
+    }
+
+    /// Signs up, enrolls and confirms TOTP, then moves the clock to the next time step (the
+    /// confirmation spent the current one).
+    pub async fn enrolled(&self, email: &str) -> Enrolled {
+        let tokens = self.signed_in(email).await;
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let r = self
+            .client
+            .post(self.url("/v1/me/mfa/totp"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "enroll: {}", r.text().await.unwrap());
+        let e: Value = r.json().await.unwrap();
+        let secret = e["secret"].as_str().unwrap().to_owned();
+        let method_id = e["method_id"].as_str().unwrap().to_owned();
+        let r = self
+            .client
+            .post(self.url(&format!("/v1/me/mfa/{method_id}/confirm")))
+            .bearer_auth(&access)
+            .json(&json!({"code": self.code(&secret)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "confirm: {}", r.text().await.unwrap());
+        let body: Value = r.json().await.unwrap();
+        let recovery_codes = body["recovery_codes"]
+            .as_array()
+            .map(|a| a.iter().map(|c| c.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        self.advance(time::Duration::seconds(30));
+        Enrolled {
+            email: email.to_owned(),
+            access,
+            secret,
+            method_id,
+            recovery_codes,
+        }
+    }
+
+    /// A password login that must ask for the second factor: its mfa_token.
+    pub async fn mfa_token(&self, email: &str) -> String {
+        let r = self.login(email, PASSWORD).await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["mfa_required"], true, "{body}");
+        body["mfa_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn verify_totp(&self, mfa_token: &str, code: &str) -> reqwest::Response {
+        self.post(
+            "/v1/login/mfa/verify",
+            json!({"mfa_token": mfa_token, "type": "totp", "code": code}),
+        )
+        .await
+    }
+
+    /// An authenticated request with a JSON body.
+    pub async fn send_auth(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Steps up `action` for the session of `access` with the current TOTP code.
+    pub async fn step_up_totp(&self, access: &str, action: &str, secret: &str) -> Value {
+        let r = self
+            .send_auth(
+                reqwest::Method::POST,
+                "/v1/step-up",
+                access,
+                Some(json!({"action": action})),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let begin: Value = r.json().await.unwrap();
+        assert_eq!(begin["satisfied"], false, "{begin}");
+        let r = self
+            .send_auth(
+                reqwest::Method::POST,
+                "/v1/step-up/verify",
+                access,
+                Some(json!({"challenge_token": begin["challenge_token"], "type": "totp", "code": self.code(secret)})),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            200,
+            "step-up verify: {}",
+            r.text().await.unwrap()
+        );
+        // each code passes once: later steps-up in the same test need the next time step
+        self.advance(time::Duration::seconds(30));
+        r.json().await.unwrap()
+    }
+}

@@ -11,6 +11,7 @@ mod accounts;
 mod helpers;
 mod input;
 mod login;
+mod mfa;
 mod outbox;
 mod service;
 mod sessions;
