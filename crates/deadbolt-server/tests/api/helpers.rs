@@ -522,6 +522,17 @@ impl TestApp {
 
     /// Steps up `action` for the session of `access` with the current TOTP code.
     pub async fn step_up_totp(&self, access: &str, action: &str, secret: &str) -> Value {
+        self.step_up_with(access, action, secret, None).await
+    }
+
+    /// Steps up with a given TOTP method (needed once an account has several).
+    pub async fn step_up_with(
+        &self,
+        access: &str,
+        action: &str,
+        secret: &str,
+        method_id: Option<&str>,
+    ) -> Value {
         let r = self
             .send_auth(
                 reqwest::Method::POST,
@@ -538,7 +549,7 @@ impl TestApp {
                 reqwest::Method::POST,
                 "/v1/step-up/verify",
                 access,
-                Some(json!({"challenge_token": begin["challenge_token"], "type": "totp", "code": self.code(secret)})),
+                Some(json!({"challenge_token": begin["challenge_token"], "type": "totp", "method_id": method_id, "code": self.code(secret)})),
             )
             .await;
         assert_eq!(

@@ -15,3 +15,4 @@ mod mfa;
 mod outbox;
 mod service;
 mod sessions;
+mod stepup;
