@@ -53,10 +53,12 @@ impl From<Action> for String {
 
 /// How long a satisfied step-up lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StepUpRule {
     /// None: the grant is spent by one use. Some: it stays open this many seconds.
     pub window_seconds: Option<i64>,
     /// With a window: each use moves the end forward by the window.
+    #[serde(default)]
     pub sliding: bool,
 }
 
@@ -78,6 +80,27 @@ impl StepUpRule {
                 sliding: true,
             },
             _ => Self::ONE_SHOT,
+        }
+    }
+
+    /// The rule in force: `configured` when set, else the default; password change and account
+    /// deletion are always challenged every time, whatever is configured.
+    pub fn resolve(action: &Action, configured: Option<&StepUpRule>) -> Self {
+        if [Action::PASSWORD_CHANGE, Action::ACCOUNT_DELETE].contains(&action.as_str()) {
+            return Self::ONE_SHOT;
+        }
+        configured
+            .copied()
+            .unwrap_or_else(|| Self::default_for(action))
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        match self.window_seconds {
+            Some(w) if !(1..=86_400).contains(&w) => {
+                vec!["window_seconds must be between 1 and 86400".to_owned()]
+            }
+            None if self.sliding => vec!["sliding needs window_seconds".to_owned()],
+            _ => vec![],
         }
     }
 
@@ -118,6 +141,41 @@ mod tests {
         for bad in ["", "Team", "a b", "a/b", "ä", &"a".repeat(65)] {
             assert_eq!(Action::parse(bad), Err(CoreError::InvalidAction), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_always_challenged_actions_cannot_be_loosened() {
+        let loose = StepUpRule {
+            window_seconds: Some(600),
+            sliding: true,
+        };
+        for a in [Action::PASSWORD_CHANGE, Action::ACCOUNT_DELETE] {
+            assert_eq!(
+                StepUpRule::resolve(&Action::builtin(a), Some(&loose)),
+                StepUpRule::ONE_SHOT
+            );
+        }
+        let refund = Action::parse("billing.refund").unwrap();
+        assert_eq!(StepUpRule::resolve(&refund, Some(&loose)), loose);
+        assert_eq!(StepUpRule::resolve(&refund, None), StepUpRule::ONE_SHOT);
+        assert_eq!(
+            StepUpRule {
+                window_seconds: Some(0),
+                sliding: false
+            }
+            .problems()
+            .len(),
+            1
+        );
+        assert_eq!(
+            StepUpRule {
+                window_seconds: None,
+                sliding: true
+            }
+            .problems()
+            .len(),
+            1
+        );
     }
 
     #[test]

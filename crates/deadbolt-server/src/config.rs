@@ -26,6 +26,8 @@ pub struct Config {
     pub session: SessionPolicy,
     pub limits: LimitsConfig,
     pub lockout: MfaLimits,
+    /// Per-action step-up rules, by action name: `"billing.refund" = { window_seconds = 600 }`.
+    pub step_up: std::collections::BTreeMap<String, deadbolt_core::stepup::StepUpRule>,
     pub delivery: RetryPolicy,
     pub log: LogConfig,
 }
@@ -470,6 +472,18 @@ impl Config {
         for (k, m) in self.lockout.problems() {
             add("lockout", k, m);
         }
+        for (action, rule) in &self.step_up {
+            if deadbolt_core::stepup::Action::parse(action).is_err() {
+                add(
+                    "step_up",
+                    action,
+                    "is not an action name ([a-z0-9_.]+)".into(),
+                );
+            }
+            for m in rule.problems() {
+                add("step_up", action, m);
+            }
+        }
         for (k, m) in self.password.params().problems() {
             add("password", k, m);
         }
@@ -605,6 +619,7 @@ fn from_table(root: toml::Table, problems: &mut Vec<ConfigProblem>) -> Config {
             "session" => merge(&section, table, &mut config.session, problems),
             "limits" => merge(&section, table, &mut config.limits, problems),
             "lockout" => merge(&section, table, &mut config.lockout, problems),
+            "step_up" => merge(&section, table, &mut config.step_up, problems),
             "delivery" => merge(&section, table, &mut config.delivery, problems),
             "log" => merge(&section, table, &mut config.log, problems),
             _ => false,

@@ -244,30 +244,58 @@ fn keys_rotate_reseals_and_prune_drops_the_old_key() {
     let key_file = dir.path().join("deadbolt-data/master.key");
     let before = std::fs::read_to_string(&key_file).unwrap();
 
-    let out = deadbolt(dir.path()).args(["keys", "rotate"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = deadbolt(dir.path())
+        .args(["keys", "rotate"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8(out.stdout).unwrap();
     assert!(said.contains("re-sealed 2 service key(s)"), "{said}");
     let after = std::fs::read_to_string(&key_file).unwrap();
-    assert_eq!(after.lines().count(), 2, "the new key first, the old one kept");
+    assert_eq!(
+        after.lines().count(),
+        2,
+        "the new key first, the old one kept"
+    );
     assert_eq!(after.lines().nth(1), before.lines().next());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     // the running server still answers, with the same signing key
-    assert_eq!(reqwest::blocking_get(&format!("{url}/.well-known/jwks.json")), jwks_before);
+    assert_eq!(
+        reqwest::blocking_get(&format!("{url}/.well-known/jwks.json")),
+        jwks_before
+    );
     drop(Killed(child));
 
-    let out = deadbolt(dir.path()).args(["keys", "rotate", "--prune"]).output().unwrap();
+    let out = deadbolt(dir.path())
+        .args(["keys", "rotate", "--prune"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8(out.stdout).unwrap().contains("removed 1 unused master key"));
-    assert_eq!(std::fs::read_to_string(&key_file).unwrap().lines().count(), 1);
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("removed 1 unused master key"));
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap().lines().count(),
+        1
+    );
     // a restart opens everything with the new key alone
     let mut cmd = deadbolt(dir.path());
     cmd.env("DEADBOLT_SERVER__BIND", "127.0.0.1:0");
     let (child, url) = serve(cmd);
     let _child = Killed(child);
-    assert_eq!(reqwest::blocking_get(&format!("{url}/.well-known/jwks.json")), jwks_before);
+    assert_eq!(
+        reqwest::blocking_get(&format!("{url}/.well-known/jwks.json")),
+        jwks_before
+    );
 }

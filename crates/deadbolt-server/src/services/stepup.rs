@@ -19,9 +19,9 @@ use deadbolt_store::{GrantRecord, MethodRecord};
 use serde_json::json;
 use time::OffsetDateTime;
 
-/// The rule for an action (per-action policy arrives with the policy feature).
-fn rule_for(action: &Action) -> StepUpRule {
-    StepUpRule::default_for(action)
+/// The rule for an action: `[step_up]` in the config, else the default.
+fn rule_for(state: &AppState, action: &Action) -> StepUpRule {
+    StepUpRule::resolve(action, state.config.step_up.get(action.as_str()))
 }
 
 /// Lets the caller's session perform `action` once more, or answers 401
@@ -62,11 +62,19 @@ pub enum Begin {
 
 pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResult<Begin> {
     let now = state.clock.now();
-    if let Some(grant) = state
+    if let Some(mut grant) = state
         .store
         .open_grant(who.session.id, action.as_str(), now)
         .await?
     {
+        // Asking again counts as a use: a sliding window moves forward. A one-shot grant is not
+        // spent by asking; the guarded call (or the app, by the token's jti) spends it.
+        if let (false, Some(window)) = (grant.one_shot, grant.sliding_seconds) {
+            let until = now + time::Duration::seconds(window);
+            if state.store.use_grant(grant.id, now, Some(until)).await? {
+                grant.expires_at = until;
+            }
+        }
         let step_up_token = token_for(state, who, &grant)?;
         return Ok(Begin::Satisfied {
             action,
@@ -136,7 +144,7 @@ pub async fn verify(
         .account_by_id(who.session.account_id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    let rule = rule_for(&action);
+    let rule = rule_for(state, &action);
     let make_grant = |methods: &[AuthMethod]| GrantRecord {
         id: GrantId::generate(state.rng.as_ref()),
         session_id: who.session.id,

@@ -112,9 +112,12 @@ async fn a_windowed_action_stays_satisfied_for_its_window() {
     let open = check().await;
     assert_eq!(open["satisfied"], true);
     assert!(open["step_up_token"].is_string());
-    app.advance(Duration::seconds(269));
+    // team.manage slides: each use (asking counts) buys another 300 s
+    app.advance(Duration::seconds(299));
     assert_eq!(check().await["satisfied"], true);
-    app.advance(Duration::seconds(2));
+    app.advance(Duration::seconds(299));
+    assert_eq!(check().await["satisfied"], true);
+    app.advance(Duration::seconds(301));
     let closed = check().await;
     assert_eq!(closed["satisfied"], false);
     assert!(closed["challenge_token"].is_string());
@@ -137,6 +140,102 @@ async fn a_windowed_action_stays_satisfied_for_its_window() {
         )
         .await;
     assert_problem(r, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn configured_windows_are_fixed_or_sliding_but_never_loosen_password_change() {
+    let app = spawn_app_with(manual(), |c| {
+        use deadbolt_core::stepup::StepUpRule;
+        c.step_up.insert(
+            "billing.refund".into(),
+            StepUpRule {
+                window_seconds: Some(100),
+                sliding: false,
+            },
+        );
+        c.step_up.insert(
+            "reports.export".into(),
+            StepUpRule {
+                window_seconds: Some(100),
+                sliding: true,
+            },
+        );
+        c.step_up.insert(
+            "password.change".into(),
+            StepUpRule {
+                window_seconds: Some(3600),
+                sliding: true,
+            },
+        );
+    })
+    .await;
+    let user = app.enrolled("windows@example.com").await;
+    let ask = |action: &'static str| {
+        let app = &app;
+        let access = user.access.clone();
+        async move {
+            let r = app
+                .send_auth(
+                    Method::POST,
+                    "/v1/step-up",
+                    &access,
+                    Some(json!({"action": action})),
+                )
+                .await;
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    app.step_up_totp(&user.access, "billing.refund", &user.secret)
+        .await;
+    app.step_up_totp(&user.access, "reports.export", &user.secret)
+        .await;
+    // 30 s after the second step-up, 60 s after the first
+    app.advance(Duration::seconds(30));
+    assert_eq!(ask("billing.refund").await["satisfied"], true);
+    assert_eq!(
+        ask("reports.export").await["satisfied"],
+        true,
+        "a use: the sliding window moves"
+    );
+    app.advance(Duration::seconds(60));
+    assert_eq!(
+        ask("billing.refund").await["satisfied"],
+        false,
+        "fixed: closed 100 s after the step-up"
+    );
+    assert_eq!(
+        ask("reports.export").await["satisfied"],
+        true,
+        "sliding: 60 s since the last use"
+    );
+    app.advance(Duration::seconds(101));
+    assert_eq!(ask("reports.export").await["satisfied"], false);
+
+    // password.change stays one-shot whatever the configuration says
+    app.step_up_totp(&user.access, "password.change", &user.secret)
+        .await;
+    let change = |to: &'static str, from: &'static str| json!({"current_password": from, "new_password": to});
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/me/password",
+            &user.access,
+            Some(change("first new passphrase 11", PASSWORD)),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/me/password",
+            &user.access,
+            Some(change(
+                "second new passphrase 22",
+                "first new passphrase 11",
+            )),
+        )
+        .await;
+    assert_problem(r, 401, "insufficient_user_authentication").await;
 }
 
 #[tokio::test]
