@@ -625,7 +625,7 @@ impl Spawned {
         let database = if database_url.starts_with("sqlite://") {
             "SQLite".to_owned()
         } else {
-            "PostgreSQL".to_owned()
+            "PostgreSQL; its CPU counts as other processes'".to_owned()
         };
         let config = format!(
             "[server]\n\
