@@ -2,8 +2,9 @@
 //! threads can hash, queueing them without limit would only make every login slow. Past the
 //! queue's bound the caller is told at once (and answers 503 with Retry-After).
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -13,37 +14,68 @@ pub struct Busy;
 
 #[derive(Clone)]
 pub struct HashPool {
-    queue: SyncSender<Job>,
+    /// One permit per job the pool accepts at once: running (one per thread) or waiting.
+    slots: Arc<Semaphore>,
+    jobs: Sender<Job>,
+}
+
+/// A place in the pool, taken before any other work so that a refusal costs nothing.
+pub struct Slot {
+    permit: OwnedSemaphorePermit,
+    jobs: Sender<Job>,
 }
 
 impl HashPool {
     /// `threads` hash at once; up to `queue` more wait.
     pub fn new(threads: usize, queue: usize) -> std::io::Result<Self> {
-        let (tx, rx) = sync_channel::<Job>(queue);
+        let threads = threads.max(1);
+        let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads.max(1) {
+        for i in 0..threads {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || worker(&rx))?;
         }
-        Ok(Self { queue: tx })
+        Ok(Self {
+            slots: Arc::new(Semaphore::new(threads + queue)),
+            jobs: tx,
+        })
     }
 
-    /// Runs `f` on a pool thread, or refuses at once when the queue is full.
+    /// Takes a place, or refuses at once when every place is taken.
+    pub fn reserve(&self) -> Result<Slot, Busy> {
+        let permit = self.slots.clone().try_acquire_owned().map_err(|_| Busy)?;
+        Ok(Slot {
+            permit,
+            jobs: self.jobs.clone(),
+        })
+    }
+
+    /// Runs `f` on a pool thread, or refuses at once when the pool is full.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
+        self.reserve()?.run(f).await
+    }
+}
+
+impl Slot {
+    /// Runs `f` on a pool thread; the place is given back when it is done.
+    pub async fn run<T: Send + 'static>(
+        self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
+        let permit = self.permit;
         let job: Job = Box::new(move || {
             let _ = tx.send(span.in_scope(f));
+            drop(permit);
         });
-        match self.queue.try_send(job) {
-            Ok(()) => rx.await.map_err(|_| Busy),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Busy),
-        }
+        self.jobs.send(job).map_err(|_| Busy)?;
+        rx.await.map_err(|_| Busy)
     }
 }
 
@@ -83,6 +115,7 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(pool.run(|| 3).await, Err(Busy), "third job must be refused");
+        assert!(pool.reserve().is_err(), "no place to reserve either");
         release_tx.send(()).unwrap();
         assert!(blocker.await.unwrap().is_ok());
         assert_eq!(queued.await.unwrap(), Ok(1));

@@ -68,6 +68,9 @@ fn throttles(state: &AppState, email: &str, client: &ClientInfo) -> Vec<(String,
 }
 
 pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiResult<LoginOutcome> {
+    // A place in the hash pool first: when it is full, refusing must cost nothing, not even a
+    // database query.
+    let slot = state.hash_pool.reserve()?;
     let now = state.clock.now();
     let throttles = throttles(state, &input.email, client);
     let email = Email::parse(&input.email).ok();
@@ -106,8 +109,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let hasher = state.passwords.clone();
     state.metrics.password_verifications.inc();
-    let matched = state
-        .hash_pool
+    let matched = slot
         .run(move || hasher.verify(&input.password, stored.as_ref()))
         .await?;
 

@@ -116,7 +116,11 @@ async fn a_windowed_action_stays_satisfied_for_its_window() {
     app.advance(Duration::seconds(200));
     assert_eq!(check().await["satisfied"], true);
     app.advance(Duration::seconds(200));
-    assert_eq!(check().await["satisfied"], true, "400 s after the step-up, but 200 s after the last use");
+    assert_eq!(
+        check().await["satisfied"],
+        true,
+        "400 s after the step-up, but 200 s after the last use"
+    );
     app.advance(Duration::seconds(301));
     let closed = check().await;
     assert_eq!(closed["satisfied"], false);
