@@ -202,6 +202,17 @@ fn verify_reusing_memory(password: &[u8], phc: &PasswordHash<'_>) -> bool {
     computed.is_ok() && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
+/// [`check_strength`] for a password that belongs to `email`: the address and its local part
+/// count as easy guesses.
+pub fn check_strength_for(
+    password: &Secret,
+    params: &PasswordParams,
+    email: &crate::email::Email,
+) -> Result<(), CoreError> {
+    let local = email.as_str().split('@').next().unwrap_or_default();
+    check_strength(password, params, &[email.as_str(), local])
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -113,6 +113,19 @@ impl RecoveryCodeRecord {
     }
 }
 
+fn totp_from_row(r: &Row) -> Result<TotpRecord> {
+    Ok(TotpRecord {
+        method_id: MethodId(parse_uuid(&r.text(0)?)?),
+        master_key_id: r.text(1)?,
+        nonce: r.bytes(2)?,
+        ciphertext: r.bytes(3)?,
+        algorithm: r.text(4)?,
+        digits: u32::try_from(r.int(5)?).map_err(|_| StoreError::Corrupt("totp digits".into()))?,
+        period_seconds: r.int(6)?,
+        last_step: r.int(7)?,
+    })
+}
+
 fn method_from_row(r: &Row) -> Result<MethodRecord> {
     let kind = r.text(2)?;
     Ok(MethodRecord {
@@ -228,21 +241,7 @@ impl Store {
                 params![method.to_string()],
             )
             .await?;
-        rows.first()
-            .map(|r| {
-                Ok(TotpRecord {
-                    method_id: MethodId(parse_uuid(&r.text(0)?)?),
-                    master_key_id: r.text(1)?,
-                    nonce: r.bytes(2)?,
-                    ciphertext: r.bytes(3)?,
-                    algorithm: r.text(4)?,
-                    digits: u32::try_from(r.int(5)?)
-                        .map_err(|_| StoreError::Corrupt("totp digits".into()))?,
-                    period_seconds: r.int(6)?,
-                    last_step: r.int(7)?,
-                })
-            })
-            .transpose()
+        rows.first().map(totp_from_row).transpose()
     }
 
     /// Every TOTP secret (for re-sealing under a new master key).
@@ -254,21 +253,7 @@ impl Store {
                 vec![],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TotpRecord {
-                    method_id: MethodId(parse_uuid(&r.text(0)?)?),
-                    master_key_id: r.text(1)?,
-                    nonce: r.bytes(2)?,
-                    ciphertext: r.bytes(3)?,
-                    algorithm: r.text(4)?,
-                    digits: u32::try_from(r.int(5)?)
-                        .map_err(|_| StoreError::Corrupt("totp digits".into()))?,
-                    period_seconds: r.int(6)?,
-                    last_step: r.int(7)?,
-                })
-            })
-            .collect()
+        rows.iter().map(totp_from_row).collect()
     }
 
     /// Replaces a sealed TOTP secret, if it is still sealed by `old_key` (false otherwise).

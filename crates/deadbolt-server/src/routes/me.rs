@@ -52,11 +52,7 @@ pub struct Me {
     Unavailable,
 ))]
 async fn me(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Me>> {
-    let a = state
-        .store
-        .account_by_id(who.session.account_id)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
+    let a = crate::services::sessions::account_of(&state, &who).await?;
     Ok(Json(Me {
         id: a.id.0,
         email: a.email.as_str().to_owned(),

@@ -9,7 +9,7 @@ use deadbolt_core::code::{self, CodeCheck, CodePurpose, CODE_TTL};
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, CodeId, MessageId};
-use deadbolt_core::password::check_strength;
+use deadbolt_core::password::check_strength_for;
 use deadbolt_core::phone::Phone;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::{NewAccount, NewCode, OutboxMessage, StoreError};
@@ -25,17 +25,7 @@ pub struct SignUp {
 pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> ApiResult<Account> {
     let email = Email::parse(&input.email)?;
     let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
-    let local = email
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    check_strength(
-        &input.password,
-        state.passwords.params(),
-        &[email.as_str(), &local],
-    )?;
+    check_strength_for(&input.password, state.passwords.params(), &email)?;
     let password_hash = {
         let hasher = state.passwords.clone();
         let rng = state.rng.clone();
@@ -220,7 +210,7 @@ pub async fn create_by_operator(state: &AppState, input: OperatorAccount) -> Api
                 .ok_or_else(|| ApiError::InvalidRequest(format!("{r:?} is not a role name")))
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    check_strength(&input.password, state.passwords.params(), &[email.as_str()])?;
+    check_strength_for(&input.password, state.passwords.params(), &email)?;
     let hash = state
         .passwords
         .hash(&input.password, state.rng.as_ref())

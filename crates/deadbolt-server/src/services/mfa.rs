@@ -6,6 +6,7 @@ use crate::extract::{ClientInfo, Principal};
 use crate::services::events::event;
 use crate::services::factors::{clean_code, open_totp, totp_aad};
 use crate::services::notify::{notice, Notice};
+use crate::services::sessions::account_of;
 use crate::services::stepup;
 use crate::state::AppState;
 use deadbolt_core::account::Account;
@@ -82,14 +83,6 @@ pub async fn overview(state: &AppState, account: AccountId) -> ApiResult<Overvie
         methods,
         recovery_codes_remaining,
     })
-}
-
-async fn account_of(state: &AppState, who: &Principal) -> ApiResult<Account> {
-    state
-        .store
-        .account_by_id(who.session.account_id)
-        .await?
-        .ok_or(ApiError::InvalidToken)
 }
 
 pub struct TotpEnrollment {

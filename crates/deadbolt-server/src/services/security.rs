@@ -7,7 +7,7 @@ use crate::services::notify::{notice, Notice};
 use crate::services::stepup;
 use crate::state::AppState;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::password::check_strength;
+use deadbolt_core::password::check_strength_for;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
 use deadbolt_store::{revoke_all_devices, revoke_other_sessions};
@@ -22,23 +22,8 @@ pub async fn change_password(
     current: Secret,
     new: Secret,
 ) -> ApiResult<()> {
-    let account = state
-        .store
-        .account_by_id(who.session.account_id)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
-    let local = account
-        .email
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    check_strength(
-        &new,
-        state.passwords.params(),
-        &[account.email.as_str(), &local],
-    )?;
+    let account = crate::services::sessions::account_of(state, who).await?;
+    check_strength_for(&new, state.passwords.params(), &account.email)?;
     let hasher = state.passwords.clone();
     let stored = account.password_hash.clone();
     state.metrics.password_verifications.inc();
@@ -84,11 +69,7 @@ pub async fn delete_account(
     client: &ClientInfo,
     who: &Principal,
 ) -> ApiResult<()> {
-    let account = state
-        .store
-        .account_by_id(who.session.account_id)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
+    let account = crate::services::sessions::account_of(state, who).await?;
     stepup::require(state, who, Action::ACCOUNT_DELETE).await?;
     let writes = vec![
         event(

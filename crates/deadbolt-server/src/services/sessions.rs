@@ -244,3 +244,12 @@ pub async fn revoke(
         Err(ApiError::NotFound)
     }
 }
+
+/// The caller's account; gone (deleted meanwhile) is an invalid token.
+pub async fn account_of(state: &AppState, who: &Principal) -> ApiResult<Account> {
+    state
+        .store
+        .account_by_id(who.session.account_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)
+}

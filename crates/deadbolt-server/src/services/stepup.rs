@@ -82,11 +82,7 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
             expires_at: grant.expires_at,
         });
     }
-    let account = state
-        .store
-        .account_by_id(who.session.account_id)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
+    let account = crate::services::sessions::account_of(state, who).await?;
     let all_methods = state.store.methods_of(account.id).await?;
     let password = !mfa::is_enabled(&all_methods);
     let methods = mfa::usable_methods(all_methods);
@@ -139,11 +135,7 @@ pub async fn verify(
         .ok_or(ApiError::MfaTokenInvalid)?;
     let action = Action::parse(challenge.action.as_deref().unwrap_or_default())
         .map_err(|_| ApiError::MfaTokenInvalid)?;
-    let account = state
-        .store
-        .account_by_id(who.session.account_id)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
+    let account = crate::services::sessions::account_of(state, who).await?;
     let rule = rule_for(state, &action);
     let make_grant = |methods: &[AuthMethod]| GrantRecord {
         id: GrantId::generate(state.rng.as_ref()),
