@@ -326,14 +326,20 @@ async fn count_failure(
         .record_failure(std::slice::from_ref(key), now, now - policy.window)
         .await?;
     let cap = limits.authenticator_max_failures;
-    let run = state
-        .store
-        .method_failed(
-            method.id,
-            now,
-            method.consecutive_failures.saturating_add(1) >= cap,
-        )
-        .await?;
+    // A replay is a right code used twice: someone saw a code, nobody is guessing the
+    // authenticator, so it counts against the token and the account but not the authenticator.
+    let run = if replay {
+        method.consecutive_failures
+    } else {
+        state
+            .store
+            .method_failed(
+                method.id,
+                now,
+                method.consecutive_failures.saturating_add(1) >= cap,
+            )
+            .await?
+    };
     let detail = json!({"method_id": method.id, "type": method.kind.as_str(), "purpose": challenge.purpose, "replay": replay});
     let mut events = vec![event(
         state,
