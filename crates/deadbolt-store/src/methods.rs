@@ -87,7 +87,7 @@ impl TotpRecord {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RecoveryCodeRecord {
     pub id: RecoveryCodeId,
     pub account_id: AccountId,
@@ -96,6 +96,16 @@ pub struct RecoveryCodeRecord {
     pub hash: String,
     pub created_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for RecoveryCodeRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryCodeRecord")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecoveryCodeRecord {

@@ -18,12 +18,20 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 /// A fresh token pair.
-#[derive(Debug)]
 pub struct IssuedTokens {
     pub access_token: String,
     pub refresh_token: Secret,
     pub expires_in: i64,
     pub session_id: SessionId,
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // bearer tokens are secrets: never in Debug output
+        f.debug_struct("IssuedTokens")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 const REFRESH_PREFIX: &str = "rt_";
