@@ -19,6 +19,7 @@ pub const MAX_CODE_ATTEMPTS: u32 = 5;
 pub enum CodePurpose {
     VerifyEmail,
     VerifyPhone,
+    ResetPassword,
 }
 
 impl CodePurpose {
@@ -26,6 +27,7 @@ impl CodePurpose {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::VerifyPhone => "verify_phone",
+            Self::ResetPassword => "reset_password",
         }
     }
 
@@ -33,6 +35,7 @@ impl CodePurpose {
         match s {
             "verify_email" => Some(Self::VerifyEmail),
             "verify_phone" => Some(Self::VerifyPhone),
+            "reset_password" => Some(Self::ResetPassword),
             _ => None,
         }
     }
@@ -94,11 +97,120 @@ pub fn check(stored: &StoredCode, submitted: &TokenHash, now: OffsetDateTime) ->
     }
 }
 
+/// Limits on sending codes: a wait between sends, and hourly caps per account and per
+/// destination (so nobody can pump messages to numbers or addresses at our cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResendPolicy {
+    pub resend_after_seconds: i64,
+    pub max_per_hour_per_account: u32,
+    pub max_per_hour_per_destination: u32,
+}
+
+impl Default for ResendPolicy {
+    fn default() -> Self {
+        Self {
+            resend_after_seconds: 60,
+            max_per_hour_per_account: 10,
+            max_per_hour_per_destination: 5,
+        }
+    }
+}
+
+/// What was sent lately, as the store counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentLately {
+    pub last_to_account: Option<OffsetDateTime>,
+    pub to_account_last_hour: u32,
+    pub to_destination_last_hour: u32,
+    /// The oldest send within the hour, to either: when a cap reopens.
+    pub oldest_in_hour: Option<OffsetDateTime>,
+}
+
+/// Why a send is refused, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResendRefusal {
+    TooSoon(Duration),
+    Capped(Duration),
+}
+
+impl ResendPolicy {
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if !(1..=3600).contains(&self.resend_after_seconds) {
+            out.push((
+                "resend_after_seconds",
+                "must be between 1 and 3600".to_owned(),
+            ));
+        }
+        if self.max_per_hour_per_account == 0 {
+            out.push(("max_per_hour_per_account", "must be at least 1".to_owned()));
+        }
+        if self.max_per_hour_per_destination == 0 {
+            out.push((
+                "max_per_hour_per_destination",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        out
+    }
+
+    pub fn check(&self, sent: SentLately, now: OffsetDateTime) -> Result<(), ResendRefusal> {
+        if let Some(last) = sent.last_to_account {
+            let ready = last + Duration::seconds(self.resend_after_seconds);
+            if now < ready {
+                return Err(ResendRefusal::TooSoon(ready - now));
+            }
+        }
+        if sent.to_account_last_hour >= self.max_per_hour_per_account
+            || sent.to_destination_last_hour >= self.max_per_hour_per_destination
+        {
+            let reopens = sent
+                .oldest_in_hour
+                .map_or(now + Duration::HOUR, |t| t + Duration::HOUR);
+            return Err(ResendRefusal::Capped((reopens - now).max(Duration::SECOND)));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::random::SeededRandom;
     use uuid::Uuid;
+
+    #[test]
+    fn resend_waits_and_hourly_caps() {
+        let p = ResendPolicy::default();
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(100);
+        assert_eq!(p.check(SentLately::default(), now), Ok(()));
+        let recent = SentLately {
+            last_to_account: Some(now - Duration::seconds(20)),
+            to_account_last_hour: 1,
+            to_destination_last_hour: 1,
+            oldest_in_hour: Some(now - Duration::seconds(20)),
+        };
+        assert_eq!(
+            p.check(recent, now),
+            Err(ResendRefusal::TooSoon(Duration::seconds(40)))
+        );
+        let capped = SentLately {
+            last_to_account: Some(now - Duration::minutes(5)),
+            to_account_last_hour: 3,
+            to_destination_last_hour: 5,
+            oldest_in_hour: Some(now - Duration::minutes(50)),
+        };
+        assert_eq!(
+            p.check(capped, now),
+            Err(ResendRefusal::Capped(Duration::minutes(10)))
+        );
+        let fine = SentLately {
+            to_destination_last_hour: 4,
+            ..capped
+        };
+        assert_eq!(p.check(fine, now), Ok(()));
+    }
 
     #[test]
     fn codes_are_six_digits() {

@@ -36,10 +36,12 @@ pub enum EventKind {
     AccountDeleted,
     DeviceTrusted,
     DeviceRevoked,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 31] = [
+    pub const ALL: [EventKind; 33] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -71,6 +73,8 @@ impl EventKind {
         Self::AccountDeleted,
         Self::DeviceTrusted,
         Self::DeviceRevoked,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +110,8 @@ impl EventKind {
             Self::AccountDeleted => "account_deleted",
             Self::DeviceTrusted => "device_trusted",
             Self::DeviceRevoked => "device_revoked",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
         }
     }
 

@@ -26,6 +26,8 @@ pub struct Config {
     pub session: SessionPolicy,
     pub limits: LimitsConfig,
     pub lockout: MfaLimits,
+    /// Limits on sending codes (verification, password reset).
+    pub codes: deadbolt_core::code::ResendPolicy,
     /// Per-action step-up rules, by action name: `"billing.refund" = { window_seconds = 600 }`.
     pub step_up: std::collections::BTreeMap<String, deadbolt_core::stepup::StepUpRule>,
     pub delivery: RetryPolicy,
@@ -472,6 +474,9 @@ impl Config {
         for (k, m) in self.lockout.problems() {
             add("lockout", k, m);
         }
+        for (k, m) in self.codes.problems() {
+            add("codes", k, m);
+        }
         for (action, rule) in &self.step_up {
             if deadbolt_core::stepup::Action::parse(action).is_err() {
                 add(
@@ -619,6 +624,7 @@ fn from_table(root: toml::Table, problems: &mut Vec<ConfigProblem>) -> Config {
             "session" => merge(&section, table, &mut config.session, problems),
             "limits" => merge(&section, table, &mut config.limits, problems),
             "lockout" => merge(&section, table, &mut config.lockout, problems),
+            "codes" => merge(&section, table, &mut config.codes, problems),
             "step_up" => merge(&section, table, &mut config.step_up, problems),
             "delivery" => merge(&section, table, &mut config.delivery, problems),
             "log" => merge(&section, table, &mut config.log, problems),

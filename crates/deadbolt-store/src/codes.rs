@@ -13,6 +13,8 @@ pub struct NewCode {
     pub id: CodeId,
     pub account_id: AccountId,
     pub purpose: CodePurpose,
+    /// The address or number the code was sent to.
+    pub destination: String,
     pub hash: Vec<u8>,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
@@ -21,8 +23,8 @@ pub struct NewCode {
 impl NewCode {
     pub(crate) fn insert(&self) -> Stmt {
         Stmt::new(
-            "INSERT INTO verification_codes (id, account_id, purpose, code_hash, expires_at, attempts, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6)",
+            "INSERT INTO verification_codes (id, account_id, purpose, code_hash, expires_at, attempts, created_at, destination) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
             params![
                 self.id.to_string(),
                 self.account_id.to_string(),
@@ -30,6 +32,7 @@ impl NewCode {
                 self.hash.clone(),
                 to_millis(self.expires_at),
                 to_millis(self.created_at),
+                self.destination.as_str(),
             ],
         )
     }
@@ -41,7 +44,52 @@ pub struct CodeRecord {
     pub stored: StoredCode,
 }
 
+impl CodeRecord {
+    /// Spends the code: a guard, so of two racing submissions one wins.
+    pub fn consume(&self, now: OffsetDateTime) -> crate::Write {
+        crate::Write(Stmt::guard(
+            "UPDATE verification_codes SET consumed_at = $2 \
+             WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2 AND attempts < $3",
+            params![
+                self.id.to_string(),
+                to_millis(now),
+                i64::from(MAX_CODE_ATTEMPTS)
+            ],
+        ))
+    }
+}
+
 impl Store {
+    /// What was sent lately to this account (for `purpose`) and to this destination.
+    pub async fn sent_lately(
+        &self,
+        account: AccountId,
+        purpose: CodePurpose,
+        destination: &str,
+        since: OffsetDateTime,
+    ) -> Result<deadbolt_core::code::SentLately> {
+        let rows = self
+            .db
+            .query(
+                "SELECT \
+                   (SELECT MAX(created_at) FROM verification_codes WHERE account_id = $1 AND purpose = $2), \
+                   (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4), \
+                   (SELECT COUNT(*) FROM verification_codes WHERE destination = $3 AND created_at > $4), \
+                   (SELECT MIN(created_at) FROM verification_codes WHERE (account_id = $1 OR destination = $3) AND created_at > $4)",
+                params![account.to_string(), purpose.as_str(), destination, to_millis(since)],
+            )
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(deadbolt_core::code::SentLately::default());
+        };
+        Ok(deadbolt_core::code::SentLately {
+            last_to_account: r.opt_int(0)?.map(from_millis),
+            to_account_last_hour: u32::try_from(r.int(1)?).unwrap_or(u32::MAX),
+            to_destination_last_hour: u32::try_from(r.int(2)?).unwrap_or(u32::MAX),
+            oldest_in_hour: r.opt_int(3)?.map(from_millis),
+        })
+    }
+
     /// The most recent code for this purpose; a newer code supersedes older ones.
     pub async fn latest_code(
         &self,
@@ -111,6 +159,11 @@ impl Store {
         let verify = match purpose {
             CodePurpose::VerifyEmail => "UPDATE accounts SET email_verified = TRUE WHERE id = $1",
             CodePurpose::VerifyPhone => "UPDATE accounts SET phone_verified = TRUE WHERE id = $1",
+            CodePurpose::ResetPassword => {
+                return Err(StoreError::Internal(anyhow::anyhow!(
+                    "a reset code verifies no channel"
+                )));
+            }
         };
         let outcome = self
             .db

@@ -68,6 +68,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "second_factors",
         sql: include_str!("../migrations/0002_second_factors.sql"),
     },
+    Migration {
+        version: 3,
+        name: "code_destinations",
+        sql: include_str!("../migrations/0003_code_destinations.sql"),
+    },
 ];
 
 /// Every query the service makes, over either backend.

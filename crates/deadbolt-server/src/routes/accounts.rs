@@ -3,7 +3,7 @@
 use super::{BodyProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo};
-use crate::services::accounts::{self, Channel, SignUp, Verify};
+use crate::services::accounts::{self, Channel, Resend, SignUp, Verify};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_account))
         .routes(routes!(verify))
+        .routes(routes!(resend))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -134,4 +135,41 @@ async fn verify(
         email_verified: account.email_verified,
         phone_verified: account.phone_verified,
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendRequest {
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    channel: VerifyChannel,
+}
+
+/// Sends a new verification code. Anyone may call it; the answer is 202 whether or not the
+/// account exists, and resends are throttled (a wait between sends, hourly caps per account and
+/// per destination).
+#[utoipa::path(post, path = "/v1/accounts/verify/resend", tag = "accounts", request_body = ResendRequest, responses(
+    (status = 202, description = "If there is something to verify, a code is on its way"),
+    BodyProblems,
+    Unavailable,
+))]
+async fn resend(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ResendRequest>,
+) -> ApiResult<StatusCode> {
+    let channel = match body.channel {
+        VerifyChannel::Email => Channel::Email,
+        VerifyChannel::Sms => Channel::Sms,
+    };
+    accounts::resend(
+        &state,
+        &client,
+        Resend {
+            email: body.email,
+            channel,
+        },
+    )
+    .await?;
+    Ok(StatusCode::ACCEPTED)
 }

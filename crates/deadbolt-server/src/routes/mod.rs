@@ -8,6 +8,7 @@ mod factor_input;
 pub mod login;
 pub mod me;
 pub mod mfa;
+pub mod reset;
 pub mod service;
 pub mod stepup;
 pub mod tokens;
@@ -55,6 +56,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(me::router())
         .merge(mfa::router())
         .merge(stepup::router())
+        .merge(reset::router())
         .split_for_parts();
     docs::add_self(&mut api);
     let router = router

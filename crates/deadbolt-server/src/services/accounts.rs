@@ -2,17 +2,18 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
+use crate::services::codes;
 use crate::services::events::event;
 use crate::state::AppState;
 use deadbolt_core::account::{Account, Role};
-use deadbolt_core::code::{self, CodeCheck, CodePurpose, CODE_TTL};
+use deadbolt_core::code::CodePurpose;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::ids::{AccountId, CodeId, MessageId};
+use deadbolt_core::ids::AccountId;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::phone::Phone;
 use deadbolt_core::secret::Secret;
-use deadbolt_store::{NewAccount, NewCode, OutboxMessage, StoreError};
+use deadbolt_store::{NewAccount, StoreError};
 use serde_json::json;
 
 pub struct SignUp {
@@ -47,7 +48,7 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
         roles: Vec::new(),
         created_at: now,
     };
-    let (new_code, message) = verification_code(state, &account, CodePurpose::VerifyEmail);
+    let (new_code, message) = codes::email_code(state, &account, CodePurpose::VerifyEmail);
     let created = event(
         state,
         EventKind::AccountCreated,
@@ -74,46 +75,6 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
     }
 }
 
-/// A fresh code for `purpose` and the message that carries it. The code is the only 6-digit
-/// number in the message, so people and tools can pick it out.
-fn verification_code(
-    state: &AppState,
-    account: &Account,
-    purpose: CodePurpose,
-) -> (NewCode, OutboxMessage) {
-    let now = state.clock.now();
-    let secret = code::generate(state.rng.as_ref());
-    let new_code = NewCode {
-        id: CodeId::generate(state.rng.as_ref()),
-        account_id: account.id,
-        purpose,
-        hash: code::hash(&state.keys.hasher, purpose, account.id, &secret)
-            .0
-            .to_vec(),
-        expires_at: now + CODE_TTL,
-        created_at: now,
-    };
-    let minutes = CODE_TTL.whole_minutes();
-    let message = OutboxMessage {
-        id: MessageId::generate(state.rng.as_ref()),
-        channel: "email".to_owned(),
-        recipient: account.email.as_str().to_owned(),
-        subject: "Verify your email address".to_owned(),
-        body_text: format!(
-            "Your verification code is {}.\n\nIt expires in {minutes} minutes. If you did not create an account, ignore this message.\n",
-            secret.expose()
-        ),
-        body_html: Some(format!(
-            "<p>Your verification code is <strong>{}</strong>.</p><p>It expires in {minutes} minutes. \
-             If you did not create an account, ignore this message.</p>",
-            secret.expose()
-        )),
-        attempts: 0,
-        created_at: now,
-    };
-    (new_code, message)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
     Email,
@@ -130,9 +91,6 @@ pub struct Verify {
 /// `invalid_code`, so the endpoint tells nothing about which accounts exist.
 pub async fn verify(state: &AppState, client: &ClientInfo, input: Verify) -> ApiResult<Account> {
     let email = Email::parse(&input.email).map_err(|_| ApiError::InvalidCode)?;
-    if !code::is_well_formed(input.code.expose()) {
-        return Err(ApiError::InvalidCode);
-    }
     let account = state
         .store
         .account_by_email(&email)
@@ -142,48 +100,19 @@ pub async fn verify(state: &AppState, client: &ClientInfo, input: Verify) -> Api
         Channel::Email => CodePurpose::VerifyEmail,
         Channel::Sms => CodePurpose::VerifyPhone,
     };
-    let stored = state
-        .store
-        .latest_code(account.id, purpose)
-        .await?
-        .ok_or(ApiError::InvalidCode)?;
-    let submitted = code::hash(&state.keys.hasher, purpose, account.id, &input.code);
-    let now = state.clock.now();
-    let failed = |reason: &str| {
-        event(
-            state,
-            EventKind::VerificationFailed,
-            Some(account.id),
-            client,
-            json!({"channel": purpose.as_str(), "reason": reason}),
-        )
+    let stored = codes::check(state, client, &account, purpose, &input.code).await?;
+    let kind = match purpose {
+        CodePurpose::VerifyPhone => EventKind::PhoneVerified,
+        _ => EventKind::EmailVerified,
     };
-    match code::check(&stored.stored, &submitted, now) {
-        CodeCheck::Accept => {
-            let kind = match purpose {
-                CodePurpose::VerifyEmail => EventKind::EmailVerified,
-                CodePurpose::VerifyPhone => EventKind::PhoneVerified,
-            };
-            let verified = event(state, kind, Some(account.id), client, json!({}));
-            if !state
-                .store
-                .consume_verification_code(stored.id, account.id, purpose, now, verified)
-                .await?
-            {
-                return Err(ApiError::InvalidCode);
-            }
-        }
-        CodeCheck::Reject => {
-            state
-                .store
-                .count_code_attempt(stored.id, failed("wrong_code"))
-                .await?;
-            return Err(ApiError::InvalidCode);
-        }
-        CodeCheck::Dead => {
-            state.store.record_event(failed("dead_code")).await?;
-            return Err(ApiError::InvalidCode);
-        }
+    let verified = event(state, kind, Some(account.id), client, json!({}));
+    let now = state.clock.now();
+    if !state
+        .store
+        .consume_verification_code(stored.id, account.id, purpose, now, verified)
+        .await?
+    {
+        return Err(ApiError::InvalidCode);
     }
     state
         .store
@@ -246,4 +175,25 @@ pub async fn create_by_operator(state: &AppState, input: OperatorAccount) -> Api
         Err(StoreError::Conflict) => Err(ApiError::EmailTaken),
         Err(e) => Err(e.into()),
     }
+}
+
+pub struct Resend {
+    pub email: String,
+    pub channel: Channel,
+}
+
+/// Sends a new verification code. The answer is the same whether or not the account exists, is
+/// already verified, or is over its resend limits: none of that is the caller's business.
+pub async fn resend(state: &AppState, client: &ClientInfo, input: Resend) -> ApiResult<()> {
+    let Ok(email) = Email::parse(&input.email) else {
+        return Ok(());
+    };
+    let Some(account) = state.store.account_by_email(&email).await? else {
+        return Ok(());
+    };
+    // phone codes arrive with SMS delivery; until then there is nothing to send there
+    if input.channel == Channel::Email && !account.email_verified {
+        let _ = codes::send_email_code(state, client, &account, CodePurpose::VerifyEmail).await?;
+    }
+    Ok(())
 }

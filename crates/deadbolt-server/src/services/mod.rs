@@ -2,6 +2,7 @@
 //! persist the outcome. Handlers call exactly one of these; none of them knows about HTTP.
 
 pub mod accounts;
+pub mod codes;
 pub mod devices;
 pub mod events;
 pub mod factors;
@@ -9,6 +10,7 @@ pub mod login;
 pub mod mfa;
 pub mod mfa_login;
 pub mod notify;
+pub mod reset;
 pub mod security;
 pub mod sessions;
 pub mod stepup;

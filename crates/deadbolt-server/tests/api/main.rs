@@ -13,6 +13,7 @@ mod input;
 mod login;
 mod mfa;
 mod outbox;
+mod reset;
 mod service;
 mod sessions;
 mod stepup;

@@ -7,21 +7,39 @@
 //! reach; the target is 0.90 of it. A last phase fires a burst of logins at once: past the hash
 //! pool's bound the server must answer 503 in milliseconds instead of queueing.
 //!
+//! The MFA phase times the second step of a login, `POST /v1/login/mfa/verify` with a TOTP code,
+//! as a fraction of the same run's `/healthz` rate (targets: 0.10 on SQLite, 0.05 on
+//! PostgreSQL). A TOTP code passes once per method and time step, so every verification needs an
+//! account of its own: the setup (untimed) creates `--mfa-accounts` accounts, enrols and
+//! confirms TOTP for each (which spends the current step) and logs in again for an mfa_token.
+//! The timed part then sends every mfa_token once with the code of the step after the current
+//! one (computed when the request leaves, so it is in the server's window and newer than the
+//! step the confirmation spent), from `--mfa-concurrency` workers, timed from the first request
+//! to the last answer; only 200s count. That setup would take minutes with the server's Argon2
+//! costs, so this phase runs against a second server, started after the first has stopped, with
+//! cheap Argon2 (m = 256 KiB, t = 1), no zxcvbn floor, a lenient MFA lockout and hour-long
+//! mfa_tokens, on the same database URL; its own `/healthz` rate is measured first for the ratio.
+//!
 //! ```text
 //! cargo build --release -p deadbolt --bins
-//! target/release/deadbolt-load [--url URL] [--seconds N] [--concurrency C]
+//! target/release/deadbolt-load [--url URL] [--seconds N] [--concurrency C] [--mfa-accounts N]
 //! ```
 //!
 //! Without `--url` it starts `deadbolt serve` (the binary next to this one) on a free loopback
 //! port with a fresh SQLite database in a temporary directory (`--database-url` points it at
 //! PostgreSQL instead), and stops it at the end. Each phase runs one second of warm-up, then
-//! counts the requests that complete within the next N seconds.
+//! counts the requests that complete within the next N seconds. With `--url` the MFA phase is
+//! skipped unless `--mfa-on-url` says that server is configured like the harness's MFA server
+//! (cheap `[password]` costs, `[mfa]` TOTP defaults: SHA-1, 6 digits, 30 s, skew 1); the ratio is
+//! then taken against the `/healthz` rate measured on that server in the same run.
 
 use anyhow::{bail, ensure, Context, Result};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use clap::Parser;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +61,23 @@ const WARMUP: Duration = Duration::from_secs(1);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a spawned server may take to answer /healthz.
 const STARTUP: Duration = Duration::from_secs(30);
+
+/// MFA phase: the TOTP parameters of the server's `[mfa]` defaults.
+const TOTP_PERIOD: u64 = 30;
+const TOTP_DIGITS: u32 = 6;
+/// The password of the MFA accounts (the MFA server asks for no zxcvbn score).
+const MFA_PASSWORD: &str = "mfa-load-password";
+/// The MFA server's Argon2id costs: setup makes two hashes and two verifications per account.
+const MFA_ARGON2_M_KIB: u32 = 256;
+const MFA_ARGON2_T: u32 = 1;
+/// Targets for verified second steps/s over the same run's /healthz rate.
+const MFA_TARGET_SQLITE: f64 = 0.10;
+const MFA_TARGET_POSTGRES: f64 = 0.05;
+/// mfa_tokens older than this are replaced before timing (the default token life is 300 s; the
+/// harness's own MFA server gives an hour).
+const MFA_TOKEN_REFRESH: Duration = Duration::from_secs(240);
+/// A setup request answered 503 (hash pool full) is retried this often, 20 ms apart.
+const BUSY_RETRIES: u32 = 250;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -78,6 +113,27 @@ struct Args {
     /// Keep the spawned server's temporary directory (config, database, log).
     #[arg(long)]
     keep: bool,
+    /// MFA phase: accounts enrolled beforehand, one timed verification each (the default keeps
+    /// the setup near half a minute on 2 cores and the timed part over a second).
+    #[arg(long, default_value_t = 6000)]
+    mfa_accounts: usize,
+    /// MFA phase: concurrent verification workers (default: 8 x cores; the endpoint waits on
+    /// the database, so it takes more requests in flight than cores to keep the server busy).
+    #[arg(long)]
+    mfa_concurrency: Option<usize>,
+    /// MFA phase: concurrent tasks setting up accounts.
+    #[arg(long, default_value_t = 16)]
+    mfa_setup_concurrency: usize,
+    /// With --url: that server has cheap Argon2 costs, a lockout allowing thousands of accounts
+    /// and the [mfa] TOTP defaults, so the MFA phase may run against it.
+    #[arg(long, requires = "url")]
+    mfa_on_url: bool,
+    /// Only the MFA phase (with its own /healthz measurement).
+    #[arg(long, conflicts_with = "skip_mfa")]
+    mfa_only: bool,
+    /// No MFA phase.
+    #[arg(long)]
+    skip_mfa: bool,
 }
 
 fn main() -> Result<()> {
@@ -94,6 +150,18 @@ fn main() -> Result<()> {
         ensure!((1..=4096).contains(&c), "concurrency: 1 to 4096");
     }
     ensure!((1..=10_000).contains(&args.burst), "--burst: 1 to 10000");
+    ensure!(
+        (1..=1_000_000).contains(&args.mfa_accounts),
+        "--mfa-accounts: 1 to 1000000"
+    );
+    ensure!(
+        (1..=4096).contains(&args.mfa_concurrency.unwrap_or(1)),
+        "--mfa-concurrency: 1 to 4096"
+    );
+    ensure!(
+        (1..=256).contains(&args.mfa_setup_concurrency),
+        "--mfa-setup-concurrency: 1 to 256"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -103,64 +171,153 @@ fn main() -> Result<()> {
 
 async fn run(args: Args) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (base, server) = match &args.url {
-        Some(url) => (url.trim_end_matches('/').to_owned(), None),
+    // The spawned servers share this directory: the master key (on PostgreSQL they share the
+    // database too, whose signing keys it seals), configs, logs and SQLite files.
+    let dir = match &args.url {
+        Some(_) => None,
         None => {
-            let server = Spawned::start(&args).await?;
-            (server.base.clone(), Some(server))
+            let dir = std::env::temp_dir().join(format!("deadbolt-load-{}", std::process::id()));
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("clearing {}", dir.display()))?;
+            }
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            Some(dir)
         }
     };
-    let outcome = measure(&args, cores, &base, server.as_ref()).await;
-    if let Some(server) = server {
-        server.stop(outcome.is_ok() && !args.keep).await;
+    let outcome = all_phases(&args, cores, dir.as_deref()).await;
+    if let Some(dir) = dir {
+        if outcome.is_ok() && !args.keep {
+            let _ = std::fs::remove_dir_all(&dir);
+        } else {
+            eprintln!(
+                "server files kept in {} (configs, databases, logs)",
+                dir.display()
+            );
+        }
     }
-    let summary = outcome?;
-    println!("{summary}");
+    let lines = outcome?;
+    println!(
+        "\n==== deadbolt-load summary ====\n{}\n===============================",
+        lines.join("\n")
+    );
     Ok(())
 }
 
-/// Every phase in order; returns the summary block.
+/// The login phases on a server with the default costs, then the MFA phase on a cheap one;
+/// returns the summary lines.
+async fn all_phases(args: &Args, cores: usize, dir: Option<&Path>) -> Result<Vec<String>> {
+    let mut summary = Vec::new();
+    let mut url_healthz = None;
+    if !args.mfa_only {
+        let (base, server) = serve(args, dir, Profile::Default).await?;
+        let outcome = measure(args, cores, &base, server.as_ref()).await;
+        if let Some(server) = server {
+            server.stop().await;
+        }
+        let (lines, healthz) = outcome?;
+        summary.extend(lines);
+        // with --url, the MFA phase runs against the very server this figure comes from
+        url_healthz = args.url.is_some().then_some(healthz);
+    }
+    if args.skip_mfa {
+        return Ok(summary);
+    }
+    if args.url.is_some() && !args.mfa_on_url {
+        let why = "--url without --mfa-on-url: the setup needs a server with cheap Argon2 costs";
+        println!("[mfa] skipped ({why})");
+        summary.push(format!("mfa verify       skipped ({why})"));
+        return Ok(summary);
+    }
+    let (base, server) = serve(args, dir, Profile::CheapMfa).await?;
+    let outcome = mfa_phase(args, cores, &base, server.as_ref(), url_healthz).await;
+    if let Some(server) = server {
+        server.stop().await;
+    }
+    summary.extend(outcome?);
+    Ok(summary)
+}
+
+/// The server at --url, or one spawned with `profile` in `dir`.
+async fn serve(
+    args: &Args,
+    dir: Option<&Path>,
+    profile: Profile,
+) -> Result<(String, Option<Spawned>)> {
+    if let Some(url) = &args.url {
+        return Ok((url.trim_end_matches('/').to_owned(), None));
+    }
+    let dir = dir.context("no directory for the server")?;
+    let server = Spawned::start(args, dir, profile).await?;
+    Ok((server.base.clone(), Some(server)))
+}
+
+/// A /healthz measurement.
+struct Healthz {
+    rate: f64,
+    tally: Tally,
+    workers: usize,
+    noise: Option<f64>,
+}
+
+/// The no-op endpoint, closed loop, for --seconds after the warm-up.
+async fn healthz_phase(
+    args: &Args,
+    base: &str,
+    server_pid: Option<u32>,
+    tag: &str,
+) -> Result<Healthz> {
+    let workers = args.concurrency.unwrap_or(32);
+    let window = Duration::from_secs(args.seconds);
+    let url = format!("{base}/healthz");
+    println!(
+        "[{tag}] GET /healthz, {workers} workers, {} s ...",
+        args.seconds
+    );
+    let cpu = CpuMeter::start(server_pid);
+    let tally = closed_loop(
+        workers,
+        window,
+        Arc::new(move |c: &reqwest::Client| c.get(url.as_str())),
+    )
+    .await?;
+    let noise = cpu.others_share();
+    let rate = tally.count(200) as f64 / window.as_secs_f64();
+    println!(
+        "[{tag}] {rate:.0} req/s, p50 {}, p99 {}, other: {}; {}",
+        ms(tally.percentile(200, 0.50)),
+        ms(tally.percentile(200, 0.99)),
+        tally.others(&[200]),
+        noise_text(noise)
+    );
+    Ok(Healthz {
+        rate,
+        tally,
+        workers,
+        noise,
+    })
+}
+
+/// The login phases in order; returns their summary lines and the /healthz figure.
 async fn measure(
     args: &Args,
     cores: usize,
     base: &str,
     server: Option<&Spawned>,
-) -> Result<String> {
-    let healthz_workers = args.concurrency.unwrap_or(32);
+) -> Result<(Vec<String>, Healthz)> {
     let login_workers = args
         .login_concurrency
         .or(args.concurrency)
         .unwrap_or(2 * cores);
     let window = Duration::from_secs(args.seconds);
     let server_pid = server.and_then(|s| s.child.id());
-    let target = match server {
-        Some(s) => format!("server spawned by the harness ({})", s.database),
-        None => format!("external server at {base} (its CPU counts as other processes')"),
-    };
+    let target = describe(base, server);
     println!("deadbolt-load: {cores} cores, {target}");
 
     // Phase 1: the no-op endpoint.
-    let healthz_url = format!("{base}/healthz");
-    println!(
-        "[healthz] GET /healthz, {healthz_workers} workers, {} s ...",
-        args.seconds
-    );
-    let cpu = CpuMeter::start(server_pid);
-    let healthz = closed_loop(
-        healthz_workers,
-        window,
-        Arc::new(move |c: &reqwest::Client| c.get(healthz_url.as_str())),
-    )
-    .await?;
-    let healthz_noise = cpu.others_share();
-    let healthz_rate = healthz.count(200) as f64 / window.as_secs_f64();
-    println!(
-        "[healthz] {healthz_rate:.0} req/s, p50 {}, p99 {}, other: {}; {}",
-        ms(healthz.percentile(200, 0.50)),
-        ms(healthz.percentile(200, 0.99)),
-        healthz.others(&[200]),
-        noise_text(healthz_noise)
-    );
+    let healthz = healthz_phase(args, base, server_pid, "healthz").await?;
+    let (healthz_rate, healthz_workers, healthz_noise) =
+        (healthz.rate, healthz.workers, healthz.noise);
 
     // Phase 2: password logins, as many at once as keep every hash thread busy, between two
     // measurements of the Argon2 bound; the higher one counts, so noise cannot flatter the ratio.
@@ -241,23 +398,21 @@ async fn measure(
     .into_iter()
     .flatten()
     .any(|n| n > NOISE_WARNING);
-    Ok(format!(
-        "\n==== deadbolt-load summary ====\n\
-         host             {cores} cores; {target}\n\
+    let lines = format!(
+        "host             {cores} cores; {target}\n\
          argon2id bound   {bound:.1} verifications/s ({cores} threads x {} s, best of 2; {} each)\n\
          GET /healthz     {healthz_rate:.0} req/s, p50 {}, p99 {} ({healthz_workers} workers, {} s; other: {})\n\
          POST /v1/login   {login_rate:.1} logins/s, p50 {}, p99 {} ({login_workers} workers, {} s; other: {})\n\
          login/argon2_bound = {ratio:.2} (target >= {LOGIN_TARGET:.2}: {})\n\
          overload         {} at once: {} x 200 (p99 {}), {refused} x 503 (p50 {}, p99 {}; \
          target p99 <= {}: {}; queued: ~{})\n\
-         other CPU        bound {} / healthz {} / login {} / bound {}{}\n\
-         ===============================",
+         other CPU        bound {} / healthz {} / login {} / bound {}{}",
         args.bound_seconds,
         ms(Some(per_verification)),
-        ms(healthz.percentile(200, 0.50)),
-        ms(healthz.percentile(200, 0.99)),
+        ms(healthz.tally.percentile(200, 0.50)),
+        ms(healthz.tally.percentile(200, 0.99)),
         args.seconds,
-        healthz.others(&[200]),
+        healthz.tally.others(&[200]),
         ms(login.percentile(200, 0.50)),
         ms(login.percentile(200, 0.99)),
         args.seconds,
@@ -275,12 +430,25 @@ async fn measure(
         percent(healthz_noise),
         percent(login_noise),
         percent(bound_after.noise),
-        if noisy {
-            "  (WARNING: other processes competed for the CPU; figures are noisy)"
-        } else {
-            ""
-        },
-    ))
+        noise_warning(noisy),
+    );
+    Ok((lines.lines().map(str::to_owned).collect(), healthz))
+}
+
+/// What is being measured: a server the harness spawned, or one at --url.
+fn describe(base: &str, server: Option<&Spawned>) -> String {
+    match server {
+        Some(s) => format!("server spawned by the harness ({})", s.database),
+        None => format!("external server at {base} (its CPU counts as other processes')"),
+    }
+}
+
+fn noise_warning(noisy: bool) -> &'static str {
+    if noisy {
+        "  (WARNING: other processes competed for the CPU; figures are noisy)"
+    } else {
+        ""
+    }
 }
 
 struct Bound {
@@ -587,16 +755,452 @@ async fn first_login(url: &str, body: &str) -> Result<()> {
     Ok(())
 }
 
+/// An account set up for the MFA phase.
+struct MfaAccount {
+    email: String,
+    /// The TOTP secret (raw bytes).
+    key: Vec<u8>,
+    mfa_token: String,
+    /// When the mfa_token was issued.
+    issued: Instant,
+}
+
+/// The MFA phase: /healthz (unless measured on this server already), the setup, then every
+/// mfa_token verified once. Returns the summary lines.
+async fn mfa_phase(
+    args: &Args,
+    cores: usize,
+    base: &str,
+    server: Option<&Spawned>,
+    same_server_healthz: Option<Healthz>,
+) -> Result<Vec<String>> {
+    let server_pid = server.and_then(|s| s.child.id());
+    let backend = server.map_or(Backend::Unknown, |s| s.backend);
+    let target = describe(base, server);
+    let costs = match server {
+        Some(_) => format!("Argon2id m={MFA_ARGON2_M_KIB}KiB,t={MFA_ARGON2_T} for the setup"),
+        None => "its own costs (--mfa-on-url)".to_owned(),
+    };
+    println!("[mfa] {target}, {costs}");
+    let healthz = match same_server_healthz {
+        Some(h) => h,
+        None => healthz_phase(args, base, server_pid, "mfa healthz").await?,
+    };
+
+    let n = args.mfa_accounts;
+    let setup_tasks = args.mfa_setup_concurrency;
+    println!("[mfa] setup: {n} accounts, TOTP enrolled and confirmed, one mfa_token each ({setup_tasks} at once) ...");
+    let started = Instant::now();
+    let run_id = format!("{}-{}", std::process::id(), unix_seconds()?);
+    let mut accounts = {
+        let base = base.to_owned();
+        in_parallel(n, setup_tasks, move |client, i| {
+            let (base, email) = (base.clone(), format!("mfa-{run_id}-{i}@example.com"));
+            async move { enroll(&client, &base, email).await }
+        })
+        .await
+        .context("MFA setup")?
+    };
+    let setup_time = started.elapsed();
+    println!(
+        "[mfa] setup took {:.1} s ({:.0} accounts/s)",
+        setup_time.as_secs_f64(),
+        n as f64 / setup_time.as_secs_f64()
+    );
+    // Tokens the server may have let expire meanwhile are replaced (not with the harness's own
+    // server, whose tokens live an hour, unless the setup took minutes).
+    if accounts
+        .iter()
+        .any(|a| a.issued.elapsed() > MFA_TOKEN_REFRESH)
+    {
+        println!("[mfa] the setup outlasted {MFA_TOKEN_REFRESH:?}: fresh mfa_tokens ...");
+        let emails: Arc<Vec<String>> = Arc::new(accounts.iter().map(|a| a.email.clone()).collect());
+        let base = base.to_owned();
+        let fresh = in_parallel(n, setup_tasks, move |client, i| {
+            let (base, emails) = (base.clone(), emails.clone());
+            async move {
+                let email = emails.get(i).context("no such account")?;
+                mfa_login(&client, &base, email).await
+            }
+        })
+        .await
+        .context("renewing the mfa_tokens")?;
+        for (account, token) in accounts.iter_mut().zip(fresh) {
+            account.mfa_token = token;
+            account.issued = Instant::now();
+        }
+    }
+
+    // Timed: every mfa_token once, right away.
+    let workers = args.mfa_concurrency.unwrap_or(8 * cores).min(n);
+    println!("[mfa] POST /v1/login/mfa/verify (TOTP), {n} tokens, {workers} workers ...");
+    let cpu = CpuMeter::start(server_pid);
+    let (tally, elapsed) = verify_all(base, &accounts, workers).await?;
+    let noise = cpu.others_share();
+    let verified = tally.count(200);
+    let rate = verified as f64 / elapsed.as_secs_f64();
+    let ratio = rate / healthz.rate;
+    let short = if elapsed < Duration::from_secs(1) {
+        " (WARNING: under 1 s; raise --mfa-accounts)"
+    } else {
+        ""
+    };
+    let (p50, p99) = (
+        ms(tally.percentile(200, 0.50)),
+        ms(tally.percentile(200, 0.99)),
+    );
+    let judged = mfa_verdict(backend, ratio);
+    println!(
+        "[mfa] {verified} of {n} verified in {:.2} s{short}, other: {}; {}",
+        elapsed.as_secs_f64(),
+        tally.others(&[200]),
+        noise_text(noise)
+    );
+    println!(
+        "mfa verify: {rate:.0} verifications/s, p50 {p50}, p99 {p99}; ratio to /healthz = {ratio:.3} ({judged})"
+    );
+
+    let healthz_line = if server.is_some() {
+        format!(
+            "GET /healthz     {:.0} req/s, p50 {}, p99 {} (on the MFA server; {} workers, {} s; other: {})",
+            healthz.rate,
+            ms(healthz.tally.percentile(200, 0.50)),
+            ms(healthz.tally.percentile(200, 0.99)),
+            healthz.workers,
+            args.seconds,
+            healthz.tally.others(&[200]),
+        )
+    } else {
+        format!(
+            "GET /healthz     {:.0} req/s on this server (above)",
+            healthz.rate
+        )
+    };
+    let noisy = [healthz.noise, noise]
+        .into_iter()
+        .flatten()
+        .any(|n| n > NOISE_WARNING);
+    Ok(vec![
+        format!("mfa server       {target}; {costs}"),
+        format!(
+            "mfa setup        {n} accounts in {:.1} s ({setup_tasks} at once)",
+            setup_time.as_secs_f64()
+        ),
+        healthz_line,
+        format!(
+            "mfa verify       {rate:.0} verifications/s, p50 {p50}, p99 {p99} ({verified} of {n} in {:.2} s, \
+             {workers} workers; other: {}){short}",
+            elapsed.as_secs_f64(),
+            tally.others(&[200]),
+        ),
+        format!("mfa/healthz = {ratio:.3} ({judged})"),
+        format!(
+            "other CPU        healthz {} / mfa verify {}{}",
+            percent(healthz.noise),
+            percent(noise),
+            noise_warning(noisy)
+        ),
+    ])
+}
+
+/// "target >= 0.10 on SQLite: met"; for a server at --url, both targets.
+fn mfa_verdict(backend: Backend, ratio: f64) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "target >= {MFA_TARGET_SQLITE:.2} on SQLite: {}",
+            verdict(ratio >= MFA_TARGET_SQLITE)
+        ),
+        Backend::Postgres => format!(
+            "target >= {MFA_TARGET_POSTGRES:.2} on PostgreSQL: {}",
+            verdict(ratio >= MFA_TARGET_POSTGRES)
+        ),
+        Backend::Unknown => format!(
+            "targets >= {MFA_TARGET_SQLITE:.2} SQLite / >= {MFA_TARGET_POSTGRES:.2} PostgreSQL: {} / {}",
+            verdict(ratio >= MFA_TARGET_SQLITE),
+            verdict(ratio >= MFA_TARGET_POSTGRES)
+        ),
+    }
+}
+
+/// `f(client, i)` for i in 0..n, `tasks` at a time (each task with its own connection); the
+/// results in order of i. The first error stops the hand-out of further items.
+async fn in_parallel<T, F, Fut>(n: usize, tasks: usize, f: F) -> Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(reqwest::Client, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::with_capacity(tasks);
+    for _ in 0..tasks.clamp(1, n.max(1)) {
+        let (f, next, client) = (f.clone(), next.clone(), client(1)?);
+        handles.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok(done);
+                }
+                match f(client.clone(), i).await {
+                    Ok(t) => done.push((i, t)),
+                    Err(e) => {
+                        next.store(n, Ordering::Relaxed);
+                        return Err(e.context(format!("item {i}")));
+                    }
+                }
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    let mut first_error = None;
+    for h in handles {
+        match h.await.context("a setup task panicked")? {
+            Ok(done) => all.extend(done),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    all.sort_unstable_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, t)| t).collect())
+}
+
+/// One account: created, logged in, TOTP enrolled and confirmed with the current step's code
+/// (which spends that step), then logged in again for an mfa_token.
+async fn enroll(client: &reqwest::Client, base: &str, email: String) -> Result<MfaAccount> {
+    let credentials = serde_json::json!({"email": email, "password": MFA_PASSWORD});
+    call(
+        client
+            .post(format!("{base}/v1/accounts"))
+            .json(&credentials),
+        201,
+        "POST /v1/accounts",
+    )
+    .await?;
+    let login = call(
+        client.post(format!("{base}/v1/login")).json(&credentials),
+        200,
+        "POST /v1/login",
+    )
+    .await?;
+    let access = text_field(&login, "access_token")
+        .with_context(|| format!("the first login gave no session: {login}"))?;
+    let enrolment = call(
+        client
+            .post(format!("{base}/v1/me/mfa/totp"))
+            .bearer_auth(&access),
+        201,
+        "POST /v1/me/mfa/totp",
+    )
+    .await?;
+    let method_id = text_field(&enrolment, "method_id")?;
+    let key = decode_secret(&text_field(&enrolment, "secret")?)?;
+    let code = totp_code(&key, unix_seconds()? / TOTP_PERIOD);
+    call(
+        client
+            .post(format!("{base}/v1/me/mfa/{method_id}/confirm"))
+            .bearer_auth(&access)
+            .json(&serde_json::json!({ "code": code })),
+        200,
+        "POST /v1/me/mfa/{id}/confirm",
+    )
+    .await?;
+    let mfa_token = mfa_login(client, base, &email).await?;
+    Ok(MfaAccount {
+        email,
+        key,
+        mfa_token,
+        issued: Instant::now(),
+    })
+}
+
+/// A login that must ask for the second factor; returns the mfa_token.
+async fn mfa_login(client: &reqwest::Client, base: &str, email: &str) -> Result<String> {
+    let answer = call(
+        client
+            .post(format!("{base}/v1/login"))
+            .json(&serde_json::json!({"email": email, "password": MFA_PASSWORD})),
+        200,
+        "POST /v1/login",
+    )
+    .await?;
+    if answer.get("mfa_required") != Some(&serde_json::Value::Bool(true)) {
+        bail!("the login after enrolment asked for no second factor: {answer}");
+    }
+    text_field(&answer, "mfa_token")
+}
+
+/// Sends a request, retrying while the server answers 503 (hash pool full); anything but
+/// `expected` is an error. Returns the JSON answer (null when empty).
+async fn call(
+    request: reqwest::RequestBuilder,
+    expected: u16,
+    what: &str,
+) -> Result<serde_json::Value> {
+    let mut busy = 0;
+    loop {
+        let attempt = request
+            .try_clone()
+            .with_context(|| format!("{what}: the request cannot be repeated"))?;
+        let response = attempt.send().await.with_context(|| what.to_owned())?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("{what}: reading the answer"))?;
+        if status == 503 && busy < BUSY_RETRIES {
+            busy += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        if status != expected {
+            bail!("{what} answered {status} (expected {expected}): {text}");
+        }
+        if text.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{what}: the answer is not JSON: {text}"));
+    }
+}
+
+fn text_field(answer: &serde_json::Value, name: &str) -> Result<String> {
+    answer
+        .get(name)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("no {name:?} in {answer}"))
+}
+
+/// A base32 TOTP secret as the server hands it out (padding tolerated).
+fn decode_secret(secret: &str) -> Result<Vec<u8>> {
+    data_encoding::BASE32_NOPAD
+        .decode(secret.trim_end_matches('=').to_ascii_uppercase().as_bytes())
+        .map_err(|e| anyhow::anyhow!("the TOTP secret is not base32: {e}"))
+}
+
+/// The code of a time step (the `[mfa]` defaults: HMAC-SHA-1, 6 digits, 30 s).
+fn totp_code(key: &[u8], step: u64) -> String {
+    totp_lite::totp_custom::<totp_lite::Sha1>(TOTP_PERIOD, TOTP_DIGITS, key, step * TOTP_PERIOD)
+}
+
+/// The wall clock: the codes are for a live server, which reads it too.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a client of a live server, not a rule: TOTP codes follow the real clock"
+)]
+fn unix_seconds() -> Result<u64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs())
+}
+
+/// Every account's mfa_token verified once by `workers` workers, each on a connection opened
+/// beforehand; the code is that of the step after the current one, computed as the request
+/// leaves: within the server's window (skew 1) even if the step turns on the way, and newer than
+/// the step the confirmation spent. Returns the answers and the time from the release of the
+/// workers (the first request) to the last answer.
+async fn verify_all(
+    base: &str,
+    accounts: &[MfaAccount],
+    workers: usize,
+) -> Result<(Tally, Duration)> {
+    let jobs: Arc<Vec<(String, Vec<u8>)>> = Arc::new(
+        accounts
+            .iter()
+            .map(|a| (a.mfa_token.clone(), a.key.clone()))
+            .collect(),
+    );
+    let workers = workers.max(1);
+    let next = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(tokio::sync::Barrier::new(workers + 1));
+    let (url, healthz) = (
+        Arc::new(format!("{base}/v1/login/mfa/verify")),
+        Arc::new(format!("{base}/healthz")),
+    );
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let client = client(1)?;
+        let (jobs, next, barrier, url, healthz) = (
+            jobs.clone(),
+            next.clone(),
+            barrier.clone(),
+            url.clone(),
+            healthz.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            // opens the connection; a failure here shows in the timed requests
+            let _ = send(client.get(healthz.as_str())).await;
+            barrier.wait().await;
+            let mut tally = Tally::default();
+            while let Some((token, key)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let code = totp_code(key, unix_seconds()? / TOTP_PERIOD + 1);
+                let body = serde_json::json!({"mfa_token": token, "type": "totp", "code": code})
+                    .to_string();
+                let sent = Instant::now();
+                let answer = send(
+                    client
+                        .post(url.as_str())
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body),
+                )
+                .await;
+                tally.record(answer, sent.elapsed());
+            }
+            Ok::<_, anyhow::Error>(tally)
+        }));
+    }
+    barrier.wait().await;
+    let start = Instant::now();
+    let mut total = Tally::default();
+    for h in handles {
+        total.merge(h.await.context("a verification worker panicked")??);
+    }
+    Ok((total, start.elapsed()))
+}
+
+/// How a spawned server is configured.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    /// The server's default Argon2 costs: the login phases.
+    Default,
+    /// Cheap Argon2, no zxcvbn floor, a lenient MFA lockout and hour-long mfa_tokens: the MFA
+    /// phase's setup makes thousands of accounts, and only the second step is timed.
+    CheapMfa,
+}
+
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Default => "load",
+            Self::CheapMfa => "mfa",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    /// A server at --url.
+    Unknown,
+}
+
 /// A `deadbolt serve` started by the harness in a temporary directory.
 struct Spawned {
     child: tokio::process::Child,
     base: String,
-    dir: PathBuf,
     database: String,
+    backend: Backend,
 }
 
 impl Spawned {
-    async fn start(args: &Args) -> Result<Self> {
+    async fn start(args: &Args, dir: &Path, profile: Profile) -> Result<Self> {
         let bin = match &args.server_bin {
             Some(b) => b.clone(),
             None => std::env::current_exe()
@@ -608,26 +1212,25 @@ impl Spawned {
             "no server binary at {} (build it: cargo build --release -p deadbolt --bins)",
             bin.display()
         );
-        let dir = std::env::temp_dir().join(format!("deadbolt-load-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
-        }
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-
+        let name = profile.name();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("finding a free port")?
             .port();
         let database_url = match &args.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", dir.join("deadbolt.db").display()),
+            // a fresh file per server
+            None => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
         };
-        let database = if database_url.starts_with("sqlite://") {
-            "SQLite".to_owned()
+        let (database, backend) = if database_url.starts_with("sqlite://") {
+            ("SQLite".to_owned(), Backend::Sqlite)
         } else {
-            "PostgreSQL; its CPU counts as other processes'".to_owned()
+            (
+                "PostgreSQL; its CPU counts as other processes'".to_owned(),
+                Backend::Postgres,
+            )
         };
-        let config = format!(
+        let mut config = format!(
             "[server]\n\
              bind = \"127.0.0.1:{port}\"\n\
              public_url = \"http://127.0.0.1:{port}\"\n\
@@ -646,10 +1249,25 @@ impl Spawned {
             toml_string(&database_url),
             toml_string(&dir.join("master.key").display().to_string()),
         );
-        let config_path = dir.join("deadbolt.toml");
+        if profile == Profile::CheapMfa {
+            config.push_str(&format!(
+                "[password]\n\
+                 # setup makes thousands of accounts; their hashes are not what is measured\n\
+                 memory_kib = {MFA_ARGON2_M_KIB}\n\
+                 iterations = {MFA_ARGON2_T}\n\
+                 min_score = 0\n\
+                 hash_queue = 4096\n\
+                 [lockout]\n\
+                 account_max_failures = 1000\n\
+                 token_ttl_seconds = 3600\n"
+            ));
+        }
+        let config_path = dir.join(format!("{name}.toml"));
         std::fs::write(&config_path, config).context("writing the server config")?;
-        let log = std::fs::File::create(dir.join("server.log")).context("creating server.log")?;
-        let log_err = log.try_clone().context("opening server.log")?;
+        let log_path = dir.join(format!("{name}.log"));
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let log_err = log.try_clone().context("opening the server log")?;
 
         let child = tokio::process::Command::new(&bin)
             .arg("serve")
@@ -666,12 +1284,12 @@ impl Spawned {
         let mut server = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
-            dir,
             database,
+            backend,
         };
         if let Err(e) = server.wait_ready().await {
-            let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
-            server.stop(false).await;
+            server.stop().await;
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             bail!("{e:#}\nserver log:\n{log}");
         }
         Ok(server)
@@ -695,18 +1313,10 @@ impl Spawned {
         bail!("the server did not answer /healthz within {STARTUP:?}")
     }
 
-    /// Kills the server; removes its directory when `clean`, else says where it is.
-    async fn stop(mut self, clean: bool) {
+    /// Kills the server (its files stay; `run` removes the directory).
+    async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
-        if clean {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            eprintln!(
-                "server files kept in {} (config, database, server.log)",
-                self.dir.display()
-            );
-        }
     }
 }
 

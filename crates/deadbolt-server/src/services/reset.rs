@@ -1,0 +1,162 @@
+//! Password reset. A reset never bypasses MFA (OWASP ASVS 5.0, 6.4.3): the emailed code proves
+//! the mailbox, and an account with MFA must also pass a second factor other than that email.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ClientInfo;
+use crate::services::events::event;
+use crate::services::factors::{self, FactorInput};
+use crate::services::notify::{notice, Notice};
+use crate::services::{codes, mfa};
+use crate::state::AppState;
+use deadbolt_core::code::CodePurpose;
+use deadbolt_core::email::Email;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::password::check_strength_for;
+use deadbolt_core::secret::Secret;
+use deadbolt_store::{
+    revoke_all_devices, revoke_other_sessions, BatchOutcome, ChallengeRecord, MethodRecord, Write,
+};
+use serde_json::json;
+
+/// Sends a reset code to the account's verified email. Unknown, unverified or throttled: the
+/// same silence, so the answer tells nothing.
+pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(());
+    };
+    let Some(account) = state.store.account_by_email(&email).await? else {
+        return Ok(());
+    };
+    if account.email_verified {
+        if codes::send_email_code(state, client, &account, CodePurpose::ResetPassword)
+            .await?
+            .is_ok()
+        {
+            let requested = event(
+                state,
+                EventKind::PasswordResetRequested,
+                Some(account.id),
+                client,
+                json!({}),
+            );
+            state.store.record_event(requested).await?;
+        }
+    }
+    Ok(())
+}
+
+pub struct ResetStarted {
+    pub reset_token: Secret,
+    pub expires_in: i64,
+    pub mfa_required: bool,
+    pub methods: Vec<MethodRecord>,
+}
+
+/// Trades the emailed code for a short-lived reset token, good for nothing else.
+pub async fn verify(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &str,
+    code: &Secret,
+) -> ApiResult<ResetStarted> {
+    let email = Email::parse(email).map_err(|_| ApiError::InvalidCode)?;
+    let account = state
+        .store
+        .account_by_email(&email)
+        .await?
+        .ok_or(ApiError::InvalidCode)?;
+    let stored = codes::check(state, client, &account, CodePurpose::ResetPassword, code).await?;
+    let (reset_token, challenge) = mfa::new_challenge(state, &account, "reset", None, None);
+    let now = state.clock.now();
+    match state
+        .store
+        .commit(vec![stored.consume(now), challenge.insert()])
+        .await?
+    {
+        BatchOutcome::Committed => {}
+        BatchOutcome::GuardFailed(_) => return Err(ApiError::InvalidCode),
+    }
+    let all = state.store.methods_of(account.id).await?;
+    Ok(ResetStarted {
+        reset_token,
+        expires_in: state.config.lockout.token_ttl_seconds,
+        mfa_required: mfa::is_enabled(&all),
+        methods: mfa::usable_methods(all),
+    })
+}
+
+/// The live reset challenge a reset token names.
+pub async fn reset_challenge(state: &AppState, token: &Secret) -> ApiResult<ChallengeRecord> {
+    if token.expose().len() > 128 {
+        return Err(ApiError::MfaTokenInvalid);
+    }
+    let hash = state.keys.hasher.hash_token(token);
+    state
+        .store
+        .challenge(&hash.0)
+        .await?
+        .filter(|c| c.purpose == "reset" && factors::challenge_is_live(state, c))
+        .ok_or(ApiError::MfaTokenInvalid)
+}
+
+/// Sets the new password; then every session and trusted device is revoked and the user told.
+pub async fn complete(
+    state: &AppState,
+    client: &ClientInfo,
+    token: &Secret,
+    new_password: Secret,
+    factor: Option<FactorInput>,
+) -> ApiResult<()> {
+    let challenge = reset_challenge(state, token).await?;
+    let account = state
+        .store
+        .account_by_id(challenge.account_id)
+        .await?
+        .ok_or(ApiError::MfaTokenInvalid)?;
+    check_strength_for(&new_password, state.passwords.params(), &account.email)?;
+    let has_mfa = mfa::is_enabled(&state.store.methods_of(account.id).await?);
+    // check the factor before the (slow) hashing, and refuse a reset that skips it
+    let proof = match (has_mfa, factor) {
+        (true, Some(f)) => Some(factors::check(state, client, &account, &challenge, f).await?),
+        (true, None) => {
+            return Err(ApiError::InvalidRequest(
+                "this account has MFA: a second factor (an authenticator code or a recovery code) is required".into(),
+            ))
+        }
+        (false, _) => None,
+    };
+    let hasher = state.passwords.clone();
+    let rng = state.rng.clone();
+    let hash = state
+        .hash_pool
+        .run(move || hasher.hash(&new_password, rng.as_ref()))
+        .await?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
+    let now = state.clock.now();
+    let writes: Vec<Write> = vec![
+        state.store.set_password(account.id, &hash),
+        revoke_other_sessions(account.id, None, now),
+        revoke_all_devices(account.id, now),
+        event(
+            state,
+            EventKind::PasswordReset,
+            Some(account.id),
+            client,
+            json!({"second_factor": has_mfa}),
+        )
+        .write(),
+        notice(state, &account, Notice::PasswordChanged, client).write(),
+    ];
+    match proof {
+        Some(proof) => factors::finish(state, client, &account, &challenge, proof, writes).await?,
+        None => {
+            let mut all = vec![challenge.consume(now, state.config.lockout.token_max_failures)];
+            all.extend(writes);
+            if let BatchOutcome::GuardFailed(_) = state.store.commit(all).await? {
+                return Err(ApiError::MfaTokenInvalid);
+            }
+        }
+    }
+    state.outbox_wake.notify_one();
+    Ok(())
+}
