@@ -27,20 +27,19 @@ pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiRes
     let Some(account) = state.store.account_by_email(&email).await? else {
         return Ok(());
     };
-    if account.email_verified {
-        if codes::send_email_code(state, client, &account, CodePurpose::ResetPassword)
-            .await?
-            .is_ok()
-        {
-            let requested = event(
-                state,
-                EventKind::PasswordResetRequested,
-                Some(account.id),
-                client,
-                json!({}),
-            );
-            state.store.record_event(requested).await?;
-        }
+    if !account.email_verified {
+        return Ok(());
+    }
+    let sent = codes::send_email_code(state, client, &account, CodePurpose::ResetPassword).await?;
+    if sent.is_ok() {
+        let requested = event(
+            state,
+            EventKind::PasswordResetRequested,
+            Some(account.id),
+            client,
+            json!({}),
+        );
+        state.store.record_event(requested).await?;
     }
     Ok(())
 }
