@@ -782,6 +782,7 @@ async fn mfa_phase(
         None => "its own costs (--mfa-on-url)".to_owned(),
     };
     println!("[mfa] {target}, {costs}");
+    let measured_here = same_server_healthz.is_none();
     let healthz = match same_server_healthz {
         Some(h) => h,
         None => healthz_phase(args, base, server_pid, "mfa healthz").await?,
@@ -860,7 +861,7 @@ async fn mfa_phase(
         "mfa verify: {rate:.0} verifications/s, p50 {p50}, p99 {p99}; ratio to /healthz = {ratio:.3} ({judged})"
     );
 
-    let healthz_line = if server.is_some() {
+    let healthz_line = if measured_here {
         format!(
             "GET /healthz     {:.0} req/s, p50 {}, p99 {} (on the MFA server; {} workers, {} s; other: {})",
             healthz.rate,
@@ -872,7 +873,7 @@ async fn mfa_phase(
         )
     } else {
         format!(
-            "GET /healthz     {:.0} req/s on this server (above)",
+            "GET /healthz     {:.0} req/s: the figure above, from the same server",
             healthz.rate
         )
     };
@@ -1433,6 +1434,19 @@ mod tests {
         assert_eq!(t.percentile(200, 1.0), Some(Duration::from_millis(100)));
         assert_eq!(t.percentile(503, 0.5), None);
         assert_eq!(t.others(&[200]), "none");
+    }
+
+    #[test]
+    fn totp_codes_follow_rfc_6238() {
+        // RFC 6238 appendix B, SHA-1: T = 59 s is step 1, code 94287082 (6 digits: 287082)
+        let key = decode_secret("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap();
+        assert_eq!(key, b"12345678901234567890");
+        assert_eq!(
+            decode_secret("gezdgnbvgy3tqojq====").unwrap(),
+            b"1234567890"
+        );
+        assert_eq!(totp_code(&key, 1), "287082");
+        assert!(decode_secret("not base32!").is_err());
     }
 
     #[test]
