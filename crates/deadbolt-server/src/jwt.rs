@@ -3,7 +3,7 @@
 
 use crate::keyring::KeyRing;
 use deadbolt_core::ids::{AccountId, SessionId};
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -29,11 +29,28 @@ pub enum JwtError {
     Expired,
 }
 
-pub fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(keys.signing_kid.clone());
-    header.typ = Some("at+jwt".to_owned());
-    jsonwebtoken::encode(&header, claims, &keys.signing)
+pub fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, serde_json::Error> {
+    sign_compact(keys, "at+jwt", claims)
+}
+
+/// JWS compact serialisation with the expanded Ed25519 key. jsonwebtoken re-derives the key
+/// pair from its PKCS#8 form at every signature (a curve multiplication each time); verification
+/// stays with jsonwebtoken, and the tests verify these tokens with it independently.
+fn sign_compact<T: Serialize>(
+    keys: &KeyRing,
+    typ: &str,
+    claims: &T,
+) -> Result<String, serde_json::Error> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    use ed25519_dalek::Signer as _;
+    let header = serde_json::json!({"typ": typ, "alg": "EdDSA", "kid": keys.signing_kid});
+    let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?));
+    let signature = keys.signing.sign(token.as_bytes());
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+    Ok(token)
 }
 
 /// Checks signature, issuer and audience, then expiry against `now`.
@@ -86,12 +103,6 @@ pub struct StepUpClaims {
     pub acr: String,
 }
 
-pub fn sign_step_up(
-    keys: &KeyRing,
-    claims: &StepUpClaims,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(keys.signing_kid.clone());
-    header.typ = Some("step-up+jwt".to_owned());
-    jsonwebtoken::encode(&header, claims, &keys.signing)
+pub fn sign_step_up(keys: &KeyRing, claims: &StepUpClaims) -> Result<String, serde_json::Error> {
+    sign_compact(keys, "step-up+jwt", claims)
 }

@@ -9,8 +9,7 @@ use deadbolt_core::clock::Clock;
 use deadbolt_core::random::{Random, RandomExt};
 use deadbolt_core::token::TokenHasher;
 use deadbolt_store::{KeyRecord, Store};
-use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use std::collections::HashMap;
 
 const SIGNING: &str = "jwt_ed25519";
@@ -25,7 +24,8 @@ pub struct VerifyingKey {
 
 pub struct KeyRing {
     pub signing_kid: String,
-    pub signing: EncodingKey,
+    /// The live Ed25519 key, expanded once: tokens are signed with it directly.
+    pub signing: ed25519_dalek::SigningKey,
     /// Every published key by `kid`, the live one and retired ones.
     pub verifying: HashMap<String, VerifyingKey>,
     pub hasher: TokenHasher,
@@ -49,10 +49,7 @@ impl KeyRing {
             let x = URL_SAFE_NO_PAD.encode(sk.verifying_key().to_bytes());
             let key = DecodingKey::from_ed_components(&x).context("Ed25519 public key")?;
             if r.retired_at.is_none() && live_signing.is_none() {
-                let der = sk
-                    .to_pkcs8_der()
-                    .map_err(|e| anyhow::anyhow!("pkcs8: {e}"))?;
-                live_signing = Some((r.id.clone(), EncodingKey::from_ed_der(der.as_bytes())));
+                live_signing = Some((r.id.clone(), sk.clone()));
             }
             verifying.insert(
                 r.id.clone(),

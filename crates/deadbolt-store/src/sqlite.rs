@@ -1,6 +1,13 @@
-//! SQLite through rusqlite: one connection in WAL mode, used from the blocking pool. A single
+//! SQLite through rusqlite: one connection in WAL mode behind an async mutex. A single
 //! connection serialises writes, which SQLite does anyway; measured, it beats a pool whose
 //! writers spin on the database lock (see benches/store_write.rs).
+//!
+//! Statements run inline on the task that holds the connection: they take microseconds, and
+//! handing each one to the blocking pool cost more in thread switches than the statement itself
+//! (a third of the CPU of a second-factor check, by perf). Waiting for the connection parks the
+//! task, not the thread. The one way a statement can take long is another *process* holding the
+//! write lock (busy_timeout); several processes on one SQLite file is not how Deadbolt scales
+//! (use PostgreSQL), so that case may stall a runtime thread for a moment.
 
 use crate::db::{BatchOutcome, Db, Dialect, Expect, Migration, Row, Stmt, Value, MIGRATIONS_TABLE};
 use crate::StoreError;
@@ -8,7 +15,8 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
 #[derive(Clone)]
 pub struct SqliteDb {
@@ -34,17 +42,12 @@ impl SqliteDb {
         })
     }
 
-    async fn with_conn<T: Send + 'static>(
+    async fn with_conn<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("sqlite task failed: {e}")))?
+        let mut guard = self.conn.lock().await;
+        f(&mut guard)
     }
 }
 

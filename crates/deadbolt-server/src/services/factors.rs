@@ -60,6 +60,8 @@ pub struct Proof {
     events: Vec<EventRecord>,
     mails: Vec<OutboxMessage>,
     bucket: (String, ThrottlePolicy),
+    /// Whether the bucket held failures to forget after a success (most checks: none).
+    bucket_had_failures: bool,
 }
 
 /// The failure bucket a kind of factor counts against: recovery codes have their own.
@@ -184,6 +186,7 @@ pub async fn check(
         AuthenticatorGate::Disabled => return Err(ApiError::AuthenticatorDisabled),
     }
     let bucket = (key, policy);
+    let bucket_had_failures = seen.count > 0;
     match input {
         FactorInput::Totp { code, .. } => {
             let rec = state.store.totp_of(method.id).await?.ok_or_else(|| {
@@ -202,6 +205,7 @@ pub async fn check(
                     auth: AuthMethod::Totp,
                     method,
                     bucket,
+                    bucket_had_failures,
                 }),
                 None => {
                     let replay = totp::verify(&secret, &params, code.expose(), now, None).is_some();
@@ -244,6 +248,7 @@ pub async fn check(
                     auth: AuthMethod::RecoveryCode,
                     method,
                     bucket,
+                    bucket_had_failures,
                 }),
                 None => Err(fail(state, client, account, challenge, &method, &bucket, false).await),
             }
@@ -270,7 +275,9 @@ pub async fn finish(
     writes.extend(extra);
     match state.store.commit(writes).await? {
         BatchOutcome::Committed => {
-            let _ = state.store.clear_failures(&proof.bucket.0).await;
+            if proof.bucket_had_failures {
+                let _ = state.store.clear_failures(&proof.bucket.0).await;
+            }
             if !proof.mails.is_empty() {
                 state.outbox_wake.notify_one();
             }
