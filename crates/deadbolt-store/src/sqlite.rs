@@ -15,39 +15,69 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
+/// The one connection that writes, and a few that only read: WAL lets readers work beside the
+/// writer, so reads need not queue behind writes.
 #[derive(Clone)]
 pub struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<AtomicUsize>,
+}
+
+const READERS: usize = 4;
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(internal)?;
+    // WAL lets readers (other connections, other processes) work beside the writer; NORMAL sync
+    // is durable across process crashes, and only risks the last commits on power loss. The page
+    // cache and the memory map keep hot pages out of read() calls.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -32768;
+         PRAGMA mmap_size = 268435456;
+         PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(internal)?;
+    Ok(conn)
 }
 
 impl SqliteDb {
     /// Opens (creating if needed) the database file and sets it up for concurrent use.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(internal)?;
-        // WAL lets readers in other processes (e.g. `deadbolt admin`) work beside the server;
-        // NORMAL sync is durable across process crashes, and only risks the last commits on
-        // power loss.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
-        )
-        .map_err(internal)?;
+        let conn = connect(path)?;
+        let readers = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(readers),
+            next_reader: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    async fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    async fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut guard = self.conn.lock().await;
         f(&mut guard)
+    }
+
+    /// A plain SELECT goes to a reader (whichever is free, else the next in turn); anything
+    /// else, `UPDATE … RETURNING` included, to the writer.
+    async fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        for r in self.readers.iter() {
+            if let Ok(mut guard) = r.try_lock() {
+                return f(&mut guard);
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len().max(1);
+        match self.readers.get(i) {
+            Some(r) => f(&mut *r.lock().await),
+            None => self.with_conn(f).await,
+        }
     }
 }
 
@@ -125,7 +155,11 @@ impl Db for SqliteDb {
     }
 
     async fn query(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        self.with_conn(move |c| run_query(c, sql, &params)).await
+        if sql.trim_start().starts_with("SELECT") {
+            self.with_reader(move |c| run_query(c, sql, &params)).await
+        } else {
+            self.with_conn(move |c| run_query(c, sql, &params)).await
+        }
     }
 
     async fn execute(&self, sql: &'static str, params: Vec<Value>) -> Result<u64, StoreError> {
