@@ -34,14 +34,14 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(internal)?;
     // WAL lets readers (other connections, other processes) work beside the writer; NORMAL sync
     // is durable across process crashes, and only risks the last commits on power loss. The page
-    // cache and the memory map keep hot pages out of read() calls.
+    // cache keeps hot pages out of read() calls. (A memory map was tried and
+    // cost more than it saved: the file grows with every insert, and each connection remaps.)
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -32768;
-         PRAGMA mmap_size = 268435456;
          PRAGMA temp_store = MEMORY;",
     )
     .map_err(internal)?;
@@ -52,7 +52,9 @@ impl SqliteDb {
     /// Opens (creating if needed) the database file and sets it up for concurrent use.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = connect(path)?;
-        let readers = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
+        let readers = (0..READERS)
+            .map(|_| connect(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(readers),
@@ -60,14 +62,20 @@ impl SqliteDb {
         })
     }
 
-    async fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    async fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut guard = self.conn.lock().await;
         f(&mut guard)
     }
 
     /// A plain SELECT goes to a reader (whichever is free, else the next in turn); anything
     /// else, `UPDATE … RETURNING` included, to the writer.
-    async fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    async fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         for r in self.readers.iter() {
             if let Ok(mut guard) = r.try_lock() {
                 return f(&mut guard);
