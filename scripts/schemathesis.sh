@@ -73,6 +73,11 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 curl -fsS -o /dev/null "$base/healthz" || fail "GET /healthz did not answer 200 within 30 s"
+# Python may take longer to start than the server: wait for the sink too.
+for _ in $(seq 40); do
+  grep -qx READY "$tmp/smtp.log" && break
+  sleep 0.5
+done
 grep -qx READY "$tmp/smtp.log" || fail "the SMTP sink did not start: $(cat "$tmp/smtp.log")"
 
 # A fresh account and its access token.
