@@ -62,7 +62,8 @@ pub fn verify(
     now: OffsetDateTime,
 ) -> Result<AccessClaims, JwtError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
-    if header.alg != Algorithm::EdDSA {
+    // only access tokens: a step-up token is signed by the same key and must not pass for one
+    if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some("at+jwt") {
         return Err(JwtError::Invalid);
     }
     let key = header

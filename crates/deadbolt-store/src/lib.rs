@@ -34,6 +34,7 @@ pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
 pub use outbox::OutboxMessage;
 pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
+pub use throttle::writes as throttle_writes;
 
 use db::{Db, Dialect, Migration};
 use std::sync::Arc;
@@ -72,6 +73,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "code_destinations",
         sql: include_str!("../migrations/0003_code_destinations.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "enrolled_under_step_up",
+        sql: include_str!("../migrations/0004_enrolled_under_step_up.sql"),
     },
 ];
 

@@ -20,6 +20,8 @@ pub struct MethodRecord {
     pub consecutive_failures: u32,
     pub last_failure_at: Option<OffsetDateTime>,
     pub disabled_at: Option<OffsetDateTime>,
+    /// Enrolled while MFA was on, under a step-up.
+    pub enrolled_under_step_up: bool,
 }
 
 impl MethodRecord {
@@ -30,8 +32,8 @@ impl MethodRecord {
 
     pub fn insert(&self) -> Write {
         Write(Stmt::new(
-            "INSERT INTO mfa_methods (id, account_id, kind, label, confirmed_at, is_primary, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO mfa_methods (id, account_id, kind, label, confirmed_at, is_primary, created_at, enrolled_under_step_up) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             params![
                 self.id.to_string(),
                 self.account_id.to_string(),
@@ -40,6 +42,7 @@ impl MethodRecord {
                 self.confirmed_at.map(to_millis),
                 self.is_primary,
                 to_millis(self.created_at),
+                self.enrolled_under_step_up,
             ],
         ))
     }
@@ -151,6 +154,7 @@ fn method_from_row(r: &Row) -> Result<MethodRecord> {
         consecutive_failures: u32::try_from(r.int(8)?).unwrap_or(u32::MAX),
         last_failure_at: r.opt_int(9)?.map(from_millis),
         disabled_at: r.opt_int(10)?.map(from_millis),
+        enrolled_under_step_up: r.bool(11)?,
     })
 }
 
@@ -175,10 +179,30 @@ pub mod writes {
         ))
     }
 
+    /// Counts an attempt against the method before it is checked: a guard that fails once the
+    /// cap is reached, so parallel attempts cannot pass it together.
+    pub fn reserve_attempt(method: MethodId, cap: u32) -> Write {
+        Write(Stmt::guard(
+            "UPDATE mfa_methods SET consecutive_failures = consecutive_failures + 1 \
+             WHERE id = $1 AND consecutive_failures < $2 AND disabled_at IS NULL",
+            params![method.to_string(), i64::from(cap)],
+        ))
+    }
+
+    /// Gives back a reserved attempt that was not a guess (a replay, or a refusal).
+    pub fn release_attempt(method: MethodId) -> Write {
+        Write(Stmt::new(
+            "UPDATE mfa_methods SET consecutive_failures = consecutive_failures - 1 \
+             WHERE id = $1 AND consecutive_failures > 0",
+            params![method.to_string()],
+        ))
+    }
+
     /// Turns a pending method on; a guard, so a method confirms once.
     pub fn confirm_method(method: MethodId, now: OffsetDateTime) -> Write {
         Write(Stmt::guard(
-            "UPDATE mfa_methods SET confirmed_at = $2, last_used_at = $2 WHERE id = $1 AND confirmed_at IS NULL",
+            "UPDATE mfa_methods SET confirmed_at = $2, last_used_at = $2, consecutive_failures = 0, last_failure_at = NULL \
+             WHERE id = $1 AND confirmed_at IS NULL",
             params![method.to_string(), to_millis(now)],
         ))
     }
@@ -230,13 +254,13 @@ pub mod writes {
 
 const METHOD_SELECT: &str =
     "SELECT id, account_id, kind, label, confirmed_at, is_primary, created_at, last_used_at, \
-     consecutive_failures, last_failure_at, disabled_at FROM mfa_methods";
+     consecutive_failures, last_failure_at, disabled_at, enrolled_under_step_up FROM mfa_methods";
 
 impl Store {
     /// Every method of an account, oldest first.
     pub async fn methods_of(&self, account: AccountId) -> Result<Vec<MethodRecord>> {
         const SQL: &str = "SELECT id, account_id, kind, label, confirmed_at, is_primary, created_at, last_used_at, \
-             consecutive_failures, last_failure_at, disabled_at FROM mfa_methods WHERE account_id = $1 ORDER BY created_at, id";
+             consecutive_failures, last_failure_at, disabled_at, enrolled_under_step_up FROM mfa_methods WHERE account_id = $1 ORDER BY created_at, id";
         debug_assert!(SQL.starts_with(METHOD_SELECT));
         let rows = self.db.query(SQL, params![account.to_string()]).await?;
         rows.iter().map(method_from_row).collect()
@@ -298,6 +322,30 @@ impl Store {
                 "UPDATE mfa_methods SET consecutive_failures = consecutive_failures + 1, last_failure_at = $2, \
                  disabled_at = CASE WHEN $3 THEN $2 ELSE disabled_at END WHERE id = $1 RETURNING consecutive_failures",
                 params![method.to_string(), to_millis(now), disable],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|r| r.int(0))
+            .transpose()?
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Records when a reserved attempt turned out wrong, disabling the method once its run of
+    /// failures reached `cap`. Returns the run.
+    pub async fn attempt_failed(
+        &self,
+        method: MethodId,
+        now: OffsetDateTime,
+        cap: u32,
+    ) -> Result<u32> {
+        let rows = self
+            .db
+            .query(
+                "UPDATE mfa_methods SET last_failure_at = $2, \
+                 disabled_at = CASE WHEN consecutive_failures >= $3 AND disabled_at IS NULL THEN $2 ELSE disabled_at END \
+                 WHERE id = $1 RETURNING consecutive_failures",
+                params![method.to_string(), to_millis(now), i64::from(cap)],
             )
             .await?;
         Ok(rows

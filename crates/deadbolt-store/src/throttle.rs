@@ -54,3 +54,35 @@ impl Store {
             .map(|_| ())
     }
 }
+
+/// Writes for use cases that reserve an attempt before checking it.
+pub mod writes {
+    use crate::db::Stmt;
+    use crate::{params, Write};
+    use deadbolt_core::clock::to_millis;
+    use time::OffsetDateTime;
+
+    /// Counts an attempt as a failure before it is checked; a success clears the key.
+    pub fn reserve_failure(key: &str, at: OffsetDateTime) -> Write {
+        Write(Stmt::new(
+            "INSERT INTO auth_failures (key, at) VALUES ($1, $2)",
+            params![key, to_millis(at)],
+        ))
+    }
+
+    /// Gives back an attempt reserved at `at` (one refused before it was checked).
+    pub fn release_failure(key: &str, at: OffsetDateTime) -> Write {
+        Write(Stmt::new(
+            "DELETE FROM auth_failures WHERE key = $1 AND at = $2",
+            params![key, to_millis(at)],
+        ))
+    }
+
+    /// Forgets the failures of a key, in a success's transaction.
+    pub fn clear_failures(key: &str) -> Write {
+        Write(Stmt::new(
+            "DELETE FROM auth_failures WHERE key = $1",
+            params![key],
+        ))
+    }
+}

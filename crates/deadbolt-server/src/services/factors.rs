@@ -15,12 +15,12 @@ use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
 use deadbolt_core::password::PasswordHashString;
 use deadbolt_core::secret::Secret;
-use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
+use deadbolt_core::throttle::{retry_after_seconds, FailureWindow, ThrottlePolicy};
 use deadbolt_core::totp::{self, TotpAlgorithm, TotpParams, TotpSecret};
 use deadbolt_core::{recovery, CoreError};
 use deadbolt_store::{
-    method_writes, BatchOutcome, ChallengeRecord, EventRecord, MethodRecord, OutboxMessage,
-    TotpRecord, Write,
+    method_writes, throttle_writes, BatchOutcome, ChallengeRecord, EventRecord, MethodRecord,
+    OutboxMessage, TotpRecord, Write,
 };
 use serde_json::json;
 
@@ -60,8 +60,6 @@ pub struct Proof {
     events: Vec<EventRecord>,
     mails: Vec<OutboxMessage>,
     bucket: (String, ThrottlePolicy),
-    /// Whether the bucket held failures to forget after a success (most checks: none).
-    bucket_had_failures: bool,
 }
 
 /// The failure bucket a kind of factor counts against: recovery codes have their own.
@@ -185,8 +183,37 @@ pub async fn check(
         }
         AuthenticatorGate::Disabled => return Err(ApiError::AuthenticatorDisabled),
     }
+    // Count this attempt against the account and the authenticator before looking at the code:
+    // the checks above read counts that parallel attempts have not written yet, and a burst
+    // must not slip under the lock together. A success clears the account's count; a refusal
+    // here gives the places back.
+    let cap = state.config.lockout.authenticator_max_failures;
+    let reserve = vec![
+        throttle_writes::reserve_failure(&key, now),
+        method_writes::reserve_attempt(method.id, cap),
+    ];
+    if state.store.commit(reserve).await? != BatchOutcome::Committed {
+        return Err(ApiError::AuthenticatorDisabled);
+    }
+    let counted = state
+        .store
+        .failure_window(&key, policy.window_start(now))
+        .await?;
+    let before_this = FailureWindow {
+        count: counted.count.saturating_sub(1),
+        oldest: counted.oldest,
+    };
+    if let Err(CoreError::Throttled(wait)) = policy.check(before_this, now) {
+        let release = vec![
+            throttle_writes::release_failure(&key, now),
+            method_writes::release_attempt(method.id),
+        ];
+        state.store.commit(release).await?;
+        return Err(ApiError::MfaLocked {
+            retry_after: retry_after_seconds(wait),
+        });
+    }
     let bucket = (key, policy);
-    let bucket_had_failures = seen.count > 0;
     match input {
         FactorInput::Totp { code, .. } => {
             let rec = state.store.totp_of(method.id).await?.ok_or_else(|| {
@@ -199,13 +226,13 @@ pub async fn check(
                     writes: vec![
                         method_writes::accept_totp_step(method.id, step),
                         method_writes::method_used(method.id, now),
+                        throttle_writes::clear_failures(&bucket.0),
                     ],
                     events: vec![],
                     mails: vec![],
                     auth: AuthMethod::Totp,
                     method,
                     bucket,
-                    bucket_had_failures,
                 }),
                 None => {
                     let replay = totp::verify(&secret, &params, code.expose(), now, None).is_some();
@@ -236,6 +263,7 @@ pub async fn check(
                     writes: vec![
                         method_writes::use_recovery_code(row.id, now),
                         method_writes::method_used(method.id, now),
+                        throttle_writes::clear_failures(&bucket.0),
                     ],
                     events: vec![event(
                         state,
@@ -248,7 +276,6 @@ pub async fn check(
                     auth: AuthMethod::RecoveryCode,
                     method,
                     bucket,
-                    bucket_had_failures,
                 }),
                 None => Err(fail(state, client, account, challenge, &method, &bucket, false).await),
             }
@@ -275,9 +302,6 @@ pub async fn finish(
     writes.extend(extra);
     match state.store.commit(writes).await? {
         BatchOutcome::Committed => {
-            if proof.bucket_had_failures {
-                let _ = state.store.clear_failures(&proof.bucket.0).await;
-            }
             if !proof.mails.is_empty() {
                 state.outbox_wake.notify_one();
             }
@@ -328,24 +352,18 @@ async fn count_failure(
     let now = state.clock.now();
     let limits = state.config.lockout;
     let failures = state.store.challenge_failed(&challenge.token_hash).await?;
-    state
-        .store
-        .record_failure(std::slice::from_ref(key), now, now - policy.window)
-        .await?;
+    // The attempt was already counted against the account and the authenticator (reserved in
+    // `check`). A replay is a right code used twice: someone saw a code, nobody is guessing the
+    // authenticator, so the authenticator gets its place back; the account's count stands.
     let cap = limits.authenticator_max_failures;
-    // A replay is a right code used twice: someone saw a code, nobody is guessing the
-    // authenticator, so it counts against the token and the account but not the authenticator.
     let run = if replay {
-        method.consecutive_failures
-    } else {
         state
             .store
-            .method_failed(
-                method.id,
-                now,
-                method.consecutive_failures.saturating_add(1) >= cap,
-            )
-            .await?
+            .commit(vec![method_writes::release_attempt(method.id)])
+            .await?;
+        0
+    } else {
+        state.store.attempt_failed(method.id, now, cap).await?
     };
     let detail = json!({"method_id": method.id, "type": method.kind.as_str(), "purpose": challenge.purpose, "replay": replay});
     let mut events = vec![event(
@@ -366,7 +384,7 @@ async fn count_failure(
         ));
         mails.push(notice(state, account, Notice::ReplayRefused, client));
     }
-    if run == cap {
+    if run == cap && method.disabled_at.is_none() {
         events.push(event(
             state,
             EventKind::AuthenticatorDisabled,

@@ -107,7 +107,8 @@ pub async fn enroll_totp(
             "label must be 1 to 64 characters".into(),
         ));
     }
-    if is_enabled(&state.store.methods_of(account.id).await?) {
+    let under_step_up = is_enabled(&state.store.methods_of(account.id).await?);
+    if under_step_up {
         stepup::require(state, who, Action::MFA_MANAGE).await?;
     }
     let now = state.clock.now();
@@ -125,6 +126,7 @@ pub async fn enroll_totp(
         consecutive_failures: 0,
         last_failure_at: None,
         disabled_at: None,
+        enrolled_under_step_up: under_step_up,
     };
     let (master_key_id, sealed) = state
         .master
@@ -260,6 +262,10 @@ pub async fn confirm(
         return Err(ApiError::InvalidCode);
     };
     let was_enabled = is_enabled(&methods);
+    // a method enrolled while MFA was off must not become a second factor without a step-up
+    if was_enabled && !method.enrolled_under_step_up {
+        stepup::require(state, who, Action::MFA_MANAGE).await?;
+    }
     let mut writes = vec![
         method_writes::confirm_method(id, now),
         method_writes::accept_totp_step(id, step),
@@ -331,6 +337,7 @@ fn recovery_method(state: &AppState, account: AccountId) -> MethodRecord {
         consecutive_failures: 0,
         last_failure_at: None,
         disabled_at: None,
+        enrolled_under_step_up: false,
     }
 }
 

@@ -259,7 +259,8 @@ fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResul
         action: grant.action.clone(),
         iat: state.clock.now().unix_timestamp(),
         exp: grant.expires_at.unix_timestamp(),
-        jti: GrantId::generate(state.rng.as_ref()).0,
+        // the grant's id: an app that spends one-shot tokens by jti spends the grant once
+        jti: grant.id.0,
         auth_time: grant.auth_time.unix_timestamp(),
         amr: grant.amr.clone(),
         acr: grant.acr.clone(),

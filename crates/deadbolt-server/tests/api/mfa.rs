@@ -689,3 +689,96 @@ async fn totp_secrets_are_sealed_and_survive_a_master_key_rotation() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_cannot_slip_under_the_lock() {
+    let app = spawn_app_with(manual(), |c| c.lockout.account_max_failures = 3).await;
+    let user = app.enrolled("burst@example.com").await;
+    let mut tokens = Vec::new();
+    for _ in 0..12 {
+        tokens.push(app.mfa_token(&user.email).await);
+    }
+    let wrong = if app.code(&user.secret) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(tokens.len()));
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .map(|t| {
+            let client = app.client.clone();
+            let url = app.url("/v1/login/mfa/verify");
+            let body = json!({"mfa_token": t, "type": "totp", "code": wrong});
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let r = client.post(url).json(&body).send().await.unwrap();
+                r.json::<Value>().await.unwrap()["error"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for t in tasks {
+        errors.push(t.await.unwrap());
+    }
+    let guessed = errors.iter().filter(|e| *e == "invalid_code").count();
+    assert!(
+        guessed <= 3,
+        "at most the lock's allowance may be checked: {errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e == "invalid_code" || e == "mfa_locked"),
+        "{errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pending_method_cannot_be_confirmed_without_step_up_once_mfa_is_on() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let tokens = app.signed_in("pending@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // an attacker's enrolment, left pending while MFA is off
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/totp", access, None)
+        .await;
+    let planted: Value = r.json().await.unwrap();
+    // the owner turns MFA on with their own authenticator
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/totp", access, None)
+        .await;
+    let own: Value = r.json().await.unwrap();
+    let own_secret = own["secret"].as_str().unwrap();
+    let path = format!("/v1/me/mfa/{}/confirm", own["method_id"].as_str().unwrap());
+    assert_eq!(
+        app.send_auth(
+            Method::POST,
+            &path,
+            access,
+            Some(json!({"code": app.code(own_secret)}))
+        )
+        .await
+        .status(),
+        200
+    );
+    app.advance(Duration::seconds(30));
+    let planted_secret = planted["secret"].as_str().unwrap();
+    let path = format!(
+        "/v1/me/mfa/{}/confirm",
+        planted["method_id"].as_str().unwrap()
+    );
+    let r = app
+        .send_auth(
+            Method::POST,
+            &path,
+            access,
+            Some(json!({"code": app.code(planted_secret)})),
+        )
+        .await;
+    assert_problem(r, 401, "insufficient_user_authentication").await;
+}

@@ -700,3 +700,34 @@ async fn deleting_an_account_with_mfa_needs_its_second_factor() {
     let text = format!("{events:?}");
     assert!(!text.contains(&user.secret) && !text.contains(PASSWORD));
 }
+
+#[tokio::test]
+async fn a_step_up_token_is_not_an_access_token() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("notaccess@example.com").await;
+    let done = app
+        .step_up_totp(&user.access, "billing.refund", &user.secret)
+        .await;
+    let token = done["step_up_token"].as_str().unwrap();
+    assert_problem(app.get_auth("/v1/me", token).await, 401, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_are_throttled() {
+    let app = spawn_app_with(Options::default(), |c| c.lockout.account_max_failures = 3).await;
+    let tokens = app.signed_in("oracle@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let guess = json!({"current_password": "guess guess guess", "new_password": "a brand new passphrase 2026"});
+    for _ in 0..3 {
+        let r = app
+            .send_auth(Method::POST, "/v1/me/password", access, Some(guess.clone()))
+            .await;
+        assert_problem(r, 401, "invalid_credentials").await;
+    }
+    let right =
+        json!({"current_password": PASSWORD, "new_password": "a brand new passphrase 2026"});
+    let r = app
+        .send_auth(Method::POST, "/v1/me/password", access, Some(right))
+        .await;
+    assert_problem(r, 429, "mfa_locked").await;
+}
