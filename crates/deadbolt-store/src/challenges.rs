@@ -37,6 +37,39 @@ impl ChallengeRecord {
         ))
     }
 
+    /// Counts a wrong code against the challenge, in the failure's transaction.
+    pub fn failed(&self) -> Write {
+        Write(Stmt::new(
+            "UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = $1",
+            params![self.token_hash.clone()],
+        ))
+    }
+
+    /// Spends the challenge unless the failure bucket `key` holds `max` failures since `since`:
+    /// a guard that makes a success wait for the same lock as a failure.
+    pub fn consume_unless_locked(
+        &self,
+        now: OffsetDateTime,
+        max_failures: u32,
+        key: &str,
+        since: OffsetDateTime,
+        bucket_max: u32,
+    ) -> Write {
+        Write(Stmt::guard(
+            "UPDATE mfa_challenges SET consumed_at = $2 \
+             WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND failures < $3 \
+             AND (SELECT COUNT(*) FROM auth_failures WHERE key = $4 AND at > $5) < $6",
+            params![
+                self.token_hash.clone(),
+                to_millis(now),
+                i64::from(max_failures),
+                key,
+                to_millis(since),
+                i64::from(bucket_max)
+            ],
+        ))
+    }
+
     /// Spends the challenge: a guard, so of two racing successes one wins.
     pub fn consume(&self, now: OffsetDateTime, max_failures: u32) -> Write {
         Write(Stmt::guard(

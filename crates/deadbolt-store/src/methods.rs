@@ -179,22 +179,13 @@ pub mod writes {
         ))
     }
 
-    /// Counts an attempt against the method before it is checked: a guard that fails once the
-    /// cap is reached, so parallel attempts cannot pass it together.
-    pub fn reserve_attempt(method: MethodId, cap: u32) -> Write {
-        Write(Stmt::guard(
-            "UPDATE mfa_methods SET consecutive_failures = consecutive_failures + 1 \
-             WHERE id = $1 AND consecutive_failures < $2 AND disabled_at IS NULL",
-            params![method.to_string(), i64::from(cap)],
-        ))
-    }
-
-    /// Gives back a reserved attempt that was not a guess (a replay, or a refusal).
-    pub fn release_attempt(method: MethodId) -> Write {
+    /// A wrong guess against the method: its run grows, and at `cap` it is disabled.
+    pub fn guess_failed(method: MethodId, now: OffsetDateTime, cap: u32) -> Write {
         Write(Stmt::new(
-            "UPDATE mfa_methods SET consecutive_failures = consecutive_failures - 1 \
-             WHERE id = $1 AND consecutive_failures > 0",
-            params![method.to_string()],
+            "UPDATE mfa_methods SET consecutive_failures = consecutive_failures + 1, last_failure_at = $2, \
+             disabled_at = CASE WHEN consecutive_failures + 1 >= $3 AND disabled_at IS NULL THEN $2 ELSE disabled_at END \
+             WHERE id = $1",
+            params![method.to_string(), to_millis(now), i64::from(cap)],
         ))
     }
 
@@ -322,30 +313,6 @@ impl Store {
                 "UPDATE mfa_methods SET consecutive_failures = consecutive_failures + 1, last_failure_at = $2, \
                  disabled_at = CASE WHEN $3 THEN $2 ELSE disabled_at END WHERE id = $1 RETURNING consecutive_failures",
                 params![method.to_string(), to_millis(now), disable],
-            )
-            .await?;
-        Ok(rows
-            .first()
-            .map(|r| r.int(0))
-            .transpose()?
-            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
-    }
-
-    /// Records when a reserved attempt turned out wrong, disabling the method once its run of
-    /// failures reached `cap`. Returns the run.
-    pub async fn attempt_failed(
-        &self,
-        method: MethodId,
-        now: OffsetDateTime,
-        cap: u32,
-    ) -> Result<u32> {
-        let rows = self
-            .db
-            .query(
-                "UPDATE mfa_methods SET last_failure_at = $2, \
-                 disabled_at = CASE WHEN consecutive_failures >= $3 AND disabled_at IS NULL THEN $2 ELSE disabled_at END \
-                 WHERE id = $1 RETURNING consecutive_failures",
-                params![method.to_string(), to_millis(now), i64::from(cap)],
             )
             .await?;
         Ok(rows

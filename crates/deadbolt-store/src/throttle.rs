@@ -6,6 +6,18 @@ use deadbolt_core::throttle::FailureWindow;
 use time::OffsetDateTime;
 
 impl Store {
+    /// Serialises, until the transaction ends, every transaction that counts failures of `key`.
+    /// SQLite needs nothing: it has one writer at a time.
+    pub fn lock_bucket(&self, key: &str) -> Option<crate::Write> {
+        match self.db.dialect() {
+            crate::db::Dialect::Sqlite => None,
+            crate::db::Dialect::Postgres => Some(crate::Write(crate::db::Stmt::new(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                params![key],
+            ))),
+        }
+    }
+
     /// Failures for `key` strictly after `since` (the start of the window).
     pub async fn failure_window(&self, key: &str, since: OffsetDateTime) -> Result<FailureWindow> {
         let rows = self
@@ -55,26 +67,26 @@ impl Store {
     }
 }
 
-/// Writes for use cases that reserve an attempt before checking it.
+/// Failure-bucket writes for use cases to commit with their own.
 pub mod writes {
     use crate::db::Stmt;
     use crate::{params, Write};
     use deadbolt_core::clock::to_millis;
     use time::OffsetDateTime;
 
-    /// Counts an attempt as a failure before it is checked; a success clears the key.
-    pub fn reserve_failure(key: &str, at: OffsetDateTime) -> Write {
-        Write(Stmt::new(
-            "INSERT INTO auth_failures (key, at) VALUES ($1, $2)",
-            params![key, to_millis(at)],
-        ))
-    }
-
-    /// Gives back an attempt reserved at `at` (one refused before it was checked).
-    pub fn release_failure(key: &str, at: OffsetDateTime) -> Write {
-        Write(Stmt::new(
-            "DELETE FROM auth_failures WHERE key = $1 AND at = $2",
-            params![key, to_millis(at)],
+    /// Records a failure only while fewer than `max` are counted since `since`: a guard, so the
+    /// verdict of an attempt past the limit is never told. (On PostgreSQL, take
+    /// [`crate::Store::lock_bucket`] first in the same transaction so concurrent counts queue.)
+    pub fn failure_within_limit(
+        key: &str,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        max: u32,
+    ) -> Write {
+        Write(Stmt::guard(
+            "INSERT INTO auth_failures (key, at) SELECT CAST($1 AS TEXT), CAST($2 AS BIGINT) \
+             WHERE (SELECT COUNT(*) FROM auth_failures WHERE key = $1 AND at > $3) < $4",
+            params![key, to_millis(at), to_millis(since), i64::from(max)],
         ))
     }
 

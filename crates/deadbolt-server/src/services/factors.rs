@@ -15,7 +15,7 @@ use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
 use deadbolt_core::password::PasswordHashString;
 use deadbolt_core::secret::Secret;
-use deadbolt_core::throttle::{retry_after_seconds, FailureWindow, ThrottlePolicy};
+use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
 use deadbolt_core::totp::{self, TotpAlgorithm, TotpParams, TotpSecret};
 use deadbolt_core::{recovery, CoreError};
 use deadbolt_store::{
@@ -183,36 +183,6 @@ pub async fn check(
         }
         AuthenticatorGate::Disabled => return Err(ApiError::AuthenticatorDisabled),
     }
-    // Count this attempt against the account and the authenticator before looking at the code:
-    // the checks above read counts that parallel attempts have not written yet, and a burst
-    // must not slip under the lock together. A success clears the account's count; a refusal
-    // here gives the places back.
-    let cap = state.config.lockout.authenticator_max_failures;
-    let reserve = vec![
-        throttle_writes::reserve_failure(&key, now),
-        method_writes::reserve_attempt(method.id, cap),
-    ];
-    if state.store.commit(reserve).await? != BatchOutcome::Committed {
-        return Err(ApiError::AuthenticatorDisabled);
-    }
-    let counted = state
-        .store
-        .failure_window(&key, policy.window_start(now))
-        .await?;
-    let before_this = FailureWindow {
-        count: counted.count.saturating_sub(1),
-        oldest: counted.oldest,
-    };
-    if let Err(CoreError::Throttled(wait)) = policy.check(before_this, now) {
-        let release = vec![
-            throttle_writes::release_failure(&key, now),
-            method_writes::release_attempt(method.id),
-        ];
-        state.store.commit(release).await?;
-        return Err(ApiError::MfaLocked {
-            retry_after: retry_after_seconds(wait),
-        });
-    }
     let bucket = (key, policy);
     match input {
         FactorInput::Totp { code, .. } => {
@@ -294,7 +264,19 @@ pub async fn finish(
     extra: Vec<Write>,
 ) -> ApiResult<()> {
     let now = state.clock.now();
-    let mut writes = vec![challenge.consume(now, state.config.lockout.token_max_failures)];
+    let (key, policy) = &proof.bucket;
+    // The challenge is spent only while the account is not locked, checked in the same
+    // transaction (serialised per bucket), so a burst of parallel attempts cannot all pass a
+    // lock that each of them read as open.
+    let mut writes: Vec<Write> = state.store.lock_bucket(key).into_iter().collect();
+    let consume_at = writes.len();
+    writes.push(challenge.consume_unless_locked(
+        now,
+        state.config.lockout.token_max_failures,
+        key,
+        policy.window_start(now),
+        policy.max_failures,
+    ));
     let factor_guards = proof.writes.len();
     writes.extend(proof.writes);
     writes.extend(proof.events.iter().map(EventRecord::write));
@@ -307,9 +289,14 @@ pub async fn finish(
             }
             Ok(())
         }
-        BatchOutcome::GuardFailed(0) => Err(ApiError::MfaTokenInvalid),
+        BatchOutcome::GuardFailed(i) if i == consume_at => {
+            Err(match lock_wait(state, key, policy).await? {
+                Some(retry_after) => ApiError::MfaLocked { retry_after },
+                None => ApiError::MfaTokenInvalid,
+            })
+        }
         // the factor was spent by a concurrent request between the check and the commit
-        BatchOutcome::GuardFailed(i) if i <= factor_guards => Err(fail(
+        BatchOutcome::GuardFailed(i) if i <= consume_at + factor_guards => Err(fail(
             state,
             client,
             account,
@@ -323,6 +310,19 @@ pub async fn finish(
             "a second-factor write found nothing to change"
         ))),
     }
+}
+
+/// Seconds until the bucket's lock opens, or None when it is open.
+async fn lock_wait(state: &AppState, key: &str, policy: &ThrottlePolicy) -> ApiResult<Option<i64>> {
+    let now = state.clock.now();
+    let seen = state
+        .store
+        .failure_window(key, policy.window_start(now))
+        .await?;
+    Ok(match policy.check(seen, now) {
+        Err(CoreError::Throttled(wait)) => Some(retry_after_seconds(wait)),
+        _ => None,
+    })
 }
 
 /// Counts a wrong code everywhere it counts, records and tells what must be told, and answers.
@@ -351,19 +351,33 @@ async fn count_failure(
 ) -> ApiResult<ApiError> {
     let now = state.clock.now();
     let limits = state.config.lockout;
-    let failures = state.store.challenge_failed(&challenge.token_hash).await?;
-    // The attempt was already counted against the account and the authenticator (reserved in
-    // `check`). A replay is a right code used twice: someone saw a code, nobody is guessing the
-    // authenticator, so the authenticator gets its place back; the account's count stands.
     let cap = limits.authenticator_max_failures;
+    // Counted only while the account is under its limit, in one transaction serialised per
+    // bucket: past the limit the attempt is refused as locked, and whether the code was right
+    // is never told. A replay is a right code used twice: someone saw a code, nobody is
+    // guessing the authenticator, so it does not count against the authenticator.
+    let mut writes: Vec<Write> = state.store.lock_bucket(key).into_iter().collect();
+    writes.push(throttle_writes::failure_within_limit(
+        key,
+        now,
+        policy.window_start(now),
+        policy.max_failures,
+    ));
+    writes.push(challenge.failed());
+    if !replay {
+        writes.push(method_writes::guess_failed(method.id, now, cap));
+    }
+    if let BatchOutcome::GuardFailed(_) = state.store.commit(writes).await? {
+        let retry_after = lock_wait(state, key, policy)
+            .await?
+            .unwrap_or(policy.window.whole_seconds());
+        return Ok(ApiError::MfaLocked { retry_after });
+    }
+    let failures = challenge.failures.saturating_add(1);
     let run = if replay {
-        state
-            .store
-            .commit(vec![method_writes::release_attempt(method.id)])
-            .await?;
-        0
+        method.consecutive_failures
     } else {
-        state.store.attempt_failed(method.id, now, cap).await?
+        method.consecutive_failures.saturating_add(1)
     };
     let detail = json!({"method_id": method.id, "type": method.kind.as_str(), "purpose": challenge.purpose, "replay": replay});
     let mut events = vec![event(
@@ -384,7 +398,7 @@ async fn count_failure(
         ));
         mails.push(notice(state, account, Notice::ReplayRefused, client));
     }
-    if run == cap && method.disabled_at.is_none() {
+    if !replay && run == cap && method.disabled_at.is_none() {
         events.push(event(
             state,
             EventKind::AuthenticatorDisabled,
