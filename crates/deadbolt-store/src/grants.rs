@@ -40,6 +40,23 @@ impl GrantRecord {
     }
 }
 
+impl GrantRecord {
+    /// Uses the grant, as a guard in the action's own transaction: a one-shot grant is spent,
+    /// a windowed one moves to `new_expiry`. Changes nothing once the grant is no longer open.
+    pub fn use_write(&self, now: OffsetDateTime, new_expiry: Option<OffsetDateTime>) -> Write {
+        match new_expiry {
+            None => Write(Stmt::guard(
+                "UPDATE step_up_grants SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+                params![self.id.to_string(), to_millis(now)],
+            )),
+            Some(until) => Write(Stmt::guard(
+                "UPDATE step_up_grants SET expires_at = $3 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+                params![self.id.to_string(), to_millis(now), to_millis(until)],
+            )),
+        }
+    }
+}
+
 fn grant_from_row(r: &Row) -> Result<GrantRecord> {
     Ok(GrantRecord {
         id: GrantId(parse_uuid(&r.text(0)?)?),

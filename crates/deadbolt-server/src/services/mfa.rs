@@ -108,9 +108,11 @@ pub async fn enroll_totp(
         ));
     }
     let under_step_up = is_enabled(&state.store.methods_of(account.id).await?);
-    if under_step_up {
-        stepup::require(state, who, Action::MFA_MANAGE).await?;
-    }
+    let grant = if under_step_up {
+        Some(stepup::require(state, who, Action::MFA_MANAGE).await?)
+    } else {
+        None
+    };
     let now = state.clock.now();
     let secret = TotpSecret::generate(state.rng.as_ref());
     let params = state.config.mfa.totp_params();
@@ -149,10 +151,12 @@ pub async fn enroll_totp(
         client,
         json!({"method_id": method.id, "type": "totp", "pending": true}),
     );
-    state
-        .store
-        .commit(vec![method.insert(), record.insert(), added.write()])
-        .await?;
+    stepup::commit_with(
+        state,
+        grant,
+        vec![method.insert(), record.insert(), added.write()],
+    )
+    .await?;
     let uri = totp::otpauth_uri(
         &secret,
         &params,
@@ -263,9 +267,11 @@ pub async fn confirm(
     };
     let was_enabled = is_enabled(&methods);
     // a method enrolled while MFA was off must not become a second factor without a step-up
-    if was_enabled && !method.enrolled_under_step_up {
-        stepup::require(state, who, Action::MFA_MANAGE).await?;
-    }
+    let grant = if was_enabled && !method.enrolled_under_step_up {
+        Some(stepup::require(state, who, Action::MFA_MANAGE).await?)
+    } else {
+        None
+    };
     let mut writes = vec![
         method_writes::confirm_method(id, now),
         method_writes::accept_totp_step(id, step),
@@ -303,7 +309,7 @@ pub async fn confirm(
     }
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(mails.iter().map(OutboxMessage::write));
-    match state.store.commit(writes).await? {
+    match stepup::commit_with(state, grant, writes).await? {
         BatchOutcome::Committed => {}
         // raced with another confirmation of the same method
         BatchOutcome::GuardFailed(_) => return Err(ApiError::InvalidCode),
@@ -395,7 +401,7 @@ pub async fn remove(
             "recovery codes go with MFA: regenerate them, or disable MFA".into(),
         ));
     }
-    stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
     let remaining: Vec<&MethodRecord> = methods
         .iter()
         .filter(|m| m.id != id && m.confirmed_at.is_some() && !m.kind.is_fallback_only())
@@ -426,7 +432,7 @@ pub async fn remove(
     }
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(mails.iter().map(OutboxMessage::write));
-    match state.store.commit(writes).await? {
+    match stepup::commit_with(state, Some(grant), writes).await? {
         BatchOutcome::Committed => {
             state.outbox_wake.notify_one();
             Ok(())
@@ -448,7 +454,7 @@ pub async fn regenerate_recovery_codes(
             "MFA is off: recovery codes come with the first method".into(),
         ));
     }
-    stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
     let (codes, rows) = new_recovery_codes(state, account.id).await?;
     let mut writes = vec![method_writes::delete_recovery_codes(account.id)];
     writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
@@ -466,7 +472,7 @@ pub async fn regenerate_recovery_codes(
         .write(),
     );
     writes.push(notice(state, &account, Notice::RecoveryCodesRenewed, client).write());
-    state.store.commit(writes).await?;
+    stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
     Ok(codes)
 }
@@ -478,7 +484,7 @@ pub async fn disable(state: &AppState, client: &ClientInfo, who: &Principal) -> 
     if !is_enabled(&methods) {
         return Ok(());
     }
-    stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
     let mut writes = mfa_off_writes(state, account.id);
     writes.push(
         event(
@@ -491,7 +497,7 @@ pub async fn disable(state: &AppState, client: &ClientInfo, who: &Principal) -> 
         .write(),
     );
     writes.push(notice(state, &account, Notice::MfaDisabled, client).write());
-    state.store.commit(writes).await?;
+    stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
     Ok(())
 }

@@ -52,7 +52,7 @@ pub async fn change_password(
             .await?;
         return Err(ApiError::InvalidCredentials);
     }
-    stepup::require(state, who, Action::PASSWORD_CHANGE).await?;
+    let grant = stepup::require(state, who, Action::PASSWORD_CHANGE).await?;
     let hasher = state.passwords.clone();
     let rng = state.rng.clone();
     let hash = state
@@ -75,7 +75,7 @@ pub async fn change_password(
         .write(),
         notice(state, &account, Notice::PasswordChanged, client).write(),
     ];
-    state.store.commit(writes).await?;
+    stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
     Ok(())
 }
@@ -88,7 +88,7 @@ pub async fn delete_account(
     who: &Principal,
 ) -> ApiResult<()> {
     let account = crate::services::sessions::account_of(state, who).await?;
-    stepup::require(state, who, Action::ACCOUNT_DELETE).await?;
+    let grant = stepup::require(state, who, Action::ACCOUNT_DELETE).await?;
     let writes = vec![
         event(
             state,
@@ -101,7 +101,7 @@ pub async fn delete_account(
         notice(state, &account, Notice::AccountDeleted, client).write(),
         state.store.delete_account(account.id),
     ];
-    state.store.commit(writes).await?;
+    stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
     Ok(())
 }

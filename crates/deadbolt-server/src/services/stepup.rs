@@ -15,7 +15,7 @@ use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::{Action, StepUpRule};
 use deadbolt_core::throttle::retry_after_seconds;
 use deadbolt_core::CoreError;
-use deadbolt_store::{GrantRecord, MethodRecord};
+use deadbolt_store::{BatchOutcome, GrantRecord, MethodRecord, Write};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -24,9 +24,16 @@ fn rule_for(state: &AppState, action: &Action) -> StepUpRule {
     StepUpRule::resolve(action, state.config.step_up.get(action.as_str()))
 }
 
-/// Lets the caller's session perform `action` once more, or answers 401
-/// `insufficient_user_authentication`.
-pub async fn require(state: &AppState, who: &Principal, action: &str) -> ApiResult<()> {
+/// The use of the caller's open grant for an action: committed with the action's own writes,
+/// so a grant is spent only by an action that happens (a busy hash pool or a failed guard leaves
+/// it open).
+pub struct GrantUse {
+    write: Write,
+    action: String,
+}
+
+/// The caller's open grant for `action`, or 401 `insufficient_user_authentication`.
+pub async fn require(state: &AppState, who: &Principal, action: &str) -> ApiResult<GrantUse> {
     let now = state.clock.now();
     let needed = || ApiError::StepUpRequired {
         action: action.to_owned(),
@@ -39,10 +46,30 @@ pub async fn require(state: &AppState, who: &Principal, action: &str) -> ApiResu
         (false, Some(window)) => Some(now + time::Duration::seconds(window)),
         (false, None) => Some(grant.expires_at),
     };
-    if state.store.use_grant(grant.id, now, next).await? {
-        Ok(())
-    } else {
-        Err(needed())
+    Ok(GrantUse {
+        write: grant.use_write(now, next),
+        action: action.to_owned(),
+    })
+}
+
+/// Commits `writes` with the use of `grant` (when there is one) first. The outcome's guard
+/// indexes are those of `writes`.
+pub async fn commit_with(
+    state: &AppState,
+    grant: Option<GrantUse>,
+    writes: Vec<Write>,
+) -> ApiResult<BatchOutcome> {
+    let Some(grant) = grant else {
+        return Ok(state.store.commit(writes).await?);
+    };
+    let mut all = vec![grant.write];
+    all.extend(writes);
+    match state.store.commit(all).await? {
+        BatchOutcome::Committed => Ok(BatchOutcome::Committed),
+        BatchOutcome::GuardFailed(0) => Err(ApiError::StepUpRequired {
+            action: grant.action,
+        }),
+        BatchOutcome::GuardFailed(i) => Ok(BatchOutcome::GuardFailed(i - 1)),
     }
 }
 
