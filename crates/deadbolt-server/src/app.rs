@@ -28,6 +28,32 @@ pub struct Application {
     router: Router,
     state: AppState,
     worker: WorkerHandle,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+/// How often expired rows are removed.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes expired challenges, codes, sessions and the like, now and then.
+fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+        let policy = state.config.session;
+        loop {
+            tick.tick().await;
+            let absolute = time::Duration::seconds(policy.absolute_seconds);
+            let idle = time::Duration::seconds(policy.idle_seconds);
+            match state
+                .store
+                .purge_expired(state.clock.now(), absolute, idle)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "housekeeping: expired rows removed"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    })
 }
 
 /// Opens the store named in the config and brings its schema up to date.
@@ -128,11 +154,13 @@ impl Application {
         let listener = TcpListener::bind(&bind)
             .await
             .with_context(|| format!("binding {bind}"))?;
+        let housekeeping = spawn_housekeeping(state.clone());
         Ok(Self {
             listener,
             router: router(state.clone()),
             state,
             worker,
+            housekeeping,
         })
     }
 
@@ -164,6 +192,7 @@ impl Application {
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
+        self.housekeeping.abort();
         self.worker.stop().await;
         served
     }

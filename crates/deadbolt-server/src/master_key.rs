@@ -140,6 +140,22 @@ impl MasterKeys {
         })
     }
 
+    fn reload_if_changed(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let fresh = read_key_file(path)?;
+        let changed = {
+            let held = self.snapshot();
+            fresh.len() != held.len()
+                || fresh.iter().zip(held.iter()).any(|(a, b)| a.id() != b.id())
+        };
+        if changed {
+            *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        }
+        Ok(())
+    }
+
     fn snapshot(&self) -> Arc<Vec<MasterKey>> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -152,13 +168,16 @@ impl MasterKeys {
             .unwrap_or_else(|| MasterKey::from_bytes(&[0; 32]))
     }
 
-    /// Seals under the current key; returns that key's id with the sealed value.
+    /// Seals under the current key; returns that key's id with the sealed value. The key file
+    /// is read again first when it changed since it was loaded: after `deadbolt keys rotate` on
+    /// this host, new secrets must be sealed with the new key, not the one being retired.
     pub fn seal(
         &self,
         plaintext: &[u8],
         aad: &[u8],
         rng: &dyn Random,
     ) -> anyhow::Result<(String, Sealed)> {
+        self.reload_if_changed()?;
         let key = self.current();
         Ok((key.id().to_owned(), key.seal(plaintext, aad, rng)?))
     }
@@ -342,7 +361,10 @@ mod tests {
             after.open(&old_id, &sealed, b"row").unwrap().as_slice(),
             b"totp secret"
         );
-        // the instance started before the rotation learns the new key when it meets it
+        // the instance started before the rotation seals with the new key from now on
+        let (sealed_by, _) = running.seal(b"new secret", b"row2", &rng).unwrap();
+        assert_eq!(sealed_by, new.id());
+        // and reads values sealed by it
         let resealed = new.seal(b"totp secret", b"row", &rng).unwrap();
         assert_eq!(
             running

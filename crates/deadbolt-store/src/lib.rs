@@ -16,6 +16,7 @@ mod codes;
 mod devices;
 mod events;
 mod grants;
+pub mod housekeeping;
 mod keys;
 mod methods;
 mod outbox;

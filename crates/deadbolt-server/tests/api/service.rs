@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -238,4 +238,67 @@ async fn readyz_answers_503_while_the_database_is_gone() {
         200,
         "ready again once the database is back"
     );
+}
+
+#[tokio::test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the server runs on the wall clock here"
+)]
+async fn housekeeping_removes_what_expired_and_keeps_the_rest() {
+    let app = spawn_app().await;
+    let gone = app.signed_in("old@example.com").await;
+    let r = app
+        .client
+        .post(app.url("/v1/logout"))
+        .bearer_auth(gone["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let store = deadbolt_store::Store::open(&app.config.database.url, 2).unwrap();
+    let purge = |at: time::OffsetDateTime| {
+        let store = store.clone();
+        async move {
+            store
+                .purge_expired(at, time::Duration::hours(24), time::Duration::hours(1))
+                .await
+                .unwrap()
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    assert_eq!(purge(now).await, 0, "nothing has been over for a day yet");
+    let removed = purge(now + time::Duration::days(2)).await;
+    assert!(
+        removed >= 2,
+        "the revoked session and the expired sign-up code went: {removed}"
+    );
+    // the refresh token went with its session; the events stay
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": gone["refresh_token"]}),
+        )
+        .await;
+    assert_problem(r, 401, "invalid_token").await;
+    let fresh: Value = app
+        .login("old@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events: Value = app
+        .get_auth(
+            "/v1/me/events?limit=100",
+            fresh["access_token"].as_str().unwrap(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "logged_out"));
 }

@@ -1,0 +1,46 @@
+//! Removing what has expired: spent or dead challenges and codes, old failure counts, ended
+//! sessions (their refresh tokens go with them), expired grants and devices, delivered mail.
+//! Security events are kept.
+
+use crate::db::Stmt;
+use crate::{params, Result, Store};
+use deadbolt_core::clock::to_millis;
+use time::{Duration, OffsetDateTime};
+
+/// How long anything stays after it stopped mattering: long enough to answer "why was I signed
+/// out" from the session list, short enough that tables do not grow without bound.
+pub const GRACE: Duration = Duration::DAY;
+
+impl Store {
+    /// Deletes what ended before `now - GRACE`; sessions end at their absolute or idle limit.
+    /// Returns how many rows went.
+    pub async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        session_absolute: Duration,
+        session_idle: Duration,
+    ) -> Result<u64> {
+        let cutoff = to_millis(now - GRACE);
+        let created_cutoff = to_millis(now - GRACE - session_absolute);
+        let idle_cutoff = to_millis(now - GRACE - session_idle);
+        let mail_cutoff = to_millis(now - Duration::days(7));
+        let statements = [
+            Stmt::new("DELETE FROM mfa_challenges WHERE expires_at < $1", params![cutoff]),
+            Stmt::new("DELETE FROM verification_codes WHERE expires_at < $1", params![cutoff]),
+            Stmt::new("DELETE FROM auth_failures WHERE at < $1", params![cutoff]),
+            Stmt::new("DELETE FROM step_up_grants WHERE expires_at < $1", params![cutoff]),
+            Stmt::new(
+                "DELETE FROM sessions WHERE revoked_at < $1 OR created_at < $2 OR last_active_at < $3",
+                params![cutoff, created_cutoff, idle_cutoff],
+            ),
+            Stmt::new("DELETE FROM trusted_devices WHERE expires_at < $1 OR revoked_at < $1", params![cutoff]),
+            Stmt::new("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1", params![mail_cutoff]),
+        ];
+        let mut removed = 0;
+        // one statement at a time: a purge never holds the write lock for long
+        for s in statements {
+            removed += self.db.execute(s.sql, s.params).await?;
+        }
+        Ok(removed)
+    }
+}
