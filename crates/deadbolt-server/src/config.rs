@@ -56,7 +56,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     pub url: String,
@@ -87,7 +87,7 @@ impl Default for SecretsConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailConfig {
     pub smtp_url: String,
@@ -261,6 +261,37 @@ impl Default for LogConfig {
         Self {
             level: "info".to_owned(),
         }
+    }
+}
+
+/// A URL without its password, for logs and `Debug`: `postgres://app:***@db/auth`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+// Database and SMTP URLs may carry passwords: their Debug output shows them redacted.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("smtp_url", &redact_url(&self.smtp_url))
+            .field("from", &self.from)
+            .finish()
     }
 }
 
@@ -703,6 +734,23 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn passwords_in_urls_never_reach_debug_output() {
+        let mut c = Config::default();
+        c.database.url = "postgres://app:s3cret@db/auth".into();
+        c.email.smtp_url = "smtps://mailer:hunter2@smtp.example.com:465".into();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://app:***@db/auth"));
+        assert_eq!(
+            redact_url("sqlite://./deadbolt-data/deadbolt.db"),
+            "sqlite://./deadbolt-data/deadbolt.db"
+        );
     }
 
     #[test]

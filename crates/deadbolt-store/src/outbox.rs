@@ -130,16 +130,4 @@ impl Store {
             .await
             .map(|_| ())
     }
-
-    /// Counts of messages by status, for readiness and metrics.
-    pub async fn outbox_pending(&self) -> Result<i64> {
-        let rows = self
-            .db
-            .query(
-                "SELECT COUNT(*) FROM outbox WHERE status = 'pending'",
-                vec![],
-            )
-            .await?;
-        rows.first().map_or(Ok(0), |r| r.int(0))
-    }
 }

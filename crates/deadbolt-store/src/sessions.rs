@@ -95,18 +95,6 @@ fn session_stmts(s: &SessionRecord, refresh_hash: &[u8]) -> Vec<Stmt> {
 }
 
 impl Store {
-    /// Stores a new session, its first refresh token and the sign-in event together.
-    pub async fn create_session(
-        &self,
-        s: &SessionRecord,
-        refresh_hash: &[u8],
-        events: Vec<EventRecord>,
-    ) -> Result<()> {
-        let mut stmts = session_stmts(s, refresh_hash);
-        stmts.extend(events.iter().map(EventRecord::insert));
-        self.db.batch(stmts).await.map(|_| ())
-    }
-
     pub async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
         const SQL: &str = "SELECT id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent FROM sessions WHERE id = $1";
         debug_assert!(SQL.starts_with(SESSION_SELECT));

@@ -7,11 +7,13 @@ use crate::extract::{ApiJson, ClientInfo};
 use crate::routes::factor_input::factor_input;
 use crate::routes::tokens::TokenResponse;
 use crate::routes::views::{FactorType, MethodView};
+use crate::services::factors;
 use crate::services::login::{self, Login, LoginOutcome};
 use crate::services::mfa_login::{self, MfaVerify};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
+use deadbolt_core::ids::MethodId;
 use deadbolt_core::secret::Secret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -108,19 +110,8 @@ async fn challenge(
     ApiJson(body): ApiJson<ChallengeRequest>,
 ) -> ApiResult<axum::http::StatusCode> {
     let challenge = mfa_login::login_challenge(&state, &Secret::new(body.mfa_token)).await?;
-    let methods = state.store.methods_of(challenge.account_id).await?;
-    match methods
-        .iter()
-        .find(|m| m.id.0 == body.method_id && m.is_active())
-    {
-        Some(m) => Err(ApiError::InvalidRequest(format!(
-            "nothing to send for a {} method: enter its code",
-            m.kind.as_str()
-        ))),
-        None => Err(ApiError::InvalidRequest(
-            "no such method for this login".into(),
-        )),
-    }
+    factors::send_challenge(&state, &challenge, MethodId(body.method_id)).await?;
+    Ok(axum::http::StatusCode::ACCEPTED)
 }
 
 #[derive(Deserialize, ToSchema)]

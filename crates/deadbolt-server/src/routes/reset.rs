@@ -99,11 +99,14 @@ async fn challenge(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetChallenge>,
 ) -> ApiResult<StatusCode> {
-    reset::reset_challenge(&state, &Secret::new(body.reset_token)).await?;
-    let _ = body.method_id;
-    Err(ApiError::InvalidRequest(
-        "nothing to send for this method: enter its code".into(),
-    ))
+    let challenge = reset::reset_challenge(&state, &Secret::new(body.reset_token)).await?;
+    crate::services::factors::send_challenge(
+        &state,
+        &challenge,
+        deadbolt_core::ids::MethodId(body.method_id),
+    )
+    .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[derive(Deserialize, ToSchema)]

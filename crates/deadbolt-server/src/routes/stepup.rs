@@ -107,13 +107,19 @@ pub struct StepUpChallengeRequest {
     (status = 202, description = "A code was sent"), AuthProblems, BodyProblems, Unavailable,
 ))]
 async fn challenge(
+    State(state): State<AppState>,
     who: Principal,
     ApiJson(body): ApiJson<StepUpChallengeRequest>,
 ) -> ApiResult<axum::http::StatusCode> {
-    let _ = (who, body.challenge_token, body.method_id);
-    Err(ApiError::InvalidRequest(
-        "nothing to send for this method: enter its code".into(),
-    ))
+    let challenge =
+        stepup::step_up_challenge(&state, &who, &Secret::new(body.challenge_token)).await?;
+    crate::services::factors::send_challenge(
+        &state,
+        &challenge,
+        deadbolt_core::ids::MethodId(body.method_id),
+    )
+    .await?;
+    Ok(axum::http::StatusCode::ACCEPTED)
 }
 
 #[derive(Deserialize, ToSchema)]

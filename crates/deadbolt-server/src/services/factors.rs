@@ -111,6 +111,26 @@ pub fn clean_code(code: &Secret) -> Secret {
     )
 }
 
+/// The send step of a challenge (email, SMS and voice codes, WebAuthn options). The methods
+/// that exist so far need nothing sent: TOTP codes come from the app, recovery codes from
+/// paper; so this answers which method was meant, and that there is nothing to send.
+pub async fn send_challenge(
+    state: &AppState,
+    challenge: &ChallengeRecord,
+    method_id: MethodId,
+) -> ApiResult<()> {
+    let methods = state.store.methods_of(challenge.account_id).await?;
+    match methods.iter().find(|m| m.id == method_id && m.is_active()) {
+        Some(m) => Err(ApiError::InvalidRequest(format!(
+            "nothing to send for a {} method: enter its code",
+            m.kind.as_str()
+        ))),
+        None => Err(ApiError::InvalidRequest(
+            "no such method for this challenge".into(),
+        )),
+    }
+}
+
 /// True when the challenge can still take a code.
 pub fn challenge_is_live(state: &AppState, c: &ChallengeRecord) -> bool {
     c.consumed_at.is_none()

@@ -15,7 +15,7 @@ use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::{Action, StepUpRule};
 use deadbolt_core::throttle::retry_after_seconds;
 use deadbolt_core::CoreError;
-use deadbolt_store::{BatchOutcome, GrantRecord, MethodRecord, Write};
+use deadbolt_store::{BatchOutcome, ChallengeRecord, GrantRecord, MethodRecord, Write};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -128,6 +128,29 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
     })
 }
 
+/// The live step-up challenge a token names, bound to the caller's session: another session's
+/// token is as good as none.
+pub async fn step_up_challenge(
+    state: &AppState,
+    who: &Principal,
+    token: &Secret,
+) -> ApiResult<ChallengeRecord> {
+    if token.expose().len() > 128 {
+        return Err(ApiError::MfaTokenInvalid);
+    }
+    let hash = state.keys.hasher.hash_token(token);
+    state
+        .store
+        .challenge(&hash.0)
+        .await?
+        .filter(|c| {
+            c.purpose == "step_up"
+                && c.session_id == Some(who.session.id)
+                && factors::challenge_is_live(state, c)
+        })
+        .ok_or(ApiError::MfaTokenInvalid)
+}
+
 /// A step-up answer: a second factor, or the password for an account without MFA.
 pub enum StepUpFactor {
     Factor(FactorInput),
@@ -148,18 +171,7 @@ pub async fn verify(
     answer: StepUpFactor,
 ) -> ApiResult<Satisfied> {
     let now = state.clock.now();
-    let hash = state.keys.hasher.hash_token(&challenge_token);
-    // bound to the session that asked: another session's token is as good as none
-    let challenge = state
-        .store
-        .challenge(&hash.0)
-        .await?
-        .filter(|c| {
-            c.purpose == "step_up"
-                && c.session_id == Some(who.session.id)
-                && factors::challenge_is_live(state, c)
-        })
-        .ok_or(ApiError::MfaTokenInvalid)?;
+    let challenge = step_up_challenge(state, who, &challenge_token).await?;
     let action = Action::parse(challenge.action.as_deref().unwrap_or_default())
         .map_err(|_| ApiError::MfaTokenInvalid)?;
     let account = crate::services::sessions::account_of(state, who).await?;

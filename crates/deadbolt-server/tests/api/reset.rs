@@ -165,6 +165,21 @@ async fn a_reset_never_skips_the_second_factor() {
     assert_eq!(started["mfa_required"], true);
     assert_eq!(started["methods"][0]["type"], "totp");
     let token = started["reset_token"].as_str().unwrap();
+    let method = &started["methods"][0]["id"];
+    let r = app
+        .post(
+            "/v1/password-reset/challenge",
+            json!({"reset_token": "suc_garbage", "method_id": method}),
+        )
+        .await;
+    assert_problem(r, 401, "mfa_token_invalid").await;
+    let r = app
+        .post(
+            "/v1/password-reset/challenge",
+            json!({"reset_token": token, "method_id": method}),
+        )
+        .await;
+    assert_problem(r, 400, "invalid_request").await;
     let new_password = "through the front door 7";
     // skipping the factor, or passing the emailed code as one, is refused
     let skip = app

@@ -298,6 +298,18 @@ async fn step_up_challenges_belong_to_their_session_and_count_failures() {
         )
         .await;
     assert_problem(r, 400, "invalid_request").await;
+    // the send step validates the token before saying that a TOTP method needs nothing sent
+    let send = |token: &str| {
+        let body = json!({"challenge_token": token, "method_id": user.method_id});
+        let app = &app;
+        let access = user.access.clone();
+        async move {
+            app.send_auth(Method::POST, "/v1/step-up/challenge", &access, Some(body))
+                .await
+        }
+    };
+    assert_problem(send("suc_garbage").await, 401, "mfa_token_invalid").await;
+    assert_problem(send(challenge).await, 400, "invalid_request").await;
     // a login's mfa_token is not a step-up challenge
     let login_token = app.mfa_token(&user.email).await;
     let r = app
