@@ -186,6 +186,10 @@ pub trait Db: Send + Sync + 'static {
     /// Applies the migrations not yet applied, each in its own transaction, under a lock so
     /// that instances starting together migrate once. Returns how many were applied.
     async fn migrate(&self, migrations: &'static [Migration]) -> Result<usize, StoreError>;
+    /// True when the database answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query("SELECT 1", vec![]).await.map(|_| ())
+    }
 }
 
 pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

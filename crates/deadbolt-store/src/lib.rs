@@ -133,7 +133,7 @@ impl Store {
 
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> Result<()> {
-        self.db.query("SELECT 1", vec![]).await.map(|_| ())
+        self.db.ping().await
     }
 }
 

@@ -53,9 +53,21 @@ fn pg_error(e: tokio_postgres::Error) -> StoreError {
         {
             StoreError::Unavailable("transaction conflict; retry".to_owned())
         }
-        None if e.is_closed() => StoreError::Unavailable("PostgreSQL connection closed".to_owned()),
+        _ if connection_ended(&e) => {
+            StoreError::Unavailable("PostgreSQL connection closed".to_owned())
+        }
         _ => StoreError::Internal(anyhow::Error::new(e)),
     }
+}
+
+/// The server ended this connection (or is shutting down): another connection may work.
+fn connection_ended(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_some_and(|code| {
+            *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+        })
 }
 
 impl ToSql for Value {
@@ -113,6 +125,23 @@ fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 impl Db for PostgresDb {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
+    }
+
+    /// A connection the server ended stays in the pool until it is next used, so one stale
+    /// connection must not make a database that is back look down: try past the stale ones
+    /// (each is dropped by the pool once it has failed).
+    async fn ping(&self) -> Result<(), StoreError> {
+        for _ in 0..=self.pool.status().max_size {
+            let client = self.client().await?;
+            match client.simple_query("SELECT 1").await {
+                Ok(_) => return Ok(()),
+                Err(e) if connection_ended(&e) => continue,
+                Err(e) => return Err(pg_error(e)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "PostgreSQL connections keep closing".to_owned(),
+        ))
     }
 
     async fn query(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
