@@ -20,24 +20,41 @@ pub enum CodePurpose {
     VerifyEmail,
     VerifyPhone,
     ResetPassword,
+    /// Proves the channel of a second-factor method being enrolled (scoped to the method).
+    EnrollMethod,
+    /// A second factor for one challenge (scoped to the method and the challenge).
+    SecondFactor,
+    /// Proves a new email address before it replaces the old one (sent to the new one).
+    ChangeEmail,
+    /// Proves a new phone number before it replaces the old one.
+    ChangePhone,
 }
 
 impl CodePurpose {
+    const ALL: [Self; 7] = [
+        Self::VerifyEmail,
+        Self::VerifyPhone,
+        Self::ResetPassword,
+        Self::EnrollMethod,
+        Self::SecondFactor,
+        Self::ChangeEmail,
+        Self::ChangePhone,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::VerifyPhone => "verify_phone",
             Self::ResetPassword => "reset_password",
+            Self::EnrollMethod => "enroll_method",
+            Self::SecondFactor => "second_factor",
+            Self::ChangeEmail => "change_email",
+            Self::ChangePhone => "change_phone",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "verify_email" => Some(Self::VerifyEmail),
-            "verify_phone" => Some(Self::VerifyPhone),
-            "reset_password" => Some(Self::ResetPassword),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 

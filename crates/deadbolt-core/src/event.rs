@@ -38,10 +38,16 @@ pub enum EventKind {
     DeviceRevoked,
     PasswordResetRequested,
     PasswordReset,
+    /// A sign-in from a device the account had not used before.
+    NewDeviceSignIn,
+    EmailChangeRequested,
+    EmailChanged,
+    PhoneChangeRequested,
+    PhoneChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 38] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -75,6 +81,11 @@ impl EventKind {
         Self::DeviceRevoked,
         Self::PasswordResetRequested,
         Self::PasswordReset,
+        Self::NewDeviceSignIn,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
+        Self::PhoneChangeRequested,
+        Self::PhoneChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +123,11 @@ impl EventKind {
             Self::DeviceRevoked => "device_revoked",
             Self::PasswordResetRequested => "password_reset_requested",
             Self::PasswordReset => "password_reset",
+            Self::NewDeviceSignIn => "new_device_sign_in",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::PhoneChangeRequested => "phone_change_requested",
+            Self::PhoneChanged => "phone_changed",
         }
     }
 

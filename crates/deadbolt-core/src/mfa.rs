@@ -13,28 +13,44 @@ use time::{Duration, OffsetDateTime};
 pub enum MethodKind {
     Totp,
     RecoveryCode,
+    /// A code sent to the account's verified email.
+    Email,
+    /// A code sent by text message.
+    Sms,
+    /// A code read out in a phone call.
+    Voice,
 }
 
 impl MethodKind {
+    pub const ALL: [Self; 5] = [
+        Self::Totp,
+        Self::Email,
+        Self::Sms,
+        Self::Voice,
+        Self::RecoveryCode,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Voice => "voice",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "totp" => Some(Self::Totp),
-            "recovery_code" => Some(Self::RecoveryCode),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     pub fn auth_method(self) -> AuthMethod {
         match self {
             Self::Totp => AuthMethod::Totp,
             Self::RecoveryCode => AuthMethod::RecoveryCode,
+            Self::Email => AuthMethod::EmailCode,
+            Self::Sms => AuthMethod::Sms,
+            Self::Voice => AuthMethod::Voice,
         }
     }
 
@@ -42,6 +58,18 @@ impl MethodKind {
     /// the primary method.
     pub fn is_fallback_only(self) -> bool {
         matches!(self, Self::RecoveryCode)
+    }
+
+    /// The methods whose code we send (rather than the user's app or paper holding it).
+    pub fn is_sent_code(self) -> bool {
+        matches!(self, Self::Email | Self::Sms | Self::Voice)
+    }
+
+    /// NIST SP 800-63B calls authentication through the phone network "restricted": numbers
+    /// can be ported or redirected, messages intercepted. Usable only where policy allows it,
+    /// and users are told so when they choose it.
+    pub fn is_restricted(self) -> bool {
+        matches!(self, Self::Sms | Self::Voice)
     }
 }
 

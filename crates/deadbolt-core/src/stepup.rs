@@ -15,6 +15,8 @@ impl Action {
     pub const PASSWORD_CHANGE: &'static str = "password.change";
     pub const ACCOUNT_DELETE: &'static str = "account.delete";
     pub const MFA_MANAGE: &'static str = "mfa.manage";
+    pub const EMAIL_CHANGE: &'static str = "email.change";
+    pub const PHONE_CHANGE: &'static str = "phone.change";
 
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let ok = (1..=64).contains(&raw.len())

@@ -1,10 +1,15 @@
-//! Delivery: the channels that carry messages (SMTP email now) and the outbox worker that
-//! drains the durable outbox through them with retries and backoff.
+//! Delivery: the channels that carry messages (SMTP email; SMS and voice through a signed
+//! webhook or Twilio) and the outbox worker that drains the durable outbox through them with
+//! retries and backoff.
 
 pub mod email;
+pub mod twilio;
+pub mod webhook;
 pub mod worker;
 
 pub use email::SmtpChannel;
+pub use twilio::TwilioChannel;
+pub use webhook::WebhookChannel;
 pub use worker::{OutboxWorker, WorkerHandle};
 
 use async_trait::async_trait;

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::hash_pool::HashPool;
 use crate::keyring::KeyRing;
 use crate::master_key::MasterKeys;
+use crate::messages::Messages;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::system::{OsRandom, SystemClock};
@@ -14,7 +15,9 @@ use axum::Router;
 use deadbolt_core::clock::Clock;
 use deadbolt_core::password::PasswordHasher;
 use deadbolt_core::random::Random;
-use deadbolt_delivery::{Channel, OutboxWorker, SmtpChannel, WorkerHandle};
+use deadbolt_delivery::{
+    Channel, OutboxWorker, SmtpChannel, TwilioChannel, WebhookChannel, WorkerHandle,
+};
 use deadbolt_store::Store;
 use std::collections::HashMap;
 use std::future::Future;
@@ -95,7 +98,10 @@ pub async fn build_state(
         .collect();
     let (_, api) = crate::routes::router();
     let openapi = api.to_json().context("rendering the OpenAPI document")?;
+    let messages = Messages::new(&config.mfa.issuer, &crate::services::notify::Notice::keys())
+        .context("loading the message templates")?;
     Ok(AppState {
+        messages: Arc::new(messages),
         config: Arc::new(config),
         store,
         clock,
@@ -127,6 +133,35 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The channels the outbox worker delivers through: email always; SMS and voice through the
+/// configured provider, if any.
+fn channels(state: &AppState) -> anyhow::Result<HashMap<String, Arc<dyn Channel>>> {
+    let config = &state.config;
+    let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
+    let email = SmtpChannel::new(&config.email.smtp_url, &config.email.from)?;
+    channels.insert("email".to_owned(), Arc::new(email));
+    let sms = &config.sms;
+    let phone: Option<Arc<dyn Channel>> = match sms.provider.as_str() {
+        "webhook" => Some(Arc::new(WebhookChannel::new(
+            &sms.webhook_url,
+            sms.webhook_secret.as_bytes(),
+            state.clock.clone(),
+        )?)),
+        "twilio" => Some(Arc::new(TwilioChannel::new(
+            &sms.twilio_base_url,
+            &sms.twilio_account_sid,
+            &sms.twilio_auth_token,
+            &sms.twilio_from,
+        )?)),
+        _ => None,
+    };
+    if let Some(phone) = phone {
+        channels.insert("sms".to_owned(), phone.clone());
+        channels.insert("voice".to_owned(), phone);
+    }
+    Ok(channels)
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         Self::build_with(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
@@ -139,9 +174,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let bind = config.server.bind.clone();
         let state = build_state(config, clock, rng).await?;
-        let email = SmtpChannel::new(&state.config.email.smtp_url, &state.config.email.from)?;
-        let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
-        channels.insert("email".to_owned(), Arc::new(email));
+        let channels = channels(&state)?;
         let worker = OutboxWorker {
             store: state.store.clone(),
             clock: state.clock.clone(),

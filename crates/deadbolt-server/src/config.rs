@@ -103,20 +103,52 @@ impl Default for EmailConfig {
     }
 }
 
-/// SMS and voice delivery. Parsed and checked now; sending arrives with the SMS factor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// SMS and voice delivery: `none` (nothing is sent by phone), `webhook` (a signed JSON POST,
+/// which also serves push gateways) or `twilio` (the Messages and Calls APIs).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsConfig {
     pub provider: String,
     pub webhook_url: String,
+    /// Key of the `X-Deadbolt-Signature` HMAC; at least 32 characters.
+    pub webhook_secret: String,
+    pub twilio_base_url: String,
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: String,
+    /// The E.164 number messages and calls come from.
+    pub twilio_from: String,
 }
 
 impl Default for SmsConfig {
     fn default() -> Self {
         Self {
-            provider: "webhook".to_owned(),
+            provider: "none".to_owned(),
             webhook_url: "http://127.0.0.1:9000/sms".to_owned(),
+            webhook_secret: String::new(),
+            twilio_base_url: "https://api.twilio.com".to_owned(),
+            twilio_account_sid: String::new(),
+            twilio_auth_token: String::new(),
+            twilio_from: String::new(),
         }
+    }
+}
+
+impl SmsConfig {
+    /// True when something can carry SMS and voice messages.
+    pub fn can_send(&self) -> bool {
+        self.provider != "none"
+    }
+}
+
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsConfig")
+            .field("provider", &self.provider)
+            .field("webhook_url", &redact_url(&self.webhook_url))
+            .field("twilio_base_url", &self.twilio_base_url)
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("twilio_from", &self.twilio_from)
+            .finish_non_exhaustive()
     }
 }
 
@@ -430,12 +462,46 @@ impl Config {
         if !["webhook", "twilio", "none"].contains(&self.sms.provider.as_str()) {
             add("sms", "provider", "must be webhook, twilio or none".into());
         }
-        if self.sms.provider == "webhook" && !is_http_url(&self.sms.webhook_url) {
-            add(
-                "sms",
-                "webhook_url",
-                "must be an http:// or https:// URL".into(),
-            );
+        if self.sms.provider == "webhook" {
+            if !is_http_url(&self.sms.webhook_url) {
+                add(
+                    "sms",
+                    "webhook_url",
+                    "must be an http:// or https:// URL".into(),
+                );
+            }
+            if self.sms.webhook_secret.len() < 32 {
+                add(
+                    "sms",
+                    "webhook_secret",
+                    "must be at least 32 characters (the receiver checks the signature with it)"
+                        .into(),
+                );
+            }
+        }
+        if self.sms.provider == "twilio" {
+            if !is_http_url(&self.sms.twilio_base_url) {
+                add(
+                    "sms",
+                    "twilio_base_url",
+                    "must be an http:// or https:// URL".into(),
+                );
+            }
+            for (key, value) in [
+                ("twilio_account_sid", &self.sms.twilio_account_sid),
+                ("twilio_auth_token", &self.sms.twilio_auth_token),
+            ] {
+                if value.is_empty() {
+                    add("sms", key, "is required with provider = \"twilio\"".into());
+                }
+            }
+            if deadbolt_core::phone::Phone::parse(&self.sms.twilio_from).is_err() {
+                add(
+                    "sms",
+                    "twilio_from",
+                    "must be an E.164 number, like +12015550123".into(),
+                );
+            }
         }
         if self.webauthn.rp_id.is_empty() || self.webauthn.rp_id.contains('/') {
             add(

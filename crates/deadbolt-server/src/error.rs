@@ -35,6 +35,11 @@ pub enum ApiError {
     AuthenticatorDisabled,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Policy does not allow this kind of second factor (or nothing here can deliver it).
+    #[error("{0}")]
+    FactorNotAllowed(String),
+    #[error("a code was sent moments ago; wait before asking for another")]
+    ResendTooSoon { retry_after: i64 },
     #[error("an account with this email already exists")]
     EmailTaken,
     #[error("wrong email or password")]
@@ -95,8 +100,10 @@ impl ApiError {
             | Self::WrongSecondFactor { .. }
             | Self::MfaTokenInvalid
             | Self::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
-            Self::AuthenticatorDisabled | Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::MfaLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::AuthenticatorDisabled | Self::Forbidden(_) | Self::FactorNotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::MfaLocked { .. } | Self::ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken => StatusCode::CONFLICT,
@@ -119,6 +126,8 @@ impl ApiError {
             Self::StepUpRequired { .. } => "insufficient_user_authentication",
             Self::AuthenticatorDisabled => "authenticator_disabled",
             Self::Forbidden(_) => "forbidden",
+            Self::FactorNotAllowed(_) => "factor_not_allowed",
+            Self::ResendTooSoon { .. } => "resend_too_soon",
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
@@ -134,9 +143,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<i64> {
         match self {
-            Self::TooManyAttempts { retry_after } | Self::MfaLocked { retry_after } => {
-                Some(*retry_after)
-            }
+            Self::TooManyAttempts { retry_after }
+            | Self::MfaLocked { retry_after }
+            | Self::ResendTooSoon { retry_after } => Some(*retry_after),
             Self::Overloaded | Self::Unavailable => Some(1),
             _ => None,
         }

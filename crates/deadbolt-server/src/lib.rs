@@ -9,6 +9,7 @@ pub mod hash_pool;
 pub mod jwt;
 pub mod keyring;
 pub mod master_key;
+pub mod messages;
 pub mod metrics;
 pub mod rotation;
 pub mod routes;

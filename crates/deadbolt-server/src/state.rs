@@ -26,6 +26,8 @@ pub struct AppState {
     /// Rung after a message is queued so the outbox worker sends it at once.
     pub outbox_wake: Arc<Notify>,
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// The words of every message sent.
+    pub messages: Arc<crate::messages::Messages>,
     /// The OpenAPI document, rendered once at start.
     pub openapi: Arc<String>,
 }

@@ -84,6 +84,22 @@ impl Store {
         ))
     }
 
+    /// Replaces the email with a new, proven one.
+    pub fn set_email(&self, account: AccountId, email: &Email) -> crate::Write {
+        crate::Write(Stmt::guard(
+            "UPDATE accounts SET email = $2, email_verified = TRUE WHERE id = $1",
+            params![account.to_string(), email.as_str()],
+        ))
+    }
+
+    /// Replaces the phone with a new, proven one.
+    pub fn set_phone(&self, account: AccountId, phone: &Phone) -> crate::Write {
+        crate::Write(Stmt::guard(
+            "UPDATE accounts SET phone = $2, phone_verified = TRUE WHERE id = $1",
+            params![account.to_string(), phone.as_str()],
+        ))
+    }
+
     /// Deletes the account; everything that belongs to it goes with it (ON DELETE CASCADE),
     /// except its security events.
     pub fn delete_account(&self, account: AccountId) -> crate::Write {

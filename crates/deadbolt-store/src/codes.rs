@@ -15,16 +15,23 @@ pub struct NewCode {
     pub purpose: CodePurpose,
     /// The address or number the code was sent to.
     pub destination: String,
+    /// What else the code is bound to: the method being enrolled, or the method and the
+    /// challenge it was sent for. None for codes that prove the account's own channels.
+    pub scope: Option<String>,
     pub hash: Vec<u8>,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
 }
 
 impl NewCode {
+    pub fn write(&self) -> crate::Write {
+        crate::Write(self.insert())
+    }
+
     pub(crate) fn insert(&self) -> Stmt {
         Stmt::new(
-            "INSERT INTO verification_codes (id, account_id, purpose, code_hash, expires_at, attempts, created_at, destination) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
+            "INSERT INTO verification_codes (id, account_id, purpose, code_hash, expires_at, attempts, created_at, destination, scope) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
             params![
                 self.id.to_string(),
                 self.account_id.to_string(),
@@ -33,6 +40,7 @@ impl NewCode {
                 to_millis(self.expires_at),
                 to_millis(self.created_at),
                 self.destination.as_str(),
+                self.scope.clone(),
             ],
         )
     }
@@ -42,9 +50,19 @@ impl NewCode {
 pub struct CodeRecord {
     pub id: CodeId,
     pub stored: StoredCode,
+    /// Where it was sent: for an address change, the new address.
+    pub destination: Option<String>,
 }
 
 impl CodeRecord {
+    /// Counts a wrong try against a code.
+    pub fn wrong_try(id: CodeId) -> crate::Write {
+        crate::Write(Stmt::new(
+            "UPDATE verification_codes SET attempts = attempts + 1 WHERE id = $1",
+            params![id.to_string()],
+        ))
+    }
+
     /// Spends the code: a guard, so of two racing submissions one wins.
     pub fn consume(&self, now: OffsetDateTime) -> crate::Write {
         crate::Write(Stmt::guard(
@@ -90,18 +108,20 @@ impl Store {
         })
     }
 
-    /// The most recent code for this purpose; a newer code supersedes older ones.
+    /// The most recent code for this purpose and scope; a newer code supersedes older ones.
     pub async fn latest_code(
         &self,
         account: AccountId,
         purpose: CodePurpose,
+        scope: Option<&str>,
     ) -> Result<Option<CodeRecord>> {
         let rows = self
             .db
             .query(
-                "SELECT id, code_hash, expires_at, attempts, consumed_at FROM verification_codes \
-                 WHERE account_id = $1 AND purpose = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
-                params![account.to_string(), purpose.as_str()],
+                "SELECT id, code_hash, expires_at, attempts, consumed_at, destination FROM verification_codes \
+                 WHERE account_id = $1 AND purpose = $2 AND COALESCE(scope, '') = $3 \
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                params![account.to_string(), purpose.as_str(), scope.unwrap_or("")],
             )
             .await?;
         rows.first()
@@ -114,6 +134,7 @@ impl Store {
                         attempts: u32::try_from(r.int(3)?).unwrap_or(u32::MAX),
                         consumed: r.opt_int(4)?.is_some(),
                     },
+                    destination: r.opt_text(5)?,
                 })
             })
             .transpose()
@@ -135,13 +156,7 @@ impl Store {
     /// Counts a wrong try against a code.
     pub async fn count_code_attempt(&self, id: CodeId, event: EventRecord) -> Result<()> {
         self.db
-            .batch(vec![
-                Stmt::new(
-                    "UPDATE verification_codes SET attempts = attempts + 1 WHERE id = $1",
-                    params![id.to_string()],
-                ),
-                event.insert(),
-            ])
+            .batch(vec![CodeRecord::wrong_try(id).0, event.insert()])
             .await
             .map(|_| ())
     }
@@ -159,9 +174,9 @@ impl Store {
         let verify = match purpose {
             CodePurpose::VerifyEmail => "UPDATE accounts SET email_verified = TRUE WHERE id = $1",
             CodePurpose::VerifyPhone => "UPDATE accounts SET phone_verified = TRUE WHERE id = $1",
-            CodePurpose::ResetPassword => {
+            _ => {
                 return Err(StoreError::Internal(anyhow::anyhow!(
-                    "a reset code verifies no channel"
+                    "only sign-up codes verify an account's channel"
                 )));
             }
         };

@@ -24,6 +24,8 @@ impl Store {
         let created_cutoff = to_millis(now - GRACE - session_absolute);
         let idle_cutoff = to_millis(now - GRACE - session_idle);
         let mail_cutoff = to_millis(now - Duration::days(7));
+        // a device unseen for over a year is new again
+        let device_cutoff = to_millis(now - Duration::days(400));
         let statements = [
             Stmt::new("DELETE FROM mfa_challenges WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM verification_codes WHERE expires_at < $1", params![cutoff]),
@@ -35,6 +37,7 @@ impl Store {
             ),
             Stmt::new("DELETE FROM trusted_devices WHERE expires_at < $1 OR revoked_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1", params![mail_cutoff]),
+            Stmt::new("DELETE FROM known_devices WHERE last_seen_at < $1", params![device_cutoff]),
         ];
         let mut removed = 0;
         // one statement at a time: a purge never holds the write lock for long

@@ -18,6 +18,7 @@ mod events;
 mod grants;
 pub mod housekeeping;
 mod keys;
+mod known_devices;
 mod methods;
 mod outbox;
 mod sessions;
@@ -31,9 +32,10 @@ pub use devices::{revoke_all_devices, DeviceRecord};
 pub use events::{EventCursor, EventRecord};
 pub use grants::GrantRecord;
 pub use keys::KeyRecord;
+pub use known_devices::DeviceSeen;
 pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
-pub use outbox::OutboxMessage;
+pub use outbox::{DeadLetter, OutboxMessage};
 pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
 pub use throttle::writes as throttle_writes;
 
@@ -79,6 +81,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "enrolled_under_step_up",
         sql: include_str!("../migrations/0004_enrolled_under_step_up.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "sent_code_methods",
+        sql: include_str!("../migrations/0005_sent_code_methods.sql"),
     },
 ];
 

@@ -22,6 +22,9 @@ pub struct MethodRecord {
     pub disabled_at: Option<OffsetDateTime>,
     /// Enrolled while MFA was on, under a step-up.
     pub enrolled_under_step_up: bool,
+    /// Where a sent code goes: the number for sms and voice; None for email (the account's
+    /// verified address) and for methods that send nothing.
+    pub destination: Option<String>,
 }
 
 impl MethodRecord {
@@ -32,8 +35,8 @@ impl MethodRecord {
 
     pub fn insert(&self) -> Write {
         Write(Stmt::new(
-            "INSERT INTO mfa_methods (id, account_id, kind, label, confirmed_at, is_primary, created_at, enrolled_under_step_up) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO mfa_methods (id, account_id, kind, label, confirmed_at, is_primary, created_at, enrolled_under_step_up, destination) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             params![
                 self.id.to_string(),
                 self.account_id.to_string(),
@@ -43,6 +46,7 @@ impl MethodRecord {
                 self.is_primary,
                 to_millis(self.created_at),
                 self.enrolled_under_step_up,
+                self.destination.clone(),
             ],
         ))
     }
@@ -155,6 +159,7 @@ fn method_from_row(r: &Row) -> Result<MethodRecord> {
         last_failure_at: r.opt_int(9)?.map(from_millis),
         disabled_at: r.opt_int(10)?.map(from_millis),
         enrolled_under_step_up: r.bool(11)?,
+        destination: r.opt_text(12)?,
     })
 }
 
@@ -168,6 +173,22 @@ pub mod writes {
         Write(Stmt::guard(
             "UPDATE totp_methods SET last_step = $2 WHERE method_id = $1 AND last_step < $2",
             params![method.to_string(), step],
+        ))
+    }
+
+    /// Email methods send to the account's address: their hint follows a change of it.
+    pub fn follow_email(account: AccountId, email: &deadbolt_core::email::Email) -> Write {
+        Write(Stmt::new(
+            "UPDATE mfa_methods SET destination = $2 WHERE account_id = $1 AND kind = 'email'",
+            params![account.to_string(), email.as_str()],
+        ))
+    }
+
+    /// Drops the account's pending (never confirmed) methods of `kind`.
+    pub fn delete_pending(account: AccountId, kind: MethodKind) -> Write {
+        Write(Stmt::new(
+            "DELETE FROM mfa_methods WHERE account_id = $1 AND kind = $2 AND confirmed_at IS NULL",
+            params![account.to_string(), kind.as_str()],
         ))
     }
 
@@ -245,13 +266,13 @@ pub mod writes {
 
 const METHOD_SELECT: &str =
     "SELECT id, account_id, kind, label, confirmed_at, is_primary, created_at, last_used_at, \
-     consecutive_failures, last_failure_at, disabled_at, enrolled_under_step_up FROM mfa_methods";
+     consecutive_failures, last_failure_at, disabled_at, enrolled_under_step_up, destination FROM mfa_methods";
 
 impl Store {
     /// Every method of an account, oldest first.
     pub async fn methods_of(&self, account: AccountId) -> Result<Vec<MethodRecord>> {
         const SQL: &str = "SELECT id, account_id, kind, label, confirmed_at, is_primary, created_at, last_used_at, \
-             consecutive_failures, last_failure_at, disabled_at, enrolled_under_step_up FROM mfa_methods WHERE account_id = $1 ORDER BY created_at, id";
+             consecutive_failures, last_failure_at, disabled_at, enrolled_under_step_up, destination FROM mfa_methods WHERE account_id = $1 ORDER BY created_at, id";
         debug_assert!(SQL.starts_with(METHOD_SELECT));
         let rows = self.db.query(SQL, params![account.to_string()]).await?;
         rows.iter().map(method_from_row).collect()

@@ -131,3 +131,63 @@ impl Store {
             .map(|_| ())
     }
 }
+
+/// A message the worker gave up on, as an operator sees it (never its body).
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub id: MessageId,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+impl Store {
+    /// Dead messages, newest first, created before `before` (a cursor), at most `limit`.
+    pub async fn dead_letters(
+        &self,
+        before: Option<(OffsetDateTime, MessageId)>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>> {
+        let (at, id) = before.map_or((i64::MAX, String::new()), |(at, id)| {
+            (to_millis(at), id.to_string())
+        });
+        let rows = self
+            .db
+            .query(
+                "SELECT id, channel, recipient, subject, attempts, last_error, created_at FROM outbox \
+                 WHERE status = 'dead' AND (created_at < $1 OR (created_at = $1 AND id < $2)) \
+                 ORDER BY created_at DESC, id DESC LIMIT $3",
+                params![at, id, i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    id: MessageId(parse_uuid(&r.text(0)?)?),
+                    channel: r.text(1)?,
+                    recipient: r.text(2)?,
+                    subject: r.text(3)?,
+                    attempts: u32::try_from(r.int(4)?).unwrap_or(u32::MAX),
+                    last_error: r.opt_text(5)?,
+                    created_at: from_millis(r.int(6)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Gives a dead message another round of tries. False when it is not dead (or not there).
+    pub async fn retry_dead_letter(&self, id: MessageId, now: OffsetDateTime) -> Result<bool> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, lease_until = NULL \
+                 WHERE id = $1 AND status = 'dead'",
+                params![id.to_string(), to_millis(now)],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+}

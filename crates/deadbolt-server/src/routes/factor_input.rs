@@ -4,6 +4,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::views::FactorType;
 use crate::services::factors::FactorInput;
 use deadbolt_core::ids::MethodId;
+use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
 
 pub fn factor_input(
@@ -16,17 +17,28 @@ pub fn factor_input(
             .map(Secret::new)
             .ok_or_else(|| ApiError::InvalidRequest("`code` is required for this type".into()))
     };
+    let method_id = method_id.map(MethodId);
+    let sent = |kind| -> ApiResult<FactorInput> {
+        Ok(FactorInput::SentCode {
+            kind,
+            method_id,
+            code: code()?,
+        })
+    };
     match kind {
         FactorType::Totp => Ok(FactorInput::Totp {
-            method_id: method_id.map(MethodId),
+            method_id,
             code: code()?,
         }),
         FactorType::RecoveryCode => Ok(FactorInput::RecoveryCode { code: code()? }),
+        FactorType::Email => sent(MethodKind::Email),
+        FactorType::Sms => sent(MethodKind::Sms),
+        FactorType::Voice => sent(MethodKind::Voice),
         FactorType::Password => Err(ApiError::InvalidRequest(
             "a password is not a second factor".into(),
         )),
-        FactorType::Email | FactorType::Sms | FactorType::Voice | FactorType::Webauthn => Err(
-            ApiError::InvalidRequest("this account has no method of that type".into()),
-        ),
+        FactorType::Webauthn => Err(ApiError::InvalidRequest(
+            "this account has no method of that type".into(),
+        )),
     }
 }

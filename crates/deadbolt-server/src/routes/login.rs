@@ -1,12 +1,12 @@
 //! The two-step login: `POST /v1/login`, then `/v1/login/mfa/challenge` and
 //! `/v1/login/mfa/verify` when a second factor is needed.
 
-use super::{BodyProblems, Unavailable};
+use super::{BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::routes::factor_input::factor_input;
 use crate::routes::tokens::TokenResponse;
-use crate::routes::views::{FactorType, MethodView};
+use crate::routes::views::{CodeSentView, FactorType, MethodView};
 use crate::services::factors;
 use crate::services::login::{self, Login, LoginOutcome};
 use crate::services::mfa_login::{self, MfaVerify};
@@ -100,18 +100,21 @@ pub struct ChallengeRequest {
 /// Asks for a code to be sent (email, SMS, voice) or for WebAuthn request options. TOTP and
 /// recovery codes need nothing sent: they answer 400.
 #[utoipa::path(post, path = "/v1/login/mfa/challenge", tag = "login", request_body = ChallengeRequest, responses(
-    (status = 202, description = "A code was sent"),
+    (status = 202, description = "A code was sent", body = CodeSentView),
     (status = 401, description = "`mfa_token_invalid`", body = Problem, content_type = "application/problem+json"),
+    SendProblems,
     BodyProblems,
     Unavailable,
 ))]
 async fn challenge(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(body): ApiJson<ChallengeRequest>,
-) -> ApiResult<axum::http::StatusCode> {
+) -> ApiResult<(axum::http::StatusCode, Json<CodeSentView>)> {
     let challenge = mfa_login::login_challenge(&state, &Secret::new(body.mfa_token)).await?;
-    factors::send_challenge(&state, &challenge, MethodId(body.method_id)).await?;
-    Ok(axum::http::StatusCode::ACCEPTED)
+    let sent =
+        factors::send_challenge(&state, &client, &challenge, MethodId(body.method_id)).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(sent.into())))
 }
 
 #[derive(Deserialize, ToSchema)]

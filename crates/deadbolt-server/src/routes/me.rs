@@ -2,22 +2,21 @@
 
 use super::BodyProblems;
 use super::{AuthProblems, Unavailable};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ClientInfo, EmptyBody, Principal};
+use crate::routes::paging::{Page, PageQuery};
 use crate::services::sessions;
 use crate::services::{devices, security};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use deadbolt_core::clock::{from_millis, to_millis};
 use deadbolt_core::ids::{DeviceId, EventId, SessionId};
 use deadbolt_core::secret::Secret;
 use deadbolt_store::EventCursor;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -53,16 +52,22 @@ pub struct Me {
 ))]
 async fn me(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Me>> {
     let a = crate::services::sessions::account_of(&state, &who).await?;
-    Ok(Json(Me {
-        id: a.id.0,
-        email: a.email.as_str().to_owned(),
-        email_verified: a.email_verified,
-        phone: a.phone.as_ref().map(|p| p.as_str().to_owned()),
-        phone_verified: a.phone_verified,
-        roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        mfa_enabled: crate::services::mfa::is_enabled(&state.store.methods_of(a.id).await?),
-        created_at: a.created_at,
-    }))
+    Ok(Json(Me::of(&state, &a).await?))
+}
+
+impl Me {
+    pub async fn of(state: &AppState, a: &deadbolt_core::account::Account) -> ApiResult<Self> {
+        Ok(Self {
+            id: a.id.0,
+            email: a.email.as_str().to_owned(),
+            email_verified: a.email_verified,
+            phone: a.phone.as_ref().map(|p| p.as_str().to_owned()),
+            phone_verified: a.phone_verified,
+            roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            mfa_enabled: crate::services::mfa::is_enabled(&state.store.methods_of(a.id).await?),
+            created_at: a.created_at,
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -139,17 +144,6 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct EventsQuery {
-    /// At most this many events (1 to 100; default 50).
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-    /// `next_cursor` from the previous page.
-    cursor: Option<String>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct EventView {
     id: uuid::Uuid,
@@ -170,7 +164,7 @@ pub struct EventList {
 }
 
 /// The caller's security events, newest first. Any signed-in caller.
-#[utoipa::path(get, path = "/v1/me/events", tag = "me", security(("bearer" = [])), params(EventsQuery), responses(
+#[utoipa::path(get, path = "/v1/me/events", tag = "me", security(("bearer" = [])), params(PageQuery), responses(
     (status = 200, body = EventList),
     (status = 400, description = "`invalid_request`: bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     AuthProblems,
@@ -179,27 +173,18 @@ pub struct EventList {
 async fn events(
     State(state): State<AppState>,
     who: Principal,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<EventList>> {
-    let Query(q) =
-        query.map_err(|e| ApiError::InvalidRequest(format!("bad query: {}", e.body_text())))?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::InvalidRequest(
-            "limit must be between 1 and 100".into(),
-        ));
-    }
-    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page_query = Page::parse(query)?;
+    let cursor = page_query.after.map(|(at, id)| EventCursor {
+        at,
+        id: EventId(id),
+    });
     let page = state
         .store
-        .events_of(who.session.account_id, cursor, limit)
+        .events_of(who.session.account_id, cursor, page_query.limit)
         .await?;
-    let next_cursor = (page.len() == limit as usize)
-        .then(|| {
-            page.last()
-                .map(|e| encode_cursor(EventCursor { at: e.at, id: e.id }))
-        })
-        .flatten();
+    let next_cursor = page_query.next_cursor(page.len(), page.last().map(|e| (e.at, e.id.0)));
     let items = page
         .into_iter()
         .map(|e| EventView {
@@ -212,21 +197,6 @@ async fn events(
         })
         .collect();
     Ok(Json(EventList { items, next_cursor }))
-}
-
-fn encode_cursor(c: EventCursor) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", to_millis(c.at), c.id))
-}
-
-fn decode_cursor(raw: &str) -> ApiResult<EventCursor> {
-    let bad = || ApiError::InvalidRequest("bad cursor".into());
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (ms, id) = text.split_once(':').ok_or_else(bad)?;
-    Ok(EventCursor {
-        at: from_millis(ms.parse().map_err(|_| bad())?),
-        id: id.parse::<EventId>().map_err(|_| bad())?,
-    })
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,15 +1,16 @@
 //! `/v1/me/mfa`: the caller's second-factor methods.
 
-use super::{AuthProblems, BodyProblems, Unavailable};
+use super::{AuthProblems, BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ClientInfo, EmptyBody, JsonOrEmpty, Principal};
-use crate::routes::views::MethodDetails;
+use crate::routes::views::{CodeSentView, MethodDetails};
 use crate::services::mfa;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use deadbolt_core::ids::MethodId;
+use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,6 +20,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(overview))
         .routes(routes!(enroll_totp))
+        .routes(routes!(enroll_email))
+        .routes(routes!(enroll_sms))
+        .routes(routes!(enroll_voice))
+        .routes(routes!(resend))
         .routes(routes!(confirm))
         .routes(routes!(set_primary))
         .routes(routes!(remove))
@@ -94,6 +99,126 @@ async fn enroll_totp(
     ))
 }
 
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollEmail {
+    /// A name for the method (default "Email").
+    label: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollPhone {
+    /// E.164 (`+12015550123`); default: the account's verified phone.
+    phone: Option<String>,
+    /// A name for the method (default "Text message to +*******0123").
+    label: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CodeEnrollment {
+    method_id: uuid::Uuid,
+    /// Where the confirmation code went (masked).
+    sent_to: String,
+    /// Seconds before another code can be sent.
+    resend_after: i64,
+    /// SMS and voice: a restricted authenticator (NIST SP 800-63B), and what the user is told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restricted_notice: Option<&'static str>,
+}
+
+impl From<mfa::CodeEnrollment> for CodeEnrollment {
+    fn from(e: mfa::CodeEnrollment) -> Self {
+        Self {
+            method_id: e.method_id.0,
+            sent_to: e.sent_to,
+            resend_after: e.resend_after,
+            restricted_notice: e.restricted_notice,
+        }
+    }
+}
+
+/// Starts an email-code enrolment: a code goes to the verified email; confirm with it. While
+/// MFA is on this needs step-up `mfa.manage`. Body: `{label?}`, or empty.
+#[utoipa::path(post, path = "/v1/me/mfa/email", tag = "mfa", security(("bearer" = [])), request_body(content = Option<EnrollEmail>), responses(
+    (status = 201, body = CodeEnrollment), AuthProblems, SendProblems, BodyProblems, Unavailable,
+))]
+async fn enroll_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    JsonOrEmpty(body): JsonOrEmpty<EnrollEmail>,
+) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
+    let e =
+        mfa::enroll_sent_code(&state, &client, &who, MethodKind::Email, None, body.label).await?;
+    Ok((StatusCode::CREATED, Json(e.into())))
+}
+
+/// Starts an SMS enrolment: a code is texted to `phone`; confirm with it. SMS is a restricted
+/// authenticator: refused with 403 `factor_not_allowed` unless policy allows it.
+#[utoipa::path(post, path = "/v1/me/mfa/sms", tag = "mfa", security(("bearer" = [])), request_body(content = Option<EnrollPhone>), responses(
+    (status = 201, body = CodeEnrollment), AuthProblems, SendProblems, BodyProblems, Unavailable,
+))]
+async fn enroll_sms(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    JsonOrEmpty(body): JsonOrEmpty<EnrollPhone>,
+) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
+    let e = mfa::enroll_sent_code(
+        &state,
+        &client,
+        &who,
+        MethodKind::Sms,
+        body.phone,
+        body.label,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(e.into())))
+}
+
+/// Starts a voice enrolment: a call reads a code to `phone`; confirm with it. Voice is a
+/// restricted authenticator: refused with 403 `factor_not_allowed` unless policy allows it.
+#[utoipa::path(post, path = "/v1/me/mfa/voice", tag = "mfa", security(("bearer" = [])), request_body(content = Option<EnrollPhone>), responses(
+    (status = 201, body = CodeEnrollment), AuthProblems, SendProblems, BodyProblems, Unavailable,
+))]
+async fn enroll_voice(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    JsonOrEmpty(body): JsonOrEmpty<EnrollPhone>,
+) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
+    let e = mfa::enroll_sent_code(
+        &state,
+        &client,
+        &who,
+        MethodKind::Voice,
+        body.phone,
+        body.label,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(e.into())))
+}
+
+/// Sends another confirmation code for a pending email, SMS or voice method, within the
+/// resend limits. Body: empty or `{}`.
+#[utoipa::path(post, path = "/v1/me/mfa/{method_id}/resend", tag = "mfa", security(("bearer" = [])),
+    params(("method_id" = uuid::Uuid, Path)), responses(
+    (status = 202, body = CodeSentView),
+    (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    AuthProblems, SendProblems, BodyProblems, Unavailable,
+))]
+async fn resend(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    ApiPath(id): ApiPath<MethodId>,
+    _body: EmptyBody,
+) -> ApiResult<(StatusCode, Json<CodeSentView>)> {
+    let sent = mfa::resend_enrolment_code(&state, &client, &who, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(sent.into())))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
@@ -126,7 +251,7 @@ async fn confirm(
     ApiJson(body): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Json<ConfirmResponse>> {
     let code = body.code.ok_or_else(|| {
-        crate::error::ApiError::InvalidRequest("`code` is required to confirm a TOTP method".into())
+        crate::error::ApiError::InvalidRequest("`code` is required to confirm this method".into())
     })?;
     let _ = body.credential;
     let done = mfa::confirm(&state, &client, &who, id, Secret::new(code)).await?;

@@ -3,11 +3,14 @@
 //! without being documented.
 
 pub mod accounts;
+pub mod admin;
+pub mod contact;
 pub mod docs;
 mod factor_input;
 pub mod login;
 pub mod me;
 pub mod mfa;
+pub mod paging;
 pub mod reset;
 pub mod service;
 pub mod stepup;
@@ -54,6 +57,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(login::router())
         .merge(tokens::router())
         .merge(me::router())
+        .merge(contact::router())
+        .merge(admin::router())
         .merge(mfa::router())
         .merge(stepup::router())
         .merge(reset::router())
@@ -89,4 +94,16 @@ pub enum AuthProblems {
 pub enum Unavailable {
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
+}
+
+/// Sending a code was refused for now.
+#[derive(IntoResponses)]
+pub enum SendProblems {
+    /// `resend_too_soon` (wait `Retry-After` seconds), `too_many_attempts` (an hourly cap on
+    /// codes per account or per destination), or `mfa_locked`.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooMany(Problem),
+    /// `factor_not_allowed` (policy), or `authenticator_disabled`.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
 }

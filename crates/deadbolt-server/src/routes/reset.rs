@@ -1,10 +1,10 @@
 //! `/v1/password-reset`: an emailed code, then (for accounts with MFA) a second factor.
 
-use super::{BodyProblems, Unavailable};
+use super::{BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::routes::factor_input::factor_input;
-use crate::routes::views::{FactorType, MethodView};
+use crate::routes::views::{CodeSentView, FactorType, MethodView};
 use crate::services::reset;
 use crate::state::AppState;
 use axum::extract::State;
@@ -91,22 +91,24 @@ pub struct ResetChallenge {
 
 /// As the login challenge: TOTP and recovery codes need nothing sent (400).
 #[utoipa::path(post, path = "/v1/password-reset/challenge", tag = "password-reset", request_body = ResetChallenge, responses(
-    (status = 202, description = "A code was sent"),
+    (status = 202, description = "A code was sent", body = CodeSentView),
     (status = 401, description = "`mfa_token_invalid`: the reset token is dead", body = Problem, content_type = "application/problem+json"),
-    BodyProblems, Unavailable,
+    SendProblems, BodyProblems, Unavailable,
 ))]
 async fn challenge(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(body): ApiJson<ResetChallenge>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, Json<CodeSentView>)> {
     let challenge = reset::reset_challenge(&state, &Secret::new(body.reset_token)).await?;
-    crate::services::factors::send_challenge(
+    let sent = crate::services::factors::send_challenge(
         &state,
+        &client,
         &challenge,
         deadbolt_core::ids::MethodId(body.method_id),
     )
     .await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok((StatusCode::ACCEPTED, Json(sent.into())))
 }
 
 #[derive(Deserialize, ToSchema)]

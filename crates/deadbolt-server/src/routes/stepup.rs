@@ -1,10 +1,10 @@
 //! `/v1/step-up`: a fresh check before a sensitive action.
 
-use super::{AuthProblems, BodyProblems, Unavailable};
+use super::{AuthProblems, BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo, Principal};
 use crate::routes::factor_input::factor_input;
-use crate::routes::views::{FactorType, MethodView};
+use crate::routes::views::{CodeSentView, FactorType, MethodView};
 use crate::services::stepup::{self, Begin, StepUpFactor};
 use crate::state::AppState;
 use axum::extract::State;
@@ -104,22 +104,24 @@ pub struct StepUpChallengeRequest {
 
 /// Asks for a code to be sent for a step-up; TOTP and recovery codes need nothing sent (400).
 #[utoipa::path(post, path = "/v1/step-up/challenge", tag = "step-up", security(("bearer" = [])), request_body = StepUpChallengeRequest, responses(
-    (status = 202, description = "A code was sent"), AuthProblems, BodyProblems, Unavailable,
+    (status = 202, description = "A code was sent", body = CodeSentView), AuthProblems, SendProblems, BodyProblems, Unavailable,
 ))]
 async fn challenge(
     State(state): State<AppState>,
+    client: ClientInfo,
     who: Principal,
     ApiJson(body): ApiJson<StepUpChallengeRequest>,
-) -> ApiResult<axum::http::StatusCode> {
+) -> ApiResult<(axum::http::StatusCode, Json<CodeSentView>)> {
     let challenge =
         stepup::step_up_challenge(&state, &who, &Secret::new(body.challenge_token)).await?;
-    crate::services::factors::send_challenge(
+    let sent = crate::services::factors::send_challenge(
         &state,
+        &client,
         &challenge,
         deadbolt_core::ids::MethodId(body.method_id),
     )
     .await?;
-    Ok(axum::http::StatusCode::ACCEPTED)
+    Ok((axum::http::StatusCode::ACCEPTED, Json(sent.into())))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,5 +1,8 @@
 //! Response shapes shared by several routes.
 
+use deadbolt_core::email::Email;
+use deadbolt_core::mfa::MethodKind;
+use deadbolt_core::phone::Phone;
 use deadbolt_store::MethodRecord;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -19,13 +22,22 @@ pub struct MethodView {
     pub primary: bool,
 }
 
+/// The masked target of a method that sends codes: `j***@example.com`, `+*******0123`.
+fn hint(m: &MethodRecord) -> Option<String> {
+    let to = m.destination.as_deref()?;
+    Some(match m.kind {
+        MethodKind::Email => Email::parse(to).map_or_else(|_| "***".to_owned(), |e| e.masked()),
+        _ => Phone::parse(to).map_or_else(|_| "***".to_owned(), |p| p.masked()),
+    })
+}
+
 impl From<&MethodRecord> for MethodView {
     fn from(m: &MethodRecord) -> Self {
         Self {
             id: Some(m.id.0),
             type_: m.kind.as_str().to_owned(),
             label: m.label.clone(),
-            hint: None,
+            hint: hint(m),
             primary: m.is_primary,
         }
     }
@@ -60,6 +72,8 @@ pub struct MethodDetails {
     pub last_used_at: Option<OffsetDateTime>,
     /// Disabled after too many consecutive failures: bind it again.
     pub disabled: bool,
+    /// SMS and voice: a restricted authenticator (NIST SP 800-63B), weaker than the others.
+    pub restricted: bool,
 }
 
 impl From<&MethodRecord> for MethodDetails {
@@ -68,11 +82,12 @@ impl From<&MethodRecord> for MethodDetails {
             id: m.id.0,
             type_: m.kind.as_str().to_owned(),
             label: m.label.clone(),
-            hint: None,
+            hint: hint(m),
             primary: m.is_primary,
             created_at: m.created_at,
             last_used_at: m.last_used_at,
             disabled: m.disabled_at.is_some(),
+            restricted: m.kind.is_restricted(),
         }
     }
 }
@@ -88,4 +103,22 @@ pub enum FactorType {
     Voice,
     Webauthn,
     Password,
+}
+
+/// A code was sent: where (masked), and when another may be asked for.
+#[derive(Serialize, ToSchema)]
+pub struct CodeSentView {
+    #[schema(example = "+*******0123")]
+    pub sent_to: String,
+    /// Seconds before another code can be sent.
+    pub resend_after: i64,
+}
+
+impl From<crate::services::factors::CodeSent> for CodeSentView {
+    fn from(c: crate::services::factors::CodeSent) -> Self {
+        Self {
+            sent_to: c.sent_to,
+            resend_after: c.resend_after,
+        }
+    }
 }

@@ -2,7 +2,8 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
-use crate::services::codes;
+use crate::messages::Medium;
+use crate::services::codes::{self, CodeFor, Destination};
 use crate::services::events::event;
 use crate::state::AppState;
 use deadbolt_core::account::{Account, Role};
@@ -48,7 +49,29 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
         roles: Vec::new(),
         created_at: now,
     };
-    let (new_code, message) = codes::email_code(state, &account, CodePurpose::VerifyEmail);
+    let verify_email = CodeFor::account(CodePurpose::VerifyEmail);
+    let (email_code, email_message) = codes::new_code(
+        state,
+        &account,
+        &verify_email,
+        &Destination::email(&account),
+    )?;
+    let mut new_codes = vec![email_code];
+    let mut messages = vec![email_message];
+    // the phone is proven by a text message, where something can send one
+    if let (Some(phone), true) = (&account.phone, state.config.sms.can_send()) {
+        let (sms_code, sms_message) = codes::new_code(
+            state,
+            &account,
+            &CodeFor::account(CodePurpose::VerifyPhone),
+            &Destination {
+                medium: Medium::Sms,
+                address: phone.as_str().to_owned(),
+            },
+        )?;
+        new_codes.push(sms_code);
+        messages.push(sms_message);
+    }
     let created = event(
         state,
         EventKind::AccountCreated,
@@ -60,8 +83,8 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
         .store
         .create_account(NewAccount {
             account: account.clone(),
-            codes: vec![new_code],
-            messages: vec![message],
+            codes: new_codes,
+            messages,
             event: created,
         })
         .await;
@@ -100,7 +123,14 @@ pub async fn verify(state: &AppState, client: &ClientInfo, input: Verify) -> Api
         Channel::Email => CodePurpose::VerifyEmail,
         Channel::Sms => CodePurpose::VerifyPhone,
     };
-    let stored = codes::check(state, client, &account, purpose, &input.code).await?;
+    let stored = codes::check(
+        state,
+        client,
+        &account,
+        &CodeFor::account(purpose),
+        &input.code,
+    )
+    .await?;
     let kind = match purpose {
         CodePurpose::VerifyPhone => EventKind::PhoneVerified,
         _ => EventKind::EmailVerified,
@@ -191,9 +221,19 @@ pub async fn resend(state: &AppState, client: &ClientInfo, input: Resend) -> Api
     let Some(account) = state.store.account_by_email(&email).await? else {
         return Ok(());
     };
-    // phone codes arrive with SMS delivery; until then there is nothing to send there
-    if input.channel == Channel::Email && !account.email_verified {
-        let _ = codes::send_email_code(state, client, &account, CodePurpose::VerifyEmail).await?;
-    }
+    let (purpose, to) = match (input.channel, &account.phone) {
+        (Channel::Email, _) if !account.email_verified => {
+            (CodePurpose::VerifyEmail, Destination::email(&account))
+        }
+        (Channel::Sms, Some(phone)) if !account.phone_verified && state.config.sms.can_send() => (
+            CodePurpose::VerifyPhone,
+            Destination {
+                medium: Medium::Sms,
+                address: phone.as_str().to_owned(),
+            },
+        ),
+        _ => return Ok(()),
+    };
+    let _ = codes::send(state, client, &account, &CodeFor::account(purpose), &to).await?;
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! One-time codes sent by email: making them with the message that carries them, sending them
-//! within the resend limits, and checking a submitted one.
+//! One-time codes sent by email, SMS or voice: making them with the message that carries them,
+//! sending them within the resend limits, and checking a submitted one.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
+use crate::messages::Medium;
 use crate::services::events::event;
 use crate::state::AppState;
 use deadbolt_core::account::Account;
@@ -10,137 +11,221 @@ use deadbolt_core::code::{self, CodeCheck, CodePurpose, ResendRefusal, CODE_TTL}
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{CodeId, MessageId};
 use deadbolt_core::secret::Secret;
-use deadbolt_store::{CodeRecord, NewCode, OutboxMessage};
+use deadbolt_core::throttle::retry_after_seconds;
+use deadbolt_store::{CodeRecord, EventRecord, NewCode, OutboxMessage};
 use serde_json::json;
 use time::Duration;
 
-/// What the message says around the code, per purpose.
-fn wording(purpose: CodePurpose) -> (&'static str, &'static str, &'static str) {
-    match purpose {
-        CodePurpose::VerifyEmail | CodePurpose::VerifyPhone => (
-            "Verify your email address",
-            "Your verification code is",
-            "If you did not create an account, ignore this message.",
-        ),
-        CodePurpose::ResetPassword => (
-            "Reset your password",
-            "Your password reset code is",
-            "If you did not ask to reset your password, ignore this message: your password stays as it is.",
-        ),
+/// Where a code goes: the medium and the address or number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub medium: Medium,
+    pub address: String,
+}
+
+impl Destination {
+    pub fn email(account: &Account) -> Self {
+        Self {
+            medium: Medium::Email,
+            address: account.email.as_str().to_owned(),
+        }
+    }
+
+    /// What the user is shown of it: `j***@example.com`, `+*******0123`.
+    pub fn masked(&self) -> String {
+        match self.medium {
+            Medium::Email => deadbolt_core::email::Email::parse(&self.address)
+                .map_or_else(|_| "***".to_owned(), |e| e.masked()),
+            Medium::Sms | Medium::Voice => deadbolt_core::phone::Phone::parse(&self.address)
+                .map_or_else(|_| "***".to_owned(), |p| p.masked()),
+        }
     }
 }
 
-/// A fresh code for `purpose` and the email that carries it. The code is the only 6-digit
-/// number in the message, so people and tools can pick it out.
-pub fn email_code(
+/// What a code is for: its purpose and what else it is bound to (see `NewCode::scope`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeFor {
+    pub purpose: CodePurpose,
+    pub scope: Option<String>,
+}
+
+impl CodeFor {
+    pub fn account(purpose: CodePurpose) -> Self {
+        Self {
+            purpose,
+            scope: None,
+        }
+    }
+}
+
+/// A fresh code and the message that carries it to `to`.
+pub fn new_code(
     state: &AppState,
     account: &Account,
-    purpose: CodePurpose,
-) -> (NewCode, OutboxMessage) {
+    what: &CodeFor,
+    to: &Destination,
+) -> ApiResult<(NewCode, OutboxMessage)> {
     let now = state.clock.now();
     let secret = code::generate(state.rng.as_ref());
     let new_code = NewCode {
         id: CodeId::generate(state.rng.as_ref()),
         account_id: account.id,
-        purpose,
-        destination: account.email.as_str().to_owned(),
-        hash: code::hash(&state.keys.hasher, purpose, account.id, &secret)
+        purpose: what.purpose,
+        destination: to.address.clone(),
+        scope: what.scope.clone(),
+        hash: code::hash(&state.keys.hasher, what.purpose, account.id, &secret)
             .0
             .to_vec(),
         expires_at: now + CODE_TTL,
         created_at: now,
     };
-    let minutes = CODE_TTL.whole_minutes();
-    let (subject, intro, outro) = wording(purpose);
+    let rendered = state
+        .messages
+        .code(to.medium, what.purpose, &secret, CODE_TTL.whole_minutes())
+        .map_err(ApiError::Internal)?;
     let message = OutboxMessage {
         id: MessageId::generate(state.rng.as_ref()),
-        channel: "email".to_owned(),
-        recipient: account.email.as_str().to_owned(),
-        subject: subject.to_owned(),
-        body_text: format!(
-            "{intro} {}.\n\nIt expires in {minutes} minutes. {outro}\n",
-            secret.expose()
-        ),
-        body_html: Some(format!(
-            "<p>{intro} <strong>{}</strong>.</p><p>It expires in {minutes} minutes. {outro}</p>",
-            secret.expose()
-        )),
+        channel: to.medium.channel().to_owned(),
+        recipient: to.address.clone(),
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: rendered.html,
         attempts: 0,
         created_at: now,
     };
-    (new_code, message)
+    Ok((new_code, message))
 }
 
-/// Sends a fresh code by email unless the resend limits say no.
-pub async fn send_email_code(
+/// The event that records a code was sent (never the code, nor the full destination).
+pub fn sent_event(
     state: &AppState,
-    client: &ClientInfo,
     account: &Account,
-    purpose: CodePurpose,
-) -> ApiResult<Result<(), ResendRefusal>> {
-    let now = state.clock.now();
-    let sent = state
-        .store
-        .sent_lately(
-            account.id,
-            purpose,
-            account.email.as_str(),
-            now - Duration::HOUR,
-        )
-        .await?;
-    if let Err(refusal) = state.config.codes.check(sent, now) {
-        return Ok(Err(refusal));
-    }
-    let (new_code, message) = email_code(state, account, purpose);
-    let sent_event = event(
+    client: &ClientInfo,
+    what: &CodeFor,
+    to: &Destination,
+) -> EventRecord {
+    event(
         state,
         EventKind::VerificationCodeSent,
         Some(account.id),
         client,
-        json!({"purpose": purpose.as_str(), "channel": "email"}),
-    );
+        json!({"purpose": what.purpose.as_str(), "channel": to.medium.channel(), "sent_to": to.masked()}),
+    )
+}
+
+/// Whether the resend limits let a code for `what` go to `to` now: a wait between sends, and
+/// hourly caps per account and per destination.
+pub async fn ready_to_send(
+    state: &AppState,
+    account: &Account,
+    what: &CodeFor,
+    to: &Destination,
+) -> ApiResult<Result<(), ResendRefusal>> {
+    let now = state.clock.now();
+    let sent = state
+        .store
+        .sent_lately(account.id, what.purpose, &to.address, now - Duration::HOUR)
+        .await?;
+    Ok(state.config.codes.check(sent, now))
+}
+
+/// Sends a fresh code unless the resend limits say no.
+pub async fn send(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    what: &CodeFor,
+    to: &Destination,
+) -> ApiResult<Result<(), ResendRefusal>> {
+    if let Err(refusal) = ready_to_send(state, account, what, to).await? {
+        return Ok(Err(refusal));
+    }
+    let (new_code, message) = new_code(state, account, what, to)?;
+    let sent_event = sent_event(state, account, client, what, to);
     state.store.add_code(new_code, message, sent_event).await?;
     state.outbox_wake.notify_one();
     Ok(Ok(()))
 }
 
-/// The live code of `purpose` that `submitted` matches, not yet spent. Wrong codes count
+/// How a refused send is answered where the caller asked for it: too soon is
+/// `resend_too_soon`, over an hourly cap `too_many_attempts`; both with Retry-After.
+pub fn refused(refusal: ResendRefusal) -> ApiError {
+    match refusal {
+        ResendRefusal::TooSoon(wait) => ApiError::ResendTooSoon {
+            retry_after: retry_after_seconds(wait),
+        },
+        ResendRefusal::Capped(wait) => ApiError::TooManyAttempts {
+            retry_after: retry_after_seconds(wait),
+        },
+    }
+}
+
+/// What checking a submitted code found.
+pub enum Checked {
+    /// Right and live: spend it (with `CodeRecord::consume`) in the caller's transaction.
+    Right(CodeRecord),
+    /// Wrong on a live code: the write that counts the try against it.
+    Wrong(deadbolt_store::Write),
+    /// No live code: expired, spent, out of tries, or never sent.
+    Dead,
+}
+
+/// Compares `submitted` with the latest code sent for `what`. Writes nothing.
+pub async fn compare(
+    state: &AppState,
+    account: &Account,
+    what: &CodeFor,
+    submitted: &Secret,
+) -> ApiResult<Checked> {
+    let Some(stored) = state
+        .store
+        .latest_code(account.id, what.purpose, what.scope.as_deref())
+        .await?
+    else {
+        return Ok(Checked::Dead);
+    };
+    if !code::is_well_formed(submitted.expose()) {
+        // a malformed code is a wrong try like any other
+        return Ok(Checked::Wrong(CodeRecord::wrong_try(stored.id)));
+    }
+    let hash = code::hash(&state.keys.hasher, what.purpose, account.id, submitted);
+    Ok(
+        match code::check(&stored.stored, &hash, state.clock.now()) {
+            CodeCheck::Accept => Checked::Right(stored),
+            CodeCheck::Reject => Checked::Wrong(CodeRecord::wrong_try(stored.id)),
+            CodeCheck::Dead => Checked::Dead,
+        },
+    )
+}
+
+/// The live code for `what` that `submitted` matches, not yet spent. Wrong codes count
 /// against the code; every failure is an event; every failure answers `invalid_code`.
 pub async fn check(
     state: &AppState,
     client: &ClientInfo,
     account: &Account,
-    purpose: CodePurpose,
+    what: &CodeFor,
     submitted: &Secret,
 ) -> ApiResult<CodeRecord> {
-    if !code::is_well_formed(submitted.expose()) {
-        return Err(ApiError::InvalidCode);
-    }
-    let stored = state
-        .store
-        .latest_code(account.id, purpose)
-        .await?
-        .ok_or(ApiError::InvalidCode)?;
-    let hash = code::hash(&state.keys.hasher, purpose, account.id, submitted);
     let failed = |reason: &str| {
         event(
             state,
             EventKind::VerificationFailed,
             Some(account.id),
             client,
-            json!({"purpose": purpose.as_str(), "reason": reason}),
+            json!({"purpose": what.purpose.as_str(), "reason": reason}),
         )
     };
-    match code::check(&stored.stored, &hash, state.clock.now()) {
-        CodeCheck::Accept => Ok(stored),
-        CodeCheck::Reject => {
+    match compare(state, account, what, submitted).await? {
+        Checked::Right(stored) => Ok(stored),
+        Checked::Wrong(count) => {
             state
                 .store
-                .count_code_attempt(stored.id, failed("wrong_code"))
+                .commit(vec![count, failed("wrong_code").write()])
                 .await?;
             Err(ApiError::InvalidCode)
         }
-        CodeCheck::Dead => {
+        Checked::Dead => {
             state.store.record_event(failed("dead_code")).await?;
             Err(ApiError::InvalidCode)
         }

@@ -4,13 +4,14 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientInfo, Principal};
 use crate::services::events::event;
+use crate::services::notify::{notice, Notice};
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::DeviceId;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::token;
-use deadbolt_store::{BatchOutcome, DeviceRecord, Store};
+use deadbolt_store::{BatchOutcome, DeviceRecord, DeviceSeen, Store};
 use serde_json::json;
 use time::Duration;
 
@@ -90,4 +91,42 @@ pub async fn revoke(
         BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
     }
+}
+
+/// Notes the device of a sign-in (a keyed hash of its User-Agent, never the string itself) and,
+/// when the account had signed in from other devices but never this one, records it and tells
+/// the user. A failure here must not undo a sign-in that already happened: it is logged.
+pub async fn note_sign_in(state: &AppState, client: &ClientInfo, account: &Account) {
+    if let Err(e) = tell_if_new(state, client, account).await {
+        tracing::warn!(error = %e, account_id = %account.id, "cannot note the sign-in device");
+    }
+}
+
+async fn tell_if_new(state: &AppState, client: &ClientInfo, account: &Account) -> ApiResult<()> {
+    let agent = client.user_agent.as_deref().unwrap_or_default();
+    let key = state
+        .keys
+        .hasher
+        .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()]);
+    let seen = state
+        .store
+        .note_device(account.id, &key.0, state.clock.now())
+        .await?;
+    if seen != DeviceSeen::New {
+        return Ok(());
+    }
+    let recorded = event(
+        state,
+        EventKind::NewDeviceSignIn,
+        Some(account.id),
+        client,
+        json!({}),
+    );
+    let told = notice(state, account, Notice::NewDevice, client)?;
+    state
+        .store
+        .commit(vec![recorded.write(), told.write()])
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(())
 }

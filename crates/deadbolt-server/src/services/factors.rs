@@ -5,11 +5,14 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
 use crate::master_key::Sealed;
+use crate::messages::Medium;
+use crate::services::codes::{self, Checked, CodeFor, Destination};
 use crate::services::events::event;
 use crate::services::notify::{notice, Notice};
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::AuthMethod;
+use deadbolt_core::code::CodePurpose;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
@@ -33,19 +36,26 @@ pub enum FactorInput {
     RecoveryCode {
         code: Secret,
     },
+    /// A code we sent by email, SMS or voice call.
+    SentCode {
+        kind: MethodKind,
+        method_id: Option<MethodId>,
+        code: Secret,
+    },
 }
 
 impl FactorInput {
-    fn kind(&self) -> MethodKind {
+    pub fn kind(&self) -> MethodKind {
         match self {
             Self::Totp { .. } => MethodKind::Totp,
             Self::RecoveryCode { .. } => MethodKind::RecoveryCode,
+            Self::SentCode { kind, .. } => *kind,
         }
     }
 
     fn method_id(&self) -> Option<MethodId> {
         match self {
-            Self::Totp { method_id, .. } => *method_id,
+            Self::Totp { method_id, .. } | Self::SentCode { method_id, .. } => *method_id,
             Self::RecoveryCode { .. } => None,
         }
     }
@@ -70,7 +80,7 @@ fn bucket(state: &AppState, account: &Account, kind: MethodKind) -> (String, Thr
             format!("mfa:recovery:{}", account.id),
             limits.recovery_throttle(),
         ),
-        MethodKind::Totp => (
+        MethodKind::Totp | MethodKind::Email | MethodKind::Sms | MethodKind::Voice => (
             format!("mfa:account:{}", account.id),
             limits.account_throttle(),
         ),
@@ -111,24 +121,104 @@ pub fn clean_code(code: &Secret) -> Secret {
     )
 }
 
-/// The send step of a challenge (email, SMS and voice codes, WebAuthn options). The methods
-/// that exist so far need nothing sent: TOTP codes come from the app, recovery codes from
-/// paper; so this answers which method was meant, and that there is nothing to send.
+/// What a send step did: where the code went (masked) and when another may be asked for.
+pub struct CodeSent {
+    pub sent_to: String,
+    pub resend_after: i64,
+}
+
+/// What a second-factor code sent for `challenge` through `method` is bound to: that method
+/// and that challenge, so it serves no other sign-in.
+fn challenge_code(method: MethodId, challenge: &ChallengeRecord) -> CodeFor {
+    let token: String = challenge
+        .token_hash
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    CodeFor {
+        purpose: CodePurpose::SecondFactor,
+        scope: Some(format!("{method}:{token}")),
+    }
+}
+
+/// Where a sent-code method delivers.
+pub fn destination_of(account: &Account, method: &MethodRecord) -> ApiResult<Destination> {
+    let phone = || {
+        method
+            .destination
+            .clone()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("phone method without a number")))
+    };
+    Ok(match method.kind {
+        MethodKind::Email => Destination::email(account),
+        MethodKind::Sms => Destination {
+            medium: Medium::Sms,
+            address: phone()?,
+        },
+        MethodKind::Voice => Destination {
+            medium: Medium::Voice,
+            address: phone()?,
+        },
+        MethodKind::Totp | MethodKind::RecoveryCode => {
+            return Err(ApiError::InvalidRequest(format!(
+                "nothing to send for a {} method: enter its code",
+                method.kind.as_str()
+            )))
+        }
+    })
+}
+
+/// The send step of a challenge: a fresh code by email, SMS or voice for the named method,
+/// within the resend limits. TOTP and recovery codes need nothing sent (400). Nothing is sent
+/// while the account's second-factor checks are locked or the method is disabled.
 pub async fn send_challenge(
     state: &AppState,
+    client: &ClientInfo,
     challenge: &ChallengeRecord,
     method_id: MethodId,
-) -> ApiResult<()> {
-    let methods = state.store.methods_of(challenge.account_id).await?;
-    match methods.iter().find(|m| m.id == method_id && m.is_active()) {
-        Some(m) => Err(ApiError::InvalidRequest(format!(
-            "nothing to send for a {} method: enter its code",
-            m.kind.as_str()
-        ))),
-        None => Err(ApiError::InvalidRequest(
-            "no such method for this challenge".into(),
-        )),
+) -> ApiResult<CodeSent> {
+    if !challenge_is_live(state, challenge) {
+        return Err(ApiError::MfaTokenInvalid);
     }
+    let account = state
+        .store
+        .account_by_id(challenge.account_id)
+        .await?
+        .ok_or(ApiError::MfaTokenInvalid)?;
+    let methods = state.store.methods_of(account.id).await?;
+    let method = methods
+        .iter()
+        .find(|m| m.id == method_id && m.confirmed_at.is_some())
+        .ok_or_else(|| ApiError::InvalidRequest("no such method for this challenge".into()))?;
+    let to = destination_of(&account, method)?;
+    if challenge.purpose == "reset" && method.kind == MethodKind::Email {
+        return Err(ApiError::InvalidRequest(
+            "the email that carried the reset code cannot also be the second factor".into(),
+        ));
+    }
+    crate::services::mfa::ensure_allowed(state, method.kind)?;
+    let now = state.clock.now();
+    let (key, policy) = bucket(state, &account, method.kind);
+    if let Some(retry_after) = lock_wait(state, &key, &policy).await? {
+        return Err(ApiError::MfaLocked { retry_after });
+    }
+    if let AuthenticatorGate::Disabled = authenticator_gate(
+        method.consecutive_failures,
+        method.last_failure_at,
+        state.config.lockout.authenticator_max_failures,
+        now,
+    ) {
+        return Err(ApiError::AuthenticatorDisabled);
+    }
+    let what = challenge_code(method.id, challenge);
+    codes::send(state, client, &account, &what, &to)
+        .await?
+        .map_err(codes::refused)?;
+    Ok(CodeSent {
+        sent_to: to.masked(),
+        resend_after: state.config.codes.resend_after_seconds,
+    })
 }
 
 /// True when the challenge can still take a code.
@@ -226,7 +316,19 @@ pub async fn check(
                 }),
                 None => {
                     let replay = totp::verify(&secret, &params, code.expose(), now, None).is_some();
-                    Err(fail(state, client, account, challenge, &method, &bucket, replay).await)
+                    Err(fail(
+                        state,
+                        client,
+                        account,
+                        challenge,
+                        Miss {
+                            method: &method,
+                            bucket: &bucket,
+                            replay,
+                            extra: vec![],
+                        },
+                    )
+                    .await)
                 }
             }
         }
@@ -262,12 +364,67 @@ pub async fn check(
                         client,
                         json!({"recovery_code_id": row.id}),
                     )],
-                    mails: vec![notice(state, account, Notice::RecoveryCodeUsed, client)],
+                    mails: vec![notice(state, account, Notice::RecoveryCodeUsed, client)?],
                     auth: AuthMethod::RecoveryCode,
                     method,
                     bucket,
                 }),
-                None => Err(fail(state, client, account, challenge, &method, &bucket, false).await),
+                None => Err(fail(
+                    state,
+                    client,
+                    account,
+                    challenge,
+                    Miss {
+                        method: &method,
+                        bucket: &bucket,
+                        replay: false,
+                        extra: vec![],
+                    },
+                )
+                .await),
+            }
+        }
+        FactorInput::SentCode { code, .. } => {
+            let what = challenge_code(method.id, challenge);
+            match codes::compare(state, account, &what, &clean_code(&code)).await? {
+                Checked::Right(sent) => Ok(Proof {
+                    writes: vec![
+                        sent.consume(now),
+                        method_writes::method_used(method.id, now),
+                        throttle_writes::clear_failures(&bucket.0),
+                    ],
+                    events: vec![],
+                    mails: vec![],
+                    auth: method.kind.auth_method(),
+                    method,
+                    bucket,
+                }),
+                Checked::Wrong(counted) => Err(fail(
+                    state,
+                    client,
+                    account,
+                    challenge,
+                    Miss {
+                        method: &method,
+                        bucket: &bucket,
+                        replay: false,
+                        extra: vec![counted],
+                    },
+                )
+                .await),
+                Checked::Dead => Err(fail(
+                    state,
+                    client,
+                    account,
+                    challenge,
+                    Miss {
+                        method: &method,
+                        bucket: &bucket,
+                        replay: false,
+                        extra: vec![],
+                    },
+                )
+                .await),
             }
         }
     }
@@ -321,9 +478,12 @@ pub async fn finish(
             client,
             account,
             challenge,
-            &proof.method,
-            &proof.bucket,
-            proof.auth == AuthMethod::Totp,
+            Miss {
+                method: &proof.method,
+                bucket: &proof.bucket,
+                replay: proof.auth == AuthMethod::Totp,
+                extra: vec![],
+            },
         )
         .await),
         BatchOutcome::GuardFailed(_) => Err(ApiError::Internal(anyhow::anyhow!(
@@ -345,17 +505,24 @@ async fn lock_wait(state: &AppState, key: &str, policy: &ThrottlePolicy) -> ApiR
     })
 }
 
+/// A wrong second factor: what was tried, and what else the failure writes.
+struct Miss<'a> {
+    method: &'a MethodRecord,
+    bucket: &'a (String, ThrottlePolicy),
+    /// A right code used twice (see `count_failure`).
+    replay: bool,
+    extra: Vec<Write>,
+}
+
 /// Counts a wrong code everywhere it counts, records and tells what must be told, and answers.
 async fn fail(
     state: &AppState,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
-    method: &MethodRecord,
-    bucket: &(String, ThrottlePolicy),
-    replay: bool,
+    miss: Miss<'_>,
 ) -> ApiError {
-    match count_failure(state, client, account, challenge, method, bucket, replay).await {
+    match count_failure(state, client, account, challenge, miss).await {
         Ok(e) | Err(e) => e,
     }
 }
@@ -365,10 +532,14 @@ async fn count_failure(
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
-    method: &MethodRecord,
-    (key, policy): &(String, ThrottlePolicy),
-    replay: bool,
+    miss: Miss<'_>,
 ) -> ApiResult<ApiError> {
+    let Miss {
+        method,
+        bucket: (key, policy),
+        replay,
+        extra,
+    } = miss;
     let now = state.clock.now();
     let limits = state.config.lockout;
     let cap = limits.authenticator_max_failures;
@@ -387,6 +558,7 @@ async fn count_failure(
     if !replay {
         writes.push(method_writes::guess_failed(method.id, now, cap));
     }
+    writes.extend(extra);
     if let BatchOutcome::GuardFailed(_) = state.store.commit(writes).await? {
         let retry_after = lock_wait(state, key, policy)
             .await?
@@ -416,7 +588,7 @@ async fn count_failure(
             client,
             json!({"method_id": method.id}),
         ));
-        mails.push(notice(state, account, Notice::ReplayRefused, client));
+        mails.push(notice(state, account, Notice::ReplayRefused, client)?);
     }
     if !replay && run == cap && method.disabled_at.is_none() {
         events.push(event(
@@ -431,7 +603,7 @@ async fn count_failure(
             account,
             Notice::AuthenticatorDisabled,
             client,
-        ));
+        )?);
     }
     let seen = state
         .store
@@ -446,7 +618,7 @@ async fn count_failure(
             client,
             json!({"bucket": key.split(':').nth(1)}),
         ));
-        mails.push(notice(state, account, Notice::Locked, client));
+        mails.push(notice(state, account, Notice::Locked, client)?);
     }
     let mut writes: Vec<Write> = events.iter().map(EventRecord::write).collect();
     writes.extend(mails.iter().map(OutboxMessage::write));

@@ -174,6 +174,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         detail,
     );
     let tokens = sessions::start(state, client, &account, &methods, vec![signed_in]).await?;
+    devices::note_sign_in(state, client, &account).await;
     state.metrics.login("success");
     Ok(LoginOutcome::SignedIn(tokens))
 }

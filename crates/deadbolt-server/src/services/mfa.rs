@@ -3,16 +3,19 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientInfo, Principal};
+use crate::services::codes::{self, Checked, CodeFor};
 use crate::services::events::event;
-use crate::services::factors::{clean_code, open_totp, totp_aad};
+use crate::services::factors::{self, clean_code, open_totp, totp_aad};
 use crate::services::notify::{notice, Notice};
 use crate::services::sessions::account_of;
 use crate::services::stepup;
 use crate::state::AppState;
 use deadbolt_core::account::Account;
+use deadbolt_core::code::CodePurpose;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, MethodId, RecoveryCodeId, SessionId};
 use deadbolt_core::mfa::MethodKind;
+use deadbolt_core::phone::Phone;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
 use deadbolt_core::totp::{self, TotpSecret};
@@ -92,21 +95,68 @@ pub struct TotpEnrollment {
     pub qr_svg: String,
 }
 
-/// Starts a TOTP enrolment. While MFA is on, adding a method needs a step-up: a stolen password
-/// must not be enough to add an attacker's authenticator.
-pub async fn enroll_totp(
+/// Policy allows this kind of method (recovery codes always come with MFA), and, for SMS and
+/// voice, something is configured to carry them.
+pub fn ensure_allowed(state: &AppState, kind: MethodKind) -> ApiResult<()> {
+    if kind == MethodKind::RecoveryCode {
+        return Ok(());
+    }
+    if !state
+        .config
+        .mfa
+        .allowed_methods
+        .iter()
+        .any(|m| m == kind.as_str())
+    {
+        return Err(ApiError::FactorNotAllowed(if kind.is_restricted() {
+            format!(
+                "{} codes are a restricted authenticator (NIST SP 800-63B: phone numbers can be \
+                 taken over and messages intercepted) and this service does not allow them; use \
+                 an authenticator app or a security key",
+                kind.as_str()
+            )
+        } else {
+            format!("this service does not allow {} methods", kind.as_str())
+        }));
+    }
+    if kind.is_restricted() && !state.config.sms.can_send() {
+        return Err(ApiError::FactorNotAllowed(
+            "this service has no SMS or voice provider configured".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What users are told when they choose a restricted authenticator.
+pub const RESTRICTED_NOTICE: &str = "SMS and voice codes are a restricted authenticator \
+    (NIST SP 800-63B): a phone number can be taken over and messages intercepted. Prefer an \
+    authenticator app or a security key, and keep this as a fallback.";
+
+/// The start shared by every enrolment: a label checked, a step-up while MFA is on (a stolen
+/// password must not be enough to add an attacker's authenticator), and the pending method.
+/// An earlier pending method of the same kind is dropped, so unconfirmed methods cannot pile up.
+struct Enrolment {
+    account: Account,
+    method: MethodRecord,
+    grant: Option<stepup::GrantUse>,
+    writes: Vec<Write>,
+}
+
+async fn start_enrolment(
     state: &AppState,
     client: &ClientInfo,
     who: &Principal,
-    label: Option<String>,
-) -> ApiResult<TotpEnrollment> {
+    kind: MethodKind,
+    label: String,
+    destination: Option<String>,
+) -> ApiResult<Enrolment> {
     let account = account_of(state, who).await?;
-    let label = label.unwrap_or_else(|| "Authenticator app".to_owned());
     if label.trim().is_empty() || label.chars().count() > 64 {
         return Err(ApiError::InvalidRequest(
             "label must be 1 to 64 characters".into(),
         ));
     }
+    ensure_allowed(state, kind)?;
     let under_step_up = is_enabled(&state.store.methods_of(account.id).await?);
     let grant = if under_step_up {
         Some(stepup::require(state, who, Action::MFA_MANAGE).await?)
@@ -114,12 +164,10 @@ pub async fn enroll_totp(
         None
     };
     let now = state.clock.now();
-    let secret = TotpSecret::generate(state.rng.as_ref());
-    let params = state.config.mfa.totp_params();
     let method = MethodRecord {
         id: MethodId::generate(state.rng.as_ref()),
         account_id: account.id,
-        kind: MethodKind::Totp,
+        kind,
         label,
         confirmed_at: None,
         is_primary: false,
@@ -129,7 +177,44 @@ pub async fn enroll_totp(
         last_failure_at: None,
         disabled_at: None,
         enrolled_under_step_up: under_step_up,
+        destination,
     };
+    let added = event(
+        state,
+        EventKind::MfaMethodAdded,
+        Some(account.id),
+        client,
+        json!({"method_id": method.id, "type": kind.as_str(), "pending": true}),
+    );
+    let writes = vec![
+        method_writes::delete_pending(account.id, kind),
+        method.insert(),
+        added.write(),
+    ];
+    Ok(Enrolment {
+        account,
+        method,
+        grant,
+        writes,
+    })
+}
+
+/// Starts a TOTP enrolment.
+pub async fn enroll_totp(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    label: Option<String>,
+) -> ApiResult<TotpEnrollment> {
+    let label = label.unwrap_or_else(|| "Authenticator app".to_owned());
+    let Enrolment {
+        account,
+        method,
+        grant,
+        mut writes,
+    } = start_enrolment(state, client, who, MethodKind::Totp, label, None).await?;
+    let secret = TotpSecret::generate(state.rng.as_ref());
+    let params = state.config.mfa.totp_params();
     let (master_key_id, sealed) = state
         .master
         .seal(secret.as_bytes(), &totp_aad(method.id), state.rng.as_ref())
@@ -144,19 +229,8 @@ pub async fn enroll_totp(
         period_seconds: params.period_seconds,
         last_step: -1,
     };
-    let added = event(
-        state,
-        EventKind::MfaMethodAdded,
-        Some(account.id),
-        client,
-        json!({"method_id": method.id, "type": "totp", "pending": true}),
-    );
-    stepup::commit_with(
-        state,
-        grant,
-        vec![method.insert(), record.insert(), added.write()],
-    )
-    .await?;
+    writes.push(record.insert());
+    stepup::commit_with(state, grant, writes).await?;
     let uri = totp::otpauth_uri(
         &secret,
         &params,
@@ -169,6 +243,131 @@ pub async fn enroll_totp(
         secret: Secret::new(secret.to_base32()),
         otpauth_uri: Secret::new(uri),
         qr_svg,
+    })
+}
+
+pub struct CodeEnrollment {
+    pub method_id: MethodId,
+    pub sent_to: String,
+    pub resend_after: i64,
+    /// SMS and voice: what the user is told about restricted authenticators.
+    pub restricted_notice: Option<&'static str>,
+}
+
+/// Starts an email, SMS or voice enrolment: the method waits, pending, for the code just sent
+/// to prove the channel. Email goes to the account's verified address; SMS and voice to
+/// `phone`, or the account's verified number.
+pub async fn enroll_sent_code(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    kind: MethodKind,
+    phone: Option<String>,
+    label: Option<String>,
+) -> ApiResult<CodeEnrollment> {
+    let account = account_of(state, who).await?;
+    let (default_label, destination) = match kind {
+        MethodKind::Email if !account.email_verified => {
+            return Err(ApiError::InvalidRequest(
+                "verify your email address before using it as a second factor".into(),
+            ))
+        }
+        MethodKind::Email => ("Email".to_owned(), Some(account.email.as_str().to_owned())),
+        MethodKind::Sms | MethodKind::Voice => {
+            let phone = match (phone, &account.phone) {
+                (Some(raw), _) => Phone::parse(&raw)?,
+                (None, Some(p)) if account.phone_verified => p.clone(),
+                (None, _) => {
+                    return Err(ApiError::InvalidRequest(
+                        "`phone` is required: this account has no verified phone number".into(),
+                    ))
+                }
+            };
+            let name = if kind == MethodKind::Sms {
+                "Text message"
+            } else {
+                "Phone call"
+            };
+            (
+                format!("{name} to {}", phone.masked()),
+                Some(phone.as_str().to_owned()),
+            )
+        }
+        MethodKind::Totp | MethodKind::RecoveryCode => {
+            return Err(ApiError::InvalidRequest(format!(
+                "{} methods are not enrolled by code",
+                kind.as_str()
+            )))
+        }
+    };
+    let Enrolment {
+        method,
+        grant,
+        mut writes,
+        ..
+    } = start_enrolment(
+        state,
+        client,
+        who,
+        kind,
+        label.unwrap_or(default_label),
+        destination,
+    )
+    .await?;
+    let to = factors::destination_of(&account, &method)?;
+    let what = enrolment_code(method.id);
+    codes::ready_to_send(state, &account, &what, &to)
+        .await?
+        .map_err(codes::refused)?;
+    let (code, message) = codes::new_code(state, &account, &what, &to)?;
+    writes.push(code.write());
+    writes.push(message.write());
+    writes.push(codes::sent_event(state, &account, client, &what, &to).write());
+    stepup::commit_with(state, grant, writes).await?;
+    state.outbox_wake.notify_one();
+    Ok(CodeEnrollment {
+        method_id: method.id,
+        sent_to: to.masked(),
+        resend_after: state.config.codes.resend_after_seconds,
+        restricted_notice: kind.is_restricted().then_some(RESTRICTED_NOTICE),
+    })
+}
+
+/// The code that proves a pending method's channel is bound to that method.
+fn enrolment_code(method: MethodId) -> CodeFor {
+    CodeFor {
+        purpose: CodePurpose::EnrollMethod,
+        scope: Some(method.to_string()),
+    }
+}
+
+/// Sends a new code for a pending email, SMS or voice method, within the resend limits.
+pub async fn resend_enrolment_code(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: MethodId,
+) -> ApiResult<factors::CodeSent> {
+    let account = account_of(state, who).await?;
+    let method = state
+        .store
+        .methods_of(account.id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+        .ok_or(ApiError::NotFound)?;
+    if method.confirmed_at.is_some() || !method.kind.is_sent_code() {
+        return Err(ApiError::InvalidRequest(
+            "this method is not waiting for a code".into(),
+        ));
+    }
+    let to = factors::destination_of(&account, &method)?;
+    codes::send(state, client, &account, &enrolment_code(id), &to)
+        .await?
+        .map_err(codes::refused)?;
+    Ok(factors::CodeSent {
+        sent_to: to.masked(),
+        resend_after: state.config.codes.resend_after_seconds,
     })
 }
 
@@ -247,23 +446,32 @@ pub async fn confirm(
         .find(|m| m.id == id)
         .cloned()
         .ok_or(ApiError::NotFound)?;
-    if method.confirmed_at.is_some() || method.kind != MethodKind::Totp {
+    if method.confirmed_at.is_some() || method.kind == MethodKind::RecoveryCode {
         return Err(ApiError::InvalidRequest(
             "this method is not waiting for confirmation".into(),
         ));
     }
     let now = state.clock.now();
-    let rec = state.store.totp_of(id).await?.ok_or(ApiError::NotFound)?;
-    let (secret, params) = open_totp(state, &rec)?;
-    let Some(step) = totp::verify(
-        &secret,
-        &params,
-        clean_code(&code).expose(),
-        now,
-        Some(rec.last_step),
-    ) else {
-        state.store.method_failed(id, now, false).await?;
-        return Err(ApiError::InvalidCode);
+    let code = clean_code(&code);
+    // the writes that spend the code: guards, so of two racing confirmations one wins
+    let spend = if method.kind == MethodKind::Totp {
+        let rec = state.store.totp_of(id).await?.ok_or(ApiError::NotFound)?;
+        let (secret, params) = open_totp(state, &rec)?;
+        let Some(step) = totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step))
+        else {
+            state.store.method_failed(id, now, false).await?;
+            return Err(ApiError::InvalidCode);
+        };
+        method_writes::accept_totp_step(id, step)
+    } else {
+        match codes::compare(state, &account, &enrolment_code(id), &code).await? {
+            Checked::Right(sent) => sent.consume(now),
+            Checked::Wrong(counted) => {
+                state.store.commit(vec![counted]).await?;
+                return Err(ApiError::InvalidCode);
+            }
+            Checked::Dead => return Err(ApiError::InvalidCode),
+        }
     };
     let was_enabled = is_enabled(&methods);
     // a method enrolled while MFA was off must not become a second factor without a step-up
@@ -272,16 +480,13 @@ pub async fn confirm(
     } else {
         None
     };
-    let mut writes = vec![
-        method_writes::confirm_method(id, now),
-        method_writes::accept_totp_step(id, step),
-    ];
+    let mut writes = vec![method_writes::confirm_method(id, now), spend];
     let mut events = vec![event(
         state,
         EventKind::MfaMethodConfirmed,
         Some(account.id),
         client,
-        json!({"method_id": id, "type": "totp"}),
+        json!({"method_id": id, "type": method.kind.as_str()}),
     )];
     let mut mails: Vec<OutboxMessage> = Vec::new();
     let mut recovery_codes = None;
@@ -299,10 +504,10 @@ pub async fn confirm(
             client,
             json!({"method_id": id}),
         ));
-        mails.push(notice(state, &account, Notice::MfaEnabled, client));
+        mails.push(notice(state, &account, Notice::MfaEnabled, client)?);
         recovery_codes = Some(codes);
     } else {
-        mails.push(notice(state, &account, Notice::MethodAdded, client));
+        mails.push(notice(state, &account, Notice::MethodAdded, client)?);
     }
     if !methods.iter().any(|m| m.is_primary && m.is_active()) {
         writes.extend(method_writes::set_primary(account.id, id));
@@ -344,6 +549,7 @@ fn recovery_method(state: &AppState, account: AccountId) -> MethodRecord {
         last_failure_at: None,
         disabled_at: None,
         enrolled_under_step_up: false,
+        destination: None,
     }
 }
 
@@ -414,7 +620,7 @@ pub async fn remove(
         client,
         json!({"method_id": id, "type": method.kind.as_str()}),
     )];
-    let mut mails = vec![notice(state, &account, Notice::MethodRemoved, client)];
+    let mut mails = vec![notice(state, &account, Notice::MethodRemoved, client)?];
     if remaining.is_empty() && method.confirmed_at.is_some() {
         writes.extend(mfa_off_writes(state, account.id));
         events.push(event(
@@ -424,7 +630,7 @@ pub async fn remove(
             client,
             json!({"reason": "last_method_removed"}),
         ));
-        mails.push(notice(state, &account, Notice::MfaDisabled, client));
+        mails.push(notice(state, &account, Notice::MfaDisabled, client)?);
     } else if method.is_primary {
         if let Some(next) = remaining.first() {
             writes.extend(method_writes::set_primary(account.id, next.id));
@@ -471,7 +677,7 @@ pub async fn regenerate_recovery_codes(
         )
         .write(),
     );
-    writes.push(notice(state, &account, Notice::RecoveryCodesRenewed, client).write());
+    writes.push(notice(state, &account, Notice::RecoveryCodesRenewed, client)?.write());
     stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
     Ok(codes)
@@ -496,7 +702,7 @@ pub async fn disable(state: &AppState, client: &ClientInfo, who: &Principal) -> 
         )
         .write(),
     );
-    writes.push(notice(state, &account, Notice::MfaDisabled, client).write());
+    writes.push(notice(state, &account, Notice::MfaDisabled, client)?.write());
     stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
     Ok(())

@@ -77,6 +77,7 @@ pub async fn verify(
     };
     writes.extend(events.iter().map(EventRecord::write));
     factors::finish(state, client, &account, &challenge, proof, writes).await?;
+    devices::note_sign_in(state, client, &account).await;
     state.metrics.login("success");
     let tokens = sessions::issue(state, &session, refresh, session.created_at)?;
     Ok(SecondStep {

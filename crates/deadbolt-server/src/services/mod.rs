@@ -2,7 +2,9 @@
 //! persist the outcome. Handlers call exactly one of these; none of them knows about HTTP.
 
 pub mod accounts;
+pub mod admin;
 pub mod codes;
+pub mod contact;
 pub mod devices;
 pub mod events;
 pub mod factors;

@@ -3,14 +3,16 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
+use crate::services::codes::{self, CodeFor, Destination};
 use crate::services::events::event;
 use crate::services::factors::{self, FactorInput};
+use crate::services::mfa;
 use crate::services::notify::{notice, Notice};
-use crate::services::{codes, mfa};
 use crate::state::AppState;
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
+use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::{
@@ -30,7 +32,14 @@ pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiRes
     if !account.email_verified {
         return Ok(());
     }
-    let sent = codes::send_email_code(state, client, &account, CodePurpose::ResetPassword).await?;
+    let sent = codes::send(
+        state,
+        client,
+        &account,
+        &CodeFor::account(CodePurpose::ResetPassword),
+        &Destination::email(&account),
+    )
+    .await?;
     if sent.is_ok() {
         let requested = event(
             state,
@@ -64,7 +73,14 @@ pub async fn verify(
         .account_by_email(&email)
         .await?
         .ok_or(ApiError::InvalidCode)?;
-    let stored = codes::check(state, client, &account, CodePurpose::ResetPassword, code).await?;
+    let stored = codes::check(
+        state,
+        client,
+        &account,
+        &CodeFor::account(CodePurpose::ResetPassword),
+        code,
+    )
+    .await?;
     let (reset_token, challenge) = mfa::new_challenge(state, &account, "reset", None, None);
     let now = state.clock.now();
     match state
@@ -80,8 +96,17 @@ pub async fn verify(
         reset_token,
         expires_in: state.config.lockout.token_ttl_seconds,
         mfa_required: mfa::is_enabled(&all),
-        methods: mfa::usable_methods(all),
+        methods: reset_methods(all),
     })
+}
+
+/// The second factors a reset accepts: any but the email, which already carried the reset
+/// code (one inbox must not be enough to take an account with MFA).
+pub fn reset_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
+    mfa::usable_methods(all)
+        .into_iter()
+        .filter(|m| m.kind != MethodKind::Email)
+        .collect()
 }
 
 /// The live reset challenge a reset token names.
@@ -116,6 +141,11 @@ pub async fn complete(
     let has_mfa = mfa::is_enabled(&state.store.methods_of(account.id).await?);
     // check the factor before the (slow) hashing, and refuse a reset that skips it
     let proof = match (has_mfa, factor) {
+        (true, Some(f)) if f.kind() == MethodKind::Email => {
+            return Err(ApiError::InvalidRequest(
+                "the email that carried the reset code cannot also be the second factor".into(),
+            ))
+        }
         (true, Some(f)) => Some(factors::check(state, client, &account, &challenge, f).await?),
         (true, None) => {
             return Err(ApiError::InvalidRequest(
@@ -144,7 +174,7 @@ pub async fn complete(
             json!({"second_factor": has_mfa}),
         )
         .write(),
-        notice(state, &account, Notice::PasswordChanged, client).write(),
+        notice(state, &account, Notice::PasswordChanged, client)?.write(),
     ];
     match proof {
         Some(proof) => factors::finish(state, client, &account, &challenge, proof, writes).await?,

@@ -73,7 +73,7 @@ pub async fn change_password(
             json!({}),
         )
         .write(),
-        notice(state, &account, Notice::PasswordChanged, client).write(),
+        notice(state, &account, Notice::PasswordChanged, client)?.write(),
     ];
     stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
@@ -98,7 +98,7 @@ pub async fn delete_account(
             json!({}),
         )
         .write(),
-        notice(state, &account, Notice::AccountDeleted, client).write(),
+        notice(state, &account, Notice::AccountDeleted, client)?.write(),
         state.store.delete_account(account.id),
     ];
     stepup::commit_with(state, Some(grant), writes).await?;

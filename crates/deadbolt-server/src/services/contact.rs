@@ -1,0 +1,212 @@
+//! Changing where codes go: the account's email and phone. Both need a step-up first (whoever
+//! controls them can receive codes), the new address is proven by a code sent to it before it
+//! replaces the old one, and the old address is told.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientInfo, Principal};
+use crate::messages::Medium;
+use crate::services::codes::{self, Checked, CodeFor, Destination};
+use crate::services::events::event;
+use crate::services::factors::CodeSent;
+use crate::services::notify::{notice, notice_to, Notice};
+use crate::services::sessions::account_of;
+use crate::services::stepup;
+use crate::state::AppState;
+use deadbolt_core::account::Account;
+use deadbolt_core::code::CodePurpose;
+use deadbolt_core::email::Email;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::phone::Phone;
+use deadbolt_core::secret::Secret;
+use deadbolt_core::stepup::Action;
+use deadbolt_store::{method_writes, BatchOutcome, StoreError, Write};
+use serde_json::json;
+
+/// Which of the account's addresses is changing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    Email,
+    Phone,
+}
+
+impl Contact {
+    fn action(self) -> &'static str {
+        match self {
+            Self::Email => Action::EMAIL_CHANGE,
+            Self::Phone => Action::PHONE_CHANGE,
+        }
+    }
+
+    fn purpose(self) -> CodePurpose {
+        match self {
+            Self::Email => CodePurpose::ChangeEmail,
+            Self::Phone => CodePurpose::ChangePhone,
+        }
+    }
+}
+
+/// Parses and checks the new address: well formed, and not the one the account already has.
+fn new_destination(
+    account: &Account,
+    contact: Contact,
+    raw: &str,
+    sms_available: bool,
+) -> ApiResult<Destination> {
+    match contact {
+        Contact::Email => {
+            let email = Email::parse(raw)?;
+            if email == account.email {
+                return Err(ApiError::InvalidRequest(
+                    "this is already the account's email".into(),
+                ));
+            }
+            Ok(Destination {
+                medium: Medium::Email,
+                address: email.as_str().to_owned(),
+            })
+        }
+        Contact::Phone => {
+            let phone = Phone::parse(raw)?;
+            if account.phone.as_ref() == Some(&phone) && account.phone_verified {
+                return Err(ApiError::InvalidRequest(
+                    "this is already the account's phone".into(),
+                ));
+            }
+            if !sms_available {
+                return Err(ApiError::FactorNotAllowed(
+                    "this service has no SMS provider configured, so it cannot prove a number"
+                        .into(),
+                ));
+            }
+            Ok(Destination {
+                medium: Medium::Sms,
+                address: phone.as_str().to_owned(),
+            })
+        }
+    }
+}
+
+/// Starts a change (step-up `email.change` / `phone.change`): a code goes to the new address.
+/// Nothing changes until that code comes back.
+pub async fn start(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    contact: Contact,
+    raw: &str,
+) -> ApiResult<CodeSent> {
+    let account = account_of(state, who).await?;
+    let to = new_destination(&account, contact, raw, state.config.sms.can_send())?;
+    if contact == Contact::Email {
+        let email = Email::parse(&to.address)?;
+        if state.store.account_by_email(&email).await?.is_some() {
+            return Err(ApiError::EmailTaken);
+        }
+    }
+    let grant = stepup::require(state, who, contact.action()).await?;
+    let what = CodeFor::account(contact.purpose());
+    codes::ready_to_send(state, &account, &what, &to)
+        .await?
+        .map_err(codes::refused)?;
+    let (code, message) = codes::new_code(state, &account, &what, &to)?;
+    let requested = event(
+        state,
+        match contact {
+            Contact::Email => EventKind::EmailChangeRequested,
+            Contact::Phone => EventKind::PhoneChangeRequested,
+        },
+        Some(account.id),
+        client,
+        json!({"to": to.masked()}),
+    );
+    let writes = vec![
+        code.write(),
+        message.write(),
+        codes::sent_event(state, &account, client, &what, &to).write(),
+        requested.write(),
+    ];
+    stepup::commit_with(state, Some(grant), writes).await?;
+    state.outbox_wake.notify_one();
+    Ok(CodeSent {
+        sent_to: to.masked(),
+        resend_after: state.config.codes.resend_after_seconds,
+    })
+}
+
+/// Completes a change with the code sent to the new address: it replaces the old one, which is
+/// told (by email; a replaced phone also by text, where it was verified).
+pub async fn confirm(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    contact: Contact,
+    code: &Secret,
+) -> ApiResult<Account> {
+    let account = account_of(state, who).await?;
+    let what = CodeFor::account(contact.purpose());
+    let sent = match codes::compare(state, &account, &what, code).await? {
+        Checked::Right(sent) => sent,
+        Checked::Wrong(counted) => {
+            state.store.commit(vec![counted]).await?;
+            return Err(ApiError::InvalidCode);
+        }
+        Checked::Dead => return Err(ApiError::InvalidCode),
+    };
+    let new_address = sent
+        .destination
+        .clone()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("change code without a destination")))?;
+    let now = state.clock.now();
+    let mut writes: Vec<Write> = vec![sent.consume(now)];
+    let (kind, detail) = match contact {
+        Contact::Email => {
+            let email = Email::parse(&new_address)?;
+            writes.push(state.store.set_email(account.id, &email));
+            writes.push(method_writes::follow_email(account.id, &email));
+            // the old address hears of it: someone with the password and a second factor
+            // could otherwise take the account quietly
+            writes.push(notice(state, &account, Notice::EmailChanged, client)?.write());
+            (
+                EventKind::EmailChanged,
+                json!({"from": account.email.masked(), "to": email.masked()}),
+            )
+        }
+        Contact::Phone => {
+            let phone = Phone::parse(&new_address)?;
+            writes.push(state.store.set_phone(account.id, &phone));
+            writes.push(notice(state, &account, Notice::PhoneChanged, client)?.write());
+            if let (Some(old), true) = (&account.phone, account.phone_verified) {
+                if state.config.sms.can_send() {
+                    writes.push(
+                        notice_to(
+                            state,
+                            Medium::Sms,
+                            old.as_str(),
+                            Notice::PhoneChanged,
+                            client,
+                        )?
+                        .write(),
+                    );
+                }
+            }
+            (
+                EventKind::PhoneChanged,
+                json!({"from": account.phone.as_ref().map(Phone::masked), "to": phone.masked()}),
+            )
+        }
+    };
+    writes.push(event(state, kind, Some(account.id), client, detail).write());
+    match state.store.commit(writes).await {
+        Ok(BatchOutcome::Committed) => {}
+        Ok(BatchOutcome::GuardFailed(_)) => return Err(ApiError::InvalidCode),
+        // another account took the address meanwhile
+        Err(StoreError::Conflict) => return Err(ApiError::EmailTaken),
+        Err(e) => return Err(e.into()),
+    }
+    state.outbox_wake.notify_one();
+    state
+        .store
+        .account_by_id(account.id)
+        .await?
+        .ok_or(ApiError::InvalidToken)
+}
