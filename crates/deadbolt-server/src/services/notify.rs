@@ -91,7 +91,9 @@ pub fn notice_to(
 ) -> ApiResult<OutboxMessage> {
     let now = state.clock.now();
     let when = now
-        .format(&time::format_description::well_known::Rfc3339)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
         .unwrap_or_default();
     let from = client
         .ip

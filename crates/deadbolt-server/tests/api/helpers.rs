@@ -563,3 +563,62 @@ impl TestApp {
         r.json().await.unwrap()
     }
 }
+
+/// Signs up, verifies the email with the mailed code, and signs in: the token response.
+pub async fn verified_account(app: &mut TestApp, email: &str) -> Value {
+    let tokens = app.signed_in(email).await;
+    let code = app.next_mail().await.code();
+    let r = app
+        .post(
+            "/v1/accounts/verify",
+            json!({"email": email, "channel": "email", "code": code}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    tokens
+}
+
+/// An administrator, made as `deadbolt admin create --role admin` makes one, with TOTP enrolled,
+/// signed in with both factors (an admin's own MFA is required): its access token. Needs the
+/// manual clock (the confirmation spends the current time step).
+pub async fn admin_signed_in(app: &TestApp, email: &str) -> String {
+    use deadbolt_server::services::accounts::{create_by_operator, OperatorAccount};
+    let clock: Arc<dyn Clock> = app.clock.clone().expect("spawn with manual_clock");
+    let state = deadbolt_server::app::build_state(app.config.clone(), clock, Arc::new(OsRandom))
+        .await
+        .unwrap();
+    create_by_operator(
+        &state,
+        OperatorAccount {
+            email: email.to_owned(),
+            password: deadbolt_core::secret::Secret::new(PASSWORD),
+            roles: vec!["admin".to_owned()],
+        },
+    )
+    .await
+    .unwrap();
+    let r = app.login(email, PASSWORD).await;
+    let first: Value = r.json().await.unwrap();
+    let access = first["access_token"].as_str().unwrap();
+    let r = app
+        .send_auth(reqwest::Method::POST, "/v1/me/mfa/totp", access, None)
+        .await;
+    let e: Value = r.json().await.unwrap();
+    let secret = e["secret"].as_str().unwrap();
+    let path = format!("/v1/me/mfa/{}/confirm", e["method_id"].as_str().unwrap());
+    let r = app
+        .send_auth(
+            reqwest::Method::POST,
+            &path,
+            access,
+            Some(json!({"code": app.code(secret)})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.advance(time::Duration::seconds(30));
+    let mfa_token = app.mfa_token(email).await;
+    let r = app.verify_totp(&mfa_token, &app.code(secret)).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}

@@ -8,11 +8,13 @@
 )]
 
 mod accounts;
+mod channels;
 mod helpers;
 mod input;
 mod login;
 mod mfa;
 mod outbox;
+mod phone_receiver;
 mod reset;
 mod service;
 mod sessions;

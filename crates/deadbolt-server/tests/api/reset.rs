@@ -19,19 +19,6 @@ async fn reset_code(app: &mut TestApp, email: &str) -> String {
     mail.code()
 }
 
-async fn verified_account(app: &mut TestApp, email: &str) -> Value {
-    let tokens = app.signed_in(email).await;
-    let code = app.next_mail().await.code();
-    let r = app
-        .post(
-            "/v1/accounts/verify",
-            json!({"email": email, "channel": "email", "code": code}),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    tokens
-}
-
 #[tokio::test]
 async fn reset_without_mfa_sets_the_password_and_ends_every_session() {
     let mut app = spawn_app().await;
