@@ -56,6 +56,15 @@ impl CodePurpose {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
+
+    /// Codes anyone can have sent (sign-up, resends, password reset) count against hourly caps
+    /// of their own: otherwise a stranger could use up the caps of a user's second factor.
+    pub fn is_unauthenticated(self) -> bool {
+        matches!(
+            self,
+            Self::VerifyEmail | Self::VerifyPhone | Self::ResetPassword
+        )
+    }
 }
 
 /// A fresh uniformly random 6-digit code (leading zeros kept).

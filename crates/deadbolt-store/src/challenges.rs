@@ -130,3 +130,12 @@ impl Store {
             .map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 }
+
+/// Ends the account's open password resets: their tokens stop working.
+pub fn end_resets(account: deadbolt_core::ids::AccountId, now: OffsetDateTime) -> Write {
+    Write(crate::db::Stmt::new(
+        "UPDATE mfa_challenges SET consumed_at = $2 \
+         WHERE account_id = $1 AND purpose = 'reset' AND consumed_at IS NULL",
+        crate::params![account.to_string(), deadbolt_core::clock::to_millis(now)],
+    ))
+}

@@ -78,7 +78,8 @@ impl CodeRecord {
 }
 
 impl Store {
-    /// What was sent lately to this account (for `purpose`) and to this destination.
+    /// What was sent lately to this account (for `purpose`) and to this destination, counting
+    /// only codes of the same class as `purpose` (see `CodePurpose::is_unauthenticated`).
     pub async fn sent_lately(
         &self,
         account: AccountId,
@@ -86,15 +87,29 @@ impl Store {
         destination: &str,
         since: OffsetDateTime,
     ) -> Result<deadbolt_core::code::SentLately> {
+        let sql = if purpose.is_unauthenticated() {
+            "SELECT \
+               (SELECT MAX(created_at) FROM verification_codes WHERE account_id = $1 AND purpose = $2), \
+               (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4 AND purpose IN ('verify_email', 'verify_phone', 'reset_password')), \
+               (SELECT COUNT(*) FROM verification_codes WHERE destination = $3 AND created_at > $4 AND purpose IN ('verify_email', 'verify_phone', 'reset_password')), \
+               (SELECT MIN(created_at) FROM verification_codes WHERE (account_id = $1 OR destination = $3) AND created_at > $4 AND purpose IN ('verify_email', 'verify_phone', 'reset_password'))"
+        } else {
+            "SELECT \
+               (SELECT MAX(created_at) FROM verification_codes WHERE account_id = $1 AND purpose = $2), \
+               (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4 AND purpose NOT IN ('verify_email', 'verify_phone', 'reset_password')), \
+               (SELECT COUNT(*) FROM verification_codes WHERE destination = $3 AND created_at > $4 AND purpose NOT IN ('verify_email', 'verify_phone', 'reset_password')), \
+               (SELECT MIN(created_at) FROM verification_codes WHERE (account_id = $1 OR destination = $3) AND created_at > $4 AND purpose NOT IN ('verify_email', 'verify_phone', 'reset_password'))"
+        };
         let rows = self
             .db
             .query(
-                "SELECT \
-                   (SELECT MAX(created_at) FROM verification_codes WHERE account_id = $1 AND purpose = $2), \
-                   (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4), \
-                   (SELECT COUNT(*) FROM verification_codes WHERE destination = $3 AND created_at > $4), \
-                   (SELECT MIN(created_at) FROM verification_codes WHERE (account_id = $1 OR destination = $3) AND created_at > $4)",
-                params![account.to_string(), purpose.as_str(), destination, to_millis(since)],
+                sql,
+                params![
+                    account.to_string(),
+                    purpose.as_str(),
+                    destination,
+                    to_millis(since)
+                ],
             )
             .await?;
         let Some(r) = rows.first() else {
@@ -106,6 +121,49 @@ impl Store {
             to_destination_last_hour: u32::try_from(r.int(2)?).unwrap_or(u32::MAX),
             oldest_in_hour: r.opt_int(3)?.map(from_millis),
         })
+    }
+
+    /// The writes that hold a send to the resend limits inside its own transaction: locks that
+    /// serialise sends per account and per destination (PostgreSQL; SQLite has one writer), then
+    /// a guard that fails when the limits say no. Put them before the code's insert; without
+    /// them, parallel requests could each read "nothing sent lately" and all send.
+    pub fn send_limits(
+        &self,
+        code: &NewCode,
+        policy: &deadbolt_core::code::ResendPolicy,
+    ) -> Vec<crate::Write> {
+        let mut writes: Vec<crate::Write> = [
+            self.lock_bucket(&format!("send:account:{}", code.account_id)),
+            self.lock_bucket(&format!("send:destination:{}", code.destination)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let sql = if code.purpose.is_unauthenticated() {
+            "UPDATE accounts SET id = id WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM verification_codes WHERE account_id = $1 AND purpose = $2 AND created_at > $3) \
+             AND (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4 AND purpose IN ('verify_email', 'verify_phone', 'reset_password')) < $5 \
+             AND (SELECT COUNT(*) FROM verification_codes WHERE destination = $6 AND created_at > $4 AND purpose IN ('verify_email', 'verify_phone', 'reset_password')) < $7"
+        } else {
+            "UPDATE accounts SET id = id WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM verification_codes WHERE account_id = $1 AND purpose = $2 AND created_at > $3) \
+             AND (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4 AND purpose NOT IN ('verify_email', 'verify_phone', 'reset_password')) < $5 \
+             AND (SELECT COUNT(*) FROM verification_codes WHERE destination = $6 AND created_at > $4 AND purpose NOT IN ('verify_email', 'verify_phone', 'reset_password')) < $7"
+        };
+        let now = code.created_at;
+        writes.push(crate::Write(Stmt::guard(
+            sql,
+            params![
+                code.account_id.to_string(),
+                code.purpose.as_str(),
+                to_millis(now - time::Duration::seconds(policy.resend_after_seconds)),
+                to_millis(now - time::Duration::HOUR),
+                i64::from(policy.max_per_hour_per_account),
+                code.destination.as_str(),
+                i64::from(policy.max_per_hour_per_destination),
+            ],
+        )));
+        writes
     }
 
     /// The most recent code for this purpose and scope; a newer code supersedes older ones.
@@ -138,27 +196,6 @@ impl Store {
                 })
             })
             .transpose()
-    }
-
-    /// Adds a code (superseding earlier ones) and its message in one transaction.
-    pub async fn add_code(
-        &self,
-        code: NewCode,
-        message: crate::OutboxMessage,
-        event: EventRecord,
-    ) -> Result<()> {
-        self.db
-            .batch(vec![code.insert(), message.insert(), event.insert()])
-            .await
-            .map(|_| ())
-    }
-
-    /// Counts a wrong try against a code.
-    pub async fn count_code_attempt(&self, id: CodeId, event: EventRecord) -> Result<()> {
-        self.db
-            .batch(vec![CodeRecord::wrong_try(id).0, event.insert()])
-            .await
-            .map(|_| ())
     }
 
     /// Spends a code and marks the channel verified, atomically: of two racing submissions of
@@ -200,4 +237,14 @@ impl Store {
             }
         }
     }
+}
+
+/// Spends every live code that went to the account's email (verification and reset codes):
+/// once the address changes, what was sent to the old one must not work.
+pub fn spend_email_codes(account: AccountId, now: OffsetDateTime) -> crate::Write {
+    crate::Write(Stmt::new(
+        "UPDATE verification_codes SET consumed_at = $2 \
+         WHERE account_id = $1 AND consumed_at IS NULL AND purpose IN ('verify_email', 'reset_password')",
+        params![account.to_string(), to_millis(now)],
+    ))
 }

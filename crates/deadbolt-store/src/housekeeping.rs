@@ -24,6 +24,8 @@ impl Store {
         let created_cutoff = to_millis(now - GRACE - session_absolute);
         let idle_cutoff = to_millis(now - GRACE - session_idle);
         let mail_cutoff = to_millis(now - Duration::days(7));
+        // long enough for an operator to notice and retry; their bodies may hold codes
+        let dead_cutoff = to_millis(now - Duration::days(30));
         // a device unseen for over a year is new again
         let device_cutoff = to_millis(now - Duration::days(400));
         let statements = [
@@ -37,6 +39,7 @@ impl Store {
             ),
             Stmt::new("DELETE FROM trusted_devices WHERE expires_at < $1 OR revoked_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1", params![mail_cutoff]),
+            Stmt::new("DELETE FROM outbox WHERE status = 'dead' AND created_at < $1", params![dead_cutoff]),
             Stmt::new("DELETE FROM known_devices WHERE last_seen_at < $1", params![device_cutoff]),
         ];
         let mut removed = 0;

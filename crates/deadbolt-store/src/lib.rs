@@ -25,8 +25,8 @@ mod sessions;
 mod throttle;
 
 pub use accounts::NewAccount;
-pub use challenges::ChallengeRecord;
-pub use codes::{CodeRecord, NewCode};
+pub use challenges::{end_resets, ChallengeRecord};
+pub use codes::{spend_email_codes, CodeRecord, NewCode};
 pub use db::{BatchOutcome, Write};
 pub use devices::{revoke_all_devices, DeviceRecord};
 pub use events::{EventCursor, EventRecord};

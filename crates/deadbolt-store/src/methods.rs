@@ -176,6 +176,16 @@ pub mod writes {
         ))
     }
 
+    /// A guard: passes only while the account has no confirmed method other than recovery
+    /// codes (MFA is still off).
+    pub fn mfa_still_off(account: AccountId) -> Write {
+        Write(Stmt::guard(
+            "UPDATE accounts SET id = id WHERE id = $1 AND NOT EXISTS (\
+               SELECT 1 FROM mfa_methods WHERE account_id = $1 AND confirmed_at IS NOT NULL AND kind <> 'recovery_code')",
+            params![account.to_string()],
+        ))
+    }
+
     /// Email methods send to the account's address: their hint follows a change of it.
     pub fn follow_email(account: AccountId, email: &deadbolt_core::email::Email) -> Write {
         Write(Stmt::new(

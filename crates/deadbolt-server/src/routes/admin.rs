@@ -57,6 +57,7 @@ async fn dead_letters(
     who: Principal,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<DeadLetterList>> {
+    admin::require_admin(&state, &who).await?;
     let page = Page::parse(query)?;
     let after = page.after.map(|(at, id)| (at, MessageId(id)));
     let items = admin::dead_letters(&state, &who, after, page.limit).await?;

@@ -56,22 +56,6 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
         &verify_email,
         &Destination::email(&account),
     )?;
-    let mut new_codes = vec![email_code];
-    let mut messages = vec![email_message];
-    // the phone is proven by a text message, where something can send one
-    if let (Some(phone), true) = (&account.phone, state.config.sms.can_send()) {
-        let (sms_code, sms_message) = codes::new_code(
-            state,
-            &account,
-            &CodeFor::account(CodePurpose::VerifyPhone),
-            &Destination {
-                medium: Medium::Sms,
-                address: phone.as_str().to_owned(),
-            },
-        )?;
-        new_codes.push(sms_code);
-        messages.push(sms_message);
-    }
     let created = event(
         state,
         EventKind::AccountCreated,
@@ -83,14 +67,27 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
         .store
         .create_account(NewAccount {
             account: account.clone(),
-            codes: new_codes,
-            messages,
+            codes: vec![email_code],
+            messages: vec![email_message],
             event: created,
         })
         .await;
     match result {
         Ok(()) => {
             state.outbox_wake.notify_one();
+            // The phone is proven by a text, where something can send one, within the limits
+            // per number (anyone can sign up, so this is where SMS pumping would start). A
+            // refused send leaves the phone unverified; a resend can try again later.
+            if let (Some(phone), true) = (&account.phone, state.config.sms.can_send()) {
+                let to = Destination {
+                    medium: Medium::Sms,
+                    address: phone.as_str().to_owned(),
+                };
+                let what = CodeFor::account(CodePurpose::VerifyPhone);
+                if let Err(refused) = codes::send(state, client, &account, &what, &to).await? {
+                    tracing::info!(account_id = %account.id, reason = %refused, "sign-up: no verification text sent");
+                }
+            }
             Ok(account)
         }
         Err(StoreError::Conflict) => Err(ApiError::EmailTaken),

@@ -12,7 +12,7 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{CodeId, MessageId};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::retry_after_seconds;
-use deadbolt_store::{CodeRecord, EventRecord, NewCode, OutboxMessage};
+use deadbolt_store::{BatchOutcome, CodeRecord, EventRecord, NewCode, OutboxMessage, Write};
 use serde_json::json;
 use time::Duration;
 
@@ -129,6 +129,37 @@ pub async fn ready_to_send(
     Ok(state.config.codes.check(sent, now))
 }
 
+/// The writes that send a fresh code: the resend limits held inside the transaction (a guard:
+/// the only one among these writes), the code, the message that carries it, and the event.
+pub fn code_writes(
+    state: &AppState,
+    account: &Account,
+    client: &ClientInfo,
+    what: &CodeFor,
+    to: &Destination,
+) -> ApiResult<Vec<Write>> {
+    let (code, message) = new_code(state, account, what, to)?;
+    let mut writes = state.store.send_limits(&code, &state.config.codes);
+    writes.push(code.write());
+    writes.push(message.write());
+    writes.push(sent_event(state, account, client, what, to).write());
+    Ok(writes)
+}
+
+/// Why a send was refused after its guard failed (a parallel send won the race).
+pub async fn refusal(
+    state: &AppState,
+    account: &Account,
+    what: &CodeFor,
+    to: &Destination,
+) -> ApiResult<ApiError> {
+    let why = ready_to_send(state, account, what, to)
+        .await?
+        .err()
+        .unwrap_or(ResendRefusal::TooSoon(Duration::SECOND));
+    Ok(refused(why))
+}
+
 /// Sends a fresh code unless the resend limits say no.
 pub async fn send(
     state: &AppState,
@@ -136,15 +167,18 @@ pub async fn send(
     account: &Account,
     what: &CodeFor,
     to: &Destination,
-) -> ApiResult<Result<(), ResendRefusal>> {
-    if let Err(refusal) = ready_to_send(state, account, what, to).await? {
-        return Ok(Err(refusal));
+) -> ApiResult<Result<(), ApiError>> {
+    if let Err(why) = ready_to_send(state, account, what, to).await? {
+        return Ok(Err(refused(why)));
     }
-    let (new_code, message) = new_code(state, account, what, to)?;
-    let sent_event = sent_event(state, account, client, what, to);
-    state.store.add_code(new_code, message, sent_event).await?;
-    state.outbox_wake.notify_one();
-    Ok(Ok(()))
+    let writes = code_writes(state, account, client, what, to)?;
+    match state.store.commit(writes).await? {
+        BatchOutcome::Committed => {
+            state.outbox_wake.notify_one();
+            Ok(Ok(()))
+        }
+        BatchOutcome::GuardFailed(_) => Ok(Err(refusal(state, account, what, to).await?)),
+    }
 }
 
 /// How a refused send is answered where the caller asked for it: too soon is

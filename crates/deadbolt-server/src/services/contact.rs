@@ -19,7 +19,9 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::phone::Phone;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
-use deadbolt_store::{method_writes, BatchOutcome, StoreError, Write};
+use deadbolt_store::{
+    end_resets, method_writes, spend_email_codes, BatchOutcome, StoreError, Write,
+};
 use serde_json::json;
 
 /// Which of the account's addresses is changing.
@@ -97,18 +99,18 @@ pub async fn start(
 ) -> ApiResult<CodeSent> {
     let account = account_of(state, who).await?;
     let to = new_destination(&account, contact, raw, state.config.sms.can_send())?;
+    let grant = stepup::require(state, who, contact.action()).await?;
+    // told only after the step-up: only someone who passed it learns whether an address is taken
     if contact == Contact::Email {
         let email = Email::parse(&to.address)?;
         if state.store.account_by_email(&email).await?.is_some() {
             return Err(ApiError::EmailTaken);
         }
     }
-    let grant = stepup::require(state, who, contact.action()).await?;
     let what = CodeFor::account(contact.purpose());
     codes::ready_to_send(state, &account, &what, &to)
         .await?
         .map_err(codes::refused)?;
-    let (code, message) = codes::new_code(state, &account, &what, &to)?;
     let requested = event(
         state,
         match contact {
@@ -119,13 +121,12 @@ pub async fn start(
         client,
         json!({"to": to.masked()}),
     );
-    let writes = vec![
-        code.write(),
-        message.write(),
-        codes::sent_event(state, &account, client, &what, &to).write(),
-        requested.write(),
-    ];
-    stepup::commit_with(state, Some(grant), writes).await?;
+    let mut writes = codes::code_writes(state, &account, client, &what, &to)?;
+    writes.push(requested.write());
+    // the send limits' guard is the only guard here: it lost a race with a parallel send
+    if let BatchOutcome::GuardFailed(_) = stepup::commit_with(state, Some(grant), writes).await? {
+        return Err(codes::refusal(state, &account, &what, &to).await?);
+    }
     state.outbox_wake.notify_one();
     Ok(CodeSent {
         sent_to: to.masked(),
@@ -144,13 +145,26 @@ pub async fn confirm(
 ) -> ApiResult<Account> {
     let account = account_of(state, who).await?;
     let what = CodeFor::account(contact.purpose());
+    let wrong_code = || {
+        event(
+            state,
+            EventKind::VerificationFailed,
+            Some(account.id),
+            client,
+            json!({"purpose": contact.purpose().as_str()}),
+        )
+        .write()
+    };
     let sent = match codes::compare(state, &account, &what, code).await? {
         Checked::Right(sent) => sent,
         Checked::Wrong(counted) => {
-            state.store.commit(vec![counted]).await?;
+            state.store.commit(vec![counted, wrong_code()]).await?;
             return Err(ApiError::InvalidCode);
         }
-        Checked::Dead => return Err(ApiError::InvalidCode),
+        Checked::Dead => {
+            state.store.commit(vec![wrong_code()]).await?;
+            return Err(ApiError::InvalidCode);
+        }
     };
     let new_address = sent
         .destination
@@ -163,6 +177,9 @@ pub async fn confirm(
             let email = Email::parse(&new_address)?;
             writes.push(state.store.set_email(account.id, &email));
             writes.push(method_writes::follow_email(account.id, &email));
+            // what went to the old address (a reset code, say) stops working with it
+            writes.push(spend_email_codes(account.id, now));
+            writes.push(end_resets(account.id, now));
             // the old address hears of it: someone with the password and a second factor
             // could otherwise take the account quietly
             writes.push(notice(state, &account, Notice::EmailChanged, client)?.write());

@@ -112,7 +112,8 @@ async fn tell_if_new(state: &AppState, client: &ClientInfo, account: &Account) -
         .store
         .note_device(account.id, &key.0, state.clock.now())
         .await?;
-    if seen != DeviceSeen::New {
+    // an unverified address may not be the user's: no mail there on every new User-Agent
+    if seen != DeviceSeen::New || !account.email_verified {
         return Ok(());
     }
     let recorded = event(

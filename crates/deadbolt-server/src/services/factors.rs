@@ -212,9 +212,7 @@ pub async fn send_challenge(
         return Err(ApiError::AuthenticatorDisabled);
     }
     let what = challenge_code(method.id, challenge);
-    codes::send(state, client, &account, &what, &to)
-        .await?
-        .map_err(codes::refused)?;
+    codes::send(state, client, &account, &what, &to).await??;
     Ok(CodeSent {
         sent_to: to.masked(),
         resend_after: state.config.codes.resend_after_seconds,

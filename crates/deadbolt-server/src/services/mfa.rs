@@ -319,11 +319,11 @@ pub async fn enroll_sent_code(
     codes::ready_to_send(state, &account, &what, &to)
         .await?
         .map_err(codes::refused)?;
-    let (code, message) = codes::new_code(state, &account, &what, &to)?;
-    writes.push(code.write());
-    writes.push(message.write());
-    writes.push(codes::sent_event(state, &account, client, &what, &to).write());
-    stepup::commit_with(state, grant, writes).await?;
+    writes.extend(codes::code_writes(state, &account, client, &what, &to)?);
+    // the send limits' guard is the only guard here: it lost a race with a parallel send
+    if let BatchOutcome::GuardFailed(_) = stepup::commit_with(state, grant, writes).await? {
+        return Err(codes::refusal(state, &account, &what, &to).await?);
+    }
     state.outbox_wake.notify_one();
     Ok(CodeEnrollment {
         method_id: method.id,
@@ -361,10 +361,9 @@ pub async fn resend_enrolment_code(
             "this method is not waiting for a code".into(),
         ));
     }
+    ensure_allowed(state, method.kind)?;
     let to = factors::destination_of(&account, &method)?;
-    codes::send(state, client, &account, &enrolment_code(id), &to)
-        .await?
-        .map_err(codes::refused)?;
+    codes::send(state, client, &account, &enrolment_code(id), &to).await??;
     Ok(factors::CodeSent {
         sent_to: to.masked(),
         resend_after: state.config.codes.resend_after_seconds,
@@ -451,8 +450,20 @@ pub async fn confirm(
             "this method is not waiting for confirmation".into(),
         ));
     }
+    // policy may have changed since the enrolment began
+    ensure_allowed(state, method.kind)?;
     let now = state.clock.now();
     let code = clean_code(&code);
+    let wrong_code = || {
+        event(
+            state,
+            EventKind::VerificationFailed,
+            Some(account.id),
+            client,
+            json!({"purpose": "enroll_method", "method_id": id, "type": method.kind.as_str()}),
+        )
+        .write()
+    };
     // the writes that spend the code: guards, so of two racing confirmations one wins
     let spend = if method.kind == MethodKind::Totp {
         let rec = state.store.totp_of(id).await?.ok_or(ApiError::NotFound)?;
@@ -460,6 +471,7 @@ pub async fn confirm(
         let Some(step) = totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step))
         else {
             state.store.method_failed(id, now, false).await?;
+            state.store.commit(vec![wrong_code()]).await?;
             return Err(ApiError::InvalidCode);
         };
         method_writes::accept_totp_step(id, step)
@@ -467,10 +479,13 @@ pub async fn confirm(
         match codes::compare(state, &account, &enrolment_code(id), &code).await? {
             Checked::Right(sent) => sent.consume(now),
             Checked::Wrong(counted) => {
-                state.store.commit(vec![counted]).await?;
+                state.store.commit(vec![counted, wrong_code()]).await?;
                 return Err(ApiError::InvalidCode);
             }
-            Checked::Dead => return Err(ApiError::InvalidCode),
+            Checked::Dead => {
+                state.store.commit(vec![wrong_code()]).await?;
+                return Err(ApiError::InvalidCode);
+            }
         }
     };
     let was_enabled = is_enabled(&methods);
@@ -480,7 +495,19 @@ pub async fn confirm(
     } else {
         None
     };
-    let mut writes = vec![method_writes::confirm_method(id, now), spend];
+    let mut writes: Vec<Write> = Vec::new();
+    if !was_enabled {
+        // Two methods confirmed at once while MFA was off would each make recovery codes:
+        // the first to commit turns MFA on, the other fails here and can try again.
+        writes.extend(
+            state
+                .store
+                .lock_bucket(&format!("mfa:enable:{}", account.id)),
+        );
+        writes.push(method_writes::mfa_still_off(account.id));
+    }
+    writes.push(method_writes::confirm_method(id, now));
+    writes.push(spend);
     let mut events = vec![event(
         state,
         EventKind::MfaMethodConfirmed,
@@ -516,7 +543,7 @@ pub async fn confirm(
     writes.extend(mails.iter().map(OutboxMessage::write));
     match stepup::commit_with(state, grant, writes).await? {
         BatchOutcome::Committed => {}
-        // raced with another confirmation of the same method
+        // raced with another confirmation (of this method, or another turning MFA on)
         BatchOutcome::GuardFailed(_) => return Err(ApiError::InvalidCode),
     }
     state.outbox_wake.notify_one();

@@ -102,7 +102,7 @@ pub fn notice_to(
         .user_agent
         .as_deref()
         .filter(|_| notice == Notice::NewDevice)
-        .map(|ua| ua.chars().take(200).collect::<String>());
+        .map(|ua| ua.chars().take(120).collect::<String>());
     let facts = Facts {
         when: &when,
         from: &from,

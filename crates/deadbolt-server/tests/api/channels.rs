@@ -613,7 +613,17 @@ async fn a_provider_that_refuses_a_message_leaves_a_dead_letter_admins_see() {
 async fn changing_the_email_needs_a_step_up_and_the_new_address() {
     let mut app = spawn_app_with(manual(), |_| {}).await;
     let user = app.enrolled("old@example.com").await;
+    let code = app.next_mail().await.code();
+    app.post(
+        "/v1/accounts/verify",
+        json!({"email": "old@example.com", "channel": "email", "code": code}),
+    )
+    .await;
     while app.next_mail_within(1).await.is_some() {}
+    // a reset code on its way to the old address...
+    app.post("/v1/password-reset", json!({"email": "old@example.com"}))
+        .await;
+    let old_reset_code = app.next_mail().await.code();
     let r = post_auth(
         &app,
         "/v1/me/email",
@@ -730,6 +740,14 @@ async fn changing_the_email_needs_a_step_up_and_the_new_address() {
         "insufficient_user_authentication",
     )
     .await;
+    // ...stops working once the address changed
+    let r = app
+        .post(
+            "/v1/password-reset/verify",
+            json!({"email": "new@example.com", "code": old_reset_code}),
+        )
+        .await;
+    assert_problem(r, 400, "invalid_code").await;
     // the new address signs in; the old one does not
     assert_eq!(app.login("old@example.com", PASSWORD).await.status(), 401);
     assert_eq!(app.login("new@example.com", PASSWORD).await.status(), 200);
@@ -949,4 +967,167 @@ async fn a_method_planted_while_mfa_was_off_needs_a_step_up_to_be_confirmed() {
     )
     .await;
     assert_problem(r, 401, "insufficient_user_authentication").await;
+}
+
+#[tokio::test]
+async fn parallel_sends_cannot_slip_past_the_resend_wait() {
+    let port = free_port();
+    let app = spawn_app_with(manual(), webhook_on(port)).await;
+    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let access = app.signed_in("race@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = post_auth(&app, "/v1/me/mfa/sms", &access, json!({"phone": PHONE})).await;
+    let method_id = r.json::<Value>().await.unwrap()["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    phone.next().await;
+    app.advance(Duration::seconds(61));
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url(&format!("/v1/me/mfa/{method_id}/resend"));
+            let access = access.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let r = client.post(url).bearer_auth(access).send().await.unwrap();
+                r.status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        9,
+        "{statuses:?}"
+    );
+    phone.next().await;
+    assert!(phone.next_within(2).await.is_none(), "one text, not ten");
+}
+
+#[tokio::test]
+async fn codes_strangers_can_trigger_do_not_use_up_the_second_factors_budget() {
+    let mut app = spawn_app_with(manual(), |c| {
+        c.codes.resend_after_seconds = 1;
+        c.codes.max_per_hour_per_destination = 2;
+    })
+    .await;
+    let tokens = verified_account(&mut app, "budget@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let r = post_auth(&app, "/v1/me/mfa/email", access, json!({})).await;
+    let method_id = r.json::<Value>().await.unwrap()["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = app.next_mail().await.code();
+    assert_eq!(confirm(&app, access, &method_id, &code).await.status(), 200);
+    app.next_mail().await;
+    // a stranger asks for password resets until the cap for this address is reached
+    for _ in 0..4 {
+        app.advance(Duration::seconds(2));
+        app.post("/v1/password-reset", json!({"email": "budget@example.com"}))
+            .await;
+    }
+    let mut resets = 0;
+    while let Some(mail) = app.next_mail_within(2).await {
+        assert_eq!(mail.subject, "Reset your password");
+        resets += 1;
+    }
+    // the sign-up's verification code was the first of the two this address may get
+    assert_eq!(resets, 1, "capped per destination");
+    // the owner's sign-in codes have a budget of their own
+    app.advance(Duration::seconds(2));
+    let (mfa_token, _) = second_step(&app, "budget@example.com").await;
+    assert_eq!(
+        login_challenge(&app, &mfa_token, &method_id).await.status(),
+        202
+    );
+    let code = app.next_mail().await.code();
+    assert_eq!(
+        login_verify(&app, &mfa_token, "email", &code)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn two_methods_confirmed_at_once_turn_mfa_on_once() {
+    let mut app = spawn_app_with(manual(), |_| {}).await;
+    let tokens = verified_account(&mut app, "twice@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let totp: Value = app
+        .send_auth(Method::POST, "/v1/me/mfa/totp", &access, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = post_auth(&app, "/v1/me/mfa/email", &access, json!({})).await;
+    let email_method = r.json::<Value>().await.unwrap()["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let email_code = app.next_mail().await.code();
+    let totp_code = app.code(totp["secret"].as_str().unwrap());
+    let attempts = [
+        (totp["method_id"].as_str().unwrap().to_owned(), totp_code),
+        (email_method, email_code),
+    ];
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let tasks: Vec<_> = attempts
+        .into_iter()
+        .map(|(id, code)| {
+            let client = app.client.clone();
+            let url = app.url(&format!("/v1/me/mfa/{id}/confirm"));
+            let access = access.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let r = client
+                    .post(url)
+                    .bearer_auth(access)
+                    .json(&json!({"code": code}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut turned_on = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        if status == 200 && body["recovery_codes"].is_array() {
+            turned_on += 1;
+        }
+    }
+    assert_eq!(turned_on, 1, "one set of recovery codes, shown once");
+    let mfa: Value = app
+        .get_auth("/v1/me/mfa", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let recovery_rows = mfa["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["type"] == "recovery_code")
+        .count();
+    assert_eq!(recovery_rows, 1);
+    assert_eq!(mfa["recovery_codes_remaining"], 10);
 }
