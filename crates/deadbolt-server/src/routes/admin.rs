@@ -83,6 +83,7 @@ async fn dead_letters(
 #[utoipa::path(post, path = "/v1/admin/outbox/{message_id}/retry", tag = "admin", security(("bearer" = [])),
     params(("message_id" = uuid::Uuid, Path)), responses(
     (status = 204, description = "Queued again"),
+    (status = 400, description = "`invalid_request`: the id is not a UUID", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "`not_found`: no dead message with this id", body = Problem, content_type = "application/problem+json"),
     AuthProblems, Unavailable,
