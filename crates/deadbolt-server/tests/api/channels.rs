@@ -1131,3 +1131,34 @@ async fn two_methods_confirmed_at_once_turn_mfa_on_once() {
     assert_eq!(recovery_rows, 1);
     assert_eq!(mfa["recovery_codes_remaining"], 10);
 }
+
+#[tokio::test]
+async fn hourly_caps_per_account_hold_across_numbers() {
+    let port = free_port();
+    let app = spawn_app_with(manual(), |c| {
+        webhook_on(port)(c);
+        c.codes.resend_after_seconds = 1;
+        c.codes.max_per_hour_per_account = 2;
+    })
+    .await;
+    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let access = app.signed_in("many@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for number in ["+12015550101", "+12015550102"] {
+        let r = post_auth(&app, "/v1/me/mfa/sms", &access, json!({"phone": number})).await;
+        assert_eq!(r.status(), 201);
+        assert_eq!(phone.next().await.to, number);
+        app.advance(Duration::seconds(2));
+    }
+    let r = post_auth(
+        &app,
+        "/v1/me/mfa/sms",
+        &access,
+        json!({"phone": "+12015550103"}),
+    )
+    .await;
+    assert_problem(r, 429, "too_many_attempts").await;
+    assert!(phone.next_within(1).await.is_none());
+}
