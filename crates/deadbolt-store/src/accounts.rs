@@ -26,7 +26,7 @@ pub struct NewAccount {
 const ACCOUNT_COLUMNS: &str =
     "id, email, email_verified, phone, phone_verified, password_hash, roles, created_at";
 
-fn account_from_row(r: &Row) -> Result<Account> {
+pub(crate) fn account_from_row(r: &Row) -> Result<Account> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("account {what}"));
     Ok(Account {
         id: AccountId(parse_uuid(&r.text(0)?)?),

@@ -114,6 +114,29 @@ impl Store {
         rows.first().map(challenge_from_row).transpose()
     }
 
+    /// The challenge and its account, in one read (the second step of every sign-in).
+    pub async fn challenge_with_account(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(ChallengeRecord, deadbolt_core::account::Account)>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT c.token_hash, c.account_id, c.purpose, c.action, c.session_id, c.created_at, \
+                 c.expires_at, c.failures, c.consumed_at, \
+                 a.id, a.email, a.email_verified, a.phone, a.phone_verified, a.password_hash, a.roles, a.created_at \
+                 FROM mfa_challenges c JOIN accounts a ON a.id = c.account_id WHERE c.token_hash = $1",
+                params![token_hash.to_vec()],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                let account = crate::accounts::account_from_row(&Row(r.0[9..].to_vec()))?;
+                Ok((challenge_from_row(r)?, account))
+            })
+            .transpose()
+    }
+
     /// Counts a wrong code against a challenge; returns the failures so far.
     pub async fn challenge_failed(&self, token_hash: &[u8]) -> Result<u32> {
         let rows = self

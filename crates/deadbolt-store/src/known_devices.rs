@@ -1,43 +1,48 @@
 //! Devices an account has signed in from, so that a sign-in from a new one can be told.
 
-use crate::{params, Result, Store};
-use deadbolt_core::clock::to_millis;
+use crate::db::Stmt;
+use crate::{params, Result, Store, Write};
+use deadbolt_core::clock::{from_millis, to_millis};
 use deadbolt_core::ids::AccountId;
 use time::OffsetDateTime;
 
-/// What a sign-in's device was to its account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceSeen {
-    /// Seen before.
-    Known,
-    /// Not seen before, and the account had signed in from other devices.
-    New,
-    /// The account's first device: nothing to compare with.
-    First,
+/// Records a sign-in from a device not seen before (a no-op if a parallel sign-in did).
+pub fn add_device(account: AccountId, key: &[u8], now: OffsetDateTime) -> Write {
+    Write(Stmt::new(
+        "INSERT INTO known_devices (account_id, device_key, first_seen_at, last_seen_at) \
+         VALUES ($1, $2, $3, $3) ON CONFLICT (account_id, device_key) DO NOTHING",
+        params![account.to_string(), key.to_vec(), to_millis(now)],
+    ))
+}
+
+/// Moves a known device's last sign-in forward.
+pub fn touch_device(account: AccountId, key: &[u8], now: OffsetDateTime) -> Write {
+    Write(Stmt::new(
+        "UPDATE known_devices SET last_seen_at = $3 WHERE account_id = $1 AND device_key = $2",
+        params![account.to_string(), key.to_vec(), to_millis(now)],
+    ))
 }
 
 impl Store {
-    /// Records a sign-in from the device `key` (a keyed hash; never the raw User-Agent).
-    pub async fn note_device(
+    /// When the device `key` (a keyed hash; never the raw User-Agent) last signed in to the
+    /// account, if ever.
+    pub async fn device_last_seen(
         &self,
         account: AccountId,
         key: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<DeviceSeen> {
-        // one statement for the common case, a device seen before
+    ) -> Result<Option<OffsetDateTime>> {
         let rows = self
             .db
             .query(
-                "INSERT INTO known_devices (account_id, device_key, first_seen_at, last_seen_at) \
-                 VALUES ($1, $2, $3, $3) ON CONFLICT (account_id, device_key) \
-                 DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING first_seen_at",
-                params![account.to_string(), key.to_vec(), to_millis(now)],
+                "SELECT last_seen_at FROM known_devices WHERE account_id = $1 AND device_key = $2",
+                params![account.to_string(), key.to_vec()],
             )
             .await?;
-        let first_seen = rows.first().map(|r| r.int(0)).transpose()?;
-        if first_seen != Some(to_millis(now)) {
-            return Ok(DeviceSeen::Known);
-        }
+        rows.first().map(|r| r.int(0).map(from_millis)).transpose()
+    }
+
+    /// How many devices the account has signed in from.
+    pub async fn device_count(&self, account: AccountId) -> Result<i64> {
         let rows = self
             .db
             .query(
@@ -45,11 +50,6 @@ impl Store {
                 params![account.to_string()],
             )
             .await?;
-        let count = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
-        Ok(if count > 1 {
-            DeviceSeen::New
-        } else {
-            DeviceSeen::First
-        })
+        Ok(rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0))
     }
 }

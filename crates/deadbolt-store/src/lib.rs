@@ -32,7 +32,7 @@ pub use devices::{revoke_all_devices, DeviceRecord};
 pub use events::{EventCursor, EventRecord};
 pub use grants::GrantRecord;
 pub use keys::KeyRecord;
-pub use known_devices::DeviceSeen;
+pub use known_devices::{add_device, touch_device};
 pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
 pub use outbox::{DeadLetter, OutboxMessage};

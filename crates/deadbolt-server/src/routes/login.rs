@@ -111,7 +111,7 @@ async fn challenge(
     client: ClientInfo,
     ApiJson(body): ApiJson<ChallengeRequest>,
 ) -> ApiResult<(axum::http::StatusCode, Json<CodeSentView>)> {
-    let challenge = mfa_login::login_challenge(&state, &Secret::new(body.mfa_token)).await?;
+    let (challenge, _) = mfa_login::login_challenge(&state, &Secret::new(body.mfa_token)).await?;
     let sent =
         factors::send_challenge(&state, &client, &challenge, MethodId(body.method_id)).await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(sent.into())))

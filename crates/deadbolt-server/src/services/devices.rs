@@ -11,7 +11,7 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::DeviceId;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::token;
-use deadbolt_store::{BatchOutcome, DeviceRecord, DeviceSeen, Store};
+use deadbolt_store::{add_device, touch_device, BatchOutcome, DeviceRecord, Store};
 use serde_json::json;
 use time::Duration;
 
@@ -93,27 +93,62 @@ pub async fn revoke(
     }
 }
 
-/// Notes the device of a sign-in (a keyed hash of its User-Agent, never the string itself) and,
-/// when the account had signed in from other devices but never this one, records it and tells
-/// the user. A failure here must not undo a sign-in that already happened: it is logged.
-pub async fn note_sign_in(state: &AppState, client: &ClientInfo, account: &Account) {
-    if let Err(e) = tell_if_new(state, client, account).await {
-        tracing::warn!(error = %e, account_id = %account.id, "cannot note the sign-in device");
-    }
+/// How often a known device's last sign-in is moved forward: a sign-in from a device seen
+/// within the day writes nothing for it.
+const TOUCH_EVERY: Duration = Duration::DAY;
+
+/// The device of a sign-in (a keyed hash of its User-Agent, never the string itself), looked up
+/// before the sign-in commits so that its writes ride in the sign-in's own transaction.
+pub struct SignInDevice {
+    key: Vec<u8>,
+    last_seen: Option<time::OffsetDateTime>,
 }
 
-async fn tell_if_new(state: &AppState, client: &ClientInfo, account: &Account) -> ApiResult<()> {
+pub async fn sign_in_device(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+) -> ApiResult<SignInDevice> {
     let agent = client.user_agent.as_deref().unwrap_or_default();
     let key = state
         .keys
         .hasher
-        .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()]);
-    let seen = state
-        .store
-        .note_device(account.id, &key.0, state.clock.now())
-        .await?;
-    // an unverified address may not be the user's: no mail there on every new User-Agent
-    if seen != DeviceSeen::New || !account.email_verified {
+        .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()])
+        .0
+        .to_vec();
+    let last_seen = state.store.device_last_seen(account.id, &key).await?;
+    Ok(SignInDevice { key, last_seen })
+}
+
+impl SignInDevice {
+    /// What the sign-in writes about its device.
+    pub fn writes(&self, state: &AppState, account: &Account) -> Vec<deadbolt_store::Write> {
+        let now = state.clock.now();
+        match self.last_seen {
+            None => vec![add_device(account.id, &self.key, now)],
+            Some(seen) if now - seen >= TOUCH_EVERY => {
+                vec![touch_device(account.id, &self.key, now)]
+            }
+            Some(_) => vec![],
+        }
+    }
+
+    /// After the sign-in committed: a device the account had not used before, when it had used
+    /// others, is recorded and told to the user. A failure here must not undo the sign-in: it
+    /// is logged.
+    pub async fn tell_if_new(self, state: &AppState, client: &ClientInfo, account: &Account) {
+        if self.last_seen.is_some() {
+            return;
+        }
+        if let Err(e) = tell(state, client, account).await {
+            tracing::warn!(error = %e, account_id = %account.id, "cannot tell of a new device");
+        }
+    }
+}
+
+async fn tell(state: &AppState, client: &ClientInfo, account: &Account) -> ApiResult<()> {
+    // the account's first device is not news; an unverified address may not be the user's
+    if !account.email_verified || state.store.device_count(account.id).await? < 2 {
         return Ok(());
     }
     let recorded = event(

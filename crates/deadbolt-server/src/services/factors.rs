@@ -268,7 +268,8 @@ pub async fn check(
             retry_after: retry_after_seconds(wait),
         });
     }
-    let methods = state.store.methods_of(account.id).await?;
+    let mut with_secrets = state.store.methods_with_secrets(account.id).await?;
+    let methods: Vec<MethodRecord> = with_secrets.iter().map(|(m, _)| m.clone()).collect();
     let method = resolve(&methods, kind, input.method_id())
         .cloned()
         .ok_or_else(|| {
@@ -291,21 +292,29 @@ pub async fn check(
         }
         AuthenticatorGate::Disabled => return Err(ApiError::AuthenticatorDisabled),
     }
+    // nothing to clear when nothing failed lately: one write less on the common path
+    let clear = (seen.count > 0).then(|| throttle_writes::clear_failures(&key));
     let bucket = (key, policy);
     match input {
         FactorInput::Totp { code, .. } => {
-            let rec = state.store.totp_of(method.id).await?.ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("TOTP method without a secret"))
-            })?;
+            let rec = with_secrets
+                .iter_mut()
+                .find(|(m, _)| m.id == method.id)
+                .and_then(|(_, secret)| secret.take())
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("TOTP method without a secret"))
+                })?;
             let (secret, params) = open_totp(state, &rec)?;
             let code = clean_code(&code);
             match totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step)) {
                 Some(step) => Ok(Proof {
-                    writes: vec![
+                    writes: [
                         method_writes::accept_totp_step(method.id, step),
                         method_writes::method_used(method.id, now),
-                        throttle_writes::clear_failures(&bucket.0),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(clear)
+                    .collect(),
                     events: vec![],
                     mails: vec![],
                     auth: AuthMethod::Totp,
@@ -350,11 +359,13 @@ pub async fn check(
                 .await?;
             match row.filter(|_| matched) {
                 Some(row) => Ok(Proof {
-                    writes: vec![
+                    writes: [
                         method_writes::use_recovery_code(row.id, now),
                         method_writes::method_used(method.id, now),
-                        throttle_writes::clear_failures(&bucket.0),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(clear)
+                    .collect(),
                     events: vec![event(
                         state,
                         EventKind::RecoveryCodeUsed,
@@ -386,11 +397,13 @@ pub async fn check(
             let what = challenge_code(method.id, challenge);
             match codes::compare(state, account, &what, &clean_code(&code)).await? {
                 Checked::Right(sent) => Ok(Proof {
-                    writes: vec![
+                    writes: [
                         sent.consume(now),
                         method_writes::method_used(method.id, now),
-                        throttle_writes::clear_failures(&bucket.0),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(clear)
+                    .collect(),
                     events: vec![],
                     mails: vec![],
                     auth: method.kind.auth_method(),

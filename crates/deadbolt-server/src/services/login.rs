@@ -173,8 +173,17 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         client,
         detail,
     );
-    let tokens = sessions::start(state, client, &account, &methods, vec![signed_in]).await?;
-    devices::note_sign_in(state, client, &account).await;
+    let device = devices::sign_in_device(state, client, &account).await?;
+    let tokens = sessions::start(
+        state,
+        client,
+        &account,
+        &methods,
+        vec![signed_in],
+        device.writes(state, &account),
+    )
+    .await?;
+    device.tell_if_new(state, client, &account).await;
     state.metrics.login("success");
     Ok(LoginOutcome::SignedIn(tokens))
 }

@@ -7,6 +7,7 @@ use crate::services::events::event;
 use crate::services::factors::{self, FactorInput};
 use crate::services::sessions::{self, IssuedTokens};
 use crate::state::AppState;
+use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::secret::Secret;
@@ -25,17 +26,21 @@ pub struct SecondStep {
     pub device_token: Option<Secret>,
 }
 
-/// The live login challenge an mfa_token names; anything else is `mfa_token_invalid`.
-pub async fn login_challenge(state: &AppState, mfa_token: &Secret) -> ApiResult<ChallengeRecord> {
+/// The live login challenge an mfa_token names, with its account; anything else is
+/// `mfa_token_invalid`.
+pub async fn login_challenge(
+    state: &AppState,
+    mfa_token: &Secret,
+) -> ApiResult<(ChallengeRecord, Account)> {
     if mfa_token.expose().len() > 128 {
         return Err(ApiError::MfaTokenInvalid);
     }
     let hash = state.keys.hasher.hash_token(mfa_token);
     state
         .store
-        .challenge(&hash.0)
+        .challenge_with_account(&hash.0)
         .await?
-        .filter(|c| c.purpose == "login" && factors::challenge_is_live(state, c))
+        .filter(|(c, _)| c.purpose == "login" && factors::challenge_is_live(state, c))
         .ok_or(ApiError::MfaTokenInvalid)
 }
 
@@ -44,12 +49,7 @@ pub async fn verify(
     client: &ClientInfo,
     input: MfaVerify,
 ) -> ApiResult<SecondStep> {
-    let challenge = login_challenge(state, &input.mfa_token).await?;
-    let account = state
-        .store
-        .account_by_id(challenge.account_id)
-        .await?
-        .ok_or(ApiError::MfaTokenInvalid)?;
+    let (challenge, account) = login_challenge(state, &input.mfa_token).await?;
     let proof = factors::check(state, client, &account, &challenge, input.factor).await?;
     let methods = [AuthMethod::Password, proof.auth];
     let (session, refresh, mut writes) = sessions::prepare(state, client, &account, &methods);
@@ -76,8 +76,10 @@ pub async fn verify(
         None
     };
     writes.extend(events.iter().map(EventRecord::write));
+    let device = devices::sign_in_device(state, client, &account).await?;
+    writes.extend(device.writes(state, &account));
     factors::finish(state, client, &account, &challenge, proof, writes).await?;
-    devices::note_sign_in(state, client, &account).await;
+    device.tell_if_new(state, client, &account).await;
     state.metrics.login("success");
     let tokens = sessions::issue(state, &session, refresh, session.created_at)?;
     Ok(SecondStep {

@@ -43,9 +43,11 @@ pub async fn start(
     account: &Account,
     methods: &[AuthMethod],
     events: Vec<EventRecord>,
+    extra: Vec<deadbolt_store::Write>,
 ) -> ApiResult<IssuedTokens> {
     let (session, refresh, mut writes) = prepare(state, client, account, methods);
     writes.extend(events.iter().map(EventRecord::write));
+    writes.extend(extra);
     state.store.commit(writes).await?;
     issue(state, &session, refresh, session.created_at)
 }
