@@ -288,36 +288,6 @@ impl Store {
         rows.iter().map(method_from_row).collect()
     }
 
-    /// Every method of an account, oldest first, each with its TOTP secret if it has one: the
-    /// second-factor check's one read of methods.
-    pub async fn methods_with_secrets(
-        &self,
-        account: AccountId,
-    ) -> Result<Vec<(MethodRecord, Option<TotpRecord>)>> {
-        let rows = self
-            .db
-            .query(
-                "SELECT m.id, m.account_id, m.kind, m.label, m.confirmed_at, m.is_primary, m.created_at, \
-                 m.last_used_at, m.consecutive_failures, m.last_failure_at, m.disabled_at, \
-                 m.enrolled_under_step_up, m.destination, \
-                 t.method_id, t.master_key_id, t.nonce, t.ciphertext, t.algorithm, t.digits, t.period_seconds, t.last_step \
-                 FROM mfa_methods m LEFT JOIN totp_methods t ON t.method_id = m.id \
-                 WHERE m.account_id = $1 ORDER BY m.created_at, m.id",
-                params![account.to_string()],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let method = method_from_row(r)?;
-                let secret = match r.0.get(13) {
-                    Some(crate::db::Value::Null) | None => None,
-                    Some(_) => Some(totp_from_row(&Row(r.0[13..].to_vec()))?),
-                };
-                Ok((method, secret))
-            })
-            .collect()
-    }
-
     pub async fn totp_of(&self, method: MethodId) -> Result<Option<TotpRecord>> {
         let rows = self
             .db

@@ -5,6 +5,7 @@ use crate::db::{BatchOutcome, Db, Dialect, Expect, Migration, Row, Stmt, Value, 
 use crate::StoreError;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::future::join_all;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
@@ -163,18 +164,36 @@ impl Db for PostgresDb {
             .map_err(pg_error)
     }
 
+    /// The statements go out pipelined, in one round trip, and the server runs them in order;
+    /// then COMMIT, or ROLLBACK when a guard changed nothing (statements after a failed guard run
+    /// too, inside the transaction that is rolled back). A `Transaction` rolls back if this
+    /// future is dropped half-way (a client that went away), so no connection returns to the
+    /// pool inside a transaction.
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<BatchOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        for (i, s) in stmts.iter().enumerate() {
-            let stmt = tx.prepare_cached(s.sql).await.map_err(pg_error)?;
-            let changed = tx
-                .execute(&stmt, &refs(&s.params))
-                .await
-                .map_err(pg_error)?;
-            if s.expect == Expect::Changed && changed == 0 {
-                tx.rollback().await.map_err(pg_error)?;
-                return Ok(BatchOutcome::GuardFailed(i));
+        let prepared = join_all(stmts.iter().map(|s| tx.prepare_cached(s.sql)))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pg_error)?;
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> = stmts.iter().map(|s| refs(&s.params)).collect();
+        let results = join_all(
+            prepared
+                .iter()
+                .zip(&params)
+                .map(|(statement, params)| tx.execute(statement, params)),
+        )
+        .await;
+        for (i, (s, result)) in stmts.iter().zip(results).enumerate() {
+            match result {
+                Ok(0) if s.expect == Expect::Changed => {
+                    tx.rollback().await.map_err(pg_error)?;
+                    return Ok(BatchOutcome::GuardFailed(i));
+                }
+                Ok(_) => {}
+                // dropping the transaction rolls it back
+                Err(e) => return Err(pg_error(e)),
             }
         }
         tx.commit().await.map_err(pg_error)?;

@@ -85,6 +85,9 @@ fn connect(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
     .map_err(internal)?;
     conn.pragma_update(None, "cache_size", -cache_kib)
         .map_err(internal)?;
+    // every statement the service makes stays prepared (rusqlite keeps 16 by default: fewer
+    // than one sign-in uses, so statements were compiled again and again)
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }
 

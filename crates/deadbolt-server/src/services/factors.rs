@@ -268,8 +268,7 @@ pub async fn check(
             retry_after: retry_after_seconds(wait),
         });
     }
-    let mut with_secrets = state.store.methods_with_secrets(account.id).await?;
-    let methods: Vec<MethodRecord> = with_secrets.iter().map(|(m, _)| m.clone()).collect();
+    let methods = state.store.methods_of(account.id).await?;
     let method = resolve(&methods, kind, input.method_id())
         .cloned()
         .ok_or_else(|| {
@@ -297,13 +296,9 @@ pub async fn check(
     let bucket = (key, policy);
     match input {
         FactorInput::Totp { code, .. } => {
-            let rec = with_secrets
-                .iter_mut()
-                .find(|(m, _)| m.id == method.id)
-                .and_then(|(_, secret)| secret.take())
-                .ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!("TOTP method without a secret"))
-                })?;
+            let rec = state.store.totp_of(method.id).await?.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("TOTP method without a secret"))
+            })?;
             let (secret, params) = open_totp(state, &rec)?;
             let code = clean_code(&code);
             match totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step)) {
