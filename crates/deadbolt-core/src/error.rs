@@ -12,6 +12,10 @@ pub enum CoreError {
     WeakPassword(String),
     #[error("invalid action name: use [a-z0-9_.]+, at most 64 long")]
     InvalidAction,
+    #[error("a name must be 1 to 64 characters, without control characters")]
+    InvalidName,
+    #[error("role must be owner, admin or member")]
+    InvalidRole,
     #[error("too many attempts; retry in {} s", .0.whole_seconds())]
     Throttled(Duration),
 }

@@ -44,10 +44,16 @@ pub enum EventKind {
     EmailChanged,
     PhoneChangeRequested,
     PhoneChanged,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    TeamCreated,
+    TeamMemberAdded,
+    TeamMemberChanged,
+    TeamMemberRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 38] = [
+    pub const ALL: [EventKind; 44] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -86,6 +92,12 @@ impl EventKind {
         Self::EmailChanged,
         Self::PhoneChangeRequested,
         Self::PhoneChanged,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::TeamCreated,
+        Self::TeamMemberAdded,
+        Self::TeamMemberChanged,
+        Self::TeamMemberRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +140,12 @@ impl EventKind {
             Self::EmailChanged => "email_changed",
             Self::PhoneChangeRequested => "phone_change_requested",
             Self::PhoneChanged => "phone_changed",
+            Self::ApiKeyCreated => "api_key_created",
+            Self::ApiKeyRevoked => "api_key_revoked",
+            Self::TeamCreated => "team_created",
+            Self::TeamMemberAdded => "team_member_added",
+            Self::TeamMemberChanged => "team_member_changed",
+            Self::TeamMemberRemoved => "team_member_removed",
         }
     }
 

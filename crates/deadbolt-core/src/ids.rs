@@ -53,4 +53,8 @@ typed_id!(
     GrantId,
     /// A trusted device.
     DeviceId,
+    /// An API key.
+    ApiKeyId,
+    /// A team of accounts.
+    TeamId,
 );

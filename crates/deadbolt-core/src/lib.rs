@@ -5,6 +5,7 @@
 //! these types once, ask a rule to decide, and persist or render the result.
 
 pub mod account;
+pub mod api_key;
 pub mod auth;
 pub mod clock;
 pub mod code;
@@ -21,6 +22,7 @@ pub mod recovery;
 pub mod secret;
 pub mod session;
 pub mod stepup;
+pub mod team;
 pub mod throttle;
 pub mod token;
 pub mod totp;

@@ -17,6 +17,8 @@ impl Action {
     pub const MFA_MANAGE: &'static str = "mfa.manage";
     pub const EMAIL_CHANGE: &'static str = "email.change";
     pub const PHONE_CHANGE: &'static str = "phone.change";
+    pub const API_KEY_REVOKE: &'static str = "api_key.revoke";
+    pub const TEAM_MANAGE: &'static str = "team.manage";
 
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let ok = (1..=64).contains(&raw.len())
@@ -77,7 +79,7 @@ impl StepUpRule {
     /// action, built-in or the app's own, is challenged every time.
     pub fn default_for(action: &Action) -> Self {
         match action.as_str() {
-            "team.manage" => Self {
+            Action::TEAM_MANAGE => Self {
                 window_seconds: Some(300),
                 sliding: true,
             },

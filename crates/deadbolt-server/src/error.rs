@@ -42,6 +42,10 @@ pub enum ApiError {
     ResendTooSoon { retry_after: i64 },
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("this account is already a member of the team")]
+    AlreadyMember,
+    #[error("a team must keep at least one owner")]
+    LastOwner,
     #[error("wrong email or password")]
     InvalidCredentials,
     #[error("the access or refresh token is invalid, expired or revoked")]
@@ -106,7 +110,7 @@ impl ApiError {
             Self::MfaLocked { .. } | Self::ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::AlreadyMember | Self::LastOwner => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -129,6 +133,8 @@ impl ApiError {
             Self::FactorNotAllowed(_) => "factor_not_allowed",
             Self::ResendTooSoon { .. } => "resend_too_soon",
             Self::EmailTaken => "email_taken",
+            Self::AlreadyMember => "already_member",
+            Self::LastOwner => "last_owner",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
             Self::NotFound => "not_found",
@@ -158,7 +164,9 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidEmail => Self::InvalidEmail,
             CoreError::InvalidPhone => Self::InvalidPhone,
             CoreError::WeakPassword(why) => Self::WeakPassword(why),
-            e @ CoreError::InvalidAction => Self::InvalidRequest(e.to_string()),
+            e @ (CoreError::InvalidAction | CoreError::InvalidName | CoreError::InvalidRole) => {
+                Self::InvalidRequest(e.to_string())
+            }
             CoreError::Throttled(wait) => Self::TooManyAttempts {
                 retry_after: deadbolt_core::throttle::retry_after_seconds(wait),
             },

@@ -11,6 +11,7 @@ pub mod postgres;
 pub mod sqlite;
 
 mod accounts;
+mod api_keys;
 mod challenges;
 mod codes;
 mod devices;
@@ -22,9 +23,11 @@ mod known_devices;
 mod methods;
 mod outbox;
 mod sessions;
+mod teams;
 mod throttle;
 
 pub use accounts::NewAccount;
+pub use api_keys::ApiKeyRecord;
 pub use challenges::{end_resets, ChallengeRecord};
 pub use codes::{spend_email_codes, CodeRecord, NewCode};
 pub use db::{BatchOutcome, Write};
@@ -37,6 +40,7 @@ pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
 pub use outbox::{DeadLetter, OutboxMessage};
 pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
+pub use teams::{team_writes, MemberRecord, TeamRecord};
 pub use throttle::writes as throttle_writes;
 
 use db::{Db, Dialect, Migration};
@@ -86,6 +90,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "sent_code_methods",
         sql: include_str!("../migrations/0005_sent_code_methods.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "api_keys_and_teams",
+        sql: include_str!("../migrations/0006_api_keys_and_teams.sql"),
     },
 ];
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api_keys;
 pub mod contact;
 pub mod docs;
 mod factor_input;
@@ -14,6 +15,7 @@ pub mod paging;
 pub mod reset;
 pub mod service;
 pub mod stepup;
+pub mod teams;
 pub mod tokens;
 pub mod views;
 
@@ -59,6 +61,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(me::router())
         .merge(contact::router())
         .merge(admin::router())
+        .merge(api_keys::router())
+        .merge(teams::router())
         .merge(mfa::router())
         .merge(stepup::router())
         .merge(reset::router())

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api_keys;
 pub mod codes;
 pub mod contact;
 pub mod devices;
@@ -16,3 +17,4 @@ pub mod reset;
 pub mod security;
 pub mod sessions;
 pub mod stepup;
+pub mod teams;

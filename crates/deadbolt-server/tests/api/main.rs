@@ -11,6 +11,7 @@ mod accounts;
 mod channels;
 mod helpers;
 mod input;
+mod keys_and_teams;
 mod login;
 mod mfa;
 mod outbox;

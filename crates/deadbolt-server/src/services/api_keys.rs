@@ -1,0 +1,152 @@
+//! API keys: made by a signed-in account for its programs, shown once, revoked under step-up,
+//! and checked by apps through introspection.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientInfo, Principal};
+use crate::services::events::event;
+use crate::services::stepup;
+use crate::state::AppState;
+use deadbolt_core::api_key;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::ids::ApiKeyId;
+use deadbolt_core::secret::Secret;
+use deadbolt_core::stepup::Action;
+use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
+use deadbolt_core::CoreError;
+use deadbolt_store::{ApiKeyRecord, BatchOutcome};
+use serde_json::json;
+use time::Duration;
+
+/// A key just made: the key itself is in here, and nowhere else, ever again.
+pub struct NewKey {
+    pub record: ApiKeyRecord,
+    pub key: Secret,
+}
+
+pub async fn create(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    name: &str,
+) -> ApiResult<NewKey> {
+    let name = api_key::check_name(name)?;
+    let (key, shown) = api_key::generate(state.rng.as_ref());
+    let record = ApiKeyRecord {
+        id: ApiKeyId::generate(state.rng.as_ref()),
+        account_id: who.session.account_id,
+        name,
+        shown,
+        key_hash: state.keys.hasher.hash_token(&key).0.to_vec(),
+        created_at: state.clock.now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let created = event(
+        state,
+        EventKind::ApiKeyCreated,
+        Some(record.account_id),
+        client,
+        json!({"key_id": record.id, "name": record.name, "prefix": record.shown}),
+    );
+    state
+        .store
+        .commit(vec![record.insert(), created.write()])
+        .await?;
+    Ok(NewKey { record, key })
+}
+
+pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<ApiKeyRecord>> {
+    Ok(state.store.api_keys_of(who.session.account_id).await?)
+}
+
+/// Revokes one of the caller's keys (step-up `api_key.revoke`).
+pub async fn revoke(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: ApiKeyId,
+) -> ApiResult<()> {
+    let account = who.session.account_id;
+    if !state
+        .store
+        .api_keys_of(account)
+        .await?
+        .iter()
+        .any(|k| k.id == id)
+    {
+        return Err(ApiError::NotFound);
+    }
+    let grant = stepup::require(state, who, Action::API_KEY_REVOKE).await?;
+    let revoked = event(
+        state,
+        EventKind::ApiKeyRevoked,
+        Some(account),
+        client,
+        json!({"key_id": id}),
+    );
+    let writes = vec![
+        ApiKeyRecord::revoke(account, id, state.clock.now()),
+        revoked.write(),
+    ];
+    match stepup::commit_with(state, Some(grant), writes).await? {
+        BatchOutcome::Committed => Ok(()),
+        // revoked meanwhile by a parallel request
+        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+    }
+}
+
+/// What introspection says of a key.
+pub struct Introspection {
+    pub key: Option<ApiKeyRecord>,
+}
+
+/// Wrong keys per client address before introspection answers 429: a program with a real key
+/// never meets this; someone guessing keys does.
+const INTROSPECT_FAILURES: u32 = 30;
+const INTROSPECT_WINDOW: Duration = Duration::minutes(15);
+
+/// Checks a key for an app (no authentication: the key is the secret). Unknown, malformed and
+/// revoked keys are simply inactive; wrong keys count against the client's address.
+pub async fn introspect(
+    state: &AppState,
+    client: &ClientInfo,
+    key: &Secret,
+) -> ApiResult<Introspection> {
+    let now = state.clock.now();
+    let policy = ThrottlePolicy {
+        max_failures: INTROSPECT_FAILURES,
+        window: INTROSPECT_WINDOW,
+    };
+    let bucket = client
+        .ip
+        .map(|ip| format!("introspect:ip:{ip}"))
+        .unwrap_or_else(|| "introspect:ip:unknown".to_owned());
+    let seen = state
+        .store
+        .failure_window(&bucket, policy.window_start(now))
+        .await?;
+    if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
+        return Err(ApiError::TooManyAttempts {
+            retry_after: retry_after_seconds(wait),
+        });
+    }
+    let found = if api_key::looks_like_a_key(key.expose()) {
+        let hash = state.keys.hasher.hash_token(key);
+        state.store.api_key_by_hash(&hash.0).await?
+    } else {
+        None
+    };
+    match found {
+        Some(k) if k.revoked_at.is_none() => {
+            state.store.api_key_used(k.id, now).await?;
+            Ok(Introspection { key: Some(k) })
+        }
+        _ => {
+            state
+                .store
+                .record_failure(&[bucket], now, now - INTROSPECT_WINDOW)
+                .await?;
+            Ok(Introspection { key: None })
+        }
+    }
+}

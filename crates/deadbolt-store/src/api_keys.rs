@@ -1,0 +1,102 @@
+//! API keys, by keyed hash.
+
+use crate::db::{Row, Stmt};
+use crate::{params, parse_uuid, Result, Store, Write};
+use deadbolt_core::clock::{from_millis, to_millis};
+use deadbolt_core::ids::{AccountId, ApiKeyId};
+use time::OffsetDateTime;
+
+#[derive(Clone)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub account_id: AccountId,
+    pub name: String,
+    /// The first characters of the key, kept in the clear.
+    pub shown: String,
+    pub key_hash: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("shown", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+const COLUMNS: &str = "id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at";
+
+fn key_from_row(r: &Row) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: ApiKeyId(parse_uuid(&r.text(0)?)?),
+        account_id: AccountId(parse_uuid(&r.text(1)?)?),
+        name: r.text(2)?,
+        shown: r.text(3)?,
+        key_hash: r.bytes(4)?,
+        created_at: from_millis(r.int(5)?),
+        last_used_at: r.opt_int(6)?.map(from_millis),
+        revoked_at: r.opt_int(7)?.map(from_millis),
+    })
+}
+
+impl ApiKeyRecord {
+    pub fn insert(&self) -> Write {
+        Write(Stmt::new(
+            "INSERT INTO api_keys (id, account_id, name, shown, key_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            params![
+                self.id.to_string(),
+                self.account_id.to_string(),
+                self.name.as_str(),
+                self.shown.as_str(),
+                self.key_hash.clone(),
+                to_millis(self.created_at),
+            ],
+        ))
+    }
+
+    /// Revokes an account's live key: a guard (nothing to revoke is nothing changed).
+    pub fn revoke(account: AccountId, id: ApiKeyId, now: OffsetDateTime) -> Write {
+        Write(Stmt::guard(
+            "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
+            params![id.to_string(), account.to_string(), to_millis(now)],
+        ))
+    }
+}
+
+impl Store {
+    /// The account's live keys, newest first.
+    pub async fn api_keys_of(&self, account: AccountId) -> Result<Vec<ApiKeyRecord>> {
+        const SQL: &str = "SELECT id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at \
+                           FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC";
+        debug_assert!(SQL.contains(COLUMNS));
+        let rows = self.db.query(SQL, params![account.to_string()]).await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// The key with this hash, revoked or not.
+    pub async fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKeyRecord>> {
+        const SQL: &str =
+            "SELECT id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at \
+                           FROM api_keys WHERE key_hash = $1";
+        debug_assert!(SQL.contains(COLUMNS));
+        let rows = self.db.query(SQL, params![hash.to_vec()]).await?;
+        rows.first().map(key_from_row).transpose()
+    }
+
+    /// Notes a use of the key, at most once a minute (introspection is a hot path).
+    pub async fn api_key_used(&self, id: ApiKeyId, now: OffsetDateTime) -> Result<()> {
+        self.db
+            .execute(
+                "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+                params![id.to_string(), to_millis(now), to_millis(now - time::Duration::MINUTE)],
+            )
+            .await
+            .map(|_| ())
+    }
+}
