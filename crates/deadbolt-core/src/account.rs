@@ -38,6 +38,9 @@ pub struct Account {
     pub password_hash: Option<PasswordHashString>,
     pub roles: Vec<Role>,
     pub created_at: OffsetDateTime,
+    /// Set for accounts that sign in through an external identity provider: they have no
+    /// password login here, and no second-factor challenge either (the provider does that).
+    pub sso_provider: Option<String>,
 }
 
 impl Account {

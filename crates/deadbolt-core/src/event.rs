@@ -50,10 +50,12 @@ pub enum EventKind {
     TeamMemberAdded,
     TeamMemberChanged,
     TeamMemberRemoved,
+    MfaResetByAdmin,
+    AccountUnlocked,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 44] = [
+    pub const ALL: [EventKind; 46] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -98,6 +100,8 @@ impl EventKind {
         Self::TeamMemberAdded,
         Self::TeamMemberChanged,
         Self::TeamMemberRemoved,
+        Self::MfaResetByAdmin,
+        Self::AccountUnlocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +150,8 @@ impl EventKind {
             Self::TeamMemberAdded => "team_member_added",
             Self::TeamMemberChanged => "team_member_changed",
             Self::TeamMemberRemoved => "team_member_removed",
+            Self::MfaResetByAdmin => "mfa_reset_by_admin",
+            Self::AccountUnlocked => "account_unlocked",
         }
     }
 

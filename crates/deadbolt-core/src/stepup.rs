@@ -19,6 +19,7 @@ impl Action {
     pub const PHONE_CHANGE: &'static str = "phone.change";
     pub const API_KEY_REVOKE: &'static str = "api_key.revoke";
     pub const TEAM_MANAGE: &'static str = "team.manage";
+    pub const ADMIN_MFA_RESET: &'static str = "admin.mfa_reset";
 
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let ok = (1..=64).contains(&raw.len())

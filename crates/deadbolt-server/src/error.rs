@@ -48,6 +48,8 @@ pub enum ApiError {
     LastOwner,
     #[error("wrong email or password")]
     InvalidCredentials,
+    #[error("this account signs in through its identity provider, not with a password here")]
+    SsoRequired,
     #[error("the access or refresh token is invalid, expired or revoked")]
     InvalidToken,
     #[error("not found")]
@@ -100,6 +102,7 @@ impl ApiError {
             | Self::WeakPassword(_)
             | Self::InvalidCode => StatusCode::BAD_REQUEST,
             Self::InvalidCredentials
+            | Self::SsoRequired
             | Self::InvalidToken
             | Self::WrongSecondFactor { .. }
             | Self::MfaTokenInvalid
@@ -136,6 +139,7 @@ impl ApiError {
             Self::AlreadyMember => "already_member",
             Self::LastOwner => "last_owner",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::SsoRequired => "sso_required",
             Self::InvalidToken => "invalid_token",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",

@@ -24,7 +24,7 @@ pub struct NewAccount {
 }
 
 const ACCOUNT_COLUMNS: &str =
-    "id, email, email_verified, phone, phone_verified, password_hash, roles, created_at";
+    "id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider";
 
 pub(crate) fn account_from_row(r: &Row) -> Result<Account> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("account {what}"));
@@ -44,6 +44,7 @@ pub(crate) fn account_from_row(r: &Row) -> Result<Account> {
             .map(|s| Role::parse(s).ok_or_else(|| corrupt("role")))
             .collect::<Result<_>>()?,
         created_at: from_millis(r.int(7)?),
+        sso_provider: r.opt_text(8)?,
     })
 }
 
@@ -54,8 +55,8 @@ impl Store {
         let a = &new.account;
         let roles: Vec<&str> = a.roles.iter().map(Role::as_str).collect();
         let mut stmts = vec![Stmt::new(
-            "INSERT INTO accounts (id, email, email_verified, phone, phone_verified, password_hash, roles, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO accounts (id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             params![
                 a.id.to_string(),
                 a.email.as_str(),
@@ -65,6 +66,7 @@ impl Store {
                 a.password_hash.as_ref().map(|h| h.0.clone()),
                 roles.join(" "),
                 to_millis(a.created_at),
+                a.sso_provider.clone(),
             ],
         )];
         stmts.extend(new.codes.iter().map(NewCode::insert));
@@ -110,7 +112,7 @@ impl Store {
     }
 
     pub async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
-        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at \
+        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider \
                            FROM accounts WHERE email = $1";
         debug_assert!(SQL.contains(ACCOUNT_COLUMNS));
         let rows = self.db.query(SQL, params![email.as_str()]).await?;
@@ -118,7 +120,7 @@ impl Store {
     }
 
     pub async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
-        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at \
+        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider \
                            FROM accounts WHERE id = $1";
         let rows = self.db.query(SQL, params![id.to_string()]).await?;
         rows.first().map(account_from_row).transpose()

@@ -124,7 +124,7 @@ impl Store {
             .query(
                 "SELECT c.token_hash, c.account_id, c.purpose, c.action, c.session_id, c.created_at, \
                  c.expires_at, c.failures, c.consumed_at, \
-                 a.id, a.email, a.email_verified, a.phone, a.phone_verified, a.password_hash, a.roles, a.created_at \
+                 a.id, a.email, a.email_verified, a.phone, a.phone_verified, a.password_hash, a.roles, a.created_at, a.sso_provider \
                  FROM mfa_challenges c JOIN accounts a ON a.id = c.account_id WHERE c.token_hash = $1",
                 params![token_hash.to_vec()],
             )

@@ -92,4 +92,24 @@ impl Store {
             .await?;
         rows.iter().map(event_from_row).collect()
     }
+
+    /// Every account's events, newest first (the administrators' view).
+    pub async fn all_events(
+        &self,
+        before: Option<EventCursor>,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>> {
+        let (at, id) = before.map_or((i64::MAX, String::new()), |c| {
+            (to_millis(c.at), c.id.to_string())
+        });
+        let rows = self
+            .db
+            .query(
+                "SELECT id, account_id, kind, at, ip, user_agent, detail FROM events \
+                 WHERE at < $1 OR (at = $1 AND id < $2) ORDER BY at DESC, id DESC LIMIT $3",
+                params![at, id, i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
 }

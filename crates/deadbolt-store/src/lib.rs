@@ -96,6 +96,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "api_keys_and_teams",
         sql: include_str!("../migrations/0006_api_keys_and_teams.sql"),
     },
+    Migration {
+        version: 7,
+        name: "sso_accounts",
+        sql: include_str!("../migrations/0007_sso_accounts.sql"),
+    },
 ];
 
 /// Every query the service makes, over either backend.

@@ -194,6 +194,16 @@ pub mod writes {
         ))
     }
 
+    /// Ends the runs of failures of an account's methods (and so their waits); a method
+    /// disabled at the cap stays disabled until bound again.
+    pub fn reset_failure_runs(account: AccountId) -> Write {
+        Write(Stmt::new(
+            "UPDATE mfa_methods SET consecutive_failures = 0, last_failure_at = NULL \
+             WHERE account_id = $1 AND disabled_at IS NULL",
+            params![account.to_string()],
+        ))
+    }
+
     /// Drops the account's pending (never confirmed) methods of `kind`.
     pub fn delete_pending(account: AccountId, kind: MethodKind) -> Write {
         Write(Stmt::new(

@@ -39,6 +39,9 @@ pub struct Me {
     phone_verified: bool,
     roles: Vec<String>,
     mfa_enabled: bool,
+    /// The identity provider of an account that signs in elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sso_provider: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     created_at: OffsetDateTime,
@@ -65,6 +68,7 @@ impl Me {
             phone_verified: a.phone_verified,
             roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             mfa_enabled: crate::services::mfa::is_enabled(&state.store.methods_of(a.id).await?),
+            sso_provider: a.sso_provider.clone(),
             created_at: a.created_at,
         })
     }
@@ -147,6 +151,8 @@ async fn revoke_session(
 #[derive(Serialize, ToSchema)]
 pub struct EventView {
     id: uuid::Uuid,
+    /// The account it concerns (absent for events about no account).
+    account_id: Option<uuid::Uuid>,
     kind: String,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -185,18 +191,25 @@ async fn events(
         .events_of(who.session.account_id, cursor, page_query.limit)
         .await?;
     let next_cursor = page_query.next_cursor(page.len(), page.last().map(|e| (e.at, e.id.0)));
-    let items = page
-        .into_iter()
-        .map(|e| EventView {
-            id: e.id.0,
-            kind: e.kind.as_str().to_owned(),
-            at: e.at,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            detail: e.detail,
-        })
-        .collect();
-    Ok(Json(EventList { items, next_cursor }))
+    Ok(Json(EventList::of(page, next_cursor)))
+}
+
+impl EventList {
+    pub fn of(page: Vec<deadbolt_store::EventRecord>, next_cursor: Option<String>) -> Self {
+        let items = page
+            .into_iter()
+            .map(|e| EventView {
+                id: e.id.0,
+                account_id: e.account_id.map(|a| a.0),
+                kind: e.kind.as_str().to_owned(),
+                at: e.at,
+                ip: e.ip,
+                user_agent: e.user_agent,
+                detail: e.detail,
+            })
+            .collect();
+        Self { items, next_cursor }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

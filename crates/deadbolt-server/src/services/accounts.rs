@@ -48,6 +48,7 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
         password_hash: Some(password_hash),
         roles: Vec::new(),
         created_at: now,
+        sso_provider: None,
     };
     let verify_email = CodeFor::account(CodePurpose::VerifyEmail);
     let (email_code, email_message) = codes::new_code(
@@ -157,7 +158,44 @@ pub struct OperatorAccount {
 /// An account created by an operator (`deadbolt admin create`): the operator vouches for the
 /// address, so it starts verified and no code is sent.
 pub async fn create_by_operator(state: &AppState, input: OperatorAccount) -> ApiResult<Account> {
+    create_vouched(
+        state,
+        &ClientInfo::default(),
+        VouchedAccount {
+            email: input.email,
+            password: Some(input.password),
+            phone: None,
+            email_verified: true,
+            phone_verified: false,
+            roles: input.roles,
+            sso_provider: None,
+        },
+        "operator",
+    )
+    .await
+}
+
+/// An account made by someone who vouches for it (an operator or an administrator): they say
+/// which channels are verified, and no code is sent.
+pub struct VouchedAccount {
+    pub email: String,
+    pub password: Option<Secret>,
+    pub phone: Option<String>,
+    pub email_verified: bool,
+    pub phone_verified: bool,
+    pub roles: Vec<String>,
+    /// The identity provider of an account that signs in elsewhere (then no password).
+    pub sso_provider: Option<String>,
+}
+
+pub async fn create_vouched(
+    state: &AppState,
+    client: &ClientInfo,
+    input: VouchedAccount,
+    via: &'static str,
+) -> ApiResult<Account> {
     let email = Email::parse(&input.email)?;
+    let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
     let roles = input
         .roles
         .iter()
@@ -166,27 +204,54 @@ pub async fn create_by_operator(state: &AppState, input: OperatorAccount) -> Api
                 .ok_or_else(|| ApiError::InvalidRequest(format!("{r:?} is not a role name")))
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    check_strength_for(&input.password, state.passwords.params(), &email)?;
-    let hash = state
-        .passwords
-        .hash(&input.password, state.rng.as_ref())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
+    if let Some(provider) = &input.sso_provider {
+        let ok = (1..=64).contains(&provider.len())
+            && provider
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+        if !ok {
+            return Err(ApiError::InvalidRequest(
+                "sso_provider must be 1 to 64 of [a-z0-9_.-]".into(),
+            ));
+        }
+        if input.password.is_some() {
+            return Err(ApiError::InvalidRequest(
+                "an account of an identity provider has no password here".into(),
+            ));
+        }
+    }
+    let password_hash = match input.password {
+        Some(password) => {
+            check_strength_for(&password, state.passwords.params(), &email)?;
+            let hasher = state.passwords.clone();
+            let rng = state.rng.clone();
+            Some(
+                state
+                    .hash_pool
+                    .run(move || hasher.hash(&password, rng.as_ref()))
+                    .await?
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?,
+            )
+        }
+        None => None,
+    };
     let account = Account {
         id: AccountId::generate(state.rng.as_ref()),
         email,
-        email_verified: true,
-        phone: None,
-        phone_verified: false,
-        password_hash: Some(hash),
+        email_verified: input.email_verified,
+        phone_verified: input.phone_verified && phone.is_some(),
+        phone,
+        password_hash,
         roles,
         created_at: state.clock.now(),
+        sso_provider: input.sso_provider,
     };
     let created = event(
         state,
         EventKind::AccountCreated,
         Some(account.id),
-        &ClientInfo::default(),
-        json!({"via": "operator"}),
+        client,
+        json!({"via": via}),
     );
     match state
         .store

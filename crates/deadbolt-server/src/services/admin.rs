@@ -2,18 +2,27 @@
 //! with a second factor (an administrator's password alone must not open the admin surface).
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Principal;
+use crate::extract::{ClientInfo, Principal};
+use crate::services::accounts::{self, VouchedAccount};
+use crate::services::events::event;
+use crate::services::notify::{notice, Notice};
 use crate::services::sessions::account_of;
+use crate::services::{factors, login, mfa, stepup};
 use crate::state::AppState;
-use deadbolt_core::account::Account;
-use deadbolt_core::ids::MessageId;
-use deadbolt_store::DeadLetter;
+use deadbolt_core::account::{Account, Role};
+use deadbolt_core::email::Email;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::ids::{AccountId, MessageId};
+use deadbolt_core::mfa::MethodKind;
+use deadbolt_core::stepup::Action;
+use deadbolt_store::{method_writes, throttle_writes, DeadLetter, EventCursor, EventRecord};
+use serde_json::json;
 use time::OffsetDateTime;
 
 /// The caller, if an administrator who signed in with two factors.
 pub async fn require_admin(state: &AppState, who: &Principal) -> ApiResult<Account> {
     let account = account_of(state, who).await?;
-    if !account.roles.iter().any(|r| r.as_str() == "admin") {
+    if !account.has_role(Role::ADMIN) {
         return Err(ApiError::Forbidden("this needs the admin role"));
     }
     if !who.session.amr.iter().any(|v| v == "mfa") {
@@ -43,4 +52,113 @@ pub async fn retry_dead_letter(state: &AppState, who: &Principal, id: MessageId)
     }
     state.outbox_wake.notify_one();
     Ok(())
+}
+
+/// Accounts whose email is `email` (exactly, once normalised).
+pub async fn find_accounts(
+    state: &AppState,
+    who: &Principal,
+    email: &str,
+) -> ApiResult<Vec<Account>> {
+    require_admin(state, who).await?;
+    let Ok(email) = Email::parse(email) else {
+        return Ok(vec![]);
+    };
+    Ok(state
+        .store
+        .account_by_email(&email)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+pub async fn create_account(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    input: VouchedAccount,
+) -> ApiResult<Account> {
+    require_admin(state, who).await?;
+    accounts::create_vouched(state, client, input, "admin").await
+}
+
+async fn target(state: &AppState, id: AccountId) -> ApiResult<Account> {
+    state
+        .store
+        .account_by_id(id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Resets a user's MFA (step-up `admin.mfa_reset`): every method, recovery code and trusted
+/// device goes; the user is told by email.
+pub async fn mfa_reset(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: AccountId,
+) -> ApiResult<()> {
+    let admin = require_admin(state, who).await?;
+    let account = target(state, id).await?;
+    let grant = stepup::require(state, who, Action::ADMIN_MFA_RESET).await?;
+    let mut writes = mfa::mfa_off_writes(state, account.id);
+    writes.push(
+        event(
+            state,
+            EventKind::MfaResetByAdmin,
+            Some(account.id),
+            client,
+            json!({"admin_id": admin.id}),
+        )
+        .write(),
+    );
+    writes.push(notice(state, &account, Notice::MfaReset, client)?.write());
+    stepup::commit_with(state, Some(grant), writes).await?;
+    state.outbox_wake.notify_one();
+    Ok(())
+}
+
+/// Lifts a user's lockouts: the password and second-factor failure counts start afresh and the
+/// authenticators' waits end (one disabled at its cap stays so until bound again).
+pub async fn unlock(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: AccountId,
+) -> ApiResult<()> {
+    let admin = require_admin(state, who).await?;
+    let account = target(state, id).await?;
+    let buckets = [
+        login::email_bucket(state, account.email.as_str()),
+        factors::bucket(state, &account, MethodKind::Totp).0,
+        factors::bucket(state, &account, MethodKind::RecoveryCode).0,
+    ];
+    let mut writes: Vec<_> = buckets
+        .iter()
+        .map(|b| throttle_writes::clear_failures(b))
+        .collect();
+    writes.push(method_writes::reset_failure_runs(account.id));
+    writes.push(
+        event(
+            state,
+            EventKind::AccountUnlocked,
+            Some(account.id),
+            client,
+            json!({"admin_id": admin.id}),
+        )
+        .write(),
+    );
+    state.store.commit(writes).await?;
+    Ok(())
+}
+
+/// Every account's security events, newest first.
+pub async fn events(
+    state: &AppState,
+    who: &Principal,
+    before: Option<EventCursor>,
+    limit: u32,
+) -> ApiResult<Vec<EventRecord>> {
+    require_admin(state, who).await?;
+    Ok(state.store.all_events(before, limit).await?)
 }

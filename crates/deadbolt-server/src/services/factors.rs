@@ -73,7 +73,11 @@ pub struct Proof {
 }
 
 /// The failure bucket a kind of factor counts against: recovery codes have their own.
-fn bucket(state: &AppState, account: &Account, kind: MethodKind) -> (String, ThrottlePolicy) {
+pub(crate) fn bucket(
+    state: &AppState,
+    account: &Account,
+    kind: MethodKind,
+) -> (String, ThrottlePolicy) {
     let limits = &state.config.lockout;
     match kind {
         MethodKind::RecoveryCode => (

@@ -34,13 +34,8 @@ pub enum LoginOutcome {
     },
 }
 
-/// The throttle keys for a login attempt with their policies. The email key is derived from the
-/// normalised address as typed, not the account id, so unknown emails are throttled exactly like
-/// known ones; it is a keyed hash, so the table holds no addresses (nor whatever else people
-/// type into the email field).
-fn throttles(state: &AppState, email: &str, client: &ClientInfo) -> Vec<(String, ThrottlePolicy)> {
-    let limits = &state.config.limits;
-    let window = Duration::seconds(limits.login_window_seconds);
+/// The failure bucket of logins as `email`.
+pub(crate) fn email_bucket(state: &AppState, email: &str) -> String {
     let normalised =
         Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
     let email_key = state
@@ -48,8 +43,18 @@ fn throttles(state: &AppState, email: &str, client: &ClientInfo) -> Vec<(String,
         .hasher
         .hash(&[b"login-email", normalised.as_bytes()])
         .to_hex();
+    format!("login:email:{email_key}")
+}
+
+/// The throttle keys for a login attempt with their policies. The email key is derived from the
+/// normalised address as typed, not the account id, so unknown emails are throttled exactly like
+/// known ones; it is a keyed hash, so the table holds no addresses (nor whatever else people
+/// type into the email field).
+fn throttles(state: &AppState, email: &str, client: &ClientInfo) -> Vec<(String, ThrottlePolicy)> {
+    let limits = &state.config.limits;
+    let window = Duration::seconds(limits.login_window_seconds);
     let mut keys = vec![(
-        format!("login:email:{email_key}"),
+        email_bucket(state, email),
         ThrottlePolicy {
             max_failures: limits.login_failures_per_account,
             window,
@@ -106,6 +111,21 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         }
     }
 
+    // an account of an identity provider has no password here (its provider does the second
+    // factor too); saying so is the contract, and costs no hash
+    if account.as_ref().is_some_and(|a| a.sso_provider.is_some()) {
+        state
+            .store
+            .record_event(event(
+                state,
+                EventKind::LoginFailed,
+                account_id,
+                client,
+                json!({"reason": "sso_required"}),
+            ))
+            .await?;
+        return Err(ApiError::SsoRequired);
+    }
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let hasher = state.passwords.clone();
     state.metrics.password_verifications.inc();

@@ -607,7 +607,7 @@ pub async fn set_primary(
 }
 
 /// The writes that turn MFA off: every method and recovery code gone, trusted devices revoked.
-fn mfa_off_writes(state: &AppState, account: AccountId) -> Vec<Write> {
+pub(crate) fn mfa_off_writes(state: &AppState, account: AccountId) -> Vec<Write> {
     vec![
         method_writes::delete_recovery_codes(account),
         method_writes::delete_all_methods(account),

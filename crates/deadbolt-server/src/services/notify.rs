@@ -26,10 +26,11 @@ pub enum Notice {
     NewDevice,
     EmailChanged,
     PhoneChanged,
+    MfaReset,
 }
 
 impl Notice {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -44,6 +45,7 @@ impl Notice {
         Self::NewDevice,
         Self::EmailChanged,
         Self::PhoneChanged,
+        Self::MfaReset,
     ];
 
     /// Its name in `notices.j2`.
@@ -63,6 +65,7 @@ impl Notice {
             Self::NewDevice => "new_device",
             Self::EmailChanged => "email_changed",
             Self::PhoneChanged => "phone_changed",
+            Self::MfaReset => "mfa_reset",
         }
     }
 

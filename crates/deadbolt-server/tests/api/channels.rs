@@ -566,7 +566,7 @@ async fn a_provider_that_refuses_a_message_leaves_a_dead_letter_admins_see() {
         )
         .await;
     assert_eq!(r.status(), 201);
-    let admin = admin_signed_in(&app, "root@example.com").await;
+    let (admin, _) = admin_signed_in(&app, "root@example.com").await;
     let mut dead = Value::Null;
     for _ in 0..50 {
         let r = app.get_auth("/v1/admin/outbox/dead", &admin).await;

@@ -579,9 +579,9 @@ pub async fn verified_account(app: &mut TestApp, email: &str) -> Value {
 }
 
 /// An administrator, made as `deadbolt admin create --role admin` makes one, with TOTP enrolled,
-/// signed in with both factors (an admin's own MFA is required): its access token. Needs the
-/// manual clock (the confirmation spends the current time step).
-pub async fn admin_signed_in(app: &TestApp, email: &str) -> String {
+/// signed in with both factors (an admin's own MFA is required): its access token and TOTP
+/// secret. Needs the manual clock (the confirmation spends the current time step).
+pub async fn admin_signed_in(app: &TestApp, email: &str) -> (String, String) {
     use deadbolt_server::services::accounts::{create_by_operator, OperatorAccount};
     let clock: Arc<dyn Clock> = app.clock.clone().expect("spawn with manual_clock");
     let state = deadbolt_server::app::build_state(app.config.clone(), clock, Arc::new(OsRandom))
@@ -620,5 +620,8 @@ pub async fn admin_signed_in(app: &TestApp, email: &str) -> String {
     let r = app.verify_totp(&mfa_token, &app.code(secret)).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        secret.to_owned(),
+    )
 }

@@ -8,6 +8,7 @@
 )]
 
 mod accounts;
+mod admin;
 mod channels;
 mod helpers;
 mod input;
