@@ -2,6 +2,7 @@
 //! grant for it is spent by one use, or stays open for a window that is fixed or slides forward
 //! at each use.
 
+use crate::mfa::MethodKind;
 use crate::CoreError;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -135,9 +136,41 @@ impl StepUpRule {
     }
 }
 
+/// Whether a second factor of `kind` may satisfy a step-up for `action`. A code we send (email,
+/// SMS, voice) does not satisfy the actions that change who can sign in or how (`mfa.manage`,
+/// `policy.change`, `admin.mfa_reset`) when the account has a stronger method enrolled, as
+/// GitHub's sudo mode refuses SMS: whoever took over a phone number or a mailbox must not be
+/// able to replace the authenticator app.
+pub fn factor_satisfies(action: &Action, kind: MethodKind, has_stronger: bool) -> bool {
+    const STRONG_ACTIONS: [&str; 3] = [Action::MFA_MANAGE, "policy.change", "admin.mfa_reset"];
+    !(kind.is_sent_code() && has_stronger && STRONG_ACTIONS.contains(&action.as_str()))
+}
+
+/// Methods stronger than a sent code.
+pub fn is_stronger_than_a_sent_code(kind: MethodKind) -> bool {
+    matches!(kind, MethodKind::Totp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sent_codes_do_not_satisfy_the_strong_actions_when_a_stronger_method_exists() {
+        let manage = Action::builtin(Action::MFA_MANAGE);
+        let refund = Action::parse("billing.refund").unwrap();
+        assert!(!factor_satisfies(&manage, MethodKind::Sms, true));
+        assert!(!factor_satisfies(&manage, MethodKind::Email, true));
+        assert!(factor_satisfies(&manage, MethodKind::Sms, false));
+        assert!(factor_satisfies(&manage, MethodKind::Totp, true));
+        assert!(factor_satisfies(&manage, MethodKind::RecoveryCode, true));
+        assert!(factor_satisfies(&refund, MethodKind::Voice, true));
+        assert!(!factor_satisfies(
+            &Action::parse("policy.change").unwrap(),
+            MethodKind::Voice,
+            true
+        ));
+    }
 
     #[test]
     fn action_names() {

@@ -69,6 +69,14 @@ pub mod team_writes {
         ))
     }
 
+    /// Deletes a team and its memberships.
+    pub fn delete_team(team: TeamId) -> Write {
+        Write(Stmt::new(
+            "DELETE FROM teams WHERE id = $1",
+            params![team.to_string()],
+        ))
+    }
+
     pub fn remove(team: TeamId, account: AccountId) -> Write {
         Write(Stmt::guard(
             "DELETE FROM team_members WHERE team_id = $1 AND account_id = $2 \

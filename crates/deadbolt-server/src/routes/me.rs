@@ -247,6 +247,7 @@ async fn change_password(
 /// Deletes the caller's account (step-up `account.delete`). Body: empty or `{}`.
 #[utoipa::path(delete, path = "/v1/me", tag = "me", security(("bearer" = [])), responses(
     (status = 204, description = "Deleted"),
+    (status = 409, description = "`last_owner`: the account is the last owner of a team with other members", body = Problem, content_type = "application/problem+json"),
     AuthProblems, BodyProblems, Unavailable,
 ))]
 async fn delete_me(

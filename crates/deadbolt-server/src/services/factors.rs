@@ -202,6 +202,10 @@ pub async fn send_challenge(
         ));
     }
     crate::services::mfa::ensure_allowed(state, method.kind)?;
+    if let Some(action) = challenge.action.as_deref() {
+        let action = deadbolt_core::stepup::Action::parse(action)?;
+        crate::services::stepup::ensure_strong_enough(&action, method.kind, &methods)?;
+    }
     let now = state.clock.now();
     let (key, policy) = bucket(state, &account, method.kind);
     if let Some(retry_after) = lock_wait(state, &key, &policy).await? {

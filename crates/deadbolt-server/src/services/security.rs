@@ -88,8 +88,9 @@ pub async fn delete_account(
     who: &Principal,
 ) -> ApiResult<()> {
     let account = crate::services::sessions::account_of(state, who).await?;
+    let team_writes = crate::services::teams::leave_all(state, account.id).await?;
     let grant = stepup::require(state, who, Action::ACCOUNT_DELETE).await?;
-    let writes = vec![
+    let mut writes = vec![
         event(
             state,
             EventKind::AccountDeleted,
@@ -101,6 +102,7 @@ pub async fn delete_account(
         notice(state, &account, Notice::AccountDeleted, client)?.write(),
         state.store.delete_account(account.id),
     ];
+    writes.extend(team_writes);
     stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
     Ok(())

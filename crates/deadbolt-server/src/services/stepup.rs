@@ -11,8 +11,9 @@ use crate::state::AppState;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::GrantId;
+use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
-use deadbolt_core::stepup::{Action, StepUpRule};
+use deadbolt_core::stepup::{factor_satisfies, is_stronger_than_a_sent_code, Action, StepUpRule};
 use deadbolt_core::throttle::retry_after_seconds;
 use deadbolt_core::CoreError;
 use deadbolt_store::{BatchOutcome, ChallengeRecord, GrantRecord, MethodRecord, Write};
@@ -112,7 +113,9 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
     let account = crate::services::sessions::account_of(state, who).await?;
     let all_methods = state.store.methods_of(account.id).await?;
     let password = !mfa::is_enabled(&all_methods);
-    let methods = mfa::usable_methods(all_methods);
+    let mut methods = mfa::usable_methods(all_methods);
+    let stronger = has_stronger(&methods);
+    methods.retain(|m| factor_satisfies(&action, m.kind, stronger));
     let (challenge_token, challenge) = mfa::new_challenge(
         state,
         &account,
@@ -194,6 +197,8 @@ pub async fn verify(
     };
     let grant = match answer {
         StepUpFactor::Factor(input) => {
+            let methods = state.store.methods_of(account.id).await?;
+            ensure_strong_enough(&action, input.kind(), &methods)?;
             let proof = factors::check(state, client, &account, &challenge, input).await?;
             let grant = make_grant(&[AuthMethod::Password, proof.auth]);
             let done = event(
@@ -306,4 +311,28 @@ fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResul
     };
     jwt::sign_step_up(&state.keys, &claims)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing: {e}")))
+}
+
+/// True when the account has a method stronger than a code we send.
+fn has_stronger(methods: &[MethodRecord]) -> bool {
+    methods
+        .iter()
+        .any(|m| m.is_active() && is_stronger_than_a_sent_code(m.kind))
+}
+
+/// Refuses a factor too weak for the action (see `factor_satisfies`).
+pub fn ensure_strong_enough(
+    action: &Action,
+    kind: MethodKind,
+    methods: &[MethodRecord],
+) -> ApiResult<()> {
+    if factor_satisfies(action, kind, has_stronger(methods)) {
+        Ok(())
+    } else {
+        Err(ApiError::FactorNotAllowed(format!(
+            "{} needs a stronger second factor than a {} code: use your authenticator app",
+            action.as_str(),
+            kind.as_str()
+        )))
+    }
 }

@@ -229,3 +229,21 @@ pub async fn remove_member(
         BatchOutcome::GuardFailed(_) => Err(ApiError::LastOwner),
     }
 }
+
+/// What deleting an account does to its teams: a team it is alone in goes with it; a team it is
+/// the last owner of, with other members, stops the deletion (`last_owner`: hand it over first).
+/// Its other memberships go with the account.
+pub async fn leave_all(state: &AppState, account: AccountId) -> ApiResult<Vec<Write>> {
+    let mut writes = Vec::new();
+    for team in state.store.teams_of(account).await? {
+        let members = state.store.members_of(team.id).await?;
+        let owners = members.iter().filter(|m| m.role == TeamRole::Owner).count();
+        let mine = members.iter().find(|m| m.account_id == account);
+        if members.len() == 1 {
+            writes.push(team_writes::delete_team(team.id));
+        } else if mine.is_some_and(|m| m.role == TeamRole::Owner) && owners == 1 {
+            return Err(ApiError::LastOwner);
+        }
+    }
+    Ok(writes)
+}

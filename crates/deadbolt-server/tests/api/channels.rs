@@ -1162,3 +1162,100 @@ async fn hourly_caps_per_account_hold_across_numbers() {
     assert_problem(r, 429, "too_many_attempts").await;
     assert!(phone.next_within(1).await.is_none());
 }
+
+#[tokio::test]
+async fn texted_codes_do_not_step_up_mfa_management_when_an_app_is_enrolled() {
+    let port = free_port();
+    let app = spawn_app_with(manual(), webhook_on(port)).await;
+    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let user = app.enrolled("strong@example.com").await;
+    app.step_up_totp(&user.access, "mfa.manage", &user.secret)
+        .await;
+    let r = post_auth(
+        &app,
+        "/v1/me/mfa/sms",
+        &user.access,
+        json!({"phone": PHONE}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let sms_id = r.json::<Value>().await.unwrap()["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = phone.next().await.code();
+    assert_eq!(
+        confirm(&app, &user.access, &sms_id, &code).await.status(),
+        200
+    );
+
+    // mfa.manage: the SMS method is neither offered, nor sent, nor accepted
+    let begin: Value = post_auth(
+        &app,
+        "/v1/step-up",
+        &user.access,
+        json!({"action": "mfa.manage"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let offered: Vec<&str> = begin["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert!(!offered.contains(&"sms"), "{offered:?}");
+    assert!(offered.contains(&"totp"));
+    let r = post_auth(
+        &app,
+        "/v1/step-up/challenge",
+        &user.access,
+        json!({"challenge_token": begin["challenge_token"], "method_id": sms_id}),
+    )
+    .await;
+    assert_problem(r, 403, "factor_not_allowed").await;
+    let r = post_auth(
+        &app,
+        "/v1/step-up/verify",
+        &user.access,
+        json!({"challenge_token": begin["challenge_token"], "type": "sms", "code": "123456"}),
+    )
+    .await;
+    assert_problem(r, 403, "factor_not_allowed").await;
+    assert!(phone.next_within(1).await.is_none());
+
+    // an app's own action takes the SMS code
+    let begin: Value = post_auth(
+        &app,
+        "/v1/step-up",
+        &user.access,
+        json!({"action": "billing.refund"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let r = post_auth(
+        &app,
+        "/v1/step-up/challenge",
+        &user.access,
+        json!({"challenge_token": begin["challenge_token"], "method_id": sms_id}),
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    let code = phone.next().await.code();
+    let r = post_auth(
+        &app,
+        "/v1/step-up/verify",
+        &user.access,
+        json!({"challenge_token": begin["challenge_token"], "type": "sms", "code": code}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let claims = verified_claims(&app, body["step_up_token"].as_str().unwrap()).await;
+    assert_eq!(claims["action"], "billing.refund");
+    assert_eq!(claims["amr"], json!(["pwd", "sms", "mfa"]));
+}

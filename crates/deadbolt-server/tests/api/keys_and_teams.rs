@@ -350,3 +350,82 @@ async fn teams_members_roles_and_the_last_owner() {
         .count();
     assert_eq!(owners, 1);
 }
+
+#[tokio::test]
+async fn deleting_an_account_takes_its_keys_and_memberships_but_not_a_team_it_owns_with_others() {
+    let app = spawn_app().await;
+    let alice = access_of(&app, "alice@example.com").await;
+    let bob = access_of(&app, "bob@example.com").await;
+    let key: Value = app
+        .send_auth(
+            Method::POST,
+            "/v1/me/api-keys",
+            &alice,
+            Some(json!({"name": "ci"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.send_auth(
+        Method::POST,
+        "/v1/teams",
+        &alice,
+        Some(json!({"name": "Solo"})),
+    )
+    .await;
+    let shared: Value = app
+        .send_auth(
+            Method::POST,
+            "/v1/teams",
+            &bob,
+            Some(json!({"name": "Shared"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let shared_id = shared["id"].as_str().unwrap();
+    step_up_password(&app, &bob, "team.manage").await;
+    assert_eq!(
+        add(&app, &bob, shared_id, "alice@example.com", "member")
+            .await
+            .status(),
+        201
+    );
+
+    step_up_password(&app, &alice, "account.delete").await;
+    assert_eq!(
+        app.send_auth(Method::DELETE, "/v1/me", &alice, None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        introspect(&app, key["key"].as_str().unwrap())
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        json!({"active": false})
+    );
+    let view: Value = team_view(&app, &bob, shared_id).await.json().await.unwrap();
+    assert_eq!(view["members"].as_array().unwrap().len(), 1, "{view}");
+
+    // the last owner of a team with other members must hand it over first
+    app.signed_in("carol@example.com").await;
+    assert_eq!(
+        add(&app, &bob, shared_id, "carol@example.com", "member")
+            .await
+            .status(),
+        201
+    );
+    step_up_password(&app, &bob, "account.delete").await;
+    assert_problem(
+        app.send_auth(Method::DELETE, "/v1/me", &bob, None).await,
+        409,
+        "last_owner",
+    )
+    .await;
+    assert_eq!(app.get_auth("/v1/me", &bob).await.status(), 200);
+}
