@@ -29,7 +29,8 @@ pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiRes
     let Some(account) = state.store.account_by_email(&email).await? else {
         return Ok(());
     };
-    if !account.email_verified {
+    // an identity provider's account has no password here to reset
+    if !account.email_verified || account.sso_provider.is_some() {
         return Ok(());
     }
     let sent = codes::send(

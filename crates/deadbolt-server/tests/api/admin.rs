@@ -14,8 +14,9 @@ fn manual() -> Options {
 
 #[tokio::test]
 async fn admins_create_and_find_accounts_and_sso_accounts_have_no_password_login() {
-    let app = spawn_app_with(manual(), |_| {}).await;
+    let mut app = spawn_app_with(manual(), |_| {}).await;
     let (admin, _) = admin_signed_in(&app, "root@example.com").await;
+    while app.next_mail_within(1).await.is_some() {}
     let r = app
         .send_auth(
             Method::POST,
@@ -44,6 +45,15 @@ async fn admins_create_and_find_accounts_and_sso_accounts_have_no_password_login
     assert_eq!(r.json::<Value>().await.unwrap()["sso_provider"], "okta");
     let r = app.login("sso@example.com", "anything at all here").await;
     assert_problem(r, 401, "sso_required").await;
+    // nor can a password be set through a reset
+    let r = app
+        .post("/v1/password-reset", json!({"email": "sso@example.com"}))
+        .await;
+    assert_eq!(r.status(), 202);
+    assert!(
+        app.next_mail_within(2).await.is_none(),
+        "no reset code for an SSO account"
+    );
     let r = app
         .send_auth(
             Method::POST,
