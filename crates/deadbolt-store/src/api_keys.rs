@@ -60,6 +60,15 @@ impl ApiKeyRecord {
         ))
     }
 
+    /// Revokes every live key of the account (a password reset: whoever had the account may have
+    /// made some).
+    pub fn revoke_all(account: AccountId, now: OffsetDateTime) -> Write {
+        Write(Stmt::new(
+            "UPDATE api_keys SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL",
+            params![account.to_string(), to_millis(now)],
+        ))
+    }
+
     /// Revokes an account's live key: a guard (nothing to revoke is nothing changed).
     pub fn revoke(account: AccountId, id: ApiKeyId, now: OffsetDateTime) -> Write {
         Write(Stmt::guard(

@@ -36,9 +36,12 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(5
 /// Checkpoints the WAL from a thread of its own. Left to the writer, a checkpoint (with its
 /// fsync) ran inside whichever commit crossed the threshold, holding the write lock: every
 /// writer waited, and the second-factor check lost a third of its throughput. A PASSIVE
-/// checkpoint from another connection never blocks writers.
+/// checkpoint never blocks writers; the RESTART after it blocks them only while it copies the
+/// frames written meanwhile, and waits for readers at most `RESTART_WAIT` (a long reader, such
+/// as a backup, makes it give up for that round instead of stalling every writer).
 fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), StoreError> {
     let conn = connect(path, READER_CACHE_KIB)?;
+    conn.busy_timeout(RESTART_WAIT).map_err(internal)?;
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
@@ -49,6 +52,8 @@ fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), Sto
                 // to leave the log, so the next writer starts it again from the beginning.
                 for mode in ["PASSIVE", "RESTART"] {
                     let sql = format!("PRAGMA wal_checkpoint({mode})");
+                    // the result row's first column is 1 when the checkpoint was kept from
+                    // finishing (busy): normal under load, tried again next round
                     if let Err(e) = conn.query_row(&sql, [], |_| Ok(())) {
                         tracing::warn!(error = %e, mode, "sqlite: checkpoint failed");
                     }
@@ -60,6 +65,9 @@ fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), Sto
 }
 
 const READERS: usize = 4;
+
+/// How long the RESTART checkpoint waits for readers (and holds writers) before giving up.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Page cache of the writer, in KiB: its cache stays valid across its own commits.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;

@@ -60,28 +60,50 @@ pub mod team_writes {
         ))
     }
 
-    pub fn set_role(team: TeamId, account: AccountId, role: TeamRole) -> Write {
+    /// A guard: `account` still has `role` in the team (the role a change was allowed by).
+    pub fn holds(team: TeamId, account: AccountId, role: TeamRole) -> Write {
         Write(Stmt::guard(
-            "UPDATE team_members SET role = $3 WHERE team_id = $1 AND account_id = $2 \
-             AND (role <> 'owner' OR $3 = 'owner' OR \
-                  (SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = 'owner') > 1)",
+            "UPDATE team_members SET role = role WHERE team_id = $1 AND account_id = $2 AND role = $3",
             params![team.to_string(), account.to_string(), role.as_str()],
         ))
     }
 
-    /// Deletes a team and its memberships.
-    pub fn delete_team(team: TeamId) -> Write {
-        Write(Stmt::new(
-            "DELETE FROM teams WHERE id = $1",
-            params![team.to_string()],
+    /// Changes a member's role from `from` (as the change was judged) to `to`.
+    pub fn set_role(team: TeamId, account: AccountId, from: TeamRole, to: TeamRole) -> Write {
+        Write(Stmt::guard(
+            "UPDATE team_members SET role = $3 WHERE team_id = $1 AND account_id = $2 AND role = $4 \
+             AND (role <> 'owner' OR $3 = 'owner' OR \
+                  (SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = 'owner') > 1)",
+            params![team.to_string(), account.to_string(), to.as_str(), from.as_str()],
         ))
     }
 
-    pub fn remove(team: TeamId, account: AccountId) -> Write {
+    /// Removes a member who has `from` (as the removal was judged).
+    pub fn remove(team: TeamId, account: AccountId, from: TeamRole) -> Write {
         Write(Stmt::guard(
-            "DELETE FROM team_members WHERE team_id = $1 AND account_id = $2 \
+            "DELETE FROM team_members WHERE team_id = $1 AND account_id = $2 AND role = $3 \
              AND (role <> 'owner' OR \
                   (SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = 'owner') > 1)",
+            params![team.to_string(), account.to_string(), from.as_str()],
+        ))
+    }
+
+    /// A guard for an account about to go: once it leaves, the team keeps an owner or has
+    /// nobody left.
+    pub fn survives_leaving(team: TeamId, account: AccountId) -> Write {
+        Write(Stmt::guard(
+            "UPDATE teams SET id = id WHERE id = $1 AND (\
+               EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND role = 'owner' AND account_id <> $2) \
+               OR NOT EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND account_id <> $2))",
+            params![team.to_string(), account.to_string()],
+        ))
+    }
+
+    /// Deletes the team if `account` is its only member.
+    pub fn delete_if_alone(team: TeamId, account: AccountId) -> Write {
+        Write(Stmt::new(
+            "DELETE FROM teams WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND account_id <> $2)",
             params![team.to_string(), account.to_string()],
         ))
     }

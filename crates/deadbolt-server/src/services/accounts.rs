@@ -171,8 +171,13 @@ pub async fn create_by_operator(state: &AppState, input: OperatorAccount) -> Api
             sso_provider: None,
         },
         "operator",
+        None,
     )
     .await
+}
+
+fn input_roles(account: &Account) -> Vec<&str> {
+    account.roles.iter().map(Role::as_str).collect()
 }
 
 /// An account made by someone who vouches for it (an operator or an administrator): they say
@@ -193,6 +198,7 @@ pub async fn create_vouched(
     client: &ClientInfo,
     input: VouchedAccount,
     via: &'static str,
+    by: Option<AccountId>,
 ) -> ApiResult<Account> {
     let email = Email::parse(&input.email)?;
     let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
@@ -251,7 +257,7 @@ pub async fn create_vouched(
         EventKind::AccountCreated,
         Some(account.id),
         client,
-        json!({"via": via}),
+        json!({"via": via, "by": by, "roles": input_roles(&account)}),
     );
     match state
         .store

@@ -78,8 +78,8 @@ pub async fn create_account(
     who: &Principal,
     input: VouchedAccount,
 ) -> ApiResult<Account> {
-    require_admin(state, who).await?;
-    accounts::create_vouched(state, client, input, "admin").await
+    let admin = require_admin(state, who).await?;
+    accounts::create_vouched(state, client, input, "admin", Some(admin.id)).await
 }
 
 async fn target(state: &AppState, id: AccountId) -> ApiResult<Account> {

@@ -4,6 +4,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientInfo, Principal};
 use crate::services::events::event;
+use crate::services::notify::{notice, Notice};
 use crate::services::stepup;
 use crate::state::AppState;
 use deadbolt_core::api_key;
@@ -48,10 +49,14 @@ pub async fn create(
         client,
         json!({"key_id": record.id, "name": record.name, "prefix": record.shown}),
     );
+    // a key outlives sessions: its owner hears of every new one
+    let account = crate::services::sessions::account_of(state, who).await?;
+    let told = notice(state, &account, Notice::ApiKeyCreated, client)?;
     state
         .store
-        .commit(vec![record.insert(), created.write()])
+        .commit(vec![record.insert(), created.write(), told.write()])
         .await?;
+    state.outbox_wake.notify_one();
     Ok(NewKey { record, key })
 }
 
@@ -105,14 +110,26 @@ pub struct Introspection {
 const INTROSPECT_FAILURES: u32 = 30;
 const INTROSPECT_WINDOW: Duration = Duration::minutes(15);
 
-/// Checks a key for an app (no authentication: the key is the secret). Unknown, malformed and
-/// revoked keys are simply inactive; wrong keys count against the client's address.
+/// Checks a key for an app (no authentication: the key is the secret). A live key always
+/// answers (the caller is usually an app server relaying its users' keys, so junk from one user
+/// must not shut the others out); unknown, malformed and revoked keys are inactive and count
+/// against the client's address, and past the limit they answer 429.
 pub async fn introspect(
     state: &AppState,
     client: &ClientInfo,
     key: &Secret,
 ) -> ApiResult<Introspection> {
     let now = state.clock.now();
+    let found = if api_key::looks_like_a_key(key.expose()) {
+        let hash = state.keys.hasher.hash_token(key);
+        state.store.api_key_by_hash(&hash.0).await?
+    } else {
+        None
+    };
+    if let Some(k) = found.filter(|k| k.revoked_at.is_none()) {
+        state.store.api_key_used(k.id, now).await?;
+        return Ok(Introspection { key: Some(k) });
+    }
     let policy = ThrottlePolicy {
         max_failures: INTROSPECT_FAILURES,
         window: INTROSPECT_WINDOW,
@@ -130,23 +147,9 @@ pub async fn introspect(
             retry_after: retry_after_seconds(wait),
         });
     }
-    let found = if api_key::looks_like_a_key(key.expose()) {
-        let hash = state.keys.hasher.hash_token(key);
-        state.store.api_key_by_hash(&hash.0).await?
-    } else {
-        None
-    };
-    match found {
-        Some(k) if k.revoked_at.is_none() => {
-            state.store.api_key_used(k.id, now).await?;
-            Ok(Introspection { key: Some(k) })
-        }
-        _ => {
-            state
-                .store
-                .record_failure(&[bucket], now, now - INTROSPECT_WINDOW)
-                .await?;
-            Ok(Introspection { key: None })
-        }
-    }
+    state
+        .store
+        .record_failure(&[bucket], now, now - INTROSPECT_WINDOW)
+        .await?;
+    Ok(Introspection { key: None })
 }

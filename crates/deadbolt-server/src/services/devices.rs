@@ -104,7 +104,26 @@ pub struct SignInDevice {
     last_seen: Option<time::OffsetDateTime>,
 }
 
+/// Best effort: when the lookup fails the sign-in goes on, treating the device as known (no
+/// note, no notice) rather than failing.
 pub async fn sign_in_device(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+) -> SignInDevice {
+    match look_up(state, client, account).await {
+        Ok(device) => device,
+        Err(e) => {
+            tracing::warn!(error = %e, account_id = %account.id, "cannot look up the sign-in device");
+            SignInDevice {
+                key: Vec::new(),
+                last_seen: Some(state.clock.now()),
+            }
+        }
+    }
+}
+
+async fn look_up(
     state: &AppState,
     client: &ClientInfo,
     account: &Account,

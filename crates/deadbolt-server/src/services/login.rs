@@ -114,6 +114,14 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     // an account of an identity provider has no password here (its provider does the second
     // factor too); saying so is the contract, and costs no hash
     if account.as_ref().is_some_and(|a| a.sso_provider.is_some()) {
+        // counted like a failure, so that probing is throttled like guessing
+        let keys: Vec<String> = throttles.iter().map(|(k, _)| k.clone()).collect();
+        let window = throttles
+            .iter()
+            .map(|(_, p)| p.window)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        state.store.record_failure(&keys, now, now - window).await?;
         state
             .store
             .record_event(event(
@@ -193,7 +201,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         client,
         detail,
     );
-    let device = devices::sign_in_device(state, client, &account).await?;
+    let device = devices::sign_in_device(state, client, &account).await;
     let tokens = sessions::start(
         state,
         client,

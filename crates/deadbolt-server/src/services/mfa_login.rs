@@ -76,7 +76,7 @@ pub async fn verify(
         None
     };
     writes.extend(events.iter().map(EventRecord::write));
-    let device = devices::sign_in_device(state, client, &account).await?;
+    let device = devices::sign_in_device(state, client, &account).await;
     writes.extend(device.writes(state, &account));
     factors::finish(state, client, &account, &challenge, proof, writes).await?;
     device.tell_if_new(state, client, &account).await;

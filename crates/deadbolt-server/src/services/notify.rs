@@ -27,10 +27,11 @@ pub enum Notice {
     EmailChanged,
     PhoneChanged,
     MfaReset,
+    ApiKeyCreated,
 }
 
 impl Notice {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -46,6 +47,7 @@ impl Notice {
         Self::EmailChanged,
         Self::PhoneChanged,
         Self::MfaReset,
+        Self::ApiKeyCreated,
     ];
 
     /// Its name in `notices.j2`.
@@ -66,6 +68,7 @@ impl Notice {
             Self::EmailChanged => "email_changed",
             Self::PhoneChanged => "phone_changed",
             Self::MfaReset => "mfa_reset",
+            Self::ApiKeyCreated => "api_key_created",
         }
     }
 

@@ -16,7 +16,8 @@ use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::{
-    revoke_all_devices, revoke_other_sessions, BatchOutcome, ChallengeRecord, MethodRecord, Write,
+    revoke_all_devices, revoke_other_sessions, ApiKeyRecord, BatchOutcome, ChallengeRecord,
+    MethodRecord, Write,
 };
 use serde_json::json;
 
@@ -167,6 +168,7 @@ pub async fn complete(
         state.store.set_password(account.id, &hash),
         revoke_other_sessions(account.id, None, now),
         revoke_all_devices(account.id, now),
+        ApiKeyRecord::revoke_all(account.id, now),
         event(
             state,
             EventKind::PasswordReset,

@@ -10,7 +10,7 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
-use deadbolt_store::{revoke_all_devices, revoke_other_sessions};
+use deadbolt_store::{revoke_all_devices, revoke_other_sessions, BatchOutcome};
 use serde_json::json;
 
 /// Changes the password (step-up `password.change`), then signs out every other session and
@@ -90,7 +90,9 @@ pub async fn delete_account(
     let account = crate::services::sessions::account_of(state, who).await?;
     let team_writes = crate::services::teams::leave_all(state, account.id).await?;
     let grant = stepup::require(state, who, Action::ACCOUNT_DELETE).await?;
-    let mut writes = vec![
+    // the teams' guards run first, while the account's memberships are still there
+    let mut writes = team_writes;
+    writes.extend([
         event(
             state,
             EventKind::AccountDeleted,
@@ -101,9 +103,15 @@ pub async fn delete_account(
         .write(),
         notice(state, &account, Notice::AccountDeleted, client)?.write(),
         state.store.delete_account(account.id),
-    ];
-    writes.extend(team_writes);
-    stepup::commit_with(state, Some(grant), writes).await?;
+    ]);
+    let deletion = writes.len() - 1;
+    match stepup::commit_with(state, Some(grant), writes).await? {
+        BatchOutcome::Committed => {}
+        // deleted meanwhile by a parallel request
+        BatchOutcome::GuardFailed(i) if i == deletion => return Err(ApiError::InvalidToken),
+        // a team guard: the account is the last owner of a team with others
+        BatchOutcome::GuardFailed(_) => return Err(ApiError::LastOwner),
+    }
     state.outbox_wake.notify_one();
     Ok(())
 }

@@ -113,8 +113,8 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
     let account = crate::services::sessions::account_of(state, who).await?;
     let all_methods = state.store.methods_of(account.id).await?;
     let password = !mfa::is_enabled(&all_methods);
+    let stronger = has_stronger(&all_methods);
     let mut methods = mfa::usable_methods(all_methods);
-    let stronger = has_stronger(&methods);
     methods.retain(|m| factor_satisfies(&action, m.kind, stronger));
     let (challenge_token, challenge) = mfa::new_challenge(
         state,
@@ -313,11 +313,12 @@ fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResul
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing: {e}")))
 }
 
-/// True when the account has a method stronger than a code we send.
+/// True when the account has a method stronger than a code we send. A disabled one counts:
+/// failing an authenticator a hundred times must not make a texted code good enough.
 fn has_stronger(methods: &[MethodRecord]) -> bool {
     methods
         .iter()
-        .any(|m| m.is_active() && is_stronger_than_a_sent_code(m.kind))
+        .any(|m| m.confirmed_at.is_some() && is_stronger_than_a_sent_code(m.kind))
 }
 
 /// Refuses a factor too weak for the action (see `factor_satisfies`).

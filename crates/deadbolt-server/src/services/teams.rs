@@ -74,6 +74,13 @@ pub async fn get(state: &AppState, who: &Principal, id: TeamId) -> ApiResult<Tea
     Ok(Team { team, members })
 }
 
+/// A change the caller may make: their step-up grant and the role that allowed it.
+struct Allowed {
+    grant: stepup::GrantUse,
+    /// None when leaving (anyone may leave).
+    actor_role: Option<TeamRole>,
+}
+
 /// The caller's role in the team, which must allow the change; then the step-up.
 async fn authorise(
     state: &AppState,
@@ -82,7 +89,7 @@ async fn authorise(
     from: Option<TeamRole>,
     to: Option<TeamRole>,
     target: Option<AccountId>,
-) -> ApiResult<stepup::GrantUse> {
+) -> ApiResult<Allowed> {
     let me = who.session.account_id;
     let actor = team
         .members
@@ -97,13 +104,20 @@ async fn authorise(
             "only owners manage owners, and owners and admins manage members",
         ));
     }
-    stepup::require(state, who, Action::TEAM_MANAGE).await
+    let grant = stepup::require(state, who, Action::TEAM_MANAGE).await?;
+    Ok(Allowed {
+        grant,
+        actor_role: (!leaving).then_some(actor),
+    })
 }
 
-/// Commits a membership change under the team's lock (PostgreSQL; SQLite has one writer).
+/// Commits a membership change under the team's lock (PostgreSQL; SQLite has one writer), with
+/// a guard that the caller still has the role the change was judged by: roles read before the
+/// lock may have changed since.
 async fn commit_change(
     state: &AppState,
-    grant: stepup::GrantUse,
+    who: &Principal,
+    allowed: Allowed,
     team: TeamId,
     change: Write,
     recorded: Write,
@@ -113,9 +127,22 @@ async fn commit_change(
         .lock_bucket(&format!("team:{team}"))
         .into_iter()
         .collect();
+    if let Some(role) = allowed.actor_role {
+        writes.push(team_writes::holds(team, who.session.account_id, role));
+    }
     writes.push(change);
     writes.push(recorded);
-    stepup::commit_with(state, Some(grant), writes).await
+    stepup::commit_with(state, Some(allowed.grant), writes).await
+}
+
+/// Why a guarded change found nothing to change: the team kept its last owner, or someone
+/// changed it meanwhile.
+fn refused(from: TeamRole) -> ApiError {
+    if from == TeamRole::Owner {
+        ApiError::LastOwner
+    } else {
+        ApiError::InvalidRequest("the team changed meanwhile: reload it and try again".into())
+    }
 }
 
 pub async fn add_member(
@@ -128,7 +155,7 @@ pub async fn add_member(
 ) -> ApiResult<MemberRecord> {
     let role = TeamRole::parse(role)?;
     let team = get(state, who, id).await?;
-    let grant = authorise(state, who, &team, None, Some(role), None).await?;
+    let allowed = authorise(state, who, &team, None, Some(role), None).await?;
     let email = Email::parse(email)?;
     let account = state
         .store
@@ -146,8 +173,9 @@ pub async fn add_member(
         json!({"team_id": id, "account_id": account.id, "role": role.as_str()}),
     );
     let change = team_writes::add(id, account.id, role, state.clock.now());
-    match commit_change(state, grant, id, change, added.write()).await {
-        Ok(_) => Ok(MemberRecord {
+    match commit_change(state, who, allowed, id, change, added.write()).await {
+        Ok(BatchOutcome::GuardFailed(_)) => Err(refused(TeamRole::Member)),
+        Ok(BatchOutcome::Committed) => Ok(MemberRecord {
             team_id: id,
             account_id: account.id,
             email: account.email.as_str().to_owned(),
@@ -183,7 +211,7 @@ pub async fn change_role(
     let role = TeamRole::parse(role)?;
     let team = get(state, who, id).await?;
     let target = member(&team, account)?;
-    let grant = authorise(
+    let allowed = authorise(
         state,
         who,
         &team,
@@ -199,10 +227,10 @@ pub async fn change_role(
         client,
         json!({"team_id": id, "account_id": account, "from": target.role.as_str(), "to": role.as_str()}),
     );
-    let change = team_writes::set_role(id, account, role);
-    match commit_change(state, grant, id, change, changed.write()).await? {
+    let change = team_writes::set_role(id, account, target.role, role);
+    match commit_change(state, who, allowed, id, change, changed.write()).await? {
         BatchOutcome::Committed => Ok(MemberRecord { role, ..target }),
-        BatchOutcome::GuardFailed(_) => Err(ApiError::LastOwner),
+        BatchOutcome::GuardFailed(_) => Err(refused(target.role)),
     }
 }
 
@@ -215,7 +243,7 @@ pub async fn remove_member(
 ) -> ApiResult<()> {
     let team = get(state, who, id).await?;
     let target = member(&team, account)?;
-    let grant = authorise(state, who, &team, Some(target.role), None, Some(account)).await?;
+    let allowed = authorise(state, who, &team, Some(target.role), None, Some(account)).await?;
     let removed = event(
         state,
         EventKind::TeamMemberRemoved,
@@ -223,27 +251,26 @@ pub async fn remove_member(
         client,
         json!({"team_id": id, "account_id": account, "role": target.role.as_str()}),
     );
-    let change = team_writes::remove(id, account);
-    match commit_change(state, grant, id, change, removed.write()).await? {
+    let change = team_writes::remove(id, account, target.role);
+    match commit_change(state, who, allowed, id, change, removed.write()).await? {
         BatchOutcome::Committed => Ok(()),
-        BatchOutcome::GuardFailed(_) => Err(ApiError::LastOwner),
+        BatchOutcome::GuardFailed(_) => Err(refused(target.role)),
     }
 }
 
-/// What deleting an account does to its teams: a team it is alone in goes with it; a team it is
-/// the last owner of, with other members, stops the deletion (`last_owner`: hand it over first).
-/// Its other memberships go with the account.
+/// What deleting an account does to its teams, as writes to commit before the account goes:
+/// per team, its lock, a guard that the team keeps an owner once the account leaves (or keeps
+/// nobody), and the team's deletion if the account was alone in it. A failed guard means the
+/// account is the last owner of a team with others (`last_owner`: hand it over first).
 pub async fn leave_all(state: &AppState, account: AccountId) -> ApiResult<Vec<Write>> {
+    let teams = state.store.teams_of(account).await?;
     let mut writes = Vec::new();
-    for team in state.store.teams_of(account).await? {
-        let members = state.store.members_of(team.id).await?;
-        let owners = members.iter().filter(|m| m.role == TeamRole::Owner).count();
-        let mine = members.iter().find(|m| m.account_id == account);
-        if members.len() == 1 {
-            writes.push(team_writes::delete_team(team.id));
-        } else if mine.is_some_and(|m| m.role == TeamRole::Owner) && owners == 1 {
-            return Err(ApiError::LastOwner);
-        }
+    for team in &teams {
+        writes.extend(state.store.lock_bucket(&format!("team:{}", team.id)));
+    }
+    for team in &teams {
+        writes.push(team_writes::survives_leaving(team.id, account));
+        writes.push(team_writes::delete_if_alone(team.id, account));
     }
     Ok(writes)
 }

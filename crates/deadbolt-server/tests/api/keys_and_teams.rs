@@ -152,8 +152,31 @@ async fn api_keys_are_shown_once_introspected_and_revoked_under_step_up() {
 }
 
 #[tokio::test]
-async fn guessing_keys_is_throttled_per_client_address() {
-    let app = spawn_app().await;
+async fn guessing_keys_is_throttled_per_client_address_but_live_keys_still_answer() {
+    let mut app = spawn_app().await;
+    let access = access_of(&app, "relay@example.com").await;
+    let made: Value = app
+        .send_auth(
+            Method::POST,
+            "/v1/me/api-keys",
+            &access,
+            Some(json!({"name": "relay"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let live = made["key"].as_str().unwrap();
+    let mail = loop {
+        let m = app.next_mail().await;
+        if m.subject != "Verify your email address" {
+            break m;
+        }
+    };
+    assert_eq!(
+        mail.subject, "A new API key was made",
+        "the owner hears of every new key"
+    );
     for i in 0..30 {
         let r = introspect(&app, &format!("dbk_{i:0>40}")).await;
         assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
@@ -161,6 +184,9 @@ async fn guessing_keys_is_throttled_per_client_address() {
     let r = introspect(&app, "dbk_0000000000000000000000000000000000000000").await;
     assert!(r.headers().contains_key("retry-after"));
     assert_problem(r, 429, "too_many_attempts").await;
+    // an app relaying its users' keys is not shut out by one user's junk
+    let r = introspect(&app, live).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["active"], true);
 }
 
 async fn team_view(app: &TestApp, access: &str, id: &str) -> reqwest::Response {
