@@ -73,6 +73,37 @@ impl MethodKind {
     }
 }
 
+/// How far policy requires a second factor: `off` (never), `optional` (only for the roles that
+/// policy names), `required` (every account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforcement {
+    Off,
+    Optional,
+    Required,
+}
+
+impl Enforcement {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(Self::Off),
+            "optional" => Some(Self::Optional),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+
+    /// Whether an account with `roles` must have a second factor.
+    pub fn requires(self, required_for_roles: &[String], roles: &[crate::account::Role]) -> bool {
+        match self {
+            Self::Off => false,
+            Self::Required => true,
+            Self::Optional => roles
+                .iter()
+                .any(|r| required_for_roles.iter().any(|q| q == r.as_str())),
+        }
+    }
+}
+
 /// The limits on guessing second-factor codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -201,6 +232,17 @@ pub fn authenticator_gate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enforcement_by_role() {
+        let admin = [crate::account::Role::parse("admin").unwrap()];
+        let roles = ["admin".to_owned()];
+        assert!(Enforcement::Optional.requires(&roles, &admin));
+        assert!(!Enforcement::Optional.requires(&roles, &[]));
+        assert!(Enforcement::Required.requires(&[], &[]));
+        assert!(!Enforcement::Off.requires(&roles, &admin));
+        assert_eq!(Enforcement::parse("sometimes"), None);
+    }
 
     fn t0() -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + Duration::days(20_000)

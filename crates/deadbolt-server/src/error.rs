@@ -35,6 +35,10 @@ pub enum ApiError {
     AuthenticatorDisabled,
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("policy requires a second factor: enroll one, then sign in again")]
+    EnrollmentRequired,
+    #[error("policy requires this account to keep a second factor")]
+    PolicyRequiresMfa,
     /// Policy does not allow this kind of second factor (or nothing here can deliver it).
     #[error("{0}")]
     FactorNotAllowed(String),
@@ -107,9 +111,11 @@ impl ApiError {
             | Self::WrongSecondFactor { .. }
             | Self::MfaTokenInvalid
             | Self::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
-            Self::AuthenticatorDisabled | Self::Forbidden(_) | Self::FactorNotAllowed(_) => {
-                StatusCode::FORBIDDEN
-            }
+            Self::AuthenticatorDisabled
+            | Self::Forbidden(_)
+            | Self::FactorNotAllowed(_)
+            | Self::EnrollmentRequired
+            | Self::PolicyRequiresMfa => StatusCode::FORBIDDEN,
             Self::MfaLocked { .. } | Self::ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -133,6 +139,8 @@ impl ApiError {
             Self::StepUpRequired { .. } => "insufficient_user_authentication",
             Self::AuthenticatorDisabled => "authenticator_disabled",
             Self::Forbidden(_) => "forbidden",
+            Self::EnrollmentRequired => "mfa_enrollment_required",
+            Self::PolicyRequiresMfa => "policy_requires_mfa",
             Self::FactorNotAllowed(_) => "factor_not_allowed",
             Self::ResendTooSoon { .. } => "resend_too_soon",
             Self::EmailTaken => "email_taken",

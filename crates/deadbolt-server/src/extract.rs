@@ -178,7 +178,27 @@ impl FromRequestParts<AppState> for Principal {
             })
             .map(str::trim)
             .ok_or(ApiError::InvalidToken)?;
-        crate::services::sessions::authenticate(state, token).await
+        let who = crate::services::sessions::authenticate(state, token).await?;
+        if who.session.enrollment_only && !enrollment_allows(&parts.method, parts.uri.path()) {
+            return Err(ApiError::EnrollmentRequired);
+        }
+        Ok(who)
+    }
+}
+
+/// What a session that may only enroll a second factor can call (API.md: `GET /v1/me`,
+/// `/v1/me/mfa` and the enrolment endpoints), and signing out.
+fn enrollment_allows(method: &axum::http::Method, path: &str) -> bool {
+    use axum::http::Method;
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        (&Method::GET, ["", "v1", "me"] | ["", "v1", "me", "mfa"]) => true,
+        (&Method::POST, ["", "v1", "logout"]) => true,
+        (&Method::POST, ["", "v1", "me", "mfa", kind]) => {
+            ["totp", "email", "sms", "voice", "webauthn"].contains(kind)
+        }
+        (&Method::POST, ["", "v1", "me", "mfa", _, "confirm" | "resend"]) => true,
+        _ => false,
     }
 }
 

@@ -101,6 +101,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "sso_accounts",
         sql: include_str!("../migrations/0007_sso_accounts.sql"),
     },
+    Migration {
+        version: 8,
+        name: "enrollment_sessions",
+        sql: include_str!("../migrations/0008_enrollment_sessions.sql"),
+    },
 ];
 
 /// Every query the service makes, over either backend.

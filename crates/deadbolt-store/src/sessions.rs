@@ -20,6 +20,8 @@ pub struct SessionRecord {
     pub acr: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Policy requires a second factor this account lacks: the session may only enroll one.
+    pub enrollment_only: bool,
 }
 
 impl SessionRecord {
@@ -49,7 +51,7 @@ pub enum RefreshOutcome {
     AlreadyUsed,
 }
 
-const SESSION_SELECT: &str = "SELECT id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent FROM sessions";
+const SESSION_SELECT: &str = "SELECT id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent, enrollment_only FROM sessions";
 
 fn session_from_row(r: &Row) -> Result<SessionRecord> {
     Ok(SessionRecord {
@@ -63,6 +65,7 @@ fn session_from_row(r: &Row) -> Result<SessionRecord> {
         acr: r.text(7)?,
         ip: r.opt_text(8)?,
         user_agent: r.opt_text(9)?,
+        enrollment_only: r.bool(10)?,
     })
 }
 
@@ -76,8 +79,8 @@ fn insert_refresh(hash: &[u8], session: SessionId, now: OffsetDateTime) -> Stmt 
 fn session_stmts(s: &SessionRecord, refresh_hash: &[u8]) -> Vec<Stmt> {
     vec![
             Stmt::new(
-                "INSERT INTO sessions (id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent) \
-                 VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9)",
+                "INSERT INTO sessions (id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent, enrollment_only) \
+                 VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9, $10)",
                 params![
                     s.id.to_string(),
                     s.account_id.to_string(),
@@ -88,6 +91,7 @@ fn session_stmts(s: &SessionRecord, refresh_hash: &[u8]) -> Vec<Stmt> {
                     s.acr.as_str(),
                     s.ip.clone(),
                     s.user_agent.clone(),
+                    s.enrollment_only,
                 ],
             ),
         insert_refresh(refresh_hash, s.id, s.created_at),
@@ -96,7 +100,7 @@ fn session_stmts(s: &SessionRecord, refresh_hash: &[u8]) -> Vec<Stmt> {
 
 impl Store {
     pub async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
-        const SQL: &str = "SELECT id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent FROM sessions WHERE id = $1";
+        const SQL: &str = "SELECT id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent, enrollment_only FROM sessions WHERE id = $1";
         debug_assert!(SQL.starts_with(SESSION_SELECT));
         let rows = self.db.query(SQL, params![id.to_string()]).await?;
         rows.first().map(session_from_row).transpose()
@@ -104,7 +108,7 @@ impl Store {
 
     /// Sessions of an account not revoked, newest first (the caller applies lifetime rules).
     pub async fn unrevoked_sessions(&self, account: AccountId) -> Result<Vec<SessionRecord>> {
-        const SQL: &str = "SELECT id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent FROM sessions \
+        const SQL: &str = "SELECT id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent, enrollment_only FROM sessions \
                            WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id";
         let rows = self.db.query(SQL, params![account.to_string()]).await?;
         rows.iter().map(session_from_row).collect()

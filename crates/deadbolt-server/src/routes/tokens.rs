@@ -35,6 +35,11 @@ pub struct TokenResponse {
     /// `device_token` at the next login from this device to skip the second factor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_token: Option<String>,
+    /// Policy requires a second factor this account lacks: the token serves only `GET /v1/me`,
+    /// `/v1/me/mfa` and enrolment (403 `mfa_enrollment_required` elsewhere) until a method is
+    /// confirmed and the user signs in again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    enrollment_required: bool,
 }
 
 impl From<IssuedTokens> for TokenResponse {
@@ -46,6 +51,7 @@ impl From<IssuedTokens> for TokenResponse {
             token_type: "Bearer",
             expires_in: t.expires_in,
             device_token: None,
+            enrollment_required: t.enrollment_required,
         }
     }
 }

@@ -202,6 +202,8 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         detail,
     );
     let device = devices::sign_in_device(state, client, &account).await;
+    // policy requires a second factor this account lacks: a session that can only enroll one
+    let enrollment_only = !needs_second_factor && mfa::required_by_policy(state, &account);
     let tokens = sessions::start(
         state,
         client,
@@ -209,6 +211,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         &methods,
         vec![signed_in],
         device.writes(state, &account),
+        enrollment_only,
     )
     .await?;
     device.tell_if_new(state, client, &account).await;

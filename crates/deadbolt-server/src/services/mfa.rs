@@ -14,7 +14,7 @@ use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, MethodId, RecoveryCodeId, SessionId};
-use deadbolt_core::mfa::MethodKind;
+use deadbolt_core::mfa::{Enforcement, MethodKind};
 use deadbolt_core::phone::Phone;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
@@ -125,6 +125,16 @@ pub fn ensure_allowed(state: &AppState, kind: MethodKind) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether policy requires `account` to have a second factor (`[mfa] enforcement` and
+/// `required_for_roles`). An identity provider's account is not asked here.
+pub fn required_by_policy(state: &AppState, account: &Account) -> bool {
+    let mfa = &state.config.mfa;
+    account.sso_provider.is_none()
+        && Enforcement::parse(&mfa.enforcement)
+            .unwrap_or(Enforcement::Optional)
+            .requires(&mfa.required_for_roles, &account.roles)
 }
 
 /// What users are told when they choose a restricted authenticator.
@@ -634,11 +644,15 @@ pub async fn remove(
             "recovery codes go with MFA: regenerate them, or disable MFA".into(),
         ));
     }
-    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
     let remaining: Vec<&MethodRecord> = methods
         .iter()
         .filter(|m| m.id != id && m.confirmed_at.is_some() && !m.kind.is_fallback_only())
         .collect();
+    if remaining.is_empty() && method.confirmed_at.is_some() && required_by_policy(state, &account)
+    {
+        return Err(ApiError::PolicyRequiresMfa);
+    }
+    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
     let mut writes = vec![method_writes::delete_method(account.id, id)];
     let mut events = vec![event(
         state,
@@ -716,6 +730,9 @@ pub async fn disable(state: &AppState, client: &ClientInfo, who: &Principal) -> 
     let methods = state.store.methods_of(account.id).await?;
     if !is_enabled(&methods) {
         return Ok(());
+    }
+    if required_by_policy(state, &account) {
+        return Err(ApiError::PolicyRequiresMfa);
     }
     let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
     let mut writes = mfa_off_writes(state, account.id);

@@ -23,6 +23,8 @@ pub struct IssuedTokens {
     pub refresh_token: Secret,
     pub expires_in: i64,
     pub session_id: SessionId,
+    /// The session may only enroll a second factor (policy requires one the account lacks).
+    pub enrollment_required: bool,
 }
 
 impl std::fmt::Debug for IssuedTokens {
@@ -44,8 +46,12 @@ pub async fn start(
     methods: &[AuthMethod],
     events: Vec<EventRecord>,
     extra: Vec<deadbolt_store::Write>,
+    enrollment_only: bool,
 ) -> ApiResult<IssuedTokens> {
-    let (session, refresh, mut writes) = prepare(state, client, account, methods);
+    let (mut session, refresh, _) = prepare(state, client, account, methods);
+    session.enrollment_only = enrollment_only;
+    let hash = state.keys.hasher.hash_token(&refresh);
+    let mut writes = session.writes(&hash.0);
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(extra);
     state.store.commit(writes).await?;
@@ -71,6 +77,7 @@ pub fn prepare(
         acr: auth::acr(methods).to_owned(),
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
+        enrollment_only: false,
     };
     let refresh = token::generate(REFRESH_PREFIX, state.rng.as_ref());
     let hash = state.keys.hasher.hash_token(&refresh);
@@ -105,6 +112,7 @@ pub fn issue(
         refresh_token,
         expires_in: ttl.whole_seconds(),
         session_id: session.id,
+        enrollment_required: session.enrollment_only,
     })
 }
 

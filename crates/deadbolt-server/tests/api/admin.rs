@@ -224,3 +224,72 @@ async fn an_unlock_lifts_the_login_lockout_and_admins_see_every_event() {
         .collect();
     assert!(accounts.len() >= 2, "events of every account");
 }
+
+#[tokio::test]
+async fn where_policy_requires_mfa_a_login_without_one_may_only_enroll() {
+    let app = spawn_app_with(manual(), |c| c.mfa.enforcement = "required".into()).await;
+    app.sign_up("must@example.com").await;
+    let r = app.login("must@example.com", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["mfa_required"], false);
+    assert_eq!(first["enrollment_required"], true);
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(app.get_auth("/v1/me", access).await.status(), 200);
+    assert_eq!(app.get_auth("/v1/me/mfa", access).await.status(), 200);
+    for r in [
+        app.get_auth("/v1/me/sessions", access).await,
+        app.send_auth(
+            Method::POST,
+            "/v1/me/api-keys",
+            access,
+            Some(json!({"name": "x"})),
+        )
+        .await,
+        app.send_auth(
+            Method::POST,
+            "/v1/step-up",
+            access,
+            Some(json!({"action": "mfa.manage"})),
+        )
+        .await,
+    ] {
+        assert_problem(r, 403, "mfa_enrollment_required").await;
+    }
+    // enrolment works, and the session stays restricted until the next sign-in
+    let e: Value = app
+        .send_auth(Method::POST, "/v1/me/mfa/totp", access, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = e["secret"].as_str().unwrap();
+    let path = format!("/v1/me/mfa/{}/confirm", e["method_id"].as_str().unwrap());
+    let r = app
+        .send_auth(
+            Method::POST,
+            &path,
+            access,
+            Some(json!({"code": app.code(secret)})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_problem(
+        app.get_auth("/v1/me/sessions", access).await,
+        403,
+        "mfa_enrollment_required",
+    )
+    .await;
+    app.advance(Duration::seconds(30));
+    let mfa_token = app.mfa_token("must@example.com").await;
+    let r = app.verify_totp(&mfa_token, &app.code(secret)).await;
+    let full: Value = r.json().await.unwrap();
+    assert!(full.get("enrollment_required").is_none(), "{full}");
+    let access = full["access_token"].as_str().unwrap();
+    assert_eq!(app.get_auth("/v1/me/sessions", access).await.status(), 200);
+    // and MFA cannot be switched off while policy requires it
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/disable", access, None)
+        .await;
+    assert_problem(r, 403, "policy_requires_mfa").await;
+}
