@@ -169,8 +169,8 @@ impl Default for WebauthnConfig {
     }
 }
 
-/// Second factors. `enforcement`, `required_for_roles` and `allowed_methods` seed the MFA policy
-/// (enforced by the policy feature to come); the TOTP parameters apply to new enrolments.
+/// Second factors: who must have one (`enforcement`, `required_for_roles`), which kinds may be
+/// enrolled (`allowed_methods`), and the TOTP parameters of new enrolments.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MfaConfig {
