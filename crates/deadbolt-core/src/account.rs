@@ -27,6 +27,19 @@ impl Role {
     }
 }
 
+/// The name of an identity provider an account signs in through: 1 to 64 of `[a-z0-9_.-]`.
+pub fn check_sso_provider(raw: &str) -> Result<(), crate::CoreError> {
+    let ok = (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::CoreError::InvalidSsoProvider)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Account {
     pub id: AccountId,

@@ -16,6 +16,8 @@ pub enum CoreError {
     InvalidName,
     #[error("role must be owner, admin or member")]
     InvalidRole,
+    #[error("sso_provider must be 1 to 64 of [a-z0-9_.-]")]
+    InvalidSsoProvider,
     #[error("too many attempts; retry in {} s", .0.whole_seconds())]
     Throttled(Duration),
 }

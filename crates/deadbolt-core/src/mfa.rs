@@ -65,6 +65,12 @@ impl MethodKind {
         matches!(self, Self::Email | Self::Sms | Self::Voice)
     }
 
+    /// A password reset's code comes by email, so an email code cannot also be its second
+    /// factor: one inbox must not be enough to take an account with MFA.
+    pub fn serves_password_reset(self) -> bool {
+        self != Self::Email
+    }
+
     /// NIST SP 800-63B calls authentication through the phone network "restricted": numbers
     /// can be ported or redirected, messages intercepted. Usable only where policy allows it,
     /// and users are told so when they choose it.

@@ -146,9 +146,11 @@ pub fn factor_satisfies(action: &Action, kind: MethodKind, has_stronger: bool) -
     !(kind.is_sent_code() && has_stronger && STRONG_ACTIONS.contains(&action.as_str()))
 }
 
-/// Methods stronger than a sent code.
-pub fn is_stronger_than_a_sent_code(kind: MethodKind) -> bool {
-    matches!(kind, MethodKind::Totp)
+/// Whether an account whose confirmed methods are `kinds` has one stronger than a code we send.
+/// A disabled one counts: failing an authenticator a hundred times must not make a texted code
+/// good enough.
+pub fn has_stronger_than_a_sent_code(kinds: impl IntoIterator<Item = MethodKind>) -> bool {
+    kinds.into_iter().any(|k| k == MethodKind::Totp)
 }
 
 #[cfg(test)]
@@ -170,6 +172,14 @@ mod tests {
             MethodKind::Voice,
             true
         ));
+        assert!(has_stronger_than_a_sent_code([
+            MethodKind::Sms,
+            MethodKind::Totp
+        ]));
+        assert!(!has_stronger_than_a_sent_code([
+            MethodKind::Sms,
+            MethodKind::RecoveryCode
+        ]));
     }
 
     #[test]

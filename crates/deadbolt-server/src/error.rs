@@ -176,9 +176,10 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidEmail => Self::InvalidEmail,
             CoreError::InvalidPhone => Self::InvalidPhone,
             CoreError::WeakPassword(why) => Self::WeakPassword(why),
-            e @ (CoreError::InvalidAction | CoreError::InvalidName | CoreError::InvalidRole) => {
-                Self::InvalidRequest(e.to_string())
-            }
+            e @ (CoreError::InvalidAction
+            | CoreError::InvalidName
+            | CoreError::InvalidRole
+            | CoreError::InvalidSsoProvider) => Self::InvalidRequest(e.to_string()),
             CoreError::Throttled(wait) => Self::TooManyAttempts {
                 retry_after: deadbolt_core::throttle::retry_after_seconds(wait),
             },

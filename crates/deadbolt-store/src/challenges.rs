@@ -131,7 +131,10 @@ impl Store {
             .await?;
         rows.first()
             .map(|r| {
-                let account = crate::accounts::account_from_row(&Row(r.0[9..].to_vec()))?;
+                let rest =
+                    r.0.get(9..)
+                        .ok_or_else(|| crate::StoreError::Corrupt("challenge row".into()))?;
+                let account = crate::accounts::account_from_row(&Row(rest.to_vec()))?;
                 Ok((challenge_from_row(r)?, account))
             })
             .transpose()

@@ -211,15 +211,7 @@ pub async fn create_vouched(
         })
         .collect::<ApiResult<Vec<_>>>()?;
     if let Some(provider) = &input.sso_provider {
-        let ok = (1..=64).contains(&provider.len())
-            && provider
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
-        if !ok {
-            return Err(ApiError::InvalidRequest(
-                "sso_provider must be 1 to 64 of [a-z0-9_.-]".into(),
-            ));
-        }
+        deadbolt_core::account::check_sso_provider(provider)?;
         if input.password.is_some() {
             return Err(ApiError::InvalidRequest(
                 "an account of an identity provider has no password here".into(),

@@ -196,10 +196,8 @@ pub async fn send_challenge(
         .find(|m| m.id == method_id && m.confirmed_at.is_some())
         .ok_or_else(|| ApiError::InvalidRequest("no such method for this challenge".into()))?;
     let to = destination_of(&account, method)?;
-    if challenge.purpose == "reset" && method.kind == MethodKind::Email {
-        return Err(ApiError::InvalidRequest(
-            "the email that carried the reset code cannot also be the second factor".into(),
-        ));
+    if challenge.purpose == "reset" {
+        crate::services::reset::ensure_reset_factor(method.kind)?;
     }
     crate::services::mfa::ensure_allowed(state, method.kind)?;
     if let Some(action) = challenge.action.as_deref() {
@@ -413,32 +411,20 @@ pub async fn check(
                     method,
                     bucket,
                 }),
-                Checked::Wrong(counted) => Err(fail(
-                    state,
-                    client,
-                    account,
-                    challenge,
-                    Miss {
+                // a wrong try also counts against the code; a dead code has nothing to count
+                miss => {
+                    let extra = match miss {
+                        Checked::Wrong(counted) => vec![counted],
+                        _ => vec![],
+                    };
+                    let miss = Miss {
                         method: &method,
                         bucket: &bucket,
                         replay: false,
-                        extra: vec![counted],
-                    },
-                )
-                .await),
-                Checked::Dead => Err(fail(
-                    state,
-                    client,
-                    account,
-                    challenge,
-                    Miss {
-                        method: &method,
-                        bucket: &bucket,
-                        replay: false,
-                        extra: vec![],
-                    },
-                )
-                .await),
+                        extra,
+                    };
+                    Err(fail(state, client, account, challenge, miss).await)
+                }
             }
         }
     }

@@ -102,13 +102,23 @@ pub async fn verify(
     })
 }
 
-/// The second factors a reset accepts: any but the email, which already carried the reset
-/// code (one inbox must not be enough to take an account with MFA).
+/// The second factors a reset accepts (see `MethodKind::serves_password_reset`).
 pub fn reset_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
     mfa::usable_methods(all)
         .into_iter()
-        .filter(|m| m.kind != MethodKind::Email)
+        .filter(|m| m.kind.serves_password_reset())
         .collect()
+}
+
+/// Refuses a second factor a reset cannot take.
+pub fn ensure_reset_factor(kind: MethodKind) -> ApiResult<()> {
+    if kind.serves_password_reset() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(
+            "the email that carried the reset code cannot also be the second factor".into(),
+        ))
+    }
 }
 
 /// The live reset challenge a reset token names.
@@ -143,12 +153,10 @@ pub async fn complete(
     let has_mfa = mfa::is_enabled(&state.store.methods_of(account.id).await?);
     // check the factor before the (slow) hashing, and refuse a reset that skips it
     let proof = match (has_mfa, factor) {
-        (true, Some(f)) if f.kind() == MethodKind::Email => {
-            return Err(ApiError::InvalidRequest(
-                "the email that carried the reset code cannot also be the second factor".into(),
-            ))
+        (true, Some(f)) => {
+            ensure_reset_factor(f.kind())?;
+            Some(factors::check(state, client, &account, &challenge, f).await?)
         }
-        (true, Some(f)) => Some(factors::check(state, client, &account, &challenge, f).await?),
         (true, None) => {
             return Err(ApiError::InvalidRequest(
                 "this account has MFA: a second factor (an authenticator code or a recovery code) is required".into(),

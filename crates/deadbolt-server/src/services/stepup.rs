@@ -13,7 +13,7 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::GrantId;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
-use deadbolt_core::stepup::{factor_satisfies, is_stronger_than_a_sent_code, Action, StepUpRule};
+use deadbolt_core::stepup::{factor_satisfies, has_stronger_than_a_sent_code, Action, StepUpRule};
 use deadbolt_core::throttle::retry_after_seconds;
 use deadbolt_core::CoreError;
 use deadbolt_store::{BatchOutcome, ChallengeRecord, GrantRecord, MethodRecord, Write};
@@ -313,12 +313,13 @@ fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResul
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing: {e}")))
 }
 
-/// True when the account has a method stronger than a code we send. A disabled one counts:
-/// failing an authenticator a hundred times must not make a texted code good enough.
 fn has_stronger(methods: &[MethodRecord]) -> bool {
-    methods
-        .iter()
-        .any(|m| m.confirmed_at.is_some() && is_stronger_than_a_sent_code(m.kind))
+    has_stronger_than_a_sent_code(
+        methods
+            .iter()
+            .filter(|m| m.confirmed_at.is_some())
+            .map(|m| m.kind),
+    )
 }
 
 /// Refuses a factor too weak for the action (see `factor_satisfies`).

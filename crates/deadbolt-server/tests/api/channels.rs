@@ -29,6 +29,29 @@ fn webhook_on(port: u16) -> impl FnOnce(&mut Config) {
     }
 }
 
+/// A server sending SMS and voice through a signed webhook to a receiver of its own.
+async fn with_webhook(
+    options: Options,
+    configure: impl FnOnce(&mut Config),
+) -> (TestApp, PhoneReceiver) {
+    let port = free_port();
+    let app = spawn_app_with(options, |c| {
+        webhook_on(port)(c);
+        configure(c);
+    })
+    .await;
+    let phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    (app, phone)
+}
+
+/// The `method_id` of an enrolment's answer.
+async fn method_id_of(r: reqwest::Response) -> String {
+    r.json::<Value>().await.unwrap()["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// SMS and voice through Twilio's API on `port`, allowed by policy.
 fn twilio_on(port: u16) -> impl FnOnce(&mut Config) {
     move |c| {
@@ -103,9 +126,7 @@ async fn second_step(app: &TestApp, email: &str) -> (String, Vec<Value>) {
 
 #[tokio::test]
 async fn sms_codes_through_a_signed_webhook_enroll_and_sign_in() {
-    let port = free_port();
-    let app = spawn_app_with(Options::default(), webhook_on(port)).await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let (app, mut phone) = with_webhook(Options::default(), |_| {}).await;
     let tokens = app.signed_in("sms@example.com").await;
     let access = tokens["access_token"].as_str().unwrap();
 
@@ -184,10 +205,7 @@ async fn voice_and_sms_codes_through_twilio() {
     let access = tokens["access_token"].as_str().unwrap();
     let r = post_auth(&app, "/v1/me/mfa/voice", access, json!({"phone": PHONE})).await;
     assert_eq!(r.status(), 201);
-    let method_id = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let method_id = method_id_of(r).await;
     let call = twilio.next().await;
     assert_eq!((call.to.as_str(), call.channel.as_str()), (PHONE, "voice"));
     assert!(call.body.starts_with("<Response><Say>"), "{}", call.body);
@@ -233,10 +251,7 @@ async fn voice_and_sms_codes_through_twilio() {
 async fn restricted_methods_need_the_policy_and_a_provider() {
     // by default neither SMS nor voice is allowed (NIST SP 800-63B: restricted)
     let app = spawn_app().await;
-    let access = app.signed_in("nosms@example.com").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = app.access_token("nosms@example.com").await;
     for kind in ["sms", "voice"] {
         let r = post_auth(
             &app,
@@ -256,10 +271,7 @@ async fn restricted_methods_need_the_policy_and_a_provider() {
         c.mfa.allowed_methods.push("sms".into());
     })
     .await;
-    let access = app.signed_in("noprovider@example.com").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = app.access_token("noprovider@example.com").await;
     let r = post_auth(&app, "/v1/me/mfa/sms", &access, json!({"phone": PHONE})).await;
     assert_problem(r, 403, "factor_not_allowed").await;
     let r = post_auth(
@@ -334,20 +346,12 @@ async fn email_codes_are_a_second_factor_bound_to_their_challenge() {
 
 #[tokio::test]
 async fn wrong_sent_codes_count_against_the_token_and_the_code() {
-    let port = free_port();
-    let app = spawn_app_with(Options::default(), webhook_on(port)).await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
-    let access = app.signed_in("guess@example.com").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (app, mut phone) = with_webhook(Options::default(), |_| {}).await;
+    let access = app.access_token("guess@example.com").await;
     let r = post_auth(&app, "/v1/me/mfa/sms", &access, json!({})).await;
     assert_problem(r, 400, "invalid_request").await;
     let r = post_auth(&app, "/v1/me/mfa/sms", &access, json!({"phone": PHONE})).await;
-    let method_id = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let method_id = method_id_of(r).await;
     let code = phone.next().await.code();
     assert_eq!(
         confirm(&app, &access, &method_id, &code).await.status(),
@@ -415,23 +419,14 @@ async fn wrong_sent_codes_count_against_the_token_and_the_code() {
 
 #[tokio::test]
 async fn hourly_caps_per_destination_stop_sms_pumping() {
-    let port = free_port();
-    let app = spawn_app_with(manual(), |c| {
-        webhook_on(port)(c);
+    let (app, mut phone) = with_webhook(manual(), |c| {
         c.codes.resend_after_seconds = 1;
         c.codes.max_per_hour_per_destination = 3;
     })
     .await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
-    let access = app.signed_in("pump@example.com").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = app.access_token("pump@example.com").await;
     let r = post_auth(&app, "/v1/me/mfa/sms", &access, json!({"phone": PHONE})).await;
-    let method_id = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let method_id = method_id_of(r).await;
     phone.next().await;
     let resend_path = format!("/v1/me/mfa/{method_id}/resend");
     let resend = || app.send_auth(Method::POST, &resend_path, &access, None);
@@ -454,10 +449,7 @@ async fn hourly_caps_per_destination_stop_sms_pumping() {
     assert!((3500..=3600).contains(&retry_after), "{retry_after}");
     assert_problem(r, 429, "too_many_attempts").await;
     // another account cannot pump the same number either
-    let other = app.signed_in("pump2@example.com").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = app.access_token("pump2@example.com").await;
     let r = post_auth(&app, "/v1/me/mfa/sms", &other, json!({"phone": PHONE})).await;
     assert_problem(r, 429, "too_many_attempts").await;
     assert!(
@@ -479,9 +471,7 @@ async fn hourly_caps_per_destination_stop_sms_pumping() {
 
 #[tokio::test]
 async fn a_phone_given_at_sign_up_is_verified_by_text() {
-    let port = free_port();
-    let mut app = spawn_app_with(Options::default(), webhook_on(port)).await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let (mut app, mut phone) = with_webhook(Options::default(), |_| {}).await;
     let r = app
         .post(
             "/v1/accounts",
@@ -555,9 +545,7 @@ async fn an_sms_accepted_during_an_outage_is_delivered_once_when_it_ends() {
 
 #[tokio::test]
 async fn a_provider_that_refuses_a_message_leaves_a_dead_letter_admins_see() {
-    let port = free_port();
-    let app = spawn_app_with(manual(), webhook_on(port)).await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let (app, mut phone) = with_webhook(manual(), |_| {}).await;
     phone.answer(400);
     let r = app
         .post(
@@ -588,10 +576,7 @@ async fn a_provider_that_refuses_a_message_leaves_a_dead_letter_admins_see() {
     assert!(items[0]["last_error"].as_str().unwrap().contains("400"));
     assert!(items[0].get("body").is_none() && items[0].get("body_text").is_none());
     // only administrators who signed in with a second factor see it
-    let user = app.signed_in("curious@example.com").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let user = app.access_token("curious@example.com").await;
     let r = app.get_auth("/v1/admin/outbox/dead", &user).await;
     assert_problem(r, 403, "forbidden").await;
     let r = app.login("root@example.com", PASSWORD).await;
@@ -755,9 +740,7 @@ async fn changing_the_email_needs_a_step_up_and_the_new_address() {
 
 #[tokio::test]
 async fn changing_the_phone_proves_the_new_number_and_tells_the_old_one() {
-    let port = free_port();
-    let mut app = spawn_app_with(Options::default(), webhook_on(port)).await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let (mut app, mut phone) = with_webhook(Options::default(), |_| {}).await;
     let r = app
         .post(
             "/v1/accounts",
@@ -834,10 +817,7 @@ async fn a_reset_does_not_take_the_email_that_carried_its_code_as_second_factor(
     let tokens = verified_account(&mut app, "resetmail@example.com").await;
     let access = tokens["access_token"].as_str().unwrap();
     let r = post_auth(&app, "/v1/me/mfa/email", access, json!({})).await;
-    let method_id = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let method_id = method_id_of(r).await;
     let code = app.next_mail().await.code();
     let r = confirm(&app, access, &method_id, &code).await;
     let recovery: Vec<String> = r.json::<Value>().await.unwrap()["recovery_codes"]
@@ -953,10 +933,7 @@ async fn a_method_planted_while_mfa_was_off_needs_a_step_up_to_be_confirmed() {
         .unwrap();
     // the owner turns MFA on with an email code
     let r = post_auth(&app, "/v1/me/mfa/email", access, json!({})).await;
-    let method_id = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let method_id = method_id_of(r).await;
     let code = app.next_mail().await.code();
     assert_eq!(confirm(&app, access, &method_id, &code).await.status(), 200);
     let r = confirm(
@@ -971,18 +948,10 @@ async fn a_method_planted_while_mfa_was_off_needs_a_step_up_to_be_confirmed() {
 
 #[tokio::test]
 async fn parallel_sends_cannot_slip_past_the_resend_wait() {
-    let port = free_port();
-    let app = spawn_app_with(manual(), webhook_on(port)).await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
-    let access = app.signed_in("race@example.com").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (app, mut phone) = with_webhook(manual(), |_| {}).await;
+    let access = app.access_token("race@example.com").await;
     let r = post_auth(&app, "/v1/me/mfa/sms", &access, json!({"phone": PHONE})).await;
-    let method_id = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let method_id = method_id_of(r).await;
     phone.next().await;
     app.advance(Duration::seconds(61));
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
@@ -1027,10 +996,7 @@ async fn codes_strangers_can_trigger_do_not_use_up_the_second_factors_budget() {
     let tokens = verified_account(&mut app, "budget@example.com").await;
     let access = tokens["access_token"].as_str().unwrap();
     let r = post_auth(&app, "/v1/me/mfa/email", access, json!({})).await;
-    let method_id = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let method_id = method_id_of(r).await;
     let code = app.next_mail().await.code();
     assert_eq!(confirm(&app, access, &method_id, &code).await.status(), 200);
     app.next_mail().await;
@@ -1075,10 +1041,7 @@ async fn two_methods_confirmed_at_once_turn_mfa_on_once() {
         .await
         .unwrap();
     let r = post_auth(&app, "/v1/me/mfa/email", &access, json!({})).await;
-    let email_method = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let email_method = method_id_of(r).await;
     let email_code = app.next_mail().await.code();
     let totp_code = app.code(totp["secret"].as_str().unwrap());
     let attempts = [
@@ -1134,18 +1097,12 @@ async fn two_methods_confirmed_at_once_turn_mfa_on_once() {
 
 #[tokio::test]
 async fn hourly_caps_per_account_hold_across_numbers() {
-    let port = free_port();
-    let app = spawn_app_with(manual(), |c| {
-        webhook_on(port)(c);
+    let (app, mut phone) = with_webhook(manual(), |c| {
         c.codes.resend_after_seconds = 1;
         c.codes.max_per_hour_per_account = 2;
     })
     .await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
-    let access = app.signed_in("many@example.com").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = app.access_token("many@example.com").await;
     for number in ["+12015550101", "+12015550102"] {
         let r = post_auth(&app, "/v1/me/mfa/sms", &access, json!({"phone": number})).await;
         assert_eq!(r.status(), 201);
@@ -1165,9 +1122,7 @@ async fn hourly_caps_per_account_hold_across_numbers() {
 
 #[tokio::test]
 async fn texted_codes_do_not_step_up_mfa_management_when_an_app_is_enrolled() {
-    let port = free_port();
-    let app = spawn_app_with(manual(), webhook_on(port)).await;
-    let mut phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let (app, mut phone) = with_webhook(manual(), |_| {}).await;
     let user = app.enrolled("strong@example.com").await;
     app.step_up_totp(&user.access, "mfa.manage", &user.secret)
         .await;
@@ -1179,10 +1134,7 @@ async fn texted_codes_do_not_step_up_mfa_management_when_an_app_is_enrolled() {
     )
     .await;
     assert_eq!(r.status(), 201);
-    let sms_id = r.json::<Value>().await.unwrap()["method_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sms_id = method_id_of(r).await;
     let code = phone.next().await.code();
     assert_eq!(
         confirm(&app, &user.access, &sms_id, &code).await.status(),

@@ -342,6 +342,14 @@ impl TestApp {
             .await
     }
 
+    /// Signs up and logs in: the access token.
+    pub async fn access_token(&self, email: &str) -> String {
+        self.signed_in(email).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Signs up and logs in: the token response.
     pub async fn signed_in(&self, email: &str) -> Value {
         self.sign_up(email).await;

@@ -5,13 +5,6 @@ use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn access_of(app: &TestApp, email: &str) -> String {
-    app.signed_in(email).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Steps up `action` with the password (these accounts have no MFA).
 async fn step_up_password(app: &TestApp, access: &str, action: &str) {
     let begin: Value = app
@@ -47,7 +40,7 @@ async fn introspect(app: &TestApp, key: &str) -> reqwest::Response {
 #[tokio::test]
 async fn api_keys_are_shown_once_introspected_and_revoked_under_step_up() {
     let app = spawn_app().await;
-    let access = access_of(&app, "keys@example.com").await;
+    let access = app.access_token("keys@example.com").await;
     let r = app
         .send_auth(
             Method::POST,
@@ -121,7 +114,7 @@ async fn api_keys_are_shown_once_introspected_and_revoked_under_step_up() {
     )
     .await;
     // someone else's key is not ours to revoke
-    let other = access_of(&app, "other@example.com").await;
+    let other = app.access_token("other@example.com").await;
     let theirs: Value = app
         .send_auth(
             Method::POST,
@@ -154,7 +147,7 @@ async fn api_keys_are_shown_once_introspected_and_revoked_under_step_up() {
 #[tokio::test]
 async fn guessing_keys_is_throttled_per_client_address_but_live_keys_still_answer() {
     let mut app = spawn_app().await;
-    let access = access_of(&app, "relay@example.com").await;
+    let access = app.access_token("relay@example.com").await;
     let made: Value = app
         .send_auth(
             Method::POST,
@@ -212,9 +205,9 @@ async fn add(
 #[tokio::test]
 async fn teams_members_roles_and_the_last_owner() {
     let app = spawn_app().await;
-    let owner = access_of(&app, "owner@example.com").await;
-    let admin = access_of(&app, "admin@example.com").await;
-    let member = access_of(&app, "member@example.com").await;
+    let owner = app.access_token("owner@example.com").await;
+    let admin = app.access_token("admin@example.com").await;
+    let member = app.access_token("member@example.com").await;
     let r = app
         .send_auth(
             Method::POST,
@@ -380,8 +373,8 @@ async fn teams_members_roles_and_the_last_owner() {
 #[tokio::test]
 async fn deleting_an_account_takes_its_keys_and_memberships_but_not_a_team_it_owns_with_others() {
     let app = spawn_app().await;
-    let alice = access_of(&app, "alice@example.com").await;
-    let bob = access_of(&app, "bob@example.com").await;
+    let alice = app.access_token("alice@example.com").await;
+    let bob = app.access_token("bob@example.com").await;
     let key: Value = app
         .send_auth(
             Method::POST,
