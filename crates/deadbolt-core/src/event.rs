@@ -52,10 +52,16 @@ pub enum EventKind {
     TeamMemberRemoved,
     MfaResetByAdmin,
     AccountUnlocked,
+    /// An administrator replaced the policy (the detail holds before and after).
+    PolicyChanged,
+    /// A sign-in showed risk signals; the detail holds them and the decision.
+    SignInRisk,
+    /// A sign-in with the right password refused by risk rules or location restrictions.
+    SignInRefused,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 46] = [
+    pub const ALL: [EventKind; 49] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -102,6 +108,9 @@ impl EventKind {
         Self::TeamMemberRemoved,
         Self::MfaResetByAdmin,
         Self::AccountUnlocked,
+        Self::PolicyChanged,
+        Self::SignInRisk,
+        Self::SignInRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -152,6 +161,9 @@ impl EventKind {
             Self::TeamMemberRemoved => "team_member_removed",
             Self::MfaResetByAdmin => "mfa_reset_by_admin",
             Self::AccountUnlocked => "account_unlocked",
+            Self::PolicyChanged => "policy_changed",
+            Self::SignInRisk => "sign_in_risk",
+            Self::SignInRefused => "sign_in_refused",
         }
     }
 

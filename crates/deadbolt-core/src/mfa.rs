@@ -81,7 +81,8 @@ impl MethodKind {
 
 /// How far policy requires a second factor: `off` (never), `optional` (only for the roles that
 /// policy names), `required` (every account).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Enforcement {
     Off,
     Optional,

@@ -77,29 +77,6 @@ impl StepUpRule {
         sliding: false,
     };
 
-    /// API.md's built-in defaults: `team.manage` has a 300-second sliding window; every other
-    /// action, built-in or the app's own, is challenged every time.
-    pub fn default_for(action: &Action) -> Self {
-        match action.as_str() {
-            Action::TEAM_MANAGE => Self {
-                window_seconds: Some(300),
-                sliding: true,
-            },
-            _ => Self::ONE_SHOT,
-        }
-    }
-
-    /// The rule in force: `configured` when set, else the default; password change and account
-    /// deletion are always challenged every time, whatever is configured.
-    pub fn resolve(action: &Action, configured: Option<&StepUpRule>) -> Self {
-        if [Action::PASSWORD_CHANGE, Action::ACCOUNT_DELETE].contains(&action.as_str()) {
-            return Self::ONE_SHOT;
-        }
-        configured
-            .copied()
-            .unwrap_or_else(|| Self::default_for(action))
-    }
-
     pub fn problems(&self) -> Vec<String> {
         match self.window_seconds {
             Some(w) if !(1..=86_400).contains(&w) => {
@@ -192,20 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn the_always_challenged_actions_cannot_be_loosened() {
-        let loose = StepUpRule {
-            window_seconds: Some(600),
-            sliding: true,
-        };
-        for a in [Action::PASSWORD_CHANGE, Action::ACCOUNT_DELETE] {
-            assert_eq!(
-                StepUpRule::resolve(&Action::builtin(a), Some(&loose)),
-                StepUpRule::ONE_SHOT
-            );
-        }
-        let refund = Action::parse("billing.refund").unwrap();
-        assert_eq!(StepUpRule::resolve(&refund, Some(&loose)), loose);
-        assert_eq!(StepUpRule::resolve(&refund, None), StepUpRule::ONE_SHOT);
+    fn a_window_must_be_sensible() {
         assert_eq!(
             StepUpRule {
                 window_seconds: Some(0),
@@ -229,7 +193,10 @@ mod tests {
     #[test]
     fn windows() {
         let now = OffsetDateTime::UNIX_EPOCH + Duration::days(1);
-        let team = StepUpRule::default_for(&Action::builtin("team.manage"));
+        let team = StepUpRule {
+            window_seconds: Some(300),
+            sliding: true,
+        };
         assert_eq!(team.expires_at(now), now + Duration::seconds(300));
         let later = now + Duration::seconds(200);
         assert_eq!(
@@ -244,12 +211,8 @@ mod tests {
             fixed.after_use(now + Duration::seconds(60), later),
             Some(now + Duration::seconds(60))
         );
-        let once = StepUpRule::default_for(&Action::builtin("password.change"));
+        let once = StepUpRule::ONE_SHOT;
         assert!(once.is_one_shot());
         assert_eq!(once.after_use(now, now), None);
-        assert_eq!(
-            StepUpRule::default_for(&Action::parse("app.thing").unwrap()),
-            StepUpRule::ONE_SHOT
-        );
     }
 }

@@ -32,6 +32,7 @@ pub struct Application {
     state: AppState,
     worker: WorkerHandle,
     housekeeping: tokio::task::JoinHandle<()>,
+    policy_watch: tokio::task::JoinHandle<()>,
 }
 
 /// How often expired rows are removed.
@@ -100,7 +101,16 @@ pub async fn build_state(
     let openapi = api.to_json().context("rendering the OpenAPI document")?;
     let messages = Messages::new(&config.mfa.issuer, &crate::services::notify::Notice::keys())
         .context("loading the message templates")?;
+    let policy = crate::policy::load(&store, &config, clock.as_ref())
+        .await
+        .context("loading the policy")?;
+    let geoip = match config.geoip.database.as_str() {
+        "" => None,
+        path => Some(Arc::new(crate::geoip::GeoIp::open(path)?)),
+    };
     Ok(AppState {
+        policy: Arc::new(policy),
+        geoip,
         messages: Arc::new(messages),
         config: Arc::new(config),
         store,
@@ -188,7 +198,9 @@ impl Application {
             .await
             .with_context(|| format!("binding {bind}"))?;
         let housekeeping = spawn_housekeeping(state.clone());
+        let policy_watch = crate::policy::spawn_watch(state.clone());
         Ok(Self {
+            policy_watch,
             listener,
             router: router(state.clone()),
             state,
@@ -226,6 +238,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         self.housekeeping.abort();
+        self.policy_watch.abort();
         self.worker.stop().await;
         served
     }

@@ -28,8 +28,15 @@ pub struct Config {
     pub lockout: MfaLimits,
     /// Limits on sending codes (verification, password reset).
     pub codes: deadbolt_core::code::ResendPolicy,
-    /// Per-action step-up rules, by action name: `"billing.refund" = { window_seconds = 600 }`.
-    pub step_up: std::collections::BTreeMap<String, deadbolt_core::stepup::StepUpRule>,
+    /// Per-action step-up rules, by action name: `"billing.refund" = { window_seconds = 600 }`;
+    /// `default` is the rule of actions without their own. Seeds the stored policy.
+    pub step_up: std::collections::BTreeMap<String, deadbolt_core::policy::ActionRule>,
+    /// Risk rules. Seeds the stored policy.
+    pub risk: deadbolt_core::risk::RiskPolicy,
+    /// Where each role may sign in from: `[locations.admin] networks = ["10.0.0.0/8"]`. Seeds
+    /// the stored policy.
+    pub locations: std::collections::BTreeMap<String, deadbolt_core::risk::LocationRule>,
+    pub geoip: GeoipConfig,
     pub delivery: RetryPolicy,
     pub log: LogConfig,
 }
@@ -167,6 +174,14 @@ impl Default for WebauthnConfig {
             rp_origin: "http://localhost:8080".to_owned(),
         }
     }
+}
+
+/// A GeoIP2 or GeoLite2 City (or Country) database, for the country and place of a client
+/// address. Empty: no country signals, no impossible travel, no country restrictions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoipConfig {
+    pub database: String,
 }
 
 /// Second factors: who must have one (`enforcement`, `required_for_roles`), which kinds may be
@@ -574,17 +589,29 @@ impl Config {
         for (k, m) in self.codes.problems() {
             add("codes", k, m);
         }
-        for (action, rule) in &self.step_up {
-            if deadbolt_core::stepup::Action::parse(action).is_err() {
-                add(
-                    "step_up",
-                    action,
-                    "is not an action name ([a-z0-9_.]+)".into(),
-                );
+        // the sections that seed the policy and only it: checked by the policy's own rules
+        for p in crate::policy::seed(self).problems() {
+            let seeded_only = ["step_up.", "risk.", "locations."]
+                .iter()
+                .any(|prefix| p.field.starts_with(prefix));
+            if seeded_only {
+                let (section, key) = p.field.split_once('.').unwrap_or((&p.field, ""));
+                let key = key.strip_prefix("actions.").unwrap_or(key);
+                add(section, key, p.message);
             }
-            for m in rule.problems() {
-                add("step_up", action, m);
-            }
+        }
+        if !self.locations.values().all(|l| l.countries.is_empty())
+            && self.geoip.database.is_empty()
+        {
+            add(
+                "locations",
+                "countries",
+                "countries need a GeoIP database ([geoip] database)".into(),
+            );
+        }
+        if !self.geoip.database.is_empty() && !std::path::Path::new(&self.geoip.database).is_file()
+        {
+            add("geoip", "database", "no such file".into());
         }
         for (k, m) in self.password.params().problems() {
             add("password", k, m);
@@ -723,6 +750,9 @@ fn from_table(root: toml::Table, problems: &mut Vec<ConfigProblem>) -> Config {
             "lockout" => merge(&section, table, &mut config.lockout, problems),
             "codes" => merge(&section, table, &mut config.codes, problems),
             "step_up" => merge(&section, table, &mut config.step_up, problems),
+            "risk" => merge(&section, table, &mut config.risk, problems),
+            "locations" => merge(&section, table, &mut config.locations, problems),
+            "geoip" => merge(&section, table, &mut config.geoip, problems),
             "delivery" => merge(&section, table, &mut config.delivery, problems),
             "log" => merge(&section, table, &mut config.log, problems),
             _ => false,

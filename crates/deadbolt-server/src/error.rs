@@ -54,6 +54,20 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("this account signs in through its identity provider, not with a password here")]
     SsoRequired,
+    /// A policy that cannot be stored: the first problem's field, and every problem.
+    #[error("{field}: {message}")]
+    InvalidPolicy {
+        field: String,
+        message: String,
+        problems: Vec<deadbolt_core::policy::PolicyProblem>,
+    },
+    /// Policy's risk rules refuse this sign-in.
+    #[error(
+        "this sign-in looks unusual ({reason}) and policy refuses it; contact your administrator"
+    )]
+    SignInRefused { reason: &'static str },
+    #[error("this account may not sign in from this network or country")]
+    LocationNotAllowed,
     #[error("the access or refresh token is invalid, expired or revoked")]
     InvalidToken,
     #[error("not found")]
@@ -90,6 +104,15 @@ pub struct Problem {
     /// The action that needs a step-up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// `invalid_policy`: the field of the first problem, and every problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub problems: Option<Vec<deadbolt_core::policy::PolicyProblem>>,
+    /// `sign_in_refused`: which risk signal called for the refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The detail of an unexpected error, kept out of the body and picked up by the logging
@@ -104,7 +127,8 @@ impl ApiError {
             | Self::InvalidEmail
             | Self::InvalidPhone
             | Self::WeakPassword(_)
-            | Self::InvalidCode => StatusCode::BAD_REQUEST,
+            | Self::InvalidCode
+            | Self::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
             Self::InvalidCredentials
             | Self::SsoRequired
             | Self::InvalidToken
@@ -115,6 +139,8 @@ impl ApiError {
             | Self::Forbidden(_)
             | Self::FactorNotAllowed(_)
             | Self::EnrollmentRequired
+            | Self::SignInRefused { .. }
+            | Self::LocationNotAllowed
             | Self::PolicyRequiresMfa => StatusCode::FORBIDDEN,
             Self::MfaLocked { .. } | Self::ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -148,6 +174,9 @@ impl ApiError {
             Self::LastOwner => "last_owner",
             Self::InvalidCredentials => "invalid_credentials",
             Self::SsoRequired => "sso_required",
+            Self::InvalidPolicy { .. } => "invalid_policy",
+            Self::SignInRefused { .. } => "sign_in_refused",
+            Self::LocationNotAllowed => "location_not_allowed",
             Self::InvalidToken => "invalid_token",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -223,6 +252,18 @@ impl IntoResponse for ApiError {
             },
             action: match &self {
                 Self::StepUpRequired { action } => Some(action.clone()),
+                _ => None,
+            },
+            field: match &self {
+                Self::InvalidPolicy { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            problems: match &self {
+                Self::InvalidPolicy { problems, .. } => Some(problems.clone()),
+                _ => None,
+            },
+            reason: match &self {
+                Self::SignInRefused { reason } => Some((*reason).to_owned()),
                 _ => None,
             },
         };

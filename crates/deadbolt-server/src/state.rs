@@ -30,4 +30,8 @@ pub struct AppState {
     pub messages: Arc<crate::messages::Messages>,
     /// The OpenAPI document, rendered once at start.
     pub openapi: Arc<String>,
+    /// The central policy in force (see `crate::policy`).
+    pub policy: Arc<crate::policy::PolicyCell>,
+    /// Where client addresses are, when a GeoIP database is configured.
+    pub geoip: Option<Arc<crate::geoip::GeoIp>>,
 }

@@ -41,6 +41,7 @@ impl Store {
             Stmt::new("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1", params![mail_cutoff]),
             Stmt::new("DELETE FROM outbox WHERE status = 'dead' AND created_at < $1", params![dead_cutoff]),
             Stmt::new("DELETE FROM known_devices WHERE last_seen_at < $1", params![device_cutoff]),
+            Stmt::new("DELETE FROM known_places WHERE last_seen_at < $1", params![device_cutoff]),
         ];
         let mut removed = 0;
         // one statement at a time: a purge never holds the write lock for long

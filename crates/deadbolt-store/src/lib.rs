@@ -22,6 +22,8 @@ mod keys;
 mod known_devices;
 mod methods;
 mod outbox;
+mod places;
+mod policy;
 mod sessions;
 mod teams;
 mod throttle;
@@ -39,6 +41,8 @@ pub use known_devices::{add_device, touch_device};
 pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
 pub use outbox::{DeadLetter, OutboxMessage};
+pub use places::{place_writes, SignInPlace};
+pub use policy::StoredPolicy;
 pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
 pub use teams::{team_writes, MemberRecord, TeamRecord};
 pub use throttle::writes as throttle_writes;
@@ -105,6 +109,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "enrollment_sessions",
         sql: include_str!("../migrations/0008_enrollment_sessions.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "policy_and_places",
+        sql: include_str!("../migrations/0009_policy_and_places.sql"),
     },
 ];
 

@@ -46,6 +46,10 @@ pub struct MfaRequired {
     expires_in: i64,
     /// The usable methods, primary first.
     methods: Vec<MethodView>,
+    /// Present when a risk signal asked for the second factor: `new_device`, `new_location`,
+    /// `impossible_travel` or `policy` (a burst of failed passwords).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -60,7 +64,8 @@ pub enum LoginResponse {
 /// MFA get an `mfa_token` instead of tokens, unless `device_token` names a trusted device.
 #[utoipa::path(post, path = "/v1/login", tag = "login", request_body = LoginRequest, responses(
     (status = 200, body = LoginResponse),
-    (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`invalid_credentials`, or `sso_required`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`sign_in_refused` (risk policy; with `reason`) or `location_not_allowed`", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`too_many_attempts`, with Retry-After", body = Problem, content_type = "application/problem+json"),
     BodyProblems,
     Unavailable,
@@ -81,11 +86,13 @@ async fn login(
             mfa_token,
             expires_in,
             methods,
+            reason,
         } => LoginResponse::SecondFactor(MfaRequired {
             mfa_required: true,
             mfa_token: mfa_token.expose().to_owned(),
             expires_in,
             methods: methods.iter().map(MethodView::from).collect(),
+            reason,
         }),
     }))
 }

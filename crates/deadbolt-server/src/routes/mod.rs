@@ -12,6 +12,7 @@ pub mod login;
 pub mod me;
 pub mod mfa;
 pub mod paging;
+mod policy;
 pub mod reset;
 pub mod service;
 pub mod stepup;
@@ -61,6 +62,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(me::router())
         .merge(contact::router())
         .merge(admin::router())
+        .merge(policy::router())
         .merge(api_keys::router())
         .merge(teams::router())
         .merge(mfa::router())

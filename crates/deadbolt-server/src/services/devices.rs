@@ -28,7 +28,7 @@ pub fn issue(state: &AppState, account: &Account, client: &ClientInfo) -> (Secre
         user_agent: client.user_agent.clone().unwrap_or_default(),
         ip: client.ip.map(|ip| ip.to_string()),
         created_at: now,
-        expires_at: now + Duration::days(state.config.mfa.trusted_device_days),
+        expires_at: now + Duration::days(state.policy.get().trusted_device_days),
         last_used_at: None,
         revoked_at: None,
     };
@@ -140,6 +140,11 @@ async fn look_up(
 }
 
 impl SignInDevice {
+    /// The account signed in from this device before.
+    pub fn is_known(&self) -> bool {
+        self.last_seen.is_some()
+    }
+
     /// What the sign-in writes about its device.
     pub fn writes(&self, state: &AppState, account: &Account) -> Vec<deadbolt_store::Write> {
         let now = state.clock.now();

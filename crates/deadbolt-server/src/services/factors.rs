@@ -9,6 +9,7 @@ use crate::messages::Medium;
 use crate::services::codes::{self, Checked, CodeFor, Destination};
 use crate::services::events::event;
 use crate::services::notify::{notice, Notice};
+use crate::services::risk;
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::AuthMethod;
@@ -78,7 +79,7 @@ pub(crate) fn bucket(
     account: &Account,
     kind: MethodKind,
 ) -> (String, ThrottlePolicy) {
-    let limits = &state.config.lockout;
+    let limits = state.policy.get().lockout;
     match kind {
         MethodKind::RecoveryCode => (
             format!("mfa:recovery:{}", account.id),
@@ -110,7 +111,7 @@ pub fn open_totp(state: &AppState, rec: &TotpRecord) -> ApiResult<(TotpSecret, T
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored TOTP algorithm")))?,
         digits: rec.digits,
         period_seconds: rec.period_seconds,
-        skew_steps: state.config.mfa.totp_skew_steps,
+        skew_steps: state.policy.get().totp.skew_steps,
     };
     Ok((TotpSecret::from_bytes(plain.to_vec()), params))
 }
@@ -190,7 +191,7 @@ pub async fn send_challenge(
         .account_by_id(challenge.account_id)
         .await?
         .ok_or(ApiError::MfaTokenInvalid)?;
-    let methods = state.store.methods_of(account.id).await?;
+    let methods = challenge_methods(state, &account, challenge).await?;
     let method = methods
         .iter()
         .find(|m| m.id == method_id && m.confirmed_at.is_some())
@@ -199,10 +200,13 @@ pub async fn send_challenge(
     if challenge.purpose == "reset" {
         crate::services::reset::ensure_reset_factor(method.kind)?;
     }
-    crate::services::mfa::ensure_allowed(state, method.kind)?;
+    // an email check is asked for by risk policy, whatever kinds of method may be enrolled
+    if challenge.purpose != risk::EMAIL_CHECK {
+        crate::services::mfa::ensure_allowed(state, method.kind)?;
+    }
     if let Some(action) = challenge.action.as_deref() {
         let action = deadbolt_core::stepup::Action::parse(action)?;
-        crate::services::stepup::ensure_strong_enough(&action, method.kind, &methods)?;
+        crate::services::stepup::ensure_strong_enough(state, &action, method.kind, &methods)?;
     }
     let now = state.clock.now();
     let (key, policy) = bucket(state, &account, method.kind);
@@ -212,7 +216,7 @@ pub async fn send_challenge(
     if let AuthenticatorGate::Disabled = authenticator_gate(
         method.consecutive_failures,
         method.last_failure_at,
-        state.config.lockout.authenticator_max_failures,
+        state.policy.get().lockout.authenticator_max_failures,
         now,
     ) {
         return Err(ApiError::AuthenticatorDisabled);
@@ -225,11 +229,25 @@ pub async fn send_challenge(
     })
 }
 
+/// The methods that can answer a challenge: the account's, or for a risk policy's email check
+/// its verified address alone.
+async fn challenge_methods(
+    state: &AppState,
+    account: &Account,
+    challenge: &ChallengeRecord,
+) -> ApiResult<Vec<MethodRecord>> {
+    if challenge.purpose == risk::EMAIL_CHECK {
+        Ok(vec![risk::email_check_method(account)])
+    } else {
+        Ok(state.store.methods_of(account.id).await?)
+    }
+}
+
 /// True when the challenge can still take a code.
 pub fn challenge_is_live(state: &AppState, c: &ChallengeRecord) -> bool {
     c.consumed_at.is_none()
         && state.clock.now() < c.expires_at
-        && c.failures < state.config.lockout.token_max_failures
+        && c.failures < state.policy.get().lockout.token_max_failures
 }
 
 /// The method a submission names: the given id, or the primary (else first) active method of
@@ -274,7 +292,7 @@ pub async fn check(
             retry_after: retry_after_seconds(wait),
         });
     }
-    let methods = state.store.methods_of(account.id).await?;
+    let methods = challenge_methods(state, account, challenge).await?;
     let method = resolve(&methods, kind, input.method_id())
         .cloned()
         .ok_or_else(|| {
@@ -286,7 +304,7 @@ pub async fn check(
     match authenticator_gate(
         method.consecutive_failures,
         method.last_failure_at,
-        state.config.lockout.authenticator_max_failures,
+        state.policy.get().lockout.authenticator_max_failures,
         now,
     ) {
         AuthenticatorGate::Open => {}
@@ -449,7 +467,7 @@ pub async fn finish(
     let consume_at = writes.len();
     writes.push(challenge.consume_unless_locked(
         now,
-        state.config.lockout.token_max_failures,
+        state.policy.get().lockout.token_max_failures,
         key,
         policy.window_start(now),
         policy.max_failures,
@@ -541,7 +559,7 @@ async fn count_failure(
         extra,
     } = miss;
     let now = state.clock.now();
-    let limits = state.config.lockout;
+    let limits = state.policy.get().lockout;
     let cap = limits.authenticator_max_failures;
     // Counted only while the account is under its limit, in one transaction serialised per
     // bucket: past the limit the attempt is refused as locked, and whether the code was right

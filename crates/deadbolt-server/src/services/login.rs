@@ -5,11 +5,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
 use crate::services::events::event;
 use crate::services::sessions::{self, IssuedTokens};
-use crate::services::{devices, mfa};
+use crate::services::{devices, mfa, risk};
 use crate::state::AppState;
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
+use deadbolt_core::risk::{RiskResponse, Signal};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::ThrottlePolicy;
 use deadbolt_store::MethodRecord;
@@ -31,6 +32,8 @@ pub enum LoginOutcome {
         mfa_token: Secret,
         expires_in: i64,
         methods: Vec<MethodRecord>,
+        /// Why a second factor is asked for when risk called for it.
+        reason: Option<&'static str>,
     },
 }
 
@@ -85,11 +88,16 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     };
     let account_id = account.as_ref().map(|a| a.id);
 
-    for (key, policy) in &throttles {
+    // wrong passwords for this email lately: a burst of them before a right one is a signal
+    let mut recent_failures = 0;
+    for (i, (key, policy)) in throttles.iter().enumerate() {
         let seen = state
             .store
             .failure_window(key, policy.window_start(now))
             .await?;
+        if i == 0 {
+            recent_failures = seen.count;
+        }
         if let Err(e) = policy.check(seen, now) {
             state.metrics.login("throttled");
             let scope = if key.starts_with("login:ip:") {
@@ -175,21 +183,58 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     if let Some((key, _)) = throttles.first() {
         state.store.clear_failures(key).await?;
     }
+    let place = risk::place_of(state, client);
+    risk::ensure_location_allowed(state, client, &account, &place).await?;
+    let device = devices::sign_in_device(state, client, &account).await;
+    let assessment =
+        risk::assess(state, &account, &place, device.is_known(), recent_failures).await?;
+    let risk_event = assessment.event(state, client, &account);
     let all_methods = state.store.methods_of(account.id).await?;
     let needs_second_factor = mfa::is_enabled(&all_methods);
-    let factors = mfa::usable_methods(all_methods);
-    let trusted = match &input.device_token {
-        Some(t) if needs_second_factor => devices::is_trusted(state, &account, client, t).await?,
+    let refused = match assessment.response {
+        RiskResponse::Refuse => true,
+        // a code to an address nobody proved is no second factor
+        RiskResponse::EmailCode => !needs_second_factor && !account.email_verified,
         _ => false,
     };
-    if needs_second_factor && !trusted {
-        let (mfa_token, challenge) = mfa::new_challenge(state, &account, "login", None, None);
-        state.store.commit(vec![challenge.insert()]).await?;
+    if refused {
+        let reason = assessment.because.map_or("policy", Signal::reason);
+        let refusal = event(
+            state,
+            EventKind::SignInRefused,
+            Some(account.id),
+            client,
+            json!({"reason": reason, "signals": assessment.signals}),
+        );
+        let writes = risk_event.into_iter().chain([refusal]).map(|e| e.write());
+        state.store.commit(writes.collect()).await?;
+        state.metrics.login("refused");
+        return Err(ApiError::SignInRefused { reason });
+    }
+    let factors = mfa::usable_methods(all_methods);
+    let trusted = match &input.device_token {
+        Some(t) if needs_second_factor && assessment.trusted_device_suffices() => {
+            devices::is_trusted(state, &account, client, t).await?
+        }
+        _ => false,
+    };
+    let email_check = !needs_second_factor && assessment.response == RiskResponse::EmailCode;
+    if (needs_second_factor && !trusted) || email_check {
+        let (purpose, methods) = if email_check {
+            (risk::EMAIL_CHECK, vec![risk::email_check_method(&account)])
+        } else {
+            ("login", factors)
+        };
+        let (mfa_token, challenge) = mfa::new_challenge(state, &account, purpose, None, None);
+        let mut writes = vec![challenge.insert()];
+        writes.extend(risk_event.map(|e| e.write()));
+        state.store.commit(writes).await?;
         state.metrics.login("mfa_required");
         return Ok(LoginOutcome::MfaRequired {
             mfa_token,
-            expires_in: state.config.lockout.token_ttl_seconds,
-            methods: factors,
+            expires_in: state.policy.get().lockout.token_ttl_seconds,
+            methods,
+            reason: assessment.reason(),
         });
     }
     let methods = [AuthMethod::Password];
@@ -201,16 +246,17 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         client,
         detail,
     );
-    let device = devices::sign_in_device(state, client, &account).await;
     // policy requires a second factor this account lacks: a session that can only enroll one
     let enrollment_only = !needs_second_factor && mfa::required_by_policy(state, &account);
+    let mut writes = device.writes(state, &account);
+    writes.extend(risk::sign_in_writes(state, client, &account));
     let tokens = sessions::start(
         state,
         client,
         &account,
         &methods,
-        vec![signed_in],
-        device.writes(state, &account),
+        [signed_in].into_iter().chain(risk_event).collect(),
+        writes,
         enrollment_only,
     )
     .await?;

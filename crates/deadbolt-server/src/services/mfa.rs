@@ -14,7 +14,7 @@ use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, MethodId, RecoveryCodeId, SessionId};
-use deadbolt_core::mfa::{Enforcement, MethodKind};
+use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::phone::Phone;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
@@ -50,7 +50,11 @@ pub fn new_challenge(
     session: Option<SessionId>,
 ) -> (Secret, ChallengeRecord) {
     let now = state.clock.now();
-    let prefix = if purpose == "login" { "mfa_" } else { "suc_" };
+    let prefix = if purpose.starts_with("login") {
+        "mfa_"
+    } else {
+        "suc_"
+    };
     let secret = token::generate(prefix, state.rng.as_ref());
     let record = ChallengeRecord {
         token_hash: state.keys.hasher.hash_token(&secret).0.to_vec(),
@@ -59,7 +63,7 @@ pub fn new_challenge(
         action: action.map(|a| a.as_str().to_owned()),
         session_id: session,
         created_at: now,
-        expires_at: now + state.config.lockout.token_ttl(),
+        expires_at: now + state.policy.get().lockout.token_ttl(),
         failures: 0,
         consumed_at: None,
     };
@@ -101,13 +105,7 @@ pub fn ensure_allowed(state: &AppState, kind: MethodKind) -> ApiResult<()> {
     if kind == MethodKind::RecoveryCode {
         return Ok(());
     }
-    if !state
-        .config
-        .mfa
-        .allowed_methods
-        .iter()
-        .any(|m| m == kind.as_str())
-    {
+    if !state.policy.get().allows_method(kind.as_str()) {
         return Err(ApiError::FactorNotAllowed(if kind.is_restricted() {
             format!(
                 "{} codes are a restricted authenticator (NIST SP 800-63B: phone numbers can be \
@@ -127,14 +125,10 @@ pub fn ensure_allowed(state: &AppState, kind: MethodKind) -> ApiResult<()> {
     Ok(())
 }
 
-/// Whether policy requires `account` to have a second factor (`[mfa] enforcement` and
+/// Whether policy requires `account` to have a second factor (enforcement and
 /// `required_for_roles`). An identity provider's account is not asked here.
 pub fn required_by_policy(state: &AppState, account: &Account) -> bool {
-    let mfa = &state.config.mfa;
-    account.sso_provider.is_none()
-        && Enforcement::parse(&mfa.enforcement)
-            .unwrap_or(Enforcement::Optional)
-            .requires(&mfa.required_for_roles, &account.roles)
+    account.sso_provider.is_none() && state.policy.get().requires_mfa(&account.roles)
 }
 
 /// What users are told when they choose a restricted authenticator.
@@ -224,7 +218,7 @@ pub async fn enroll_totp(
         mut writes,
     } = start_enrolment(state, client, who, MethodKind::Totp, label, None).await?;
     let secret = TotpSecret::generate(state.rng.as_ref());
-    let params = state.config.mfa.totp_params();
+    let params = state.policy.get().totp;
     let (master_key_id, sealed) = state
         .master
         .seal(secret.as_bytes(), &totp_aad(method.id), state.rng.as_ref())

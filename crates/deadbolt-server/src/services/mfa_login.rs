@@ -2,10 +2,10 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
-use crate::services::devices;
 use crate::services::events::event;
 use crate::services::factors::{self, FactorInput};
 use crate::services::sessions::{self, IssuedTokens};
+use crate::services::{devices, risk};
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
@@ -40,7 +40,10 @@ pub async fn login_challenge(
         .store
         .challenge_with_account(&hash.0)
         .await?
-        .filter(|(c, _)| c.purpose == "login" && factors::challenge_is_live(state, c))
+        .filter(|(c, _)| {
+            (c.purpose == "login" || c.purpose == risk::EMAIL_CHECK)
+                && factors::challenge_is_live(state, c)
+        })
         .ok_or(ApiError::MfaTokenInvalid)
 }
 
@@ -78,6 +81,7 @@ pub async fn verify(
     writes.extend(events.iter().map(EventRecord::write));
     let device = devices::sign_in_device(state, client, &account).await;
     writes.extend(device.writes(state, &account));
+    writes.extend(risk::sign_in_writes(state, client, &account));
     factors::finish(state, client, &account, &challenge, proof, writes).await?;
     device.tell_if_new(state, client, &account).await;
     state.metrics.login("success");

@@ -96,7 +96,7 @@ pub async fn verify(
     let all = state.store.methods_of(account.id).await?;
     Ok(ResetStarted {
         reset_token,
-        expires_in: state.config.lockout.token_ttl_seconds,
+        expires_in: state.policy.get().lockout.token_ttl_seconds,
         mfa_required: mfa::is_enabled(&all),
         methods: reset_methods(all),
     })
@@ -190,7 +190,8 @@ pub async fn complete(
     match proof {
         Some(proof) => factors::finish(state, client, &account, &challenge, proof, writes).await?,
         None => {
-            let mut all = vec![challenge.consume(now, state.config.lockout.token_max_failures)];
+            let mut all =
+                vec![challenge.consume(now, state.policy.get().lockout.token_max_failures)];
             all.extend(writes);
             if let BatchOutcome::GuardFailed(_) = state.store.commit(all).await? {
                 return Err(ApiError::MfaTokenInvalid);

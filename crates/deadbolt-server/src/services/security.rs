@@ -28,7 +28,7 @@ pub async fn change_password(
     // get an unthrottled way to guess the password.
     let now = state.clock.now();
     let key = format!("stepup:password:{}", account.id);
-    let policy = state.config.lockout.account_throttle();
+    let policy = state.policy.get().lockout.account_throttle();
     let seen = state
         .store
         .failure_window(&key, policy.window_start(now))

@@ -13,16 +13,16 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::GrantId;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
-use deadbolt_core::stepup::{factor_satisfies, has_stronger_than_a_sent_code, Action, StepUpRule};
+use deadbolt_core::stepup::{has_stronger_than_a_sent_code, Action, StepUpRule};
 use deadbolt_core::throttle::retry_after_seconds;
 use deadbolt_core::CoreError;
 use deadbolt_store::{BatchOutcome, ChallengeRecord, GrantRecord, MethodRecord, Write};
 use serde_json::json;
 use time::OffsetDateTime;
 
-/// The rule for an action: `[step_up]` in the config, else the default.
+/// How long a grant for an action lasts, by the policy in force.
 fn rule_for(state: &AppState, action: &Action) -> StepUpRule {
-    StepUpRule::resolve(action, state.config.step_up.get(action.as_str()))
+    crate::policy::rule_for(state, action).timing()
 }
 
 /// The use of the caller's open grant for an action: committed with the action's own writes,
@@ -115,7 +115,8 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
     let password = !mfa::is_enabled(&all_methods);
     let stronger = has_stronger(&all_methods);
     let mut methods = mfa::usable_methods(all_methods);
-    methods.retain(|m| factor_satisfies(&action, m.kind, stronger));
+    let policy = state.policy.get();
+    methods.retain(|m| policy.factor_satisfies(&action, m.kind, stronger));
     let (challenge_token, challenge) = mfa::new_challenge(
         state,
         &account,
@@ -198,7 +199,7 @@ pub async fn verify(
     let grant = match answer {
         StepUpFactor::Factor(input) => {
             let methods = state.store.methods_of(account.id).await?;
-            ensure_strong_enough(&action, input.kind(), &methods)?;
+            ensure_strong_enough(state, &action, input.kind(), &methods)?;
             let proof = factors::check(state, client, &account, &challenge, input).await?;
             let grant = make_grant(&[AuthMethod::Password, proof.auth]);
             let done = event(
@@ -226,7 +227,7 @@ pub async fn verify(
                 ));
             }
             let key = format!("stepup:password:{}", account.id);
-            let policy = state.config.lockout.account_throttle();
+            let policy = state.policy.get().lockout.account_throttle();
             let seen = state
                 .store
                 .failure_window(&key, policy.window_start(now))
@@ -259,7 +260,8 @@ pub async fn verify(
                 state.store.record_event(e).await?;
                 return Err(ApiError::WrongSecondFactor {
                     attempts_remaining: state
-                        .config
+                        .policy
+                        .get()
                         .lockout
                         .token_max_failures
                         .saturating_sub(failures),
@@ -274,7 +276,7 @@ pub async fn verify(
                 json!({"action": action.as_str(), "type": "password"}),
             );
             let writes = vec![
-                challenge.consume(now, state.config.lockout.token_max_failures),
+                challenge.consume(now, state.policy.get().lockout.token_max_failures),
                 grant.insert(),
                 done.write(),
             ];
@@ -324,12 +326,20 @@ fn has_stronger(methods: &[MethodRecord]) -> bool {
 
 /// Refuses a factor too weak for the action (see `factor_satisfies`).
 pub fn ensure_strong_enough(
+    state: &AppState,
     action: &Action,
     kind: MethodKind,
     methods: &[MethodRecord],
 ) -> ApiResult<()> {
-    if factor_satisfies(action, kind, has_stronger(methods)) {
+    let policy = state.policy.get();
+    if policy.factor_satisfies(action, kind, has_stronger(methods)) {
         Ok(())
+    } else if policy.step_up.rule_for(action).methods.is_some() {
+        Err(ApiError::FactorNotAllowed(format!(
+            "policy does not accept a {} method for {}",
+            kind.as_str(),
+            action.as_str()
+        )))
     } else {
         Err(ApiError::FactorNotAllowed(format!(
             "{} needs a stronger second factor than a {} code: use your authenticator app",

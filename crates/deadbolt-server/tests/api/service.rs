@@ -178,6 +178,8 @@ async fn openapi_documents_every_endpoint() {
         ("post", "/v1/admin/accounts/{id}/mfa/reset"),
         ("post", "/v1/admin/accounts/{id}/unlock"),
         ("get", "/v1/admin/events"),
+        ("get", "/v1/admin/policy"),
+        ("put", "/v1/admin/policy"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

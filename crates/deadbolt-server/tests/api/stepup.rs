@@ -149,26 +149,29 @@ async fn a_windowed_action_stays_satisfied_for_its_window() {
 #[tokio::test]
 async fn configured_windows_are_fixed_or_sliding_but_never_loosen_password_change() {
     let app = spawn_app_with(manual(), |c| {
-        use deadbolt_core::stepup::StepUpRule;
+        use deadbolt_core::policy::ActionRule;
         c.step_up.insert(
             "billing.refund".into(),
-            StepUpRule {
+            ActionRule {
                 window_seconds: Some(100),
                 sliding: false,
+                methods: None,
             },
         );
         c.step_up.insert(
             "reports.export".into(),
-            StepUpRule {
+            ActionRule {
                 window_seconds: Some(100),
                 sliding: true,
+                methods: None,
             },
         );
         c.step_up.insert(
             "password.change".into(),
-            StepUpRule {
+            ActionRule {
                 window_seconds: Some(3600),
                 sliding: true,
+                methods: None,
             },
         );
     })

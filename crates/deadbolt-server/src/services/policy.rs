@@ -1,0 +1,111 @@
+//! Reading and replacing the central policy: administrators with a second factor, and a
+//! step-up `policy.change` for every change; each change is an event with before and after.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientInfo, Principal};
+use crate::services::events::event;
+use crate::services::{admin, stepup};
+use crate::state::AppState;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::policy::{Policy, PolicyProblem};
+use deadbolt_store::BatchOutcome;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The action that guards a change of policy.
+pub const POLICY_CHANGE: &str = "policy.change";
+
+/// The policy in force and its version.
+pub async fn current(state: &AppState, who: &Principal) -> ApiResult<(i64, Arc<Policy>)> {
+    admin::require_admin(state, who).await?;
+    Ok((state.policy.version(), state.policy.get()))
+}
+
+/// Reads a submitted policy: the whole document, every field named when wrong.
+pub fn parse(body: serde_json::Value) -> ApiResult<Policy> {
+    let policy: Policy = serde_path_to_error::deserialize(body).map_err(|e| {
+        let field = match e.path().to_string() {
+            p if p == "." => "policy".to_owned(),
+            p => p,
+        };
+        let message = e.into_inner().to_string();
+        ApiError::InvalidPolicy {
+            problems: vec![PolicyProblem {
+                field: field.clone(),
+                message: message.clone(),
+            }],
+            field,
+            message,
+        }
+    })?;
+    Ok(policy)
+}
+
+/// The problems of a policy on this instance: its own, and countries without a GeoIP database.
+fn problems(state: &AppState, policy: &Policy) -> Vec<PolicyProblem> {
+    let mut out = policy.problems();
+    if state.geoip.is_none() {
+        for (role, rule) in &policy.locations {
+            if !rule.countries.is_empty() {
+                out.push(PolicyProblem {
+                    field: format!("locations.{role}.countries"),
+                    message: "countries need a GeoIP database ([geoip] database)".into(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Replaces the policy. Checked before the step-up is spent; a change made meanwhile by another
+/// administrator is not overwritten unseen: the before recorded is the policy replaced.
+pub async fn replace(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    policy: Policy,
+) -> ApiResult<(i64, Arc<Policy>)> {
+    let admin = admin::require_admin(state, who).await?;
+    let problems = problems(state, &policy);
+    if let Some(first) = problems.first() {
+        return Err(ApiError::InvalidPolicy {
+            field: first.field.clone(),
+            message: first.message.clone(),
+            problems,
+        });
+    }
+    let document = serde_json::to_string(&policy)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("policy to JSON: {e}")))?;
+    let seed = crate::policy::seed(&state.config);
+    // a parallel change moves the version on: read again and retry, a few times
+    for _ in 0..3 {
+        let grant = stepup::require(state, who, POLICY_CHANGE).await?;
+        let stored = state
+            .store
+            .policy()
+            .await?
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no stored policy")))?;
+        let before =
+            crate::policy::parse_stored(&stored.document, &seed).map_err(ApiError::Internal)?;
+        let version = stored.version + 1;
+        let changed = event(
+            state,
+            EventKind::PolicyChanged,
+            Some(admin.id),
+            client,
+            json!({"version": version, "before": before, "after": policy}),
+        );
+        let writes = vec![
+            stored.replace(document.clone(), state.clock.now(), admin.id),
+            changed.write(),
+        ];
+        match stepup::commit_with(state, Some(grant), writes).await? {
+            BatchOutcome::Committed => {
+                state.policy.set(version, policy);
+                return Ok((version, state.policy.get()));
+            }
+            BatchOutcome::GuardFailed(_) => continue,
+        }
+    }
+    Err(ApiError::Unavailable)
+}

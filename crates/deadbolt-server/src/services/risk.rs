@@ -1,0 +1,214 @@
+//! Risk at sign-in, applied: where a client is (its network, and its country and position by
+//! GeoIP), what the account had seen before, and what policy says to do. Places are noted only
+//! when a sign-in completes, so a password alone cannot make an attacker's network familiar.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ClientInfo;
+use crate::services::events::event;
+use crate::state::AppState;
+use deadbolt_core::account::Account;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::ids::MethodId;
+use deadbolt_core::mfa::MethodKind;
+use deadbolt_core::risk::{
+    location_allows, network_of, signals, Coordinates, History, Place, PreviousSignIn,
+    RiskResponse, Signal,
+};
+use deadbolt_store::{place_writes, EventRecord, MethodRecord, SignInPlace, Write};
+use serde_json::json;
+
+/// The purpose of a login challenge answered by a code sent to the verified email of an
+/// account without MFA, when a risk signal asks for one.
+pub const EMAIL_CHECK: &str = "login_email";
+
+/// Where a client is, as far as is known.
+pub fn place_of(state: &AppState, client: &ClientInfo) -> Place {
+    let Some(ip) = client.ip else {
+        return Place::default();
+    };
+    let located = state
+        .geoip
+        .as_ref()
+        .map(|g| g.locate(ip))
+        .unwrap_or_default();
+    Place {
+        network: Some(network_of(ip)),
+        country: located.country,
+        coordinates: located.coordinates,
+    }
+}
+
+fn network_key(place: &Place) -> Option<String> {
+    place.network.map(|n| format!("net:{n}"))
+}
+
+fn country_key(place: &Place) -> Option<String> {
+    place.country.as_ref().map(|c| format!("country:{c}"))
+}
+
+/// Refuses a sign-in from where policy does not let the account's roles sign in.
+pub async fn ensure_location_allowed(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    place: &Place,
+) -> ApiResult<()> {
+    let policy = state.policy.get();
+    if location_allows(
+        &policy.locations,
+        &account.roles,
+        client.ip,
+        place.country.as_deref(),
+    ) {
+        return Ok(());
+    }
+    state
+        .store
+        .record_event(event(
+            state,
+            EventKind::SignInRefused,
+            Some(account.id),
+            client,
+            json!({"reason": "location", "country": place.country}),
+        ))
+        .await?;
+    Err(ApiError::LocationNotAllowed)
+}
+
+/// A sign-in's risk: the signals seen and policy's response.
+pub struct Assessment {
+    pub signals: Vec<Signal>,
+    pub response: RiskResponse,
+    /// The signal that called for the response.
+    pub because: Option<Signal>,
+}
+
+impl Assessment {
+    /// The `reason` a client is told when a second factor is asked for because of risk.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self.response {
+            RiskResponse::Allow => None,
+            _ => self.because.map(Signal::reason),
+        }
+    }
+
+    /// Whether a trusted device may stand in for the second factor.
+    pub fn trusted_device_suffices(&self) -> bool {
+        self.response == RiskResponse::Allow
+    }
+
+    /// The event recording the signals and the decision (none when nothing was unusual).
+    pub fn event(
+        &self,
+        state: &AppState,
+        client: &ClientInfo,
+        account: &Account,
+    ) -> Option<EventRecord> {
+        (!self.signals.is_empty()).then(|| {
+            event(
+                state,
+                EventKind::SignInRisk,
+                Some(account.id),
+                client,
+                json!({
+                    "signals": self.signals,
+                    "decision": self.response,
+                    "reason": self.reason(),
+                }),
+            )
+        })
+    }
+}
+
+/// The signals of a sign-in with a right password and policy's response to them.
+/// `device_known`: the account signed in from this User-Agent before; `recent_failures`: wrong
+/// passwords for it since its last sign-in.
+pub async fn assess(
+    state: &AppState,
+    account: &Account,
+    place: &Place,
+    device_known: bool,
+    recent_failures: u32,
+) -> ApiResult<Assessment> {
+    let policy = state.policy.get();
+    let previous = state.store.last_sign_in(account.id).await?;
+    let known = match (network_key(place), country_key(place)) {
+        (None, None) => vec![],
+        (net, country) => {
+            state
+                .store
+                .known_places(
+                    account.id,
+                    net.as_deref().unwrap_or_default(),
+                    country.as_deref().unwrap_or_default(),
+                )
+                .await?
+        }
+    };
+    let is_known = |key: Option<String>| key.is_some_and(|k| known.contains(&k));
+    let history = History {
+        previous: previous.map(|p| PreviousSignIn {
+            at: p.at,
+            coordinates: match (p.latitude_e6, p.longitude_e6) {
+                (Some(la), Some(lo)) => Some(Coordinates {
+                    latitude: la as f64 / 1e6,
+                    longitude: lo as f64 / 1e6,
+                }),
+                _ => None,
+            },
+        }),
+        device_known,
+        network_known: is_known(network_key(place)),
+        country_known: is_known(country_key(place)),
+        recent_failures,
+    };
+    let signals = signals(&policy.risk, &history, place, state.clock.now());
+    let (response, because) = policy.risk.decide(&signals);
+    Ok(Assessment {
+        signals,
+        response,
+        because,
+    })
+}
+
+/// What a completed sign-in notes about where it came from.
+pub fn sign_in_writes(state: &AppState, client: &ClientInfo, account: &Account) -> Vec<Write> {
+    let now = state.clock.now();
+    let place = place_of(state, client);
+    let mut writes: Vec<Write> = [network_key(&place), country_key(&place)]
+        .into_iter()
+        .flatten()
+        .map(|key| place_writes::seen(account.id, &key, now))
+        .collect();
+    // microdegrees: about ten centimetres, more than GeoIP knows
+    let e6 = |v: f64| (v * 1e6).round() as i64;
+    writes.push(place_writes::signed_in(
+        account.id,
+        &SignInPlace {
+            at: now,
+            latitude_e6: place.coordinates.map(|c| e6(c.latitude)),
+            longitude_e6: place.coordinates.map(|c| e6(c.longitude)),
+        },
+    ));
+    writes
+}
+
+/// The one method of an email check: the account's verified address. It is not a stored
+/// method (the account has none); its id is the account's own, which no method has.
+pub fn email_check_method(account: &Account) -> MethodRecord {
+    MethodRecord {
+        id: MethodId(account.id.0),
+        account_id: account.id,
+        kind: MethodKind::Email,
+        label: "Email".to_owned(),
+        confirmed_at: Some(account.created_at),
+        is_primary: true,
+        created_at: account.created_at,
+        last_used_at: None,
+        consecutive_failures: 0,
+        last_failure_at: None,
+        disabled_at: None,
+        enrolled_under_step_up: false,
+        destination: None,
+    }
+}
