@@ -57,7 +57,6 @@ async fn put_policy(
     who: Principal,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let submitted = policy::parse(body)?;
-    let (version, policy) = policy::replace(&state, &client, &who, submitted).await?;
+    let (version, policy) = policy::replace(&state, &client, &who, body).await?;
     Ok(answer(version, policy))
 }

@@ -22,13 +22,20 @@ pub async fn current(state: &AppState, who: &Principal) -> ApiResult<(i64, Arc<P
 }
 
 /// Reads a submitted policy: the whole document, every field named when wrong.
-pub fn parse(body: serde_json::Value) -> ApiResult<Policy> {
+fn parse(body: serde_json::Value) -> ApiResult<Policy> {
     let policy: Policy = serde_path_to_error::deserialize(body).map_err(|e| {
-        let field = match e.path().to_string() {
-            p if p == "." => "policy".to_owned(),
-            p => p,
-        };
+        let path = e.path().to_string();
         let message = e.into_inner().to_string();
+        // a missing field is reported at its parent: name the field itself
+        let named = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let field = match (path.as_str(), named) {
+            (".", Some(name)) => name.to_owned(),
+            (".", None) => "policy".to_owned(),
+            (parent, Some(name)) => format!("{parent}.{name}"),
+            (path, None) => path.to_owned(),
+        };
         ApiError::InvalidPolicy {
             problems: vec![PolicyProblem {
                 field: field.clone(),
@@ -57,15 +64,17 @@ fn problems(state: &AppState, policy: &Policy) -> Vec<PolicyProblem> {
     out
 }
 
-/// Replaces the policy. Checked before the step-up is spent; a change made meanwhile by another
-/// administrator is not overwritten unseen: the before recorded is the policy replaced.
+/// Replaces the policy with the submitted document. Checked before the step-up is spent; a
+/// change made meanwhile by another administrator is not overwritten unseen: the before
+/// recorded is the policy replaced.
 pub async fn replace(
     state: &AppState,
     client: &ClientInfo,
     who: &Principal,
-    policy: Policy,
+    submitted: serde_json::Value,
 ) -> ApiResult<(i64, Arc<Policy>)> {
     let admin = admin::require_admin(state, who).await?;
+    let policy = parse(submitted)?;
     let problems = problems(state, &policy);
     if let Some(first) = problems.first() {
         return Err(ApiError::InvalidPolicy {

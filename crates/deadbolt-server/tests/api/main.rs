@@ -10,6 +10,7 @@
 mod accounts;
 mod admin;
 mod channels;
+mod geoip_file;
 mod helpers;
 mod input;
 mod keys_and_teams;
@@ -17,6 +18,7 @@ mod login;
 mod mfa;
 mod outbox;
 mod phone_receiver;
+mod policy;
 mod reset;
 mod service;
 mod sessions;
