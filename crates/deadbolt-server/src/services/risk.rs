@@ -209,6 +209,6 @@ pub fn email_check_method(account: &Account) -> MethodRecord {
         last_failure_at: None,
         disabled_at: None,
         enrolled_under_step_up: false,
-        destination: None,
+        destination: Some(account.email.as_str().to_owned()),
     }
 }

@@ -19,13 +19,20 @@ enum Record {
 }
 
 fn control(kind: u8, size: usize, out: &mut Vec<u8>) {
-    assert!(size < 29);
-    if kind <= 7 {
-        out.push((kind << 5) | size as u8);
+    // sizes from 29 to 284 take one more byte after the control byte (and its type byte)
+    assert!(size < 285);
+    let (field, extra) = if size < 29 {
+        (size as u8, None)
     } else {
-        out.push(size as u8);
+        (29, Some((size - 29) as u8))
+    };
+    if kind <= 7 {
+        out.push((kind << 5) | field);
+    } else {
+        out.push(field);
         out.push(kind - 7);
     }
+    out.extend(extra);
 }
 
 fn string(s: &str, out: &mut Vec<u8>) {

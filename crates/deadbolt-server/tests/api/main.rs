@@ -20,6 +20,7 @@ mod outbox;
 mod phone_receiver;
 mod policy;
 mod reset;
+mod risk;
 mod service;
 mod sessions;
 mod stepup;
