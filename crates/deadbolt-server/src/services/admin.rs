@@ -148,7 +148,9 @@ pub async fn unlock(
         )
         .write(),
     );
+    writes.push(notice(state, &account, Notice::AccountUnlocked, client)?.write());
     state.store.commit(writes).await?;
+    state.outbox_wake.notify_one();
     Ok(())
 }
 

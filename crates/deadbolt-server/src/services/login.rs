@@ -199,15 +199,11 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     };
     if refused {
         let reason = assessment.because.map_or("policy", Signal::reason);
-        let refusal = event(
-            state,
-            EventKind::SignInRefused,
-            Some(account.id),
-            client,
-            json!({"reason": reason, "signals": assessment.signals}),
-        );
-        let writes = risk_event.into_iter().chain([refusal]).map(|e| e.write());
-        state.store.commit(writes.collect()).await?;
+        let detail = json!({"reason": reason, "signals": assessment.signals});
+        let mut writes: Vec<_> = risk_event.into_iter().map(|e| e.write()).collect();
+        writes.extend(risk::refusal_writes(state, client, &account, detail)?);
+        state.store.commit(writes).await?;
+        state.outbox_wake.notify_one();
         state.metrics.login("refused");
         return Err(ApiError::SignInRefused { reason });
     }

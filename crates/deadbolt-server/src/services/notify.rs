@@ -28,10 +28,13 @@ pub enum Notice {
     PhoneChanged,
     MfaReset,
     ApiKeyCreated,
+    AccountUnlocked,
+    /// Someone had the right password but policy refused the sign-in (risk or location).
+    SignInRefused,
 }
 
 impl Notice {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -48,6 +51,8 @@ impl Notice {
         Self::PhoneChanged,
         Self::MfaReset,
         Self::ApiKeyCreated,
+        Self::AccountUnlocked,
+        Self::SignInRefused,
     ];
 
     /// Its name in `notices.j2`.
@@ -69,6 +74,8 @@ impl Notice {
             Self::PhoneChanged => "phone_changed",
             Self::MfaReset => "mfa_reset",
             Self::ApiKeyCreated => "api_key_created",
+            Self::AccountUnlocked => "account_unlocked",
+            Self::SignInRefused => "sign_in_refused",
         }
     }
 

@@ -5,6 +5,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
 use crate::services::events::event;
+use crate::services::notify::{notice, Notice};
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::event::EventKind;
@@ -62,17 +63,35 @@ pub async fn ensure_location_allowed(
     ) {
         return Ok(());
     }
+    let detail = json!({"reason": "location", "country": place.country});
     state
         .store
-        .record_event(event(
-            state,
-            EventKind::SignInRefused,
-            Some(account.id),
-            client,
-            json!({"reason": "location", "country": place.country}),
-        ))
+        .commit(refusal_writes(state, client, account, detail)?)
         .await?;
+    state.outbox_wake.notify_one();
     Err(ApiError::LocationNotAllowed)
+}
+
+/// A refused sign-in with the right password: recorded, and the user told (whoever tried knows
+/// the password), when the address is verified.
+pub fn refusal_writes(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    detail: serde_json::Value,
+) -> ApiResult<Vec<Write>> {
+    let mut writes = vec![event(
+        state,
+        EventKind::SignInRefused,
+        Some(account.id),
+        client,
+        detail,
+    )
+    .write()];
+    if account.email_verified {
+        writes.push(notice(state, account, Notice::SignInRefused, client)?.write());
+    }
+    Ok(writes)
 }
 
 /// A sign-in's risk: the signals seen and policy's response.

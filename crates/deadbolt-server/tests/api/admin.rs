@@ -151,9 +151,10 @@ async fn an_mfa_reset_needs_the_admins_step_up_and_tells_the_user() {
 
 #[tokio::test]
 async fn an_unlock_lifts_the_login_lockout_and_admins_see_every_event() {
-    let app = spawn_app_with(manual(), |c| c.limits.login_failures_per_account = 3).await;
+    let mut app = spawn_app_with(manual(), |c| c.limits.login_failures_per_account = 3).await;
     let (admin, _) = admin_signed_in(&app, "root@example.com").await;
     app.sign_up("forgetful@example.com").await;
+    app.next_mail_to("forgetful@example.com").await;
     for _ in 0..3 {
         assert_eq!(
             app.login("forgetful@example.com", "not the password at all")
@@ -188,6 +189,8 @@ async fn an_unlock_lifts_the_login_lockout_and_admins_see_every_event() {
         app.login("forgetful@example.com", PASSWORD).await.status(),
         200
     );
+    let told = app.next_mail_to("forgetful@example.com").await;
+    assert_eq!(told.subject, "Your account was unlocked");
 
     let page: Value = app
         .get_auth("/v1/admin/events?limit=2", &admin)

@@ -288,6 +288,16 @@ impl TestApp {
             .expect("no mail arrived within 15 s")
     }
 
+    /// The next message to `to`, passing over messages to others.
+    pub async fn next_mail_to(&mut self, to: &str) -> Mail {
+        loop {
+            let mail = self.next_mail().await;
+            if mail.to == [to] {
+                return mail;
+            }
+        }
+    }
+
     pub fn advance(&self, by: time::Duration) {
         self.clock
             .as_ref()

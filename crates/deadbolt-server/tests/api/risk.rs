@@ -60,6 +60,16 @@ async fn login_from(app: &TestApp, ip: &str, email: &str, device: Option<&str>) 
     r.json().await.unwrap()
 }
 
+async fn attempt(app: &TestApp, ip: &str, email: &str) -> reqwest::Response {
+    post_from(
+        app,
+        ip,
+        "/v1/login",
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .await
+}
+
 async fn events_of(app: &TestApp, access: &str) -> Vec<Value> {
     let r = app.get_auth("/v1/me/events?limit=100", access).await;
     let body: Value = r.json().await.unwrap();
@@ -281,7 +291,7 @@ async fn a_new_device_can_demand_an_emailed_code_and_an_unverified_email_is_refu
 
 #[tokio::test]
 async fn a_role_can_be_held_to_listed_networks_or_countries() {
-    let Risky { app, _geoip } = spawn_risky(|c| {
+    let Risky { mut app, _geoip } = spawn_risky(|c| {
         c.locations.insert(
             "admin".into(),
             deadbolt_core::risk::LocationRule {
@@ -309,35 +319,32 @@ async fn a_role_can_be_held_to_listed_networks_or_countries() {
     )
     .await
     .unwrap();
-    app.sign_up("staff@example.com").await;
-    let attempt = |ip: &'static str, email: &'static str| {
-        let app = &app;
-        async move {
-            post_from(
-                app,
-                ip,
-                "/v1/login",
-                json!({"email": email, "password": PASSWORD}),
-            )
-            .await
-        }
-    };
-    assert_eq!(attempt("10.1.2.3", "ops@example.com").await.status(), 200);
-    assert_eq!(attempt(BERLIN, "ops@example.com").await.status(), 200);
+    assert_eq!(
+        attempt(&app, "10.1.2.3", "ops@example.com").await.status(),
+        200
+    );
+    assert_eq!(attempt(&app, BERLIN, "ops@example.com").await.status(), 200);
     assert_problem(
-        attempt(PARIS, "ops@example.com").await,
+        attempt(&app, PARIS, "ops@example.com").await,
         403,
         "location_not_allowed",
     )
     .await;
+    // whoever tried knows the password: the owner is told
+    let told = app.next_mail_to("ops@example.com").await;
+    assert_eq!(told.subject, "A sign-in with your password was refused");
     assert_problem(
-        attempt("127.0.0.1", "ops@example.com").await,
+        attempt(&app, "127.0.0.1", "ops@example.com").await,
         403,
         "location_not_allowed",
     )
     .await;
     // other roles are not held anywhere
-    assert_eq!(attempt(PARIS, "staff@example.com").await.status(), 200);
+    app.sign_up("staff@example.com").await;
+    assert_eq!(
+        attempt(&app, PARIS, "staff@example.com").await.status(),
+        200
+    );
     // and a wrong password from outside is still just a wrong password
     let r = post_from(
         &app,
