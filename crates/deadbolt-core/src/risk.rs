@@ -164,17 +164,19 @@ pub struct Place {
     pub coordinates: Option<Coordinates>,
 }
 
-/// The previous sign-in's place and time.
+/// The time and place of the last sign-in GeoIP could place.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PreviousSignIn {
     pub at: OffsetDateTime,
-    pub coordinates: Option<Coordinates>,
+    pub coordinates: Coordinates,
 }
 
 /// What the account had seen before this sign-in.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
-    /// None when the account never signed in: everything would look new, and nothing is.
+    /// False when the account never completed a sign-in: everything would look new, and
+    /// nothing is.
+    pub signed_in_before: bool,
     pub previous: Option<PreviousSignIn>,
     pub device_known: bool,
     pub network_known: bool,
@@ -198,9 +200,9 @@ pub fn signals(
     if history.recent_failures >= policy.burst_failures {
         out.push(Signal::FailureBurst);
     }
-    let Some(previous) = history.previous else {
+    if !history.signed_in_before {
         return out;
-    };
+    }
     if !history.device_known {
         out.push(Signal::NewDevice);
     }
@@ -210,8 +212,8 @@ pub fn signals(
     if here.country.is_some() && !history.country_known {
         out.push(Signal::NewCountry);
     }
-    if let (Some(from), Some(to)) = (previous.coordinates, here.coordinates) {
-        let km = from.distance_km(to);
+    if let (Some(previous), Some(to)) = (history.previous, here.coordinates) {
+        let km = previous.coordinates.distance_km(to);
         // a minute at least between two sign-ins, so that two at once are not infinitely fast
         let hours = ((now - previous.at).whole_seconds().max(60) as f64) / 3600.0;
         if km > SAME_PLACE_KM && km / hours > f64::from(policy.max_travel_kmh) {
@@ -289,9 +291,10 @@ mod tests {
 
     fn seen_everything(previous_at: OffsetDateTime, from: Coordinates) -> History {
         History {
+            signed_in_before: true,
             previous: Some(PreviousSignIn {
                 at: previous_at,
-                coordinates: Some(from),
+                coordinates: from,
             }),
             device_known: true,
             network_known: true,

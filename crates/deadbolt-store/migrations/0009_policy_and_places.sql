@@ -19,11 +19,11 @@ CREATE TABLE known_places (
 );
 CREATE INDEX known_places_seen ON known_places (last_seen_at);
 
--- When and where (GeoIP coordinates in microdegrees, when known) each account last signed in,
--- for impossible travel.
+-- When and where (GeoIP coordinates in microdegrees) each account last signed in from a place
+-- GeoIP knows, for impossible travel.
 CREATE TABLE last_sign_ins (
     account_id      TEXT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
     at              BIGINT NOT NULL,
-    latitude_e6     BIGINT,
-    longitude_e6    BIGINT
+    latitude_e6     BIGINT NOT NULL,
+    longitude_e6    BIGINT NOT NULL
 );

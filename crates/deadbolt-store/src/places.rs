@@ -7,24 +7,31 @@ use deadbolt_core::clock::{from_millis, to_millis};
 use deadbolt_core::ids::AccountId;
 use time::OffsetDateTime;
 
-/// The previous sign-in: when, and where by GeoIP (microdegrees) when known.
+/// The last sign-in GeoIP could place: when, and where (microdegrees).
 pub struct SignInPlace {
     pub at: OffsetDateTime,
-    pub latitude_e6: Option<i64>,
-    pub longitude_e6: Option<i64>,
+    pub latitude_e6: i64,
+    pub longitude_e6: i64,
 }
 
 pub mod place_writes {
     use super::*;
     use crate::Write;
 
-    /// Notes a place (`net:…` or `country:…`) the account signed in from.
+    /// Notes a place (`net:…` or `country:…`) the account signed in from. A place seen within
+    /// the day is left alone, so that a usual sign-in changes no row here.
     pub fn seen(account: AccountId, place: &str, now: OffsetDateTime) -> Write {
         Write(Stmt::new(
             "INSERT INTO known_places (account_id, place, first_seen_at, last_seen_at) \
              VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (account_id, place) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-            params![account.to_string(), place, to_millis(now)],
+             ON CONFLICT (account_id, place) DO UPDATE SET last_seen_at = excluded.last_seen_at \
+             WHERE known_places.last_seen_at < $4",
+            params![
+                account.to_string(),
+                place,
+                to_millis(now),
+                to_millis(now - time::Duration::DAY)
+            ],
         ))
     }
 
@@ -64,6 +71,18 @@ impl Store {
         rows.iter().map(|r| r.text(0)).collect()
     }
 
+    /// Whether the account ever completed a sign-in from a known address.
+    pub async fn has_known_places(&self, account: AccountId) -> Result<bool> {
+        let rows = self
+            .db
+            .query(
+                "SELECT 1 FROM known_places WHERE account_id = $1 LIMIT 1",
+                params![account.to_string()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
     pub async fn last_sign_in(&self, account: AccountId) -> Result<Option<SignInPlace>> {
         let rows = self
             .db
@@ -76,8 +95,8 @@ impl Store {
             .map(|r| {
                 Ok(SignInPlace {
                     at: from_millis(r.int(0)?),
-                    latitude_e6: r.opt_int(1)?,
-                    longitude_e6: r.opt_int(2)?,
+                    latitude_e6: r.int(1)?,
+                    longitude_e6: r.int(2)?,
                 })
             })
             .transpose()

@@ -166,14 +166,12 @@ pub async fn assess(
     };
     let is_known = |key: Option<String>| key.is_some_and(|k| known.contains(&k));
     let history = History {
+        signed_in_before: previous.is_some() || state.store.has_known_places(account.id).await?,
         previous: previous.map(|p| PreviousSignIn {
             at: p.at,
-            coordinates: match (p.latitude_e6, p.longitude_e6) {
-                (Some(la), Some(lo)) => Some(Coordinates {
-                    latitude: la as f64 / 1e6,
-                    longitude: lo as f64 / 1e6,
-                }),
-                _ => None,
+            coordinates: Coordinates {
+                latitude: p.latitude_e6 as f64 / 1e6,
+                longitude: p.longitude_e6 as f64 / 1e6,
             },
         }),
         device_known,
@@ -190,7 +188,8 @@ pub async fn assess(
     })
 }
 
-/// What a completed sign-in notes about where it came from.
+/// What a completed sign-in notes about where it came from: its network and country (a row
+/// changed at most once a day each) and, when GeoIP placed it, its time and position.
 pub fn sign_in_writes(state: &AppState, client: &ClientInfo, account: &Account) -> Vec<Write> {
     let now = state.clock.now();
     let place = place_of(state, client);
@@ -199,16 +198,19 @@ pub fn sign_in_writes(state: &AppState, client: &ClientInfo, account: &Account) 
         .flatten()
         .map(|key| place_writes::seen(account.id, &key, now))
         .collect();
-    // microdegrees: about ten centimetres, more than GeoIP knows
-    let e6 = |v: f64| (v * 1e6).round() as i64;
-    writes.push(place_writes::signed_in(
-        account.id,
-        &SignInPlace {
-            at: now,
-            latitude_e6: place.coordinates.map(|c| e6(c.latitude)),
-            longitude_e6: place.coordinates.map(|c| e6(c.longitude)),
-        },
-    ));
+    // only a placed sign-in can be travelled from; a usual sign-in without GeoIP writes nothing
+    if let Some(c) = place.coordinates {
+        // microdegrees: about ten centimetres, more than GeoIP knows
+        let e6 = |v: f64| (v * 1e6).round() as i64;
+        writes.push(place_writes::signed_in(
+            account.id,
+            &SignInPlace {
+                at: now,
+                latitude_e6: e6(c.latitude),
+                longitude_e6: e6(c.longitude),
+            },
+        ));
+    }
     writes
 }
 
