@@ -220,6 +220,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => Self::Unavailable,
+            // what the request names was deleted meanwhile
+            StoreError::MissingReference => Self::NotFound,
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }

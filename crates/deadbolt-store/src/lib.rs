@@ -55,6 +55,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken (an email already taken, say).
     #[error("conflict with an existing record")]
     Conflict,
+    /// A row refers to one that is gone (an account deleted while a change to it was made).
+    #[error("a referenced record no longer exists")]
+    MissingReference,
     /// The database cannot be reached or is overloaded; worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(String),

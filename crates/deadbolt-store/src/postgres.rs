@@ -48,6 +48,7 @@ impl PostgresDb {
 fn pg_error(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict,
+        Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => StoreError::MissingReference,
         Some(code)
             if *code == SqlState::T_R_SERIALIZATION_FAILURE
                 || *code == SqlState::T_R_DEADLOCK_DETECTED =>

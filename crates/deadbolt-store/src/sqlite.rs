@@ -155,6 +155,10 @@ fn internal(e: rusqlite::Error) -> StoreError {
         {
             return StoreError::Conflict;
         }
+        // SQLITE_CONSTRAINT_FOREIGNKEY
+        if err.code == ErrorCode::ConstraintViolation && err.extended_code == 787 {
+            return StoreError::MissingReference;
+        }
         if matches!(
             err.code,
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked
