@@ -24,6 +24,8 @@ use tokio::sync::Mutex;
 #[derive(Clone)]
 pub struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
+    /// Write batches waiting for the writer (see `batch`).
+    waiting: Arc<std::sync::Mutex<Waiting>>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<AtomicUsize>,
     /// Alive while any clone of this handle is: the checkpointer thread stops when it is gone.
@@ -110,6 +112,7 @@ impl SqliteDb {
         spawn_checkpointer(path, Arc::downgrade(&alive))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            waiting: Arc::default(),
             readers: Arc::new(readers),
             next_reader: Arc::new(AtomicUsize::new(0)),
             _alive: alive,
@@ -140,6 +143,99 @@ impl SqliteDb {
             Some(r) => f(&mut *r.lock().await),
             None => self.with_conn(f).await,
         }
+    }
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<BatchOutcome, StoreError>>;
+
+/// Batches waiting for the writer, each with its ticket and where its outcome goes.
+#[derive(Default)]
+struct Waiting {
+    next_ticket: u64,
+    batches: Vec<(u64, Vec<Stmt>, Reply)>,
+}
+
+impl Waiting {
+    fn join(&mut self, stmts: Vec<Stmt>, reply: Reply) -> u64 {
+        self.next_ticket += 1;
+        self.batches.push((self.next_ticket, stmts, reply));
+        self.next_ticket
+    }
+}
+
+fn lock(waiting: &std::sync::Mutex<Waiting>) -> std::sync::MutexGuard<'_, Waiting> {
+    // the queue is consistent after any panic: entries are pushed or taken whole
+    waiting
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Takes a batch out of the queue if it is still there when its caller goes away.
+struct Withdraw<'a> {
+    waiting: &'a std::sync::Mutex<Waiting>,
+    ticket: u64,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        lock(self.waiting)
+            .batches
+            .retain(|(ticket, _, _)| *ticket != self.ticket);
+    }
+}
+
+/// One batch inside the group's transaction: its statements in order, a failed guard or an
+/// error undoing only this batch (its savepoint).
+fn run_batch(
+    tx: &mut rusqlite::Transaction<'_>,
+    stmts: &[Stmt],
+) -> Result<BatchOutcome, StoreError> {
+    let savepoint = tx.savepoint().map_err(internal)?;
+    for (i, s) in stmts.iter().enumerate() {
+        let changed = run_execute(&savepoint, s.sql, &s.params)?;
+        if s.expect == Expect::Changed && changed == 0 {
+            // dropping the savepoint rolls it back
+            return Ok(BatchOutcome::GuardFailed(i));
+        }
+    }
+    savepoint.commit().map_err(internal)?;
+    Ok(BatchOutcome::Committed)
+}
+
+/// Commits a group of batches in one transaction and tells each caller its outcome. When the
+/// transaction itself fails (to begin or to commit), every batch in it fails.
+fn commit_group(conn: &mut Connection, group: Vec<(u64, Vec<Stmt>, Reply)>) {
+    let outcomes = (|| {
+        let mut tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(internal)?;
+        let outcomes: Vec<_> = group
+            .iter()
+            .map(|(_, stmts, _)| run_batch(&mut tx, stmts))
+            .collect();
+        tx.commit().map_err(internal)?;
+        Ok::<_, StoreError>(outcomes)
+    })();
+    match outcomes {
+        Ok(outcomes) => {
+            for ((_, _, reply), outcome) in group.into_iter().zip(outcomes) {
+                // a caller that went away meanwhile needs no answer
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            for (_, _, reply) in group {
+                let _ = reply.send(Err(shared_failure(&e)));
+            }
+        }
+    }
+}
+
+/// The failure of a group's transaction, for each of its batches.
+fn shared_failure(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
+        other => StoreError::Internal(anyhow::anyhow!("group commit failed: {other}")),
     }
 }
 
@@ -232,22 +328,34 @@ impl Db for SqliteDb {
         self.with_conn(move |c| run_execute(c, sql, &params)).await
     }
 
+    /// Group commit: a batch joins the queue, and whoever holds the writer next commits every
+    /// queued batch in one transaction, each in a savepoint of its own (so each commits or
+    /// rolls back alone). Concurrent sign-ins touch the same pages (sessions, tokens, events
+    /// and their indexes); one commit writes each page to the log once for the whole group
+    /// instead of once per batch, and readers drop their caches once per group.
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<BatchOutcome, StoreError> {
-        self.with_conn(move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(internal)?;
-            for (i, s) in stmts.iter().enumerate() {
-                let changed = run_execute(&tx, s.sql, &s.params)?;
-                if s.expect == Expect::Changed && changed == 0 {
-                    // dropping the transaction rolls it back
-                    return Ok(BatchOutcome::GuardFailed(i));
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let ticket = lock(&self.waiting).join(stmts, reply);
+        // a caller that goes away before its batch is taken takes the batch back with it
+        let _withdraw = Withdraw {
+            waiting: &self.waiting,
+            ticket,
+        };
+        let mut answer = answer;
+        let outcome = tokio::select! {
+            biased;
+            // another holder of the writer committed this batch with its group
+            done = &mut answer => done,
+            mut conn = self.conn.lock() => {
+                let group = std::mem::take(&mut lock(&self.waiting).batches);
+                if !group.is_empty() {
+                    commit_group(&mut conn, group);
                 }
+                drop(conn);
+                answer.await
             }
-            tx.commit().map_err(internal)?;
-            Ok(BatchOutcome::Committed)
-        })
-        .await
+        };
+        outcome.map_err(|_| StoreError::Internal(anyhow::anyhow!("a queued batch was dropped")))?
     }
 
     async fn migrate(&self, migrations: &'static [Migration]) -> Result<usize, StoreError> {
@@ -281,5 +389,72 @@ impl Db for SqliteDb {
             Ok(applied)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params;
+
+    async fn table() -> (tempfile::TempDir, SqliteDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.db")).unwrap();
+        db.execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+            vec![],
+        )
+        .await
+        .unwrap();
+        db.execute("INSERT INTO t (id, n) VALUES (1, 0)", vec![])
+            .await
+            .unwrap();
+        (dir, db)
+    }
+
+    fn take_if(n: i64) -> Stmt {
+        Stmt::guard("UPDATE t SET n = n + 1 WHERE id = 1 AND n = $1", params![n])
+    }
+
+    fn insert(id: i64) -> Stmt {
+        Stmt::new("INSERT INTO t (id, n) VALUES ($1, 0)", params![id])
+    }
+
+    #[tokio::test]
+    async fn batches_committed_together_keep_their_own_outcomes() {
+        let (_dir, db) = table().await;
+        // many batches at once: they share commits, but each guard decides for its batch only
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move { db.batch(vec![insert(100 + i), take_if(0)]).await })
+            })
+            .collect();
+        let mut committed = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                BatchOutcome::Committed => committed += 1,
+                BatchOutcome::GuardFailed(i) => assert_eq!(i, 1),
+            }
+        }
+        assert_eq!(committed, 1);
+        // the losers' inserts were rolled back with their batch; the winner's stayed
+        let rows = db
+            .query("SELECT COUNT(*) FROM t WHERE id >= 100", vec![])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].int(0).unwrap(), 1);
+        // an error undoes its own batch, not the others
+        let bad = db.batch(vec![insert(200), insert(1)]);
+        let good = db.batch(vec![insert(201)]);
+        let (bad, good) = tokio::join!(bad, good);
+        assert!(bad.is_err());
+        assert_eq!(good.unwrap(), BatchOutcome::Committed);
+        let rows = db
+            .query("SELECT id FROM t WHERE id >= 200", vec![])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].int(0).unwrap(), 201);
     }
 }
