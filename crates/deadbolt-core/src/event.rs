@@ -52,10 +52,15 @@ pub enum EventKind {
     TeamMemberRemoved,
     MfaResetByAdmin,
     AccountUnlocked,
+    /// A WebAuthn assertion whose signature counter did not move forward: the authenticator
+    /// may have been cloned. Refused.
+    WebauthnSignCountRegressed,
+    /// A usernameless sign-in with a passkey.
+    PasskeyLoginSucceeded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 46] = [
+    pub const ALL: [EventKind; 48] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -102,6 +107,8 @@ impl EventKind {
         Self::TeamMemberRemoved,
         Self::MfaResetByAdmin,
         Self::AccountUnlocked,
+        Self::WebauthnSignCountRegressed,
+        Self::PasskeyLoginSucceeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -152,6 +159,8 @@ impl EventKind {
             Self::TeamMemberRemoved => "team_member_removed",
             Self::MfaResetByAdmin => "mfa_reset_by_admin",
             Self::AccountUnlocked => "account_unlocked",
+            Self::WebauthnSignCountRegressed => "webauthn_sign_count_regressed",
+            Self::PasskeyLoginSucceeded => "passkey_login_succeeded",
         }
     }
 

@@ -68,6 +68,17 @@ pub enum ApiError {
     Overloaded,
     #[error("a dependency is unavailable")]
     Unavailable,
+    /// A WebAuthn credential that does not parse, or a registration that does not verify.
+    #[error("{0}")]
+    InvalidCredential(String),
+    #[error("the credential was made for another origin than this service's")]
+    WrongOrigin,
+    #[error("the WebAuthn ceremony expired, was already answered, or is unknown; start again")]
+    CeremonyExpired,
+    #[error("no security key or passkey registered here has this credential id")]
+    UnknownCredential,
+    #[error("{0}")]
+    AttestationRefused(&'static str),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -104,7 +115,12 @@ impl ApiError {
             | Self::InvalidEmail
             | Self::InvalidPhone
             | Self::WeakPassword(_)
-            | Self::InvalidCode => StatusCode::BAD_REQUEST,
+            | Self::InvalidCode
+            | Self::InvalidCredential(_)
+            | Self::WrongOrigin
+            | Self::CeremonyExpired
+            | Self::UnknownCredential
+            | Self::AttestationRefused(_) => StatusCode::BAD_REQUEST,
             Self::InvalidCredentials
             | Self::SsoRequired
             | Self::InvalidToken
@@ -155,6 +171,11 @@ impl ApiError {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
+            Self::InvalidCredential(_) => "invalid_credential",
+            Self::WrongOrigin => "wrong_origin",
+            Self::CeremonyExpired => "ceremony_expired",
+            Self::UnknownCredential => "unknown_credential",
+            Self::AttestationRefused(_) => "attestation_refused",
             Self::Internal(_) => "internal_error",
         }
     }

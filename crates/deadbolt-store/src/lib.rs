@@ -25,6 +25,7 @@ mod outbox;
 mod sessions;
 mod teams;
 mod throttle;
+mod webauthn;
 
 pub use accounts::NewAccount;
 pub use api_keys::ApiKeyRecord;
@@ -42,6 +43,7 @@ pub use outbox::{DeadLetter, OutboxMessage};
 pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
 pub use teams::{team_writes, MemberRecord, TeamRecord};
 pub use throttle::writes as throttle_writes;
+pub use webauthn::{CeremonyRecord, WebauthnCredentialRecord};
 
 use db::{Db, Dialect, Migration};
 use std::sync::Arc;
@@ -105,6 +107,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "enrollment_sessions",
         sql: include_str!("../migrations/0008_enrollment_sessions.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "webauthn",
+        sql: include_str!("../migrations/0010_webauthn.sql"),
     },
 ];
 

@@ -28,10 +28,12 @@ pub enum Notice {
     PhoneChanged,
     MfaReset,
     ApiKeyCreated,
+    /// A security key's signature counter went backwards: it may have been copied.
+    AuthenticatorCloned,
 }
 
 impl Notice {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -48,6 +50,7 @@ impl Notice {
         Self::PhoneChanged,
         Self::MfaReset,
         Self::ApiKeyCreated,
+        Self::AuthenticatorCloned,
     ];
 
     /// Its name in `notices.j2`.
@@ -69,6 +72,7 @@ impl Notice {
             Self::PhoneChanged => "phone_changed",
             Self::MfaReset => "mfa_reset",
             Self::ApiKeyCreated => "api_key_created",
+            Self::AuthenticatorCloned => "authenticator_cloned",
         }
     }
 
