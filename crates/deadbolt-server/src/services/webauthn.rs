@@ -151,9 +151,11 @@ fn credential_bytes(credential: &Value) -> ApiResult<Vec<u8>> {
     Ok(bytes)
 }
 
-fn malformed(what: &str) -> ApiError {
+/// A credential that does not parse; the parser's words are about the client's own input.
+fn malformed(what: &str, e: impl std::fmt::Display) -> ApiError {
+    let why: String = e.to_string().chars().take(200).collect();
     ApiError::InvalidCredential(format!(
-        "`credential` is not a well-formed {what} (WebAuthn Level 3 JSON)"
+        "`credential` is not a well-formed {what} (WebAuthn Level 3 JSON): {why}"
     ))
 }
 
@@ -280,11 +282,11 @@ pub async fn finish_registration(
     credential: &Value,
 ) -> ApiResult<Vec<Write>> {
     let bytes = credential_bytes(credential)?;
-    let registration = Registration::from_json_custom(&bytes)
-        .map_err(|_| malformed("RegistrationResponseJSON"))?;
+    let registration = Registration::from_json_relaxed(&bytes)
+        .map_err(|e| malformed("RegistrationResponseJSON", e))?;
     let challenge = registration
         .challenge_relaxed()
-        .map_err(|_| malformed("RegistrationResponseJSON"))?;
+        .map_err(|e| malformed("RegistrationResponseJSON", e))?;
     let found = state
         .store
         .ceremony_by_challenge(&challenge_hex(challenge))
@@ -481,8 +483,8 @@ pub async fn method_of(
     named: Option<MethodId>,
 ) -> ApiResult<MethodId> {
     let bytes = credential_bytes(credential)?;
-    let assertion = NonDiscoverableAuthentication16::from_json_custom(&bytes)
-        .map_err(|_| malformed("AuthenticationResponseJSON"))?;
+    let assertion = NonDiscoverableAuthentication16::from_json_relaxed(&bytes)
+        .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
     let record = state
         .store
         .webauthn_credential(assertion.raw_id().as_ref())
@@ -539,11 +541,11 @@ pub async fn check_second_factor(
     credential: &Value,
 ) -> ApiResult<Result<Verified, Refused>> {
     let bytes = credential_bytes(credential)?;
-    let assertion = NonDiscoverableAuthentication16::from_json_custom(&bytes)
-        .map_err(|_| malformed("AuthenticationResponseJSON"))?;
+    let assertion = NonDiscoverableAuthentication16::from_json_relaxed(&bytes)
+        .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
     let sent = assertion
         .challenge_relaxed()
-        .map_err(|_| malformed("AuthenticationResponseJSON"))?;
+        .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
     let now = state.clock.now();
     let found = state
         .store
@@ -674,8 +676,8 @@ pub async fn passkey_assertion(
     credential: &Value,
 ) -> ApiResult<PasskeyAssertion> {
     let bytes = credential_bytes(credential)?;
-    let assertion = DiscoverableAuthentication16::from_json_custom(&bytes)
-        .map_err(|_| malformed("AuthenticationResponseJSON with a userHandle"))?;
+    let assertion = DiscoverableAuthentication16::from_json_relaxed(&bytes)
+        .map_err(|e| malformed("AuthenticationResponseJSON with a userHandle", e))?;
     let ceremony = live(state, state.store.ceremony(challenge_id).await?, PASSKEY)?;
     let record = state
         .store

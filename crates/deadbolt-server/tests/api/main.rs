@@ -21,3 +21,4 @@ mod reset;
 mod service;
 mod sessions;
 mod stepup;
+mod webauthn;
