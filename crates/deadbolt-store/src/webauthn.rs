@@ -169,10 +169,7 @@ fn credential_from_row(r: &Row) -> Result<WebauthnCredentialRecord> {
             .map_err(|_| StoreError::Corrupt("webauthn transports".into()))?,
         backup_eligible: r.bool(9)?,
         backed_up: r.bool(10)?,
-        discoverable: match r.opt_int(11)? {
-            None => None,
-            Some(v) => Some(v != 0),
-        },
+        discoverable: r.opt_int(11)?.map(|v| v != 0),
         created_at: from_millis(r.int(12)?),
         last_used_at: r.opt_int(13)?.map(from_millis),
     })

@@ -178,6 +178,9 @@ async fn openapi_documents_every_endpoint() {
         ("post", "/v1/admin/accounts/{id}/mfa/reset"),
         ("post", "/v1/admin/accounts/{id}/unlock"),
         ("get", "/v1/admin/events"),
+        ("post", "/v1/me/mfa/webauthn"),
+        ("post", "/v1/login/passkey/start"),
+        ("post", "/v1/login/passkey/finish"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

@@ -771,3 +771,125 @@ async fn a_password_reset_takes_a_key_as_its_second_factor() {
         .await;
     assert_eq!(r.status(), 200);
 }
+
+impl Key {
+    /// A key that signs with ES256 only (so the test can sign its attestation).
+    fn es256(aaguid: Aaguid) -> Self {
+        let mut key = Self::with(aaguid, true, false);
+        key.client
+            .authenticator_mut()
+            .set_algorithms(&[passkey_crypto::iana::Algorithm::ES256])
+            .unwrap();
+        key
+    }
+
+    /// Turns the authenticator's `none` attestation into a `packed` self attestation, signed
+    /// with the credential's own key as WebAuthn L3 §8.2 describes (the software authenticator
+    /// only makes `none`).
+    fn self_attest(&self, mut registration: Value) -> Value {
+        use base64::Engine as _;
+        use p256::ecdsa::signature::Signer as _;
+        use sha2::Digest as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let field = |name: &str| {
+            b64.decode(registration["response"][name].as_str().unwrap())
+                .unwrap()
+        };
+        let auth_data = field("authenticatorData");
+        let client_data_hash = sha2::Sha256::digest(field("clientDataJSON"));
+        let passkey = self.client.authenticator().store().as_ref().unwrap();
+        let d = passkey
+            .key
+            .params
+            .iter()
+            .find(|(label, _)| *label == passkey_crypto::coset::Label::Int(-4))
+            .and_then(|(_, v)| v.as_bytes())
+            .expect("the private scalar");
+        let signing = p256::ecdsa::SigningKey::from_slice(d).unwrap();
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(&client_data_hash);
+        let sig: p256::ecdsa::Signature = signing.sign(&signed);
+        let sig = sig.to_der().as_bytes().to_vec();
+        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+            match b.len() {
+                n if n < 24 => out.push(0x40 | n as u8),
+                n if n < 256 => out.extend([0x58, n as u8]),
+                n => out.extend([0x59, (n >> 8) as u8, n as u8]),
+            }
+            out.extend_from_slice(b);
+        }
+        // {"fmt": "packed", "attStmt": {"alg": -7, "sig": sig}, "authData": authData}, in
+        // CTAP2 canonical order
+        let mut object = vec![0xa3, 0x63];
+        object.extend(b"fmt");
+        object.push(0x66);
+        object.extend(b"packed");
+        object.push(0x67);
+        object.extend(b"attStmt");
+        object.extend([0xa2, 0x63]);
+        object.extend(b"alg");
+        object.extend([0x26, 0x63]);
+        object.extend(b"sig");
+        bytes(&mut object, &sig);
+        object.push(0x68);
+        object.extend(b"authData");
+        bytes(&mut object, &auth_data);
+        registration["response"]["attestationObject"] = json!(b64.encode(object));
+        registration
+    }
+}
+
+#[tokio::test]
+async fn attestation_can_be_required_with_an_aaguid_allow_list() {
+    let listed = Aaguid([7; 16]);
+    let listed_id = uuid::Uuid::from_bytes([7; 16]).to_string();
+    let app = spawn_with(|c| {
+        c.webauthn.attestation = "required".into();
+        c.webauthn.allowed_aaguids = vec![listed_id];
+    })
+    .await;
+    let access = app.access_token("attest@example.com").await;
+
+    // a listed model that does not attest is refused
+    let mut bare = Key::es256(listed);
+    let (method_id, options) = begin_enrolment(&app, &access, Some("Listed")).await;
+    assert_eq!(options["attestation"], "direct");
+    let registration = bare.register(&options).await;
+    let r = confirm(&app, &access, &method_id, registration).await;
+    assert_problem(r, 400, "attestation_refused").await;
+    // a listed model that attests is accepted
+    let mut good = Key::es256(listed);
+    let (method_id, options) = begin_enrolment(&app, &access, Some("Listed")).await;
+    let registration = good.register(&options).await;
+    let attested = good.self_attest(registration);
+    let r = confirm(&app, &access, &method_id, attested).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // a model that is not on the list is refused, attestation or not
+    let access = app.access_token("other-model@example.com").await;
+    let mut other = Key::es256(Aaguid([9; 16]));
+    let (method_id, options) = begin_enrolment(&app, &access, None).await;
+    let registration = other.register(&options).await;
+    let attested = other.self_attest(registration);
+    let r = confirm(&app, &access, &method_id, attested).await;
+    let body = assert_problem(r, 400, "attestation_refused").await;
+    assert!(body["detail"].as_str().unwrap().contains("allow list"));
+    let overview: Value = app
+        .get_auth("/v1/me/mfa", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["enabled"], false);
+}
+
+#[tokio::test]
+async fn by_default_any_authenticator_is_accepted_without_attestation() {
+    let app = spawn().await;
+    let access = app.access_token("anykey@example.com").await;
+    let (method_id, options) = begin_enrolment(&app, &access, None).await;
+    assert_eq!(options["attestation"], "none");
+    let mut key = Key::with(Aaguid([9; 16]), true, false);
+    let r = confirm(&app, &access, &method_id, key.register(&options).await).await;
+    assert_eq!(r.status(), 200);
+}
