@@ -282,14 +282,4 @@ impl Store {
         let rows = self.db.query(SQL, params![id.to_string()]).await?;
         rows.first().map(ceremony_from_row).transpose()
     }
-
-    /// Drops ceremonies that ended before `before` (housekeeping).
-    pub async fn delete_old_ceremonies(&self, before: OffsetDateTime) -> Result<u64> {
-        self.db
-            .execute(
-                "DELETE FROM webauthn_ceremonies WHERE expires_at < $1",
-                params![to_millis(before)],
-            )
-            .await
-    }
 }

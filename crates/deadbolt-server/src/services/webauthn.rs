@@ -62,24 +62,43 @@ const PASSKEY: &str = "passkey";
 /// `config check`'s findings for `[webauthn]`, beyond the basic shape of `rp_id`/`rp_origin`.
 pub fn config_problems(c: &WebauthnConfig) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    if AsciiDomain::try_from(c.rp_id.clone()).is_err() {
+    let domain_ok = !c.rp_id.is_empty()
+        && c.rp_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && AsciiDomain::try_from(c.rp_id.clone()).is_ok();
+    if !domain_ok {
         out.push((
             "rp_id",
             "must be an ASCII domain name, like example.com".into(),
         ));
     }
-    if DomainOrigin::try_from(c.rp_origin.as_str()).is_err() {
-        out.push((
-            "rp_origin",
-            "must be an origin (scheme://host[:port]), like https://example.com".into(),
-        ));
+    // an origin's host must be the RP ID or under it (WebAuthn L3 5.1.3 step 8)
+    let origin_problem = |o: &str| -> Option<String> {
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))?;
+        let host = rest.split(':').next().unwrap_or_default();
+        let parses = DomainOrigin::try_from(o).is_ok()
+            && !host.is_empty()
+            && !rest.contains(['/', '?', '#'])
+            && !rest.contains(char::is_whitespace);
+        if !parses {
+            return Some(format!("{o:?} is not an origin (http[s]://host[:port])"));
+        }
+        (domain_ok && host != c.rp_id && !host.ends_with(&format!(".{}", c.rp_id)))
+            .then(|| format!("{o:?} is not rp_id {:?} nor under it", c.rp_id))
+    };
+    let not_http = |o: &str| !(o.starts_with("https://") || o.starts_with("http://"));
+    // (config.rs already says when rp_origin is not http(s) at all)
+    if let Some(why) = origin_problem(&c.rp_origin) {
+        out.push(("rp_origin", why));
     }
     for o in &c.extra_origins {
-        if DomainOrigin::try_from(o.as_str()).is_err() {
-            out.push((
-                "extra_origins",
-                format!("{o:?} is not an origin (scheme://host[:port])"),
-            ));
+        if not_http(o) {
+            out.push(("extra_origins", format!("{o:?} is not an http(s) origin")));
+        } else if let Some(why) = origin_problem(o) {
+            out.push(("extra_origins", why));
         }
     }
     if AttestationPolicy::parse(&c.attestation).is_none() {
@@ -769,5 +788,87 @@ pub async fn check_passkey(
             received,
         )
         .map(Err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn config_check_names_each_bad_webauthn_key() {
+        assert!(config_problems(&WebauthnConfig::default()).is_empty());
+        let bad = WebauthnConfig {
+            rp_id: "exa mple.com".into(),
+            rp_origin: "https://example.com".into(),
+            extra_origins: vec!["not an origin".into(), "https://a.b/".into()],
+            attestation: "sometimes".into(),
+            allowed_aaguids: vec!["nope".into()],
+            ceremony_timeout_seconds: 5,
+        };
+        let keys: Vec<&str> = config_problems(&bad).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "rp_id",
+                "extra_origins",
+                "extra_origins",
+                "attestation",
+                "allowed_aaguids",
+                "ceremony_timeout_seconds"
+            ]
+        );
+    }
+
+    #[test]
+    fn origins_must_sit_under_the_rp_id() {
+        let c = WebauthnConfig {
+            rp_id: "example.com".into(),
+            rp_origin: "https://login.example.com".into(),
+            extra_origins: vec![
+                "https://example.com:8443".into(),
+                "https://evil-example.com".into(),
+            ],
+            ..WebauthnConfig::default()
+        };
+        let problems = config_problems(&c);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].1.contains("evil-example.com"));
+    }
+
+    #[test]
+    fn webauthn_keys_come_from_the_environment_and_are_checked() {
+        let env = vec![
+            (
+                "DEADBOLT_WEBAUTHN__ALLOWED_AAGUIDS".to_owned(),
+                r#"["ee882879-721c-4913-9775-3dfcce97072a"]"#.to_owned(),
+            ),
+            (
+                "DEADBOLT_WEBAUTHN__ATTESTATION".to_owned(),
+                "required".to_owned(),
+            ),
+        ];
+        let config = Config::load(None, env).unwrap();
+        assert_eq!(config.webauthn.attestation, "required");
+        assert_eq!(config.webauthn.aaguids().len(), 1);
+        let env = vec![(
+            "DEADBOLT_WEBAUTHN__ATTESTATION".to_owned(),
+            "direct".to_owned(),
+        )];
+        let problems = Config::load(None, env).unwrap_err();
+        assert!(problems.0.iter().any(|p| p.key == "webauthn.attestation"));
+    }
+
+    #[test]
+    fn flags_and_counter_are_read_from_authenticator_data() {
+        let mut data = vec![0u8; 37];
+        assert!(!user_verified(&data));
+        data[32] = 0x05;
+        data[33..37].copy_from_slice(&7u32.to_be_bytes());
+        assert!(user_verified(&data));
+        assert_eq!(received_count(&data), 7);
+        assert_eq!(received_count(&data[..20]), 0);
+        assert!(!user_verified(&[]));
     }
 }
