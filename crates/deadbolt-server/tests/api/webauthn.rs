@@ -442,6 +442,13 @@ async fn a_replayed_assertion_is_refused() {
     let body = assert_problem(r, 401, "invalid_code").await;
     assert_eq!(body["attempts_remaining"], 4);
 
+    // nor an unused answer made for another sign-in's challenge
+    let other_token = app.mfa_token("replay@example.com").await;
+    let other_options = login_options(&app, &other_token, &method_id).await;
+    let for_other = key.sign(&other_options).await;
+    let r = verify_key(&app, &mfa_token, for_other).await;
+    assert_problem(r, 401, "invalid_code").await;
+
     // nor does a genuine answer to a challenge that was already answered (once, wrongly)
     let options = login_options(&app, &mfa_token, &method_id).await;
     let good = key.sign(&options).await;
@@ -450,7 +457,21 @@ async fn a_replayed_assertion_is_refused() {
     let r = verify_key(&app, &mfa_token, tampered).await;
     assert_problem(r, 401, "invalid_code").await;
     let r = verify_key(&app, &mfa_token, good).await;
+    let body = assert_problem(r, 401, "invalid_code").await;
+    assert_eq!(body["attempts_remaining"], 1);
+    // the fifth failure kills the mfa_token
+    let options = login_options(&app, &mfa_token, &method_id).await;
+    let mut tampered = key.sign(&options).await;
+    tampered["response"]["signature"] = json!("AAAA");
+    let r = verify_key(&app, &mfa_token, tampered).await;
     assert_problem(r, 401, "invalid_code").await;
+    let r = app
+        .post(
+            "/v1/login/mfa/challenge",
+            json!({"mfa_token": mfa_token, "method_id": method_id}),
+        )
+        .await;
+    assert_problem(r, 401, "mfa_token_invalid").await;
 }
 
 #[tokio::test]
