@@ -327,6 +327,22 @@ async fn two_labelled_keys_each_sign_in_and_the_second_needs_a_step_up() {
         .collect();
     assert_eq!(labels, ["Blue key", "Red key"]);
 
+    // the red key becomes the primary method: offered first
+    let r = app
+        .send_auth(
+            Method::PUT,
+            "/v1/me/mfa/primary",
+            &access,
+            Some(json!({"method_id": red_id})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = app.login("two@example.com", PASSWORD).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["methods"][0]["id"], red_id.as_str());
+    assert_eq!(body["methods"][0]["label"], "Red key");
+    assert_eq!(body["methods"][0]["primary"], true);
+
     // either key answers; the red one names its own method
     let mfa_token = app.mfa_token("two@example.com").await;
     let options = login_options(&app, &mfa_token, &red_id).await;
