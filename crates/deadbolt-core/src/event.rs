@@ -58,10 +58,15 @@ pub enum EventKind {
     SignInRisk,
     /// A sign-in with the right password refused by risk rules or location restrictions.
     SignInRefused,
+    /// A WebAuthn assertion whose signature counter did not move forward: the authenticator
+    /// may have been cloned. Refused.
+    WebauthnSignCountRegressed,
+    /// A usernameless sign-in with a passkey.
+    PasskeyLoginSucceeded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 49] = [
+    pub const ALL: [EventKind; 51] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -111,6 +116,8 @@ impl EventKind {
         Self::PolicyChanged,
         Self::SignInRisk,
         Self::SignInRefused,
+        Self::WebauthnSignCountRegressed,
+        Self::PasskeyLoginSucceeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -164,6 +171,8 @@ impl EventKind {
             Self::PolicyChanged => "policy_changed",
             Self::SignInRisk => "sign_in_risk",
             Self::SignInRefused => "sign_in_refused",
+            Self::WebauthnSignCountRegressed => "webauthn_sign_count_regressed",
+            Self::PasskeyLoginSucceeded => "passkey_login_succeeded",
         }
     }
 

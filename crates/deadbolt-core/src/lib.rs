@@ -28,5 +28,6 @@ pub mod team;
 pub mod throttle;
 pub mod token;
 pub mod totp;
+pub mod webauthn;
 
 pub use error::CoreError;

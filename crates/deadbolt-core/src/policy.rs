@@ -11,9 +11,6 @@ use crate::totp::TotpParams;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The method types policy can name.
-pub const METHOD_NAMES: [&str; 6] = ["totp", "webauthn", "email", "sms", "voice", "recovery_code"];
-
 /// Actions whose challenge policy can never loosen: a stolen session must not be enough to
 /// change the password or delete the account.
 pub const ALWAYS_CHALLENGED: [&str; 2] = [Action::PASSWORD_CHANGE, Action::ACCOUNT_DELETE];
@@ -122,6 +119,11 @@ impl StepUpPolicy {
     }
 }
 
+/// The method type names policy may use, for messages.
+fn method_names() -> String {
+    MethodKind::ALL.map(MethodKind::as_str).join(", ")
+}
+
 /// One thing wrong with a policy: the field (a dotted path) and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyProblem {
@@ -143,10 +145,10 @@ impl Policy {
             }
         }
         for (i, m) in self.mfa.allowed_methods.iter().enumerate() {
-            if !METHOD_NAMES.contains(&m.as_str()) {
+            if !MethodKind::parse(m).is_some() {
                 add(
                     format!("mfa.allowed_methods[{i}]"),
-                    format!("{m:?} is not one of {}", METHOD_NAMES.join(", ")),
+                    format!("{m:?} is not one of {}", method_names()),
                 );
             }
         }
@@ -154,7 +156,7 @@ impl Policy {
             .mfa
             .allowed_methods
             .iter()
-            .any(|m| m != "recovery_code" && METHOD_NAMES.contains(&m.as_str()));
+            .any(|m| m != "recovery_code" && MethodKind::parse(m).is_some());
         let someone_must = self.mfa.enforcement == Enforcement::Required
             || (self.mfa.enforcement == Enforcement::Optional
                 && !self.mfa.required_for_roles.is_empty());
@@ -199,10 +201,10 @@ impl Policy {
                 add(format!("{field}.window_seconds"), m);
             }
             for (i, m) in rule.methods.iter().flatten().enumerate() {
-                if !METHOD_NAMES.contains(&m.as_str()) {
+                if !MethodKind::parse(m).is_some() {
                     add(
                         format!("{field}.methods[{i}]"),
-                        format!("{m:?} is not one of {}", METHOD_NAMES.join(", ")),
+                        format!("{m:?} is not one of {}", method_names()),
                     );
                 }
             }

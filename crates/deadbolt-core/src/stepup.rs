@@ -127,7 +127,9 @@ pub fn factor_satisfies(action: &Action, kind: MethodKind, has_stronger: bool) -
 /// A disabled one counts: failing an authenticator a hundred times must not make a texted code
 /// good enough.
 pub fn has_stronger_than_a_sent_code(kinds: impl IntoIterator<Item = MethodKind>) -> bool {
-    kinds.into_iter().any(|k| k == MethodKind::Totp)
+    kinds
+        .into_iter()
+        .any(|k| matches!(k, MethodKind::Totp | MethodKind::WebAuthn))
 }
 
 #[cfg(test)]
@@ -152,6 +154,10 @@ mod tests {
         assert!(has_stronger_than_a_sent_code([
             MethodKind::Sms,
             MethodKind::Totp
+        ]));
+        assert!(has_stronger_than_a_sent_code([
+            MethodKind::Email,
+            MethodKind::WebAuthn
         ]));
         assert!(!has_stronger_than_a_sent_code([
             MethodKind::Sms,

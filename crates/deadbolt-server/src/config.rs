@@ -159,12 +159,23 @@ impl std::fmt::Debug for SmsConfig {
     }
 }
 
-/// WebAuthn relying party. Parsed and checked now; used by the WebAuthn factor.
+/// WebAuthn relying party: security keys and passkeys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebauthnConfig {
+    /// The domain credentials are bound to (`example.com`); every origin must be it or under it.
     pub rp_id: String,
+    /// The origin of the pages that run the ceremonies (`https://login.example.com`).
     pub rp_origin: String,
+    /// Further origins allowed to run ceremonies (other apps under the same `rp_id`).
+    pub extra_origins: Vec<String>,
+    /// `none` (default): any authenticator; `required`: it must attest (self attestation is
+    /// all the library checks) and, when `allowed_aaguids` is not empty, be one of those models.
+    pub attestation: String,
+    /// AAGUIDs (UUIDs) of the authenticator models allowed under `attestation = "required"`.
+    pub allowed_aaguids: Vec<String>,
+    /// How long a ceremony (options handed out, credential awaited) lives.
+    pub ceremony_timeout_seconds: i64,
 }
 
 impl Default for WebauthnConfig {
@@ -172,6 +183,10 @@ impl Default for WebauthnConfig {
         Self {
             rp_id: "localhost".to_owned(),
             rp_origin: "http://localhost:8080".to_owned(),
+            extra_origins: Vec::new(),
+            attestation: "none".to_owned(),
+            allowed_aaguids: Vec::new(),
+            ceremony_timeout_seconds: 300,
         }
     }
 }
@@ -182,6 +197,23 @@ impl Default for WebauthnConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct GeoipConfig {
     pub database: String,
+}
+
+impl WebauthnConfig {
+    /// Every origin allowed to run a ceremony.
+    pub fn origins(&self) -> Vec<&str> {
+        std::iter::once(self.rp_origin.as_str())
+            .chain(self.extra_origins.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The allow list, parsed (config check refuses entries that do not parse).
+    pub fn aaguids(&self) -> Vec<uuid::Uuid> {
+        self.allowed_aaguids
+            .iter()
+            .filter_map(|a| uuid::Uuid::parse_str(a).ok())
+            .collect()
+    }
 }
 
 /// Second factors: who must have one (`enforcement`, `required_for_roles`), which kinds may be
@@ -531,6 +563,9 @@ impl Config {
                 "rp_origin",
                 "must be an http:// or https:// origin".into(),
             );
+        }
+        for (key, message) in crate::services::webauthn::config_problems(&self.webauthn) {
+            add("webauthn", key, message);
         }
         if !["off", "optional", "required"].contains(&self.mfa.enforcement.as_str()) {
             add(

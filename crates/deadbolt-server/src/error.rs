@@ -82,6 +82,17 @@ pub enum ApiError {
     Overloaded,
     #[error("a dependency is unavailable")]
     Unavailable,
+    /// A WebAuthn credential that does not parse, or a registration that does not verify.
+    #[error("{0}")]
+    InvalidCredential(String),
+    #[error("the credential was made for another origin than this service's")]
+    WrongOrigin,
+    #[error("the WebAuthn ceremony expired, was already answered, or is unknown; start again")]
+    CeremonyExpired,
+    #[error("no security key or passkey registered here has this credential id")]
+    UnknownCredential,
+    #[error("{0}")]
+    AttestationRefused(&'static str),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -128,6 +139,11 @@ impl ApiError {
             | Self::InvalidPhone
             | Self::WeakPassword(_)
             | Self::InvalidCode
+            | Self::InvalidCredential(_)
+            | Self::WrongOrigin
+            | Self::CeremonyExpired
+            | Self::UnknownCredential
+            | Self::AttestationRefused(_)
             | Self::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
             Self::InvalidCredentials
             | Self::SsoRequired
@@ -184,6 +200,11 @@ impl ApiError {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
+            Self::InvalidCredential(_) => "invalid_credential",
+            Self::WrongOrigin => "wrong_origin",
+            Self::CeremonyExpired => "ceremony_expired",
+            Self::UnknownCredential => "unknown_credential",
+            Self::AttestationRefused(_) => "attestation_refused",
             Self::Internal(_) => "internal_error",
         }
     }

@@ -30,6 +30,7 @@ impl Store {
         let device_cutoff = to_millis(now - Duration::days(400));
         let statements = [
             Stmt::new("DELETE FROM mfa_challenges WHERE expires_at < $1", params![cutoff]),
+            Stmt::new("DELETE FROM webauthn_ceremonies WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM verification_codes WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM auth_failures WHERE at < $1", params![cutoff]),
             Stmt::new("DELETE FROM step_up_grants WHERE expires_at < $1", params![cutoff]),

@@ -27,6 +27,7 @@ mod policy;
 mod sessions;
 mod teams;
 mod throttle;
+mod webauthn;
 
 pub use accounts::NewAccount;
 pub use api_keys::ApiKeyRecord;
@@ -46,6 +47,7 @@ pub use policy::StoredPolicy;
 pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
 pub use teams::{team_writes, MemberRecord, TeamRecord};
 pub use throttle::writes as throttle_writes;
+pub use webauthn::{CeremonyRecord, WebauthnCredentialRecord};
 
 use db::{Db, Dialect, Migration};
 use std::sync::Arc;
@@ -117,6 +119,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "policy_and_places",
         sql: include_str!("../migrations/0009_policy_and_places.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "webauthn",
+        sql: include_str!("../migrations/0010_webauthn.sql"),
     },
 ];
 

@@ -11,7 +11,13 @@ pub fn factor_input(
     kind: FactorType,
     method_id: Option<uuid::Uuid>,
     code: Option<String>,
+    credential: Option<serde_json::Value>,
 ) -> ApiResult<FactorInput> {
+    if credential.is_some() && kind != FactorType::Webauthn {
+        return Err(ApiError::InvalidRequest(
+            "`credential` goes with type webauthn".into(),
+        ));
+    }
     let code = || {
         code.clone()
             .map(Secret::new)
@@ -37,8 +43,14 @@ pub fn factor_input(
         FactorType::Password => Err(ApiError::InvalidRequest(
             "a password is not a second factor".into(),
         )),
-        FactorType::Webauthn => Err(ApiError::InvalidRequest(
-            "this account has no method of that type".into(),
-        )),
+        FactorType::Webauthn => Ok(FactorInput::WebAuthn {
+            method_id,
+            credential: credential.ok_or_else(|| {
+                ApiError::InvalidRequest(
+                    "`credential` (AuthenticationResponseJSON) is required for type webauthn"
+                        .into(),
+                )
+            })?,
+        }),
     }
 }

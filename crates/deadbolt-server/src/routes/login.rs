@@ -2,14 +2,15 @@
 //! `/v1/login/mfa/verify` when a second factor is needed.
 
 use super::{BodyProblems, SendProblems, Unavailable};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::routes::factor_input::factor_input;
 use crate::routes::tokens::TokenResponse;
-use crate::routes::views::{CodeSentView, FactorType, MethodView};
+use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
 use crate::services::factors;
 use crate::services::login::{self, Login, LoginOutcome};
 use crate::services::mfa_login::{self, MfaVerify};
+use crate::services::passkey_login;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -24,6 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(challenge))
         .routes(routes!(verify))
+        .routes(routes!(passkey_start))
+        .routes(routes!(passkey_finish))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -108,6 +111,7 @@ pub struct ChallengeRequest {
 /// recovery codes need nothing sent: they answer 400.
 #[utoipa::path(post, path = "/v1/login/mfa/challenge", tag = "login", request_body = ChallengeRequest, responses(
     (status = 202, description = "A code was sent", body = CodeSentView),
+    (status = 200, description = "WebAuthn request options (PublicKeyCredentialRequestOptionsJSON), also under `public_key`", body = Object),
     (status = 401, description = "`mfa_token_invalid`", body = Problem, content_type = "application/problem+json"),
     SendProblems,
     BodyProblems,
@@ -117,11 +121,11 @@ async fn challenge(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(body): ApiJson<ChallengeRequest>,
-) -> ApiResult<(axum::http::StatusCode, Json<CodeSentView>)> {
+) -> ApiResult<ChallengeAnswer> {
     let (challenge, _) = mfa_login::login_challenge(&state, &Secret::new(body.mfa_token)).await?;
     let sent =
         factors::send_challenge(&state, &client, &challenge, MethodId(body.method_id)).await?;
-    Ok((axum::http::StatusCode::ACCEPTED, Json(sent.into())))
+    Ok(sent.into())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -156,18 +160,73 @@ async fn verify(
     client: ClientInfo,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    if body.credential.is_some() {
-        return Err(ApiError::InvalidRequest(
-            "this account has no WebAuthn credential".into(),
-        ));
-    }
     let input = MfaVerify {
         mfa_token: Secret::new(body.mfa_token),
-        factor: factor_input(body.type_, body.method_id, body.code)?,
+        factor: factor_input(body.type_, body.method_id, body.code, body.credential)?,
         trust_device: body.trust_device.unwrap_or(false),
     };
     let done = mfa_login::verify(&state, &client, input).await?;
     let mut response = TokenResponse::from(done.tokens);
     response.device_token = done.device_token.map(|t| t.expose().to_owned());
     Ok(Json(response))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyStart {
+    /// Names this sign-in at `/v1/login/passkey/finish`.
+    challenge_id: uuid::Uuid,
+    /// PublicKeyCredentialRequestOptionsJSON: no credentials listed (the authenticator offers
+    /// its passkeys for this site), user verification required.
+    #[schema(value_type = Object)]
+    public_key: serde_json::Value,
+}
+
+/// Starts a usernameless passkey sign-in. Anyone may call it. Body: empty or `{}`.
+#[utoipa::path(post, path = "/v1/login/passkey/start", tag = "login", responses(
+    (status = 200, body = PasskeyStart),
+    (status = 403, description = "`factor_not_allowed`: policy does not allow WebAuthn", body = Problem, content_type = "application/problem+json"),
+    BodyProblems,
+    Unavailable,
+))]
+async fn passkey_start(
+    State(state): State<AppState>,
+    _body: crate::extract::EmptyBody,
+) -> ApiResult<Json<PasskeyStart>> {
+    let (challenge_id, public_key) = passkey_login::start(&state).await?;
+    Ok(Json(PasskeyStart {
+        challenge_id,
+        public_key,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyFinish {
+    challenge_id: uuid::Uuid,
+    /// The assertion (AuthenticationResponseJSON), with its `userHandle`.
+    #[schema(value_type = Object)]
+    credential: serde_json::Value,
+}
+
+/// Completes a passkey sign-in: the signed-in body, with `amr` holding `hwk` or `swk`,
+/// `user` and `mfa`, and `acr` `aal2`. An assertion without user verification, or that fails
+/// verification: 401 `invalid_code`; a malformed credential: 400 `invalid_credential`; a
+/// credential not registered here: 400 `unknown_credential`; another origin: 400
+/// `wrong_origin`; an expired, spent or unknown `challenge_id`: 400 `ceremony_expired`.
+#[utoipa::path(post, path = "/v1/login/passkey/finish", tag = "login", request_body = PasskeyFinish, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, description = "`invalid_code` (with `attempts_remaining`)", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`authenticator_disabled` or `factor_not_allowed`", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`mfa_locked` or `too_many_attempts`, with Retry-After", body = Problem, content_type = "application/problem+json"),
+    BodyProblems,
+    Unavailable,
+))]
+async fn passkey_finish(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<PasskeyFinish>,
+) -> ApiResult<Json<TokenResponse>> {
+    let tokens =
+        passkey_login::finish(&state, &client, body.challenge_id, &body.credential).await?;
+    Ok(Json(TokenResponse::from(tokens)))
 }

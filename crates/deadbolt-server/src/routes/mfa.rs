@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(enroll_email))
         .routes(routes!(enroll_sms))
         .routes(routes!(enroll_voice))
+        .routes(routes!(enroll_webauthn))
         .routes(routes!(resend))
         .routes(routes!(confirm))
         .routes(routes!(set_primary))
@@ -200,6 +201,45 @@ async fn enroll_voice(
     Ok((StatusCode::CREATED, Json(e.into())))
 }
 
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollWebauthn {
+    /// A name for the key (default "Security key"), to tell several apart.
+    label: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebauthnEnrollment {
+    method_id: uuid::Uuid,
+    /// PublicKeyCredentialCreationOptionsJSON (WebAuthn Level 3, base64url binaries): pass it
+    /// to `PublicKeyCredential.parseCreationOptionsFromJSON`, then the credential to confirm.
+    #[schema(value_type = Object)]
+    public_key: serde_json::Value,
+}
+
+/// Starts a security key or passkey enrolment (pending until confirmed with the registration).
+/// The options ask for a discoverable credential and user verification where the authenticator
+/// can, so the key can also sign in without a password. While MFA is on this needs step-up
+/// `mfa.manage`. Body: `{label?}`, or empty.
+#[utoipa::path(post, path = "/v1/me/mfa/webauthn", tag = "mfa", security(("bearer" = [])), request_body(content = Option<EnrollWebauthn>), responses(
+    (status = 201, body = WebauthnEnrollment), AuthProblems, BodyProblems, Unavailable,
+))]
+async fn enroll_webauthn(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    who: Principal,
+    JsonOrEmpty(body): JsonOrEmpty<EnrollWebauthn>,
+) -> ApiResult<(StatusCode, Json<WebauthnEnrollment>)> {
+    let e = mfa::enroll_webauthn(&state, &client, &who, body.label).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(WebauthnEnrollment {
+            method_id: e.method_id.0,
+            public_key: e.public_key,
+        }),
+    ))
+}
+
 /// Sends another confirmation code for a pending email, SMS or voice method, within the
 /// resend limits. Body: empty or `{}`.
 #[utoipa::path(post, path = "/v1/me/mfa/{method_id}/resend", tag = "mfa", security(("bearer" = [])),
@@ -236,7 +276,11 @@ pub struct ConfirmResponse {
     recovery_codes: Option<Vec<String>>,
 }
 
-/// Confirms a pending method with its first code. Wrong code: 400 `invalid_code`.
+/// Confirms a pending method with its first code, or a security key with its registration
+/// (`credential`, RegistrationResponseJSON). Wrong code: 400 `invalid_code`. A credential that
+/// does not parse or verify: 400 `invalid_credential`; made for another origin: 400
+/// `wrong_origin`; its ceremony expired or spent: 400 `ceremony_expired`; refused by the
+/// attestation policy: 400 `attestation_refused`.
 #[utoipa::path(post, path = "/v1/me/mfa/{method_id}/confirm", tag = "mfa", security(("bearer" = [])),
     params(("method_id" = uuid::Uuid, Path)), request_body = ConfirmRequest, responses(
     (status = 200, body = ConfirmResponse),
@@ -250,11 +294,16 @@ async fn confirm(
     ApiPath(id): ApiPath<MethodId>,
     ApiJson(body): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Json<ConfirmResponse>> {
-    let code = body.code.ok_or_else(|| {
-        crate::error::ApiError::InvalidRequest("`code` is required to confirm this method".into())
-    })?;
-    let _ = body.credential;
-    let done = mfa::confirm(&state, &client, &who, id, Secret::new(code)).await?;
+    let proof = match (body.code, body.credential) {
+        (Some(code), None) => mfa::Confirmation::Code(Secret::new(code)),
+        (None, Some(credential)) => mfa::Confirmation::Credential(credential),
+        _ => {
+            return Err(crate::error::ApiError::InvalidRequest(
+                "send `code`, or `credential` for a security key".into(),
+            ))
+        }
+    };
+    let done = mfa::confirm(&state, &client, &who, id, proof).await?;
     Ok(Json(ConfirmResponse {
         method: MethodDetails::from(&done.method),
         recovery_codes: done

@@ -1,10 +1,10 @@
 //! `/v1/password-reset`: an emailed code, then (for accounts with MFA) a second factor.
 
 use super::{BodyProblems, SendProblems, Unavailable};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::routes::factor_input::factor_input;
-use crate::routes::views::{CodeSentView, FactorType, MethodView};
+use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
 use crate::services::reset;
 use crate::state::AppState;
 use axum::extract::State;
@@ -92,6 +92,7 @@ pub struct ResetChallenge {
 /// As the login challenge: TOTP and recovery codes need nothing sent (400).
 #[utoipa::path(post, path = "/v1/password-reset/challenge", tag = "password-reset", request_body = ResetChallenge, responses(
     (status = 202, description = "A code was sent", body = CodeSentView),
+    (status = 200, description = "WebAuthn request options (PublicKeyCredentialRequestOptionsJSON), also under `public_key`", body = Object),
     (status = 401, description = "`mfa_token_invalid`: the reset token is dead", body = Problem, content_type = "application/problem+json"),
     SendProblems, BodyProblems, Unavailable,
 ))]
@@ -99,7 +100,7 @@ async fn challenge(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(body): ApiJson<ResetChallenge>,
-) -> ApiResult<(StatusCode, Json<CodeSentView>)> {
+) -> ApiResult<ChallengeAnswer> {
     let challenge = reset::reset_challenge(&state, &Secret::new(body.reset_token)).await?;
     let sent = crate::services::factors::send_challenge(
         &state,
@@ -108,7 +109,7 @@ async fn challenge(
         deadbolt_core::ids::MethodId(body.method_id),
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(sent.into())))
+    Ok(sent.into())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -138,14 +139,16 @@ async fn complete(
     client: ClientInfo,
     ApiJson(body): ApiJson<ResetComplete>,
 ) -> ApiResult<StatusCode> {
-    if body.credential.is_some() {
-        return Err(ApiError::InvalidRequest(
-            "this account has no WebAuthn credential".into(),
-        ));
-    }
     let factor = body
         .type_
-        .map(|t| factor_input(t, body.method_id, body.code.clone()))
+        .map(|t| {
+            factor_input(
+                t,
+                body.method_id,
+                body.code.clone(),
+                body.credential.clone(),
+            )
+        })
         .transpose()?;
     reset::complete(
         &state,

@@ -4,7 +4,7 @@ use super::{AuthProblems, BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo, Principal};
 use crate::routes::factor_input::factor_input;
-use crate::routes::views::{CodeSentView, FactorType, MethodView};
+use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
 use crate::services::stepup::{self, Begin, StepUpFactor};
 use crate::state::AppState;
 use axum::extract::State;
@@ -104,14 +104,16 @@ pub struct StepUpChallengeRequest {
 
 /// Asks for a code to be sent for a step-up; TOTP and recovery codes need nothing sent (400).
 #[utoipa::path(post, path = "/v1/step-up/challenge", tag = "step-up", security(("bearer" = [])), request_body = StepUpChallengeRequest, responses(
-    (status = 202, description = "A code was sent", body = CodeSentView), AuthProblems, SendProblems, BodyProblems, Unavailable,
+    (status = 202, description = "A code was sent", body = CodeSentView),
+    (status = 200, description = "WebAuthn request options (PublicKeyCredentialRequestOptionsJSON), also under `public_key`", body = Object),
+    AuthProblems, SendProblems, BodyProblems, Unavailable,
 ))]
 async fn challenge(
     State(state): State<AppState>,
     client: ClientInfo,
     who: Principal,
     ApiJson(body): ApiJson<StepUpChallengeRequest>,
-) -> ApiResult<(axum::http::StatusCode, Json<CodeSentView>)> {
+) -> ApiResult<ChallengeAnswer> {
     let challenge =
         stepup::step_up_challenge(&state, &who, &Secret::new(body.challenge_token)).await?;
     let sent = crate::services::factors::send_challenge(
@@ -121,7 +123,7 @@ async fn challenge(
         deadbolt_core::ids::MethodId(body.method_id),
     )
     .await?;
-    Ok((axum::http::StatusCode::ACCEPTED, Json(sent.into())))
+    Ok(sent.into())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -151,18 +153,18 @@ async fn verify(
     who: Principal,
     ApiJson(body): ApiJson<StepUpVerifyRequest>,
 ) -> ApiResult<Json<StepUpSatisfied>> {
-    if body.credential.is_some() {
-        return Err(ApiError::InvalidRequest(
-            "this account has no WebAuthn credential".into(),
-        ));
-    }
     let answer = match body.type_ {
         FactorType::Password => {
             StepUpFactor::Password(Secret::new(body.password.ok_or_else(|| {
                 ApiError::InvalidRequest("`password` is required for type password".into())
             })?))
         }
-        other => StepUpFactor::Factor(factor_input(other, body.method_id, body.code)?),
+        other => StepUpFactor::Factor(factor_input(
+            other,
+            body.method_id,
+            body.code,
+            body.credential,
+        )?),
     };
     let done = stepup::verify(
         &state,

@@ -114,6 +114,41 @@ pub struct CodeSentView {
     pub resend_after: i64,
 }
 
+/// The answer of a challenge's send step: 202 with where the code went, or 200 with WebAuthn
+/// request options. The options are the body itself (PublicKeyCredentialRequestOptionsJSON, as
+/// `navigator.credentials.get` takes after `parseRequestOptionsFromJSON`), and the same object
+/// is also under `public_key`, the shape API.md writes as `{public_key}`.
+pub enum ChallengeAnswer {
+    Sent(CodeSentView),
+    WebAuthn(serde_json::Value),
+}
+
+impl From<crate::services::factors::Challenged> for ChallengeAnswer {
+    fn from(c: crate::services::factors::Challenged) -> Self {
+        match c {
+            crate::services::factors::Challenged::Sent(sent) => Self::Sent(sent.into()),
+            crate::services::factors::Challenged::WebAuthn(options) => Self::WebAuthn(options),
+        }
+    }
+}
+
+impl axum::response::IntoResponse for ChallengeAnswer {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Sent(sent) => {
+                (axum::http::StatusCode::ACCEPTED, axum::Json(sent)).into_response()
+            }
+            Self::WebAuthn(options) => {
+                let mut body = options.clone();
+                if let Some(map) = body.as_object_mut() {
+                    map.insert("public_key".to_owned(), options);
+                }
+                (axum::http::StatusCode::OK, axum::Json(body)).into_response()
+            }
+        }
+    }
+}
+
 impl From<crate::services::factors::CodeSent> for CodeSentView {
     fn from(c: crate::services::factors::CodeSent) -> Self {
         Self {

@@ -43,6 +43,11 @@ pub enum FactorInput {
         method_id: Option<MethodId>,
         code: Secret,
     },
+    /// A WebAuthn assertion (AuthenticationResponseJSON), as received.
+    WebAuthn {
+        method_id: Option<MethodId>,
+        credential: serde_json::Value,
+    },
 }
 
 impl FactorInput {
@@ -51,12 +56,15 @@ impl FactorInput {
             Self::Totp { .. } => MethodKind::Totp,
             Self::RecoveryCode { .. } => MethodKind::RecoveryCode,
             Self::SentCode { kind, .. } => *kind,
+            Self::WebAuthn { .. } => MethodKind::WebAuthn,
         }
     }
 
     fn method_id(&self) -> Option<MethodId> {
         match self {
-            Self::Totp { method_id, .. } | Self::SentCode { method_id, .. } => *method_id,
+            Self::Totp { method_id, .. }
+            | Self::SentCode { method_id, .. }
+            | Self::WebAuthn { method_id, .. } => *method_id,
             Self::RecoveryCode { .. } => None,
         }
     }
@@ -85,7 +93,11 @@ pub(crate) fn bucket(
             format!("mfa:recovery:{}", account.id),
             limits.recovery_throttle(),
         ),
-        MethodKind::Totp | MethodKind::Email | MethodKind::Sms | MethodKind::Voice => (
+        MethodKind::Totp
+        | MethodKind::Email
+        | MethodKind::Sms
+        | MethodKind::Voice
+        | MethodKind::WebAuthn => (
             format!("mfa:account:{}", account.id),
             limits.account_throttle(),
         ),
@@ -165,7 +177,7 @@ pub fn destination_of(account: &Account, method: &MethodRecord) -> ApiResult<Des
             medium: Medium::Voice,
             address: phone()?,
         },
-        MethodKind::Totp | MethodKind::RecoveryCode => {
+        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
             return Err(ApiError::InvalidRequest(format!(
                 "nothing to send for a {} method: enter its code",
                 method.kind.as_str()
@@ -174,15 +186,24 @@ pub fn destination_of(account: &Account, method: &MethodRecord) -> ApiResult<Des
     })
 }
 
+/// What the send step of a challenge did.
+pub enum Challenged {
+    /// A code went out.
+    Sent(CodeSent),
+    /// WebAuthn request options (PublicKeyCredentialRequestOptionsJSON) for the client.
+    WebAuthn(serde_json::Value),
+}
+
 /// The send step of a challenge: a fresh code by email, SMS or voice for the named method,
-/// within the resend limits. TOTP and recovery codes need nothing sent (400). Nothing is sent
-/// while the account's second-factor checks are locked or the method is disabled.
+/// within the resend limits, or WebAuthn request options for a security key. TOTP and recovery
+/// codes need nothing sent (400). Nothing is sent while the account's second-factor checks are
+/// locked or the method is disabled.
 pub async fn send_challenge(
     state: &AppState,
     client: &ClientInfo,
     challenge: &ChallengeRecord,
     method_id: MethodId,
-) -> ApiResult<CodeSent> {
+) -> ApiResult<Challenged> {
     if !challenge_is_live(state, challenge) {
         return Err(ApiError::MfaTokenInvalid);
     }
@@ -196,7 +217,10 @@ pub async fn send_challenge(
         .iter()
         .find(|m| m.id == method_id && m.confirmed_at.is_some())
         .ok_or_else(|| ApiError::InvalidRequest("no such method for this challenge".into()))?;
-    let to = destination_of(&account, method)?;
+    let to = match method.kind {
+        MethodKind::WebAuthn => None,
+        _ => Some(destination_of(&account, method)?),
+    };
     if challenge.purpose == "reset" {
         crate::services::reset::ensure_reset_factor(method.kind)?;
     }
@@ -221,12 +245,18 @@ pub async fn send_challenge(
     ) {
         return Err(ApiError::AuthenticatorDisabled);
     }
+    let Some(to) = to else {
+        let options =
+            crate::services::webauthn::start_second_factor(state, &account, challenge, &methods)
+                .await?;
+        return Ok(Challenged::WebAuthn(options));
+    };
     let what = challenge_code(method.id, challenge);
     codes::send(state, client, &account, &what, &to).await??;
-    Ok(CodeSent {
+    Ok(Challenged::Sent(CodeSent {
         sent_to: to.masked(),
         resend_after: state.config.codes.resend_after_seconds,
-    })
+    }))
 }
 
 /// The methods that can answer a challenge: the account's, or for a risk policy's email check
@@ -293,14 +323,22 @@ pub async fn check(
         });
     }
     let methods = challenge_methods(state, account, challenge).await?;
-    let method = resolve(&methods, kind, input.method_id())
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::InvalidRequest(format!(
-                "this account has no {} method with that id",
-                kind.as_str()
-            ))
-        })?;
+    // an assertion names its credential, and so its method
+    let named = match &input {
+        FactorInput::WebAuthn {
+            method_id,
+            credential,
+        } => Some(
+            crate::services::webauthn::method_of(state, account.id, credential, *method_id).await?,
+        ),
+        _ => input.method_id(),
+    };
+    let method = resolve(&methods, kind, named).cloned().ok_or_else(|| {
+        ApiError::InvalidRequest(format!(
+            "this account has no {} method with that id",
+            kind.as_str()
+        ))
+    })?;
     match authenticator_gate(
         method.consecutive_failures,
         method.last_failure_at,
@@ -442,6 +480,45 @@ pub async fn check(
                         extra,
                     };
                     Err(fail(state, client, account, challenge, miss).await)
+                }
+            }
+        }
+        FactorInput::WebAuthn { credential, .. } => {
+            match crate::services::webauthn::check_second_factor(
+                state,
+                client,
+                account,
+                challenge,
+                &method,
+                &credential,
+            )
+            .await?
+            {
+                Ok(verified) => Ok(Proof {
+                    writes: verified
+                        .writes
+                        .into_iter()
+                        .chain([method_writes::method_used(method.id, now)])
+                        .chain(clear)
+                        .collect(),
+                    events: vec![],
+                    mails: vec![],
+                    auth: verified.auth,
+                    method,
+                    bucket,
+                }),
+                Err(refused) => {
+                    let miss = Miss {
+                        method: &method,
+                        bucket: &bucket,
+                        replay: false,
+                        extra: refused.writes,
+                    };
+                    let answer = fail(state, client, account, challenge, miss).await;
+                    if refused.mails {
+                        state.outbox_wake.notify_one();
+                    }
+                    Err(answer)
                 }
             }
         }

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::risk::{RiskResponse, Signal};
+use deadbolt_core::risk::RiskResponse;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::ThrottlePolicy;
 use deadbolt_store::MethodRecord;
@@ -198,14 +198,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         _ => false,
     };
     if refused {
-        let reason = assessment.because.map_or("policy", Signal::reason);
-        let detail = json!({"reason": reason, "signals": assessment.signals});
-        let mut writes: Vec<_> = risk_event.into_iter().map(|e| e.write()).collect();
-        writes.extend(risk::refusal_writes(state, client, &account, detail)?);
-        state.store.commit(writes).await?;
-        state.outbox_wake.notify_one();
-        state.metrics.login("refused");
-        return Err(ApiError::SignInRefused { reason });
+        return Err(risk::refuse(state, client, &account, &assessment).await?);
     }
     let factors = mfa::usable_methods(all_methods);
     let trusted = match &input.device_token {

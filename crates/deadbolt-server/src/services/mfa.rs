@@ -250,6 +250,44 @@ pub async fn enroll_totp(
     })
 }
 
+pub struct WebauthnEnrollment {
+    pub method_id: MethodId,
+    /// PublicKeyCredentialCreationOptionsJSON.
+    pub public_key: serde_json::Value,
+}
+
+/// Starts a security key or passkey enrolment: creation options for the client, and a pending
+/// method that the registration confirms.
+pub async fn enroll_webauthn(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    label: Option<String>,
+) -> ApiResult<WebauthnEnrollment> {
+    let label = label.unwrap_or_else(|| "Security key".to_owned());
+    let Enrolment {
+        account,
+        method,
+        grant,
+        mut writes,
+    } = start_enrolment(state, client, who, MethodKind::WebAuthn, label, None).await?;
+    let (public_key, ceremony) =
+        crate::services::webauthn::start_registration(state, &account, method.id).await?;
+    writes.push(ceremony);
+    stepup::commit_with(state, grant, writes).await?;
+    Ok(WebauthnEnrollment {
+        method_id: method.id,
+        public_key,
+    })
+}
+
+/// What confirms a pending method: a code, or a WebAuthn registration.
+pub enum Confirmation {
+    Code(Secret),
+    /// RegistrationResponseJSON, as received.
+    Credential(serde_json::Value),
+}
+
 pub struct CodeEnrollment {
     pub method_id: MethodId,
     pub sent_to: String,
@@ -297,7 +335,7 @@ pub async fn enroll_sent_code(
                 Some(phone.as_str().to_owned()),
             )
         }
-        MethodKind::Totp | MethodKind::RecoveryCode => {
+        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
             return Err(ApiError::InvalidRequest(format!(
                 "{} methods are not enrolled by code",
                 kind.as_str()
@@ -440,7 +478,7 @@ pub async fn confirm(
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
-    code: Secret,
+    proof: Confirmation,
 ) -> ApiResult<Confirmed> {
     let account = account_of(state, who).await?;
     let methods = state.store.methods_of(account.id).await?;
@@ -457,7 +495,33 @@ pub async fn confirm(
     // policy may have changed since the enrolment began
     ensure_allowed(state, method.kind)?;
     let now = state.clock.now();
-    let code = clean_code(&code);
+    let code = match (proof, method.kind) {
+        (Confirmation::Credential(credential), MethodKind::WebAuthn) => {
+            let spend = crate::services::webauthn::finish_registration(
+                state,
+                &account,
+                &method,
+                &credential,
+            )
+            .await
+            .inspect_err(|_| {
+                tracing::debug!(method_id = %id, "webauthn registration refused");
+            })?;
+            return confirmed(state, client, who, account, methods, method, spend).await;
+        }
+        (Confirmation::Code(_), MethodKind::WebAuthn) => {
+            return Err(ApiError::InvalidRequest(
+                "`credential` (RegistrationResponseJSON) is required to confirm a security key"
+                    .into(),
+            ))
+        }
+        (Confirmation::Credential(_), _) => {
+            return Err(ApiError::InvalidRequest(
+                "`code` is required to confirm this method".into(),
+            ))
+        }
+        (Confirmation::Code(code), _) => clean_code(&code),
+    };
     let wrong_code = || {
         event(
             state,
@@ -478,10 +542,10 @@ pub async fn confirm(
             state.store.commit(vec![wrong_code()]).await?;
             return Err(ApiError::InvalidCode);
         };
-        method_writes::accept_totp_step(id, step)
+        vec![method_writes::accept_totp_step(id, step)]
     } else {
         match codes::compare(state, &account, &enrolment_code(id), &code).await? {
-            Checked::Right(sent) => sent.consume(now),
+            Checked::Right(sent) => vec![sent.consume(now)],
             Checked::Wrong(counted) => {
                 state.store.commit(vec![counted, wrong_code()]).await?;
                 return Err(ApiError::InvalidCode);
@@ -492,6 +556,21 @@ pub async fn confirm(
             }
         }
     };
+    confirmed(state, client, who, account, methods, method, spend).await
+}
+
+/// The rest of a confirmation once the method's proof checked out: `spend` (guards) spends it.
+async fn confirmed(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    account: Account,
+    methods: Vec<MethodRecord>,
+    method: MethodRecord,
+    spend: Vec<Write>,
+) -> ApiResult<Confirmed> {
+    let id = method.id;
+    let now = state.clock.now();
     let was_enabled = is_enabled(&methods);
     // a method enrolled while MFA was off must not become a second factor without a step-up
     let grant = if was_enabled && !method.enrolled_under_step_up {
@@ -511,7 +590,7 @@ pub async fn confirm(
         writes.push(method_writes::mfa_still_off(account.id));
     }
     writes.push(method_writes::confirm_method(id, now));
-    writes.push(spend);
+    writes.extend(spend);
     let mut events = vec![event(
         state,
         EventKind::MfaMethodConfirmed,

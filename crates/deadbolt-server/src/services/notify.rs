@@ -31,10 +31,12 @@ pub enum Notice {
     AccountUnlocked,
     /// Someone had the right password but policy refused the sign-in (risk or location).
     SignInRefused,
+    /// A security key's signature counter went backwards: it may have been copied.
+    AuthenticatorCloned,
 }
 
 impl Notice {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -53,6 +55,7 @@ impl Notice {
         Self::ApiKeyCreated,
         Self::AccountUnlocked,
         Self::SignInRefused,
+        Self::AuthenticatorCloned,
     ];
 
     /// Its name in `notices.j2`.
@@ -76,6 +79,7 @@ impl Notice {
             Self::ApiKeyCreated => "api_key_created",
             Self::AccountUnlocked => "account_unlocked",
             Self::SignInRefused => "sign_in_refused",
+            Self::AuthenticatorCloned => "authenticator_cloned",
         }
     }
 

@@ -72,6 +72,28 @@ pub async fn ensure_location_allowed(
     Err(ApiError::LocationNotAllowed)
 }
 
+/// Refuses a sign-in as risk policy says: the signals and the refusal recorded, the user told.
+/// The error to answer.
+pub async fn refuse(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    assessment: &Assessment,
+) -> ApiResult<ApiError> {
+    let reason = assessment.because.map_or("policy", Signal::reason);
+    let detail = json!({"reason": reason, "signals": assessment.signals});
+    let mut writes: Vec<Write> = assessment
+        .event(state, client, account)
+        .into_iter()
+        .map(|e| e.write())
+        .collect();
+    writes.extend(refusal_writes(state, client, account, detail)?);
+    state.store.commit(writes).await?;
+    state.outbox_wake.notify_one();
+    state.metrics.login("refused");
+    Ok(ApiError::SignInRefused { reason })
+}
+
 /// A refused sign-in with the right password: recorded, and the user told (whoever tried knows
 /// the password), when the address is verified.
 pub fn refusal_writes(

@@ -24,3 +24,4 @@ mod risk;
 mod service;
 mod sessions;
 mod stepup;
+mod webauthn;

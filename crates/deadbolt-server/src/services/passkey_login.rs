@@ -1,0 +1,217 @@
+//! Usernameless sign-in with a passkey: `/v1/login/passkey/start` hands out request options,
+//! `/finish` verifies the assertion. The credential names the account; a passkey verified with
+//! user verification is two factors alone (`amr` hwk/swk + user + mfa, `acr` aal2). The
+//! account's second-factor lockout and the authenticator's failure run apply as to any factor.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ClientInfo;
+use crate::services::events::event;
+use crate::services::factors::bucket;
+use crate::services::sessions::{self, IssuedTokens};
+use crate::services::webauthn::{self, Refused};
+use crate::services::{devices, mfa, risk};
+use crate::state::AppState;
+use deadbolt_core::auth;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
+use deadbolt_core::risk::RiskResponse;
+use deadbolt_core::throttle::retry_after_seconds;
+use deadbolt_core::CoreError;
+use deadbolt_store::{method_writes, throttle_writes, BatchOutcome, EventRecord, Write};
+use serde_json::json;
+
+pub async fn start(state: &AppState) -> ApiResult<(uuid::Uuid, serde_json::Value)> {
+    mfa::ensure_allowed(state, MethodKind::WebAuthn)?;
+    webauthn::start_passkey(state).await
+}
+
+pub async fn finish(
+    state: &AppState,
+    client: &ClientInfo,
+    challenge_id: uuid::Uuid,
+    credential: &serde_json::Value,
+) -> ApiResult<IssuedTokens> {
+    mfa::ensure_allowed(state, MethodKind::WebAuthn)?;
+    let found = webauthn::passkey_assertion(state, challenge_id, credential).await?;
+    let account = state
+        .store
+        .account_by_id(found.record.account_id)
+        .await?
+        .ok_or(ApiError::UnknownCredential)?;
+    if account.sso_provider.is_some() {
+        return Err(ApiError::SsoRequired);
+    }
+    let method = state
+        .store
+        .methods_of(account.id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == found.record.method_id && m.confirmed_at.is_some())
+        .ok_or(ApiError::UnknownCredential)?;
+    let now = state.clock.now();
+    let (key, policy) = bucket(state, &account, MethodKind::WebAuthn);
+    let seen = state
+        .store
+        .failure_window(&key, policy.window_start(now))
+        .await?;
+    if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
+        return Err(ApiError::MfaLocked {
+            retry_after: retry_after_seconds(wait),
+        });
+    }
+    match authenticator_gate(
+        method.consecutive_failures,
+        method.last_failure_at,
+        state.policy.get().lockout.authenticator_max_failures,
+        now,
+    ) {
+        AuthenticatorGate::Open => {}
+        AuthenticatorGate::Wait(wait) => {
+            return Err(ApiError::TooManyAttempts {
+                retry_after: retry_after_seconds(wait),
+            })
+        }
+        AuthenticatorGate::Disabled => return Err(ApiError::AuthenticatorDisabled),
+    }
+    let verified = match webauthn::check_passkey(state, client, &account, found).await? {
+        Ok(v) => v,
+        Err(refused) => {
+            return Err(
+                count_failure(state, client, &account, &method, &key, &policy, refused).await,
+            )
+        }
+    };
+    // verified: a passkey is two factors already; where the account may sign in from still holds, and
+    // so does a risk rule that refuses outright
+    let place = risk::place_of(state, client);
+    risk::ensure_location_allowed(state, client, &account, &place).await?;
+    let methods = [verified.auth];
+    let (session, refresh, mut writes) = sessions::prepare(state, client, &account, &methods);
+    let mut guarded: Vec<Write> = state.store.lock_bucket(&key).into_iter().collect();
+    let first_guard = guarded.len();
+    guarded.extend(verified.writes);
+    let last_guard = guarded.len();
+    guarded.push(method_writes::method_used(method.id, now));
+    if seen.count > 0 {
+        guarded.push(throttle_writes::clear_failures(&key));
+    }
+    let detail = json!({"amr": auth::amr(&methods), "method_id": method.id, "passkey": true});
+    for e in [
+        event(
+            state,
+            EventKind::PasskeyLoginSucceeded,
+            Some(account.id),
+            client,
+            json!({"method_id": method.id}),
+        ),
+        event(
+            state,
+            EventKind::LoginSucceeded,
+            Some(account.id),
+            client,
+            detail,
+        ),
+    ] {
+        writes.push(e.write());
+    }
+    let device = devices::sign_in_device(state, client, &account).await;
+    let assessment = risk::assess(state, &account, &place, device.is_known(), 0).await?;
+    if assessment.response == RiskResponse::Refuse {
+        return Err(risk::refuse(state, client, &account, &assessment).await?);
+    }
+    writes.extend(assessment.event(state, client, &account).map(|e| e.write()));
+    writes.extend(device.writes(state, &account));
+    writes.extend(risk::sign_in_writes(state, client, &account));
+    guarded.extend(writes);
+    match state.store.commit(guarded).await? {
+        BatchOutcome::Committed => {}
+        // the ceremony or the counter was spent by a concurrent request: a replay
+        BatchOutcome::GuardFailed(i) if (first_guard..last_guard).contains(&i) => {
+            let refused = Refused {
+                writes: vec![],
+                mails: false,
+            };
+            return Err(
+                count_failure(state, client, &account, &method, &key, &policy, refused).await,
+            );
+        }
+        BatchOutcome::GuardFailed(_) => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "a passkey sign-in write found nothing to change"
+            )))
+        }
+    }
+    device.tell_if_new(state, client, &account).await;
+    state.metrics.login("success");
+    sessions::issue(state, &session, refresh, session.created_at)
+}
+
+/// Counts a refused passkey assertion against the account's second-factor bucket and the
+/// authenticator, records it, and answers 401 `invalid_code` with the tries left before the
+/// lock (or 429 `mfa_locked` once it closed).
+async fn count_failure(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &deadbolt_core::account::Account,
+    method: &deadbolt_store::MethodRecord,
+    key: &str,
+    policy: &deadbolt_core::throttle::ThrottlePolicy,
+    refused: Refused,
+) -> ApiError {
+    let now = state.clock.now();
+    let cap = state.policy.get().lockout.authenticator_max_failures;
+    let mut writes: Vec<Write> = state.store.lock_bucket(key).into_iter().collect();
+    writes.push(throttle_writes::failure_within_limit(
+        key,
+        now,
+        policy.window_start(now),
+        policy.max_failures,
+    ));
+    writes.push(method_writes::guess_failed(method.id, now, cap));
+    writes.extend(refused.writes);
+    writes.push(
+        event(
+            state,
+            EventKind::MfaChallengeFailed,
+            Some(account.id),
+            client,
+            json!({"method_id": method.id, "type": "webauthn", "purpose": "passkey_login"}),
+        )
+        .write(),
+    );
+    let outcome = match state.store.commit(writes).await {
+        Ok(o) => o,
+        Err(e) => return e.into(),
+    };
+    if refused.mails {
+        state.outbox_wake.notify_one();
+    }
+    if let BatchOutcome::GuardFailed(_) = outcome {
+        return ApiError::MfaLocked {
+            retry_after: policy.window.whole_seconds(),
+        };
+    }
+    let seen = match state
+        .store
+        .failure_window(key, policy.window_start(now))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return e.into(),
+    };
+    if seen.count >= policy.max_failures {
+        let locked = event(
+            state,
+            EventKind::MfaLocked,
+            Some(account.id),
+            client,
+            json!({"bucket": "account"}),
+        );
+        if let Err(e) = state.store.commit(vec![EventRecord::write(&locked)]).await {
+            return e.into();
+        }
+    }
+    ApiError::WrongSecondFactor {
+        attempts_remaining: policy.max_failures.saturating_sub(seen.count),
+    }
+}
