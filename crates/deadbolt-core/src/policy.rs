@@ -145,7 +145,7 @@ impl Policy {
             }
         }
         for (i, m) in self.mfa.allowed_methods.iter().enumerate() {
-            if !MethodKind::parse(m).is_some() {
+            if MethodKind::parse(m).is_none() {
                 add(
                     format!("mfa.allowed_methods[{i}]"),
                     format!("{m:?} is not one of {}", method_names()),
@@ -201,7 +201,7 @@ impl Policy {
                 add(format!("{field}.window_seconds"), m);
             }
             for (i, m) in rule.methods.iter().flatten().enumerate() {
-                if !MethodKind::parse(m).is_some() {
+                if MethodKind::parse(m).is_none() {
                     add(
                         format!("{field}.methods[{i}]"),
                         format!("{m:?} is not one of {}", method_names()),
