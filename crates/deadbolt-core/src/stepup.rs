@@ -21,6 +21,10 @@ impl Action {
     pub const API_KEY_REVOKE: &'static str = "api_key.revoke";
     pub const TEAM_MANAGE: &'static str = "team.manage";
     pub const ADMIN_MFA_RESET: &'static str = "admin.mfa_reset";
+    pub const POLICY_CHANGE: &'static str = "policy.change";
+    /// Making an account with the admin role: a stolen admin session must not be enough to
+    /// leave a second administrator behind.
+    pub const ADMIN_GRANT: &'static str = "admin.grant";
 
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let ok = (1..=64).contains(&raw.len())
@@ -115,11 +119,16 @@ impl StepUpRule {
 
 /// Whether a second factor of `kind` may satisfy a step-up for `action`. A code we send (email,
 /// SMS, voice) does not satisfy the actions that change who can sign in or how (`mfa.manage`,
-/// `policy.change`, `admin.mfa_reset`) when the account has a stronger method enrolled, as
-/// GitHub's sudo mode refuses SMS: whoever took over a phone number or a mailbox must not be
-/// able to replace the authenticator app.
+/// `policy.change`, `admin.mfa_reset`, `admin.grant`) when the account has a stronger method
+/// enrolled, as GitHub's sudo mode refuses SMS: whoever took over a phone number or a mailbox
+/// must not be able to replace the authenticator app.
 pub fn factor_satisfies(action: &Action, kind: MethodKind, has_stronger: bool) -> bool {
-    const STRONG_ACTIONS: [&str; 3] = [Action::MFA_MANAGE, "policy.change", "admin.mfa_reset"];
+    const STRONG_ACTIONS: [&str; 4] = [
+        Action::MFA_MANAGE,
+        Action::POLICY_CHANGE,
+        Action::ADMIN_MFA_RESET,
+        Action::ADMIN_GRANT,
+    ];
     !(kind.is_sent_code() && has_stronger && STRONG_ACTIONS.contains(&action.as_str()))
 }
 

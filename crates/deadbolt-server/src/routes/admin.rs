@@ -143,6 +143,8 @@ pub enum AdminProblems {
 }
 
 /// Creates an account; the administrator says which channels are verified (no code is sent).
+/// Giving it the `admin` role needs a step-up `admin.grant` (401
+/// `insufficient_user_authentication` otherwise), spent by that one account.
 #[utoipa::path(post, path = "/v1/admin/accounts", tag = "admin", security(("bearer" = [])), request_body = NewAccount, responses(
     (status = 201, body = Me),
     (status = 409, description = "`email_taken`", body = Problem, content_type = "application/problem+json"),

@@ -79,6 +79,12 @@ pub async fn create_account(
     input: VouchedAccount,
 ) -> ApiResult<Account> {
     let admin = require_admin(state, who).await?;
+    if input.roles.iter().any(|r| r == Role::ADMIN) {
+        // spent before the account is made: a failure after it asks for a fresh step-up,
+        // never lets one grant make two administrators
+        let grant = stepup::require(state, who, Action::ADMIN_GRANT).await?;
+        stepup::commit_with(state, Some(grant), vec![]).await?;
+    }
     accounts::create_vouched(state, client, input, "admin", Some(admin.id)).await
 }
 

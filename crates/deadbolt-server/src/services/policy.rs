@@ -8,12 +8,10 @@ use crate::services::{admin, stepup};
 use crate::state::AppState;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::policy::{Policy, PolicyProblem};
+use deadbolt_core::stepup::Action;
 use deadbolt_store::BatchOutcome;
 use serde_json::json;
 use std::sync::Arc;
-
-/// The action that guards a change of policy.
-pub const POLICY_CHANGE: &str = "policy.change";
 
 /// The policy in force and its version.
 pub async fn current(state: &AppState, who: &Principal) -> ApiResult<(i64, Arc<Policy>)> {
@@ -88,7 +86,7 @@ pub async fn replace(
     let seed = crate::policy::seed(&state.config);
     // a parallel change moves the version on: read again and retry, a few times
     for _ in 0..3 {
-        let grant = stepup::require(state, who, POLICY_CHANGE).await?;
+        let grant = stepup::require(state, who, Action::POLICY_CHANGE).await?;
         let stored = state
             .store
             .policy()

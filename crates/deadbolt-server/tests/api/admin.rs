@@ -296,3 +296,49 @@ async fn where_policy_requires_mfa_a_login_without_one_may_only_enroll() {
         .await;
     assert_problem(r, 403, "policy_requires_mfa").await;
 }
+
+#[tokio::test]
+async fn making_another_administrator_needs_a_fresh_step_up_each_time() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let (admin, secret) = admin_signed_in(&app, "root@example.com").await;
+    let make = |email: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            app.send_auth(
+                Method::POST,
+                "/v1/admin/accounts",
+                admin,
+                Some(json!({"email": email, "password": PASSWORD, "roles": ["admin"]})),
+            )
+            .await
+        }
+    };
+    let problem = assert_problem(
+        make("second@example.com").await,
+        401,
+        "insufficient_user_authentication",
+    )
+    .await;
+    assert_eq!(problem["action"], "admin.grant");
+    // nothing was made
+    let found: Value = app
+        .get_auth("/v1/admin/accounts?email=second@example.com", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"], json!([]));
+
+    app.advance(time::Duration::seconds(30));
+    app.step_up_totp(&admin, "admin.grant", &secret).await;
+    let r = make("second@example.com").await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["roles"], json!(["admin"]));
+    // one step-up, one administrator
+    assert_problem(
+        make("third@example.com").await,
+        401,
+        "insufficient_user_authentication",
+    )
+    .await;
+}
