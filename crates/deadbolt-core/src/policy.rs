@@ -253,14 +253,11 @@ impl Policy {
     }
 
     /// Whether a second factor of `kind` may satisfy a step-up for `action`: the action's list
-    /// when policy gives one, else the default strength rule (`stepup::factor_satisfies`).
+    /// (when policy gives one) admits it, and so does the strength rule
+    /// (`stepup::factor_satisfies`), which a list can narrow but never widen.
     pub fn factor_satisfies(&self, action: &Action, kind: MethodKind, has_stronger: bool) -> bool {
-        let rule = self.step_up.rule_for(action);
-        if rule.methods.is_some() {
-            rule.admits(kind.as_str())
-        } else {
-            crate::stepup::factor_satisfies(action, kind, has_stronger)
-        }
+        self.step_up.rule_for(action).admits(kind.as_str())
+            && crate::stepup::factor_satisfies(action, kind, has_stronger)
     }
 
     /// Whether the policy names a country anywhere (it then needs a GeoIP database).
@@ -378,6 +375,24 @@ mod tests {
         assert_eq!(fields(&p), ["mfa.allowed_methods"]);
         p.mfa.enforcement = Enforcement::Off;
         assert_eq!(fields(&p), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_method_list_narrows_the_strength_rule_but_never_widens_it() {
+        let mut p = sample();
+        p.step_up.actions.insert(
+            Action::MFA_MANAGE.into(),
+            ActionRule {
+                methods: Some(vec!["sms".into(), "totp".into()]),
+                ..ActionRule::ONE_SHOT
+            },
+        );
+        let manage = Action::builtin(Action::MFA_MANAGE);
+        // listed, but a texted code while an authenticator app is enrolled: still refused
+        assert!(!p.factor_satisfies(&manage, MethodKind::Sms, true));
+        assert!(p.factor_satisfies(&manage, MethodKind::Sms, false));
+        assert!(p.factor_satisfies(&manage, MethodKind::Totp, true));
+        assert!(!p.factor_satisfies(&manage, MethodKind::RecoveryCode, true));
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub enum ApiError {
     SignInRefused { reason: &'static str },
     #[error("this account may not sign in from this network or country")]
     LocationNotAllowed,
+    /// `If-Match` named a version that is no longer the current one.
+    #[error("the policy changed since it was read; read it again and reapply the change")]
+    PreconditionFailed,
     #[error("the access or refresh token is invalid, expired or revoked")]
     InvalidToken,
     #[error("not found")]
@@ -163,6 +166,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken | Self::AlreadyMember | Self::LastOwner => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -193,6 +197,7 @@ impl ApiError {
             Self::InvalidPolicy { .. } => "invalid_policy",
             Self::SignInRefused { .. } => "sign_in_refused",
             Self::LocationNotAllowed => "location_not_allowed",
+            Self::PreconditionFailed => "precondition_failed",
             Self::InvalidToken => "invalid_token",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",

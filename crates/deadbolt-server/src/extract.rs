@@ -141,16 +141,18 @@ impl FromRequestParts<AppState> for ClientInfo {
 }
 
 /// Walks `X-Forwarded-For` from the right while the hop we got it from is a trusted proxy: the
-/// first address not ours is the client. Anything a client wrote further left is ignored.
+/// first address not ours is the client. Anything a client wrote further left is ignored. An
+/// IPv4 address in IPv6 form (`::ffff:10.1.2.3`, from a dual-stack listener) is taken as IPv4,
+/// so that rules, throttles and events see one form.
 pub fn client_ip(peer: IpAddr, forwarded: &[&str], trusted: &[ipnet::IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let mut current = peer;
+    let mut current = peer.to_canonical();
     for hop in forwarded.iter().rev() {
         if !is_trusted(&current) {
             break;
         }
         match hop.parse::<IpAddr>() {
-            Ok(ip) => current = ip,
+            Ok(ip) => current = ip.to_canonical(),
             Err(_) => break,
         }
     }
@@ -239,6 +241,12 @@ mod tests {
         let chain = ["203.0.113.9", "10.0.0.7"];
         assert_eq!(
             client_ip(proxy, &chain, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // IPv4 in IPv6 form, as a dual-stack listener reports it, is IPv4 throughout
+        let mapped_proxy: IpAddr = "::ffff:10.0.0.5".parse().unwrap();
+        assert_eq!(
+            client_ip(mapped_proxy, &["::ffff:203.0.113.9"], &trusted),
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
     }

@@ -133,6 +133,15 @@ pub async fn refresh(state: &AppState) -> anyhow::Result<()> {
     }
     if let Some(stored) = state.store.policy().await? {
         let policy = parse_stored(&stored.document, &seed(&state.config))?;
+        // stored by an instance that judged it by other rules (another version, say)
+        if let Some(p) = policy.problems().first() {
+            anyhow::bail!(
+                "the stored policy {} is invalid here: {}: {}",
+                stored.version,
+                p.field,
+                p.message
+            );
+        }
         state.policy.set(stored.version, policy);
         tracing::info!(version = stored.version, "policy changed");
     }

@@ -209,10 +209,17 @@ fn commit_group(conn: &mut Connection, group: Vec<(u64, Vec<Stmt>, Reply)>) {
         let mut tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(internal)?;
-        let outcomes: Vec<_> = group
-            .iter()
-            .map(|(_, stmts, _)| run_batch(&mut tx, stmts))
-            .collect();
+        let mut outcomes = Vec::with_capacity(group.len());
+        for (_, stmts, _) in &group {
+            outcomes.push(run_batch(&mut tx, stmts));
+            // some errors (disk full, I/O, out of memory) roll back the whole transaction:
+            // the batches before are gone too, and a later savepoint would start a new one
+            if tx.is_autocommit() {
+                return Err(StoreError::Unavailable(
+                    "the database rolled the transaction back".to_owned(),
+                ));
+            }
+        }
         tx.commit().map_err(internal)?;
         Ok::<_, StoreError>(outcomes)
     })();

@@ -90,6 +90,14 @@ pub mod writes {
         ))
     }
 
+    /// Counts one event under `key` (a failure, or anything else counted in a window).
+    pub fn count(key: &str, at: OffsetDateTime) -> Write {
+        Write(Stmt::new(
+            "INSERT INTO auth_failures (key, at) VALUES ($1, $2)",
+            params![key, to_millis(at)],
+        ))
+    }
+
     /// Forgets the failures of a key, in a success's transaction.
     pub fn clear_failures(key: &str) -> Write {
         Write(Stmt::new(

@@ -2,12 +2,12 @@
 
 use super::admin::AdminProblems;
 use super::{AuthProblems, BodyProblems, Unavailable};
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ClientInfo, Principal};
 use crate::services::policy;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use deadbolt_core::policy::Policy;
@@ -41,22 +41,36 @@ async fn get_policy(State(state): State<AppState>, who: Principal) -> ApiResult<
     Ok(answer(version, policy))
 }
 
-/// Replaces the whole policy, in the shape GET returns (step-up `policy.change`). Every change
-/// is recorded as a `policy_changed` event with before and after; other instances apply it
-/// within a second.
+/// Replaces the whole policy, in the shape GET returns (step-up `policy.change`). Send the
+/// `ETag` GET returned as `If-Match` to be refused (412) rather than overwrite another
+/// administrator's change made meanwhile. Every change is recorded as a `policy_changed` event
+/// with before and after; other instances apply it within a second.
 #[utoipa::path(put, path = "/v1/admin/policy", tag = "admin", security(("bearer" = [])),
     request_body(content = Object, description = "The whole policy, as GET returns it"), responses(
     (status = 200, description = "The policy now in force", body = Object),
     (status = 400, description = "`invalid_policy` (with `field` and `problems`), or `invalid_request`: malformed JSON", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "`insufficient_user_authentication`: step up for `policy.change` first; or an invalid token", body = Problem, content_type = "application/problem+json"),
+    (status = 412, description = "`precondition_failed`: `If-Match` names a version that is no longer current", body = Problem, content_type = "application/problem+json"),
     AdminProblems, BodyProblems, Unavailable,
 ))]
 async fn put_policy(
     State(state): State<AppState>,
     client: ClientInfo,
     who: Principal,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let (version, policy) = policy::replace(&state, &client, &who, body).await?;
+    let expected = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|t| t.trim().trim_matches('"').parse::<i64>().ok())
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest("If-Match must be the ETag GET returned".into())
+                })?,
+        ),
+    };
+    let (version, policy) = policy::replace(&state, &client, &who, body, expected).await?;
     Ok(answer(version, policy))
 }

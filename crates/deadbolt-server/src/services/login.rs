@@ -13,7 +13,7 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::risk::RiskResponse;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::ThrottlePolicy;
-use deadbolt_store::MethodRecord;
+use deadbolt_store::{throttle_writes, MethodRecord};
 use serde_json::json;
 use time::Duration;
 
@@ -179,10 +179,6 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         return Err(ApiError::InvalidCredentials);
     };
 
-    // The per-account limit counts consecutive failures: a success starts it afresh.
-    if let Some((key, _)) = throttles.first() {
-        state.store.clear_failures(key).await?;
-    }
     let place = risk::place_of(state, client);
     risk::ensure_location_allowed(state, client, &account, &place).await?;
     let device = devices::sign_in_device(state, client, &account).await;
@@ -239,6 +235,14 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     let enrollment_only = !needs_second_factor && mfa::required_by_policy(state, &account);
     let mut writes = device.writes(state, &account);
     writes.extend(risk::sign_in_writes(state, client, &account));
+    // The per-account limit counts consecutive failures: a completed sign-in starts it afresh
+    // (a right password alone does not: the failures before it stay a burst until then).
+    if recent_failures > 0 {
+        writes.push(throttle_writes::clear_failures(&email_bucket(
+            state,
+            account.email.as_str(),
+        )));
+    }
     let tokens = sessions::start(
         state,
         client,

@@ -602,6 +602,8 @@ async fn confirmed(
     let mut recovery_codes = None;
     if !was_enabled {
         let (codes, rows) = new_recovery_codes(state, account.id).await?;
+        // a device trusted before MFA was trusted for less than it would now stand in for
+        writes.push(deadbolt_store::revoke_all_devices(account.id, now));
         writes.push(method_writes::delete_recovery_codes(account.id));
         writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
         if !methods.iter().any(|m| m.kind == MethodKind::RecoveryCode) {

@@ -5,13 +5,13 @@ use crate::extract::ClientInfo;
 use crate::services::events::event;
 use crate::services::factors::{self, FactorInput};
 use crate::services::sessions::{self, IssuedTokens};
-use crate::services::{devices, risk};
+use crate::services::{devices, login, mfa, risk};
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::secret::Secret;
-use deadbolt_store::{ChallengeRecord, EventRecord};
+use deadbolt_store::{throttle_writes, ChallengeRecord, EventRecord};
 use serde_json::json;
 
 pub struct MfaVerify {
@@ -53,9 +53,24 @@ pub async fn verify(
     input: MfaVerify,
 ) -> ApiResult<SecondStep> {
     let (challenge, account) = login_challenge(state, &input.mfa_token).await?;
+    // where the account may sign in from holds for the second step too
+    risk::ensure_location_allowed(state, client, &account, &risk::place_of(state, client)).await?;
+    let email_check = challenge.purpose == risk::EMAIL_CHECK;
+    if email_check && mfa::is_enabled(&state.store.methods_of(account.id).await?) {
+        // MFA came on meanwhile: an emailed code no longer stands in for it
+        return Err(ApiError::MfaTokenInvalid);
+    }
     let proof = factors::check(state, client, &account, &challenge, input.factor).await?;
     let methods = [AuthMethod::Password, proof.auth];
-    let (session, refresh, mut writes) = sessions::prepare(state, client, &account, &methods);
+    // an emailed check is no enrolment: where policy requires MFA, the session may only enroll
+    let enrollment_only = email_check && mfa::required_by_policy(state, &account);
+    let (session, refresh, mut writes) =
+        sessions::prepare_limited(state, client, &account, &methods, enrollment_only);
+    // the password's failures end with a completed sign-in, not with the right password alone
+    writes.push(throttle_writes::clear_failures(&login::email_bucket(
+        state,
+        account.email.as_str(),
+    )));
     let detail = json!({"amr": auth::amr(&methods), "method_id": proof.method.id});
     let mut events: Vec<EventRecord> = vec![event(
         state,
@@ -64,7 +79,8 @@ pub async fn verify(
         client,
         detail,
     )];
-    let device_token = if input.trust_device {
+    // a device is trusted to stand in for a second factor; an emailed check is not one
+    let device_token = if input.trust_device && !email_check {
         let (secret, device) = devices::issue(state, &account, client);
         writes.push(device.insert());
         events.push(event(

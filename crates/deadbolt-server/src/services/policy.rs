@@ -4,12 +4,14 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientInfo, Principal};
 use crate::services::events::event;
+use crate::services::mfa;
 use crate::services::{admin, stepup};
 use crate::state::AppState;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::policy::{Policy, PolicyProblem};
-use deadbolt_core::stepup::Action;
+use deadbolt_core::stepup::{has_stronger_than_a_sent_code, Action};
 use deadbolt_store::BatchOutcome;
+use deadbolt_store::MethodRecord;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -46,9 +48,37 @@ fn parse(body: serde_json::Value) -> ApiResult<Policy> {
     Ok(policy)
 }
 
-/// The problems of a policy on this instance: its own, and countries without a GeoIP database.
-fn problems(state: &AppState, policy: &Policy) -> Vec<PolicyProblem> {
+/// The problems of a policy on this instance: its own; countries without a GeoIP database; a
+/// burst threshold the login throttle never lets be reached; and a policy whose own change the
+/// administrator submitting it could no longer step up for (nobody could change it back).
+fn problems(
+    state: &AppState,
+    policy: &Policy,
+    admin_methods: &[MethodRecord],
+) -> Vec<PolicyProblem> {
     let mut out = policy.problems();
+    if policy.risk.burst_failures >= state.config.limits.login_failures_per_account {
+        out.push(PolicyProblem {
+            field: "risk.burst_failures".into(),
+            message: format!(
+                "must be below [limits] login_failures_per_account ({}), which locks first",
+                state.config.limits.login_failures_per_account
+            ),
+        });
+    }
+    let change = Action::builtin(Action::POLICY_CHANGE);
+    let usable = mfa::usable_methods(admin_methods.to_vec());
+    let stronger = has_stronger_than_a_sent_code(usable.iter().map(|m| m.kind));
+    if !usable
+        .iter()
+        .any(|m| policy.factor_satisfies(&change, m.kind, stronger))
+    {
+        out.push(PolicyProblem {
+            field: "step_up.actions.policy.change.methods".into(),
+            message: "none of your methods could step up for policy.change under this policy"
+                .into(),
+        });
+    }
     if state.geoip.is_none() {
         for (role, rule) in &policy.locations {
             if !rule.countries.is_empty() {
@@ -62,18 +92,21 @@ fn problems(state: &AppState, policy: &Policy) -> Vec<PolicyProblem> {
     out
 }
 
-/// Replaces the policy with the submitted document. Checked before the step-up is spent; a
-/// change made meanwhile by another administrator is not overwritten unseen: the before
-/// recorded is the policy replaced.
+/// Replaces the policy with the submitted document, checked before the step-up is spent. With
+/// `expected` (the version the administrator read, from `If-Match`), a change made meanwhile by
+/// another administrator answers 412 instead of being overwritten; without it the last writer
+/// wins, and the event's `before` is what it replaced.
 pub async fn replace(
     state: &AppState,
     client: &ClientInfo,
     who: &Principal,
     submitted: serde_json::Value,
+    expected: Option<i64>,
 ) -> ApiResult<(i64, Arc<Policy>)> {
     let admin = admin::require_admin(state, who).await?;
     let policy = parse(submitted)?;
-    let problems = problems(state, &policy);
+    let admin_methods = state.store.methods_of(admin.id).await?;
+    let problems = problems(state, &policy, &admin_methods);
     if let Some(first) = problems.first() {
         return Err(ApiError::InvalidPolicy {
             field: first.field.clone(),
@@ -92,6 +125,9 @@ pub async fn replace(
             .policy()
             .await?
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no stored policy")))?;
+        if expected.is_some_and(|v| v != stored.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
         let before =
             crate::policy::parse_stored(&stored.document, &seed).map_err(ApiError::Internal)?;
         let version = stored.version + 1;

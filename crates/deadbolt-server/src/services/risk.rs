@@ -15,7 +15,9 @@ use deadbolt_core::risk::{
     location_allows, network_of, signals, Coordinates, History, Place, PreviousSignIn,
     RiskResponse, Signal,
 };
-use deadbolt_store::{place_writes, EventRecord, MethodRecord, SignInPlace, Write};
+use deadbolt_store::{
+    place_writes, throttle_writes, EventRecord, MethodRecord, SignInPlace, Write,
+};
 use serde_json::json;
 
 /// The purpose of a login challenge answered by a code sent to the verified email of an
@@ -66,7 +68,7 @@ pub async fn ensure_location_allowed(
     let detail = json!({"reason": "location", "country": place.country});
     state
         .store
-        .commit(refusal_writes(state, client, account, detail)?)
+        .commit(refusal_writes(state, client, account, detail).await?)
         .await?;
     state.outbox_wake.notify_one();
     Err(ApiError::LocationNotAllowed)
@@ -87,7 +89,7 @@ pub async fn refuse(
         .into_iter()
         .map(|e| e.write())
         .collect();
-    writes.extend(refusal_writes(state, client, account, detail)?);
+    writes.extend(refusal_writes(state, client, account, detail).await?);
     state.store.commit(writes).await?;
     state.outbox_wake.notify_one();
     state.metrics.login("refused");
@@ -95,8 +97,9 @@ pub async fn refuse(
 }
 
 /// A refused sign-in with the right password: recorded, and the user told (whoever tried knows
-/// the password), when the address is verified.
-pub fn refusal_writes(
+/// the password) when the address is verified, at most once an hour (whoever has the password
+/// could otherwise fill the mailbox).
+pub async fn refusal_writes(
     state: &AppState,
     client: &ClientInfo,
     account: &Account,
@@ -110,8 +113,15 @@ pub fn refusal_writes(
         detail,
     )
     .write()];
-    if account.email_verified {
+    let now = state.clock.now();
+    let told = format!("notice:sign_in_refused:{}", account.id);
+    let lately = state
+        .store
+        .failure_window(&told, now - time::Duration::HOUR)
+        .await?;
+    if account.email_verified && lately.count == 0 {
         writes.push(notice(state, account, Notice::SignInRefused, client)?.write());
+        writes.push(throttle_writes::count(&told, now));
     }
     Ok(writes)
 }

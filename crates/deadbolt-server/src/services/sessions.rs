@@ -65,6 +65,17 @@ pub fn prepare(
     account: &Account,
     methods: &[AuthMethod],
 ) -> (SessionRecord, Secret, Vec<deadbolt_store::Write>) {
+    prepare_limited(state, client, account, methods, false)
+}
+
+/// As [`prepare`], for a session that may be limited to enrolling a second factor.
+pub fn prepare_limited(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    methods: &[AuthMethod],
+    enrollment_only: bool,
+) -> (SessionRecord, Secret, Vec<deadbolt_store::Write>) {
     let now = state.clock.now();
     let session = SessionRecord {
         id: Sid::generate(state.rng.as_ref()),
@@ -77,7 +88,7 @@ pub fn prepare(
         acr: auth::acr(methods).to_owned(),
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
-        enrollment_only: false,
+        enrollment_only,
     };
     let refresh = token::generate(REFRESH_PREFIX, state.rng.as_ref());
     let hash = state.keys.hasher.hash_token(&refresh);

@@ -62,6 +62,31 @@ async fn an_admin_replaces_the_policy_under_step_up_and_the_change_is_recorded()
     let r = put_policy(&app, &admin, &policy).await;
     assert_problem(r, 401, "insufficient_user_authentication").await;
 
+    // a change based on a version that is no longer current is refused with If-Match
+    app.advance(time::Duration::seconds(30));
+    app.step_up_totp(&admin, "policy.change", &secret).await;
+    let r = app
+        .client
+        .put(app.url("/v1/admin/policy"))
+        .bearer_auth(&admin)
+        .header("if-match", "\"1\"")
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 412, "precondition_failed").await;
+    let r = app
+        .client
+        .put(app.url("/v1/admin/policy"))
+        .bearer_auth(&admin)
+        .header("if-match", "\"2\"")
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"3\"");
+
     let r = app.get_auth("/v1/admin/events?limit=100", &admin).await;
     let events: Value = r.json().await.unwrap();
     let changed: Vec<&Value> = events["items"]
@@ -70,10 +95,12 @@ async fn an_admin_replaces_the_policy_under_step_up_and_the_change_is_recorded()
         .iter()
         .filter(|e| e["kind"] == "policy_changed")
         .collect();
-    assert_eq!(changed.len(), 1);
-    assert_eq!(changed[0]["detail"]["before"]["trusted_device_days"], 30);
-    assert_eq!(changed[0]["detail"]["after"]["trusted_device_days"], 7);
-    assert_eq!(changed[0]["detail"]["version"], 2);
+    assert_eq!(changed.len(), 2);
+    // newest first: the If-Match change, then the first
+    assert_eq!(changed[1]["detail"]["before"]["trusted_device_days"], 30);
+    assert_eq!(changed[1]["detail"]["after"]["trusted_device_days"], 7);
+    assert_eq!(changed[1]["detail"]["version"], 2);
+    assert_eq!(changed[0]["detail"]["version"], 3);
 }
 
 #[tokio::test]
@@ -141,6 +168,23 @@ async fn an_invalid_policy_names_its_field_and_spends_no_step_up() {
                 p
             },
             "mfa.allowed_methods[1]",
+        ),
+        (
+            {
+                // the administrator (TOTP and recovery codes) could never change it back
+                let mut p = good.clone();
+                p["step_up"]["actions"]["policy.change"] = json!({"methods": ["voice"]});
+                p
+            },
+            "step_up.actions.policy.change.methods",
+        ),
+        (
+            {
+                let mut p = good.clone();
+                p["risk"]["burst_failures"] = json!(10);
+                p
+            },
+            "risk.burst_failures",
         ),
     ];
     for (policy, field) in cases {

@@ -70,6 +70,28 @@ async fn attempt(app: &TestApp, ip: &str, email: &str) -> reqwest::Response {
     .await
 }
 
+/// An administrator made as `deadbolt admin create` makes one: verified email, no MFA yet.
+async fn operator_admin(app: &TestApp, email: &str) {
+    let clock: Arc<dyn Clock> = app.clock.clone().unwrap();
+    let state = deadbolt_server::app::build_state(
+        app.config.clone(),
+        clock,
+        Arc::new(deadbolt_server::system::OsRandom),
+    )
+    .await
+    .unwrap();
+    deadbolt_server::services::accounts::create_by_operator(
+        &state,
+        deadbolt_server::services::accounts::OperatorAccount {
+            email: email.into(),
+            password: deadbolt_core::secret::Secret::new(PASSWORD),
+            roles: vec!["admin".into()],
+        },
+    )
+    .await
+    .unwrap();
+}
+
 async fn events_of(app: &TestApp, access: &str) -> Vec<Value> {
     let r = app.get_auth("/v1/me/events?limit=100", access).await;
     let body: Value = r.json().await.unwrap();
@@ -254,6 +276,60 @@ async fn a_burst_of_wrong_passwords_voids_the_trusted_device() {
     let after = login_from(&app, "127.0.0.1", &user.email, Some(&device)).await;
     assert_eq!(after["mfa_required"], true, "{after}");
     assert_eq!(after["reason"], "policy");
+    // signing in again at once does not wash the burst away: only a completed sign-in does
+    let again = login_from(&app, "127.0.0.1", &user.email, Some(&device)).await;
+    assert_eq!(again["reason"], "policy", "{again}");
+    app.advance(Duration::seconds(30));
+    let r = app
+        .verify_totp(
+            again["mfa_token"].as_str().unwrap(),
+            &app.code(&user.secret),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let calm = login_from(&app, "127.0.0.1", &user.email, Some(&device)).await;
+    assert_eq!(calm["mfa_required"], false, "{calm}");
+}
+
+#[tokio::test]
+async fn an_emailed_check_is_no_enrolment_and_trusts_no_device() {
+    let Risky { mut app, _geoip } = spawn_risky(|c| {
+        c.risk.new_device = deadbolt_core::risk::RiskResponse::EmailCode;
+    })
+    .await;
+    operator_admin(&app, "newadmin@example.com").await;
+    // the first sign-in: policy requires MFA of admins, so a session that may only enroll
+    let first = login_from(&app, "127.0.0.1", "newadmin@example.com", None).await;
+    assert_eq!(first["enrollment_required"], true, "{first}");
+    // another browser: an emailed code is asked for
+    let r = app
+        .client
+        .post(app.url("/v1/login"))
+        .header("user-agent", "Another Browser/2.0")
+        .json(&json!({"email": "newadmin@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["reason"], "new_device", "{body}");
+    let method = body["methods"][0]["id"].clone();
+    let r = app
+        .post(
+            "/v1/login/mfa/challenge",
+            json!({"mfa_token": body["mfa_token"], "method_id": method}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let code = app.next_mail_to("newadmin@example.com").await.code();
+    let r = app.post("/v1/login/mfa/verify", json!({"mfa_token": body["mfa_token"], "type": "email", "method_id": method, "code": code, "trust_device": true})).await;
+    assert_eq!(r.status(), 200);
+    let signed_in: Value = r.json().await.unwrap();
+    // no device is trusted on an emailed check
+    assert!(signed_in.get("device_token").is_none(), "{signed_in}");
+    // and the session is still one that may only enroll: not an administrator's
+    let access = signed_in["access_token"].as_str().unwrap();
+    let r = app.get_auth("/v1/admin/policy", access).await;
+    assert_problem(r, 403, "mfa_enrollment_required").await;
 }
 
 #[tokio::test]
@@ -301,24 +377,7 @@ async fn a_role_can_be_held_to_listed_networks_or_countries() {
         );
     })
     .await;
-    let clock: Arc<dyn Clock> = app.clock.clone().unwrap();
-    let state = deadbolt_server::app::build_state(
-        app.config.clone(),
-        clock,
-        Arc::new(deadbolt_server::system::OsRandom),
-    )
-    .await
-    .unwrap();
-    deadbolt_server::services::accounts::create_by_operator(
-        &state,
-        deadbolt_server::services::accounts::OperatorAccount {
-            email: "ops@example.com".into(),
-            password: deadbolt_core::secret::Secret::new(PASSWORD),
-            roles: vec!["admin".into()],
-        },
-    )
-    .await
-    .unwrap();
+    operator_admin(&app, "ops@example.com").await;
     assert_eq!(
         attempt(&app, "10.1.2.3", "ops@example.com").await.status(),
         200
@@ -333,6 +392,14 @@ async fn a_role_can_be_held_to_listed_networks_or_countries() {
     // whoever tried knows the password: the owner is told
     let told = app.next_mail_to("ops@example.com").await;
     assert_eq!(told.subject, "A sign-in with your password was refused");
+    // told once an hour, however often whoever has the password tries
+    assert_problem(
+        attempt(&app, PARIS, "ops@example.com").await,
+        403,
+        "location_not_allowed",
+    )
+    .await;
+    assert!(app.next_mail_within(2).await.is_none());
     assert_problem(
         attempt(&app, "127.0.0.1", "ops@example.com").await,
         403,
