@@ -80,12 +80,14 @@ class MailSink {
     }
   }
 
-  /** The 6-digit code in the next message to `to`. */
+  /** The 6-digit code in the next message to `to` that carries one (notices are skipped). */
   async code(to) {
-    const mail = await this.next(to);
-    const codes = mail.text.match(/\b\d{6}\b/g) || [];
-    if (codes.length !== 1) throw new Error(`expected one code in: ${mail.text}`);
-    return codes[0];
+    const until = Date.now() + 15000;
+    for (;;) {
+      const mail = await this.next(to, Math.max(until - Date.now(), 1));
+      const codes = mail.text.match(/\b\d{6}\b/g) || [];
+      if (codes.length === 1) return codes[0];
+    }
   }
 
   stop() {
@@ -181,11 +183,21 @@ export async function browser(options = {}) {
       "--disable-sync",
     ],
   });
-  const close = async () => {
+  context.setDefaultTimeout(10000);
+  const page = context.pages()[0] || (await context.newPage());
+  const close = async (failed) => {
+    if (failed) {
+      // what the page showed when the test failed, for whoever reads the log
+      mkdirSync(artifacts, { recursive: true });
+      const name = `failure-${Date.now()}.png`;
+      await page.screenshot({ path: join(artifacts, name), fullPage: true }).catch(() => {});
+      const text = await page.locator("body").innerText().catch(() => "");
+      console.log(`failed at ${page.url()} (screenshot ${name}):\n${text.slice(0, 1500)}`);
+    }
     await context.close();
     rmSync(profile, { recursive: true, force: true });
   };
-  return { context, close, page: context.pages()[0] || (await context.newPage()) };
+  return { context, close, page };
 }
 
 // ---- TOTP (RFC 6238), written here from the RFC, independent of the server's code ----

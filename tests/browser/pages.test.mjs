@@ -1,0 +1,383 @@
+// Deadbolt's hosted pages in a real browser: headless Chromium (Debian's package) driven by
+// playwright-core against the real `deadbolt` binary, with its mail caught by a real SMTP
+// server and TOTP codes computed here (harness.mjs), not by the server's code.
+//
+//   cd tests/browser && npm ci && node --test
+//
+// DEADBOLT_BIN names the binary (default: the debug build); SCREENSHOTS=1 also writes the
+// screenshots under docs/screenshots/ that the README shows.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Deadbolt, PASSWORD, browser, freshCode, hotp, repo, screenshotsDir, totpAt } from "./harness.mjs";
+
+const shots = process.env.SCREENSHOTS === "1";
+
+async function shot(page, name) {
+  if (!shots) return;
+  await page.screenshot({ path: join(screenshotsDir(), `${name}.png`), fullPage: true });
+}
+
+// ---- flows, as a person would click them ----
+
+async function signUp(page, db, email) {
+  await page.goto(`${db.url}/sign-up`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Check your email" }).waitFor();
+  await shot(page, "sign-up-verify");
+  const code = await db.mail.code(email);
+  await page.getByLabel("Code from the email").fill(code);
+  await page.getByRole("button", { name: "Verify email" }).click();
+  await page.waitForURL(/\/sign-in\?notice=verified$/);
+  assert.match(await page.locator("#notice").innerText(), /email is verified/);
+}
+
+async function signIn(page, db, email, password = PASSWORD) {
+  await page.goto(`${db.url}/sign-in`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function signOut(page) {
+  await page.getByRole("button", { name: "Sign out" }).first().click();
+  await page.waitForURL(/\/sign-in\?notice=signed-out$/);
+}
+
+/** Enrolls an authenticator app from the account page; returns its key and recovery codes. */
+async function enrollTotp(page, db, { screenshots = false, enrollmentOnly = false } = {}) {
+  await page.goto(`${db.url}/account/mfa/new`);
+  if (screenshots) await shot(page, "enroll-choose");
+  await page.getByRole("button", { name: "Set up authenticator app" }).click();
+  await page.getByRole("heading", { name: "Set up your authenticator app" }).waitFor();
+  // the QR code is drawn inline and the key is there to type by hand
+  assert.equal(await page.locator(".qr svg").count(), 1);
+  if (screenshots) await shot(page, "enroll-totp");
+  const secret = (await page.locator("#totp-secret").innerText()).replace(/\s+/g, "");
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  // a wrong code first: announced, linked to the field, focused
+  await page.getByLabel("6-digit code from the app").fill("000000" === totpAt(secret, Date.now() / 1000) ? "111111" : "000000");
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await page.locator("#error-summary").waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "error-summary");
+  assert.equal(await page.getByLabel("6-digit code from the app").getAttribute("aria-invalid"), "true");
+  await page.getByLabel("6-digit code from the app").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await page.getByRole("heading", { name: "Save your recovery codes" }).waitFor();
+  const codes = await page.locator("#recovery-codes li").allInnerTexts();
+  assert.equal(codes.length, 10);
+  for (const c of codes) assert.match(c, /^[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}$/);
+  // copy, download and print are offered (the script shows them); finishing waits for the box
+  for (const name of ["Copy", "Download", "Print"]) {
+    assert.ok(await page.getByRole("button", { name }).isVisible(), `${name} is shown`);
+  }
+  if (screenshots) await shot(page, "recovery-codes");
+  const download = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Download" }).click();
+  const file = await download;
+  const saved = readFileSync(await file.path(), "utf8");
+  for (const c of codes) assert.ok(saved.includes(c), "the download holds every code");
+  const finish = page.getByRole("button", { name: enrollmentOnly ? "Finish and sign in again" : "Finish" });
+  assert.ok(await finish.isDisabled());
+  await page.getByLabel("I have saved my recovery codes").check();
+  await finish.click();
+  await page.waitForURL(enrollmentOnly ? /\/sign-in\?notice=signed-out$/ : /\/account\?notice=mfa-on$/);
+  return { secret, codes };
+}
+
+let db;
+before(async () => {
+  db = await Deadbolt.start();
+});
+after(async () => {
+  await db?.stop();
+});
+
+test("TOTP vectors of RFC 6238 (the tests' own implementation)", () => {
+  const { vectors } = JSON.parse(readFileSync(join(repo, "crates/deadbolt-core/tests/data/rfc6238-vectors.json"), "utf8"));
+  for (const v of vectors) {
+    const key = Buffer.from(v.secret_ascii, "ascii");
+    const algorithm = v.algorithm.toLowerCase();
+    assert.equal(hotp(key, Math.floor(v.time / v.period), v.digits, algorithm), v.code);
+  }
+  assert.ok(vectors.length >= 18);
+});
+
+test("every page answers with the strict CSP and refuses a cross-site form", async () => {
+  const r = await fetch(`${db.url}/sign-in`);
+  assert.equal(r.status, 200);
+  const csp = r.headers.get("content-security-policy");
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(r.headers.get("x-content-type-options"), "nosniff");
+  const cookie = r.headers.get("set-cookie");
+  assert.match(cookie, /HttpOnly/);
+  assert.match(cookie, /SameSite=Lax/);
+  const html = await r.text();
+  assert.doesNotMatch(html, /<script>|style=|onclick=/i, "no inline script or style");
+  // a form posted from another site: refused even with a token
+  const token = html.match(/name="csrf" value="([0-9a-f]+)"/)[1];
+  const nonce = cookie.match(/deadbolt-csrf=([0-9a-f]+)/)[1];
+  const forged = await fetch(`${db.url}/sign-in`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      cookie: `deadbolt-csrf=${nonce}`,
+      origin: "https://evil.example",
+    },
+    body: `csrf=${token}&email=a%40b.example&password=x`,
+    redirect: "manual",
+  });
+  assert.equal(forged.status, 403);
+  // and without the token, from our own origin
+  const tokenless = await fetch(`${db.url}/sign-in`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", cookie: `deadbolt-csrf=${nonce}`, origin: db.url },
+    body: "email=a%40b.example&password=x",
+    redirect: "manual",
+  });
+  assert.equal(tokenless.status, 403);
+});
+
+test("sign up, enroll TOTP, sign out, sign in with a TOTP code and trust the device, then a recovery code", async () => {
+  const { page, close } = await browser();
+  try {
+    const email = "ada@example.com";
+    await page.goto(`${db.url}/sign-up`);
+    await shot(page, "sign-up");
+    await signUp(page, db, email);
+    await shot(page, "sign-in");
+
+    // a wrong password: the error is announced and focused, the email kept
+    await signIn(page, db, email, "not the password at all");
+    await page.locator("#error-summary").waitFor();
+    assert.match(await page.locator("#error-summary").innerText(), /Wrong email or password/);
+    assert.equal(await page.getByLabel("Email address").inputValue(), email);
+    await shot(page, "sign-in-error");
+
+    await signIn(page, db, email);
+    await page.waitForURL(/\/account$/);
+    assert.match(await page.locator("main").innerText(), /Two-step sign-in is off/);
+    const { secret, codes } = await enrollTotp(page, db, { screenshots: true });
+    assert.match(await page.locator("#notice").innerText(), /Two-step sign-in is on/);
+    assert.equal(await page.locator('#methods tr[data-method-type="totp"]').count(), 1);
+    await signOut(page);
+    // the session cookie is gone and the old session is revoked
+    await page.goto(`${db.url}/account`);
+    await page.waitForURL(/\/sign-in$/);
+
+    // sign in: the second step asks for the app's code
+    await signIn(page, db, email);
+    await page.waitForURL(/\/sign-in\/verify/);
+    await page.getByLabel("6-digit code from your authenticator app").waitFor();
+    await shot(page, "challenge-totp");
+    await page.getByLabel("6-digit code from your authenticator app").fill("123456" === totpAt(secret, Date.now() / 1000) ? "654321" : "123456");
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.locator("#error-summary").waitFor();
+    assert.match(await page.locator("#error-summary").innerText(), /not right\. 4 more tries/);
+    await shot(page, "challenge-error");
+    await page.getByLabel("6-digit code from your authenticator app").fill(await freshCode(secret));
+    await page.getByLabel("Trust this device").check();
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/account$/);
+    const cookies = await page.context().cookies();
+    const device = cookies.find((c) => c.name === "deadbolt-device");
+    assert.ok(device, "a trusted-device cookie was set");
+    assert.ok(device.httpOnly, "HttpOnly");
+    assert.equal(device.sameSite, "Lax");
+    assert.ok(device.expires > Date.now() / 1000 + 29 * 86400, "lasts the trusted days");
+    const session = cookies.find((c) => c.name === "deadbolt-session");
+    assert.ok(session?.httpOnly);
+    assert.equal(await page.locator("#devices tbody tr").count(), 1);
+    await shot(page, "account");
+    await page.setViewportSize({ width: 375, height: 800 });
+    await shot(page, "account-phone");
+    await page.setViewportSize({ width: 1100, height: 900 });
+
+    // the trusted device skips the second step
+    await signOut(page);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/account$/);
+
+    // forget the device, sign out: the second step is back, and a recovery code serves once
+    await page.getByRole("button", { name: /Forget.*this device/ }).click();
+    await page.waitForURL(/notice=device-revoked/);
+    await signOut(page);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/sign-in\/verify/);
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Recovery code/ }).click();
+    await page.getByLabel("Recovery code").fill(codes[3].toUpperCase());
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/account$/);
+    assert.match(await page.locator("#codes-remaining").innerText(), /9/);
+    await signOut(page);
+    // the same recovery code again: refused
+    await signIn(page, db, email);
+    await page.waitForURL(/\/sign-in\/verify/);
+    // the method last used on this browser (the app) comes first, not the recovery code
+    await page.getByLabel("6-digit code from your authenticator app").waitFor();
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Recovery code/ }).click();
+    await page.getByLabel("Recovery code").fill(codes[3]);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.locator("#error-summary").waitFor();
+    assert.match(await page.locator("#error-summary").innerText(), /not right/);
+  } catch (e) {
+    await close(true);
+    throw e;
+  }
+  await close();
+});
+
+test("the step-up dialog guards removing a method, and the keyboard alone gets through it", async () => {
+  const { page, close } = await browser();
+  try {
+    const email = "grace@example.com";
+    await signUp(page, db, email);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/account$/);
+    const { secret } = await enrollTotp(page, db);
+    // remove the app: the dialog asks for a code first
+    await page.getByRole("button", { name: /Remove.*Authenticator app/ }).click();
+    await page.waitForURL(/\/step-up\?op=remove-method/);
+    await page.getByRole("dialog", { name: "Confirm it's you" }).waitFor();
+    await shot(page, "step-up");
+    // keyboard only: the skip link first, then into the form
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to main content");
+    const field = page.getByLabel("6-digit code from your authenticator app");
+    await field.focus();
+    await page.keyboard.type("000000" === totpAt(secret, Date.now() / 1000) ? "111111" : "000000");
+    await page.keyboard.press("Enter");
+    await page.locator("#error-summary").waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "error-summary");
+    // the method is still there
+    await page.goto(`${db.url}/account`);
+    assert.equal(await page.locator('#methods tr[data-method-type="totp"]').count(), 1);
+    await page.getByRole("button", { name: /Remove.*Authenticator app/ }).click();
+    await page.waitForURL(/\/step-up\?op=remove-method/);
+    await page.getByLabel("6-digit code from your authenticator app").fill(await freshCode(secret));
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/account\?notice=removed$/);
+    assert.equal(await page.locator('#methods tr[data-method-type="totp"]').count(), 0);
+    assert.match(await page.locator("main").innerText(), /Two-step sign-in is off/);
+  } catch (e) {
+    await close(true);
+    throw e;
+  }
+  await close();
+});
+
+test("forgot password: the emailed code, then the second factor, then the new password", async () => {
+  const { page, close } = await browser();
+  try {
+    const email = "hedy@example.com";
+    await signUp(page, db, email);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/account$/);
+    const { secret } = await enrollTotp(page, db);
+    await signOut(page);
+    await page.getByRole("link", { name: "Forgot your password?" }).click();
+    await page.getByLabel("Email address").fill(email);
+    await page.getByRole("button", { name: "Send a code" }).click();
+    await page.getByLabel("Code from the email").fill(await db.mail.code(email));
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/forgot-password\/new$/);
+    await shot(page, "reset-new-password");
+    const newPassword = "quartz lantern obliging meadow";
+    await page.getByLabel("New password").fill(newPassword);
+    await page.getByLabel("6-digit code from your authenticator app").fill("000000" === totpAt(secret, Date.now() / 1000) ? "111111" : "000000");
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.locator("#error-summary").waitFor();
+    await page.getByLabel("New password").fill(newPassword);
+    await page.getByLabel("6-digit code from your authenticator app").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.waitForURL(/\/sign-in\?notice=reset$/);
+    await signIn(page, db, email);
+    await page.locator("#error-summary").waitFor();
+    await signIn(page, db, email, newPassword);
+    await page.waitForURL(/\/sign-in\/verify/);
+  } catch (e) {
+    await close(true);
+    throw e;
+  }
+  await close();
+});
+
+test("an admin enrolls as policy demands, changes the policy behind step-up, and resets a user's MFA", async () => {
+  const { page, close } = await browser();
+  try {
+    const email = "root@example.com";
+    db.createAdmin(email);
+    // policy requires MFA of admins: the first sign-in may only enroll
+    await signIn(page, db, email);
+    await page.waitForURL(/\/account\/mfa\/new$/);
+    await shot(page, "enroll-required");
+    await page.goto(`${db.url}/admin`);
+    await page.waitForURL(/\/account\/mfa\/new$/);
+    const { secret, codes } = await enrollTotp(page, db, { enrollmentOnly: true });
+    await signIn(page, db, email);
+    await page.getByLabel("6-digit code from your authenticator app").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/account$/);
+
+    // the editor is behind step-up
+    await page.getByRole("link", { name: "Admin" }).click();
+    await shot(page, "admin");
+    await page.getByRole("link", { name: "Open the policy editor" }).click();
+    assert.equal(await page.locator("textarea#policy").count(), 0, "no editor before the step-up");
+    await page.getByRole("button", { name: "Confirm it's you" }).click();
+    await page.waitForURL(/\/step-up\?op=policy$/);
+    assert.match(await page.locator("#step-up-what").innerText(), /change the security policy/);
+    await page.getByLabel("6-digit code from your authenticator app").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.waitForURL(/\/admin\/policy$/);
+    const editor = page.getByLabel("Policy (JSON)");
+    const policy = JSON.parse(await editor.inputValue());
+    assert.equal(policy.trusted_device_days, 30);
+
+    // a wrong policy: the field is named, nothing is stored, the step-up is not spent
+    await editor.fill(JSON.stringify({ ...policy, trusted_device_days: 0 }, null, 2));
+    await page.getByRole("button", { name: "Save policy" }).click();
+    await page.locator("#error-summary").waitFor();
+    assert.match(await page.locator("#error-summary").innerText(), /trusted_device_days/);
+    await shot(page, "admin-policy");
+    await page.getByLabel("Policy (JSON)").fill(JSON.stringify({ ...policy, trusted_device_days: 7 }, null, 2));
+    await page.getByRole("button", { name: "Save policy" }).click();
+    await page.waitForURL(/\/admin\/policy\?notice=policy$/);
+    // saved, and the one-shot grant is spent: the editor is closed again
+    assert.match(await page.locator("#policy-view").innerText(), /"trusted_device_days": 7/);
+    assert.equal(await page.locator("textarea#policy").count(), 0);
+
+    // account lookup and an MFA reset, stepped up with a recovery code this time
+    await page.goto(`${db.url}/admin`);
+    await page.getByLabel("Email address").fill("hedy@example.com");
+    await page.getByRole("button", { name: "Find" }).click();
+    await page.locator("#found").waitFor();
+    assert.match(await page.locator("#found").innerText(), /hedy@example\.com[\s\S]*On/);
+    await shot(page, "admin-lookup");
+    await page.getByRole("button", { name: /Reset two-step sign-in/ }).click();
+    await page.waitForURL(/\/step-up\?op=admin-mfa-reset/);
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Recovery code/ }).click();
+    await page.getByLabel("Recovery code").fill(codes[0]);
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.waitForURL(/\/admin\?notice=mfa-reset$/);
+    await page.getByLabel("Email address").fill("hedy@example.com");
+    await page.getByRole("button", { name: "Find" }).click();
+    await page.locator("#found").waitFor();
+    assert.match(await page.locator("#found").innerText(), /Off/);
+    const told = await db.mail.next("hedy@example.com");
+    assert.ok(told.subject.length > 0);
+  } catch (e) {
+    await close(true);
+    throw e;
+  }
+  await close();
+});
