@@ -40,7 +40,7 @@ async function signIn(page, db, email, password = PASSWORD) {
   await page.goto(`${db.url}/sign-in`);
   await page.getByLabel("Email address").fill(email);
   await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
 async function signOut(page) {
@@ -375,6 +375,72 @@ test("an admin enrolls as policy demands, changes the policy behind step-up, and
     assert.match(await page.locator("#found").innerText(), /Off/);
     const told = await db.mail.next("hedy@example.com");
     assert.ok(told.subject.length > 0);
+  } catch (e) {
+    await close(true);
+    throw e;
+  }
+  await close();
+});
+
+/** Chromium's virtual authenticator (DevTools WebAuthn domain): a platform passkey with UV. */
+async function virtualAuthenticator(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
+}
+
+test("register a passkey with the virtual authenticator, use it as the second factor and to sign in without a password", async () => {
+  const { page, close } = await browser();
+  try {
+    const email = "kay@example.com";
+    await signUp(page, db, email);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/account$/);
+    const { cdp, authenticatorId } = await virtualAuthenticator(page);
+
+    await page.goto(`${db.url}/account/mfa/new`);
+    await page.getByLabel("Name (optional)").fill("Laptop passkey");
+    await page.getByRole("button", { name: "Set up security key or passkey" }).click();
+    await page.getByRole("heading", { name: "Register your security key or passkey" }).waitFor();
+    await shot(page, "enroll-webauthn");
+    await page.getByRole("button", { name: "Register" }).click();
+    await page.getByRole("heading", { name: "Save your recovery codes" }).waitFor();
+    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.equal(credentials.length, 1, "the authenticator holds one credential");
+    assert.ok(credentials[0].isResidentCredential, "a discoverable credential (a passkey)");
+    await page.getByLabel("I have saved my recovery codes").check();
+    await page.getByRole("button", { name: "Finish" }).click();
+    await page.waitForURL(/\/account\?notice=mfa-on$/);
+    assert.match(await page.locator('#methods tr[data-method-type="webauthn"]').innerText(), /Laptop passkey/);
+
+    // the key as the second factor after the password
+    await signOut(page);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/sign-in\/verify/);
+    await shot(page, "challenge-webauthn");
+    await page.getByRole("button", { name: "Use your security key" }).click();
+    await page.getByRole("button", { name: "Continue with your security key" }).click();
+    await page.waitForURL(/\/account$/);
+    assert.match(await page.locator('#methods tr[data-method-type="webauthn"]').innerText(), /Laptop passkey[\s\S]*UTC/, "last use shown");
+
+    // usernameless: the passkey alone signs in
+    await signOut(page);
+    await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+    await page.waitForURL(/\/account$/);
+    assert.match(await page.locator("#sessions").innerText(), /This browser/);
+    const { credentials: after } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.ok(after[0].signCount >= 2, "the authenticator signed twice");
+
   } catch (e) {
     await close(true);
     throw e;

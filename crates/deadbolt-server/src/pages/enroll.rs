@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/mfa/totp", post(totp_form))
         .route("/account/mfa/email", post(email_form))
         .route("/account/mfa/phone", post(phone_form))
+        .route("/account/mfa/webauthn", post(webauthn_form))
         .route("/account/mfa/confirm", post(confirm))
         .route("/account/mfa/resend", post(resend))
 }
@@ -60,9 +61,9 @@ async fn choose(SignedIn(page): SignedIn, Query(q): Query<ChooseQuery>) -> PageR
         Choice {
             kind: "webauthn",
             title: "Security key or passkey",
-            text: "A USB or NFC key, or a passkey kept by your phone or computer.",
-            available: false,
-            why_not: Some("Not available on this server yet.".into()),
+            text: "A USB or NFC key, or a passkey kept by your phone or computer. A passkey also lets you sign in without your password.",
+            available: allowed(MethodKind::WebAuthn).is_none(),
+            why_not: allowed(MethodKind::WebAuthn),
         },
         Choice {
             kind: "email",
@@ -213,6 +214,7 @@ async fn phone_form(SignedIn(page): SignedIn, PageForm(form): PageForm<PhoneForm
 struct ConfirmForm {
     method_id: Option<String>,
     code: Option<String>,
+    credential: Option<String>,
     kind: Option<String>,
 }
 
@@ -221,33 +223,33 @@ async fn confirm(SignedIn(page): SignedIn, PageForm(form): PageForm<ConfirmForm>
         .and_then(|s| uuid::Uuid::parse_str(s).ok())
         .map(MethodId)
         .ok_or(PageError::BadForm)?;
-    let is_totp = given(&form.kind) == Some("totp");
+    let template = match given(&form.kind) {
+        Some("totp") => "enroll_totp.html",
+        Some("webauthn") => "enroll_webauthn.html",
+        _ => "enroll_code.html",
+    };
     let again = |msg: &str| {
         page.form_error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            if is_totp {
-                "enroll_totp.html"
-            } else {
-                "enroll_code.html"
-            },
+            template,
             "code",
             msg,
             context! { method_id => id.to_string(), kind => given(&form.kind), again => true },
         )
     };
-    let Some(code) = given(&form.code) else {
-        return Ok(again("Enter the code."));
+    let proof = if template == "enroll_webauthn.html" {
+        match given(&form.credential).and_then(|c| serde_json::from_str(c).ok()) {
+            Some(credential) => mfa::Confirmation::Credential(credential),
+            None => return Ok(again("Your browser did not answer. Start again.")),
+        }
+    } else {
+        match given(&form.code) {
+            Some(code) => mfa::Confirmation::Code(Secret::new(code.to_owned())),
+            None => return Ok(again("Enter the code.")),
+        }
     };
     let viewer = page.viewer()?;
-    match mfa::confirm(
-        &page.state,
-        &page.client,
-        &viewer.who,
-        id,
-        Secret::new(code.to_owned()),
-    )
-    .await
-    {
+    match mfa::confirm(&page.state, &page.client, &viewer.who, id, proof).await {
         Ok(done) => match done.recovery_codes {
             Some(codes) => Ok(show_codes(&page, &codes, true)),
             None => Ok(see_other("/account?notice=added")),
@@ -282,6 +284,35 @@ async fn resend(SignedIn(page): SignedIn, PageForm(form): PageForm<ResendForm>) 
         "enroll_code.html",
         context! { method_id => id.to_string(), kind => kind, ..extra },
     ))
+}
+
+#[derive(Deserialize)]
+struct WebauthnForm {
+    label: Option<String>,
+}
+
+/// Starts a security key or passkey enrolment: the page's script has the browser create the
+/// credential with these options and posts the registration to `/account/mfa/confirm`.
+pub async fn start_webauthn(page: &Page, label: Option<String>) -> PageResult {
+    let viewer = page.viewer()?;
+    match mfa::enroll_webauthn(&page.state, &page.client, &viewer.who, label).await {
+        Ok(e) => Ok(page.render(
+            "enroll_webauthn.html",
+            context! {
+                method_id => e.method_id.to_string(),
+                webauthn_options => e.public_key.to_string(),
+            },
+        )),
+        Err(ApiError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollWebauthn).await,
+        Err(e) => Ok(choose_error(page, &e)),
+    }
+}
+
+async fn webauthn_form(
+    SignedIn(page): SignedIn,
+    PageForm(form): PageForm<WebauthnForm>,
+) -> PageResult {
+    start_webauthn(&page, given(&form.label).map(str::to_owned)).await
 }
 
 /// The recovery codes, shown this once: copy, download, print, and "I have saved them".

@@ -101,6 +101,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/pages/guard.html"),
     ),
     (
+        "webauthn_fields.html",
+        include_str!("../../templates/pages/webauthn_fields.html"),
+    ),
+    (
+        "enroll_webauthn.html",
+        include_str!("../../templates/pages/enroll_webauthn.html"),
+    ),
+    (
         "password.html",
         include_str!("../../templates/pages/password.html"),
     ),

@@ -2,7 +2,7 @@
 //! that email where the account has MFA (the reset service's rule), through the same service
 //! as `/v1/password-reset`. The reset token lives in an HttpOnly cookie.
 
-use super::sign_in::factor_for;
+use super::sign_in::factor_from;
 use super::web::{
     clear_cookie, given, message, see_other, set_cookie, with_cookies, Page, PageError, PageForm,
     PageResult, PENDING_SECONDS, RESET,
@@ -197,7 +197,7 @@ async fn send(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult {
     )
     .await
     {
-        Ok(sent) => context! { sent_to => sent.sent_to, resend_after => sent.resend_after },
+        Ok(sent) => super::sign_in::challenged(sent),
         Err(e @ ApiError::Internal(_)) => return Err(e.into()),
         Err(e) => context! {
             error => context! { field => "code", message => message(&e) },
@@ -213,6 +213,7 @@ struct CompleteForm {
     new_password: Option<String>,
     method_id: Option<String>,
     code: Option<String>,
+    credential: Option<String>,
 }
 
 async fn complete(page: Page, PageForm(form): PageForm<CompleteForm>) -> PageResult {
@@ -237,12 +238,9 @@ async fn complete(page: Page, PageForm(form): PageForm<CompleteForm>) -> PageRes
                     .into(),
             ));
         };
-        let Some(code) = given(&form.code) else {
-            return Ok(again("code", "Enter the code.".into()));
-        };
-        match factor_for(&p.methods[i], Secret::new(code.to_owned())) {
-            Some(f) => Some(f),
-            None => return Ok(again("code", "This method cannot be used here.".into())),
+        match factor_from(&p.methods[i], given(&form.code), given(&form.credential)) {
+            Ok(f) => Some(f),
+            Err(msg) => return Ok(again("code", msg.into())),
         }
     } else {
         None

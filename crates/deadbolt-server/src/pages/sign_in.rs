@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-in/verify", get(challenge_page).post(verify))
         .route("/sign-in/send", post(send_code))
+        .route("/sign-in/passkey", post(passkey))
         .route("/sign-out", post(sign_out))
         .route("/sign-up", get(sign_up_page).post(sign_up))
         .route("/sign-up/verify", post(verify_email))
@@ -273,7 +274,7 @@ async fn send_code(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult
         match factors::send_challenge(&page.state, &page.client, &challenge, choice.current.id)
             .await
         {
-            Ok(sent) => context! { sent_to => sent.sent_to, resend_after => sent.resend_after },
+            Ok(sent) => challenged(sent),
             Err(e) => {
                 let retry = match &e {
                     ApiError::ResendTooSoon { retry_after } => Some(*retry_after),
@@ -292,19 +293,45 @@ async fn send_code(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult
     ))
 }
 
-/// The factor a form submitted for `method` (whose type decides how the code is read).
-pub fn factor_for(method: &MethodRecord, code: Secret) -> Option<FactorInput> {
+/// What the page shows once a challenge is sent: where the code went, or the WebAuthn request
+/// options for the page's script (JSON in a data attribute: escaped like any attribute).
+pub fn challenged(c: factors::Challenged) -> Value {
+    match c {
+        factors::Challenged::Sent(sent) => {
+            context! { sent_to => sent.sent_to, resend_after => sent.resend_after }
+        }
+        factors::Challenged::WebAuthn(options) => {
+            context! { webauthn_options => options.to_string() }
+        }
+    }
+}
+
+/// The factor a form submitted for `method`: a code, or for a security key the assertion the
+/// page's script put in `credential`. `Err` is what to tell the person.
+pub fn factor_from(
+    method: &MethodRecord,
+    code: Option<&str>,
+    credential: Option<&str>,
+) -> Result<FactorInput, &'static str> {
     let method_id = Some(method.id);
-    Some(match method.kind {
+    if method.kind == MethodKind::WebAuthn {
+        let credential = credential
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .ok_or("Use your security key or passkey when your browser asks.")?;
+        return Ok(FactorInput::WebAuthn {
+            method_id,
+            credential,
+        });
+    }
+    let code = Secret::new(code.ok_or("Enter the code.")?.to_owned());
+    Ok(match method.kind {
         MethodKind::Totp => FactorInput::Totp { method_id, code },
         MethodKind::RecoveryCode => FactorInput::RecoveryCode { code },
-        kind @ (MethodKind::Email | MethodKind::Sms | MethodKind::Voice) => FactorInput::SentCode {
+        kind => FactorInput::SentCode {
             kind,
             method_id,
             code,
         },
-        #[allow(unreachable_patterns)]
-        _ => return None,
     })
 }
 
@@ -312,6 +339,7 @@ pub fn factor_for(method: &MethodRecord, code: Secret) -> Option<FactorInput> {
 struct VerifyForm {
     method_id: Option<String>,
     code: Option<String>,
+    credential: Option<String>,
     trust_device: Option<String>,
 }
 
@@ -333,11 +361,9 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
         );
         super::render(StatusCode::UNPROCESSABLE_ENTITY, "challenge.html", ctx)
     };
-    let Some(code) = given(&form.code) else {
-        return Ok(again("Enter the code.".into()));
-    };
-    let Some(factor) = factor_for(&choice.current, Secret::new(code.to_owned())) else {
-        return Ok(again("This method cannot be used here.".into()));
+    let factor = match factor_from(&choice.current, given(&form.code), given(&form.credential)) {
+        Ok(f) => f,
+        Err(msg) => return Ok(again(msg.into())),
     };
     let trust = form.trust_device.is_some();
     let input = MfaVerify {
@@ -381,6 +407,48 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
         )),
         Err(e @ ApiError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(message(&e))),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasskeyForm {
+    challenge_id: Option<String>,
+    credential: Option<String>,
+}
+
+/// Finishes a passkey sign-in: the page's script asked `/v1/login/passkey/start` for options,
+/// had the authenticator answer, and posts the assertion here.
+async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResult {
+    let state = &page.state;
+    let again = |msg: &str| {
+        page.form_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sign_in.html",
+            "passkey-sign-in",
+            msg,
+            context! {},
+        )
+    };
+    let challenge = given(&form.challenge_id).and_then(|s| uuid::Uuid::parse_str(s).ok());
+    let credential =
+        given(&form.credential).and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok());
+    let (Some(challenge), Some(credential)) = (challenge, credential) else {
+        return Ok(again("The passkey did not answer. Try again."));
+    };
+    match crate::services::passkey_login::finish(state, &page.client, challenge, &credential).await
+    {
+        Ok(tokens) => Ok(with_cookies(
+            see_other("/account"),
+            vec![
+                session_cookie(state, tokens.session_id),
+                clear_cookie(state, PENDING),
+            ],
+        )),
+        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(ApiError::WrongSecondFactor { .. } | ApiError::UnknownCredential) => Ok(again(
+            "That passkey is not one this service knows, or it could not be checked.",
+        )),
+        Err(e) => Ok(again(&message(&e))),
     }
 }
 

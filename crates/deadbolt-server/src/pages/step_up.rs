@@ -42,6 +42,7 @@ pub enum Op {
     EnrollTotp,
     EnrollEmail,
     EnrollPhone,
+    EnrollWebauthn,
     ChangePassword,
     DeleteAccount,
     ChangeEmail,
@@ -59,6 +60,7 @@ impl Op {
             Self::EnrollTotp => "enroll-totp".into(),
             Self::EnrollEmail => "enroll-email".into(),
             Self::EnrollPhone => "enroll-phone".into(),
+            Self::EnrollWebauthn => "enroll-webauthn".into(),
             Self::ChangePassword => "password".into(),
             Self::DeleteAccount => "delete".into(),
             Self::ChangeEmail => "email".into(),
@@ -80,6 +82,7 @@ impl Op {
                 "enroll-totp" => Self::EnrollTotp,
                 "enroll-email" => Self::EnrollEmail,
                 "enroll-phone" => Self::EnrollPhone,
+                "enroll-webauthn" => Self::EnrollWebauthn,
                 "password" => Self::ChangePassword,
                 "delete" => Self::DeleteAccount,
                 "email" => Self::ChangeEmail,
@@ -97,7 +100,8 @@ impl Op {
             | Self::DisableMfa
             | Self::EnrollTotp
             | Self::EnrollEmail
-            | Self::EnrollPhone => Action::MFA_MANAGE,
+            | Self::EnrollPhone
+            | Self::EnrollWebauthn => Action::MFA_MANAGE,
             Self::ChangePassword => Action::PASSWORD_CHANGE,
             Self::DeleteAccount => Action::ACCOUNT_DELETE,
             Self::ChangeEmail => Action::EMAIL_CHANGE,
@@ -113,7 +117,9 @@ impl Op {
             Self::RemoveMethod(_) => "remove a sign-in method",
             Self::RegenerateCodes => "make new recovery codes",
             Self::DisableMfa => "turn off two-step sign-in",
-            Self::EnrollTotp | Self::EnrollEmail | Self::EnrollPhone => "add a sign-in method",
+            Self::EnrollTotp | Self::EnrollEmail | Self::EnrollPhone | Self::EnrollWebauthn => {
+                "add a sign-in method"
+            }
             Self::ChangePassword => "change your password",
             Self::DeleteAccount => "delete your account",
             Self::ChangeEmail => "change your email address",
@@ -161,6 +167,7 @@ async fn perform(page: &Page, op: Op) -> PageResult {
         Op::EnrollTotp => enroll::start_totp(page).await,
         Op::EnrollEmail => enroll::start_email(page).await,
         Op::EnrollPhone => Ok(see_other("/account/mfa/new?notice=confirmed")),
+        Op::EnrollWebauthn => enroll::start_webauthn(page, None).await,
         Op::ChangePassword => Ok(see_other("/account/password")),
         Op::DeleteAccount => Ok(see_other("/account/delete")),
         Op::ChangeEmail => Ok(see_other("/account/email")),
@@ -297,7 +304,7 @@ async fn send(SignedIn(page): SignedIn, PageForm(form): PageForm<SendForm>) -> P
     )
     .await
     {
-        Ok(sent) => context! { sent_to => sent.sent_to, resend_after => sent.resend_after },
+        Ok(sent) => super::sign_in::challenged(sent),
         Err(e @ ApiError::Internal(_)) => return Err(e.into()),
         Err(e) => context! {
             error => context! { field => "code", message => message(&e) },
@@ -313,6 +320,7 @@ struct VerifyForm {
     op: Option<String>,
     method_id: Option<String>,
     code: Option<String>,
+    credential: Option<String>,
     password: Option<String>,
 }
 
@@ -340,13 +348,10 @@ async fn verify(SignedIn(page): SignedIn, PageForm(form): PageForm<VerifyForm>) 
         let Some(i) = current else {
             return Ok(again("No method can confirm this action.".into()));
         };
-        let Some(code) = given(&form.code) else {
-            return Ok(again("Enter the code.".into()));
-        };
-        let method = &p.methods[i];
-        match super::sign_in::factor_for(method, Secret::new(code.to_owned())) {
-            Some(f) => StepUpFactor::Factor(f),
-            None => return Ok(again("This method cannot be used here.".into())),
+        match super::sign_in::factor_from(&p.methods[i], given(&form.code), given(&form.credential))
+        {
+            Ok(f) => StepUpFactor::Factor(f),
+            Err(msg) => return Ok(again(msg.into())),
         }
     };
     let viewer = page.viewer()?;
