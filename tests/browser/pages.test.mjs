@@ -284,8 +284,11 @@ test("forgot password: the emailed code, then the second factor, then the new pa
     const { secret } = await enrollTotp(page, db);
     await signOut(page);
     await page.getByRole("link", { name: "Forgot your password?" }).click();
+    await shot(page, "reset");
     await page.getByLabel("Email address").fill(email);
     await page.getByRole("button", { name: "Send a code" }).click();
+    await page.getByLabel("Code from the email").waitFor();
+    await shot(page, "reset-code");
     await page.getByLabel("Code from the email").fill(await db.mail.code(email));
     await page.getByRole("button", { name: "Continue" }).click();
     await page.waitForURL(/\/forgot-password\/new$/);
@@ -441,6 +444,114 @@ test("register a passkey with the virtual authenticator, use it as the second fa
     const { credentials: after } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
     assert.ok(after[0].signCount >= 2, "the authenticator signed twice");
 
+  } catch (e) {
+    await close(true);
+    throw e;
+  }
+  await close();
+});
+
+test("an emailed code with a resend countdown; the method last used here comes first; password change and deletion behind step-up; a phone-sized screen", async () => {
+  const { page, close } = await browser();
+  try {
+    const email = "lin@example.com";
+    await signUp(page, db, email);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/account$/);
+    const { secret, codes } = await enrollTotp(page, db);
+
+    // a second method while MFA is on: the step-up dialog first, then the code by email
+    await page.goto(`${db.url}/account/mfa/new`);
+    await page.getByRole("button", { name: "Set up code by email" }).click();
+    await page.waitForURL(/\/step-up\?op=enroll-email$/);
+    await page.getByLabel("6-digit code from your authenticator app").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("heading", { name: "Enter the code we sent" }).waitFor();
+    await shot(page, "enroll-email-code");
+    await page.getByLabel("Code", { exact: true }).fill(await db.mail.code(email));
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.waitForURL(/\/account\?notice=added$/);
+    assert.equal(await page.locator('#methods tr[data-method-type="email"]').count(), 1);
+
+    // sign in with the emailed code: sent on request, resend held back by a countdown
+    await signOut(page);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/sign-in\/verify/);
+    await page.getByLabel("6-digit code from your authenticator app").waitFor();
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /^Email/ }).click();
+    await page.getByRole("button", { name: "Send me a code" }).click();
+    await page.getByText(/We sent a code to l\*+@example\.com/).first().waitFor();
+    assert.ok(await page.getByRole("button", { name: "Send a new code" }).isDisabled(), "resend waits");
+    assert.match(await page.locator("#send-code-countdown").innerText(), /new code in \d+ s/);
+    await shot(page, "challenge-email");
+    await page.getByLabel("Code we sent you").fill(await db.mail.code(email));
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/account$/);
+
+    // next time, this browser is offered the emailed code first, though the app is primary
+    await signOut(page);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/sign-in\/verify/);
+    await page.getByLabel("Code we sent you").waitFor();
+    assert.equal(await page.getByLabel("6-digit code from your authenticator app").count(), 0);
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Authenticator app/ }).click();
+    await page.getByLabel("6-digit code from your authenticator app").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/account$/);
+
+    // a phone-sized screen: nothing wider than the screen
+    await page.setViewportSize({ width: 375, height: 740 });
+    for (const path of ["/account", "/account/mfa/new", "/account/password"]) {
+      await page.goto(`${db.url}${path}`);
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(wide <= 375, `${path} is ${wide}px wide at 375`);
+    }
+    await page.setViewportSize({ width: 1100, height: 900 });
+
+    // changing the email starts with the same dialog
+    await page.goto(`${db.url}/account/email`);
+    await shot(page, "change-email");
+
+    // password change: confirm first (a recovery code, through "use another method"), then the form
+    await page.goto(`${db.url}/account/password`);
+    await page.getByRole("button", { name: "Confirm it's you" }).click();
+    await page.waitForURL(/\/step-up\?op=password$/);
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Recovery code/ }).click();
+    await page.getByLabel("Recovery code").fill(codes[1]);
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.waitForURL(/\/account\/password$/);
+    await shot(page, "change-password");
+    const newPassword = "velvet harbour tangerine compass";
+    await page.getByLabel("Current password").fill("wrong password here");
+    await page.getByLabel("New password").fill(newPassword);
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.locator("#error-summary").waitFor();
+    assert.equal(await page.getByLabel("Current password").getAttribute("aria-invalid"), "true");
+    await page.getByLabel("Current password").fill(PASSWORD);
+    await page.getByLabel("New password").fill(newPassword);
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.waitForURL(/\/account\?notice=password$/);
+
+    // deletion: confirm, tick the box, gone
+    await page.goto(`${db.url}/account/delete`);
+    await page.getByRole("button", { name: "Confirm it's you" }).click();
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Recovery code/ }).click();
+    await page.getByLabel("Recovery code").fill(codes[2]);
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.waitForURL(/\/account\/delete$/);
+    await shot(page, "delete-account");
+    await page.getByRole("button", { name: "Delete my account" }).click();
+    await page.locator("#error-summary").waitFor();
+    await page.getByLabel("I understand my account will be gone for good").check();
+    await page.getByRole("button", { name: "Delete my account" }).click();
+    await page.waitForURL(/\/sign-in\?notice=deleted$/);
+    await signIn(page, db, email, newPassword);
+    await page.locator("#error-summary").waitFor();
+    assert.match(await page.locator("#error-summary").innerText(), /Wrong email or password/);
   } catch (e) {
     await close(true);
     throw e;

@@ -225,10 +225,7 @@ async fn a_page_session_is_an_api_session() {
         .unwrap();
     let items = sessions["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
-    let page_session = items
-        .iter()
-        .find(|s| s["current"] == json!(false))
-        .unwrap()["id"]
+    let page_session = items.iter().find(|s| s["current"] == json!(false)).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
