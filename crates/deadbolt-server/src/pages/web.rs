@@ -344,11 +344,12 @@ impl FromRequestParts<AppState> for Page {
             .unwrap_or_default();
         let viewer = viewer_of(state, &parts.headers).await?;
         let path = parts.uri.path().to_owned();
-        // a session that may only enroll a second factor sees nothing else
+        // a session that may only enroll a second factor sees nothing else (as the API's
+        // `Principal` allows it only the enrolment endpoints)
         if viewer
             .as_ref()
             .is_some_and(|v| v.who.session.enrollment_only)
-            && !(path.starts_with("/account/mfa") || path == "/sign-out")
+            && !enrollment_allows(&path)
         {
             return Err(PageError::Redirect("/account/mfa/new".into()));
         }
@@ -361,6 +362,21 @@ impl FromRequestParts<AppState> for Page {
             path,
         })
     }
+}
+
+/// The pages a session that may only enroll a second factor can reach.
+fn enrollment_allows(path: &str) -> bool {
+    matches!(
+        path,
+        "/account/mfa/new"
+            | "/account/mfa/totp"
+            | "/account/mfa/email"
+            | "/account/mfa/phone"
+            | "/account/mfa/webauthn"
+            | "/account/mfa/confirm"
+            | "/account/mfa/resend"
+            | "/sign-out"
+    )
 }
 
 /// A page that needs a signed-in viewer: others are sent to sign in.

@@ -334,3 +334,46 @@ async fn hostile_forms_get_an_answer_never_a_500() {
     assert_eq!(b.get(&app, "/account/nowhere").await.0, 404);
     assert!(b.get(&app, "/step-up?op=../../x").await.0 < 500);
 }
+
+#[tokio::test]
+async fn a_session_that_may_only_enroll_reaches_only_the_wizard() {
+    let app = crate::helpers::spawn_app_with(Default::default(), |c| {
+        c.mfa.enforcement = "required".into();
+    })
+    .await;
+    app.sign_up("must@example.com").await;
+    let mut b = Browser::new();
+    b.get(&app, "/sign-in").await;
+    let (status, headers, _) = b
+        .post(
+            &app,
+            "/sign-in",
+            &[("email", "must@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/account/mfa/new");
+    let (status, _, body) = b.get(&app, "/account/mfa/new").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("requires two-step sign-in"));
+    for path in ["/account", "/admin", "/account/password"] {
+        let (status, headers, _) = b.get(&app, path).await;
+        assert_eq!(
+            (status, &headers[LOCATION]),
+            (303, &"/account/mfa/new".parse().unwrap()),
+            "{path}"
+        );
+    }
+    for path in [
+        "/account/mfa/disable",
+        "/account/mfa/primary",
+        "/account/mfa/recovery-codes",
+    ] {
+        let (status, headers, _) = b.post(&app, path, &[]).await;
+        assert_eq!(status, 303, "{path}");
+        assert_eq!(headers[LOCATION], "/account/mfa/new", "{path}");
+    }
+    let (status, _, body) = b.post(&app, "/account/mfa/totp", &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Set up your authenticator app"));
+}
