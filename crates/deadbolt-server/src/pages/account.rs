@@ -48,6 +48,7 @@ fn notice_text(notice: Option<&str>) -> Option<&'static str> {
         "removed" => "The method was removed.",
         "mfa-on" => "Two-step sign-in is on.",
         "added" => "The method was added.",
+        "codes" => "Your new recovery codes are in place. The old ones no longer work.",
         "mfa-off" => "Two-step sign-in is off.",
         "device-revoked" => "That device is no longer trusted.",
         "session-revoked" => "That session was signed out.",
