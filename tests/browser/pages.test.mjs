@@ -558,3 +558,97 @@ test("an emailed code with a resend countdown; the method last used here comes f
   }
   await close();
 });
+
+test("a password step-up without MFA, a new email by its code, another session signed out, a new primary, new recovery codes", async () => {
+  const { page, close } = await browser();
+  const other = await browser();
+  try {
+    const email = "max@example.com";
+    const newEmail = "max.new@example.com";
+    await signUp(page, db, email);
+    await signIn(page, db, email);
+    await page.waitForURL(/\/account$/);
+
+    // no MFA yet: the dialog asks for the password
+    await page.goto(`${db.url}/account/email`);
+    await page.getByRole("button", { name: "Confirm it's you" }).click();
+    await page.waitForURL(/\/step-up\?op=email$/);
+    await page.getByLabel("Password").fill("not my password");
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#error-summary").waitFor();
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.waitForURL(/\/account\/email$/);
+    await page.getByLabel("New email address").fill(newEmail);
+    await page.getByRole("button", { name: "Send a code" }).click();
+    await page.getByRole("heading", { name: "Confirm your new email address" }).waitFor();
+    await page.getByLabel("Code", { exact: true }).fill(await db.mail.code(newEmail));
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.waitForURL(/\/account\?notice=email$/);
+    assert.match(await page.locator("main").innerText(), /max\.new@example\.com/);
+
+    // another browser signs in; this one signs it out
+    await signIn(other.page, db, newEmail);
+    await other.page.waitForURL(/\/account$/);
+    await page.goto(`${db.url}/account`);
+    assert.equal(await page.locator("#sessions tbody tr").count(), 2);
+    const otherRow = page.locator("#sessions tbody tr", { hasNotText: "This browser" });
+    await otherRow.getByRole("button", { name: /Sign out/ }).click();
+    await page.waitForURL(/notice=session-revoked$/);
+    assert.equal(await page.locator("#sessions tbody tr").count(), 1);
+    await other.page.goto(`${db.url}/account`);
+    await other.page.waitForURL(/\/sign-in$/);
+
+    // MFA on, then an emailed code as a second method made primary
+    const { codes } = await enrollTotp(page, db);
+    await page.goto(`${db.url}/account/mfa/new`);
+    await page.getByRole("button", { name: "Set up code by email" }).click();
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Recovery code/ }).click();
+    await page.getByLabel("Recovery code").fill(codes[0]);
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByLabel("Code", { exact: true }).fill(await db.mail.code(newEmail));
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.waitForURL(/\/account\?notice=added$/);
+    await page.locator('#methods tr[data-method-type="email"]').getByRole("button", { name: /Make primary/ }).click();
+    await page.waitForURL(/notice=primary$/);
+    assert.match(await page.locator('#methods tr[data-method-type="email"]').innerText(), /Primary/);
+    assert.doesNotMatch(await page.locator('#methods tr[data-method-type="totp"]').innerText(), /Primary/);
+
+    // new recovery codes behind step-up; the old ones stop working
+    await page.getByRole("button", { name: "Make new recovery codes" }).click();
+    await page.waitForURL(/\/step-up\?op=regenerate-codes$/);
+    // the emailed code is not enough for this while an app is enrolled: it is not offered
+    assert.equal(await page.getByLabel("Code we sent you").count(), 0);
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Recovery code/ }).click();
+    await page.getByLabel("Recovery code").fill(codes[1]);
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("heading", { name: "Save your recovery codes" }).waitFor();
+    assert.match(await page.locator("main").innerText(), /old codes no longer work/);
+    const fresh = await page.locator("#recovery-codes li").allInnerTexts();
+    assert.equal(fresh.length, 10);
+    assert.ok(!fresh.includes(codes[2]));
+    await page.getByLabel("I have saved my recovery codes").check();
+    await page.getByRole("button", { name: "Finish" }).click();
+    await page.waitForURL(/notice=codes$/);
+    assert.match(await page.locator("#codes-remaining").innerText(), /10/);
+    await signOut(page);
+    await signIn(page, db, newEmail);
+    await page.waitForURL(/\/sign-in\/verify/);
+    await page.locator("summary", { hasText: "Use another method" }).click();
+    await page.getByRole("link", { name: /Recovery code/ }).click();
+    await page.getByLabel("Recovery code").fill(codes[2]);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.locator("#error-summary").waitFor();
+    await page.getByLabel("Recovery code").fill(fresh[0]);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/account$/);
+  } catch (e) {
+    await close(true);
+    await other.close();
+    throw e;
+  }
+  await close();
+  await other.close();
+});

@@ -160,17 +160,21 @@ async fn policy_page(SignedIn(page): SignedIn, Query(q): Query<NoticeQuery>) -> 
 #[derive(Deserialize)]
 struct PolicyForm {
     policy: Option<String>,
+    /// The version the editor showed: a change saved meanwhile by someone else is not
+    /// overwritten (as `If-Match` on the API).
+    version: Option<String>,
 }
 
 async fn save_policy(SignedIn(page): SignedIn, PageForm(form): PageForm<PolicyForm>) -> PageResult {
     let text = form.policy.unwrap_or_default();
+    let version = given(&form.version).and_then(|v| v.parse::<i64>().ok());
     let again = |msg: &str| {
         page.form_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "admin_policy.html",
             "policy",
             msg,
-            context! { policy => text },
+            context! { policy => text, version => version },
         )
     };
     let doc: serde_json::Value = match serde_json::from_str(&text) {
@@ -184,12 +188,15 @@ async fn save_policy(SignedIn(page): SignedIn, PageForm(form): PageForm<PolicyFo
         }
     };
     let viewer = page.viewer()?;
-    match policy::replace(&page.state, &page.client, &viewer.who, doc).await {
+    match policy::replace(&page.state, &page.client, &viewer.who, doc, version).await {
         Ok(_) => Ok(see_other("/admin/policy?notice=policy")),
         Err(ApiError::StepUpRequired { .. }) => step_up::start(&page, Op::EditPolicy).await,
         Err(ApiError::InvalidPolicy { field, message, .. }) => {
             Ok(again(&format!("{field}: {message}")))
         }
+        Err(ApiError::PreconditionFailed) => Ok(again(
+            "Someone saved a change to the policy since you opened it. Copy your edits, reload the page and apply them again.",
+        )),
         Err(e @ ApiError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(&message(&e))),
     }
