@@ -402,7 +402,7 @@ async function virtualAuthenticator(page) {
   return { cdp, authenticatorId };
 }
 
-test("register a passkey with the virtual authenticator, use it as the second factor and to sign in without a password", async () => {
+test("register a passkey with the virtual authenticator; use it as the second factor, to sign in without a password, in the step-up dialog and in a reset", async () => {
   const { page, close } = await browser();
   try {
     const email = "kay@example.com";
@@ -443,6 +443,32 @@ test("register a passkey with the virtual authenticator, use it as the second fa
     assert.match(await page.locator("#sessions").innerText(), /This browser/);
     const { credentials: after } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
     assert.ok(after[0].signCount >= 2, "the authenticator signed twice");
+
+    // the key in the step-up dialog
+    await page.getByRole("button", { name: "Make new recovery codes" }).click();
+    await page.waitForURL(/\/step-up\?op=regenerate-codes$/);
+    await page.getByRole("button", { name: "Use your security key" }).click();
+    await page.getByRole("button", { name: "Continue with your security key" }).click();
+    await page.getByRole("heading", { name: "Save your recovery codes" }).waitFor();
+    await page.getByLabel("I have saved my recovery codes").check();
+    await page.getByRole("button", { name: "Finish" }).click();
+    await page.waitForURL(/notice=codes$/);
+
+    // and in a password reset, as the second factor
+    await signOut(page);
+    await page.getByRole("link", { name: "Forgot your password?" }).click();
+    await page.getByLabel("Email address").fill(email);
+    await page.getByRole("button", { name: "Send a code" }).click();
+    await page.getByLabel("Code from the email").fill(await db.mail.code(email));
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/forgot-password\/new$/);
+    await page.getByRole("button", { name: "Use your security key" }).click();
+    const newPassword = "saffron kettle orbit meadowlark";
+    await page.getByLabel("New password").fill(newPassword);
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.waitForURL(/\/sign-in\?notice=reset$/);
+    await signIn(page, db, email, newPassword);
+    await page.waitForURL(/\/sign-in\/verify/);
 
   } catch (e) {
     await close(true);
