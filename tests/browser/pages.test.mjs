@@ -376,6 +376,9 @@ test("an admin enrolls as policy demands, changes the policy behind step-up, and
     await page.getByRole("button", { name: "Find" }).click();
     await page.locator("#found").waitFor();
     assert.match(await page.locator("#found").innerText(), /Off/);
+    await page.getByRole("button", { name: /Unlock/ }).click();
+    await page.waitForURL(/\/admin\?notice=unlocked$/);
+    assert.match(await page.locator("#notice").innerText(), /failure counts were cleared/);
     const told = await db.mail.next("hedy@example.com");
     assert.ok(told.subject.length > 0);
   } catch (e) {
