@@ -1,5 +1,5 @@
 # Developer entry points. Each target is exactly what CI (.ci/run) runs for that step.
-.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis bench ci
+.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser bench ci
 
 # Formatting check (fix with `cargo fmt --all`).
 fmt:
@@ -25,6 +25,10 @@ doctest:
 # Schemathesis against a live server built from this tree.
 schemathesis:
 	bash scripts/schemathesis.sh
+
+# The hosted pages in headless Chromium (Debian's package) driven by playwright-core.
+browser:
+	bash scripts/browser-tests.sh
 
 # Benchmarks (not part of CI: speed is measured, never asserted).
 bench:

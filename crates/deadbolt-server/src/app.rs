@@ -135,6 +135,7 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             axum::routing::get(crate::routes::docs::openapi),
         )
+        .merge(crate::pages::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

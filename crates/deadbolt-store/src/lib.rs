@@ -44,7 +44,7 @@ pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
 pub use outbox::{DeadLetter, OutboxMessage};
 pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;
-pub use sessions::{revoke_other_sessions, RefreshOutcome, SessionRecord};
+pub use sessions::{revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord};
 pub use teams::{team_writes, MemberRecord, TeamRecord};
 pub use throttle::writes as throttle_writes;
 pub use webauthn::{CeremonyRecord, WebauthnCredentialRecord};

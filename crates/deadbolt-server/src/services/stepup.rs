@@ -111,12 +111,7 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
         });
     }
     let account = crate::services::sessions::account_of(state, who).await?;
-    let all_methods = state.store.methods_of(account.id).await?;
-    let password = !mfa::is_enabled(&all_methods);
-    let stronger = has_stronger(&all_methods);
-    let mut methods = mfa::usable_methods(all_methods);
-    let policy = state.policy.get();
-    methods.retain(|m| policy.factor_satisfies(&action, m.kind, stronger));
+    let (methods, password) = offered(state, &account, &action).await?;
     let (challenge_token, challenge) = mfa::new_challenge(
         state,
         &account,
@@ -130,6 +125,22 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
         methods: if password { vec![] } else { methods },
         password,
     })
+}
+
+/// The methods that can satisfy `action` for `account` (primary first), and whether the
+/// account has none, so that its password serves instead.
+pub async fn offered(
+    state: &AppState,
+    account: &deadbolt_core::account::Account,
+    action: &Action,
+) -> ApiResult<(Vec<MethodRecord>, bool)> {
+    let all_methods = state.store.methods_of(account.id).await?;
+    let password = !mfa::is_enabled(&all_methods);
+    let stronger = has_stronger(&all_methods);
+    let mut methods = mfa::usable_methods(all_methods);
+    let policy = state.policy.get();
+    methods.retain(|m| policy.factor_satisfies(action, m.kind, stronger));
+    Ok((methods, password))
 }
 
 /// The live step-up challenge a token names, bound to the caller's session: another session's

@@ -17,6 +17,7 @@ mod keys_and_teams;
 mod login;
 mod mfa;
 mod outbox;
+mod pages;
 mod phone_receiver;
 mod policy;
 mod reset;

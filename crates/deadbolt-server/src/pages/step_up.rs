@@ -1,0 +1,391 @@
+//! The step-up dialog: before a guarded action the services answer `StepUpRequired`; the page
+//! then asks for a fresh second factor (or the password, for an account without MFA) through
+//! the same step-up service as `/v1/step-up`, and carries on with what the person was doing.
+//! The challenge token lives in an HttpOnly cookie; what to do afterwards (an [`Op`]: never a
+//! secret) travels in the dialog's form.
+
+use super::web::{
+    clear_cookie, given, message, see_other, set_cookie, with_cookies, Page, PageError, PageForm,
+    PageResult, SignedIn, PENDING_SECONDS, STEP_UP,
+};
+use super::{account, admin, enroll};
+use crate::error::ApiError;
+use crate::routes::views::MethodDetails;
+use crate::services::factors;
+use crate::services::stepup::{self, Begin, StepUpFactor};
+use crate::state::AppState;
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use deadbolt_core::ids::{AccountId, MethodId};
+use deadbolt_core::secret::Secret;
+use deadbolt_core::stepup::Action;
+use deadbolt_store::MethodRecord;
+use minijinja::{context, Value};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/step-up", get(dialog))
+        .route("/step-up/start", post(start_form))
+        .route("/step-up/send", post(send))
+        .route("/step-up/verify", post(verify))
+}
+
+/// What the person was doing when a step-up was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    RemoveMethod(MethodId),
+    RegenerateCodes,
+    DisableMfa,
+    EnrollTotp,
+    EnrollEmail,
+    EnrollPhone,
+    EnrollWebauthn,
+    ChangePassword,
+    DeleteAccount,
+    ChangeEmail,
+    ChangePhone,
+    EditPolicy,
+    AdminMfaReset(AccountId),
+}
+
+impl Op {
+    pub fn encode(self) -> String {
+        match self {
+            Self::RemoveMethod(id) => format!("remove-method:{id}"),
+            Self::RegenerateCodes => "regenerate-codes".into(),
+            Self::DisableMfa => "disable-mfa".into(),
+            Self::EnrollTotp => "enroll-totp".into(),
+            Self::EnrollEmail => "enroll-email".into(),
+            Self::EnrollPhone => "enroll-phone".into(),
+            Self::EnrollWebauthn => "enroll-webauthn".into(),
+            Self::ChangePassword => "password".into(),
+            Self::DeleteAccount => "delete".into(),
+            Self::ChangeEmail => "email".into(),
+            Self::ChangePhone => "phone".into(),
+            Self::EditPolicy => "policy".into(),
+            Self::AdminMfaReset(id) => format!("admin-mfa-reset:{id}"),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let uuid = |v: &str| uuid::Uuid::parse_str(v).ok();
+        Some(match s.split_once(':') {
+            Some(("remove-method", id)) => Self::RemoveMethod(MethodId(uuid(id)?)),
+            Some(("admin-mfa-reset", id)) => Self::AdminMfaReset(AccountId(uuid(id)?)),
+            Some(_) => return None,
+            None => match s {
+                "regenerate-codes" => Self::RegenerateCodes,
+                "disable-mfa" => Self::DisableMfa,
+                "enroll-totp" => Self::EnrollTotp,
+                "enroll-email" => Self::EnrollEmail,
+                "enroll-phone" => Self::EnrollPhone,
+                "enroll-webauthn" => Self::EnrollWebauthn,
+                "password" => Self::ChangePassword,
+                "delete" => Self::DeleteAccount,
+                "email" => Self::ChangeEmail,
+                "phone" => Self::ChangePhone,
+                "policy" => Self::EditPolicy,
+                _ => return None,
+            },
+        })
+    }
+
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::RemoveMethod(_)
+            | Self::RegenerateCodes
+            | Self::DisableMfa
+            | Self::EnrollTotp
+            | Self::EnrollEmail
+            | Self::EnrollPhone
+            | Self::EnrollWebauthn => Action::MFA_MANAGE,
+            Self::ChangePassword => Action::PASSWORD_CHANGE,
+            Self::DeleteAccount => Action::ACCOUNT_DELETE,
+            Self::ChangeEmail => Action::EMAIL_CHANGE,
+            Self::ChangePhone => Action::PHONE_CHANGE,
+            Self::EditPolicy => "policy.change",
+            Self::AdminMfaReset(_) => Action::ADMIN_MFA_RESET,
+        }
+    }
+
+    /// What the dialog says is being confirmed.
+    fn describe(self) -> &'static str {
+        match self {
+            Self::RemoveMethod(_) => "remove a sign-in method",
+            Self::RegenerateCodes => "make new recovery codes",
+            Self::DisableMfa => "turn off two-step sign-in",
+            Self::EnrollTotp | Self::EnrollEmail | Self::EnrollPhone | Self::EnrollWebauthn => {
+                "add a sign-in method"
+            }
+            Self::ChangePassword => "change your password",
+            Self::DeleteAccount => "delete your account",
+            Self::ChangeEmail => "change your email address",
+            Self::ChangePhone => "change your phone number",
+            Self::EditPolicy => "change the security policy",
+            Self::AdminMfaReset(_) => "reset another account's two-step sign-in",
+        }
+    }
+
+    /// Where to go back to when the person cancels.
+    fn back(self) -> &'static str {
+        match self {
+            Self::EditPolicy | Self::AdminMfaReset(_) => "/admin",
+            _ => "/account",
+        }
+    }
+}
+
+/// Begins a step-up for `op`: an open grant goes straight on; otherwise the dialog.
+pub async fn start(page: &Page, op: Op) -> PageResult {
+    let viewer = page.viewer()?;
+    let action = Action::parse(op.action()).map_err(|_| PageError::BadForm)?;
+    match stepup::begin(&page.state, &viewer.who, action).await? {
+        Begin::Satisfied { .. } => Box::pin(perform(page, op)).await,
+        Begin::Challenge {
+            challenge_token, ..
+        } => Ok(with_cookies(
+            see_other(&format!("/step-up?op={}", op.encode())),
+            vec![set_cookie(
+                &page.state,
+                STEP_UP,
+                challenge_token.expose(),
+                Some(PENDING_SECONDS),
+            )],
+        )),
+    }
+}
+
+/// Does `op` now that its grant is open.
+async fn perform(page: &Page, op: Op) -> PageResult {
+    match op {
+        Op::RemoveMethod(id) => account::remove_method(page, id).await,
+        Op::RegenerateCodes => account::regenerate(page).await,
+        Op::DisableMfa => account::disable(page).await,
+        Op::EnrollTotp => enroll::start_totp(page).await,
+        Op::EnrollEmail => enroll::start_email(page).await,
+        Op::EnrollPhone => Ok(see_other("/account/mfa/new?notice=confirmed")),
+        Op::EnrollWebauthn => enroll::start_webauthn(page, None).await,
+        Op::ChangePassword => Ok(see_other("/account/password")),
+        Op::DeleteAccount => Ok(see_other("/account/delete")),
+        Op::ChangeEmail => Ok(see_other("/account/email")),
+        Op::ChangePhone => Ok(see_other("/account/phone")),
+        Op::EditPolicy => Ok(see_other("/admin/policy")),
+        Op::AdminMfaReset(id) => admin::mfa_reset(page, id).await,
+    }
+}
+
+/// Whether the viewer's session holds an open grant for `op` (the form pages ask first, so
+/// nobody types a new password twice).
+pub async fn granted(page: &Page, op: Op) -> Result<bool, PageError> {
+    let viewer = page.viewer()?;
+    Ok(page
+        .state
+        .store
+        .open_grant(viewer.who.session.id, op.action(), page.state.clock.now())
+        .await
+        .map_err(ApiError::from)?
+        .is_some())
+}
+
+#[derive(Deserialize)]
+struct OpForm {
+    op: Option<String>,
+}
+
+async fn start_form(SignedIn(page): SignedIn, PageForm(form): PageForm<OpForm>) -> PageResult {
+    let op = given(&form.op)
+        .and_then(Op::parse)
+        .ok_or(PageError::BadForm)?;
+    start(&page, op).await
+}
+
+#[derive(Deserialize)]
+struct DialogQuery {
+    op: Option<String>,
+    method: Option<String>,
+}
+
+/// The dialog's state: the challenge and the methods on offer.
+struct Pending {
+    token: Secret,
+    challenge: deadbolt_store::ChallengeRecord,
+    methods: Vec<MethodRecord>,
+    password: bool,
+}
+
+async fn pending(page: &Page, op: Op) -> Result<Pending, PageError> {
+    let viewer = page.viewer()?;
+    let token = page
+        .cookie(STEP_UP)
+        .map(Secret::new)
+        .ok_or(PageError::Redirect(op.back().into()))?;
+    let challenge = match stepup::step_up_challenge(&page.state, &viewer.who, &token).await {
+        Ok(c) => c,
+        Err(ApiError::MfaTokenInvalid) => return Err(PageError::Redirect(op.back().into())),
+        Err(e) => return Err(e.into()),
+    };
+    if challenge.action.as_deref() != Some(op.action()) {
+        return Err(PageError::Redirect(op.back().into()));
+    }
+    let action = Action::parse(op.action()).map_err(|_| PageError::BadForm)?;
+    let (methods, password) = stepup::offered(&page.state, &viewer.account, &action).await?;
+    Ok(Pending {
+        token,
+        challenge,
+        methods,
+        password,
+    })
+}
+
+fn pick(methods: &[MethodRecord], asked: Option<&str>) -> Option<usize> {
+    let asked = asked.and_then(|s| uuid::Uuid::parse_str(s).ok());
+    match asked.and_then(|u| methods.iter().position(|m| m.id.0 == u)) {
+        Some(i) => Some(i),
+        None if methods.is_empty() => None,
+        None => Some(0),
+    }
+}
+
+fn dialog_ctx(page: &Page, op: Op, p: &Pending, current: Option<usize>, extra: Value) -> Value {
+    let method = current.map(|i| MethodDetails::from(&p.methods[i]));
+    let others: Vec<MethodDetails> = p
+        .methods
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != current)
+        .map(|(_, m)| MethodDetails::from(m))
+        .collect();
+    page.ctx(context! {
+        op => op.encode(),
+        what => op.describe(),
+        back => op.back(),
+        password => p.password,
+        method => method,
+        others => others,
+        send_action => "/step-up/send",
+        ..extra
+    })
+}
+
+async fn dialog(SignedIn(page): SignedIn, Query(q): Query<DialogQuery>) -> PageResult {
+    let op = given(&q.op).and_then(Op::parse).ok_or(PageError::BadForm)?;
+    let p = match pending(&page, op).await {
+        Ok(p) => p,
+        Err(e) => return Ok(e.render(&page)),
+    };
+    let current = pick(&p.methods, q.method.as_deref());
+    let ctx = dialog_ctx(&page, op, &p, current, context! {});
+    Ok(super::render(StatusCode::OK, "step_up.html", ctx))
+}
+
+#[derive(Deserialize)]
+struct SendForm {
+    op: Option<String>,
+    method_id: Option<String>,
+}
+
+async fn send(SignedIn(page): SignedIn, PageForm(form): PageForm<SendForm>) -> PageResult {
+    let op = given(&form.op)
+        .and_then(Op::parse)
+        .ok_or(PageError::BadForm)?;
+    let p = match pending(&page, op).await {
+        Ok(p) => p,
+        Err(e) => return Ok(e.render(&page)),
+    };
+    let current = pick(&p.methods, given(&form.method_id)).ok_or(PageError::BadForm)?;
+    let extra = match factors::send_challenge(
+        &page.state,
+        &page.client,
+        &p.challenge,
+        p.methods[current].id,
+    )
+    .await
+    {
+        Ok(sent) => super::sign_in::challenged(sent),
+        Err(e @ ApiError::Internal(_)) => return Err(e.into()),
+        Err(e) => context! {
+            error => context! { field => "code", message => message(&e) },
+            resend_after => match &e { ApiError::ResendTooSoon { retry_after } => Some(*retry_after), _ => None },
+        },
+    };
+    let ctx = dialog_ctx(&page, op, &p, Some(current), extra);
+    Ok(super::render(StatusCode::OK, "step_up.html", ctx))
+}
+
+#[derive(Deserialize)]
+struct VerifyForm {
+    op: Option<String>,
+    method_id: Option<String>,
+    code: Option<String>,
+    credential: Option<String>,
+    password: Option<String>,
+}
+
+async fn verify(SignedIn(page): SignedIn, PageForm(form): PageForm<VerifyForm>) -> PageResult {
+    let op = given(&form.op)
+        .and_then(Op::parse)
+        .ok_or(PageError::BadForm)?;
+    let p = match pending(&page, op).await {
+        Ok(p) => p,
+        Err(e) => return Ok(e.render(&page)),
+    };
+    let current = pick(&p.methods, given(&form.method_id));
+    let field = if p.password { "password" } else { "code" };
+    let again = |msg: String| {
+        let error = context! { field => field, message => msg };
+        let ctx = dialog_ctx(&page, op, &p, current, context! { error => error });
+        super::render(StatusCode::UNPROCESSABLE_ENTITY, "step_up.html", ctx)
+    };
+    let answer = if p.password {
+        match form.password.filter(|s| !s.is_empty()) {
+            Some(pw) => StepUpFactor::Password(Secret::new(pw)),
+            None => return Ok(again("Enter your password.".into())),
+        }
+    } else {
+        let Some(i) = current else {
+            return Ok(again("No method can confirm this action.".into()));
+        };
+        match super::sign_in::factor_from(&p.methods[i], given(&form.code), given(&form.credential))
+        {
+            Ok(f) => StepUpFactor::Factor(f),
+            Err(msg) => return Ok(again(msg.into())),
+        }
+    };
+    let viewer = page.viewer()?;
+    match stepup::verify(
+        &page.state,
+        &page.client,
+        &viewer.who,
+        p.token.clone(),
+        answer,
+    )
+    .await
+    {
+        Ok(_) => {
+            let done = perform(&page, op).await?;
+            Ok(with_cookies(done, vec![clear_cookie(&page.state, STEP_UP)]))
+        }
+        Err(ApiError::MfaTokenInvalid) => Ok(with_cookies(
+            see_other(op.back()),
+            vec![clear_cookie(&page.state, STEP_UP)],
+        )),
+        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e) => Ok(again(message(&e))),
+    }
+}
+
+/// A page for an op behind step-up: its form when the grant is open, else a button that opens
+/// the dialog.
+pub async fn guarded_form(page: &Page, op: Op, template: &str, own: Value) -> PageResult {
+    if granted(page, op).await? {
+        Ok(page.render(template, own))
+    } else {
+        Ok(page.render(
+            template,
+            context! { needs_step_up => true, op => op.encode(), ..own },
+        ))
+    }
+}

@@ -1,0 +1,379 @@
+//! The hosted pages over HTTP (the browser tests in tests/browser drive them in Chromium): the
+//! security headers, the cookies, the CSRF check, hostile forms, and that a page session is an
+//! API session like any other.
+
+use crate::helpers::{spawn_app, TestApp, PASSWORD};
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// The public URL the test app runs under (`helpers::spawn_app`): plain http, not localhost,
+/// so the cookies are Secure and `__Host-` prefixed.
+const ORIGIN_URL: &str = "http://deadbolt.test";
+
+/// A browser of sorts: keeps the cookies it is given and finds the form token.
+struct Browser {
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+    csrf: String,
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .user_agent("deadbolt-page-tests/1.0")
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+            csrf: String::new(),
+        }
+    }
+
+    fn keep(&mut self, headers: &HeaderMap) {
+        for c in headers.get_all(SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, app: &TestApp, path: &str) -> (u16, HeaderMap, String) {
+        let r = self
+            .client
+            .get(app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        self.keep(&headers);
+        let body = r.text().await.unwrap();
+        if let Some(token) = body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        {
+            self.csrf = token.to_owned();
+        }
+        (status, headers, body)
+    }
+
+    async fn post_raw(
+        &mut self,
+        app: &TestApp,
+        path: &str,
+        origin: &str,
+        body: Vec<u8>,
+    ) -> (u16, HeaderMap, String) {
+        let r = self
+            .client
+            .post(app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .header(ORIGIN, origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        self.keep(&headers);
+        (status, headers, r.text().await.unwrap())
+    }
+
+    async fn post(
+        &mut self,
+        app: &TestApp,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, HeaderMap, String) {
+        let mut all = vec![("csrf", self.csrf.clone())];
+        all.extend(fields.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let body = serde_urlencoded::to_string(&all).unwrap().into_bytes();
+        self.post_raw(app, path, ORIGIN_URL, body).await
+    }
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_csp_and_secure_host_cookies() {
+    let app = spawn_app().await;
+    let mut b = Browser::new();
+    let (status, headers, body) = b.get(&app, "/sign-in").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    let cookie = headers[SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-deadbolt-csrf="), "{cookie}");
+    for part in ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(cookie.contains(part), "{cookie} lacks {part}");
+    }
+    assert!(!body.contains("style=") && !body.contains("<script>"));
+    // the assets named in the page are served with long caching
+    let css = body
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|u| u.contains("app.css")))
+        .unwrap()
+        .replace("&#x2f;", "/");
+    let r = app.get(&css).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn a_form_from_elsewhere_or_without_its_token_is_refused() {
+    let app = spawn_app().await;
+    app.sign_up("csrf@example.com").await;
+    let mut b = Browser::new();
+    b.get(&app, "/sign-in").await;
+    let fields = [("email", "csrf@example.com"), ("password", PASSWORD)];
+    let form = |csrf: &str| {
+        serde_urlencoded::to_string([
+            ("csrf", csrf),
+            ("email", "csrf@example.com"),
+            ("password", PASSWORD),
+        ])
+        .unwrap()
+        .into_bytes()
+    };
+    let token = b.csrf.clone();
+    let (status, _, _) = b
+        .post_raw(&app, "/sign-in", "https://evil.example", form(&token))
+        .await;
+    assert_eq!(status, 403, "another origin");
+    let (status, _, _) = b.post_raw(&app, "/sign-in", ORIGIN_URL, form("")).await;
+    assert_eq!(status, 403, "no token");
+    let (status, _, _) = b
+        .post_raw(&app, "/sign-in", ORIGIN_URL, form(&"0".repeat(64)))
+        .await;
+    assert_eq!(status, 403, "a made-up token");
+    // another browser's token does not fit this browser's cookie
+    let mut other = Browser::new();
+    other.get(&app, "/sign-in").await;
+    let (status, _, _) = b
+        .post_raw(&app, "/sign-in", ORIGIN_URL, form(&other.csrf))
+        .await;
+    assert_eq!(status, 403, "another browser's token");
+    // a cross-site fetch, as browsers label it
+    let r = b
+        .client
+        .post(app.url("/sign-in"))
+        .header(COOKIE, b.cookie_header())
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", token.as_str()), fields[0], fields[1]])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "Sec-Fetch-Site: cross-site");
+    // and the real thing signs in
+    let (status, headers, _) = b.post(&app, "/sign-in", &fields).await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/account");
+    assert!(b.cookies.contains_key("__Host-deadbolt-session"));
+}
+
+#[tokio::test]
+async fn a_page_session_is_an_api_session() {
+    let app = spawn_app().await;
+    let api = app.signed_in("same@example.com").await;
+    let access = api["access_token"].as_str().unwrap();
+    let mut b = Browser::new();
+    b.get(&app, "/sign-in").await;
+    let (status, _, _) = b
+        .post(
+            &app,
+            "/sign-in",
+            &[("email", "same@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, body) = b.get(&app, "/account").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("same@example.com"));
+    // the API sees the page's session, and ending it there ends it for the page
+    let sessions: serde_json::Value = app
+        .get_auth("/v1/me/sessions", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = sessions["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let page_session = items.iter().find(|s| s["current"] == json!(false)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .client
+        .delete(app.url(&format!("/v1/me/sessions/{page_session}")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, headers, _) = b.get(&app, "/account").await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/sign-in");
+    // a forged session cookie (a real session id, a made-up MAC) is nobody
+    b.cookies.insert(
+        "__Host-deadbolt-session".into(),
+        format!("{page_session}.{}", "ab".repeat(32)),
+    );
+    let (status, _, _) = b.get(&app, "/account").await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test]
+async fn hostile_forms_get_an_answer_never_a_500() {
+    let app = spawn_app().await;
+    app.sign_up("hostile@example.com").await;
+    let mut b = Browser::new();
+    b.get(&app, "/sign-in").await;
+    b.post(
+        &app,
+        "/sign-in",
+        &[("email", "hostile@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert!(b.cookies.contains_key("__Host-deadbolt-session"));
+    let long = "x".repeat(20_000);
+    let posts = [
+        "/sign-in",
+        "/sign-in/verify",
+        "/sign-in/send",
+        "/sign-in/passkey",
+        "/sign-up",
+        "/sign-up/verify",
+        "/sign-up/resend",
+        "/forgot-password",
+        "/forgot-password/verify",
+        "/forgot-password/send",
+        "/forgot-password/complete",
+        "/account/mfa/primary",
+        "/account/mfa/remove",
+        "/account/mfa/confirm",
+        "/account/mfa/resend",
+        "/account/mfa/phone",
+        "/account/devices/revoke",
+        "/account/sessions/revoke",
+        "/account/password",
+        "/account/email",
+        "/account/phone",
+        "/account/contact/verify",
+        "/account/delete",
+        "/step-up/start",
+        "/step-up/send",
+        "/step-up/verify",
+        "/admin/lookup",
+        "/admin/accounts/unlock",
+        "/admin/policy",
+    ];
+    let bodies: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![
+            ("email", "not an email"),
+            ("method_id", "not-a-uuid"),
+            ("id", "../../etc"),
+            ("op", "remove-method:nope"),
+            ("code", "<script>alert(1)</script>"),
+            ("credential", "{\"id\":"),
+            ("challenge_id", "00000000-0000-0000-0000-000000000000"),
+            ("policy", "{"),
+            ("kind", "nonsense"),
+            ("value", "+1"),
+            ("account_id", "00000000-0000-0000-0000-000000000000"),
+        ],
+        vec![
+            ("email", &long),
+            ("password", &long),
+            ("new_password", &long),
+            ("code", &long),
+            ("method_id", "00000000-0000-0000-0000-000000000000"),
+        ],
+    ];
+    for path in posts {
+        for fields in &bodies {
+            let (status, _, body) = b.post(&app, path, fields).await;
+            assert!(status < 500, "{path} {fields:?}: {status} {body}");
+            assert!(!body.contains("<script>alert"), "{path}: echoed markup");
+        }
+        // bytes that are not a form at all
+        let token = b.csrf.clone();
+        let mut raw = format!("csrf={token}&email=").into_bytes();
+        raw.extend([0xff, 0xfe, 0x00, b'%', b'z']);
+        let (status, _, _) = b.post_raw(&app, path, ORIGIN_URL, raw).await;
+        assert!(status < 500, "{path} raw bytes: {status}");
+    }
+    // a page path that does not exist is still an answer
+    assert_eq!(b.get(&app, "/account/nowhere").await.0, 404);
+    assert!(b.get(&app, "/step-up?op=../../x").await.0 < 500);
+}
+
+#[tokio::test]
+async fn a_session_that_may_only_enroll_reaches_only_the_wizard() {
+    let app = crate::helpers::spawn_app_with(Default::default(), |c| {
+        c.mfa.enforcement = "required".into();
+    })
+    .await;
+    app.sign_up("must@example.com").await;
+    let mut b = Browser::new();
+    b.get(&app, "/sign-in").await;
+    let (status, headers, _) = b
+        .post(
+            &app,
+            "/sign-in",
+            &[("email", "must@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/account/mfa/new");
+    let (status, _, body) = b.get(&app, "/account/mfa/new").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("requires two-step sign-in"));
+    for path in ["/account", "/admin", "/account/password"] {
+        let (status, headers, _) = b.get(&app, path).await;
+        assert_eq!(
+            (status, &headers[LOCATION]),
+            (303, &"/account/mfa/new".parse().unwrap()),
+            "{path}"
+        );
+    }
+    for path in [
+        "/account/mfa/disable",
+        "/account/mfa/primary",
+        "/account/mfa/recovery-codes",
+    ] {
+        let (status, headers, _) = b.post(&app, path, &[]).await;
+        assert_eq!(status, 303, "{path}");
+        assert_eq!(headers[LOCATION], "/account/mfa/new", "{path}");
+    }
+    let (status, _, body) = b.post(&app, "/account/mfa/totp", &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Set up your authenticator app"));
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The hosted pages in a real browser: Debian's Chromium driven by playwright-core (pinned in
+# tests/browser/package-lock.json) through Node's test runner, against the real `deadbolt`
+# binary with a fresh SQLite database and the test SMTP sink (see tests/browser/harness.mjs).
+# DEADBOLT_BIN=path skips the build; SCREENSHOTS=1 also rewrites docs/screenshots/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ -z ${DEADBOLT_BIN:-} ]]; then
+  cargo build --bin deadbolt
+  DEADBOLT_BIN=$(realpath "${CARGO_TARGET_DIR:-target}/debug/deadbolt")
+fi
+export DEADBOLT_BIN
+command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null || {
+  echo "browser-tests.sh: Chromium not found (apt-get install chromium, or set CHROMIUM)" >&2
+  exit 1
+}
+cd tests/browser
+# the lockfile pins playwright-core; it downloads no browser of its own
+[[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund
+node --test --test-concurrency=1
