@@ -136,6 +136,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(crate::routes::docs::openapi),
         )
         .merge(crate::pages::router(state.clone()))
+        // an unknown page answers a browser with a page, anything else with problem+json
+        .fallback(crate::pages::fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

@@ -238,6 +238,33 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn(security_headers))
 }
 
+/// Where no route matched: a page for a browser asking for HTML outside the API's paths, the
+/// API's problem+json `not_found` for everything else.
+pub async fn fallback(req: Request) -> Response {
+    let path = req.uri().path();
+    let api = path.starts_with("/v1/") || path.starts_with("/.well-known/");
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if api || !wants_html {
+        return crate::error::ApiError::NotFound.into_response();
+    }
+    let mut response = web::PageError::NotFound.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
 /// A static file. The right hash is cached for a year; an old hash still gets the file, but
 /// uncached.
 async fn static_file(Path((hash, name)): Path<(String, String)>) -> Response {

@@ -330,8 +330,32 @@ async fn hostile_forms_get_an_answer_never_a_500() {
         let (status, _, _) = b.post_raw(&app, path, ORIGIN_URL, raw).await;
         assert!(status < 500, "{path} raw bytes: {status}");
     }
-    // a page path that does not exist is still an answer
+    // a page path that does not exist is still an answer: a page for a browser, problem+json
+    // for anything else
     assert_eq!(b.get(&app, "/account/nowhere").await.0, 404);
+    let r = app
+        .client
+        .get(app.url("/account/nowhere"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(r.headers().contains_key("content-security-policy"));
+    assert!(r.text().await.unwrap().contains("Page not found"));
+    let r = app
+        .client
+        .get(app.url("/v1/nowhere"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
     assert!(b.get(&app, "/step-up?op=../../x").await.0 < 500);
 }
 
