@@ -102,6 +102,7 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
     };
     match login::login(state, &page.client, input).await {
         Ok(LoginOutcome::SignedIn(tokens)) => {
+            end_previous(&page).await;
             let to = if tokens.enrollment_required {
                 "/account/mfa/new"
             } else {
@@ -373,6 +374,7 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
     };
     match mfa_login::verify(state, &page.client, input).await {
         Ok(done) => {
+            end_previous(&page).await;
             let mut cookies = vec![
                 session_cookie(state, done.tokens.session_id),
                 clear_cookie(state, PENDING),
@@ -437,18 +439,31 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
     };
     match crate::services::passkey_login::finish(state, &page.client, challenge, &credential).await
     {
-        Ok(tokens) => Ok(with_cookies(
-            see_other("/account"),
-            vec![
-                session_cookie(state, tokens.session_id),
-                clear_cookie(state, PENDING),
-            ],
-        )),
+        Ok(tokens) => {
+            end_previous(&page).await;
+            Ok(with_cookies(
+                see_other("/account"),
+                vec![
+                    session_cookie(state, tokens.session_id),
+                    clear_cookie(state, PENDING),
+                ],
+            ))
+        }
         Err(e @ ApiError::Internal(_)) => Err(e.into()),
         Err(ApiError::WrongSecondFactor { .. } | ApiError::UnknownCredential) => Ok(again(
             "That passkey is not one this service knows, or it could not be checked.",
         )),
         Err(e) => Ok(again(&message(&e))),
+    }
+}
+
+/// Signing in over a session of this browser ends that one: its cookie is about to be replaced,
+/// and a session nobody holds should not stay live. Best effort: the new sign-in stands.
+async fn end_previous(page: &Page) {
+    if let Ok(viewer) = page.viewer() {
+        if let Err(e) = sessions::logout(&page.state, &page.client, &viewer.who).await {
+            tracing::warn!(error = %e, "could not end the session a new sign-in replaces");
+        }
     }
 }
 

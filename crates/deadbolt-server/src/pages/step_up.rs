@@ -138,6 +138,16 @@ impl Op {
     }
 }
 
+/// What ties a step-up cookie to its operation: a keyed hash of it (cookie values are limited
+/// to token characters).
+fn op_tag(page: &Page, op: Op) -> String {
+    page.state
+        .keys
+        .hasher
+        .hash(&[b"page-step-up-op", op.encode().as_bytes()])
+        .to_hex()
+}
+
 /// Begins a step-up for `op`: an open grant goes straight on; otherwise the dialog.
 pub async fn start(page: &Page, op: Op) -> PageResult {
     let viewer = page.viewer()?;
@@ -148,10 +158,12 @@ pub async fn start(page: &Page, op: Op) -> PageResult {
             challenge_token, ..
         } => Ok(with_cookies(
             see_other(&format!("/step-up?op={}", op.encode())),
+            // the operation rides with the challenge, so that the dialog carries on with the
+            // one this step-up was begun for, whatever `op` a link puts in the address
             vec![set_cookie(
                 &page.state,
                 STEP_UP,
-                challenge_token.expose(),
+                &format!("{}.{}", challenge_token.expose(), op_tag(page, op)),
                 Some(PENDING_SECONDS),
             )],
         )),
@@ -218,10 +230,13 @@ struct Pending {
 
 async fn pending(page: &Page, op: Op) -> Result<Pending, PageError> {
     let viewer = page.viewer()?;
-    let token = page
+    let stored = page
         .cookie(STEP_UP)
-        .map(Secret::new)
         .ok_or(PageError::Redirect(op.back().into()))?;
+    let token = match stored.split_once('.') {
+        Some((token, begun_for)) if begun_for == op_tag(page, op) => Secret::new(token),
+        _ => return Err(PageError::Redirect(op.back().into())),
+    };
     let challenge = match stepup::step_up_challenge(&page.state, &viewer.who, &token).await {
         Ok(c) => c,
         Err(ApiError::MfaTokenInvalid) => return Err(PageError::Redirect(op.back().into())),

@@ -401,3 +401,92 @@ async fn a_session_that_may_only_enroll_reaches_only_the_wizard() {
     assert_eq!(status, 200);
     assert!(body.contains("Set up your authenticator app"));
 }
+
+#[tokio::test]
+async fn the_step_up_dialog_carries_on_only_with_the_operation_it_was_begun_for() {
+    let app = crate::helpers::spawn_app_with(
+        crate::helpers::Options {
+            manual_clock: true,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    let user = app.enrolled("careful@example.com").await;
+    let mut b = Browser::new();
+    b.get(&app, "/sign-in").await;
+    let (status, headers, _) = b
+        .post(
+            &app,
+            "/sign-in",
+            &[("email", user.email.as_str()), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        (status, &headers[LOCATION]),
+        (303, &"/sign-in/verify".parse().unwrap())
+    );
+    b.get(&app, "/sign-in/verify").await;
+    let code = app.code(&user.secret);
+    let (status, _, body) = b
+        .post(
+            &app,
+            "/sign-in/verify",
+            &[
+                ("method_id", user.method_id.as_str()),
+                ("code", code.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    app.advance(time::Duration::seconds(30));
+    // new recovery codes ask for a step-up (mfa.manage)
+    b.get(&app, "/account").await;
+    let (status, headers, _) = b.post(&app, "/account/mfa/recovery-codes", &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/step-up?op=regenerate-codes");
+    // a link to the dialog of another operation under the same action (turning MFA off) does
+    // not carry on with that one: it goes back
+    let (status, headers, _) = b.get(&app, "/step-up?op=disable-mfa").await;
+    assert_eq!(
+        (status, &headers[LOCATION]),
+        (303, &"/account".parse().unwrap())
+    );
+    let (status, _, body) = b.get(&app, "/step-up?op=regenerate-codes").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("name=\"op\" value=\"regenerate-codes\""),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn signing_in_again_ends_the_session_it_replaces() {
+    let app = spawn_app().await;
+    app.sign_up("twice@example.com").await;
+    let mut b = Browser::new();
+    let mut sign_in = async |b: &mut Browser| {
+        b.get(&app, "/sign-in").await;
+        let (status, headers, _) = b
+            .post(
+                &app,
+                "/sign-in",
+                &[("email", "twice@example.com"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(
+            (status, &headers[LOCATION]),
+            (303, &"/account".parse().unwrap())
+        );
+    };
+    sign_in(&mut b).await;
+    let first = b.cookies.clone();
+    assert_eq!(b.get(&app, "/account").await.0, 200);
+    sign_in(&mut b).await;
+    assert_eq!(b.get(&app, "/account").await.0, 200);
+    // the first session's cookie no longer signs anyone in
+    b.cookies = first;
+    let (status, headers, _) = b.get(&app, "/account").await;
+    assert_eq!(status, 303);
+    assert!(headers[LOCATION].to_str().unwrap().starts_with("/sign-in"));
+}
