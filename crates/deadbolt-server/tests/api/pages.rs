@@ -465,7 +465,7 @@ async fn signing_in_again_ends_the_session_it_replaces() {
     let app = spawn_app().await;
     app.sign_up("twice@example.com").await;
     let mut b = Browser::new();
-    let mut sign_in = async |b: &mut Browser| {
+    let sign_in = async |b: &mut Browser| {
         b.get(&app, "/sign-in").await;
         let (status, headers, _) = b
             .post(
