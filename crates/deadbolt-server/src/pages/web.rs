@@ -142,15 +142,22 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn csrf_token(state: &AppState, nonce: &str) -> String {
+/// What a form token is bound to besides the browser's nonce: the session cookie as sent (empty
+/// before sign-in). A nonce cookie planted from a sibling origin on the same host then still
+/// yields no token good for someone else's session.
+fn csrf_binding(state: &AppState, headers: &HeaderMap) -> String {
+    read_cookie(state, headers, SESSION).unwrap_or_default()
+}
+
+fn csrf_token(state: &AppState, nonce: &str, binding: &str) -> String {
     state
         .keys
         .hasher
-        .hash(&[b"page-csrf", nonce.as_bytes()])
+        .hash(&[b"page-csrf", nonce.as_bytes(), binding.as_bytes()])
         .to_hex()
 }
 
-fn csrf_ok(state: &AppState, nonce: &str, presented: &str) -> bool {
+fn csrf_ok(state: &AppState, nonce: &str, binding: &str, presented: &str) -> bool {
     let Some(bytes) = (0..presented.len())
         .step_by(2)
         .map(|i| {
@@ -165,7 +172,7 @@ fn csrf_ok(state: &AppState, nonce: &str, presented: &str) -> bool {
     state
         .keys
         .hasher
-        .hash(&[b"page-csrf", nonce.as_bytes()])
+        .hash(&[b"page-csrf", nonce.as_bytes(), binding.as_bytes()])
         .matches(&bytes)
 }
 
@@ -355,7 +362,7 @@ impl FromRequestParts<AppState> for Page {
         }
         Ok(Self {
             state: state.clone(),
-            csrf: csrf_token(state, &nonce),
+            csrf: csrf_token(state, &nonce, &csrf_binding(state, &parts.headers)),
             client,
             headers: parts.headers.clone(),
             viewer,
@@ -438,6 +445,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
             .get::<CsrfNonce>()
             .map(|n| n.0.clone())
             .unwrap_or_default();
+        let binding = csrf_binding(state, req.headers());
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 PageError::Api(ApiError::PayloadTooLarge)
@@ -452,7 +460,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.as_str())
             .unwrap_or_default();
-        if nonce.is_empty() || !csrf_ok(state, &nonce, presented) {
+        if nonce.is_empty() || !csrf_ok(state, &nonce, &binding, presented) {
             return Err(PageError::Csrf);
         }
         serde_urlencoded::from_bytes(&bytes)

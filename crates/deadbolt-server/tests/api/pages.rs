@@ -490,3 +490,40 @@ async fn signing_in_again_ends_the_session_it_replaces() {
     assert_eq!(status, 303);
     assert!(headers[LOCATION].to_str().unwrap().starts_with("/sign-in"));
 }
+
+#[tokio::test]
+async fn a_planted_nonce_gives_no_token_for_someone_elses_session() {
+    let app = spawn_app().await;
+    app.sign_up("victim@example.com").await;
+    let mut victim = Browser::new();
+    victim.get(&app, "/sign-in").await;
+    let (status, _, _) = victim
+        .post(
+            &app,
+            "/sign-in",
+            &[("email", "victim@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    // an attacker's own nonce and token (made before any sign-in), planted in the victim's
+    // browser as a sibling origin on the same host could plant a cookie
+    let mut attacker = Browser::new();
+    attacker.get(&app, "/sign-in").await;
+    let nonce = "__Host-deadbolt-csrf";
+    let mut planted = Browser::new();
+    planted.cookies = victim.cookies.clone();
+    planted
+        .cookies
+        .insert(nonce.to_owned(), attacker.cookies[nonce].clone());
+    planted.csrf = attacker.csrf.clone();
+    let (status, _, _) = planted.post(&app, "/sign-out", &[]).await;
+    assert_eq!(
+        status, 403,
+        "a token made for no session does not fit the victim's"
+    );
+    // the victim's own form still works
+    victim.get(&app, "/account").await;
+    let (status, headers, _) = victim.post(&app, "/sign-out", &[]).await;
+    assert_eq!(status, 303);
+    assert!(headers[LOCATION].to_str().unwrap().starts_with("/sign-in"));
+}
