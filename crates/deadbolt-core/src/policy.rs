@@ -260,10 +260,54 @@ impl Policy {
             && crate::stepup::factor_satisfies(action, kind, has_stronger)
     }
 
-    /// Whether the policy names a country anywhere (it then needs a GeoIP database).
-    pub fn uses_countries(&self) -> bool {
-        self.locations.values().any(|r| !r.countries.is_empty())
+    /// Every problem of the policy where it will run: its own ([`Policy::problems`]), countries
+    /// without a GeoIP database, and a burst threshold the login throttle never lets be reached.
+    pub fn problems_in(&self, deployment: &Deployment) -> Vec<PolicyProblem> {
+        let mut out = self.problems();
+        let lockout = deployment.login_failures_per_account;
+        if self.risk.burst_failures >= lockout {
+            out.push(PolicyProblem {
+                field: "risk.burst_failures".into(),
+                message: format!(
+                    "must be below [limits] login_failures_per_account ({lockout}), which locks first"
+                ),
+            });
+        }
+        if !deployment.has_geoip {
+            for (role, rule) in &self.locations {
+                if !rule.countries.is_empty() {
+                    out.push(PolicyProblem {
+                        field: format!("locations.{role}.countries"),
+                        message: "countries need a GeoIP database ([geoip] database)".into(),
+                    });
+                }
+            }
+        }
+        out
     }
+
+    /// The problem of a policy that the administrator submitting it, whose usable methods are of
+    /// `kinds`, could no longer step up to change (nobody could change it back).
+    pub fn submitter_problem(&self, kinds: &[MethodKind]) -> Option<PolicyProblem> {
+        let change = Action::builtin(Action::POLICY_CHANGE);
+        let stronger = crate::stepup::has_stronger_than_a_sent_code(kinds.iter().copied());
+        let can_step_up = kinds
+            .iter()
+            .any(|k| self.factor_satisfies(&change, *k, stronger));
+        (!can_step_up).then(|| PolicyProblem {
+            field: "step_up.actions.policy.change.methods".into(),
+            message: "none of your methods could step up for policy.change under this policy"
+                .into(),
+        })
+    }
+}
+
+/// What a policy is judged against beyond itself: the deployment it runs in.
+#[derive(Debug, Clone, Copy)]
+pub struct Deployment {
+    pub has_geoip: bool,
+    /// `[limits] login_failures_per_account`.
+    pub login_failures_per_account: u32,
 }
 
 #[cfg(test)]
@@ -375,6 +419,41 @@ mod tests {
         assert_eq!(fields(&p), ["mfa.allowed_methods"]);
         p.mfa.enforcement = Enforcement::Off;
         assert_eq!(fields(&p), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_deployment_and_the_submitter_can_make_a_policy_invalid() {
+        let mut p = sample();
+        p.risk.burst_failures = 10;
+        p.locations.insert(
+            "admin".into(),
+            LocationRule {
+                networks: vec![],
+                countries: vec!["DE".into()],
+            },
+        );
+        let here = Deployment {
+            has_geoip: false,
+            login_failures_per_account: 10,
+        };
+        let fields: Vec<String> = p.problems_in(&here).into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["risk.burst_failures", "locations.admin.countries"]);
+        let there = Deployment {
+            has_geoip: true,
+            login_failures_per_account: 11,
+        };
+        assert_eq!(p.problems_in(&there), []);
+        // only voice may change the policy: an administrator with an app could not
+        p.step_up.actions.insert(
+            Action::POLICY_CHANGE.into(),
+            ActionRule {
+                methods: Some(vec!["voice".into()]),
+                ..ActionRule::ONE_SHOT
+            },
+        );
+        let app = [MethodKind::Totp, MethodKind::RecoveryCode];
+        assert!(p.submitter_problem(&app).is_some());
+        assert!(p.submitter_problem(&[MethodKind::Voice]).is_none());
     }
 
     #[test]

@@ -64,6 +64,34 @@ pub enum RiskResponse {
     Refuse,
 }
 
+/// Where a sign-in with the right password goes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Refuse,
+    /// An account without MFA proves it holds its verified email.
+    EmailCheck,
+    /// The account's second factor; a trusted device stands in for it only when risk allows.
+    SecondFactor {
+        device_may_stand_in: bool,
+    },
+    SignIn,
+}
+
+/// The step after a right password, by policy's `response` to the sign-in's risk, for an account
+/// with or without MFA and a verified email or not.
+pub fn next_step(response: RiskResponse, has_mfa: bool, email_verified: bool) -> NextStep {
+    match (response, has_mfa) {
+        (RiskResponse::Refuse, _) => NextStep::Refuse,
+        (_, true) => NextStep::SecondFactor {
+            device_may_stand_in: response == RiskResponse::Allow,
+        },
+        (RiskResponse::EmailCode, false) if email_verified => NextStep::EmailCheck,
+        // a code to an address nobody proved is no second factor
+        (RiskResponse::EmailCode, false) => NextStep::Refuse,
+        (RiskResponse::Allow | RiskResponse::SecondFactor, false) => NextStep::SignIn,
+    }
+}
+
 /// Policy's risk rules: a response per signal, and the thresholds of the signals that have one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -369,6 +397,32 @@ mod tests {
             ..place(PARIS)
         };
         assert!(!signals(&policy, &history, &unknown, at(60)).contains(&Signal::NewCountry));
+    }
+
+    #[test]
+    fn the_next_step_by_response_and_account() {
+        use RiskResponse::*;
+        let with_mfa = |r| next_step(r, true, true);
+        assert_eq!(
+            with_mfa(Allow),
+            NextStep::SecondFactor {
+                device_may_stand_in: true
+            }
+        );
+        for r in [SecondFactor, EmailCode] {
+            assert_eq!(
+                with_mfa(r),
+                NextStep::SecondFactor {
+                    device_may_stand_in: false
+                }
+            );
+        }
+        assert_eq!(with_mfa(Refuse), NextStep::Refuse);
+        assert_eq!(next_step(Allow, false, true), NextStep::SignIn);
+        assert_eq!(next_step(SecondFactor, false, false), NextStep::SignIn);
+        assert_eq!(next_step(EmailCode, false, true), NextStep::EmailCheck);
+        assert_eq!(next_step(EmailCode, false, false), NextStep::Refuse);
+        assert_eq!(next_step(Refuse, false, true), NextStep::Refuse);
     }
 
     #[test]

@@ -625,7 +625,11 @@ impl Config {
             add("codes", k, m);
         }
         // the sections that seed the policy and only it: checked by the policy's own rules
-        for p in crate::policy::seed(self).problems() {
+        let deployment = deadbolt_core::policy::Deployment {
+            has_geoip: !self.geoip.database.is_empty(),
+            login_failures_per_account: self.limits.login_failures_per_account,
+        };
+        for p in crate::policy::seed(self).problems_in(&deployment) {
             let seeded_only = ["step_up.", "risk.", "locations."]
                 .iter()
                 .any(|prefix| p.field.starts_with(prefix));
@@ -634,15 +638,6 @@ impl Config {
                 let key = key.strip_prefix("actions.").unwrap_or(key);
                 add(section, key, p.message);
             }
-        }
-        if !self.locations.values().all(|l| l.countries.is_empty())
-            && self.geoip.database.is_empty()
-        {
-            add(
-                "locations",
-                "countries",
-                "countries need a GeoIP database ([geoip] database)".into(),
-            );
         }
         if !self.geoip.database.is_empty() && !std::path::Path::new(&self.geoip.database).is_file()
         {

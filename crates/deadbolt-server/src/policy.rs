@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::state::AppState;
 use anyhow::Context;
 use deadbolt_core::clock::Clock;
-use deadbolt_core::policy::{ActionRule, MfaPolicy, Policy, StepUpPolicy};
+use deadbolt_core::policy::{ActionRule, Deployment, MfaPolicy, Policy, StepUpPolicy};
 use deadbolt_store::Store;
 use std::sync::{Arc, RwLock};
 
@@ -134,7 +134,7 @@ pub async fn refresh(state: &AppState) -> anyhow::Result<()> {
     if let Some(stored) = state.store.policy().await? {
         let policy = parse_stored(&stored.document, &seed(&state.config))?;
         // stored by an instance that judged it by other rules (another version, say)
-        if let Some(p) = policy.problems().first() {
+        if let Some(p) = policy.problems_in(&deployment(state)).first() {
             anyhow::bail!(
                 "the stored policy {} is invalid here: {}: {}",
                 stored.version,
@@ -159,6 +159,14 @@ pub fn spawn_watch(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// What a policy is judged against on this instance.
+pub fn deployment(state: &AppState) -> Deployment {
+    Deployment {
+        has_geoip: state.geoip.is_some(),
+        login_failures_per_account: state.config.limits.login_failures_per_account,
+    }
 }
 
 /// The rule for an action in the policy in force.

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::risk::RiskResponse;
+use deadbolt_core::risk::{next_step, NextStep};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::ThrottlePolicy;
 use deadbolt_store::{throttle_writes, MethodRecord};
@@ -187,29 +187,29 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     let risk_event = assessment.event(state, client, &account);
     let all_methods = state.store.methods_of(account.id).await?;
     let needs_second_factor = mfa::is_enabled(&all_methods);
-    let refused = match assessment.response {
-        RiskResponse::Refuse => true,
-        // a code to an address nobody proved is no second factor
-        RiskResponse::EmailCode => !needs_second_factor && !account.email_verified,
+    let step = next_step(
+        assessment.response,
+        needs_second_factor,
+        account.email_verified,
+    );
+    let trusted = match (step, &input.device_token) {
+        (
+            NextStep::SecondFactor {
+                device_may_stand_in: true,
+            },
+            Some(t),
+        ) => devices::is_trusted(state, &account, client, t).await?,
         _ => false,
     };
-    if refused {
-        return Err(risk::refuse(state, client, &account, &assessment).await?);
-    }
-    let factors = mfa::usable_methods(all_methods);
-    let trusted = match &input.device_token {
-        Some(t) if needs_second_factor && assessment.trusted_device_suffices() => {
-            devices::is_trusted(state, &account, client, t).await?
+    let challenge = match step {
+        NextStep::Refuse => return Err(risk::refuse(state, client, &account, &assessment).await?),
+        NextStep::EmailCheck => Some((risk::EMAIL_CHECK, vec![risk::email_check_method(&account)])),
+        NextStep::SecondFactor { .. } if !trusted => {
+            Some(("login", mfa::usable_methods(all_methods)))
         }
-        _ => false,
+        NextStep::SecondFactor { .. } | NextStep::SignIn => None,
     };
-    let email_check = !needs_second_factor && assessment.response == RiskResponse::EmailCode;
-    if (needs_second_factor && !trusted) || email_check {
-        let (purpose, methods) = if email_check {
-            (risk::EMAIL_CHECK, vec![risk::email_check_method(&account)])
-        } else {
-            ("login", factors)
-        };
+    if let Some((purpose, methods)) = challenge {
         let (mfa_token, challenge) = mfa::new_challenge(state, &account, purpose, None, None);
         let mut writes = vec![challenge.insert()];
         writes.extend(risk_event.map(|e| e.write()));

@@ -8,8 +8,9 @@ use crate::services::mfa;
 use crate::services::{admin, stepup};
 use crate::state::AppState;
 use deadbolt_core::event::EventKind;
+use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::policy::{Policy, PolicyProblem};
-use deadbolt_core::stepup::{has_stronger_than_a_sent_code, Action};
+use deadbolt_core::stepup::Action;
 use deadbolt_store::BatchOutcome;
 use deadbolt_store::MethodRecord;
 use serde_json::json;
@@ -48,47 +49,19 @@ fn parse(body: serde_json::Value) -> ApiResult<Policy> {
     Ok(policy)
 }
 
-/// The problems of a policy on this instance: its own; countries without a GeoIP database; a
-/// burst threshold the login throttle never lets be reached; and a policy whose own change the
-/// administrator submitting it could no longer step up for (nobody could change it back).
+/// The problems of a policy on this instance, submitted by an administrator whose methods are
+/// `admin_methods`.
 fn problems(
     state: &AppState,
     policy: &Policy,
-    admin_methods: &[MethodRecord],
+    admin_methods: Vec<MethodRecord>,
 ) -> Vec<PolicyProblem> {
-    let mut out = policy.problems();
-    if policy.risk.burst_failures >= state.config.limits.login_failures_per_account {
-        out.push(PolicyProblem {
-            field: "risk.burst_failures".into(),
-            message: format!(
-                "must be below [limits] login_failures_per_account ({}), which locks first",
-                state.config.limits.login_failures_per_account
-            ),
-        });
-    }
-    let change = Action::builtin(Action::POLICY_CHANGE);
-    let usable = mfa::usable_methods(admin_methods.to_vec());
-    let stronger = has_stronger_than_a_sent_code(usable.iter().map(|m| m.kind));
-    if !usable
+    let mut out = policy.problems_in(&crate::policy::deployment(state));
+    let kinds: Vec<MethodKind> = mfa::usable_methods(admin_methods)
         .iter()
-        .any(|m| policy.factor_satisfies(&change, m.kind, stronger))
-    {
-        out.push(PolicyProblem {
-            field: "step_up.actions.policy.change.methods".into(),
-            message: "none of your methods could step up for policy.change under this policy"
-                .into(),
-        });
-    }
-    if state.geoip.is_none() {
-        for (role, rule) in &policy.locations {
-            if !rule.countries.is_empty() {
-                out.push(PolicyProblem {
-                    field: format!("locations.{role}.countries"),
-                    message: "countries need a GeoIP database ([geoip] database)".into(),
-                });
-            }
-        }
-    }
+        .map(|m| m.kind)
+        .collect();
+    out.extend(policy.submitter_problem(&kinds));
     out
 }
 
@@ -106,7 +79,7 @@ pub async fn replace(
     let admin = admin::require_admin(state, who).await?;
     let policy = parse(submitted)?;
     let admin_methods = state.store.methods_of(admin.id).await?;
-    let problems = problems(state, &policy, &admin_methods);
+    let problems = problems(state, &policy, admin_methods);
     if let Some(first) = problems.first() {
         return Err(ApiError::InvalidPolicy {
             field: first.field.clone(),

@@ -143,11 +143,6 @@ impl Assessment {
         }
     }
 
-    /// Whether a trusted device may stand in for the second factor.
-    pub fn trusted_device_suffices(&self) -> bool {
-        self.response == RiskResponse::Allow
-    }
-
     /// The event recording the signals and the decision (none when nothing was unusual).
     pub fn event(
         &self,
