@@ -183,6 +183,10 @@ pub trait Db: Send + Sync + 'static {
     async fn query(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>, StoreError>;
     async fn execute(&self, sql: &'static str, params: Vec<Value>) -> Result<u64, StoreError>;
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<BatchOutcome, StoreError>;
+    /// Several SELECTs that do not depend on each other, made at once: in one read
+    /// transaction on SQLite (one snapshot, one look at whether the cache is still good), in one
+    /// round trip on PostgreSQL. The rows of each, in order.
+    async fn query_many(&self, queries: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError>;
     /// Applies the migrations not yet applied, each in its own transaction, under a lock so
     /// that instances starting together migrate once. Returns how many were applied.
     async fn migrate(&self, migrations: &'static [Migration]) -> Result<usize, StoreError>;

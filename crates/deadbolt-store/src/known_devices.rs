@@ -31,14 +31,7 @@ impl Store {
         account: AccountId,
         key: &[u8],
     ) -> Result<Option<OffsetDateTime>> {
-        let rows = self
-            .db
-            .query(
-                "SELECT last_seen_at FROM known_devices WHERE account_id = $1 AND device_key = $2",
-                params![account.to_string(), key.to_vec()],
-            )
-            .await?;
-        rows.first().map(|r| r.int(0).map(from_millis)).transpose()
+        self.read(device_reads::last_seen(account, key)).await
     }
 
     /// How many devices the account has signed in from.
@@ -51,5 +44,21 @@ impl Store {
             )
             .await?;
         Ok(rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0))
+    }
+}
+
+/// Device reads for use cases to make with others.
+pub mod device_reads {
+    use super::*;
+    use crate::read::Read;
+
+    /// When the device `key` (a keyed hash; never the raw User-Agent) last signed in to the
+    /// account, if ever.
+    pub fn last_seen(account: AccountId, key: &[u8]) -> Read<Option<OffsetDateTime>> {
+        Read::new(
+            "SELECT last_seen_at FROM known_devices WHERE account_id = $1 AND device_key = $2",
+            params![account.to_string(), key.to_vec()],
+            |rows| rows.first().map(|r| r.int(0).map(from_millis)).transpose(),
+        )
     }
 }

@@ -163,6 +163,41 @@ fn method_from_row(r: &Row) -> Result<MethodRecord> {
     })
 }
 
+/// Method reads for use cases to make with others.
+pub mod reads {
+    use super::*;
+    use crate::db::Value;
+    use crate::read::Read;
+
+    /// Every method of an account, oldest first, and the TOTP secrets among them.
+    pub fn methods_with_totp(account: AccountId) -> Read<(Vec<MethodRecord>, Vec<TotpRecord>)> {
+        Read::new(
+            "SELECT m.id, m.account_id, m.kind, m.label, m.confirmed_at, m.is_primary, \
+             m.created_at, m.last_used_at, m.consecutive_failures, m.last_failure_at, \
+             m.disabled_at, m.enrolled_under_step_up, m.destination, \
+             t.method_id, t.master_key_id, t.nonce, t.ciphertext, t.algorithm, t.digits, \
+             t.period_seconds, t.last_step \
+             FROM mfa_methods m LEFT JOIN totp_methods t ON t.method_id = m.id \
+             WHERE m.account_id = $1 ORDER BY m.created_at, m.id",
+            params![account.to_string()],
+            |rows| {
+                let mut methods = Vec::with_capacity(rows.len());
+                let mut totp = Vec::new();
+                for r in &rows {
+                    methods.push(method_from_row(r)?);
+                    match r.0.get(13..) {
+                        Some(t) if t.first().is_some_and(|id| *id != Value::Null) => {
+                            totp.push(totp_from_row(&Row(t.to_vec()))?);
+                        }
+                        _ => {}
+                    }
+                }
+                Ok((methods, totp))
+            },
+        )
+    }
+}
+
 /// Writes that change methods, for use cases to commit with others.
 pub mod writes {
     use super::*;

@@ -5,10 +5,12 @@ use crate::db::{BatchOutcome, Db, Dialect, Expect, Migration, Row, Stmt, Value, 
 use crate::StoreError;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use futures_util::future::join_all;
+use futures_util::future::{join3, join_all};
+use std::borrow::Cow;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::private::BytesMut;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use tokio_postgres::NoTls;
+use tokio_postgres::{NoTls, Statement};
 
 #[derive(Clone)]
 pub struct PostgresDb {
@@ -119,6 +121,33 @@ fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
     Ok(Row(out))
 }
 
+/// A guard as one statement that fails when the write changed no row: it divides by the
+/// number of rows the write returned, so that the transaction aborts on the server without
+/// waiting for the client to look at the count.
+fn guarded(sql: &str) -> String {
+    format!("WITH guarded AS ({sql} RETURNING 1) SELECT 1 / COUNT(*) FROM guarded")
+}
+
+/// Fails as tokio-postgres would while encoding, before anything is sent.
+fn encodable(statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<(), StoreError> {
+    let types = statement.params();
+    if types.len() != params.len() {
+        return Err(StoreError::Internal(anyhow::anyhow!(
+            "statement expects {} parameters, got {}",
+            types.len(),
+            params.len()
+        )));
+    }
+    let mut scratch = BytesMut::new();
+    for (param, ty) in params.iter().zip(types) {
+        scratch.clear();
+        param
+            .to_sql_checked(ty, &mut scratch)
+            .map_err(|e| StoreError::Internal(anyhow::anyhow!("parameter of type {ty}: {e}")))?;
+    }
+    Ok(())
+}
+
 fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
@@ -165,39 +194,83 @@ impl Db for PostgresDb {
             .map_err(pg_error)
     }
 
-    /// The statements go out pipelined, in one round trip, and the server runs them in order;
-    /// then COMMIT, or ROLLBACK when a guard changed nothing (statements after a failed guard run
-    /// too, inside the transaction that is rolled back). A `Transaction` rolls back if this
-    /// future is dropped half-way (a client that went away), so no connection returns to the
-    /// pool inside a transaction.
+    /// Pipelined on one connection: every query goes out before the first answer comes back.
+    async fn query_many(&self, queries: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
+        let client = self.client().await?;
+        let prepared = join_all(queries.iter().map(|q| client.prepare_cached(q.sql)))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pg_error)?;
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> =
+            queries.iter().map(|q| refs(&q.params)).collect();
+        join_all(
+            prepared
+                .iter()
+                .zip(&params)
+                .map(|(statement, params)| client.query(statement, params)),
+        )
+        .await
+        .into_iter()
+        .map(|rows| rows.map_err(pg_error)?.iter().map(read_row).collect())
+        .collect()
+    }
+
+    /// One round trip: BEGIN, the statements and COMMIT go out pipelined, and the server runs
+    /// them in order. A guard that changes no row raises an error (see [`guarded`]), which
+    /// aborts the transaction, so the COMMIT at the end rolls it back instead; the statements
+    /// after it fail unrun. Everything is sent before the first answer is awaited: a caller
+    /// that goes away after that leaves the server to finish the transaction on its own, and
+    /// the connection returns to the pool outside any transaction.
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<BatchOutcome, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        let prepared = join_all(stmts.iter().map(|s| tx.prepare_cached(s.sql)))
+        let client = self.client().await?;
+        let sql: Vec<Cow<'static, str>> = stmts
+            .iter()
+            .map(|s| match s.expect {
+                Expect::Changed => Cow::Owned(guarded(s.sql)),
+                Expect::Any => Cow::Borrowed(s.sql),
+            })
+            .collect();
+        let prepared = join_all(sql.iter().map(|q| client.prepare_cached(q)))
             .await
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
             .map_err(pg_error)?;
         let params: Vec<Vec<&(dyn ToSql + Sync)>> = stmts.iter().map(|s| refs(&s.params)).collect();
-        let results = join_all(
-            prepared
-                .iter()
-                .zip(&params)
-                .map(|(statement, params)| tx.execute(statement, params)),
+        // A statement whose parameters fail to encode would not be sent, and the COMMIT would
+        // keep the others: check them all before anything goes out.
+        for (statement, params) in prepared.iter().zip(&params) {
+            encodable(statement, params)?;
+        }
+        let (begun, results, committed) = join3(
+            client.batch_execute("BEGIN"),
+            join_all(
+                prepared
+                    .iter()
+                    .zip(&params)
+                    .map(|(statement, params)| client.execute(statement, params)),
+            ),
+            client.batch_execute("COMMIT"),
         )
         .await;
-        for (i, (s, result)) in stmts.iter().zip(results).enumerate() {
-            match result {
-                Ok(0) if s.expect == Expect::Changed => {
-                    tx.rollback().await.map_err(pg_error)?;
-                    return Ok(BatchOutcome::GuardFailed(i));
+        begun.map_err(pg_error)?;
+        // the first failure is the cause; the statements after it only found the transaction
+        // aborted
+        if let Some((i, e)) = results
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, r)| r.err().map(|e| (i, e)))
+        {
+            return match (stmts.get(i), e.code()) {
+                (Some(s), Some(code))
+                    if s.expect == Expect::Changed && *code == SqlState::DIVISION_BY_ZERO =>
+                {
+                    Ok(BatchOutcome::GuardFailed(i))
                 }
-                Ok(_) => {}
-                // dropping the transaction rolls it back
-                Err(e) => return Err(pg_error(e)),
-            }
+                _ => Err(pg_error(e)),
+            };
         }
-        tx.commit().await.map_err(pg_error)?;
+        committed.map_err(pg_error)?;
         Ok(BatchOutcome::Committed)
     }
 

@@ -335,6 +335,27 @@ impl Db for SqliteDb {
         self.with_conn(move |c| run_execute(c, sql, &params)).await
     }
 
+    async fn query_many(&self, queries: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
+        let read_only = queries
+            .iter()
+            .all(|q| q.sql.trim_start().starts_with("SELECT"));
+        let run = move |c: &mut Connection| {
+            // deferred: the snapshot starts at the first SELECT and serves them all
+            let tx = c.transaction().map_err(internal)?;
+            let rows = queries
+                .iter()
+                .map(|q| run_query(&tx, q.sql, &q.params))
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.commit().map_err(internal)?;
+            Ok(rows)
+        };
+        if read_only {
+            self.with_reader(run).await
+        } else {
+            self.with_conn(run).await
+        }
+    }
+
     /// Group commit: a batch joins the queue, and whoever holds the writer next commits every
     /// queued batch in one transaction, each in a savepoint of its own (so each commits or
     /// rolls back alone). Concurrent sign-ins touch the same pages (sessions, tokens, events

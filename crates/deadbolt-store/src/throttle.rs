@@ -1,7 +1,7 @@
 //! Failed-attempt counts per throttle key, shared by every instance.
 
 use crate::{params, Result, Store};
-use deadbolt_core::clock::{from_millis, to_millis};
+use deadbolt_core::clock::to_millis;
 use deadbolt_core::throttle::FailureWindow;
 use time::OffsetDateTime;
 
@@ -20,21 +20,7 @@ impl Store {
 
     /// Failures for `key` strictly after `since` (the start of the window).
     pub async fn failure_window(&self, key: &str, since: OffsetDateTime) -> Result<FailureWindow> {
-        let rows = self
-            .db
-            .query(
-                "SELECT COUNT(*), MIN(at) FROM auth_failures WHERE key = $1 AND at > $2",
-                params![key, to_millis(since)],
-            )
-            .await?;
-        let (count, oldest) = match rows.first() {
-            Some(r) => (r.int(0)?, r.opt_int(1)?),
-            None => (0, None),
-        };
-        Ok(FailureWindow {
-            count: u32::try_from(count).unwrap_or(u32::MAX),
-            oldest: oldest.map(from_millis),
-        })
+        self.read(reads::failure_window(key, since)).await
     }
 
     /// Records one failure under each key, pruning rows that left the window.
@@ -64,6 +50,33 @@ impl Store {
             .execute("DELETE FROM auth_failures WHERE key = $1", params![key])
             .await
             .map(|_| ())
+    }
+}
+
+/// Failure-bucket reads for use cases to make with their own.
+pub mod reads {
+    use crate::read::Read;
+    use crate::{params, StoreError};
+    use deadbolt_core::clock::{from_millis, to_millis};
+    use deadbolt_core::throttle::FailureWindow;
+    use time::OffsetDateTime;
+
+    /// Failures for `key` strictly after `since` (the start of the window).
+    pub fn failure_window(key: &str, since: OffsetDateTime) -> Read<FailureWindow> {
+        Read::new(
+            "SELECT COUNT(*), MIN(at) FROM auth_failures WHERE key = $1 AND at > $2",
+            params![key, to_millis(since)],
+            |rows| {
+                let (count, oldest) = match rows.first() {
+                    Some(r) => (r.int(0)?, r.opt_int(1)?),
+                    None => (0, None),
+                };
+                Ok::<_, StoreError>(FailureWindow {
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                    oldest: oldest.map(from_millis),
+                })
+            },
+        )
     }
 }
 

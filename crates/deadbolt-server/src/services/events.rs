@@ -13,11 +13,12 @@ pub fn event(
     client: &ClientInfo,
     detail: serde_json::Value,
 ) -> EventRecord {
+    let at = state.clock.now();
     EventRecord {
-        id: EventId::generate(state.rng.as_ref()),
+        id: EventId::generate_ordered(state.rng.as_ref(), at),
         account_id: account,
         kind,
-        at: state.clock.now(),
+        at,
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
         detail,

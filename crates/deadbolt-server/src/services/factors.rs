@@ -23,8 +23,8 @@ use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
 use deadbolt_core::totp::{self, TotpAlgorithm, TotpParams, TotpSecret};
 use deadbolt_core::{recovery, CoreError};
 use deadbolt_store::{
-    method_writes, throttle_writes, BatchOutcome, ChallengeRecord, EventRecord, MethodRecord,
-    OutboxMessage, TotpRecord, Write,
+    method_reads, method_writes, throttle_reads, throttle_writes, BatchOutcome, ChallengeRecord,
+    EventRecord, MethodRecord, OutboxMessage, TotpRecord, Write,
 };
 use serde_json::json;
 
@@ -267,9 +267,23 @@ async fn challenge_methods(
     challenge: &ChallengeRecord,
 ) -> ApiResult<Vec<MethodRecord>> {
     if challenge.purpose == risk::EMAIL_CHECK {
-        Ok(vec![risk::email_check_method(account)])
+        Ok(answering_methods(account, challenge, Vec::new()))
     } else {
-        Ok(state.store.methods_of(account.id).await?)
+        let stored = state.store.methods_of(account.id).await?;
+        Ok(answering_methods(account, challenge, stored))
+    }
+}
+
+/// Of the account's stored methods, those that can answer the challenge.
+fn answering_methods(
+    account: &Account,
+    challenge: &ChallengeRecord,
+    stored: Vec<MethodRecord>,
+) -> Vec<MethodRecord> {
+    if challenge.purpose == risk::EMAIL_CHECK {
+        vec![risk::email_check_method(account)]
+    } else {
+        stored
     }
 }
 
@@ -313,16 +327,20 @@ pub async fn check(
     let now = state.clock.now();
     let kind = input.kind();
     let (key, policy) = bucket(state, account, kind);
-    let seen = state
+    // the lock, the methods and their TOTP secrets in one read
+    let (seen, (stored, totp_secrets)) = state
         .store
-        .failure_window(&key, policy.window_start(now))
+        .read_together((
+            throttle_reads::failure_window(&key, policy.window_start(now)),
+            method_reads::methods_with_totp(account.id),
+        ))
         .await?;
     if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
         return Err(ApiError::MfaLocked {
             retry_after: retry_after_seconds(wait),
         });
     }
-    let methods = challenge_methods(state, account, challenge).await?;
+    let methods = answering_methods(account, challenge, stored);
     // an assertion names its credential, and so its method
     let named = match &input {
         FactorInput::WebAuthn {
@@ -358,9 +376,12 @@ pub async fn check(
     let bucket = (key, policy);
     match input {
         FactorInput::Totp { code, .. } => {
-            let rec = state.store.totp_of(method.id).await?.ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("TOTP method without a secret"))
-            })?;
+            let rec = totp_secrets
+                .into_iter()
+                .find(|t| t.method_id == method.id)
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("TOTP method without a secret"))
+                })?;
             let (secret, params) = open_totp(state, &rec)?;
             let code = clean_code(&code);
             match totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step)) {

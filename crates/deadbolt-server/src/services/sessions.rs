@@ -78,7 +78,7 @@ pub fn prepare_limited(
 ) -> (SessionRecord, Secret, Vec<deadbolt_store::Write>) {
     let now = state.clock.now();
     let session = SessionRecord {
-        id: Sid::generate(state.rng.as_ref()),
+        id: Sid::generate_ordered(state.rng.as_ref(), now),
         account_id: account.id,
         created_at: now,
         last_active_at: now,

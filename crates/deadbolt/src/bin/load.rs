@@ -76,6 +76,8 @@ const MFA_TARGET_POSTGRES: f64 = 0.05;
 /// mfa_tokens older than this are replaced before timing (the default token life is 300 s; the
 /// harness's own MFA server gives an hour).
 const MFA_TOKEN_REFRESH: Duration = Duration::from_secs(240);
+/// Default workers of the /healthz phase, and of the MFA phase.
+const HEALTHZ_WORKERS: usize = 32;
 /// A setup request answered 503 (hash pool full) is retried this often, 20 ms apart.
 const BUSY_RETRIES: u32 = 250;
 
@@ -115,10 +117,10 @@ struct Args {
     keep: bool,
     /// MFA phase: accounts enrolled beforehand, one timed verification each (the default keeps
     /// the setup near half a minute on 2 cores and the timed part over a second).
-    #[arg(long, default_value_t = 6000)]
+    #[arg(long, default_value_t = 12_000)]
     mfa_accounts: usize,
-    /// MFA phase: concurrent verification workers (default: 8 x cores; the endpoint waits on
-    /// the database, so it takes more requests in flight than cores to keep the server busy).
+    /// MFA phase: concurrent verification workers (default: as many as the /healthz phase's,
+    /// so that both sides of the ratio are driven by the same number of clients).
     #[arg(long)]
     mfa_concurrency: Option<usize>,
     /// MFA phase: concurrent tasks setting up accounts.
@@ -230,7 +232,7 @@ async fn all_phases(args: &Args, cores: usize, dir: Option<&Path>) -> Result<Vec
         return Ok(summary);
     }
     let (base, server) = serve(args, dir, Profile::CheapMfa).await?;
-    let outcome = mfa_phase(args, cores, &base, server.as_ref(), url_healthz).await;
+    let outcome = mfa_phase(args, &base, server.as_ref(), url_healthz).await;
     if let Some(server) = server {
         server.stop().await;
     }
@@ -267,7 +269,7 @@ async fn healthz_phase(
     server_pid: Option<u32>,
     tag: &str,
 ) -> Result<Healthz> {
-    let workers = args.concurrency.unwrap_or(32);
+    let workers = args.concurrency.unwrap_or(HEALTHZ_WORKERS);
     let window = Duration::from_secs(args.seconds);
     let url = format!("{base}/healthz");
     println!(
@@ -769,7 +771,6 @@ struct MfaAccount {
 /// mfa_token verified once. Returns the summary lines.
 async fn mfa_phase(
     args: &Args,
-    cores: usize,
     base: &str,
     server: Option<&Spawned>,
     same_server_healthz: Option<Healthz>,
@@ -833,7 +834,11 @@ async fn mfa_phase(
     }
 
     // Timed: every mfa_token once, right away.
-    let workers = args.mfa_concurrency.unwrap_or(8 * cores).min(n);
+    let workers = args
+        .mfa_concurrency
+        .or(args.concurrency)
+        .unwrap_or(HEALTHZ_WORKERS)
+        .min(n);
     println!("[mfa] POST /v1/login/mfa/verify (TOTP), {n} tokens, {workers} workers ...");
     let cpu = CpuMeter::start(server_pid);
     let (tally, elapsed) = verify_all(base, &accounts, workers).await?;
