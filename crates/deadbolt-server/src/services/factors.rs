@@ -328,11 +328,12 @@ pub async fn check(
     let kind = input.kind();
     let (key, policy) = bucket(state, account, kind);
     // the lock, the methods and their TOTP secrets in one read
-    let (seen, (stored, totp_secrets)) = state
+    let (seen, stored, totp_secrets) = state
         .store
         .read_together((
             throttle_reads::failure_window(&key, policy.window_start(now)),
-            method_reads::methods_with_totp(account.id),
+            method_reads::methods_of(account.id),
+            method_reads::totp_of_account(account.id),
         ))
         .await?;
     if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
