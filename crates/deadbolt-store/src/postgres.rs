@@ -5,8 +5,11 @@ use crate::db::{BatchOutcome, Db, Dialect, Expect, Migration, Row, Stmt, Value, 
 use crate::StoreError;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use futures_util::future::{join3, join_all};
+use futures_util::future::join_all;
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::private::BytesMut;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
@@ -119,6 +122,39 @@ fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
         out.push(v.map_err(pg_error)?.unwrap_or(Value::Null));
     }
     Ok(Row(out))
+}
+
+/// A request to the server, sent when first polled.
+type Request<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+
+/// Every future polled in order, each poll, until all are done; their outputs in order. Each
+/// request goes out when its future is first polled, so the first poll sends them all, in
+/// order: what a pipelined transaction needs. (`join_all` gives that only up to 30 futures;
+/// past that it may stop a poll half-way and let the COMMIT out before the statements after.)
+async fn join_in_order<T>(futures: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) -> Vec<T> {
+    let mut pending: Vec<_> = futures.into_iter().map(Some).collect();
+    let mut outputs: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *output = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// A guard as one statement that fails when the write changed no row: it divides by the
@@ -242,18 +278,25 @@ impl Db for PostgresDb {
         for (statement, params) in prepared.iter().zip(&params) {
             encodable(statement, params)?;
         }
-        let (begun, results, committed) = join3(
-            client.batch_execute("BEGIN"),
-            join_all(
-                prepared
-                    .iter()
-                    .zip(&params)
-                    .map(|(statement, params)| client.execute(statement, params)),
-            ),
-            client.batch_execute("COMMIT"),
-        )
-        .await;
-        begun.map_err(pg_error)?;
+        let mut requests: Vec<Request<'_>> = Vec::with_capacity(stmts.len() + 2);
+        requests.push(Box::pin(async {
+            client.batch_execute("BEGIN").await.map(|()| 0)
+        }));
+        for (statement, params) in prepared.iter().zip(&params) {
+            requests.push(Box::pin(client.execute(statement, params)));
+        }
+        requests.push(Box::pin(async {
+            client.batch_execute("COMMIT").await.map(|()| 0)
+        }));
+        let mut answers = join_in_order(requests).await.into_iter();
+        answers
+            .next()
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("BEGIN got no answer")))?
+            .map_err(pg_error)?;
+        let committed = answers
+            .next_back()
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("COMMIT got no answer")))?;
+        let results = answers;
         // the first failure is the cause; the statements after it only found the transaction
         // aborted
         if let Some((i, e)) = results

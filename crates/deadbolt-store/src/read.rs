@@ -25,31 +25,64 @@ impl<T> Read<T> {
     }
 }
 
-/// Reads that can be made together: a tuple of [`Read`]s.
+/// Reads that can be made together: a [`Read`], `()` (none), or a tuple of these, nested as
+/// deep as a caller likes (a helper can make its reads together with its caller's).
 pub trait Reads {
     type Output;
     type Parsers;
-    fn split(self) -> (Vec<Stmt>, Self::Parsers);
-    fn parse(parsers: Self::Parsers, rows: Vec<Vec<Row>>) -> Result<Self::Output>;
+    /// The statements in order, and how to read their rows back.
+    fn split(self, into: &mut Vec<Stmt>) -> Self::Parsers;
+    /// Takes this read's rows from the front of `rows`.
+    fn parse(
+        parsers: Self::Parsers,
+        rows: &mut impl Iterator<Item = Vec<Row>>,
+    ) -> Result<Self::Output>;
 }
 
 fn answer_missing() -> StoreError {
     StoreError::Internal(anyhow::anyhow!("a read of a batch got no answer"))
 }
 
+impl<T> Reads for Read<T> {
+    type Output = T;
+    type Parsers = fn(Vec<Row>) -> Result<T>;
+
+    fn split(self, into: &mut Vec<Stmt>) -> Self::Parsers {
+        into.push(self.stmt);
+        self.parse
+    }
+
+    fn parse(parse: Self::Parsers, rows: &mut impl Iterator<Item = Vec<Row>>) -> Result<T> {
+        parse(rows.next().ok_or_else(answer_missing)?)
+    }
+}
+
+impl Reads for () {
+    type Output = ();
+    type Parsers = ();
+
+    fn split(self, _: &mut Vec<Stmt>) {}
+
+    fn parse(_: (), _: &mut impl Iterator<Item = Vec<Row>>) -> Result<()> {
+        Ok(())
+    }
+}
+
 macro_rules! tuple_reads {
     ($($t:ident $i:tt),+) => {
-        impl<$($t),+> Reads for ($(Read<$t>,)+) {
-            type Output = ($($t,)+);
-            type Parsers = ($(fn(Vec<Row>) -> Result<$t>,)+);
+        impl<$($t: Reads),+> Reads for ($($t,)+) {
+            type Output = ($($t::Output,)+);
+            type Parsers = ($($t::Parsers,)+);
 
-            fn split(self) -> (Vec<Stmt>, Self::Parsers) {
-                (vec![$(self.$i.stmt),+], ($(self.$i.parse,)+))
+            fn split(self, into: &mut Vec<Stmt>) -> Self::Parsers {
+                ($(self.$i.split(into),)+)
             }
 
-            fn parse(parsers: Self::Parsers, rows: Vec<Vec<Row>>) -> Result<Self::Output> {
-                let mut rows = rows.into_iter();
-                Ok(($((parsers.$i)(rows.next().ok_or_else(answer_missing)?)?,)+))
+            fn parse(
+                parsers: Self::Parsers,
+                rows: &mut impl Iterator<Item = Vec<Row>>,
+            ) -> Result<Self::Output> {
+                Ok(($($t::parse(parsers.$i, rows)?,)+))
             }
         }
     };
@@ -68,8 +101,12 @@ impl Store {
 
     /// Makes independent reads at once; their results in the same order.
     pub async fn read_together<R: Reads>(&self, reads: R) -> Result<R::Output> {
-        let (stmts, parsers) = reads.split();
+        let mut stmts = Vec::new();
+        let parsers = reads.split(&mut stmts);
+        if stmts.is_empty() {
+            return R::parse(parsers, &mut std::iter::empty());
+        }
         let rows = self.db.query_many(stmts).await?;
-        R::parse(parsers, rows)
+        R::parse(parsers, &mut rows.into_iter())
     }
 }

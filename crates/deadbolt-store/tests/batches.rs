@@ -136,6 +136,26 @@ async fn a_guard_that_changes_nothing_undoes_the_whole_batch_and_names_itself() 
 }
 
 #[tokio::test]
+async fn a_long_batch_is_undone_whole_by_its_last_guard() {
+    let f = with_table().await;
+    // more statements than a join of futures keeps in order by itself
+    for _ in 0..5 {
+        let mut stmts: Vec<Stmt> = (100..140).map(insert).collect();
+        stmts.push(bump_if(7));
+        let outcome = f.db.batch(stmts).await.expect("batch");
+        assert_eq!(outcome, BatchOutcome::GuardFailed(40));
+        assert_eq!(ids(f.db.as_ref()).await, vec![1]);
+    }
+    let stmts: Vec<Stmt> = (100..140).map(insert).chain([bump_if(0)]).collect();
+    assert_eq!(
+        f.db.batch(stmts).await.expect("batch"),
+        BatchOutcome::Committed
+    );
+    assert_eq!(ids(f.db.as_ref()).await.len(), 41);
+    assert_eq!(counter(f.db.as_ref()).await, 1);
+}
+
+#[tokio::test]
 async fn an_error_in_a_batch_undoes_it_and_says_what_it_was() {
     let f = with_table().await;
     let outcome = f.db.batch(vec![insert(2), bump_if(0), insert(1)]).await;

@@ -128,18 +128,29 @@ async fn look_up(
     client: &ClientInfo,
     account: &Account,
 ) -> ApiResult<SignInDevice> {
-    let agent = client.user_agent.as_deref().unwrap_or_default();
-    let key = state
-        .keys
-        .hasher
-        .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()])
-        .0
-        .to_vec();
+    let key = device_key(state, client, account);
     let last_seen = state.store.device_last_seen(account.id, &key).await?;
     Ok(SignInDevice { key, last_seen })
 }
 
+/// The sign-in's device as the store knows it: a keyed hash of the account and User-Agent.
+pub fn device_key(state: &AppState, client: &ClientInfo, account: &Account) -> Vec<u8> {
+    let agent = client.user_agent.as_deref().unwrap_or_default();
+    state
+        .keys
+        .hasher
+        .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()])
+        .0
+        .to_vec()
+}
+
 impl SignInDevice {
+    /// A device looked up by the caller (with its other reads): its key, and when the account
+    /// last signed in from it, if ever.
+    pub fn seen(key: Vec<u8>, last_seen: Option<time::OffsetDateTime>) -> Self {
+        Self { key, last_seen }
+    }
+
     /// The account signed in from this device before.
     pub fn is_known(&self) -> bool {
         self.last_seen.is_some()

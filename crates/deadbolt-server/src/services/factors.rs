@@ -19,9 +19,10 @@ use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
 use deadbolt_core::password::PasswordHashString;
 use deadbolt_core::secret::Secret;
-use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
+use deadbolt_core::throttle::{retry_after_seconds, FailureWindow, ThrottlePolicy};
 use deadbolt_core::totp::{self, TotpAlgorithm, TotpParams, TotpSecret};
 use deadbolt_core::{recovery, CoreError};
+use deadbolt_store::read::Reads;
 use deadbolt_store::{
     method_reads, method_writes, throttle_reads, throttle_writes, BatchOutcome, ChallengeRecord,
     EventRecord, MethodRecord, OutboxMessage, TotpRecord, Write,
@@ -321,21 +322,72 @@ pub async fn check(
     challenge: &ChallengeRecord,
     input: FactorInput,
 ) -> ApiResult<Proof> {
+    let (proof, ()) = check_with(state, client, account, challenge, input, ()).await?;
+    Ok(proof)
+}
+
+/// As [`check`], making the caller's reads `also` together with the check's own (one round
+/// trip; on SQLite one snapshot too); their results come back with the proof. A failure of
+/// any of them fails the check.
+pub async fn check_with<R: Reads>(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    challenge: &ChallengeRecord,
+    input: FactorInput,
+    also: R,
+) -> ApiResult<(Proof, R::Output)> {
     if !challenge_is_live(state, challenge) {
         return Err(ApiError::MfaTokenInvalid);
     }
     let now = state.clock.now();
-    let kind = input.kind();
-    let (key, policy) = bucket(state, account, kind);
+    let (key, policy) = bucket(state, account, input.kind());
     // the lock, the methods and their TOTP secrets in one read
-    let (seen, stored, totp_secrets) = state
+    let ((seen, stored, totp_secrets), extra) = state
         .store
         .read_together((
-            throttle_reads::failure_window(&key, policy.window_start(now)),
-            method_reads::methods_of(account.id),
-            method_reads::totp_of_account(account.id),
+            (
+                throttle_reads::failure_window(&key, policy.window_start(now)),
+                method_reads::methods_of(account.id),
+                method_reads::totp_of_account(account.id),
+            ),
+            also,
         ))
         .await?;
+    let loaded = Loaded {
+        seen,
+        stored,
+        totp_secrets,
+        bucket: (key, policy),
+    };
+    let proof = judge(state, client, account, challenge, input, loaded).await?;
+    Ok((proof, extra))
+}
+
+/// What a check read before judging the factor.
+struct Loaded {
+    seen: FailureWindow,
+    stored: Vec<MethodRecord>,
+    totp_secrets: Vec<TotpRecord>,
+    bucket: (String, ThrottlePolicy),
+}
+
+async fn judge(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    challenge: &ChallengeRecord,
+    input: FactorInput,
+    loaded: Loaded,
+) -> ApiResult<Proof> {
+    let Loaded {
+        seen,
+        stored,
+        totp_secrets,
+        bucket: (key, policy),
+    } = loaded;
+    let now = state.clock.now();
+    let kind = input.kind();
     if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
         return Err(ApiError::MfaLocked {
             retry_after: retry_after_seconds(wait),

@@ -2,16 +2,17 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
+use crate::services::devices::{self, SignInDevice};
 use crate::services::events::event;
 use crate::services::factors::{self, FactorInput};
 use crate::services::sessions::{self, IssuedTokens};
-use crate::services::{devices, login, mfa, risk};
+use crate::services::{login, mfa, risk};
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::secret::Secret;
-use deadbolt_store::{throttle_writes, ChallengeRecord, EventRecord};
+use deadbolt_store::{device_reads, throttle_writes, ChallengeRecord, EventRecord};
 use serde_json::json;
 
 pub struct MfaVerify {
@@ -60,7 +61,19 @@ pub async fn verify(
         // MFA came on meanwhile: an emailed code no longer stands in for it
         return Err(ApiError::MfaTokenInvalid);
     }
-    let proof = factors::check(state, client, &account, &challenge, input.factor).await?;
+    // the device is looked up with the factor check's own reads (no longer best effort here:
+    // a store that fails this read has failed the check's reads too)
+    let device_key = devices::device_key(state, client, &account);
+    let (proof, last_seen) = factors::check_with(
+        state,
+        client,
+        &account,
+        &challenge,
+        input.factor,
+        device_reads::last_seen(account.id, &device_key),
+    )
+    .await?;
+    let device = SignInDevice::seen(device_key, last_seen);
     let methods = [AuthMethod::Password, proof.auth];
     // an emailed check is no enrolment: where policy requires MFA, the session may only enroll
     let enrollment_only = email_check && mfa::required_by_policy(state, &account);
@@ -95,7 +108,6 @@ pub async fn verify(
         None
     };
     writes.extend(events.iter().map(EventRecord::write));
-    let device = devices::sign_in_device(state, client, &account).await;
     writes.extend(device.writes(state, &account));
     writes.extend(risk::sign_in_writes(state, client, &account));
     factors::finish(state, client, &account, &challenge, proof, writes).await?;
