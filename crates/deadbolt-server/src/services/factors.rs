@@ -267,12 +267,12 @@ async fn challenge_methods(
     account: &Account,
     challenge: &ChallengeRecord,
 ) -> ApiResult<Vec<MethodRecord>> {
-    if challenge.purpose == risk::EMAIL_CHECK {
-        Ok(answering_methods(account, challenge, Vec::new()))
+    let stored = if challenge.purpose == risk::EMAIL_CHECK {
+        Vec::new()
     } else {
-        let stored = state.store.methods_of(account.id).await?;
-        Ok(answering_methods(account, challenge, stored))
-    }
+        state.store.methods_of(account.id).await?
+    };
+    Ok(answering_methods(account, challenge, stored))
 }
 
 /// Of the account's stored methods, those that can answer the challenge.
