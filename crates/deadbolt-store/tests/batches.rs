@@ -8,7 +8,7 @@
     reason = "a panic in a test is a failed test"
 )]
 
-use deadbolt_store::db::{BatchOutcome, Db, Stmt, Value};
+use deadbolt_store::db::{BatchOutcome, Db, Stmt};
 use deadbolt_store::{params, throttle_reads, Store, StoreError};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -171,23 +171,30 @@ async fn an_error_in_a_batch_undoes_it_and_says_what_it_was() {
 async fn a_parameter_postgres_cannot_take_fails_the_batch_before_anything_is_written() {
     let f = with_table().await;
     if !f.postgres {
-        // SQLite stores text in any column: there is no encoding step to fail
+        // SQLite's integers are all 64-bit: there is no encoding step to fail
         return;
     }
-    // text where PostgreSQL wants a bigint: the statement could not be sent, and the others
-    // must not commit without it
-    let outcome =
-        f.db.batch(vec![
+    f.db.execute("CREATE TABLE small (n INTEGER NOT NULL)", vec![])
+        .await
+        .expect("create table");
+    // a 64-bit value for a 32-bit column fails in the client, so that statement is never sent:
+    // the statements around it must not commit without it
+    let outcome = f
+        .db
+        .batch(vec![
             insert(2),
-            Stmt::new(
-                "INSERT INTO t (id, n) VALUES ($1, 0)",
-                vec![Value::Text("x".into())],
-            ),
+            Stmt::new("INSERT INTO small (n) VALUES ($1)", params![i64::MAX]),
             insert(3),
         ])
         .await;
     assert!(outcome.is_err(), "{outcome:?}");
     assert_eq!(ids(f.db.as_ref()).await, vec![1]);
+    let small = f
+        .db
+        .query("SELECT COUNT(*) FROM small", vec![])
+        .await
+        .expect("count");
+    assert_eq!(small[0].int(0).expect("count"), 0);
 }
 
 #[tokio::test]

@@ -267,11 +267,7 @@ async fn challenge_methods(
     account: &Account,
     challenge: &ChallengeRecord,
 ) -> ApiResult<Vec<MethodRecord>> {
-    let stored = if challenge.purpose == risk::EMAIL_CHECK {
-        Vec::new()
-    } else {
-        state.store.methods_of(account.id).await?
-    };
+    let stored = state.store.methods_of(account.id).await?;
     Ok(answering_methods(account, challenge, stored))
 }
 
