@@ -6,7 +6,8 @@ This sink accepts every message and reports it on stdout for the test to read:
 
     python3 tests/support/smtp_sink.py --port 2525 [--fail-first K]
 
-It listens on 127.0.0.1:PORT and prints `READY` once listening, then one JSON line per
+It listens on 127.0.0.1:PORT and prints `READY` once listening (`READY <port>` with --port 0,
+which takes any free port), then one JSON line per
 accepted message: {"mail_from": str, "rcpt_tos": [str], "subject": str, "text": str,
 "html": str|null, "data": str}, where `data` is the raw message as UTF-8 and `text`/`html` are
 the decoded parts. With --fail-first K, the first K DATA commands are answered with a
@@ -60,7 +61,8 @@ async def serve(port: int, fail_first: int) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print("READY", flush=True)
+    # with --port 0 the caller learns the port the system chose
+    print("READY" if port else f"READY {server.sockets[0].getsockname()[1]}", flush=True)
     await stop.wait()
     # No wait_closed(): on newer Pythons it waits for clients that keep connections open.
     server.close()
@@ -68,7 +70,7 @@ async def serve(port: int, fail_first: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True, help="port to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, required=True, help="port to listen on (127.0.0.1); 0: any free one, printed as READY PORT")
     parser.add_argument(
         "--fail-first", type=int, default=0, metavar="K", help="answer the first K DATA commands with 451"
     )

@@ -179,9 +179,8 @@ async fn a_parameter_postgres_cannot_take_fails_the_batch_before_anything_is_wri
         .expect("create table");
     // a 64-bit value for a 32-bit column fails in the client, so that statement is never sent:
     // the statements around it must not commit without it
-    let outcome = f
-        .db
-        .batch(vec![
+    let outcome =
+        f.db.batch(vec![
             insert(2),
             Stmt::new("INSERT INTO small (n) VALUES ($1)", params![i64::MAX]),
             insert(3),
@@ -189,11 +188,10 @@ async fn a_parameter_postgres_cannot_take_fails_the_batch_before_anything_is_wri
         .await;
     assert!(outcome.is_err(), "{outcome:?}");
     assert_eq!(ids(f.db.as_ref()).await, vec![1]);
-    let small = f
-        .db
-        .query("SELECT COUNT(*) FROM small", vec![])
-        .await
-        .expect("count");
+    let small =
+        f.db.query("SELECT COUNT(*) FROM small", vec![])
+            .await
+            .expect("count");
     assert_eq!(small[0].int(0).expect("count"), 0);
 }
 

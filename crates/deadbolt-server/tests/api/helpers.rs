@@ -110,7 +110,9 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    pub fn start(port: u16, fail_first: u32, tx: mpsc::UnboundedSender<Mail>) -> Self {
+    /// Starts the sink on `port`, or with 0 on a port the sink binds itself (a port picked
+    /// here and bound later could be taken meanwhile by a parallel test); returns the port.
+    pub fn start(port: u16, fail_first: u32, tx: mpsc::UnboundedSender<Mail>) -> (Self, u16) {
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../tests/support/smtp_sink.py"
@@ -132,8 +134,9 @@ impl SmtpSink {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if line == "READY" {
-                    let _ = ready_tx.send(());
+                if let Some(bound) = line.strip_prefix("READY") {
+                    let bound = bound.trim().parse().unwrap_or(port);
+                    let _ = ready_tx.send(bound);
                     continue;
                 }
                 let v: Value = serde_json::from_str(&line).expect("sink prints JSON");
@@ -153,10 +156,10 @@ impl SmtpSink {
                 }
             }
         });
-        ready_rx
+        let bound = ready_rx
             .recv_timeout(Duration::from_secs(20))
             .expect("SMTP sink did not start");
-        Self { child }
+        (Self { child }, bound)
     }
 }
 
@@ -195,7 +198,14 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: Options, configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let smtp_port = free_port();
+    let (mail_tx, mail_rx) = mpsc::unbounded_channel();
+    // an outage starts with nothing listening on a port the sink takes later
+    let (sink, smtp_port) = if options.mail_down {
+        (None, free_port())
+    } else {
+        let (sink, port) = SmtpSink::start(0, options.fail_first, mail_tx.clone());
+        (Some(sink), port)
+    };
     let mut config = Config::default();
     config.server.bind = "127.0.0.1:0".into();
     config.server.public_url = "http://deadbolt.test".into();
@@ -209,9 +219,6 @@ pub async fn spawn_app_with(options: Options, configure: impl FnOnce(&mut Config
     config.delivery.base_delay_seconds = 1;
     config.delivery.max_delay_seconds = 2;
     configure(&mut config);
-    let (mail_tx, mail_rx) = mpsc::unbounded_channel();
-    let sink = (!options.mail_down)
-        .then(|| SmtpSink::start(smtp_port, options.fail_first, mail_tx.clone()));
     let clock = options.manual_clock.then(|| {
         Arc::new(ManualClock::new(
             time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
@@ -271,7 +278,7 @@ impl TestApp {
     }
 
     pub fn start_mail(&mut self) {
-        self.sink = Some(SmtpSink::start(self.smtp_port, 0, self.mail_tx.clone()));
+        self.sink = Some(SmtpSink::start(self.smtp_port, 0, self.mail_tx.clone()).0);
     }
 
     /// The next message, waiting up to `secs`.
