@@ -73,10 +73,13 @@ impl Store {
 
     /// Whether the account ever completed a sign-in from a known address.
     pub async fn has_known_places(&self, account: AccountId) -> Result<bool> {
+        // Ordered by the primary key so that the key's index is the only sensible plan: without
+        // it, PostgreSQL keeps a sequential scan it planned while the table was empty, until the
+        // first ANALYZE (1.5 ms instead of 0.03 at 24,000 rows, on every password login).
         let rows = self
             .db
             .query(
-                "SELECT 1 FROM known_places WHERE account_id = $1 LIMIT 1",
+                "SELECT 1 FROM known_places WHERE account_id = $1 ORDER BY account_id, place LIMIT 1",
                 params![account.to_string()],
             )
             .await?;

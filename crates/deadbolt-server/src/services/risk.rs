@@ -193,7 +193,9 @@ pub async fn assess(
     };
     let is_known = |key: Option<String>| key.is_some_and(|k| known.contains(&k));
     let history = History {
-        signed_in_before: previous.is_some() || state.store.has_known_places(account.id).await?,
+        signed_in_before: previous.is_some()
+            || !known.is_empty()
+            || state.store.has_known_places(account.id).await?,
         previous: previous.map(|p| PreviousSignIn {
             at: p.at,
             coordinates: Coordinates {
