@@ -849,6 +849,7 @@ async fn mfa_phase(
     let cpu = CpuMeter::start(server_pid);
     let (tally, elapsed) = verify_all(base, &accounts, workers).await?;
     let noise = cpu.others_share();
+    let used = cpu.used();
     let verified = tally.count(200);
     let rate = verified as f64 / elapsed.as_secs_f64();
     let ratio = rate / healthz.rate;
@@ -906,6 +907,7 @@ async fn mfa_phase(
             tally.others(&[200]),
         ),
         format!("mfa/healthz = {ratio:.3} ({judged})"),
+        cpu_per_verification(used.as_ref(), verified, backend),
         format!(
             "other CPU        healthz {} / mfa verify {}{}",
             percent(healthz.noise),
@@ -913,6 +915,30 @@ async fn mfa_phase(
             noise_warning(noisy)
         ),
     ])
+}
+
+/// Where the CPU went, per verification: on one host, what the ratio can reach is bound by the
+/// sum (all cores busy: cores / sum verifications a second).
+fn cpu_per_verification(used: Option<&CpuUse>, verified: usize, backend: Backend) -> String {
+    let per = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0 / verified as f64);
+    let database = match backend {
+        Backend::Postgres => " (PostgreSQL's among them)",
+        _ => "",
+    };
+    match used {
+        Some(u) if verified > 0 && backend != Backend::Unknown => format!(
+            "cpu/verification server {}, harness {}, other processes {}{database}",
+            per(u.server),
+            per(u.harness),
+            per(u.others),
+        ),
+        Some(u) if verified > 0 => format!(
+            "cpu/verification harness {}, other processes {} (the server at --url among them when it runs here)",
+            per(u.harness),
+            per(u.others + u.server),
+        ),
+        _ => "cpu/verification -".to_owned(),
+    }
 }
 
 /// "target >= 0.10 on SQLite: met"; for a server at --url, both targets.
@@ -1344,8 +1370,24 @@ struct CpuSample {
     /// Clock ticks of all CPUs: busy, and in all.
     busy: u64,
     total: u64,
-    /// Clock ticks used by this process and the server.
-    ours: u64,
+    /// Clock ticks used by this process (the harness) and by the server.
+    harness: u64,
+    server: u64,
+}
+
+/// CPU time a phase took, by whom.
+struct CpuUse {
+    harness: Duration,
+    server: Duration,
+    /// Every other process: the database server on PostgreSQL, and whatever else runs.
+    others: Duration,
+}
+
+/// The unit of the tick counts in /proc (USER_HZ, fixed at 100 by the kernel's ABI).
+const TICKS_PER_SECOND: u64 = 100;
+
+fn ticks(n: u64) -> Duration {
+    Duration::from_millis(n * 1000 / TICKS_PER_SECOND)
 }
 
 impl CpuMeter {
@@ -1360,11 +1402,22 @@ impl CpuMeter {
     fn others_share(&self) -> Option<f64> {
         let (a, b) = (self.start?, cpu_sample(self.server_pid)?);
         let total = b.total.checked_sub(a.total).filter(|t| *t > 0)?;
-        let others = b
-            .busy
-            .saturating_sub(a.busy)
-            .saturating_sub(b.ours.saturating_sub(a.ours));
+        let ours = (b.harness + b.server).saturating_sub(a.harness + a.server);
+        let others = b.busy.saturating_sub(a.busy).saturating_sub(ours);
         Some((others as f64 / total as f64).min(1.0))
+    }
+
+    /// The CPU time used since `start`, by the harness, the server and everything else.
+    fn used(&self) -> Option<CpuUse> {
+        let (a, b) = (self.start?, cpu_sample(self.server_pid)?);
+        let harness = b.harness.saturating_sub(a.harness);
+        let server = b.server.saturating_sub(a.server);
+        let busy = b.busy.saturating_sub(a.busy);
+        Some(CpuUse {
+            harness: ticks(harness),
+            server: ticks(server),
+            others: ticks(busy.saturating_sub(harness + server)),
+        })
     }
 }
 
@@ -1381,14 +1434,15 @@ fn cpu_sample(server_pid: Option<u32>) -> Option<CpuSample> {
         .ok()?;
     let total: u64 = ticks.iter().sum();
     let idle = ticks.get(3)? + ticks.get(4)?;
-    let mut ours = process_ticks("self")?;
-    if let Some(pid) = server_pid {
-        ours += process_ticks(&pid.to_string())?;
-    }
+    let server = match server_pid {
+        Some(pid) => process_ticks(&pid.to_string())?,
+        None => 0,
+    };
     Some(CpuSample {
         busy: total.saturating_sub(idle),
         total,
-        ours,
+        harness: process_ticks("self")?,
+        server,
     })
 }
 
@@ -1445,6 +1499,26 @@ mod tests {
         assert_eq!(t.percentile(200, 1.0), Some(Duration::from_millis(100)));
         assert_eq!(t.percentile(503, 0.5), None);
         assert_eq!(t.others(&[200]), "none");
+    }
+
+    #[test]
+    fn cpu_is_split_per_verification() {
+        let used = CpuUse {
+            harness: ticks(10),
+            server: ticks(50),
+            others: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            cpu_per_verification(Some(&used), 1000, Backend::Postgres),
+            "cpu/verification server 0.500 ms, harness 0.100 ms, other processes 1.500 ms \
+             (PostgreSQL's among them)"
+        );
+        assert!(cpu_per_verification(Some(&used), 1000, Backend::Unknown)
+            .contains("other processes 2.000 ms"));
+        assert_eq!(
+            cpu_per_verification(Some(&used), 0, Backend::Sqlite),
+            "cpu/verification -"
+        );
     }
 
     #[test]
