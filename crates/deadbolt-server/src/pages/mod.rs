@@ -17,7 +17,7 @@ mod step_up;
 pub mod web;
 
 use crate::state::AppState;
-use axum::extract::{Path, Request};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -233,9 +233,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(enroll::router())
         .merge(step_up::router())
         .merge(admin::router())
-        .layer(axum::middleware::from_fn_with_state(state, web::page_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::page_layer,
+        ))
         .route("/static/{hash}/{name}", get(static_file))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            security_headers,
+        ))
 }
 
 /// Where no route matched: a page for a browser asking for HTML outside the API's paths, the
@@ -286,10 +292,26 @@ async fn static_file(Path((hash, name)): Path<(String, String)>) -> Response {
         .into_response()
 }
 
+/// A year: browsers that saw the service over HTTPS keep to HTTPS for it. Not
+/// `includeSubDomains`: the operator's other hosts are not ours to decide for.
+const HSTS: &str = "max-age=31536000";
+
 /// The headers every page and asset carries.
-async fn security_headers(req: Request, next: Next) -> Response {
+async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
+    if state
+        .config
+        .server
+        .public_url
+        .to_ascii_lowercase()
+        .starts_with("https://")
+    {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),

@@ -2,7 +2,7 @@
 //! security headers, the cookies, the CSRF check, hostile forms, and that a page session is an
 //! API session like any other.
 
-use crate::helpers::{spawn_app, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp, PASSWORD};
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::json;
@@ -122,6 +122,8 @@ async fn pages_carry_a_strict_csp_and_secure_host_cookies() {
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["cache-control"], "no-store");
+    // HSTS only where the public URL is https (below): over http a browser ignores it anyway
+    assert!(headers.get("strict-transport-security").is_none());
     let cookie = headers[SET_COOKIE].to_str().unwrap();
     assert!(cookie.starts_with("__Host-deadbolt-csrf="), "{cookie}");
     for part in ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"] {
@@ -144,6 +146,18 @@ async fn pages_carry_a_strict_csp_and_secure_host_cookies() {
         .to_str()
         .unwrap()
         .starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn pages_of_a_service_on_https_ask_browsers_to_keep_to_https() {
+    let app = spawn_app_with(Options::default(), |c| {
+        c.server.public_url = "https://deadbolt.test".into();
+    })
+    .await;
+    let mut b = Browser::new();
+    let (status, headers, _) = b.get(&app, "/sign-in").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["strict-transport-security"], "max-age=31536000");
 }
 
 #[tokio::test]

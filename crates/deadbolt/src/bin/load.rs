@@ -1386,7 +1386,7 @@ struct CpuUse {
 /// The unit of the tick counts in /proc (USER_HZ, fixed at 100 by the kernel's ABI).
 const TICKS_PER_SECOND: u64 = 100;
 
-fn ticks(n: u64) -> Duration {
+fn tick_time(n: u64) -> Duration {
     Duration::from_millis(n * 1000 / TICKS_PER_SECOND)
 }
 
@@ -1414,9 +1414,9 @@ impl CpuMeter {
         let server = b.server.saturating_sub(a.server);
         let busy = b.busy.saturating_sub(a.busy);
         Some(CpuUse {
-            harness: ticks(harness),
-            server: ticks(server),
-            others: ticks(busy.saturating_sub(harness + server)),
+            harness: tick_time(harness),
+            server: tick_time(server),
+            others: tick_time(busy.saturating_sub(harness + server)),
         })
     }
 }
@@ -1504,8 +1504,8 @@ mod tests {
     #[test]
     fn cpu_is_split_per_verification() {
         let used = CpuUse {
-            harness: ticks(10),
-            server: ticks(50),
+            harness: tick_time(10),
+            server: tick_time(50),
             others: Duration::from_millis(1500),
         };
         assert_eq!(
