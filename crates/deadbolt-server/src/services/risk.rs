@@ -49,6 +49,21 @@ fn country_key(place: &Place) -> Option<String> {
     place.country.as_ref().map(|c| format!("country:{c}"))
 }
 
+/// Whether policy lets the account's roles be used from this client's place.
+fn location_allowed(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    place: &Place,
+) -> bool {
+    location_allows(
+        &state.policy.get().locations,
+        &account.roles,
+        client.ip,
+        place.country.as_deref(),
+    )
+}
+
 /// Refuses a sign-in from where policy does not let the account's roles sign in.
 pub async fn ensure_location_allowed(
     state: &AppState,
@@ -56,13 +71,7 @@ pub async fn ensure_location_allowed(
     account: &Account,
     place: &Place,
 ) -> ApiResult<()> {
-    let policy = state.policy.get();
-    if location_allows(
-        &policy.locations,
-        &account.roles,
-        client.ip,
-        place.country.as_deref(),
-    ) {
+    if location_allowed(state, client, account, place) {
         return Ok(());
     }
     let detail = json!({"reason": "location", "country": place.country});
@@ -71,6 +80,30 @@ pub async fn ensure_location_allowed(
         .commit(refusal_writes(state, client, account, detail).await?)
         .await?;
     state.outbox_wake.notify_one();
+    Err(ApiError::LocationNotAllowed)
+}
+
+/// Refuses to keep a session going (a refresh) from where policy does not let the account's
+/// roles sign in. Recorded, but the owner is not emailed: no password was tried, and the token
+/// stays good from an allowed place.
+pub async fn ensure_session_location_allowed(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    session_id: deadbolt_core::ids::SessionId,
+) -> ApiResult<()> {
+    let place = place_of(state, client);
+    if location_allowed(state, client, account, &place) {
+        return Ok(());
+    }
+    let refused = event(
+        state,
+        EventKind::SignInRefused,
+        Some(account.id),
+        client,
+        json!({"reason": "location", "country": place.country, "session_id": session_id}),
+    );
+    state.store.record_event(refused).await?;
     Err(ApiError::LocationNotAllowed)
 }
 

@@ -128,7 +128,8 @@ pub fn issue(
 }
 
 /// Exchanges a refresh token for a new pair. A token presented twice means a copy exists
-/// somewhere: the session ends, for the thief and the owner alike.
+/// somewhere: the session ends, for the thief and the owner alike. From a place policy does not
+/// allow the account's roles, the exchange is refused as a sign-in would be.
 pub async fn refresh(
     state: &AppState,
     client: &ClientInfo,
@@ -154,6 +155,15 @@ pub async fn refresh(
         now,
     ) {
         RefreshDecision::Rotate => {
+            // where an account may sign in from holds for keeping its sessions going too; the
+            // token stays good for a refresh from an allowed place
+            let account = state
+                .store
+                .account_by_id(session.account_id)
+                .await?
+                .ok_or(ApiError::InvalidToken)?;
+            crate::services::risk::ensure_session_location_allowed(state, client, &account, sid)
+                .await?;
             let next = token::generate(REFRESH_PREFIX, state.rng.as_ref());
             let next_hash = state.keys.hasher.hash_token(&next);
             let refreshed = event(
