@@ -67,6 +67,7 @@ pub struct RefreshRequest {
 #[utoipa::path(post, path = "/v1/token/refresh", tag = "tokens", request_body = RefreshRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "`invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`location_not_allowed`: policy holds the account's roles to other networks or countries", body = Problem, content_type = "application/problem+json"),
     BodyProblems,
     Unavailable,
 ))]
