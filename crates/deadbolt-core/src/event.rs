@@ -56,7 +56,8 @@ pub enum EventKind {
     PolicyChanged,
     /// A sign-in showed risk signals; the detail holds them and the decision.
     SignInRisk,
-    /// A sign-in with the right password refused by risk rules or location restrictions.
+    /// A sign-in with the right password refused by risk rules or location restrictions, or a
+    /// session's refresh refused by location restrictions.
     SignInRefused,
     /// A WebAuthn assertion whose signature counter did not move forward: the authenticator
     /// may have been cloned. Refused.

@@ -300,12 +300,10 @@ const HSTS: &str = "max-age=31536000";
 async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
-    if state
-        .config
-        .server
-        .public_url
-        .to_ascii_lowercase()
-        .starts_with("https://")
+    let url = &state.config.server.public_url;
+    if url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
     {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -276,7 +276,11 @@ pub fn session_cookie(state: &AppState, sid: SessionId) -> HeaderValue {
 /// Idle time is counted from the last visit; note visits at most once a minute.
 const TOUCH_EVERY: time::Duration = time::Duration::seconds(60);
 
-async fn viewer_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, ApiError> {
+async fn viewer_of(
+    state: &AppState,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+) -> Result<Option<Viewer>, ApiError> {
     let Some(value) = read_cookie(state, headers, SESSION) else {
         return Ok(None);
     };
@@ -315,6 +319,11 @@ async fn viewer_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewe
     let Some(account) = state.store.account_by_id(session.account_id).await? else {
         return Ok(None);
     };
+    // where policy does not let the account's roles sign in, its page session is not kept
+    // going either: the visitor is signed out there (and a sign-in is refused)
+    if !crate::services::risk::session_location_allowed(state, client, &account) {
+        return Ok(None);
+    }
     if now - session.last_active_at > TOUCH_EVERY {
         state
             .store
@@ -349,7 +358,7 @@ impl FromRequestParts<AppState> for Page {
             .get::<CsrfNonce>()
             .map(|n| n.0.clone())
             .unwrap_or_default();
-        let viewer = viewer_of(state, &parts.headers).await?;
+        let viewer = viewer_of(state, &client, &parts.headers).await?;
         let path = parts.uri.path().to_owned();
         // a session that may only enroll a second factor sees nothing else (as the API's
         // `Principal` allows it only the enrolment endpoints)

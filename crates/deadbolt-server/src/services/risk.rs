@@ -16,7 +16,7 @@ use deadbolt_core::risk::{
     RiskResponse, Signal,
 };
 use deadbolt_store::{
-    place_writes, throttle_writes, EventRecord, MethodRecord, SignInPlace, Write,
+    place_writes, throttle_writes, EventRecord, MethodRecord, SessionRecord, SignInPlace, Write,
 };
 use serde_json::json;
 
@@ -83,27 +83,54 @@ pub async fn ensure_location_allowed(
     Err(ApiError::LocationNotAllowed)
 }
 
+/// Whether a session of the account may be kept going from this client's place: policy's
+/// `locations` hold for sessions as they hold for sign-ins (no GeoIP lookup without rules).
+pub fn session_location_allowed(state: &AppState, client: &ClientInfo, account: &Account) -> bool {
+    state.policy.get().locations.is_empty()
+        || location_allowed(state, client, account, &place_of(state, client))
+}
+
 /// Refuses to keep a session going (a refresh) from where policy does not let the account's
-/// roles sign in. Recorded, but the owner is not emailed: no password was tried, and the token
-/// stays good from an allowed place.
+/// roles sign in. The token is not spent: it stays good from an allowed place. Recorded once an
+/// hour per session (a holder of the token could otherwise write an event per request), and the
+/// owner is not emailed: no password was tried.
 pub async fn ensure_session_location_allowed(
     state: &AppState,
     client: &ClientInfo,
-    account: &Account,
-    session_id: deadbolt_core::ids::SessionId,
+    session: &SessionRecord,
 ) -> ApiResult<()> {
-    let place = place_of(state, client);
-    if location_allowed(state, client, account, &place) {
+    if state.policy.get().locations.is_empty() {
         return Ok(());
     }
-    let refused = event(
-        state,
-        EventKind::SignInRefused,
-        Some(account.id),
-        client,
-        json!({"reason": "location", "country": place.country, "session_id": session_id}),
-    );
-    state.store.record_event(refused).await?;
+    let Some(account) = state.store.account_by_id(session.account_id).await? else {
+        return Err(ApiError::InvalidToken);
+    };
+    if session_location_allowed(state, client, &account) {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let recorded = format!("refused:refresh:{}", session.id);
+    let lately = state
+        .store
+        .failure_window(&recorded, now - time::Duration::HOUR)
+        .await?;
+    if lately.count == 0 {
+        let place = place_of(state, client);
+        let refused = event(
+            state,
+            EventKind::SignInRefused,
+            Some(account.id),
+            client,
+            json!({"reason": "location", "country": place.country, "session_id": session.id}),
+        );
+        state
+            .store
+            .commit(vec![
+                refused.write(),
+                throttle_writes::count(&recorded, now),
+            ])
+            .await?;
+    }
     Err(ApiError::LocationNotAllowed)
 }
 

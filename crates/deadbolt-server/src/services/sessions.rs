@@ -155,15 +155,7 @@ pub async fn refresh(
         now,
     ) {
         RefreshDecision::Rotate => {
-            // where an account may sign in from holds for keeping its sessions going too; the
-            // token stays good for a refresh from an allowed place
-            let account = state
-                .store
-                .account_by_id(session.account_id)
-                .await?
-                .ok_or(ApiError::InvalidToken)?;
-            crate::services::risk::ensure_session_location_allowed(state, client, &account, sid)
-                .await?;
+            crate::services::risk::ensure_session_location_allowed(state, client, &session).await?;
             let next = token::generate(REFRESH_PREFIX, state.rng.as_ref());
             let next_hash = state.keys.hasher.hash_token(&next);
             let refreshed = event(

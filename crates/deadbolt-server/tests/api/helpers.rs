@@ -650,3 +650,25 @@ pub async fn admin_signed_in(app: &TestApp, email: &str) -> (String, String) {
         secret.to_owned(),
     )
 }
+
+/// An account made as `deadbolt admin create` makes one, with these roles: verified email, no
+/// MFA yet.
+pub async fn operator_account(app: &TestApp, email: &str, roles: &[&str]) {
+    let clock: Arc<dyn Clock> = match app.clock.clone() {
+        Some(manual) => manual,
+        None => Arc::new(SystemClock),
+    };
+    let state = deadbolt_server::app::build_state(app.config.clone(), clock, Arc::new(OsRandom))
+        .await
+        .unwrap();
+    deadbolt_server::services::accounts::create_by_operator(
+        &state,
+        deadbolt_server::services::accounts::OperatorAccount {
+            email: email.into(),
+            password: deadbolt_core::secret::Secret::new(PASSWORD),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        },
+    )
+    .await
+    .unwrap();
+}

@@ -2,7 +2,7 @@
 //! security headers, the cookies, the CSRF check, hostile forms, and that a page session is an
 //! API session like any other.
 
-use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp, PASSWORD};
+use crate::helpers::{operator_account, spawn_app, spawn_app_with, Options, TestApp, PASSWORD};
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::json;
@@ -17,6 +17,8 @@ struct Browser {
     client: reqwest::Client,
     cookies: HashMap<String, String>,
     csrf: String,
+    /// The client address a trusted proxy reports (X-Forwarded-For), if any.
+    from: Option<&'static str>,
 }
 
 impl Browser {
@@ -29,6 +31,7 @@ impl Browser {
                 .unwrap(),
             cookies: HashMap::new(),
             csrf: String::new(),
+            from: None,
         }
     }
 
@@ -45,6 +48,14 @@ impl Browser {
         }
     }
 
+    fn request(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let r = r.header(COOKIE, self.cookie_header());
+        match self.from {
+            Some(ip) => r.header("x-forwarded-for", ip),
+            None => r,
+        }
+    }
+
     fn cookie_header(&self) -> String {
         self.cookies
             .iter()
@@ -55,9 +66,7 @@ impl Browser {
 
     async fn get(&mut self, app: &TestApp, path: &str) -> (u16, HeaderMap, String) {
         let r = self
-            .client
-            .get(app.url(path))
-            .header(COOKIE, self.cookie_header())
+            .request(self.client.get(app.url(path)))
             .send()
             .await
             .unwrap();
@@ -82,9 +91,7 @@ impl Browser {
         body: Vec<u8>,
     ) -> (u16, HeaderMap, String) {
         let r = self
-            .client
-            .post(app.url(path))
-            .header(COOKIE, self.cookie_header())
+            .request(self.client.post(app.url(path)))
             .header(ORIGIN, origin)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
@@ -210,6 +217,42 @@ async fn a_form_from_elsewhere_or_without_its_token_is_refused() {
     assert_eq!(status, 303);
     assert_eq!(headers[LOCATION], "/account");
     assert!(b.cookies.contains_key("__Host-deadbolt-session"));
+}
+
+#[tokio::test]
+async fn a_page_session_is_not_kept_going_from_where_its_roles_may_not_sign_in() {
+    let app = spawn_app_with(Options::default(), |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.locations.insert(
+            "auditor".into(),
+            deadbolt_core::risk::LocationRule {
+                networks: vec!["10.0.0.0/8".parse().unwrap()],
+                countries: vec![],
+            },
+        );
+    })
+    .await;
+    operator_account(&app, "audit@example.com", &["auditor"]).await;
+    let mut b = Browser::new();
+    b.from = Some("10.1.2.3");
+    b.get(&app, "/sign-in").await;
+    let fields = [("email", "audit@example.com"), ("password", PASSWORD)];
+    let (status, headers, _) = b.post(&app, "/sign-in", &fields).await;
+    assert_eq!(
+        (status, &headers[LOCATION]),
+        (303, &"/account".parse().unwrap())
+    );
+    let (status, _, _) = b.get(&app, "/account").await;
+    assert_eq!(status, 200);
+    // the same cookie from elsewhere is nobody
+    b.from = Some("192.0.2.5");
+    let (status, headers, _) = b.get(&app, "/account").await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/sign-in");
+    // and back inside the allowed network the session goes on
+    b.from = Some("10.9.9.9");
+    let (status, _, _) = b.get(&app, "/account").await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

@@ -6,9 +6,7 @@
 
 use crate::geoip_file::three_cities;
 use crate::helpers::*;
-use deadbolt_core::clock::Clock;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use time::Duration;
 
 const PARIS: &str = "198.51.100.7";
@@ -72,24 +70,7 @@ async fn attempt(app: &TestApp, ip: &str, email: &str) -> reqwest::Response {
 
 /// An administrator made as `deadbolt admin create` makes one: verified email, no MFA yet.
 async fn operator_admin(app: &TestApp, email: &str) {
-    let clock: Arc<dyn Clock> = app.clock.clone().unwrap();
-    let state = deadbolt_server::app::build_state(
-        app.config.clone(),
-        clock,
-        Arc::new(deadbolt_server::system::OsRandom),
-    )
-    .await
-    .unwrap();
-    deadbolt_server::services::accounts::create_by_operator(
-        &state,
-        deadbolt_server::services::accounts::OperatorAccount {
-            email: email.into(),
-            password: deadbolt_core::secret::Secret::new(PASSWORD),
-            roles: vec!["admin".into()],
-        },
-    )
-    .await
-    .unwrap();
+    operator_account(app, email, &["admin"]).await;
 }
 
 async fn events_of(app: &TestApp, access: &str) -> Vec<Value> {
@@ -444,4 +425,43 @@ async fn a_role_can_be_held_to_listed_networks_or_countries() {
     )
     .await;
     assert_problem(r, 401, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn a_session_is_not_refreshed_from_where_its_roles_may_not_sign_in() {
+    let Risky { app, _geoip } = spawn_risky(|c| {
+        c.locations.insert(
+            "auditor".into(),
+            deadbolt_core::risk::LocationRule {
+                networks: vec![],
+                countries: vec!["DE".into()],
+            },
+        );
+    })
+    .await;
+    operator_account(&app, "audit@example.com", &["auditor"]).await;
+    let signed_in = login_from(&app, BERLIN, "audit@example.com", None).await;
+    let refresh = signed_in["refresh_token"].as_str().unwrap().to_owned();
+    let from = |ip: &'static str| {
+        let app = &app;
+        let body = json!({"refresh_token": refresh});
+        async move { post_from(app, ip, "/v1/token/refresh", body).await }
+    };
+    // refused from Paris, however often, and the token is not spent by it
+    for _ in 0..3 {
+        assert_problem(from(PARIS).await, 403, "location_not_allowed").await;
+    }
+    let renewed = from(BERLIN).await;
+    assert_eq!(renewed.status(), 200);
+    let renewed: Value = renewed.json().await.unwrap();
+    // recorded once (an hour), not once per request
+    let events = events_of(&app, renewed["access_token"].as_str().unwrap()).await;
+    let refused: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "sign_in_refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert_eq!(refused[0]["ip"], PARIS);
+    assert_eq!(refused[0]["detail"]["reason"], "location");
+    assert_eq!(refused[0]["detail"]["country"], "FR");
 }

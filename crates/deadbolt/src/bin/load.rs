@@ -1433,13 +1433,14 @@ fn cpu_sample(server_pid: Option<u32>) -> Option<CpuSample> {
         .collect::<Result<_, _>>()
         .ok()?;
     let total: u64 = ticks.iter().sum();
-    let idle = ticks.get(3)? + ticks.get(4)?;
+    // idle and iowait; and steal, the hypervisor's time for other guests, is no process's here
+    let not_busy = ticks.get(3)? + ticks.get(4)? + ticks.get(7).copied().unwrap_or(0);
     let server = match server_pid {
         Some(pid) => process_ticks(&pid.to_string())?,
         None => 0,
     };
     Some(CpuSample {
-        busy: total.saturating_sub(idle),
+        busy: total.saturating_sub(not_busy),
         total,
         harness: process_ticks("self")?,
         server,
