@@ -90,6 +90,13 @@ pub fn session_location_allowed(state: &AppState, client: &ClientInfo, account: 
         || location_allowed(state, client, account, &place_of(state, client))
 }
 
+/// Whether nothing was counted under `key` in the last hour: what is told or recorded at most
+/// once an hour (the caller counts it with [`throttle_writes::count`] when it does).
+async fn quiet_for_an_hour(state: &AppState, key: &str) -> ApiResult<bool> {
+    let since = state.clock.now() - time::Duration::HOUR;
+    Ok(state.store.failure_window(key, since).await?.count == 0)
+}
+
 /// Refuses to keep a session going (a refresh) from where policy does not let the account's
 /// roles sign in. The token is not spent: it stays good from an allowed place. Recorded once an
 /// hour per session (a holder of the token could otherwise write an event per request), and the
@@ -110,11 +117,7 @@ pub async fn ensure_session_location_allowed(
     }
     let now = state.clock.now();
     let recorded = format!("refused:refresh:{}", session.id);
-    let lately = state
-        .store
-        .failure_window(&recorded, now - time::Duration::HOUR)
-        .await?;
-    if lately.count == 0 {
+    if quiet_for_an_hour(state, &recorded).await? {
         let place = place_of(state, client);
         let refused = event(
             state,
@@ -175,11 +178,7 @@ pub async fn refusal_writes(
     .write()];
     let now = state.clock.now();
     let told = format!("notice:sign_in_refused:{}", account.id);
-    let lately = state
-        .store
-        .failure_window(&told, now - time::Duration::HOUR)
-        .await?;
-    if account.email_verified && lately.count == 0 {
+    if account.email_verified && quiet_for_an_hour(state, &told).await? {
         writes.push(notice(state, account, Notice::SignInRefused, client)?.write());
         writes.push(throttle_writes::count(&told, now));
     }
