@@ -31,12 +31,14 @@ pub enum Notice {
     AccountUnlocked,
     /// Someone had the right password but policy refused the sign-in (risk or location).
     SignInRefused,
+    /// A session's refresh came from a place policy does not allow: someone holds its token there.
+    SessionRefused,
     /// A security key's signature counter went backwards: it may have been copied.
     AuthenticatorCloned,
 }
 
 impl Notice {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -55,6 +57,7 @@ impl Notice {
         Self::ApiKeyCreated,
         Self::AccountUnlocked,
         Self::SignInRefused,
+        Self::SessionRefused,
         Self::AuthenticatorCloned,
     ];
 
@@ -79,6 +82,7 @@ impl Notice {
             Self::ApiKeyCreated => "api_key_created",
             Self::AccountUnlocked => "account_unlocked",
             Self::SignInRefused => "sign_in_refused",
+            Self::SessionRefused => "session_refused",
             Self::AuthenticatorCloned => "authenticator_cloned",
         }
     }

@@ -98,9 +98,9 @@ async fn quiet_for_an_hour(state: &AppState, key: &str) -> ApiResult<bool> {
 }
 
 /// Refuses to keep a session going (a refresh) from where policy does not let the account's
-/// roles sign in. The token is not spent: it stays good from an allowed place. Recorded once an
-/// hour per session (a holder of the token could otherwise write an event per request), and the
-/// owner is not emailed: no password was tried.
+/// roles sign in. The token is not spent: it stays good from an allowed place. Recorded, and the
+/// owner told, once an hour per session (a holder of the token could otherwise write an event
+/// and send a mail per request).
 pub async fn ensure_session_location_allowed(
     state: &AppState,
     client: &ClientInfo,
@@ -126,13 +126,12 @@ pub async fn ensure_session_location_allowed(
             client,
             json!({"reason": "location", "country": place.country, "session_id": session.id}),
         );
-        state
-            .store
-            .commit(vec![
-                refused.write(),
-                throttle_writes::count(&recorded, now),
-            ])
-            .await?;
+        let mut writes = vec![refused.write(), throttle_writes::count(&recorded, now)];
+        if account.email_verified {
+            writes.push(notice(state, &account, Notice::SessionRefused, client)?.write());
+        }
+        state.store.commit(writes).await?;
+        state.outbox_wake.notify_one();
     }
     Err(ApiError::LocationNotAllowed)
 }

@@ -406,7 +406,7 @@ async fn a_role_can_be_held_to_listed_networks_or_countries() {
 
 #[tokio::test]
 async fn a_session_is_not_refreshed_from_where_its_roles_may_not_sign_in() {
-    let Risky { app, _geoip } = spawn_risky(|c| {
+    let Risky { mut app, _geoip } = spawn_risky(|c| {
         c.locations.insert(
             "auditor".into(),
             deadbolt_core::risk::LocationRule {
@@ -429,6 +429,15 @@ async fn a_session_is_not_refreshed_from_where_its_roles_may_not_sign_in() {
         assert_problem(from(PARIS).await, 403, "location_not_allowed").await;
     }
     let renewed = from(BERLIN).await;
+    // the owner is told, once
+    let told = app.next_mail_to("audit@example.com").await;
+    assert_eq!(
+        told.subject,
+        "A session of yours was refused in a disallowed place"
+    );
+    while let Some(mail) = app.next_mail_within(2).await {
+        assert_ne!(mail.subject, told.subject, "told twice");
+    }
     assert_eq!(renewed.status(), 200);
     let renewed: Value = renewed.json().await.unwrap();
     // recorded once (an hour), not once per request
