@@ -35,6 +35,18 @@ async fn spawn_risky(configure: impl FnOnce(&mut deadbolt_server::Config)) -> Ri
     Risky { app, _geoip: dir }
 }
 
+/// A server whose policy holds `role` to these networks and countries.
+async fn spawn_holding(role: &str, networks: &[&str], countries: &[&str]) -> Risky {
+    let rule = deadbolt_core::risk::LocationRule {
+        networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
+        countries: countries.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    spawn_risky(|c| {
+        c.locations.insert(role.to_owned(), rule);
+    })
+    .await
+}
+
 /// A request from `ip` (as the trusted proxy reports it).
 async fn post_from(app: &TestApp, ip: &str, path: &str, body: Value) -> reqwest::Response {
     app.client
@@ -348,16 +360,7 @@ async fn a_new_device_can_demand_an_emailed_code_and_an_unverified_email_is_refu
 
 #[tokio::test]
 async fn a_role_can_be_held_to_listed_networks_or_countries() {
-    let Risky { mut app, _geoip } = spawn_risky(|c| {
-        c.locations.insert(
-            "admin".into(),
-            deadbolt_core::risk::LocationRule {
-                networks: vec!["10.0.0.0/8".parse().unwrap()],
-                countries: vec!["DE".into()],
-            },
-        );
-    })
-    .await;
+    let Risky { mut app, _geoip } = spawn_holding("admin", &["10.0.0.0/8"], &["DE"]).await;
     operator_admin(&app, "ops@example.com").await;
     assert_eq!(
         attempt(&app, "10.1.2.3", "ops@example.com").await.status(),
@@ -406,16 +409,7 @@ async fn a_role_can_be_held_to_listed_networks_or_countries() {
 
 #[tokio::test]
 async fn a_session_is_not_refreshed_from_where_its_roles_may_not_sign_in() {
-    let Risky { mut app, _geoip } = spawn_risky(|c| {
-        c.locations.insert(
-            "auditor".into(),
-            deadbolt_core::risk::LocationRule {
-                networks: vec![],
-                countries: vec!["DE".into()],
-            },
-        );
-    })
-    .await;
+    let Risky { mut app, _geoip } = spawn_holding("auditor", &[], &["DE"]).await;
     operator_account(&app, "audit@example.com", &["auditor"]).await;
     let signed_in = login_from(&app, BERLIN, "audit@example.com", None).await;
     let refresh = signed_in["refresh_token"].as_str().unwrap().to_owned();
