@@ -1,5 +1,5 @@
 # Developer entry points. Each target is exactly what CI (.ci/run) runs for that step.
-.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser bench ci
+.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run bench ci
 
 # Formatting check (fix with `cargo fmt --all`).
 fmt:
@@ -29,6 +29,10 @@ schemathesis:
 # The hosted pages in headless Chromium (Debian's package) driven by playwright-core.
 browser:
 	bash scripts/browser-tests.sh
+
+# The README's run command, exactly as written: it must reach /readyz and stop on Ctrl-C.
+readme-run:
+	bash scripts/readme-run.sh
 
 # Benchmarks (not part of CI: speed is measured, never asserted).
 bench:

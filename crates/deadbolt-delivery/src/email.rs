@@ -1,32 +1,31 @@
-//! Email over SMTP (lettre).
+//! Email: over SMTP (lettre), or, where no mail server is configured, written as RFC 5322
+//! files that any mail client opens. Both build the message the same way.
 
 use crate::{Channel, DeliveryError};
 use async_trait::async_trait;
 use deadbolt_store::OutboxMessage;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
 use std::time::Duration;
 
-pub struct SmtpChannel {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+/// How messages are composed: the sender, and a `Message-ID` made from the outbox id, so that a
+/// message handed over twice (a crash between the hand-off and its record) is recognisable as
+/// one by the receiving side.
+#[derive(Clone)]
+struct Composer {
     from: Mailbox,
 }
 
-impl SmtpChannel {
-    /// `smtp_url` as lettre reads it: `smtp://host:port` (plain; `?tls=required` for STARTTLS),
-    /// `smtps://host:port` (implicit TLS), with optional `user:password@`.
-    pub fn new(smtp_url: &str, from: &str) -> anyhow::Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-            .map_err(|e| anyhow::anyhow!("invalid smtp_url: {e}"))?
-            .timeout(Some(Duration::from_secs(15)))
-            .build();
+impl Composer {
+    fn new(from: &str) -> anyhow::Result<Self> {
         let from = from
             .parse()
             .map_err(|e| anyhow::anyhow!("invalid from address: {e}"))?;
-        Ok(Self { transport, from })
+        Ok(Self { from })
     }
 
-    fn build(&self, m: &OutboxMessage) -> Result<Message, DeliveryError> {
+    fn compose(&self, m: &OutboxMessage) -> Result<Message, DeliveryError> {
         let permanent = |e: String| DeliveryError {
             message: e,
             permanent: true,
@@ -38,6 +37,7 @@ impl SmtpChannel {
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
+            .message_id(Some(format!("<{}@{}>", m.id, self.from.email.domain())))
             .subject(m.subject.clone());
         let text = SinglePart::builder()
             .header(ContentType::TEXT_PLAIN)
@@ -56,10 +56,30 @@ impl SmtpChannel {
     }
 }
 
+pub struct SmtpChannel {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    composer: Composer,
+}
+
+impl SmtpChannel {
+    /// `smtp_url` as lettre reads it: `smtp://host:port` (plain; `?tls=required` for STARTTLS),
+    /// `smtps://host:port` (implicit TLS), with optional `user:password@`.
+    pub fn new(smtp_url: &str, from: &str) -> anyhow::Result<Self> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+            .map_err(|e| anyhow::anyhow!("invalid smtp_url: {e}"))?
+            .timeout(Some(Duration::from_secs(15)))
+            .build();
+        Ok(Self {
+            transport,
+            composer: Composer::new(from)?,
+        })
+    }
+}
+
 #[async_trait]
 impl Channel for SmtpChannel {
     async fn send(&self, m: &OutboxMessage) -> Result<(), DeliveryError> {
-        let message = self.build(m)?;
+        let message = self.composer.compose(m)?;
         self.transport
             .send(message)
             .await
@@ -68,5 +88,35 @@ impl Channel for SmtpChannel {
                 permanent: e.is_permanent(),
                 message: format!("smtp: {e}"),
             })
+    }
+}
+
+/// Mail written to files: `<dir>/<time>-<id>.eml`, one RFC 5322 message each, mode 0600. The
+/// name depends only on the message, so a message written again after a crash replaces its
+/// own file: it is never there twice.
+pub struct MailFileChannel {
+    dir: PathBuf,
+    composer: Composer,
+}
+
+impl MailFileChannel {
+    /// Creates `dir` (mode 0700) if needed.
+    pub fn new(dir: impl Into<PathBuf>, from: &str) -> anyhow::Result<Self> {
+        let dir = dir.into();
+        deadbolt_store::files::private_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        Ok(Self {
+            dir,
+            composer: Composer::new(from)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Channel for MailFileChannel {
+    async fn send(&self, m: &OutboxMessage) -> Result<(), DeliveryError> {
+        let bytes = self.composer.compose(m)?.formatted();
+        let path = self.dir.join(crate::files::file_name(m, "eml"));
+        crate::files::write(path, bytes).await
     }
 }

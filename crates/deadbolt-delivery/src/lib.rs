@@ -1,13 +1,15 @@
-//! Delivery: the channels that carry messages (SMTP email; SMS and voice through a signed
-//! webhook or Twilio) and the outbox worker that drains the durable outbox through them with
+//! Delivery: the channels that carry messages (email over SMTP or written to files; SMS and
+//! voice through a signed webhook, Twilio or files) and the outbox worker that drains the durable outbox through them with
 //! retries and backoff.
 
 pub mod email;
+pub mod files;
 pub mod twilio;
 pub mod webhook;
 pub mod worker;
 
-pub use email::SmtpChannel;
+pub use email::{MailFileChannel, SmtpChannel};
+pub use files::PhoneFileChannel;
 pub use twilio::TwilioChannel;
 pub use webhook::WebhookChannel;
 pub use worker::{OutboxWorker, WorkerHandle};

@@ -16,7 +16,8 @@ use deadbolt_core::clock::Clock;
 use deadbolt_core::password::PasswordHasher;
 use deadbolt_core::random::Random;
 use deadbolt_delivery::{
-    Channel, OutboxWorker, SmtpChannel, TwilioChannel, WebhookChannel, WorkerHandle,
+    Channel, MailFileChannel, OutboxWorker, PhoneFileChannel, SmtpChannel, TwilioChannel,
+    WebhookChannel, WorkerHandle,
 };
 use deadbolt_store::Store;
 use std::collections::HashMap;
@@ -146,15 +147,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The channels the outbox worker delivers through: email always; SMS and voice through the
-/// configured provider, if any.
+/// The channels the outbox worker delivers through: email always (SMTP, or files where no
+/// server is configured); SMS and voice through the configured provider, if any.
 fn channels(state: &AppState) -> anyhow::Result<HashMap<String, Arc<dyn Channel>>> {
     let config = &state.config;
     let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
-    let email = SmtpChannel::new(&config.email.smtp_url, &config.email.from)?;
-    channels.insert("email".to_owned(), Arc::new(email));
+    let email: Arc<dyn Channel> = if config.email.writes_files() {
+        Arc::new(MailFileChannel::new(
+            &config.email.file_dir,
+            &config.email.from,
+        )?)
+    } else {
+        Arc::new(SmtpChannel::new(
+            &config.email.smtp_url,
+            &config.email.from,
+        )?)
+    };
+    channels.insert("email".to_owned(), email);
     let sms = &config.sms;
     let phone: Option<Arc<dyn Channel>> = match sms.provider.as_str() {
+        "file" => Some(Arc::new(PhoneFileChannel::new(&sms.file_dir)?)),
         "webhook" => Some(Arc::new(WebhookChannel::new(
             &sms.webhook_url,
             sms.webhook_secret.as_bytes(),

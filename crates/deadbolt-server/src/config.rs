@@ -94,24 +94,38 @@ impl Default for SecretsConfig {
     }
 }
 
+/// Email: over SMTP where `smtp_url` is set; otherwise (the embedded default, which needs no
+/// mail server) written as files under `file_dir`.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailConfig {
+    /// Empty: mail is written to files.
     pub smtp_url: String,
     pub from: String,
+    /// Where mail goes when `smtp_url` is empty: one `.eml` file per message, mode 0600.
+    pub file_dir: PathBuf,
 }
 
 impl Default for EmailConfig {
     fn default() -> Self {
         Self {
-            smtp_url: "smtp://127.0.0.1:2525".to_owned(),
+            smtp_url: String::new(),
             from: "Deadbolt <no-reply@localhost>".to_owned(),
+            file_dir: PathBuf::from("./deadbolt-data/mail"),
         }
     }
 }
 
-/// SMS and voice delivery: `none` (nothing is sent by phone), `webhook` (a signed JSON POST,
-/// which also serves push gateways) or `twilio` (the Messages and Calls APIs).
+impl EmailConfig {
+    /// True when mail is written to files rather than sent.
+    pub fn writes_files(&self) -> bool {
+        self.smtp_url.is_empty()
+    }
+}
+
+/// SMS and voice delivery: `none` (nothing is sent by phone), `file` (JSON files under
+/// `file_dir`, for trying things out), `webhook` (a signed JSON POST, which also serves push
+/// gateways) or `twilio` (the Messages and Calls APIs).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsConfig {
@@ -124,6 +138,8 @@ pub struct SmsConfig {
     pub twilio_auth_token: String,
     /// The E.164 number messages and calls come from.
     pub twilio_from: String,
+    /// Where `provider = "file"` writes texts and calls: one `.json` file each, mode 0600.
+    pub file_dir: PathBuf,
 }
 
 impl Default for SmsConfig {
@@ -136,6 +152,7 @@ impl Default for SmsConfig {
             twilio_account_sid: String::new(),
             twilio_auth_token: String::new(),
             twilio_from: String::new(),
+            file_dir: PathBuf::from("./deadbolt-data/sms"),
         }
     }
 }
@@ -155,6 +172,7 @@ impl std::fmt::Debug for SmsConfig {
             .field("twilio_base_url", &self.twilio_base_url)
             .field("twilio_account_sid", &self.twilio_account_sid)
             .field("twilio_from", &self.twilio_from)
+            .field("file_dir", &self.file_dir)
             .finish_non_exhaustive()
     }
 }
@@ -370,6 +388,7 @@ impl std::fmt::Debug for EmailConfig {
         f.debug_struct("EmailConfig")
             .field("smtp_url", &redact_url(&self.smtp_url))
             .field("from", &self.from)
+            .field("file_dir", &self.file_dir)
             .finish()
     }
 }
@@ -396,6 +415,30 @@ const ENV_PREFIX: &str = "DEADBOLT_";
 
 impl Config {
     /// Loads defaults, the file (if any), then the environment, and checks the result.
+    /// What is valid but wrong for production: messages written to files instead of sent.
+    pub fn warnings(&self) -> Vec<ConfigProblem> {
+        let mut warnings = Vec::new();
+        if self.email.writes_files() {
+            warnings.push(ConfigProblem {
+                key: "email.smtp_url".to_owned(),
+                message: format!(
+                    "not set: mail is written to files under {}, not sent; set it to deliver mail",
+                    self.email.file_dir.display()
+                ),
+            });
+        }
+        if self.sms.provider == "file" {
+            warnings.push(ConfigProblem {
+                key: "sms.provider".to_owned(),
+                message: format!(
+                    "\"file\": texts and calls are written to files under {}, not sent",
+                    self.sms.file_dir.display()
+                ),
+            });
+        }
+        warnings
+    }
+
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
@@ -484,14 +527,16 @@ impl Config {
         if self.secrets.master_key_file.as_os_str().is_empty() {
             add("secrets", "master_key_file", "must name a file".into());
         }
-        if !["smtp://", "smtps://"]
-            .iter()
-            .any(|s| self.email.smtp_url.starts_with(s))
+        if !self.email.writes_files()
+            && !["smtp://", "smtps://"]
+                .iter()
+                .any(|s| self.email.smtp_url.starts_with(s))
         {
             add(
                 "email",
                 "smtp_url",
-                "must start with smtp:// or smtps://".into(),
+                "must start with smtp:// or smtps://, or be empty (mail is written to files)"
+                    .into(),
             );
         }
         if self
@@ -506,8 +551,26 @@ impl Config {
                 "must be an address, like \"Deadbolt <no-reply@example.com>\"".into(),
             );
         }
-        if !["webhook", "twilio", "none"].contains(&self.sms.provider.as_str()) {
-            add("sms", "provider", "must be webhook, twilio or none".into());
+        if !["webhook", "twilio", "file", "none"].contains(&self.sms.provider.as_str()) {
+            add(
+                "sms",
+                "provider",
+                "must be webhook, twilio, file or none".into(),
+            );
+        }
+        if self.email.writes_files() && self.email.file_dir.as_os_str().is_empty() {
+            add(
+                "email",
+                "file_dir",
+                "must name a directory while smtp_url is empty".into(),
+            );
+        }
+        if self.sms.provider == "file" && self.sms.file_dir.as_os_str().is_empty() {
+            add(
+                "sms",
+                "file_dir",
+                "must name a directory with provider = \"file\"".into(),
+            );
         }
         if self.sms.provider == "webhook" {
             if !is_http_url(&self.sms.webhook_url) {

@@ -116,13 +116,13 @@ impl MasterKeys {
         })
     }
 
-    /// Reads the key file, or creates it (mode 0600, in a directory created as needed) with one
-    /// new key when it does not exist. Refuses a file that others can read.
+    /// Reads the key file, or creates it (mode 0600, in a private directory created as needed)
+    /// with one new key when it does not exist. Refuses a file that others can read.
     pub fn load_or_create(path: &Path, rng: &dyn Random) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir)?;
+        }
         if !path.exists() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                create_private_dir(dir)?;
-            }
             let key = Zeroizing::new(rng.bytes::<32>());
             match write_new_file(path, &[STANDARD.encode(*key)]) {
                 Ok(()) => tracing::info!(path = %path.display(), "created a new master key"),
@@ -253,16 +253,7 @@ impl MasterKeys {
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    deadbolt_store::files::private_dir(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
 /// Creates `path` (failing if it exists) readable only by its owner, with one key per line.

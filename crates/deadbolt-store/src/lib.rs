@@ -7,6 +7,7 @@
 //! through sqlx's SQLite driver (see `benches/store_write.rs`).
 
 pub mod db;
+pub mod files;
 pub mod postgres;
 pub mod sqlite;
 
@@ -146,11 +147,7 @@ impl Store {
     pub fn open(url: &str, pool_size: usize) -> Result<Self> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             let path = std::path::Path::new(path);
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
+            private_database_files(path)?;
             Ok(Self::new(Arc::new(sqlite::SqliteDb::open(path)?)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::new(Arc::new(postgres::PostgresDb::connect(
@@ -184,6 +181,26 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         self.db.ping().await
     }
+}
+
+/// Makes the SQLite file's directory and the file itself private before SQLite opens it: SQLite
+/// gives its WAL and shared-memory files the database file's mode, so a database created 0600
+/// keeps all three from other local users. Files left looser by older versions are tightened.
+fn private_database_files(path: &std::path::Path) -> Result<()> {
+    let config = |e: std::io::Error, what: &std::path::Path| {
+        StoreError::Config(format!("cannot make {} private: {e}", what.display()))
+    };
+    if let Some(dir) = path.parent() {
+        files::private_dir(dir).map_err(|e| config(e, dir))?;
+    }
+    files::private_file(path).map_err(|e| config(e, path))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let side = std::path::PathBuf::from(name);
+        files::tighten_file(&side).map_err(|e| config(e, &side))?;
+    }
+    Ok(())
 }
 
 /// For bookkeeping columns only (when a migration ran); rules get time from the core's clock.

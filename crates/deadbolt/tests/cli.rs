@@ -299,3 +299,125 @@ fn keys_rotate_reseals_and_prune_drops_the_old_key() {
         jwks_before
     );
 }
+
+/// The README's first five minutes, as a newcomer meets them: no config, an empty directory, no
+/// mail server. The code of a sign-up arrives as a file under `deadbolt-data/mail/`, and
+/// everything under `deadbolt-data` is private to its owner.
+#[test]
+fn first_run_signs_up_with_the_code_from_the_mail_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = deadbolt(dir.path());
+    cmd.env("DEADBOLT_SERVER__BIND", "127.0.0.1:0");
+    let (child, url) = serve(cmd);
+    let _child = Killed(child);
+    let email = "newcomer@example.com";
+    let signup = reqwest::blocking_post(
+        &format!("{url}/v1/accounts"),
+        &serde_json::json!({"email": email, "password": PASSWORD}).to_string(),
+        None,
+    );
+    assert!(signup.contains(r#""email_verified":false"#), "{signup}");
+
+    let mail = dir.path().join("deadbolt-data").join("mail");
+    let message = wait_for_single_file(&mail);
+    let name = message.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(".eml"), "{name}");
+    let text = std::fs::read_to_string(&message).unwrap();
+    assert!(text.contains(&format!("To: {email}\r\n")), "{text}");
+    let code = six_digit_code(&text);
+
+    let verified = reqwest::blocking_post(
+        &format!("{url}/v1/accounts/verify"),
+        &serde_json::json!({"email": email, "channel": "email", "code": code}).to_string(),
+        None,
+    );
+    assert!(verified.contains(r#""email_verified":true"#), "{verified}");
+    let login = reqwest::blocking_post(
+        &format!("{url}/v1/login"),
+        &serde_json::json!({"email": email, "password": PASSWORD}).to_string(),
+        None,
+    );
+    assert!(login.contains(r#""access_token""#), "{login}");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let data = dir.path().join("deadbolt-data");
+        let mut seen = Vec::new();
+        let mut pending = vec![data];
+        while let Some(path) = pending.pop() {
+            let meta = std::fs::metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                assert_eq!(mode, 0o700, "{}", path.display());
+                pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                assert_eq!(mode, 0o600, "{}", path.display());
+            }
+            seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+        for expected in [
+            "deadbolt.db",
+            "deadbolt.db-wal",
+            "deadbolt.db-shm",
+            "master.key",
+            name.as_str(),
+        ] {
+            assert!(seen.iter().any(|s| s == expected), "{expected}: {seen:?}");
+        }
+    }
+}
+
+/// A data directory that an older version left open to others is tightened at start, and so
+/// is its database.
+#[cfg(unix)]
+#[test]
+fn serve_tightens_a_data_directory_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = deadbolt(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    let data = dir.path().join("deadbolt-data");
+    let db = data.join("deadbolt.db");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = deadbolt(dir.path());
+    cmd.env("DEADBOLT_SERVER__BIND", "127.0.0.1:0");
+    let (child, _url) = serve(cmd);
+    let _child = Killed(child);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+}
+
+/// Waits (up to ten seconds) for the outbox to write one file into `dir`.
+fn wait_for_single_file(dir: &Path) -> std::path::PathBuf {
+    for _ in 0..100 {
+        let files: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        let done: Vec<_> = files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        if let [one] = done.as_slice() {
+            return one.clone();
+        }
+        assert!(done.len() <= 1, "{done:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no mail written under {}", dir.display());
+}
+
+/// The one 6-digit number in a message's body (headers carry ids that may hold digit runs).
+fn six_digit_code(message: &str) -> String {
+    let (_, body) = message.split_once("\r\n\r\n").unwrap();
+    let mut codes: Vec<&str> = body
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), 1, "{body}");
+    codes[0].to_owned()
+}

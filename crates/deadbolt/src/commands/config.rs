@@ -12,7 +12,10 @@ pub enum ConfigCommand {
 pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
     let ConfigCommand::Check(arg) = command;
     match deadbolt_server::Config::load(arg.config.as_deref(), std::env::vars()) {
-        Ok(_) => {
+        Ok(config) => {
+            for w in config.warnings() {
+                println!("warning: {w}");
+            }
             println!("configuration is valid");
             Ok(())
         }

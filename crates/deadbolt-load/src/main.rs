@@ -21,7 +21,7 @@
 //! mfa_tokens, on the same database URL; its own `/healthz` rate is measured first for the ratio.
 //!
 //! ```text
-//! cargo build --release -p deadbolt --bins
+//! cargo build --release -p deadbolt -p deadbolt-load
 //! target/release/deadbolt-load [--url URL] [--seconds N] [--concurrency C] [--mfa-accounts N]
 //! ```
 //!
@@ -1247,7 +1247,7 @@ impl Spawned {
         };
         ensure!(
             bin.is_file(),
-            "no server binary at {} (build it: cargo build --release -p deadbolt --bins)",
+            "no server binary at {} (build it: cargo build --release -p deadbolt -p deadbolt-load)",
             bin.display()
         );
         let name = profile.name();
