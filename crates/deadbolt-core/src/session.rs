@@ -13,6 +13,9 @@ pub struct SessionPolicy {
     pub absolute_seconds: i64,
     /// A session ends after this long without a token refresh.
     pub idle_seconds: i64,
+    /// How long after its last password or factor check a session may plant what outlives it
+    /// (a first second factor, an API key) without a step-up.
+    pub recent_auth_seconds: i64,
 }
 
 impl Default for SessionPolicy {
@@ -21,6 +24,7 @@ impl Default for SessionPolicy {
             access_ttl_seconds: 15 * 60,
             absolute_seconds: 24 * 3600,
             idle_seconds: 3600,
+            recent_auth_seconds: 300,
         }
     }
 }
@@ -43,6 +47,12 @@ impl SessionPolicy {
                 "must be at least 60 and at most absolute_seconds".to_owned(),
             ));
         }
+        if !(0..=3600).contains(&self.recent_auth_seconds) {
+            out.push((
+                "recent_auth_seconds",
+                "must be between 0 and 3600".to_owned(),
+            ));
+        }
         out
     }
 
@@ -59,6 +69,13 @@ impl SessionPolicy {
         let absolute = created_at + Duration::seconds(self.absolute_seconds);
         let idle = last_active_at + Duration::seconds(self.idle_seconds);
         absolute.min(idle)
+    }
+
+    /// Whether a session whose last password or factor check was at `last_check` counts as
+    /// recently authenticated at `now`: a stolen session must not plant a first second factor
+    /// or an API key, which would outlive it, without proving the user is still there.
+    pub fn is_recent(&self, last_check: OffsetDateTime, now: OffsetDateTime) -> bool {
+        now - last_check <= Duration::seconds(self.recent_auth_seconds)
     }
 
     pub fn is_live(&self, s: &SessionTimes, now: OffsetDateTime) -> bool {
@@ -171,8 +188,22 @@ mod tests {
             access_ttl_seconds: 5,
             absolute_seconds: 10,
             idle_seconds: 20,
+            recent_auth_seconds: -1,
         };
-        assert_eq!(bad.problems().len(), 3);
+        assert_eq!(bad.problems().len(), 4);
         assert!(SessionPolicy::default().problems().is_empty());
+    }
+
+    #[test]
+    fn recent_means_within_the_window_since_the_last_check() {
+        let p = SessionPolicy::default();
+        let checked = t0();
+        assert!(p.is_recent(checked, checked + Duration::seconds(300)));
+        assert!(!p.is_recent(checked, checked + Duration::seconds(301)));
+        let never = SessionPolicy {
+            recent_auth_seconds: 0,
+            ..p
+        };
+        assert!(!never.is_recent(checked, checked + Duration::seconds(1)));
     }
 }

@@ -19,6 +19,9 @@ impl Action {
     pub const EMAIL_CHANGE: &'static str = "email.change";
     pub const PHONE_CHANGE: &'static str = "phone.change";
     pub const API_KEY_REVOKE: &'static str = "api_key.revoke";
+    /// Creating an API key when the session is not recently authenticated: a key outlives the
+    /// session that made it.
+    pub const API_KEY_CREATE: &'static str = "api_key.create";
     pub const TEAM_MANAGE: &'static str = "team.manage";
     pub const ADMIN_MFA_RESET: &'static str = "admin.mfa_reset";
     pub const POLICY_CHANGE: &'static str = "policy.change";

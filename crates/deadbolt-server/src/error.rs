@@ -39,6 +39,9 @@ pub enum ApiError {
     EnrollmentRequired,
     #[error("policy requires this account to keep a second factor")]
     PolicyRequiresMfa,
+    /// What outlives a session of an account whose address nobody proved to own.
+    #[error("verify your email address first")]
+    EmailUnverified,
     /// Policy does not allow this kind of second factor (or nothing here can deliver it).
     #[error("{0}")]
     FactorNotAllowed(String),
@@ -160,6 +163,7 @@ impl ApiError {
             | Self::EnrollmentRequired
             | Self::SignInRefused { .. }
             | Self::LocationNotAllowed
+            | Self::EmailUnverified
             | Self::PolicyRequiresMfa => StatusCode::FORBIDDEN,
             Self::MfaLocked { .. } | Self::ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -187,6 +191,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::EnrollmentRequired => "mfa_enrollment_required",
             Self::PolicyRequiresMfa => "policy_requires_mfa",
+            Self::EmailUnverified => "email_unverified",
             Self::FactorNotAllowed(_) => "factor_not_allowed",
             Self::ResendTooSoon { .. } => "resend_too_soon",
             Self::EmailTaken => "email_taken",

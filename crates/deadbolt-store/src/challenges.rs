@@ -157,6 +157,15 @@ impl Store {
     }
 }
 
+/// Ends every open challenge of the account (pending sign-ins' mfa_tokens, step-up challenges,
+/// reset tokens): after its password changes, nothing begun with the old one may go on.
+pub fn end_challenges(account: deadbolt_core::ids::AccountId, now: OffsetDateTime) -> Write {
+    Write(crate::db::Stmt::new(
+        "UPDATE mfa_challenges SET consumed_at = $2 WHERE account_id = $1 AND consumed_at IS NULL",
+        crate::params![account.to_string(), deadbolt_core::clock::to_millis(now)],
+    ))
+}
+
 /// Ends the account's open password resets: their tokens stop working.
 pub fn end_resets(account: deadbolt_core::ids::AccountId, now: OffsetDateTime) -> Write {
     Write(crate::db::Stmt::new(

@@ -92,6 +92,22 @@ impl Store {
         rows.first().map(grant_from_row).transpose()
     }
 
+    /// When the session's latest step-up checked a factor or the password, if ever: with the
+    /// sign-in's own time, the session's last proof that its user is still there.
+    pub async fn last_step_up_check(&self, session: SessionId) -> Result<Option<OffsetDateTime>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT MAX(auth_time) FROM step_up_grants WHERE session_id = $1",
+                params![session.to_string()],
+            )
+            .await?;
+        Ok(match rows.first() {
+            Some(r) => r.opt_int(0)?.map(from_millis),
+            None => None,
+        })
+    }
+
     /// Uses a grant: a one-shot grant is spent (only once, even when raced); a windowed one
     /// moves to `new_expiry`. False when the grant was no longer open.
     pub async fn use_grant(

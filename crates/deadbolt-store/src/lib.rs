@@ -33,7 +33,7 @@ mod webauthn;
 
 pub use accounts::NewAccount;
 pub use api_keys::ApiKeyRecord;
-pub use challenges::{end_resets, ChallengeRecord};
+pub use challenges::{end_challenges, end_resets, ChallengeRecord};
 pub use codes::{spend_email_codes, CodeRecord, NewCode};
 pub use db::{BatchOutcome, Write};
 pub use devices::{revoke_all_devices, DeviceRecord};

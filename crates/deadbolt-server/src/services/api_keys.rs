@@ -31,6 +31,12 @@ pub async fn create(
     name: &str,
 ) -> ApiResult<NewKey> {
     let name = api_key::check_name(name)?;
+    let account = crate::services::sessions::account_of(state, who).await?;
+    if !account.email_verified {
+        return Err(ApiError::EmailUnverified);
+    }
+    // a key outlives the session that makes it: a stolen session must not leave one behind
+    let grant = stepup::require_recent(state, who, Action::API_KEY_CREATE).await?;
     let (key, shown) = api_key::generate(state.rng.as_ref());
     let record = ApiKeyRecord {
         id: ApiKeyId::generate(state.rng.as_ref()),
@@ -50,12 +56,13 @@ pub async fn create(
         json!({"key_id": record.id, "name": record.name, "prefix": record.shown}),
     );
     // a key outlives sessions: its owner hears of every new one
-    let account = crate::services::sessions::account_of(state, who).await?;
     let told = notice(state, &account, Notice::ApiKeyCreated, client)?;
-    state
-        .store
-        .commit(vec![record.insert(), created.write(), told.write()])
-        .await?;
+    stepup::commit_with(
+        state,
+        grant,
+        vec![record.insert(), created.write(), told.write()],
+    )
+    .await?;
     state.outbox_wake.notify_one();
     Ok(NewKey { record, key })
 }

@@ -161,11 +161,18 @@ async fn start_enrolment(
         ));
     }
     ensure_allowed(state, kind)?;
+    // whoever signs up with an address they do not own must gain nothing that survives its
+    // owner's claim on it (account pre-hijacking)
+    if !account.email_verified {
+        return Err(ApiError::EmailUnverified);
+    }
     let under_step_up = is_enabled(&state.store.methods_of(account.id).await?);
+    // With MFA on, every new method needs a step-up; the first one needs a recent sign-in or a
+    // step-up, so that a stolen session cannot plant the factor that then locks the owner out.
     let grant = if under_step_up {
         Some(stepup::require(state, who, Action::MFA_MANAGE).await?)
     } else {
-        None
+        stepup::require_recent(state, who, Action::MFA_MANAGE).await?
     };
     let now = state.clock.now();
     let method = MethodRecord {

@@ -16,13 +16,14 @@ use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::{
-    revoke_all_devices, revoke_other_sessions, ApiKeyRecord, BatchOutcome, ChallengeRecord,
-    MethodRecord, Write,
+    end_challenges, revoke_all_devices, revoke_other_sessions, ApiKeyRecord, BatchOutcome,
+    ChallengeRecord, MethodRecord, Write,
 };
 use serde_json::json;
 
-/// Sends a reset code to the account's verified email. Unknown, unverified or throttled: the
-/// same silence, so the answer tells nothing.
+/// Sends a reset code to the account's email. Unknown or throttled: the same silence, so the
+/// answer tells nothing. An unverified address gets one too: completing the reset proves the
+/// mailbox, which is how an address's real owner claims an account someone else signed up with.
 pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
     let Ok(email) = Email::parse(email) else {
         return Ok(());
@@ -31,7 +32,7 @@ pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiRes
         return Ok(());
     };
     // an identity provider's account has no password here to reset
-    if !account.email_verified || account.sso_provider.is_some() {
+    if account.sso_provider.is_some() {
         return Ok(());
     }
     let sent = codes::send(
@@ -172,11 +173,14 @@ pub async fn complete(
         .await?
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
     let now = state.clock.now();
-    let writes: Vec<Write> = vec![
+    let mut writes: Vec<Write> = vec![
         state.store.set_password(account.id, &hash),
         revoke_other_sessions(account.id, None, now),
         revoke_all_devices(account.id, now),
         ApiKeyRecord::revoke_all(account.id, now),
+        // sign-ins and resets begun with the old password end here (this reset's own challenge
+        // is spent first, in the same transaction)
+        end_challenges(account.id, now),
         event(
             state,
             EventKind::PasswordReset,
@@ -187,6 +191,10 @@ pub async fn complete(
         .write(),
         notice(state, &account, Notice::PasswordChanged, client)?.write(),
     ];
+    // the code that started this reset reached the mailbox: the address is proven
+    if !account.email_verified {
+        writes.push(state.store.set_email(account.id, &account.email));
+    }
     match proof {
         Some(proof) => factors::finish(state, client, &account, &challenge, proof, writes).await?,
         None => {

@@ -53,6 +53,26 @@ pub async fn require(state: &AppState, who: &Principal, action: &str) -> ApiResu
     })
 }
 
+/// For what outlives the session (a first second factor, an API key): nothing more while the
+/// session's last password or factor check (its sign-in, or a step-up) is recent; otherwise the
+/// caller's open grant for `action`, or 401 `insufficient_user_authentication`.
+pub async fn require_recent(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+) -> ApiResult<Option<GrantUse>> {
+    let now = state.clock.now();
+    let policy = state.config.session;
+    if policy.is_recent(who.session.auth_time, now) {
+        return Ok(None);
+    }
+    let stepped_up = state.store.last_step_up_check(who.session.id).await?;
+    if stepped_up.is_some_and(|at| policy.is_recent(at, now)) {
+        return Ok(None);
+    }
+    require(state, who, action).await.map(Some)
+}
+
 /// Commits `writes` with the use of `grant` (when there is one) first. The outcome's guard
 /// indexes are those of `writes`.
 pub async fn commit_with(
