@@ -78,6 +78,10 @@ pub struct StepUpRule {
 /// How long a one-shot grant waits to be used.
 pub const ONE_SHOT_TTL: Duration = Duration::minutes(5);
 
+/// A sliding window ends at most this long after the check that opened it: use after use must
+/// not keep a grant open for as long as the session lives.
+pub const SLIDING_LIMIT: Duration = Duration::hours(1);
+
 impl StepUpRule {
     pub const ONE_SHOT: Self = Self {
         window_seconds: None,
@@ -98,23 +102,27 @@ impl StepUpRule {
         self.window_seconds.is_none()
     }
 
-    /// When a grant made now ends.
+    /// When a grant made now (at its check) ends.
     pub fn expires_at(&self, now: OffsetDateTime) -> OffsetDateTime {
-        match self.window_seconds {
-            Some(w) => now + Duration::seconds(w),
-            None => now + ONE_SHOT_TTL,
+        match (self.window_seconds, self.sliding) {
+            (Some(w), true) => now + Duration::seconds(w).min(SLIDING_LIMIT),
+            (Some(w), false) => now + Duration::seconds(w),
+            (None, _) => now + ONE_SHOT_TTL,
         }
     }
 
-    /// After a use at `now`, when the grant ends (None: it is spent).
+    /// After a use at `now` of a grant opened by a check at `checked_at`, when the grant ends
+    /// (None: it is spent). A sliding window moves forward, never past `SLIDING_LIMIT` after
+    /// the check.
     pub fn after_use(
         &self,
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
+        checked_at: OffsetDateTime,
     ) -> Option<OffsetDateTime> {
         match (self.window_seconds, self.sliding) {
             (None, _) => None,
-            (Some(w), true) => Some(now + Duration::seconds(w)),
+            (Some(w), true) => Some((now + Duration::seconds(w)).min(checked_at + SLIDING_LIMIT)),
             (Some(_), false) => Some(expires_at),
         }
     }
@@ -218,19 +226,30 @@ mod tests {
         assert_eq!(team.expires_at(now), now + Duration::seconds(300));
         let later = now + Duration::seconds(200);
         assert_eq!(
-            team.after_use(now + Duration::seconds(300), later),
+            team.after_use(now + Duration::seconds(300), later, now),
             Some(later + Duration::seconds(300))
         );
+        // however often it is used, it ends an hour after the check
+        let much_later = now + Duration::seconds(3500);
+        assert_eq!(
+            team.after_use(much_later, much_later, now),
+            Some(now + SLIDING_LIMIT)
+        );
+        let day = StepUpRule {
+            window_seconds: Some(86_400),
+            sliding: true,
+        };
+        assert_eq!(day.expires_at(now), now + SLIDING_LIMIT);
         let fixed = StepUpRule {
             window_seconds: Some(60),
             sliding: false,
         };
         assert_eq!(
-            fixed.after_use(now + Duration::seconds(60), later),
+            fixed.after_use(now + Duration::seconds(60), later, now),
             Some(now + Duration::seconds(60))
         );
         let once = StepUpRule::ONE_SHOT;
         assert!(once.is_one_shot());
-        assert_eq!(once.after_use(now, now), None);
+        assert_eq!(once.after_use(now, now, now), None);
     }
 }

@@ -30,7 +30,12 @@ pub enum ApiError {
     #[error("too many failed second-factor checks; try again later")]
     MfaLocked { retry_after: i64 },
     #[error("this action needs a fresh second factor (step-up)")]
-    StepUpRequired { action: String },
+    StepUpRequired {
+        action: String,
+        /// What the step-up must be asked for (`target` in `POST /v1/step-up`), when the
+        /// action names one thing.
+        target: Option<String>,
+    },
     #[error("this authenticator was disabled after too many failures; bind it again")]
     AuthenticatorDisabled,
     #[error("{0}")]
@@ -121,6 +126,9 @@ pub struct Problem {
     /// The action that needs a step-up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// What the step-up must name as its `target`, when the action names one thing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// `invalid_policy`: the field of the first problem, and every problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -284,7 +292,7 @@ impl IntoResponse for ApiError {
                 _ => None,
             },
             action: match &self {
-                Self::StepUpRequired { action } => Some(action.clone()),
+                Self::StepUpRequired { action, .. } => Some(action.clone()),
                 _ => None,
             },
             field: match &self {
@@ -293,6 +301,10 @@ impl IntoResponse for ApiError {
             },
             problems: match &self {
                 Self::InvalidPolicy { problems, .. } => Some(problems.clone()),
+                _ => None,
+            },
+            target: match &self {
+                Self::StepUpRequired { target, .. } => target.clone(),
                 _ => None,
             },
             reason: match &self {

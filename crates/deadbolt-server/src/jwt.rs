@@ -88,7 +88,9 @@ pub fn verify(
 }
 
 /// A step-up token: proof, for apps that guard their own actions, that this session passed a
-/// fresh check for `action`. Verify it with the JWKS and check `action` and `sid`.
+/// fresh check for `action`. Verify it with the JWKS and check `action` and `sid`. Its audience
+/// is [`step_up_audience`], never the access tokens' own, so that an app that checks only the
+/// signature, issuer, audience and expiry cannot take it for an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepUpClaims {
     pub iss: String,
@@ -102,6 +104,16 @@ pub struct StepUpClaims {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub acr: String,
+    /// What the check was asked for, when the action names one thing (an account id for
+    /// `admin.mfa_reset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// The audience of step-up tokens: the service's URL with `/step-up`, unlike access tokens,
+/// whose audience is the URL itself.
+pub fn step_up_audience(public_url: &str) -> String {
+    format!("{}/step-up", public_url.trim_end_matches('/'))
 }
 
 pub fn sign_step_up(keys: &KeyRing, claims: &StepUpClaims) -> Result<String, serde_json::Error> {

@@ -13,6 +13,8 @@ pub struct ChallengeRecord {
     /// `login` or `step_up`.
     pub purpose: String,
     pub action: Option<String>,
+    /// What a step-up is for when the action names one (the account of `admin.mfa_reset`).
+    pub target: Option<String>,
     pub session_id: Option<SessionId>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
@@ -23,8 +25,8 @@ pub struct ChallengeRecord {
 impl ChallengeRecord {
     pub fn insert(&self) -> Write {
         Write(Stmt::new(
-            "INSERT INTO mfa_challenges (token_hash, account_id, purpose, action, session_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO mfa_challenges (token_hash, account_id, purpose, action, session_id, created_at, expires_at, target) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             params![
                 self.token_hash.clone(),
                 self.account_id.to_string(),
@@ -33,6 +35,7 @@ impl ChallengeRecord {
                 self.session_id.map(|s| s.to_string()),
                 to_millis(self.created_at),
                 to_millis(self.expires_at),
+                self.target.clone(),
             ],
         ))
     }
@@ -98,6 +101,7 @@ fn challenge_from_row(r: &Row) -> Result<ChallengeRecord> {
         expires_at: from_millis(r.int(6)?),
         failures: u32::try_from(r.int(7)?).unwrap_or(u32::MAX),
         consumed_at: r.opt_int(8)?.map(from_millis),
+        target: r.opt_text(9)?,
     })
 }
 
@@ -106,7 +110,7 @@ impl Store {
         let rows = self
             .db
             .query(
-                "SELECT token_hash, account_id, purpose, action, session_id, created_at, expires_at, failures, consumed_at \
+                "SELECT token_hash, account_id, purpose, action, session_id, created_at, expires_at, failures, consumed_at, target \
                  FROM mfa_challenges WHERE token_hash = $1",
                 params![token_hash.to_vec()],
             )
@@ -123,7 +127,7 @@ impl Store {
             .db
             .query(
                 "SELECT c.token_hash, c.account_id, c.purpose, c.action, c.session_id, c.created_at, \
-                 c.expires_at, c.failures, c.consumed_at, \
+                 c.expires_at, c.failures, c.consumed_at, c.target, \
                  a.id, a.email, a.email_verified, a.phone, a.phone_verified, a.password_hash, a.roles, a.created_at, a.sso_provider \
                  FROM mfa_challenges c JOIN accounts a ON a.id = c.account_id WHERE c.token_hash = $1",
                 params![token_hash.to_vec()],
@@ -132,7 +136,7 @@ impl Store {
         rows.first()
             .map(|r| {
                 let rest =
-                    r.0.get(9..)
+                    r.0.get(10..)
                         .ok_or_else(|| crate::StoreError::Corrupt("challenge row".into()))?;
                 let account = crate::accounts::account_from_row(&Row(rest.to_vec()))?;
                 Ok((challenge_from_row(r)?, account))

@@ -11,6 +11,8 @@ pub struct GrantRecord {
     pub id: GrantId,
     pub session_id: SessionId,
     pub action: String,
+    /// The one thing the grant may be used on, when its action names one.
+    pub target: Option<String>,
     pub expires_at: OffsetDateTime,
     pub one_shot: bool,
     pub sliding_seconds: Option<i64>,
@@ -23,8 +25,8 @@ pub struct GrantRecord {
 impl GrantRecord {
     pub fn insert(&self) -> Write {
         Write(Stmt::new(
-            "INSERT INTO step_up_grants (id, session_id, action, expires_at, one_shot, sliding_seconds, auth_time, amr, acr) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO step_up_grants (id, session_id, action, expires_at, one_shot, sliding_seconds, auth_time, amr, acr, target) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             params![
                 self.id.to_string(),
                 self.session_id.to_string(),
@@ -35,12 +37,30 @@ impl GrantRecord {
                 to_millis(self.auth_time),
                 self.amr.join(" "),
                 self.acr.as_str(),
+                self.target.clone(),
             ],
         ))
     }
 }
 
 impl GrantRecord {
+    /// The rule the grant was made under, as far as its use needs it.
+    pub fn rule(&self) -> deadbolt_core::stepup::StepUpRule {
+        deadbolt_core::stepup::StepUpRule {
+            window_seconds: if self.one_shot {
+                None
+            } else {
+                Some(self.sliding_seconds.unwrap_or(0))
+            },
+            sliding: self.sliding_seconds.is_some(),
+        }
+    }
+
+    /// When the grant ends after a use at `now` (None: it is spent).
+    pub fn after_use(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.rule().after_use(self.expires_at, now, self.auth_time)
+    }
+
     /// Uses the grant, as a guard in the action's own transaction: a one-shot grant is spent,
     /// a windowed one moves to `new_expiry`. Changes nothing once the grant is no longer open.
     pub fn use_write(&self, now: OffsetDateTime, new_expiry: Option<OffsetDateTime>) -> Write {
@@ -69,24 +89,28 @@ fn grant_from_row(r: &Row) -> Result<GrantRecord> {
         auth_time: from_millis(r.int(7)?),
         amr: r.text(8)?.split_whitespace().map(str::to_owned).collect(),
         acr: r.text(9)?,
+        target: r.opt_text(10)?,
     })
 }
 
 impl Store {
-    /// The session's open grant for an action (unused and unexpired), latest first.
+    /// The session's open grant for an action on `target` (unused and unexpired), latest
+    /// first. A grant for one target never serves another, nor a request without one.
     pub async fn open_grant(
         &self,
         session: SessionId,
         action: &str,
+        target: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Option<GrantRecord>> {
         let rows = self
             .db
             .query(
-                "SELECT id, session_id, action, expires_at, one_shot, sliding_seconds, used_at, auth_time, amr, acr \
+                "SELECT id, session_id, action, expires_at, one_shot, sliding_seconds, used_at, auth_time, amr, acr, target \
                  FROM step_up_grants WHERE session_id = $1 AND action = $2 AND used_at IS NULL AND expires_at > $3 \
+                 AND COALESCE(target, '') = $4 \
                  ORDER BY expires_at DESC LIMIT 1",
-                params![session.to_string(), action, to_millis(now)],
+                params![session.to_string(), action, to_millis(now), target.unwrap_or_default()],
             )
             .await?;
         rows.first().map(grant_from_row).transpose()

@@ -130,6 +130,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "webauthn",
         sql: include_str!("../migrations/0010_webauthn.sql"),
     },
+    Migration {
+        version: 14,
+        name: "step_up_targets",
+        sql: include_str!("../migrations/0014_step_up_targets.sql"),
+    },
 ];
 
 /// Every query the service makes, over either backend.

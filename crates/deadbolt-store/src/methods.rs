@@ -305,6 +305,19 @@ pub mod writes {
         ))
     }
 
+    /// Deletes a method only while another confirmed method (not recovery codes) remains: a
+    /// removal that would turn MFA off must take the path that does so on purpose. Preceded by
+    /// the account's bucket lock on PostgreSQL, so that two parallel removals of the last two
+    /// methods cannot both see the other one still there.
+    pub fn delete_method_keeping_another(account: AccountId, method: MethodId) -> Write {
+        Write(Stmt::guard(
+            "DELETE FROM mfa_methods WHERE id = $2 AND account_id = $1 AND EXISTS ( \
+               SELECT 1 FROM mfa_methods o WHERE o.account_id = $1 AND o.id <> $2 \
+               AND o.confirmed_at IS NOT NULL AND o.kind <> 'recovery_code')",
+            params![account.to_string(), method.to_string()],
+        ))
+    }
+
     pub fn delete_all_methods(account: AccountId) -> Write {
         Write(Stmt::new(
             "DELETE FROM mfa_methods WHERE account_id = $1",

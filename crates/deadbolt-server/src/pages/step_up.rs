@@ -70,6 +70,14 @@ impl Op {
         }
     }
 
+    /// The one thing the operation's step-up is for, where its action names one.
+    pub fn target(self) -> Option<String> {
+        match self {
+            Self::AdminMfaReset(id) => Some(id.to_string()),
+            _ => None,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         let uuid = |v: &str| uuid::Uuid::parse_str(v).ok();
         Some(match s.split_once(':') {
@@ -152,7 +160,7 @@ fn op_tag(page: &Page, op: Op) -> String {
 pub async fn start(page: &Page, op: Op) -> PageResult {
     let viewer = page.viewer()?;
     let action = Action::parse(op.action()).map_err(|_| PageError::BadForm)?;
-    match stepup::begin(&page.state, &viewer.who, action).await? {
+    match stepup::begin(&page.state, &viewer.who, action, op.target()).await? {
         Begin::Satisfied { .. } => Box::pin(perform(page, op)).await,
         Begin::Challenge {
             challenge_token, ..
@@ -196,7 +204,12 @@ pub async fn granted(page: &Page, op: Op) -> Result<bool, PageError> {
     Ok(page
         .state
         .store
-        .open_grant(viewer.who.session.id, op.action(), page.state.clock.now())
+        .open_grant(
+            viewer.who.session.id,
+            op.action(),
+            op.target().as_deref(),
+            page.state.clock.now(),
+        )
         .await
         .map_err(ApiError::from)?
         .is_some())

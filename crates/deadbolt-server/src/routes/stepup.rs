@@ -29,6 +29,11 @@ pub struct StepUpRequest {
     /// `[a-z0-9_.]+`: a built-in action or the app's own.
     #[schema(pattern = "^[a-z0-9_.]{1,64}$", example = "password.change")]
     action: String,
+    /// The one thing the step-up is for, when the action names one (the `target` of the 401
+    /// that asked for it; the account id for `admin.mfa_reset`). A grant for one target does
+    /// not serve another.
+    #[schema(max_length = 64)]
+    target: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -68,31 +73,42 @@ async fn begin(
     ApiJson(body): ApiJson<StepUpRequest>,
 ) -> ApiResult<Json<StepUpBegin>> {
     let action = Action::parse(&body.action)?;
-    Ok(Json(match stepup::begin(&state, &who, action).await? {
-        Begin::Satisfied {
-            action,
-            step_up_token,
-            expires_at,
-        } => StepUpBegin::Satisfied(StepUpSatisfied {
-            satisfied: true,
-            action: action.as_str().to_owned(),
-            step_up_token,
-            expires_at,
-        }),
-        Begin::Challenge {
-            challenge_token,
-            methods,
-            password,
-        } => StepUpBegin::Challenge(StepUpChallenge {
-            satisfied: false,
-            challenge_token: challenge_token.expose().to_owned(),
-            methods: if password {
-                vec![MethodView::password()]
-            } else {
-                methods.iter().map(MethodView::from).collect()
-            },
-        }),
-    }))
+    if body
+        .target
+        .as_ref()
+        .is_some_and(|t| t.is_empty() || t.len() > 64)
+    {
+        return Err(ApiError::InvalidRequest(
+            "target must be 1 to 64 characters".into(),
+        ));
+    }
+    Ok(Json(
+        match stepup::begin(&state, &who, action, body.target).await? {
+            Begin::Satisfied {
+                action,
+                step_up_token,
+                expires_at,
+            } => StepUpBegin::Satisfied(StepUpSatisfied {
+                satisfied: true,
+                action: action.as_str().to_owned(),
+                step_up_token,
+                expires_at,
+            }),
+            Begin::Challenge {
+                challenge_token,
+                methods,
+                password,
+            } => StepUpBegin::Challenge(StepUpChallenge {
+                satisfied: false,
+                challenge_token: challenge_token.expose().to_owned(),
+                methods: if password {
+                    vec![MethodView::password()]
+                } else {
+                    methods.iter().map(MethodView::from).collect()
+                },
+            }),
+        },
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

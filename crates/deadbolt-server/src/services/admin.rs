@@ -109,7 +109,9 @@ pub async fn mfa_reset(
 ) -> ApiResult<()> {
     let admin = require_admin(state, who).await?;
     let account = target(state, id).await?;
-    let grant = stepup::require(state, who, Action::ADMIN_MFA_RESET).await?;
+    // the grant names the account it was asked for: it cannot serve the next one named
+    let target = account.id.to_string();
+    let grant = stepup::require_on(state, who, Action::ADMIN_MFA_RESET, Some(&target)).await?;
     let mut writes = mfa::mfa_off_writes(state, account.id);
     writes.push(
         event(

@@ -61,6 +61,7 @@ pub fn new_challenge(
         account_id: account.id,
         purpose: purpose.to_owned(),
         action: action.map(|a| a.as_str().to_owned()),
+        target: None,
         session_id: session,
         created_at: now,
         expires_at: now + state.policy.get().lockout.token_ttl(),
@@ -316,11 +317,7 @@ pub async fn enroll_sent_code(
 ) -> ApiResult<CodeEnrollment> {
     let account = account_of(state, who).await?;
     let (default_label, destination) = match kind {
-        MethodKind::Email if !account.email_verified => {
-            return Err(ApiError::InvalidRequest(
-                "verify your email address before using it as a second factor".into(),
-            ))
-        }
+        MethodKind::Email if !account.email_verified => return Err(ApiError::EmailUnverified),
         MethodKind::Email => ("Email".to_owned(), Some(account.email.as_str().to_owned())),
         MethodKind::Sms | MethodKind::Voice => {
             let phone = match (phone, &account.phone) {
@@ -707,13 +704,37 @@ pub(crate) fn mfa_off_writes(state: &AppState, account: AccountId) -> Vec<Write>
     ]
 }
 
-/// Removes a method (step-up `mfa.manage`). Removing the last one turns MFA off.
+/// Removes a method (step-up `mfa.manage`). Removing the last one turns MFA off, exactly once:
+/// a removal that found another method to keep is guarded on that method still being there
+/// when it commits, and is decided again if a parallel removal took it.
 pub async fn remove(
     state: &AppState,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
 ) -> ApiResult<()> {
+    match remove_once(state, client, who, id).await? {
+        Removal::Done => Ok(()),
+        Removal::OtherMethodGone => match remove_once(state, client, who, id).await? {
+            Removal::Done => Ok(()),
+            // the method list changed twice under this one request: let the user try again
+            Removal::OtherMethodGone => Err(ApiError::Unavailable),
+        },
+    }
+}
+
+enum Removal {
+    Done,
+    /// The method this removal meant to keep went in a parallel removal.
+    OtherMethodGone,
+}
+
+async fn remove_once(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: MethodId,
+) -> ApiResult<Removal> {
     let account = account_of(state, who).await?;
     let methods = state.store.methods_of(account.id).await?;
     let method = methods
@@ -735,7 +756,18 @@ pub async fn remove(
         return Err(ApiError::PolicyRequiresMfa);
     }
     let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
-    let mut writes = vec![method_writes::delete_method(account.id, id)];
+    let turns_mfa_off = remaining.is_empty() && method.confirmed_at.is_some();
+    let mut writes: Vec<Write> = state
+        .store
+        .lock_bucket(&format!("mfa:{}", account.id))
+        .into_iter()
+        .collect();
+    let delete_at = writes.len();
+    writes.push(if turns_mfa_off || method.confirmed_at.is_none() {
+        method_writes::delete_method(account.id, id)
+    } else {
+        method_writes::delete_method_keeping_another(account.id, id)
+    });
     let mut events = vec![event(
         state,
         EventKind::MfaMethodRemoved,
@@ -744,7 +776,7 @@ pub async fn remove(
         json!({"method_id": id, "type": method.kind.as_str()}),
     )];
     let mut mails = vec![notice(state, &account, Notice::MethodRemoved, client)?];
-    if remaining.is_empty() && method.confirmed_at.is_some() {
+    if turns_mfa_off {
         writes.extend(mfa_off_writes(state, account.id));
         events.push(event(
             state,
@@ -764,7 +796,19 @@ pub async fn remove(
     match stepup::commit_with(state, Some(grant), writes).await? {
         BatchOutcome::Committed => {
             state.outbox_wake.notify_one();
-            Ok(())
+            Ok(Removal::Done)
+        }
+        BatchOutcome::GuardFailed(i)
+            if i == delete_at
+                && !turns_mfa_off
+                && state
+                    .store
+                    .methods_of(account.id)
+                    .await?
+                    .iter()
+                    .any(|m| m.id == id) =>
+        {
+            Ok(Removal::OtherMethodGone)
         }
         BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
     }

@@ -31,25 +31,39 @@ fn rule_for(state: &AppState, action: &Action) -> StepUpRule {
 pub struct GrantUse {
     write: Write,
     action: String,
+    target: Option<String>,
 }
 
 /// The caller's open grant for `action`, or 401 `insufficient_user_authentication`.
 pub async fn require(state: &AppState, who: &Principal, action: &str) -> ApiResult<GrantUse> {
+    require_on(state, who, action, None).await
+}
+
+/// The caller's open grant for `action` on `target` (a grant for another target, or none, does
+/// not serve), or 401 `insufficient_user_authentication` naming both.
+pub async fn require_on(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    target: Option<&str>,
+) -> ApiResult<GrantUse> {
     let now = state.clock.now();
     let needed = || ApiError::StepUpRequired {
         action: action.to_owned(),
+        target: target.map(str::to_owned),
     };
-    let Some(grant) = state.store.open_grant(who.session.id, action, now).await? else {
+    let Some(grant) = state
+        .store
+        .open_grant(who.session.id, action, target, now)
+        .await?
+    else {
         return Err(needed());
     };
-    let next = match (grant.one_shot, grant.sliding_seconds) {
-        (true, _) => None,
-        (false, Some(window)) => Some(now + time::Duration::seconds(window)),
-        (false, None) => Some(grant.expires_at),
-    };
+    let next = grant.after_use(now);
     Ok(GrantUse {
         write: grant.use_write(now, next),
         action: action.to_owned(),
+        target: grant.target,
     })
 }
 
@@ -89,6 +103,7 @@ pub async fn commit_with(
         BatchOutcome::Committed => Ok(BatchOutcome::Committed),
         BatchOutcome::GuardFailed(0) => Err(ApiError::StepUpRequired {
             action: grant.action,
+            target: grant.target,
         }),
         BatchOutcome::GuardFailed(i) => Ok(BatchOutcome::GuardFailed(i - 1)),
     }
@@ -108,19 +123,27 @@ pub enum Begin {
     },
 }
 
-pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResult<Begin> {
+/// Opens a step-up for `action` (on `target`, when the action names one thing), or says that
+/// an open grant already serves.
+pub async fn begin(
+    state: &AppState,
+    who: &Principal,
+    action: Action,
+    target: Option<String>,
+) -> ApiResult<Begin> {
     let now = state.clock.now();
     if let Some(mut grant) = state
         .store
-        .open_grant(who.session.id, action.as_str(), now)
+        .open_grant(who.session.id, action.as_str(), target.as_deref(), now)
         .await?
     {
         // Asking again counts as a use: a sliding window moves forward. A one-shot grant is not
         // spent by asking; the guarded call (or the app, by the token's jti) spends it.
-        if let (false, Some(window)) = (grant.one_shot, grant.sliding_seconds) {
-            let until = now + time::Duration::seconds(window);
-            if state.store.use_grant(grant.id, now, Some(until)).await? {
-                grant.expires_at = until;
+        if let (false, Some(_)) = (grant.one_shot, grant.sliding_seconds) {
+            if let Some(until) = grant.after_use(now) {
+                if state.store.use_grant(grant.id, now, Some(until)).await? {
+                    grant.expires_at = until;
+                }
             }
         }
         let step_up_token = token_for(state, who, &grant)?;
@@ -132,13 +155,14 @@ pub async fn begin(state: &AppState, who: &Principal, action: Action) -> ApiResu
     }
     let account = crate::services::sessions::account_of(state, who).await?;
     let (methods, password) = offered(state, &account, &action).await?;
-    let (challenge_token, challenge) = mfa::new_challenge(
+    let (challenge_token, mut challenge) = mfa::new_challenge(
         state,
         &account,
         "step_up",
         Some(&action),
         Some(who.session.id),
     );
+    challenge.target = target;
     state.store.commit(vec![challenge.insert()]).await?;
     Ok(Begin::Challenge {
         challenge_token,
@@ -215,6 +239,7 @@ pub async fn verify(
         id: GrantId::generate(state.rng.as_ref()),
         session_id: who.session.id,
         action: action.as_str().to_owned(),
+        target: challenge.target.clone(),
         expires_at: rule.expires_at(now),
         one_shot: rule.is_one_shot(),
         sliding_seconds: if rule.sliding {
@@ -330,7 +355,7 @@ fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResul
     let url = &state.config.server.public_url;
     let claims = StepUpClaims {
         iss: url.clone(),
-        aud: url.clone(),
+        aud: jwt::step_up_audience(url),
         sub: who.session.account_id,
         sid: who.session.id,
         action: grant.action.clone(),
@@ -341,6 +366,7 @@ fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResul
         auth_time: grant.auth_time.unix_timestamp(),
         amr: grant.amr.clone(),
         acr: grant.acr.clone(),
+        target: grant.target.clone(),
     };
     jwt::sign_step_up(&state.keys, &claims)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing: {e}")))

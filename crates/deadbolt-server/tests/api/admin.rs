@@ -123,8 +123,15 @@ async fn an_mfa_reset_needs_the_admins_step_up_and_tells_the_user() {
     let r = app.send_auth(Method::POST, &path, &admin, None).await;
     let body = assert_problem(r, 401, "insufficient_user_authentication").await;
     assert_eq!(body["action"], "admin.mfa_reset");
+    let target = me["id"].as_str().unwrap();
+    assert_eq!(body["target"], target);
     app.advance(Duration::seconds(30));
+    // a step-up that names no account serves none
     app.step_up_totp(&admin, "admin.mfa_reset", &admin_secret)
+        .await;
+    let r = app.send_auth(Method::POST, &path, &admin, None).await;
+    assert_problem(r, 401, "insufficient_user_authentication").await;
+    app.step_up_totp_on(&admin, "admin.mfa_reset", Some(target), &admin_secret, None)
         .await;
     let r = app.send_auth(Method::POST, &path, &admin, None).await;
     assert_eq!(r.status(), 204);
@@ -232,6 +239,7 @@ async fn an_unlock_lifts_the_login_lockout_and_admins_see_every_event() {
 async fn where_policy_requires_mfa_a_login_without_one_may_only_enroll() {
     let app = spawn_app_with(manual(), |c| c.mfa.enforcement = "required".into()).await;
     app.sign_up("must@example.com").await;
+    app.mark_email_verified("must@example.com").await;
     let r = app.login("must@example.com", PASSWORD).await;
     assert_eq!(r.status(), 200);
     let first: Value = r.json().await.unwrap();

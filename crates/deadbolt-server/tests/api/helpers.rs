@@ -367,12 +367,34 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Signs up and logs in: the token response.
+    /// Signs up, proves the address (as the emailed code would) and logs in: the token
+    /// response of an account that may add second factors and keys.
     pub async fn signed_in(&self, email: &str) -> Value {
+        self.sign_up(email).await;
+        self.mark_email_verified(email).await;
+        let r = self.login(email, PASSWORD).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Signs up and logs in without proving the address: the token response.
+    pub async fn signed_in_unverified(&self, email: &str) -> Value {
         self.sign_up(email).await;
         let r = self.login(email, PASSWORD).await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
+    }
+
+    /// Marks the account's email verified in the database, as entering the emailed code does,
+    /// without taking that mail from the queue (tests read their mail in order).
+    pub async fn mark_email_verified(&self, email: &str) {
+        let store = deadbolt_store::Store::open(&self.config.database.url, 1).unwrap();
+        let email = deadbolt_core::email::Email::parse(email).unwrap();
+        let account = store.account_by_email(&email).await.unwrap().unwrap();
+        store
+            .commit(vec![store.set_email(account.id, &account.email)])
+            .await
+            .unwrap();
     }
 
     /// The value of a metric line, summed over lines that contain every `needle`.
@@ -432,7 +454,12 @@ pub async fn verified_claims(app: &TestApp, token: &str) -> Value {
     let key = jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     v.validate_exp = false;
-    v.set_audience(&["http://deadbolt.test"]);
+    // a step-up token has an audience of its own, so that it never passes for an access token
+    let audience = match header.typ.as_deref() {
+        Some("step-up+jwt") => "http://deadbolt.test/step-up",
+        _ => "http://deadbolt.test",
+    };
+    v.set_audience(&[audience]);
     v.set_issuer(&["http://deadbolt.test"]);
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .unwrap()
@@ -558,12 +585,25 @@ impl TestApp {
         secret: &str,
         method_id: Option<&str>,
     ) -> Value {
+        self.step_up_totp_on(access, action, None, secret, method_id)
+            .await
+    }
+
+    /// Steps up `action` on one `target` (as the 401 that asked for it named) with TOTP.
+    pub async fn step_up_totp_on(
+        &self,
+        access: &str,
+        action: &str,
+        target: Option<&str>,
+        secret: &str,
+        method_id: Option<&str>,
+    ) -> Value {
         let r = self
             .send_auth(
                 reqwest::Method::POST,
                 "/v1/step-up",
                 access,
-                Some(json!({"action": action})),
+                Some(json!({"action": action, "target": target})),
             )
             .await;
         assert_eq!(r.status(), 200);

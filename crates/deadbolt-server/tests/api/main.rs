@@ -11,6 +11,7 @@ mod accounts;
 mod admin;
 mod channels;
 mod geoip_file;
+mod hardening;
 mod helpers;
 mod input;
 mod keys_and_teams;

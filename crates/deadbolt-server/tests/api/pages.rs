@@ -423,6 +423,7 @@ async fn a_session_that_may_only_enroll_reaches_only_the_wizard() {
     })
     .await;
     app.sign_up("must@example.com").await;
+    app.mark_email_verified("must@example.com").await;
     let mut b = Browser::new();
     b.get(&app, "/sign-in").await;
     let (status, headers, _) = b

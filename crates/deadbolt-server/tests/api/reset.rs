@@ -211,16 +211,17 @@ async fn resets_and_resends_say_the_same_for_everyone_and_are_throttled() {
     .await;
     app.sign_up("resend@example.com").await;
     let first = app.next_mail().await.code();
+    // (an unverified address does get a reset code: that is how its owner claims it; see
+    // hardening::the_owner_claims_a_squatted_address_by_a_password_reset)
     for body in [
         json!({"email": "nobody@example.com"}),
         json!({"email": "not an email"}),
-        json!({"email": "resend@example.com"}),
     ] {
         assert_eq!(app.post("/v1/password-reset", body).await.status(), 202);
     }
     assert!(
         app.next_mail_within(2).await.is_none(),
-        "no reset mail for unknown or unverified addresses"
+        "no reset mail for unknown addresses"
     );
     assert_eq!(resend(&app, "nobody@example.com").await, 202);
     assert_eq!(resend(&app, "resend@example.com").await, 202);

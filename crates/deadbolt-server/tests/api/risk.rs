@@ -332,7 +332,7 @@ async fn a_new_device_can_demand_an_emailed_code_and_an_unverified_email_is_refu
     })
     .await;
     verified_account(&mut app, "verified@example.com").await;
-    app.signed_in("unverified@example.com").await;
+    app.signed_in_unverified("unverified@example.com").await;
     let from_new_browser = |email: &'static str| {
         let app = &app;
         async move {
