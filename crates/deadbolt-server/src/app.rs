@@ -139,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::router(state.clone()))
         // an unknown page answers a browser with a page, anything else with problem+json
         .fallback(crate::pages::fallback)
+        .layer(axum::middleware::from_fn(crate::no_store::layer))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

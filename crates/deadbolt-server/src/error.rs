@@ -255,6 +255,15 @@ impl From<CoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// Whether this is a store's uniqueness conflict (a parallel request made the same record
+    /// first): a client's race, to answer as such, never a 500.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Internal(e)
+            if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Conflict)))
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -181,6 +181,11 @@ impl FromRequestParts<AppState> for Principal {
             .map(str::trim)
             .ok_or(ApiError::InvalidToken)?;
         let who = crate::services::sessions::authenticate(state, token).await?;
+        // where policy does not let the account's roles sign in, a token held from before is no
+        // good either: every authenticated call, the admin API and step-up first
+        let client = ClientInfo::from_request_parts(parts, state).await?;
+        crate::services::risk::ensure_session_location_allowed(state, &client, &who.session)
+            .await?;
         if who.session.enrollment_only && !enrollment_allows(&parts.method, parts.uri.path()) {
             return Err(ApiError::EnrollmentRequired);
         }

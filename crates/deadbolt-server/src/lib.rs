@@ -12,6 +12,7 @@ pub mod keyring;
 pub mod master_key;
 pub mod messages;
 pub mod metrics;
+mod no_store;
 pub mod pages;
 pub mod policy;
 pub mod rotation;

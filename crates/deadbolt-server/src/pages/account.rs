@@ -282,6 +282,7 @@ async fn password_page(SignedIn(page): SignedIn) -> PageResult {
 struct PasswordForm {
     current_password: Option<String>,
     new_password: Option<String>,
+    revoke_api_keys: Option<String>,
 }
 
 async fn change_password(
@@ -310,6 +311,7 @@ async fn change_password(
         &viewer.who,
         Secret::new(current),
         Secret::new(new),
+        form.revoke_api_keys.as_deref() == Some("on"),
     )
     .await
     {

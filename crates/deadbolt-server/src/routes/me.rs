@@ -219,10 +219,14 @@ pub struct PasswordChange {
     current_password: String,
     #[schema(format = Password, min_length = 8, max_length = 256)]
     new_password: String,
+    /// Also revoke every API key of the account (for a password that leaked: keys outlive it).
+    #[serde(default)]
+    revoke_api_keys: bool,
 }
 
 /// Changes the password (step-up `password.change`); the caller's other sessions and trusted
-/// devices are signed out. A wrong current password is 401 `invalid_credentials`.
+/// devices are signed out, pending sign-ins and resets end, and with `revoke_api_keys` every API
+/// key is revoked. A wrong current password is 401 `invalid_credentials`.
 #[utoipa::path(post, path = "/v1/me/password", tag = "me", security(("bearer" = [])), request_body = PasswordChange, responses(
     (status = 204, description = "Changed"),
     AuthProblems, BodyProblems, Unavailable,
@@ -239,6 +243,7 @@ async fn change_password(
         &who,
         Secret::new(body.current_password),
         Secret::new(body.new_password),
+        body.revoke_api_keys,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

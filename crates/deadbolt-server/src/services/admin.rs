@@ -15,7 +15,10 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, MessageId};
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::stepup::Action;
-use deadbolt_store::{method_writes, throttle_writes, DeadLetter, EventCursor, EventRecord};
+use deadbolt_store::{
+    end_challenges, method_writes, revoke_other_sessions, throttle_writes, ApiKeyRecord,
+    DeadLetter, EventCursor, EventRecord,
+};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -100,7 +103,10 @@ async fn target(state: &AppState, id: AccountId) -> ApiResult<Account> {
 }
 
 /// Resets a user's MFA (step-up `admin.mfa_reset`): every method, recovery code and trusted
-/// device goes; the user is told by email.
+/// device goes, and so does everything that outlived the factors (every session with its
+/// step-up grants, every API key, every pending challenge), as a password reset does: the
+/// session that prompted the reset must not be the one to plant the next first factor. The
+/// user is told by email.
 pub async fn mfa_reset(
     state: &AppState,
     client: &ClientInfo,
@@ -112,7 +118,13 @@ pub async fn mfa_reset(
     // the grant names the account it was asked for: it cannot serve the next one named
     let target = account.id.to_string();
     let grant = stepup::require_on(state, who, Action::ADMIN_MFA_RESET, Some(&target)).await?;
+    let now = state.clock.now();
     let mut writes = mfa::mfa_off_writes(state, account.id);
+    writes.extend([
+        revoke_other_sessions(account.id, None, now),
+        ApiKeyRecord::revoke_all(account.id, now),
+        end_challenges(account.id, now),
+    ]);
     writes.push(
         event(
             state,

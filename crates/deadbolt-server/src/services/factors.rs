@@ -406,6 +406,14 @@ async fn judge(
             kind.as_str()
         ))
     })?;
+    // a kind an administrator took out of `allowed_methods` stops proving anything at once,
+    // enrolled or not (an email check is policy's own ask, whatever kinds it allows)
+    if challenge.purpose != risk::EMAIL_CHECK && !state.policy.get().allows_method(kind.as_str()) {
+        return Err(ApiError::FactorNotAllowed(format!(
+            "this service no longer accepts {} as a second factor",
+            kind.as_str()
+        )));
+    }
     match authenticator_gate(
         method.consecutive_failures,
         method.last_failure_at,

@@ -630,10 +630,18 @@ async fn confirmed(
     }
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(mails.iter().map(OutboxMessage::write));
-    match stepup::commit_with(state, grant, writes).await? {
-        BatchOutcome::Committed => {}
+    match stepup::commit_with(state, grant, writes).await {
+        Ok(BatchOutcome::Committed) => {}
         // raced with another confirmation (of this method, or another turning MFA on)
-        BatchOutcome::GuardFailed(_) => return Err(ApiError::InvalidCode),
+        Ok(BatchOutcome::GuardFailed(_)) => return Err(ApiError::InvalidCode),
+        // the same credential confirmed at the same instant by another account or method
+        Err(e) if e.is_conflict() && method.kind == MethodKind::WebAuthn => {
+            return Err(ApiError::InvalidCredential(
+                "this security key or passkey is already registered".into(),
+            ))
+        }
+        Err(e) if e.is_conflict() => return Err(ApiError::InvalidCode),
+        Err(e) => return Err(e),
     }
     state.outbox_wake.notify_one();
     let method = state

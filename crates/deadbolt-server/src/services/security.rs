@@ -10,17 +10,21 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
-use deadbolt_store::{revoke_all_devices, revoke_other_sessions, BatchOutcome};
+use deadbolt_store::{
+    end_challenges, revoke_all_devices, revoke_other_sessions, ApiKeyRecord, BatchOutcome,
+};
 use serde_json::json;
 
-/// Changes the password (step-up `password.change`), then signs out every other session and
-/// forgets every trusted device.
+/// Changes the password (step-up `password.change`), then signs out every other session, forgets
+/// every trusted device, ends every pending sign-in and reset, and, when asked, revokes every
+/// API key.
 pub async fn change_password(
     state: &AppState,
     client: &ClientInfo,
     who: &Principal,
     current: Secret,
     new: Secret,
+    revoke_api_keys: bool,
 ) -> ApiResult<()> {
     let account = crate::services::sessions::account_of(state, who).await?;
     check_strength_for(&new, state.passwords.params(), &account.email)?;
@@ -61,20 +65,26 @@ pub async fn change_password(
         .await?
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
     let now = state.clock.now();
-    let writes = vec![
+    let mut writes = vec![
         state.store.set_password(account.id, &hash),
         revoke_other_sessions(account.id, Some(who.session.id), now),
         revoke_all_devices(account.id, now),
+        // sign-ins and resets begun with the old password end with it
+        end_challenges(account.id, now),
         event(
             state,
             EventKind::PasswordChanged,
             Some(account.id),
             client,
-            json!({}),
+            json!({"api_keys_revoked": revoke_api_keys}),
         )
         .write(),
         notice(state, &account, Notice::PasswordChanged, client)?.write(),
     ];
+    // a password changed because it leaked may have let someone make keys, which outlive it
+    if revoke_api_keys {
+        writes.push(ApiKeyRecord::revoke_all(account.id, now));
+    }
     stepup::commit_with(state, Some(grant), writes).await?;
     state.outbox_wake.notify_one();
     Ok(())

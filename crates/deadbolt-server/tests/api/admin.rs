@@ -138,10 +138,22 @@ async fn an_mfa_reset_needs_the_admins_step_up_and_tells_the_user() {
     let mail = app.next_mail().await;
     assert_eq!(mail.to, ["locked-out@example.com"]);
     assert_eq!(mail.subject, "Two-step sign-in was reset");
-    let r = app.login("locked-out@example.com", PASSWORD).await;
-    assert_eq!(r.json::<Value>().await.unwrap()["mfa_required"], false);
+    // the user's sessions ended with the reset: signing in again needs only the password
+    assert_problem(
+        app.get_auth("/v1/me", &user.access).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let again: Value = app
+        .login("locked-out@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["mfa_required"], false);
     let mfa: Value = app
-        .get_auth("/v1/me/mfa", &user.access)
+        .get_auth("/v1/me/mfa", again["access_token"].as_str().unwrap())
         .await
         .json()
         .await

@@ -629,6 +629,52 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Steps up `action` for the session of `access` with the password (an account without
+    /// MFA); nothing to do while a grant for it is open.
+    pub async fn step_up_password(&self, access: &str, action: &str) {
+        let begin: Value = self
+            .send_auth(
+                reqwest::Method::POST,
+                "/v1/step-up",
+                access,
+                Some(json!({"action": action})),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        if begin["satisfied"] == true {
+            return;
+        }
+        let r = self
+            .send_auth(
+                reqwest::Method::POST,
+                "/v1/step-up/verify",
+                access,
+                Some(json!({"challenge_token": begin["challenge_token"], "type": "password", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "step-up: {}", r.text().await.unwrap());
+    }
+
+    /// The kinds of the account's security events, newest first.
+    pub async fn event_kinds(&self, access: &str) -> Vec<String> {
+        let body: Value = self
+            .get_auth("/v1/me/events?limit=100", access)
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
 /// Signs up, verifies the email with the mailed code, and signs in: the token response.
 pub async fn verified_account(app: &mut TestApp, email: &str) -> Value {
     let tokens = app.signed_in(email).await;

@@ -265,6 +265,34 @@ async fn a_change_applies_at_once_allowed_methods_and_per_action_methods() {
         )
         .await;
     assert_problem(r, 403, "factor_not_allowed").await;
+
+    // nor does the app, enrolled before the change, prove a sign-in any more
+    let mfa_token = app.mfa_token(&user.email).await;
+    let r = app.verify_totp(&mfa_token, &app.code(&user.secret)).await;
+    assert_problem(r, 403, "factor_not_allowed").await;
+}
+
+#[tokio::test]
+async fn recovery_codes_stop_proving_anything_once_policy_drops_them() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let (admin, secret) = admin_signed_in(&app, "root@example.com").await;
+    let user = app.enrolled("user@example.com").await;
+    let (_, mut policy) = get_policy(&app, &admin).await;
+    policy["mfa"]["allowed_methods"] = json!(["totp", "webauthn"]);
+    app.step_up_totp(&admin, "policy.change", &secret).await;
+    let r = put_policy(&app, &admin, &policy).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let mfa_token = app.mfa_token(&user.email).await;
+    let r = app
+        .post(
+            "/v1/login/mfa/verify",
+            json!({"mfa_token": mfa_token, "type": "recovery_code", "code": user.recovery_codes[0]}),
+        )
+        .await;
+    assert_problem(r, 403, "factor_not_allowed").await;
+    // the app still does
+    let r = app.verify_totp(&mfa_token, &app.code(&user.secret)).await;
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]

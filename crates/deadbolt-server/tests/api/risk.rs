@@ -445,3 +445,39 @@ async fn a_session_is_not_refreshed_from_where_its_roles_may_not_sign_in() {
     assert_eq!(refused[0]["detail"]["reason"], "location");
     assert_eq!(refused[0]["detail"]["country"], "FR");
 }
+
+#[tokio::test]
+async fn a_held_access_token_is_no_good_where_its_roles_may_not_sign_in() {
+    let Risky { app, _geoip } = spawn_holding("admin", &[], &["DE"]).await;
+    operator_account(&app, "root@example.com", &["admin"]).await;
+    let signed_in = login_from(&app, BERLIN, "root@example.com", None).await;
+    let access = signed_in["access_token"].as_str().unwrap().to_owned();
+    let from = |ip: &'static str, path: &'static str| {
+        let app = &app;
+        let access = access.clone();
+        async move {
+            app.client
+                .get(app.url(path))
+                .bearer_auth(access)
+                .header("x-forwarded-for", ip)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // the same token, carried to Paris: every call refused, the step-up first
+    for path in ["/v1/me", "/v1/me/sessions"] {
+        assert_problem(from(PARIS, path).await, 403, "location_not_allowed").await;
+    }
+    let r = app
+        .client
+        .post(app.url("/v1/step-up"))
+        .bearer_auth(&access)
+        .header("x-forwarded-for", PARIS)
+        .json(&json!({"action": "policy.change"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403, "location_not_allowed").await;
+    assert_eq!(from(BERLIN, "/v1/me").await.status(), 200);
+}

@@ -122,7 +122,7 @@ impl Key {
     }
 }
 
-async fn spawn() -> TestApp {
+pub async fn spawn() -> TestApp {
     spawn_with(|_| {}).await
 }
 
