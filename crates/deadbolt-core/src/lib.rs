@@ -28,6 +28,7 @@ pub mod team;
 pub mod throttle;
 pub mod token;
 pub mod totp;
+pub mod user_agent;
 pub mod webauthn;
 
 pub use error::CoreError;

@@ -39,6 +39,7 @@ pub struct Config {
     pub geoip: GeoipConfig,
     pub delivery: RetryPolicy,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -215,6 +216,15 @@ impl Default for WebauthnConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct GeoipConfig {
     pub database: String,
+}
+
+/// Who may read `/metrics`. Off the public listener by default: request counts by route and
+/// status, and logins by outcome, tell an outsider more than they should.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` on the listener (`[server] bind`); restrict it at the proxy.
+    pub public: bool,
 }
 
 impl WebauthnConfig {
@@ -848,6 +858,7 @@ fn from_table(root: toml::Table, problems: &mut Vec<ConfigProblem>) -> Config {
             "geoip" => merge(&section, table, &mut config.geoip, problems),
             "delivery" => merge(&section, table, &mut config.delivery, problems),
             "log" => merge(&section, table, &mut config.log, problems),
+            "metrics" => merge(&section, table, &mut config.metrics, problems),
             _ => false,
         };
         if !ok

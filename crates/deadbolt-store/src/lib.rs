@@ -48,7 +48,9 @@ pub use outbox::{DeadLetter, OutboxMessage};
 pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;
 pub use read::Read;
-pub use sessions::{revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord};
+pub use sessions::{
+    renew_session, revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord,
+};
 pub use teams::{team_writes, MemberRecord, TeamRecord};
 pub use throttle::reads as throttle_reads;
 pub use throttle::writes as throttle_writes;

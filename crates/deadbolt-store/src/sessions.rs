@@ -42,6 +42,41 @@ impl SessionRecord {
     }
 }
 
+/// Gives a live session a new id and ends the old one, carrying over everything that hangs on
+/// it (its refresh tokens, step-up grants and challenges): what a session identifier the
+/// browser held before a privilege change was worth ends with the change (OWASP ASVS 5.0,
+/// session renewal). The first write is a guard: nothing happens to a session already ended.
+pub fn renew_session(old: SessionId, new: SessionId, now: OffsetDateTime) -> Vec<crate::Write> {
+    let (old, new) = (old.to_string(), new.to_string());
+    [
+        Stmt::guard(
+            "INSERT INTO sessions (id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent, enrollment_only) \
+             SELECT $2, account_id, created_at, last_active_at, NULL, auth_time, amr, acr, ip, user_agent, enrollment_only \
+             FROM sessions WHERE id = $1 AND revoked_at IS NULL",
+            params![old.clone(), new.clone()],
+        ),
+        Stmt::new(
+            "UPDATE refresh_tokens SET session_id = $2 WHERE session_id = $1",
+            params![old.clone(), new.clone()],
+        ),
+        Stmt::new(
+            "UPDATE step_up_grants SET session_id = $2 WHERE session_id = $1",
+            params![old.clone(), new.clone()],
+        ),
+        Stmt::new(
+            "UPDATE mfa_challenges SET session_id = $2 WHERE session_id = $1",
+            params![old.clone(), new],
+        ),
+        Stmt::new(
+            "UPDATE sessions SET revoked_at = $2 WHERE id = $1",
+            params![old, to_millis(now)],
+        ),
+    ]
+    .into_iter()
+    .map(crate::Write)
+    .collect()
+}
+
 /// What the store found when asked to rotate a refresh token.
 #[derive(Debug, Clone)]
 pub enum RefreshOutcome {

@@ -4,8 +4,8 @@
 
 use super::step_up::{self, guarded_form, Op};
 use super::web::{
-    clear_cookie, given, message, see_other, with_cookies, NoFields, Page, PageError, PageForm,
-    PageResult, SignedIn, SESSION,
+    clear_cookie, given, message, renewed_session_cookie, see_other, with_cookies, NoFields, Page,
+    PageError, PageForm, PageResult, SignedIn, SESSION,
 };
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
@@ -315,7 +315,10 @@ async fn change_password(
     )
     .await
     {
-        Ok(()) => Ok(see_other("/account?notice=password")),
+        Ok(()) => Ok(with_cookies(
+            see_other("/account?notice=password"),
+            renewed_session_cookie(&page).await?,
+        )),
         Err(ApiError::StepUpRequired { .. }) => step_up::start(&page, Op::ChangePassword).await,
         Err(e @ ApiError::InvalidCredentials) => Ok(again("current_password", &message(&e))),
         Err(e @ ApiError::Internal(_)) => Err(e.into()),

@@ -5,8 +5,8 @@
 //! secret) travels in the dialog's form.
 
 use super::web::{
-    clear_cookie, given, message, see_other, set_cookie, with_cookies, Page, PageError, PageForm,
-    PageResult, SignedIn, PENDING_SECONDS, STEP_UP,
+    clear_cookie, given, message, renewed_session_cookie, see_other, set_cookie, with_cookies,
+    Page, PageError, PageForm, PageResult, SignedIn, PENDING_SECONDS, STEP_UP,
 };
 use super::{account, admin, enroll};
 use crate::error::ApiError;
@@ -394,7 +394,9 @@ async fn verify(SignedIn(page): SignedIn, PageForm(form): PageForm<VerifyForm>) 
     {
         Ok(_) => {
             let done = perform(&page, op).await?;
-            Ok(with_cookies(done, vec![clear_cookie(&page.state, STEP_UP)]))
+            let mut cookies = vec![clear_cookie(&page.state, STEP_UP)];
+            cookies.extend(renewed_session_cookie(&page).await?);
+            Ok(with_cookies(done, cookies))
         }
         Err(ApiError::MfaTokenInvalid) => Ok(with_cookies(
             see_other(op.back()),

@@ -256,6 +256,17 @@ impl Page {
     }
 }
 
+/// The session cookie after a privilege change: the session gets a new id (see
+/// `sessions::renew`) and the browser the cookie naming it; nothing when the session ended.
+pub async fn renewed_session_cookie(page: &Page) -> Result<Vec<HeaderValue>, PageError> {
+    let viewer = page.viewer()?;
+    Ok(crate::services::sessions::renew(&page.state, &viewer.who)
+        .await?
+        .map(|sid| session_cookie(&page.state, sid))
+        .into_iter()
+        .collect())
+}
+
 /// The cookie value of a session.
 pub fn session_cookie_value(state: &AppState, sid: SessionId) -> String {
     let id = sid.to_string();

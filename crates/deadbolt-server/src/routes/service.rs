@@ -71,16 +71,20 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text format: requests by route and status with latency histograms, logins by
-/// outcome.
+/// outcome. Only where `[metrics] public` is set; otherwise 404, as for any unknown path.
 #[utoipa::path(get, path = "/metrics", tag = "service", responses(
     (status = 200, body = String, content_type = "text/plain; version=0.0.4"),
+    (status = 404, description = "`not_found`: metrics are not served here", body = Problem, content_type = "application/problem+json"),
 ))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    if !state.config.metrics.public {
+        return Err(ApiError::NotFound);
+    }
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
-    )
+    ))
 }

@@ -119,11 +119,12 @@ pub fn notice_to(
     let from = client
         .ip
         .map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+    // described in words of our own: the header is the client's, and may be an attacker's
     let device = client
         .user_agent
         .as_deref()
         .filter(|_| notice == Notice::NewDevice)
-        .map(|ua| ua.chars().take(120).collect::<String>());
+        .map(deadbolt_core::user_agent::describe);
     let facts = Facts {
         when: &when,
         from: &from,

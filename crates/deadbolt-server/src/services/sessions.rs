@@ -222,6 +222,24 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal>
     Ok(Principal { claims, session })
 }
 
+/// Gives the caller's session a new id, ending the old one, after a privilege change (a
+/// step-up, a new password): an identifier seen or planted before the change is worth nothing
+/// after it. The new id; None when the session ended meanwhile.
+pub async fn renew(state: &AppState, who: &Principal) -> ApiResult<Option<SessionId>> {
+    let now = state.clock.now();
+    let fresh = SessionId::generate_ordered(state.rng.as_ref(), now);
+    Ok(
+        match state
+            .store
+            .commit(deadbolt_store::renew_session(who.session.id, fresh, now))
+            .await?
+        {
+            deadbolt_store::BatchOutcome::Committed => Some(fresh),
+            deadbolt_store::BatchOutcome::GuardFailed(_) => None,
+        },
+    )
+}
+
 /// Ends the caller's session.
 pub async fn logout(state: &AppState, client: &ClientInfo, who: &Principal) -> ApiResult<()> {
     let e = event(

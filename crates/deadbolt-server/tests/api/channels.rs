@@ -879,21 +879,23 @@ async fn a_sign_in_from_a_new_device_is_told() {
     // the sign-in right after sign-up was the first device; signing in there again is quiet
     assert_eq!(login_as(&app, "deadbolt-tests/1.0").await.status(), 200);
     assert!(app.next_mail_within(2).await.is_none());
-    assert_eq!(login_as(&app, "Phone <b>Browser</b>/2").await.status(), 200);
+    let hostile = "Firefox/133 (Linux) <b>Call +1 555 0100 to keep your account</b>";
+    assert_eq!(login_as(&app, hostile).await.status(), 200);
     let mail = app.next_mail().await;
     assert_eq!(mail.subject, "New sign-in to your account");
+    // described in the service's own words; nothing the client wrote reaches the owner
     assert!(
-        mail.text.contains("Device: Phone <b>Browser</b>/2"),
+        mail.text.contains("Device: Firefox on Linux"),
         "{}",
         mail.text
     );
     let html = mail.html.unwrap();
     assert!(
-        html.contains("Phone &lt;b&gt;Browser&lt;") && !html.contains("<b>"),
-        "escaped: {html}"
+        !mail.text.contains("555") && !html.contains("555") && !html.contains("<b>"),
+        "{html}"
     );
     // once seen, it is known
-    assert_eq!(login_as(&app, "Phone <b>Browser</b>/2").await.status(), 200);
+    assert_eq!(login_as(&app, hostile).await.status(), 200);
     assert!(app.next_mail_within(2).await.is_none());
     let access = app
         .login("devices@example.com", PASSWORD)

@@ -218,6 +218,8 @@ pub async fn spawn_app_with(options: Options, configure: impl FnOnce(&mut Config
     config.password.iterations = 1;
     config.delivery.base_delay_seconds = 1;
     config.delivery.max_delay_seconds = 2;
+    // the tests read the counters
+    config.metrics.public = true;
     configure(&mut config);
     let clock = options.manual_clock.then(|| {
         Arc::new(ManualClock::new(

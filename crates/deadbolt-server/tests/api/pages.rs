@@ -585,3 +585,67 @@ async fn a_planted_nonce_gives_no_token_for_someone_elses_session() {
     assert_eq!(status, 303);
     assert!(headers[LOCATION].to_str().unwrap().starts_with("/sign-in"));
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_renewed_at_a_step_up_and_a_password_change() {
+    let app = spawn_app().await;
+    app.sign_up("renewed@example.com").await;
+    let mut b = Browser::new();
+    b.get(&app, "/sign-in").await;
+    let (status, _, _) = b
+        .post(
+            &app,
+            "/sign-in",
+            &[("email", "renewed@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let session_cookie = |b: &Browser| {
+        b.cookies
+            .iter()
+            .find(|(k, _)| k.ends_with("session"))
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let signed_in = b.cookies.clone();
+    let before = session_cookie(&b);
+    // the password step-up of an account without MFA, through the dialog
+    b.get(&app, "/account").await;
+    let (status, headers, _) = b.post(&app, "/step-up/start", &[("op", "password")]).await;
+    assert_eq!(status, 303);
+    let dialog = headers[LOCATION].to_str().unwrap().to_owned();
+    b.get(&app, &dialog).await;
+    let (status, headers, body) = b
+        .post(
+            &app,
+            "/step-up/verify",
+            &[("op", "password"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(headers[LOCATION], "/account/password");
+    let stepped_up = session_cookie(&b);
+    assert_ne!(stepped_up, before, "a new session id after the step-up");
+    // the cookie from before the step-up signs nobody in
+    let mut old = Browser::new();
+    old.cookies = signed_in;
+    let (status, headers, _) = old.get(&app, "/account").await;
+    assert_eq!(status, 303);
+    assert!(headers[LOCATION].to_str().unwrap().starts_with("/sign-in"));
+    // the grant went with the session: the password can be changed now
+    b.get(&app, "/account/password").await;
+    let (status, headers, body) = b
+        .post(
+            &app,
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a different long passphrase 31"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(headers[LOCATION], "/account?notice=password");
+    assert_ne!(session_cookie(&b), stepped_up, "and again after the change");
+    assert_eq!(b.get(&app, "/account").await.0, 200);
+}

@@ -65,6 +65,12 @@ async fn keys_survive_a_restart() {
 }
 
 #[tokio::test]
+async fn metrics_are_not_served_to_anyone_unless_asked_for() {
+    let app = spawn_app_with(Options::default(), |c| c.metrics.public = false).await;
+    assert_problem(app.get("/metrics").await, 404, "not_found").await;
+}
+
+#[tokio::test]
 async fn metrics_count_requests_and_logins() {
     let app = spawn_app().await;
     app.signed_in("metrics@example.com").await;
