@@ -11,6 +11,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+use common::{six_digit_code, wait_for_single_mail};
+
 const BIN: &str = env!("CARGO_BIN_EXE_deadbolt");
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -319,7 +322,7 @@ fn first_run_signs_up_with_the_code_from_the_mail_directory() {
     assert!(signup.contains(r#""email_verified":false"#), "{signup}");
 
     let mail = dir.path().join("deadbolt-data").join("mail");
-    let message = wait_for_single_file(&mail);
+    let message = wait_for_single_mail(&mail);
     let name = message.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.ends_with(".eml"), "{name}");
     let text = std::fs::read_to_string(&message).unwrap();
@@ -388,36 +391,4 @@ fn serve_tightens_a_data_directory_others_can_read() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&db), 0o600);
-}
-
-/// Waits (up to ten seconds) for the outbox to write one file into `dir`.
-fn wait_for_single_file(dir: &Path) -> std::path::PathBuf {
-    for _ in 0..100 {
-        let files: Vec<_> = std::fs::read_dir(dir)
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default();
-        let done: Vec<_> = files
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        if let [one] = done.as_slice() {
-            return one.clone();
-        }
-        assert!(done.len() <= 1, "{done:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no mail written under {}", dir.display());
-}
-
-/// The one 6-digit number in a message's body (headers carry ids that may hold digit runs).
-fn six_digit_code(message: &str) -> String {
-    let (_, body) = message.split_once("\r\n\r\n").unwrap();
-    let mut codes: Vec<&str> = body
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
-        .collect();
-    codes.sort_unstable();
-    codes.dedup();
-    assert_eq!(codes.len(), 1, "{body}");
-    codes[0].to_owned()
 }

@@ -9,6 +9,8 @@
     reason = "a panic in a test is a failed test"
 )]
 
+mod common;
+use common::{six_digit_code, wait_for_single_mail};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -117,8 +119,6 @@ impl Server {
             ("DEADBOLT_SERVER__BIND", "127.0.0.1:0"),
             ("DEADBOLT_SERVER__PUBLIC_URL", "http://deadbolt.test"),
             ("DEADBOLT_DATABASE__URL", database_url),
-            // mail is irrelevant here; delivery retries in the background
-            ("DEADBOLT_EMAIL__SMTP_URL", "smtp://127.0.0.1:1"),
             // cheap hashing keeps the test fast; the rules around it are the same
             ("DEADBOLT_PASSWORD__MEMORY_KIB", "256"),
             ("DEADBOLT_PASSWORD__ITERATIONS", "1"),
@@ -299,6 +299,17 @@ async fn a_totp_step_is_accepted_once_across_two_processes() {
     )
     .await;
     assert_eq!(r.status, 201, "sign-up: {r:?}");
+    // the address proven with the code mailed (written under the shared directory)
+    let mail = wait_for_single_mail(&dir.path().join("deadbolt-data").join("mail"));
+    let code = six_digit_code(&std::fs::read_to_string(mail).unwrap());
+    let r = post(
+        &client,
+        a.url("/v1/accounts/verify"),
+        None,
+        Some(json!({"email": EMAIL, "channel": "email", "code": code})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "verify: {r:?}");
     let r = post(
         &client,
         a.url("/v1/login"),

@@ -125,41 +125,12 @@ async fn the_owner_claims_a_squatted_address_by_a_password_reset() {
     let squatter = app.signed_in_unverified(email).await;
     let _their_code = app.next_mail().await;
     let squatter_access = squatter["access_token"].as_str().unwrap();
-    // and has a password reset of their own under way
-    assert_eq!(
-        app.post("/v1/password-reset", json!({"email": email}))
-            .await
-            .status(),
-        202
-    );
-    let squatter_code = app.next_mail().await.code();
-    let r = app
-        .post(
-            "/v1/password-reset/verify",
-            json!({"email": email, "code": squatter_code}),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let squatter_reset: Value = r.json().await.unwrap();
-
+    // a reset begun earlier and left pending
+    let earlier_reset = app.reset_token(email).await;
     // the owner resets the password from the mailbox (a minute later: codes are not resent
     // sooner)
     app.advance(Duration::seconds(61));
-    assert_eq!(
-        app.post("/v1/password-reset", json!({"email": email}))
-            .await
-            .status(),
-        202
-    );
-    let code = app.next_mail().await.code();
-    let r = app
-        .post(
-            "/v1/password-reset/verify",
-            json!({"email": email, "code": code}),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let reset: Value = r.json().await.unwrap();
+    let reset = app.reset_token(email).await;
     let new_password = "a new and private passphrase 42";
     let r = app
         .post(
@@ -169,13 +140,13 @@ async fn the_owner_claims_a_squatted_address_by_a_password_reset() {
         .await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
 
-    // the squatter's session and pending reset are gone
+    // the squatter's session and the pending reset are gone
     let r = app.get_auth("/v1/me", squatter_access).await;
     assert_problem(r, 401, "invalid_token").await;
     let r = app
         .post(
             "/v1/password-reset/complete",
-            json!({"reset_token": squatter_reset["reset_token"], "new_password": "squatter owns this one 99"}),
+            json!({"reset_token": earlier_reset["reset_token"], "new_password": "squatter owns this one 99"}),
         )
         .await;
     assert_problem(r, 401, "mfa_token_invalid").await;
@@ -439,19 +410,7 @@ async fn a_password_change_ends_pending_sign_ins_and_resets_and_can_revoke_keys(
         .await
         .unwrap();
     // a reset token someone got from the mailbox, not yet used
-    while app.next_mail_within(1).await.is_some() {}
-    app.post("/v1/password-reset", json!({"email": email}))
-        .await;
-    let code = app.next_mail().await.code();
-    let reset: Value = app
-        .post(
-            "/v1/password-reset/verify",
-            json!({"email": email, "code": code}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let reset = app.reset_token(email).await;
     app.step_up_password(&access, "password.change").await;
     let new_password = "another private passphrase 77";
     let r = app
@@ -529,7 +488,9 @@ async fn a_step_up_token_is_no_access_token() {
     let app = spawn_app().await;
     let tokens = app.signed_in("tokens@example.com").await;
     let access = tokens["access_token"].as_str().unwrap();
-    let begin: Value = app
+    app.step_up_password(access, "billing.refund").await;
+    // asked again while the grant is open: the token
+    let done: Value = app
         .send_auth(
             Method::POST,
             "/v1/step-up",
@@ -540,34 +501,9 @@ async fn a_step_up_token_is_no_access_token() {
         .json()
         .await
         .unwrap();
-    let done: Value = app
-        .send_auth(
-            Method::POST,
-            "/v1/step-up/verify",
-            access,
-            Some(json!({"challenge_token": begin["challenge_token"], "type": "password", "password": PASSWORD})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
     let step_up_token = done["step_up_token"].as_str().unwrap();
     // an app that checks signature, issuer, audience and expiry, as most do
-    let header = jsonwebtoken::decode_header(step_up_token).unwrap();
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header.kid.clone().unwrap().as_str())
-        .unwrap()
-        .clone();
-    let key = jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap();
+    let key = app.signing_key_of(step_up_token).await;
     let mut as_access = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     as_access.set_audience(&["http://deadbolt.test"]);
     as_access.set_issuer(&["http://deadbolt.test"]);

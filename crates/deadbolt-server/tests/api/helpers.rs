@@ -439,21 +439,8 @@ pub async fn assert_problem(r: reqwest::Response, status: u16, error: &str) -> V
 
 /// The claims of a JWT, verified against the server's published JWKS by an independent library.
 pub async fn verified_claims(app: &TestApp, token: &str) -> Value {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
-    let kid = header.kid.expect("token has a kid");
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .expect("kid in JWKS");
-    let key = jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap();
+    let key = app.signing_key_of(token).await;
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     v.validate_exp = false;
     // a step-up token has an audience of its own, so that it never passes for an access token
@@ -658,6 +645,50 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status(), 200, "step-up: {}", r.text().await.unwrap());
+    }
+
+    /// Asks for a password reset of `email`, reads the code from its mail and trades it: the
+    /// body with the `reset_token`.
+    pub async fn reset_token(&mut self, email: &str) -> Value {
+        let r = self
+            .post("/v1/password-reset", json!({"email": email}))
+            .await;
+        assert_eq!(r.status(), 202);
+        let code = loop {
+            let mail = self.next_mail_to(email).await;
+            if mail.subject == "Reset your password" {
+                break mail.code();
+            }
+        };
+        let r = self
+            .post(
+                "/v1/password-reset/verify",
+                json!({"email": email, "code": code}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    /// The public key that signed `token`, from the published JWKS.
+    pub async fn signing_key_of(&self, token: &str) -> jsonwebtoken::DecodingKey {
+        let jwks: Value = self
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let kid = jsonwebtoken::decode_header(token)
+            .unwrap()
+            .kid
+            .expect("token has a kid");
+        let jwk = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid.as_str())
+            .expect("kid in JWKS");
+        jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap()
     }
 
     /// The kinds of the account's security events, newest first.

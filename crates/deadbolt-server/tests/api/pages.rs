@@ -103,6 +103,13 @@ impl Browser {
         (status, headers, r.text().await.unwrap())
     }
 
+    /// Opens the sign-in page and signs in with the password: the answer to the form.
+    async fn sign_in(&mut self, app: &TestApp, email: &str) -> (u16, HeaderMap, String) {
+        self.get(app, "/sign-in").await;
+        self.post(app, "/sign-in", &[("email", email), ("password", PASSWORD)])
+            .await
+    }
+
     async fn post(
         &mut self,
         app: &TestApp,
@@ -554,14 +561,7 @@ async fn a_planted_nonce_gives_no_token_for_someone_elses_session() {
     let app = spawn_app().await;
     app.sign_up("victim@example.com").await;
     let mut victim = Browser::new();
-    victim.get(&app, "/sign-in").await;
-    let (status, _, _) = victim
-        .post(
-            &app,
-            "/sign-in",
-            &[("email", "victim@example.com"), ("password", PASSWORD)],
-        )
-        .await;
+    let (status, _, _) = victim.sign_in(&app, "victim@example.com").await;
     assert_eq!(status, 303);
     // an attacker's own nonce and token (made before any sign-in), planted in the victim's
     // browser as a sibling origin on the same host could plant a cookie
@@ -591,14 +591,7 @@ async fn the_session_cookie_is_renewed_at_a_step_up_and_a_password_change() {
     let app = spawn_app().await;
     app.sign_up("renewed@example.com").await;
     let mut b = Browser::new();
-    b.get(&app, "/sign-in").await;
-    let (status, _, _) = b
-        .post(
-            &app,
-            "/sign-in",
-            &[("email", "renewed@example.com"), ("password", PASSWORD)],
-        )
-        .await;
+    let (status, _, _) = b.sign_in(&app, "renewed@example.com").await;
     assert_eq!(status, 303);
     let session_cookie = |b: &Browser| {
         b.cookies
