@@ -118,6 +118,24 @@ fn config_check_reports_every_problem_with_its_key() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    // valid, but mail would only be written to files: said, not refused
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("warning: email.smtp_url: not set: mail is written to files"),
+        "{stdout}"
+    );
+    std::fs::write(
+        &good,
+        "[email]\nsmtp_url = \"smtp://mail.example.com:25\"\n",
+    )
+    .unwrap();
+    let out = deadbolt(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8(out.stdout).unwrap().contains("warning"));
 }
 
 #[test]

@@ -34,13 +34,13 @@ async fn with_webhook(
     options: Options,
     configure: impl FnOnce(&mut Config),
 ) -> (TestApp, PhoneReceiver) {
-    let port = free_port();
+    let (port, listener) = PhoneReceiver::reserve();
     let app = spawn_app_with(options, |c| {
         webhook_on(port)(c);
         configure(c);
     })
     .await;
-    let phone = PhoneReceiver::webhook(port, SECRET, &app).await;
+    let phone = PhoneReceiver::webhook_on(listener, SECRET, &app).await;
     (app, phone)
 }
 
@@ -198,9 +198,9 @@ async fn sms_codes_through_a_signed_webhook_enroll_and_sign_in() {
 
 #[tokio::test]
 async fn voice_and_sms_codes_through_twilio() {
-    let port = free_port();
+    let (port, listener) = PhoneReceiver::reserve();
     let app = spawn_app_with(manual(), twilio_on(port)).await;
-    let mut twilio = PhoneReceiver::twilio(port, &app).await;
+    let mut twilio = PhoneReceiver::twilio(listener, &app).await;
     let tokens = app.signed_in("voice@example.com").await;
     let access = tokens["access_token"].as_str().unwrap();
     let r = post_auth(&app, "/v1/me/mfa/voice", access, json!({"phone": PHONE})).await;

@@ -63,21 +63,36 @@ pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TWILIO_TOKEN: &str = "twilio-test-auth-token";
 
 impl PhoneReceiver {
-    /// The webhook shape at `http://127.0.0.1:{port}/sms`, for `app` (whose clock signs).
-    pub async fn webhook(port: u16, secret: &str, app: &TestApp) -> Self {
-        Self::start(port, secret, app, |r| r.route("/sms", post(webhook))).await
+    /// A loopback port held from now on, for the app's configuration, and its listener, for
+    /// the receiver started once the app is up (a port only picked could be taken by a parallel
+    /// test in between).
+    pub fn reserve() -> (u16, std::net::TcpListener) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        (listener.local_addr().unwrap().port(), listener)
     }
 
-    /// Twilio's API at `http://127.0.0.1:{port}` (the `twilio_base_url`).
-    pub async fn twilio(port: u16, app: &TestApp) -> Self {
-        Self::start(port, "", app, |r| {
+    /// The webhook shape at `http://127.0.0.1:{port}/sms`, for `app` (whose clock signs); the
+    /// port is bound now (after an outage with nothing listening).
+    pub async fn webhook(port: u16, secret: &str, app: &TestApp) -> Self {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        Self::webhook_on(listener, secret, app).await
+    }
+
+    /// The webhook shape on a reserved listener.
+    pub async fn webhook_on(listener: std::net::TcpListener, secret: &str, app: &TestApp) -> Self {
+        Self::start(listener, secret, app, |r| r.route("/sms", post(webhook))).await
+    }
+
+    /// Twilio's API on a reserved listener (the `twilio_base_url`).
+    pub async fn twilio(listener: std::net::TcpListener, app: &TestApp) -> Self {
+        Self::start(listener, "", app, |r| {
             r.route("/2010-04-01/Accounts/{sid}/{resource}", post(twilio))
         })
         .await
     }
 
     async fn start(
-        port: u16,
+        listener: std::net::TcpListener,
         secret: &str,
         app: &TestApp,
         routes: impl FnOnce(Router<Shared>) -> Router<Shared>,
@@ -93,9 +108,8 @@ impl PhoneReceiver {
             clock: app.clock.clone(),
         };
         let app = routes(Router::new()).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
