@@ -49,7 +49,7 @@ pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;
 pub use read::Read;
 pub use sessions::{revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord};
-pub use teams::{team_writes, MemberRecord, TeamRecord};
+pub use teams::{invitation_writes, team_writes, InvitationRecord, MemberRecord, TeamRecord};
 pub use throttle::reads as throttle_reads;
 pub use throttle::writes as throttle_writes;
 pub use webauthn::{CeremonyRecord, WebauthnCredentialRecord};
@@ -129,6 +129,13 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 10,
         name: "webauthn",
         sql: include_str!("../migrations/0010_webauthn.sql"),
+    },
+    // 0011 belongs to another change; versions need not be contiguous (each is applied once,
+    // by its number, in this list's order)
+    Migration {
+        version: 12,
+        name: "team_invitations",
+        sql: include_str!("../migrations/0012_team_invitations.sql"),
     },
 ];
 
