@@ -64,10 +64,18 @@ pub enum EventKind {
     WebauthnSignCountRegressed,
     /// A usernameless sign-in with a passkey.
     PasskeyLoginSucceeded,
+    /// A team's owner or admin invited an email address (recorded on the inviter).
+    TeamMemberInvited,
+    /// An invitation was accepted: the invitee joined the team (recorded on the invitee).
+    TeamInvitationAccepted,
+    /// The invitee declined an invitation.
+    TeamInvitationDeclined,
+    /// A team's owner or admin withdrew an invitation.
+    TeamInvitationWithdrawn,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 51] = [
+    pub const ALL: [EventKind; 55] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -119,6 +127,10 @@ impl EventKind {
         Self::SignInRefused,
         Self::WebauthnSignCountRegressed,
         Self::PasskeyLoginSucceeded,
+        Self::TeamMemberInvited,
+        Self::TeamInvitationAccepted,
+        Self::TeamInvitationDeclined,
+        Self::TeamInvitationWithdrawn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -174,6 +186,10 @@ impl EventKind {
             Self::SignInRefused => "sign_in_refused",
             Self::WebauthnSignCountRegressed => "webauthn_sign_count_regressed",
             Self::PasskeyLoginSucceeded => "passkey_login_succeeded",
+            Self::TeamMemberInvited => "team_member_invited",
+            Self::TeamInvitationAccepted => "team_invitation_accepted",
+            Self::TeamInvitationDeclined => "team_invitation_declined",
+            Self::TeamInvitationWithdrawn => "team_invitation_withdrawn",
         }
     }
 

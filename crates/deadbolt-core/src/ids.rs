@@ -72,4 +72,6 @@ typed_id!(
     ApiKeyId,
     /// A team of accounts.
     TeamId,
+    /// An invitation to join a team.
+    InvitationId,
 );

@@ -1,5 +1,6 @@
 //! Removing what has expired: spent or dead challenges and codes, old failure counts, ended
-//! sessions (their refresh tokens go with them), expired grants and devices, delivered mail.
+//! sessions (their refresh tokens go with them), expired grants, devices and team invitations,
+//! delivered mail.
 //! Security events are kept.
 
 use crate::db::Stmt;
@@ -34,6 +35,7 @@ impl Store {
             Stmt::new("DELETE FROM verification_codes WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM auth_failures WHERE at < $1", params![cutoff]),
             Stmt::new("DELETE FROM step_up_grants WHERE expires_at < $1", params![cutoff]),
+            Stmt::new("DELETE FROM team_invitations WHERE expires_at < $1", params![cutoff]),
             Stmt::new(
                 "DELETE FROM sessions WHERE revoked_at < $1 OR created_at < $2 OR last_active_at < $3",
                 params![cutoff, created_cutoff, idle_cutoff],

@@ -51,7 +51,7 @@ pub use read::Read;
 pub use sessions::{
     renew_session, revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord,
 };
-pub use teams::{team_writes, MemberRecord, TeamRecord};
+pub use teams::{invitation_writes, team_writes, InvitationRecord, MemberRecord, TeamRecord};
 pub use throttle::reads as throttle_reads;
 pub use throttle::writes as throttle_writes;
 pub use webauthn::{CeremonyRecord, WebauthnCredentialRecord};
@@ -131,6 +131,12 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 10,
         name: "webauthn",
         sql: include_str!("../migrations/0010_webauthn.sql"),
+    },
+    // versions need not be contiguous: each is applied once, by its number, in this order
+    Migration {
+        version: 12,
+        name: "team_invitations",
+        sql: include_str!("../migrations/0012_team_invitations.sql"),
     },
     Migration {
         version: 14,

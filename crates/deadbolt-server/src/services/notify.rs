@@ -35,10 +35,12 @@ pub enum Notice {
     SessionRefused,
     /// A security key's signature counter went backwards: it may have been copied.
     AuthenticatorCloned,
+    /// Someone invited the account to a team; nothing changes until the account accepts.
+    TeamInvitation,
 }
 
 impl Notice {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -59,6 +61,7 @@ impl Notice {
         Self::SignInRefused,
         Self::SessionRefused,
         Self::AuthenticatorCloned,
+        Self::TeamInvitation,
     ];
 
     /// Its name in `notices.j2`.
@@ -84,6 +87,7 @@ impl Notice {
             Self::SignInRefused => "sign_in_refused",
             Self::SessionRefused => "session_refused",
             Self::AuthenticatorCloned => "authenticator_cloned",
+            Self::TeamInvitation => "team_invitation",
         }
     }
 

@@ -92,7 +92,7 @@ pub fn session_location_allowed(state: &AppState, client: &ClientInfo, account: 
 
 /// Whether nothing was counted under `key` in the last hour: what is told or recorded at most
 /// once an hour (the caller counts it with [`throttle_writes::count`] when it does).
-async fn quiet_for_an_hour(state: &AppState, key: &str) -> ApiResult<bool> {
+pub(crate) async fn quiet_for_an_hour(state: &AppState, key: &str) -> ApiResult<bool> {
     let since = state.clock.now() - time::Duration::HOUR;
     Ok(state.store.failure_window(key, since).await?.count == 0)
 }

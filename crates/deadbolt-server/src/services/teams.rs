@@ -1,22 +1,46 @@
 //! Teams: an account makes one and owns it; owners and admins manage the members under the
 //! `team.manage` step-up (a 300-second sliding window by default); a team always keeps an owner.
+//!
+//! Nobody joins a team without saying yes: owners and admins invite an email address, and the
+//! holder of that address, once it is verified, accepts or declines. An invitation answers the
+//! same whether or not the address has an account, so inviting cannot tell who has one; only a
+//! verified account hears of it by email (never a bare address: that would let anyone mail
+//! anyone), at most once an hour.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientInfo, Principal};
 use crate::services::events::event;
+use crate::services::notify::{notice, Notice};
+use crate::services::risk::quiet_for_an_hour;
 use crate::services::stepup;
 use crate::state::AppState;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::ids::{AccountId, TeamId};
+use deadbolt_core::ids::{AccountId, InvitationId, TeamId};
 use deadbolt_core::stepup::Action;
 use deadbolt_core::team::{self, may_change, TeamRole};
-use deadbolt_store::{team_writes, BatchOutcome, MemberRecord, StoreError, TeamRecord, Write};
+use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
+use deadbolt_core::CoreError;
+use deadbolt_store::{
+    invitation_writes, team_writes, throttle_writes, BatchOutcome, InvitationRecord, MemberRecord,
+    StoreError, TeamRecord, Write,
+};
 use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+/// How long an invitation waits for an answer.
+pub const INVITATION_TTL: Duration = Duration::days(7);
+
+/// Invitations one account may send in [`INVITATION_WINDOW`]: enough for onboarding a team,
+/// too few to fill the table or anyone's mailbox.
+pub const INVITATIONS_PER_WINDOW: u32 = 50;
+pub const INVITATION_WINDOW: Duration = Duration::HOUR;
 
 pub struct Team {
     pub team: TeamRecord,
     pub members: Vec<MemberRecord>,
+    /// Standing invitations, shown to the members as `invited`.
+    pub invitations: Vec<InvitationRecord>,
 }
 
 pub async fn create(
@@ -54,9 +78,15 @@ pub async fn create(
 /// The caller's teams, each with its members.
 pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<Team>> {
     let mut out = Vec::new();
+    let now = state.clock.now();
     for team in state.store.teams_of(who.session.account_id).await? {
         let members = state.store.members_of(team.id).await?;
-        out.push(Team { team, members });
+        let invitations = state.store.invitations_of_team(team.id, now).await?;
+        out.push(Team {
+            team,
+            members,
+            invitations,
+        });
     }
     Ok(out)
 }
@@ -71,7 +101,15 @@ pub async fn get(state: &AppState, who: &Principal, id: TeamId) -> ApiResult<Tea
     {
         return Err(ApiError::NotFound);
     }
-    Ok(Team { team, members })
+    let invitations = state
+        .store
+        .invitations_of_team(id, state.clock.now())
+        .await?;
+    Ok(Team {
+        team,
+        members,
+        invitations,
+    })
 }
 
 /// A change the caller may make: their step-up grant and the role that allowed it.
@@ -120,7 +158,7 @@ async fn commit_change(
     allowed: Allowed,
     team: TeamId,
     change: Write,
-    recorded: Write,
+    recorded: Vec<Write>,
 ) -> ApiResult<BatchOutcome> {
     let mut writes: Vec<Write> = state
         .store
@@ -131,7 +169,7 @@ async fn commit_change(
         writes.push(team_writes::holds(team, who.session.account_id, role));
     }
     writes.push(change);
-    writes.push(recorded);
+    writes.extend(recorded);
     stepup::commit_with(state, Some(allowed.grant), writes).await
 }
 
@@ -145,50 +183,230 @@ fn refused(from: TeamRole) -> ApiError {
     }
 }
 
-pub async fn add_member(
+/// An invitation as its sender sees it: the same for every address, known or not.
+pub struct Invited {
+    pub id: InvitationId,
+    pub email: String,
+    pub role: TeamRole,
+    pub invited_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Invites `email` to the team as `role` (the caller's role must allow giving it). Inviting an
+/// address again renews its invitation. A member's address is refused (`already_member`): the
+/// caller sees the members anyway, so that tells nothing new.
+pub async fn invite(
     state: &AppState,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
     email: &str,
     role: &str,
-) -> ApiResult<MemberRecord> {
+) -> ApiResult<Invited> {
     let role = TeamRole::parse(role)?;
     let team = get(state, who, id).await?;
     let allowed = authorise(state, who, &team, None, Some(role), None).await?;
     let email = Email::parse(email)?;
-    let account = state
-        .store
-        .account_by_email(&email)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if team.members.iter().any(|m| m.account_id == account.id) {
+    if team.members.iter().any(|m| m.email == email.as_str()) {
         return Err(ApiError::AlreadyMember);
     }
-    let added = event(
+    let me = who.session.account_id;
+    let now = state.clock.now();
+    let sent = format!("team_invitations:{me}");
+    let policy = ThrottlePolicy {
+        max_failures: INVITATIONS_PER_WINDOW,
+        window: INVITATION_WINDOW,
+    };
+    let seen = state
+        .store
+        .failure_window(&sent, policy.window_start(now))
+        .await?;
+    if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
+        return Err(ApiError::TooManyAttempts {
+            retry_after: retry_after_seconds(wait),
+        });
+    }
+    let invited = Invited {
+        id: InvitationId::generate(state.rng.as_ref()),
+        email: email.as_str().to_owned(),
+        role,
+        invited_at: now,
+        expires_at: now + INVITATION_TTL,
+    };
+    let recorded = event(
         state,
-        EventKind::TeamMemberAdded,
-        Some(who.session.account_id),
+        EventKind::TeamMemberInvited,
+        Some(me),
         client,
-        json!({"team_id": id, "account_id": account.id, "role": role.as_str()}),
+        json!({"team_id": id, "invitation_id": invited.id, "email": invited.email, "role": role.as_str()}),
     );
-    let change = team_writes::add(id, account.id, role, state.clock.now());
-    match commit_change(state, who, allowed, id, change, added.write()).await {
-        Ok(BatchOutcome::GuardFailed(_)) => Err(refused(TeamRole::Member)),
-        Ok(BatchOutcome::Committed) => Ok(MemberRecord {
-            team_id: id,
-            account_id: account.id,
-            email: account.email.as_str().to_owned(),
-            role,
-        }),
-        // added by a parallel request
-        Err(ApiError::Internal(e)) if is_conflict(&e) => Err(ApiError::AlreadyMember),
-        Err(e) => Err(e),
+    let mut writes = vec![recorded.write(), throttle_writes::count(&sent, now)];
+    // only an account that proved it holds the address hears of it, once an hour at most
+    let mut told = false;
+    if let Some(account) = state.store.account_by_email(&email).await? {
+        let quiet = format!("notice:team_invitation:{}", account.id);
+        if account.email_verified && quiet_for_an_hour(state, &quiet).await? {
+            writes.push(notice(state, &account, Notice::TeamInvitation, client)?.write());
+            writes.push(throttle_writes::count(&quiet, now));
+            told = true;
+        }
+    }
+    let change = invitation_writes::invite(
+        invited.id,
+        id,
+        &invited.email,
+        role,
+        me,
+        now,
+        invited.expires_at,
+    );
+    match commit_change(state, who, allowed, id, change, writes).await? {
+        BatchOutcome::Committed => {
+            if told {
+                state.outbox_wake.notify_one();
+            }
+            Ok(invited)
+        }
+        BatchOutcome::GuardFailed(_) => Err(refused(TeamRole::Member)),
     }
 }
 
-fn is_conflict(e: &anyhow::Error) -> bool {
-    matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Conflict))
+/// Withdraws one of the team's invitations (step-up `team.manage`; the caller's role must
+/// allow giving the invited role).
+pub async fn withdraw(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    id: TeamId,
+    invitation: InvitationId,
+) -> ApiResult<()> {
+    let team = get(state, who, id).await?;
+    let target = team
+        .invitations
+        .iter()
+        .find(|i| i.id == invitation)
+        .cloned()
+        .ok_or(ApiError::NotFound)?;
+    let allowed = authorise(state, who, &team, None, Some(target.role), None).await?;
+    let withdrawn = event(
+        state,
+        EventKind::TeamInvitationWithdrawn,
+        Some(who.session.account_id),
+        client,
+        json!({"team_id": id, "invitation_id": invitation, "email": target.email, "role": target.role.as_str()}),
+    );
+    let change = invitation_writes::withdraw(id, invitation);
+    match commit_change(state, who, allowed, id, change, vec![withdrawn.write()]).await? {
+        BatchOutcome::Committed => Ok(()),
+        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+    }
+}
+
+/// The caller's address, which must be verified: an invitation goes to whoever holds the
+/// address, and an account made with someone else's address (pre-hijacking) must gain nothing,
+/// nor be able to turn down what was meant for the address's owner.
+async fn verified_address(state: &AppState, who: &Principal) -> ApiResult<String> {
+    let account = crate::services::sessions::account_of(state, who).await?;
+    if !account.email_verified {
+        return Err(ApiError::EmailUnverified);
+    }
+    Ok(account.email.as_str().to_owned())
+}
+
+/// The standing invitations addressed to the caller.
+pub async fn invitations(state: &AppState, who: &Principal) -> ApiResult<Vec<InvitationRecord>> {
+    let email = verified_address(state, who).await?;
+    Ok(state
+        .store
+        .invitations_for(&email, state.clock.now())
+        .await?)
+}
+
+/// Accepts an invitation addressed to the caller: they join with the invited role.
+pub async fn accept(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    invitation: InvitationId,
+) -> ApiResult<Team> {
+    let email = verified_address(state, who).await?;
+    let now = state.clock.now();
+    let found = state
+        .store
+        .invitation_for(invitation, &email, now)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let me = who.session.account_id;
+    let team = found.team_id;
+    if state
+        .store
+        .members_of(team)
+        .await?
+        .iter()
+        .any(|m| m.account_id == me)
+    {
+        // nothing left to accept
+        state
+            .store
+            .commit(vec![invitation_writes::drop_for(team, &email)])
+            .await?;
+        return Err(ApiError::AlreadyMember);
+    }
+    let accepted = event(
+        state,
+        EventKind::TeamInvitationAccepted,
+        Some(me),
+        client,
+        json!({"team_id": team, "invitation_id": invitation, "role": found.role.as_str(), "invited_by": found.invited_by}),
+    );
+    let mut writes: Vec<Write> = state
+        .store
+        .lock_bucket(&format!("team:{team}"))
+        .into_iter()
+        .collect();
+    writes.push(invitation_writes::take(invitation, &email, found.role, now));
+    writes.push(team_writes::add(team, me, found.role, now));
+    writes.push(accepted.write());
+    match state.store.commit(writes).await {
+        // withdrawn, renewed, expired or its inviter lost the right meanwhile
+        Ok(BatchOutcome::GuardFailed(_)) => Err(ApiError::NotFound),
+        Ok(BatchOutcome::Committed) => get(state, who, team).await,
+        Err(StoreError::Conflict) => Err(ApiError::AlreadyMember),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Declines an invitation addressed to the caller: it is gone.
+pub async fn decline(
+    state: &AppState,
+    client: &ClientInfo,
+    who: &Principal,
+    invitation: InvitationId,
+) -> ApiResult<()> {
+    let email = verified_address(state, who).await?;
+    let found = state
+        .store
+        .invitation_for(invitation, &email, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let declined = event(
+        state,
+        EventKind::TeamInvitationDeclined,
+        Some(who.session.account_id),
+        client,
+        json!({"team_id": found.team_id, "invitation_id": invitation, "role": found.role.as_str(), "invited_by": found.invited_by}),
+    );
+    match state
+        .store
+        .commit(vec![
+            invitation_writes::decline(invitation, &email),
+            declined.write(),
+        ])
+        .await?
+    {
+        BatchOutcome::Committed => Ok(()),
+        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+    }
 }
 
 /// The member `account` of the team, as the caller can see it.
@@ -228,7 +446,7 @@ pub async fn change_role(
         json!({"team_id": id, "account_id": account, "from": target.role.as_str(), "to": role.as_str()}),
     );
     let change = team_writes::set_role(id, account, target.role, role);
-    match commit_change(state, who, allowed, id, change, changed.write()).await? {
+    match commit_change(state, who, allowed, id, change, vec![changed.write()]).await? {
         BatchOutcome::Committed => Ok(MemberRecord { role, ..target }),
         BatchOutcome::GuardFailed(_) => Err(refused(target.role)),
     }
@@ -252,7 +470,7 @@ pub async fn remove_member(
         json!({"team_id": id, "account_id": account, "role": target.role.as_str()}),
     );
     let change = team_writes::remove(id, account, target.role);
-    match commit_change(state, who, allowed, id, change, removed.write()).await? {
+    match commit_change(state, who, allowed, id, change, vec![removed.write()]).await? {
         BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(_) => Err(refused(target.role)),
     }
