@@ -7,32 +7,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 /// Steps up `action` with the password (these accounts have no MFA).
-async fn step_up_password(app: &TestApp, access: &str, action: &str) {
-    let begin: Value = app
-        .send_auth(
-            Method::POST,
-            "/v1/step-up",
-            access,
-            Some(json!({"action": action})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    if begin["satisfied"] == true {
-        return;
-    }
-    let r = app
-        .send_auth(
-            Method::POST,
-            "/v1/step-up/verify",
-            access,
-            Some(json!({"challenge_token": begin["challenge_token"], "type": "password", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(r.status(), 200, "step-up: {}", r.text().await.unwrap());
-}
-
 async fn introspect(app: &TestApp, key: &str) -> reqwest::Response {
     app.post("/v1/api-keys/introspect", json!({"key": key}))
         .await
@@ -94,7 +68,7 @@ async fn api_keys_are_shown_once_introspected_and_revoked_under_step_up() {
         introspect(&app, &key).await.json::<Value>().await.unwrap()["active"],
         true
     );
-    step_up_password(&app, &access, "api_key.revoke").await;
+    app.step_up_password(&access, "api_key.revoke").await;
     let r = app.send_auth(Method::DELETE, &path, &access, None).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
@@ -317,7 +291,7 @@ async fn teams_members_roles_and_the_last_owner() {
     )
     .await;
     assert_eq!(body["action"], "team.manage");
-    step_up_password(&app, &owner, "team.manage").await;
+    app.step_up_password(&owner, "team.manage").await;
     join(&app, &owner, &id, &admin, "admin@example.com", "admin").await;
     let r = invite(&app, &owner, &id, "member@example.com", "admin").await;
     assert_eq!(r.status(), 201, "the window is still open");
@@ -351,7 +325,7 @@ async fn teams_members_roles_and_the_last_owner() {
     .await;
 
     // admins manage members and admins, never owners
-    step_up_password(&app, &admin, "team.manage").await;
+    app.step_up_password(&admin, "team.manage").await;
     assert_problem(
         invite(&app, &admin, &id, "third@example.com", "owner").await,
         403,
@@ -378,7 +352,7 @@ async fn teams_members_roles_and_the_last_owner() {
     )
     .await;
     // members manage nobody, but may leave
-    step_up_password(&app, &member, "team.manage").await;
+    app.step_up_password(&member, "team.manage").await;
     assert_problem(
         invite(&app, &member, &id, "x@example.com", "member").await,
         403,
@@ -471,7 +445,7 @@ async fn an_invitation_makes_nobody_a_member_until_accepted() {
     let owner = verified(&mut app, "lead@example.com").await;
     let bob = verified(&mut app, "bob@example.com").await;
     let id = new_team(&app, &owner, "Ops").await;
-    step_up_password(&app, &owner, "team.manage").await;
+    app.step_up_password(&owner, "team.manage").await;
     let r = invite(&app, &owner, &id, "  Bob@Example.com ", "admin").await;
     assert_eq!(r.status(), 201);
     let sent: Value = r.json().await.unwrap();
@@ -489,7 +463,7 @@ async fn an_invitation_makes_nobody_a_member_until_accepted() {
     assert_problem(team_view(&app, &bob, &id).await, 404, "not_found").await;
     let teams: Value = app.get_auth("/v1/teams", &bob).await.json().await.unwrap();
     assert_eq!(teams["items"], json!([]));
-    step_up_password(&app, &bob, "team.manage").await;
+    app.step_up_password(&bob, "team.manage").await;
     assert_problem(
         invite(&app, &bob, &id, "eve@example.com", "member").await,
         404,
@@ -548,9 +522,9 @@ async fn inviting_answers_alike_whether_or_not_the_address_has_an_account() {
     let mut app = spawn_app().await;
     let owner = verified(&mut app, "host@example.com").await;
     verified(&mut app, "known@example.com").await;
-    app.signed_in("unverified@example.com").await;
+    app.signed_in_unverified("unverified@example.com").await;
     let id = new_team(&app, &owner, "Guests").await;
-    step_up_password(&app, &owner, "team.manage").await;
+    app.step_up_password(&owner, "team.manage").await;
     let mut answers = Vec::new();
     for email in [
         "known@example.com",
@@ -603,9 +577,12 @@ async fn an_unverified_account_can_neither_see_nor_answer_invitations_to_its_add
     let mut app = spawn_app().await;
     let owner = verified(&mut app, "founder@example.com").await;
     // whoever signed up with this address has not shown they hold it
-    let pre = app.access_token("claimed@example.com").await;
+    let pre = app.signed_in_unverified("claimed@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let id = new_team(&app, &owner, "Core").await;
-    step_up_password(&app, &owner, "team.manage").await;
+    app.step_up_password(&owner, "team.manage").await;
     let sent: Value = invite(&app, &owner, &id, "claimed@example.com", "owner")
         .await
         .json()
@@ -664,7 +641,7 @@ async fn nobody_else_can_answer_an_invitation() {
     let bob = verified(&mut app, "robert@example.com").await;
     let carol = verified(&mut app, "carol@example.com").await;
     let id = new_team(&app, &owner, "Core").await;
-    step_up_password(&app, &owner, "team.manage").await;
+    app.step_up_password(&owner, "team.manage").await;
     let sent: Value = invite(&app, &owner, &id, "robert@example.com", "member")
         .await
         .json()
@@ -704,7 +681,7 @@ async fn declining_or_withdrawing_drops_the_invitation() {
     let owner = verified(&mut app, "boss@example.com").await;
     let dan = verified(&mut app, "dan@example.com").await;
     let id = new_team(&app, &owner, "Sales").await;
-    step_up_password(&app, &owner, "team.manage").await;
+    app.step_up_password(&owner, "team.manage").await;
     let sent: Value = invite(&app, &owner, &id, "dan@example.com", "admin")
         .await
         .json()
@@ -761,7 +738,7 @@ async fn an_invitation_cannot_make_anyone_the_last_owner_without_their_consent()
     let alice = verified(&mut app, "alice@example.com").await;
     let bob = verified(&mut app, "bob@example.com").await;
     let id = new_team(&app, &alice, "Handover").await;
-    step_up_password(&app, &alice, "team.manage").await;
+    app.step_up_password(&alice, "team.manage").await;
     let r = invite(&app, &alice, &id, "bob@example.com", "owner").await;
     assert_eq!(r.status(), 201);
     let view: Value = team_view(&app, &alice, &id).await.json().await.unwrap();
@@ -783,7 +760,7 @@ async fn an_invitation_cannot_make_anyone_the_last_owner_without_their_consent()
     )
     .await;
     // ... and Bob's account is his to delete
-    step_up_password(&app, &bob, "account.delete").await;
+    app.step_up_password(&bob, "account.delete").await;
     assert_eq!(
         app.send_auth(Method::DELETE, "/v1/me", &bob, None)
             .await
@@ -806,7 +783,7 @@ async fn invitations_are_capped_per_hour() {
     .await;
     let owner = app.access_token("busy@example.com").await;
     let id = new_team(&app, &owner, "Big").await;
-    step_up_password(&app, &owner, "team.manage").await;
+    app.step_up_password(&owner, "team.manage").await;
     for i in 0..50 {
         let r = invite(&app, &owner, &id, &format!("p{i}@example.com"), "member").await;
         assert_eq!(r.status(), 201);
@@ -820,7 +797,7 @@ async fn invitations_are_capped_per_hour() {
         .as_str()
         .unwrap()
         .to_owned();
-    step_up_password(&app, &owner, "team.manage").await;
+    app.step_up_password(&owner, "team.manage").await;
     let r = invite(&app, &owner, &id, "p50@example.com", "member").await;
     assert_eq!(r.status(), 201);
 }
@@ -843,7 +820,7 @@ async fn deleting_an_account_takes_its_keys_and_memberships_but_not_a_team_it_ow
         .unwrap();
     new_team(&app, &alice, "Solo").await;
     let shared_id = new_team(&app, &bob, "Shared").await;
-    step_up_password(&app, &bob, "team.manage").await;
+    app.step_up_password(&bob, "team.manage").await;
     join(
         &app,
         &bob,
@@ -854,7 +831,7 @@ async fn deleting_an_account_takes_its_keys_and_memberships_but_not_a_team_it_ow
     )
     .await;
 
-    step_up_password(&app, &alice, "account.delete").await;
+    app.step_up_password(&alice, "account.delete").await;
     assert_eq!(
         app.send_auth(Method::DELETE, "/v1/me", &alice, None)
             .await
@@ -887,7 +864,7 @@ async fn deleting_an_account_takes_its_keys_and_memberships_but_not_a_team_it_ow
         "member",
     )
     .await;
-    step_up_password(&app, &bob, "account.delete").await;
+    app.step_up_password(&bob, "account.delete").await;
     assert_problem(
         app.send_auth(Method::DELETE, "/v1/me", &bob, None).await,
         409,
