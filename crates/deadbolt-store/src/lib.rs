@@ -137,6 +137,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "team_invitations",
         sql: include_str!("../migrations/0012_team_invitations.sql"),
     },
+    Migration {
+        version: 13,
+        name: "service_key_rotation",
+        sql: include_str!("../migrations/0013_service_key_rotation.sql"),
+    },
 ];
 
 /// Every query the service makes, over either backend.
