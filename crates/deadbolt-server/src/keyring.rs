@@ -165,6 +165,9 @@ pub async fn rotate_signing(
     now: OffsetDateTime,
     verify_until: OffsetDateTime,
 ) -> anyhow::Result<String> {
+    // the keys in force must open under this master key file: sealing the new key under a
+    // file the instances do not have would leave them unable to load it
+    signing_keys(master, &store.keys(SIGNING).await?)?;
     let record = new_key(master, rng, SIGNING, now)?;
     store.rotate_key(&record, now, verify_until).await?;
     Ok(record.id)
