@@ -34,6 +34,7 @@ pub struct Application {
     worker: WorkerHandle,
     housekeeping: tokio::task::JoinHandle<()>,
     policy_watch: tokio::task::JoinHandle<()>,
+    key_watch: tokio::task::JoinHandle<()>,
 }
 
 /// How often expired rows are removed.
@@ -215,8 +216,10 @@ impl Application {
             .with_context(|| format!("binding {bind}"))?;
         let housekeeping = spawn_housekeeping(state.clone());
         let policy_watch = crate::policy::spawn_watch(state.clone());
+        let key_watch = crate::keyring::spawn_watch(state.clone());
         Ok(Self {
             policy_watch,
+            key_watch,
             listener,
             router: router(state.clone()),
             state,
@@ -255,6 +258,7 @@ impl Application {
             .await;
         self.housekeeping.abort();
         self.policy_watch.abort();
+        self.key_watch.abort();
         self.worker.stop().await;
         served
     }

@@ -43,11 +43,12 @@ fn sign_compact<T: Serialize>(
 ) -> Result<String, serde_json::Error> {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
     use ed25519_dalek::Signer as _;
-    let header = serde_json::json!({"typ": typ, "alg": "EdDSA", "kid": keys.signing_kid});
+    let signing = keys.signing();
+    let header = serde_json::json!({"typ": typ, "alg": "EdDSA", "kid": signing.kid});
     let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?));
-    let signature = keys.signing.sign(token.as_bytes());
+    let signature = signing.key.sign(token.as_bytes());
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
     Ok(token)
@@ -66,10 +67,13 @@ pub fn verify(
     if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some("at+jwt") {
         return Err(JwtError::Invalid);
     }
+    let signing = keys.signing();
+    // a retired key verifies only until everything it signed has expired
     let key = header
         .kid
         .as_deref()
-        .and_then(|kid| keys.verifying.get(kid))
+        .and_then(|kid| signing.verifying.get(kid))
+        .filter(|k| k.verifies_at(now))
         .ok_or(JwtError::Invalid)?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.validate_exp = false;

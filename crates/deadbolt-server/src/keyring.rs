@@ -1,6 +1,8 @@
 //! The service keys every instance shares: the Ed25519 key that signs tokens and the key that
 //! hashes opaque tokens and codes. Both live sealed in the database; the first instance to start
-//! makes them.
+//! makes them. The signing key rotates (`deadbolt keys rotate --signing`): the new key signs at
+//! once, every instance following within [`WATCH_EVERY`], and the old one verifies until the
+//! longest-lived token it signed has expired, then goes from the JWKS.
 
 use crate::master_key::{MasterKeys, Sealed};
 use anyhow::Context;
@@ -11,6 +13,8 @@ use deadbolt_core::token::TokenHasher;
 use deadbolt_store::{KeyRecord, Store};
 use jsonwebtoken::DecodingKey;
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use time::OffsetDateTime;
 
 const SIGNING: &str = "jwt_ed25519";
 const HASHING: &str = "token_hmac";
@@ -20,14 +24,30 @@ pub struct VerifyingKey {
     pub kid: String,
     pub x: String,
     pub key: DecodingKey,
+    /// A retired key verifies until then; None for the live key.
+    pub verify_until: Option<OffsetDateTime>,
+}
+
+impl VerifyingKey {
+    pub fn verifies_at(&self, now: OffsetDateTime) -> bool {
+        self.verify_until.is_none_or(|until| now < until)
+    }
+}
+
+/// The signing keys as the database held them at one moment.
+pub struct SigningKeys {
+    pub kid: String,
+    /// The live Ed25519 key, expanded once: tokens are signed with it directly.
+    pub key: ed25519_dalek::SigningKey,
+    /// Every key that may verify, by `kid`: the live one and retired ones.
+    pub verifying: HashMap<String, VerifyingKey>,
+    /// What the rows were, to tell cheaply whether they changed.
+    seen: Vec<(String, Option<OffsetDateTime>)>,
 }
 
 pub struct KeyRing {
-    pub signing_kid: String,
-    /// The live Ed25519 key, expanded once: tokens are signed with it directly.
-    pub signing: ed25519_dalek::SigningKey,
-    /// Every published key by `kid`, the live one and retired ones.
-    pub verifying: HashMap<String, VerifyingKey>,
+    /// Replaced whole when another process rotates the signing key.
+    signing: RwLock<Arc<SigningKeys>>,
     pub hasher: TokenHasher,
 }
 
@@ -40,52 +60,134 @@ impl KeyRing {
     ) -> anyhow::Result<Self> {
         let signing_records = ensure(store, master, clock, rng, SIGNING).await?;
         let hashing_records = ensure(store, master, clock, rng, HASHING).await?;
-
-        let mut verifying = HashMap::new();
-        let mut live_signing = None;
-        for r in &signing_records {
-            let seed = open_key(master, r)?;
-            let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
-            let x = URL_SAFE_NO_PAD.encode(sk.verifying_key().to_bytes());
-            let key = DecodingKey::from_ed_components(&x).context("Ed25519 public key")?;
-            if r.retired_at.is_none() && live_signing.is_none() {
-                live_signing = Some((r.id.clone(), sk.clone()));
-            }
-            verifying.insert(
-                r.id.clone(),
-                VerifyingKey {
-                    kid: r.id.clone(),
-                    x,
-                    key,
-                },
-            );
-        }
-        let (signing_kid, signing) = live_signing.context("no live signing key")?;
+        let signing = signing_keys(master, &signing_records)?;
         let hash_record = hashing_records
             .iter()
             .find(|r| r.retired_at.is_none())
             .context("no live hashing key")?;
         let hasher = TokenHasher::new(open_key(master, hash_record)?);
         Ok(Self {
-            signing_kid,
-            signing,
-            verifying,
+            signing: RwLock::new(Arc::new(signing)),
             hasher,
         })
     }
 
-    /// The JWK Set: every key that may have signed a token still in use.
-    pub fn jwks(&self) -> serde_json::Value {
-        let mut keys: Vec<&VerifyingKey> = self.verifying.values().collect();
-        keys.sort_by(|a, b| {
-            (a.kid != self.signing_kid, &a.kid).cmp(&(b.kid != self.signing_kid, &b.kid))
-        });
+    /// The signing keys in force on this instance.
+    pub fn signing(&self) -> Arc<SigningKeys> {
+        // a poisoned lock still holds a whole set: writers only swap the Arc
+        match self.signing.read() {
+            Ok(k) => k.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Reads the signing keys again; when another process rotated them, the new live key
+    /// signs from now on here too. True when they changed.
+    pub async fn refresh(&self, store: &Store, master: &MasterKeys) -> anyhow::Result<bool> {
+        let records = store.keys(SIGNING).await?;
+        if fingerprint(&records) == self.signing().seen {
+            return Ok(false);
+        }
+        let fresh = signing_keys(master, &records)?;
+        let kid = fresh.kid.clone();
+        *self.signing.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        tracing::info!(kid, "signing keys changed");
+        Ok(true)
+    }
+
+    /// The JWK Set: every key that may have signed a token still in use, the live one first.
+    pub fn jwks(&self, now: OffsetDateTime) -> serde_json::Value {
+        let signing = self.signing();
+        let mut keys: Vec<&VerifyingKey> = signing
+            .verifying
+            .values()
+            .filter(|k| k.verifies_at(now))
+            .collect();
+        keys.sort_by(|a, b| (a.kid != signing.kid, &a.kid).cmp(&(b.kid != signing.kid, &b.kid)));
         serde_json::json!({
             "keys": keys.iter().map(|k| serde_json::json!({
                 "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": k.kid, "x": k.x,
             })).collect::<Vec<_>>()
         })
     }
+}
+
+fn fingerprint(records: &[KeyRecord]) -> Vec<(String, Option<OffsetDateTime>)> {
+    records
+        .iter()
+        .map(|r| (r.id.clone(), r.verify_until))
+        .collect()
+}
+
+/// Opens the signing keys: the live one signs; it and the retired ones verify.
+fn signing_keys(master: &MasterKeys, records: &[KeyRecord]) -> anyhow::Result<SigningKeys> {
+    let mut verifying = HashMap::new();
+    let mut live = None;
+    for r in records {
+        let seed = zeroize::Zeroizing::new(open_key(master, r)?);
+        let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let x = URL_SAFE_NO_PAD.encode(sk.verifying_key().to_bytes());
+        let key = DecodingKey::from_ed_components(&x).context("Ed25519 public key")?;
+        let verify_until = if r.retired_at.is_none() {
+            if live.is_none() {
+                live = Some((r.id.clone(), sk));
+            }
+            None
+        } else {
+            // a retired key from before retirements had an end verifies no longer
+            Some(r.verify_until.unwrap_or(OffsetDateTime::UNIX_EPOCH))
+        };
+        verifying.insert(
+            r.id.clone(),
+            VerifyingKey {
+                kid: r.id.clone(),
+                x,
+                key,
+                verify_until,
+            },
+        );
+    }
+    let (kid, key) = live.context("no live signing key")?;
+    Ok(SigningKeys {
+        kid,
+        key,
+        verifying,
+        seen: fingerprint(records),
+    })
+}
+
+/// A new live signing key in place of the current one, which verifies until `verify_until`
+/// (now, when it leaked). Every instance signs with the new key within [`WATCH_EVERY`].
+pub async fn rotate_signing(
+    store: &Store,
+    master: &MasterKeys,
+    rng: &dyn Random,
+    now: OffsetDateTime,
+    verify_until: OffsetDateTime,
+) -> anyhow::Result<String> {
+    // the keys in force must open under this master key file: sealing the new key under a
+    // file the instances do not have would leave them unable to load it
+    signing_keys(master, &store.keys(SIGNING).await?)?;
+    let record = new_key(master, rng, SIGNING, now)?;
+    store.rotate_key(&record, now, verify_until).await?;
+    Ok(record.id)
+}
+
+/// How often an instance looks for a signing key rotated by another process.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Follows signing-key rotations made elsewhere (`deadbolt keys rotate --signing`).
+pub fn spawn_watch(state: crate::state::AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.keys.refresh(&state.store, &state.master).await {
+                tracing::warn!(error = %e, "reading the signing keys failed; the last ones stay in force");
+            }
+        }
+    })
 }
 
 fn aad(r: &KeyRecord) -> Vec<u8> {
@@ -127,24 +229,35 @@ async fn ensure(
     if existing.iter().any(|r| r.retired_at.is_none()) {
         return Ok(existing);
     }
+    let record = new_key(master, rng, kind, clock.now())?;
+    // Losing a race to another instance is fine: read back whichever key won.
+    store.insert_key_if_absent(&record).await?;
+    Ok(store.keys(kind).await?)
+}
+
+/// A fresh random key of `kind`, sealed under the current master key.
+fn new_key(
+    master: &MasterKeys,
+    rng: &dyn Random,
+    kind: &str,
+    now: OffsetDateTime,
+) -> anyhow::Result<KeyRecord> {
     let secret = zeroize::Zeroizing::new(rng.bytes::<32>());
-    let id = URL_SAFE_NO_PAD.encode(rng.bytes::<12>());
     let mut record = KeyRecord {
-        id,
+        id: URL_SAFE_NO_PAD.encode(rng.bytes::<12>()),
         kind: kind.to_owned(),
         master_key_id: String::new(),
         nonce: Vec::new(),
         ciphertext: Vec::new(),
-        created_at: clock.now(),
+        created_at: now,
         retired_at: None,
+        verify_until: None,
     };
     let (key_id, sealed) = master.seal(secret.as_slice(), &aad(&record), rng)?;
     record.master_key_id = key_id;
     record.nonce = sealed.nonce;
     record.ciphertext = sealed.ciphertext;
-    // Losing a race to another instance is fine: read back whichever key won.
-    store.insert_key_if_absent(&record).await?;
-    Ok(store.keys(kind).await?)
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -167,10 +280,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            a.signing_kid, b.signing_kid,
+            a.signing().kid,
+            b.signing().kid,
             "a second instance reuses the stored key"
         );
-        assert_eq!(a.jwks(), b.jwks());
+        let now = SystemClock.now();
+        assert_eq!(a.jwks(now), b.jwks(now));
         let other = MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[2; 32])])
             .unwrap();
         let err = KeyRing::load_or_create(&store, &other, &SystemClock, &OsRandom)

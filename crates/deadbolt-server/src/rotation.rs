@@ -1,13 +1,90 @@
 //! `deadbolt keys rotate`: a new master key, and every sealed value re-sealed under it, while
 //! running instances keep answering (they read the key file again when they meet the new key
 //! id, and the old key stays in the file until `--prune`).
+//!
+//! `deadbolt keys rotate --signing`: a new token-signing key, live at once; the old one verifies
+//! until the longest-lived token it may have signed has expired (`--now`: not at all, for a key
+//! that leaked).
 
+use crate::config::Config;
 use crate::keyring::key_aad;
 use crate::master_key::{MasterKeys, Sealed};
 use crate::services::factors::totp_aad;
+use deadbolt_core::clock::Clock;
+use deadbolt_core::policy::Policy;
 use deadbolt_core::random::Random;
+use deadbolt_core::stepup::ONE_SHOT_TTL;
 use deadbolt_store::Store;
 use std::path::Path;
+use time::{Duration, OffsetDateTime};
+
+/// Added to a retired signing key's life: instances that have not yet seen the rotation (they
+/// look every second) may still sign with it meanwhile.
+const PICK_UP_MARGIN: Duration = Duration::MINUTE;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct SigningRotation {
+    pub new_kid: String,
+    pub old_kid: Option<String>,
+    /// When the old key stops verifying.
+    pub old_verifies_until: OffsetDateTime,
+}
+
+impl SigningRotation {
+    pub fn old_verifies_until_rfc3339(&self) -> String {
+        self.old_verifies_until
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| self.old_verifies_until.to_string())
+    }
+}
+
+/// The longest a token signed now can stay good: an access token, or a step-up token, whose
+/// `exp` is its grant's end (one-shot grants wait [`ONE_SHOT_TTL`]; windows last as policy says).
+pub fn longest_token_lifetime(config: &Config, policy: &Policy) -> Duration {
+    let steps = &policy.step_up;
+    let longest_window = std::iter::once(&steps.default)
+        .chain(steps.actions.values())
+        .filter_map(|rule| rule.window_seconds)
+        .max()
+        .map_or(Duration::ZERO, Duration::seconds);
+    config
+        .session
+        .access_ttl()
+        .max(ONE_SHOT_TTL)
+        .max(longest_window)
+}
+
+/// Makes a new live signing key; the old one verifies until every token it signed has expired,
+/// or, `immediately`, no longer (its tokens are refused at once; sessions carry on by refreshing,
+/// which needs no signature).
+pub async fn rotate_signing(
+    store: &Store,
+    config: &Config,
+    clock: &dyn Clock,
+    rng: &dyn Random,
+    immediately: bool,
+) -> anyhow::Result<SigningRotation> {
+    let master = MasterKeys::load_or_create(&config.secrets.master_key_file, rng)?;
+    let policy = crate::policy::load(store, config, clock).await?.get();
+    let now = clock.now();
+    let old_kid = store
+        .keys("jwt_ed25519")
+        .await?
+        .into_iter()
+        .find(|k| k.retired_at.is_none())
+        .map(|k| k.id);
+    let until = if immediately {
+        now
+    } else {
+        now + longest_token_lifetime(config, &policy) + PICK_UP_MARGIN
+    };
+    let new_kid = crate::keyring::rotate_signing(store, &master, rng, now, until).await?;
+    Ok(SigningRotation {
+        new_kid,
+        old_kid,
+        old_verifies_until: until,
+    })
+}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RotationReport {

@@ -30,6 +30,8 @@ impl Store {
         // a device unseen for over a year is new again
         let device_cutoff = to_millis(now - Duration::days(400));
         let statements = [
+            // a retired service key's secret goes as soon as nothing it made is still good
+            Stmt::new("DELETE FROM service_keys WHERE verify_until < $1", params![to_millis(now)]),
             Stmt::new("DELETE FROM mfa_challenges WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM webauthn_ceremonies WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM verification_codes WHERE expires_at < $1", params![cutoff]),

@@ -139,6 +139,11 @@ pub static MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0012_team_invitations.sql"),
     },
     Migration {
+        version: 13,
+        name: "service_key_rotation",
+        sql: include_str!("../migrations/0013_service_key_rotation.sql"),
+    },
+    Migration {
         version: 14,
         name: "step_up_targets",
         sql: include_str!("../migrations/0014_step_up_targets.sql"),

@@ -321,6 +321,80 @@ fn keys_rotate_reseals_and_prune_drops_the_old_key() {
     );
 }
 
+/// The `kid`s a running server publishes, once they are `expected` (instances follow a rotation
+/// within a second or so).
+fn wait_for_kids(url: &str, expected: &[&str]) -> Vec<String> {
+    let mut kids = Vec::new();
+    for _ in 0..100 {
+        let jwks: serde_json::Value = serde_json::from_str(&reqwest::blocking_get(&format!(
+            "{url}/.well-known/jwks.json"
+        )))
+        .unwrap();
+        kids = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        if kids == expected {
+            return kids;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the JWKS lists {kids:?}, not {expected:?}");
+}
+
+fn kid_from(said: &str, after: &str) -> String {
+    said.split(after)
+        .nth(1)
+        .and_then(|rest| rest.split([':', ' ']).next())
+        .unwrap_or_else(|| panic!("no kid after {after:?} in {said:?}"))
+        .to_owned()
+}
+
+#[test]
+fn keys_rotate_signing_publishes_a_new_kid_to_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = deadbolt(dir.path());
+    cmd.env("DEADBOLT_SERVER__BIND", "127.0.0.1:0");
+    let (child, url) = serve(cmd);
+    let _child = Killed(child);
+    let jwks: serde_json::Value = serde_json::from_str(&reqwest::blocking_get(&format!(
+        "{url}/.well-known/jwks.json"
+    )))
+    .unwrap();
+    let first = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+
+    let out = deadbolt(dir.path())
+        .args(["keys", "rotate", "--signing"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8(out.stdout).unwrap();
+    let second = kid_from(&said, "new signing key ");
+    assert!(
+        said.contains(&format!("the old key {first} verifies until ")),
+        "{said}"
+    );
+    // the running server signs with the new key and publishes both
+    wait_for_kids(&url, &[&second, &first]);
+
+    // a leaked key goes at once
+    let out = deadbolt(dir.path())
+        .args(["keys", "rotate", "--signing", "--now"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8(out.stdout).unwrap();
+    let third = kid_from(&said, "new signing key ");
+    assert!(said.contains("no longer verifies"), "{said}");
+    wait_for_kids(&url, &[&third]);
+}
+
 /// The README's first five minutes, as a newcomer meets them: no config, an empty directory, no
 /// mail server. The code of a sign-up arrives as a file under `deadbolt-data/mail/`, and
 /// everything under `deadbolt-data` is private to its owner.

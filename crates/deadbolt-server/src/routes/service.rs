@@ -66,7 +66,7 @@ pub struct JwkSet {
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.keys.jwks()),
+        Json(state.keys.jwks(state.clock.now())),
     )
 }
 

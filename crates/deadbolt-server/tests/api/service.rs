@@ -338,3 +338,138 @@ async fn housekeeping_removes_what_expired_and_keeps_the_rest() {
         .iter()
         .any(|e| e["kind"] == "logged_out"));
 }
+
+/// The `kid`s the JWKS lists, in its order.
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// Rotates the signing key as `deadbolt keys rotate --signing` does, from outside the running
+/// server (its own connection to the database), then waits for the server to publish `kid`.
+async fn rotate_signing_key(
+    app: &TestApp,
+    immediately: bool,
+) -> deadbolt_server::rotation::SigningRotation {
+    let store = deadbolt_server::app::open_store(&app.config).await.unwrap();
+    let clock = app.clock.clone().expect("spawn with manual_clock");
+    let rotated = deadbolt_server::rotation::rotate_signing(
+        &store,
+        &app.config,
+        clock.as_ref(),
+        &deadbolt_server::system::OsRandom,
+        immediately,
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if published_kids(app).await.first() == Some(&rotated.new_kid) {
+            return rotated;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the server did not take up the new signing key within 10 s");
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_and_the_old_one_verifies_until_its_tokens_have_expired() {
+    let app = spawn_app_with(
+        Options {
+            manual_clock: true,
+            ..Options::default()
+        },
+        |_| {},
+    )
+    .await;
+    let old = app.access_token("rotate@example.com").await;
+    let old_kid = kid_of(&old);
+    assert_eq!(published_kids(&app).await, [old_kid.as_str()]);
+
+    let rotated = rotate_signing_key(&app, false).await;
+    assert_eq!(rotated.old_kid.as_deref(), Some(old_kid.as_str()));
+    let new_kid = rotated.new_kid.clone();
+    assert_ne!(new_kid, old_kid);
+    // the longest-lived token the old key signed: an access token (900 s by default, longer
+    // than any step-up window of the default policy), plus a minute for instances to follow
+    assert_eq!(
+        rotated.old_verifies_until.unix_timestamp(),
+        app.now_unix() + 900 + 60
+    );
+    assert_eq!(
+        published_kids(&app).await,
+        [new_kid.clone(), old_kid.clone()],
+        "both keys are published, the live one first"
+    );
+    // a token signed before still verifies, here and with the JWKS
+    assert_eq!(app.get_auth("/v1/me", &old).await.status(), 200);
+    assert!(verified_claims(&app, &old).await["sub"].is_string());
+    // a new token carries the new kid
+    let r = app.login("rotate@example.com", PASSWORD).await;
+    let new = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(kid_of(&new), new_kid);
+    verified_claims(&app, &new).await;
+    assert_eq!(app.get_auth("/v1/me", &new).await.status(), 200);
+
+    app.advance(time::Duration::seconds(959));
+    assert_eq!(published_kids(&app).await.len(), 2, "not yet");
+    app.advance(time::Duration::seconds(2));
+    assert_eq!(published_kids(&app).await, [new_kid.as_str()]);
+    assert_problem(app.get_auth("/v1/me", &old).await, 401, "invalid_token").await;
+    let r = app.login("rotate@example.com", PASSWORD).await;
+    let later = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(kid_of(&later), new_kid);
+    assert_eq!(app.get_auth("/v1/me", &later).await.status(), 200);
+}
+
+#[tokio::test]
+async fn leaked_signing_keys_stop_verifying_at_once_and_sessions_carry_on() {
+    let app = spawn_app_with(
+        Options {
+            manual_clock: true,
+            ..Options::default()
+        },
+        |_| {},
+    )
+    .await;
+    let tokens = app.signed_in("leak@example.com").await;
+    let old = tokens["access_token"].as_str().unwrap();
+    let old_kid = kid_of(old);
+    let rotated = rotate_signing_key(&app, true).await;
+    assert_eq!(published_kids(&app).await, [rotated.new_kid.as_str()]);
+    assert!(!published_kids(&app).await.contains(&old_kid));
+    // unexpired, but signed with the leaked key
+    assert_problem(app.get_auth("/v1/me", old).await, 401, "invalid_token").await;
+    let r = app
+        .post(
+            "/v1/token/refresh",
+            json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let fresh = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(kid_of(&fresh), rotated.new_kid);
+    assert_eq!(app.get_auth("/v1/me", &fresh).await.status(), 200);
+}
