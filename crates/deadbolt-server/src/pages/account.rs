@@ -4,8 +4,8 @@
 
 use super::step_up::{self, guarded_form, Op};
 use super::web::{
-    clear_cookie, given, message, renewed_session_cookie, see_other, with_cookies, NoFields, Page,
-    PageError, PageForm, PageResult, SignedIn, SESSION,
+    clear_cookie, given, message, see_other, with_cookies, NoFields, Page, PageError, PageForm,
+    PageResult, SignedIn, SESSION,
 };
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
@@ -315,10 +315,11 @@ async fn change_password(
     )
     .await
     {
-        Ok(()) => Ok(with_cookies(
-            see_other("/account?notice=password"),
-            renewed_session_cookie(&page).await?,
-        )),
+        Ok(()) => {
+            let mut page = page;
+            let cookies = page.renew_session().await?;
+            Ok(with_cookies(see_other("/account?notice=password"), cookies))
+        }
         Err(ApiError::StepUpRequired { .. }) => step_up::start(&page, Op::ChangePassword).await,
         Err(e @ ApiError::InvalidCredentials) => Ok(again("current_password", &message(&e))),
         Err(e @ ApiError::Internal(_)) => Err(e.into()),

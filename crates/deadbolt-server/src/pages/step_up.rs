@@ -5,8 +5,8 @@
 //! secret) travels in the dialog's form.
 
 use super::web::{
-    clear_cookie, given, message, renewed_session_cookie, see_other, set_cookie, with_cookies,
-    Page, PageError, PageForm, PageResult, SignedIn, PENDING_SECONDS, STEP_UP,
+    clear_cookie, given, message, see_other, set_cookie, with_cookies, Page, PageError, PageForm,
+    PageResult, SignedIn, PENDING_SECONDS, STEP_UP,
 };
 use super::{account, admin, enroll};
 use crate::error::ApiError;
@@ -393,9 +393,12 @@ async fn verify(SignedIn(page): SignedIn, PageForm(form): PageForm<VerifyForm>) 
     .await
     {
         Ok(_) => {
+            // the session is renewed before the operation, whose answer may be a form that
+            // must carry a token for the new session
+            let mut page = page;
+            let mut cookies = page.renew_session().await?;
+            cookies.push(clear_cookie(&page.state, STEP_UP));
             let done = perform(&page, op).await?;
-            let mut cookies = vec![clear_cookie(&page.state, STEP_UP)];
-            cookies.extend(renewed_session_cookie(&page).await?);
             Ok(with_cookies(done, cookies))
         }
         Err(ApiError::MfaTokenInvalid) => Ok(with_cookies(

@@ -207,6 +207,8 @@ impl Viewer {
 pub struct Page {
     pub state: AppState,
     pub csrf: String,
+    /// The browser's CSRF nonce, which the form token is made from.
+    nonce: String,
     pub client: ClientInfo,
     pub headers: HeaderMap,
     pub viewer: Option<Viewer>,
@@ -254,17 +256,24 @@ impl Page {
     pub fn viewer(&self) -> Result<&Viewer, PageError> {
         self.viewer.as_ref().ok_or(PageError::SignInNeeded)
     }
-}
 
-/// The session cookie after a privilege change: the session gets a new id (see
-/// `sessions::renew`) and the browser the cookie naming it; nothing when the session ended.
-pub async fn renewed_session_cookie(page: &Page) -> Result<Vec<HeaderValue>, PageError> {
-    let viewer = page.viewer()?;
-    Ok(crate::services::sessions::renew(&page.state, &viewer.who)
-        .await?
-        .map(|sid| session_cookie(&page.state, sid))
-        .into_iter()
-        .collect())
+    /// After a privilege change (a step-up, a new password): the viewer's session gets a new id
+    /// (see `sessions::renew`) and this page speaks for it from now on, its forms carrying a
+    /// token bound to the new cookie. The cookie to set; none when the session ended meanwhile.
+    pub async fn renew_session(&mut self) -> Result<Vec<HeaderValue>, PageError> {
+        let viewer = self.viewer.as_mut().ok_or(PageError::SignInNeeded)?;
+        let Some(sid) = crate::services::sessions::renew(&self.state, &viewer.who).await? else {
+            return Ok(vec![]);
+        };
+        viewer.who.session.id = sid;
+        viewer.who.claims.sid = sid;
+        self.csrf = csrf_token(
+            &self.state,
+            &self.nonce,
+            &session_cookie_value(&self.state, sid),
+        );
+        Ok(vec![session_cookie(&self.state, sid)])
+    }
 }
 
 /// The cookie value of a session.
@@ -383,6 +392,7 @@ impl FromRequestParts<AppState> for Page {
         Ok(Self {
             state: state.clone(),
             csrf: csrf_token(state, &nonce, &csrf_binding(state, &parts.headers)),
+            nonce,
             client,
             headers: parts.headers.clone(),
             viewer,

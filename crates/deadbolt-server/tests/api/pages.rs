@@ -642,3 +642,78 @@ async fn the_session_cookie_is_renewed_at_a_step_up_and_a_password_change() {
     assert_ne!(session_cookie(&b), stepped_up, "and again after the change");
     assert_eq!(b.get(&app, "/account").await.0, 200);
 }
+
+/// The value after `marker` in `body`, up to the next `"` or `<`.
+fn after<'a>(body: &'a str, marker: &str) -> &'a str {
+    body.split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split(['"', '<']).next())
+        .unwrap_or_else(|| panic!("{marker} not in {body}"))
+}
+
+#[tokio::test]
+async fn a_form_answered_by_a_step_up_works_with_the_renewed_session() {
+    let app = spawn_app_with(
+        Options {
+            manual_clock: true,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    let user = app.enrolled("second@example.com").await;
+    let mut b = Browser::new();
+    b.sign_in(&app, &user.email).await;
+    b.get(&app, "/sign-in/verify").await;
+    let code = app.code(&user.secret);
+    let (status, _, body) = b
+        .post(
+            &app,
+            "/sign-in/verify",
+            &[("method_id", user.method_id.as_str()), ("code", &code)],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    app.advance(time::Duration::seconds(30));
+    // a second authenticator app: the step-up dialog answers with the app's form
+    b.get(&app, "/account/mfa/new").await;
+    let (status, headers, _) = b.post(&app, "/account/mfa/totp", &[]).await;
+    assert_eq!(
+        (status, &headers[LOCATION]),
+        (303, &"/step-up?op=enroll-totp".parse().unwrap())
+    );
+    b.get(&app, "/step-up?op=enroll-totp").await;
+    let code = app.code(&user.secret);
+    let (status, _, body) = b
+        .post(
+            &app,
+            "/step-up/verify",
+            &[
+                ("op", "enroll-totp"),
+                ("method_id", user.method_id.as_str()),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    b.csrf = after(&body, "name=\"csrf\" value=\"").to_owned();
+    let method_id = after(&body, "name=\"method_id\" value=\"").to_owned();
+    // shown in groups of four for typing
+    let secret: String = after(&body, "id=\"totp-secret\">")
+        .split_whitespace()
+        .collect();
+    app.advance(time::Duration::seconds(30));
+    let (status, headers, body) = b
+        .post(
+            &app,
+            "/account/mfa/confirm",
+            &[
+                ("method_id", method_id.as_str()),
+                ("kind", "totp"),
+                ("code", &crate::helpers::totp_at(&secret, app.now_unix())),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(headers[LOCATION].to_str().unwrap().starts_with("/account"));
+}
