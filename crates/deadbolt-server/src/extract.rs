@@ -183,9 +183,12 @@ impl FromRequestParts<AppState> for Principal {
         let who = crate::services::sessions::authenticate(state, token).await?;
         // where policy does not let the account's roles sign in, a token held from before is no
         // good either: every authenticated call, the admin API and step-up first
+        // (ending the session is allowed from anywhere)
         let client = ClientInfo::from_request_parts(parts, state).await?;
-        crate::services::risk::ensure_session_location_allowed(state, &client, &who.session)
-            .await?;
+        if !(parts.method == axum::http::Method::POST && parts.uri.path() == "/v1/logout") {
+            crate::services::risk::ensure_session_location_allowed(state, &client, &who.session)
+                .await?;
+        }
         if who.session.enrollment_only && !enrollment_allows(&parts.method, parts.uri.path()) {
             return Err(ApiError::EnrollmentRequired);
         }
@@ -205,6 +208,10 @@ fn enrollment_allows(method: &axum::http::Method, path: &str) -> bool {
             ["totp", "email", "sms", "voice", "webauthn"].contains(kind)
         }
         (&Method::POST, ["", "v1", "me", "mfa", _, "confirm" | "resend"]) => true,
+        // a session past its recent sign-in proves itself again before enrolling
+        (&Method::POST, ["", "v1", "step-up"] | ["", "v1", "step-up", "challenge" | "verify"]) => {
+            true
+        }
         _ => false,
     }
 }

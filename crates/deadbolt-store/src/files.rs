@@ -37,12 +37,7 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().contains("deadbolt"));
             if ours {
-                set_mode(dir, 0o700)?;
-                tracing::warn!(
-                    dir = %dir.display(),
-                    was = format_args!("{:o}", mode & 0o777),
-                    "tightened a data directory others could read to mode 700"
-                );
+                tighten(dir, mode, 0o700);
             } else {
                 tracing::warn!(
                     dir = %dir.display(),
@@ -81,12 +76,7 @@ pub fn tighten_file(path: &Path) -> std::io::Result<()> {
             Err(e) => return Err(e),
         };
         if mode & OTHERS != 0 {
-            set_mode(path, 0o600)?;
-            tracing::warn!(
-                file = %path.display(),
-                was = format_args!("{:o}", mode & 0o777),
-                "tightened a file others could read to mode 600"
-            );
+            tighten(path, mode, 0o600);
         }
     }
     #[cfg(not(unix))]
@@ -102,16 +92,52 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp_name.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp_name);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // created afresh, never opened through a name someone else put there first (a symlink
+    // planted in a shared directory would otherwise point the write elsewhere)
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp)?;
-    // a leftover temporary file from a crash may have been made with other modes
-    tighten_file(&tmp)?;
+    let mut file = match options.open(&tmp) {
+        Ok(f) => f,
+        // left by a crash (or planted): removing a name removes the link, not its target
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(&tmp)?;
+            options.open(&tmp)?
+        }
+        Err(e) => return Err(e),
+    };
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // the rename itself survives a crash only once the directory is synced
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Sets `path` to `to`, saying so. Where that is not ours to do (a directory owned by root
+/// with the service in its group, a read-only mount), it is reported and the start goes on:
+/// an existing deployment keeps working, and its operator reads why the modes stayed.
+#[cfg(unix)]
+fn tighten(path: &Path, was: u32, to: u32) {
+    match set_mode(path, to) {
+        Ok(()) => tracing::warn!(
+            path = %path.display(),
+            was = format_args!("{:o}", was & 0o777),
+            now = format_args!("{to:o}"),
+            "tightened what others could read"
+        ),
+        Err(e) => tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{:o}", was & 0o777),
+            error = %e,
+            "others can read this, and its mode cannot be changed here; run: chmod {:o} {}",
+            to,
+            path.display()
+        ),
+    }
 }
 
 #[cfg(unix)]

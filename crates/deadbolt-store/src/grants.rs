@@ -43,6 +43,16 @@ impl GrantRecord {
     }
 }
 
+/// Ends every open step-up grant of the account's sessions: when MFA turns on, grants won with
+/// the password alone must not serve what now needs the second factor.
+pub fn end_grants_of(account: deadbolt_core::ids::AccountId, now: OffsetDateTime) -> Write {
+    Write(Stmt::new(
+        "UPDATE step_up_grants SET used_at = $2 WHERE used_at IS NULL \
+         AND session_id IN (SELECT id FROM sessions WHERE account_id = $1)",
+        params![account.to_string(), to_millis(now)],
+    ))
+}
+
 impl GrantRecord {
     /// The rule the grant was made under, as far as its use needs it.
     pub fn rule(&self) -> deadbolt_core::stepup::StepUpRule {

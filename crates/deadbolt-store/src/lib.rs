@@ -38,7 +38,7 @@ pub use codes::{spend_email_codes, CodeRecord, NewCode};
 pub use db::{BatchOutcome, Write};
 pub use devices::{revoke_all_devices, DeviceRecord};
 pub use events::{EventCursor, EventRecord};
-pub use grants::GrantRecord;
+pub use grants::{end_grants_of, GrantRecord};
 pub use keys::KeyRecord;
 pub use known_devices::{add_device, device_reads, touch_device};
 pub use methods::reads as method_reads;

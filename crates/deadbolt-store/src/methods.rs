@@ -318,6 +318,35 @@ pub mod writes {
         ))
     }
 
+    /// Deletes the last confirmed method, the one whose removal turns MFA off: only while no
+    /// other is confirmed (a parallel confirmation would otherwise be deleted with it).
+    pub fn delete_last_method(account: AccountId, method: MethodId) -> Write {
+        Write(Stmt::guard(
+            "DELETE FROM mfa_methods WHERE id = $2 AND account_id = $1 AND NOT EXISTS ( \
+               SELECT 1 FROM mfa_methods o WHERE o.account_id = $1 AND o.id <> $2 \
+               AND o.confirmed_at IS NOT NULL AND o.kind <> 'recovery_code')",
+            params![account.to_string(), method.to_string()],
+        ))
+    }
+
+    /// Deletes a method still waiting for its confirmation, and only while it waits.
+    pub fn delete_pending_method(account: AccountId, method: MethodId) -> Write {
+        Write(Stmt::guard(
+            "DELETE FROM mfa_methods WHERE id = $2 AND account_id = $1 AND confirmed_at IS NULL",
+            params![account.to_string(), method.to_string()],
+        ))
+    }
+
+    /// Deletes every confirmed second factor (not recovery codes): a guard, so that of two
+    /// parallel ways of turning MFA off one alone does it, with its event and its mail.
+    pub fn delete_confirmed_factors(account: AccountId) -> Write {
+        Write(Stmt::guard(
+            "DELETE FROM mfa_methods WHERE account_id = $1 AND confirmed_at IS NOT NULL \
+             AND kind <> 'recovery_code'",
+            params![account.to_string()],
+        ))
+    }
+
     pub fn delete_all_methods(account: AccountId) -> Write {
         Write(Stmt::new(
             "DELETE FROM mfa_methods WHERE account_id = $1",

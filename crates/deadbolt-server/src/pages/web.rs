@@ -413,6 +413,11 @@ fn enrollment_allows(path: &str) -> bool {
             | "/account/mfa/confirm"
             | "/account/mfa/resend"
             | "/sign-out"
+            // a session past its recent sign-in proves itself again before enrolling
+            | "/step-up"
+            | "/step-up/start"
+            | "/step-up/send"
+            | "/step-up/verify"
     )
 }
 

@@ -119,7 +119,12 @@ pub async fn mfa_reset(
     let target = account.id.to_string();
     let grant = stepup::require_on(state, who, Action::ADMIN_MFA_RESET, Some(&target)).await?;
     let now = state.clock.now();
-    let mut writes = mfa::mfa_off_writes(state, account.id);
+    let mut writes: Vec<_> = state
+        .store
+        .lock_bucket(&mfa::mfa_bucket(account.id))
+        .into_iter()
+        .collect();
+    writes.extend(mfa::mfa_off_writes(state, account.id));
     writes.extend([
         revoke_other_sessions(account.id, None, now),
         ApiKeyRecord::revoke_all(account.id, now),

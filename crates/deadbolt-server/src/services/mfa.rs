@@ -582,7 +582,13 @@ async fn confirmed(
     } else {
         None
     };
-    let mut writes: Vec<Write> = Vec::new();
+    // serialised with removals and turning MFA off (PostgreSQL): a method confirmed while the
+    // last other one is removed is not deleted with it
+    let mut writes: Vec<Write> = state
+        .store
+        .lock_bucket(&mfa_bucket(account.id))
+        .into_iter()
+        .collect();
     if !was_enabled {
         // Two methods confirmed at once while MFA was off would each make recovery codes:
         // the first to commit turns MFA on, the other fails here and can try again.
@@ -606,8 +612,10 @@ async fn confirmed(
     let mut recovery_codes = None;
     if !was_enabled {
         let (codes, rows) = new_recovery_codes(state, account.id).await?;
-        // a device trusted before MFA was trusted for less than it would now stand in for
+        // a device trusted before MFA was trusted for less than it would now stand in for,
+        // and a step-up won with the password alone is worth less than one now needs
         writes.push(deadbolt_store::revoke_all_devices(account.id, now));
+        writes.push(deadbolt_store::end_grants_of(account.id, now));
         writes.push(method_writes::delete_recovery_codes(account.id));
         writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
         if !methods.iter().any(|m| m.kind == MethodKind::RecoveryCode) {
@@ -703,6 +711,12 @@ pub async fn set_primary(
     }
 }
 
+/// The lock every change of whether MFA is on takes first (PostgreSQL; SQLite has one writer):
+/// a confirmation, a removal, turning it off, an administrator's reset.
+pub(crate) fn mfa_bucket(account: AccountId) -> String {
+    format!("mfa:{account}")
+}
+
 /// The writes that turn MFA off: every method and recovery code gone, trusted devices revoked.
 pub(crate) fn mfa_off_writes(state: &AppState, account: AccountId) -> Vec<Write> {
     vec![
@@ -713,8 +727,8 @@ pub(crate) fn mfa_off_writes(state: &AppState, account: AccountId) -> Vec<Write>
 }
 
 /// Removes a method (step-up `mfa.manage`). Removing the last one turns MFA off, exactly once:
-/// a removal that found another method to keep is guarded on that method still being there
-/// when it commits, and is decided again if a parallel removal took it.
+/// each removal is guarded on what it was decided on (another method kept, none left, the
+/// method still pending) and is decided again once if a parallel change made that untrue.
 pub async fn remove(
     state: &AppState,
     client: &ClientInfo,
@@ -723,18 +737,18 @@ pub async fn remove(
 ) -> ApiResult<()> {
     match remove_once(state, client, who, id).await? {
         Removal::Done => Ok(()),
-        Removal::OtherMethodGone => match remove_once(state, client, who, id).await? {
+        Removal::Changed => match remove_once(state, client, who, id).await? {
             Removal::Done => Ok(()),
             // the method list changed twice under this one request: let the user try again
-            Removal::OtherMethodGone => Err(ApiError::Unavailable),
+            Removal::Changed => Err(ApiError::Unavailable),
         },
     }
 }
 
 enum Removal {
     Done,
-    /// The method this removal meant to keep went in a parallel removal.
-    OtherMethodGone,
+    /// A parallel change (a removal, a confirmation) made untrue what this one was decided on.
+    Changed,
 }
 
 async fn remove_once(
@@ -767,12 +781,14 @@ async fn remove_once(
     let turns_mfa_off = remaining.is_empty() && method.confirmed_at.is_some();
     let mut writes: Vec<Write> = state
         .store
-        .lock_bucket(&format!("mfa:{}", account.id))
+        .lock_bucket(&mfa_bucket(account.id))
         .into_iter()
         .collect();
     let delete_at = writes.len();
-    writes.push(if turns_mfa_off || method.confirmed_at.is_none() {
-        method_writes::delete_method(account.id, id)
+    writes.push(if method.confirmed_at.is_none() {
+        method_writes::delete_pending_method(account.id, id)
+    } else if turns_mfa_off {
+        method_writes::delete_last_method(account.id, id)
     } else {
         method_writes::delete_method_keeping_another(account.id, id)
     });
@@ -808,7 +824,6 @@ async fn remove_once(
         }
         BatchOutcome::GuardFailed(i)
             if i == delete_at
-                && !turns_mfa_off
                 && state
                     .store
                     .methods_of(account.id)
@@ -816,7 +831,7 @@ async fn remove_once(
                     .iter()
                     .any(|m| m.id == id) =>
         {
-            Ok(Removal::OtherMethodGone)
+            Ok(Removal::Changed)
         }
         BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
     }
@@ -869,7 +884,14 @@ pub async fn disable(state: &AppState, client: &ClientInfo, who: &Principal) -> 
         return Err(ApiError::PolicyRequiresMfa);
     }
     let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
-    let mut writes = mfa_off_writes(state, account.id);
+    // guarded on MFA still being on: of parallel ways of turning it off, one alone does it
+    let mut writes: Vec<Write> = state
+        .store
+        .lock_bucket(&mfa_bucket(account.id))
+        .into_iter()
+        .collect();
+    writes.push(method_writes::delete_confirmed_factors(account.id));
+    writes.extend(mfa_off_writes(state, account.id));
     writes.push(
         event(
             state,
@@ -881,7 +903,9 @@ pub async fn disable(state: &AppState, client: &ClientInfo, who: &Principal) -> 
         .write(),
     );
     writes.push(notice(state, &account, Notice::MfaDisabled, client)?.write());
-    stepup::commit_with(state, Some(grant), writes).await?;
-    state.outbox_wake.notify_one();
+    if let BatchOutcome::Committed = stepup::commit_with(state, Some(grant), writes).await? {
+        state.outbox_wake.notify_one();
+    }
+    // otherwise a parallel request turned it off first: it is off, as asked
     Ok(())
 }

@@ -16,7 +16,8 @@ use deadbolt_core::risk::{
     RiskResponse, Signal,
 };
 use deadbolt_store::{
-    place_writes, throttle_writes, EventRecord, MethodRecord, SessionRecord, SignInPlace, Write,
+    place_writes, throttle_writes, BatchOutcome, EventRecord, MethodRecord, SessionRecord,
+    SignInPlace, Write,
 };
 use serde_json::json;
 
@@ -126,12 +127,20 @@ pub async fn ensure_session_location_allowed(
             client,
             json!({"reason": "location", "country": place.country, "session_id": session.id}),
         );
-        let mut writes = vec![refused.write(), throttle_writes::count(&recorded, now)];
+        // a burst of requests with the token records and tells it once, not once each
+        let mut writes: Vec<Write> = state.store.lock_bucket(&recorded).into_iter().collect();
+        writes.push(throttle_writes::count_once_since(
+            &recorded,
+            now,
+            now - time::Duration::HOUR,
+        ));
+        writes.push(refused.write());
         if account.email_verified {
             writes.push(notice(state, &account, Notice::SessionRefused, client)?.write());
         }
-        state.store.commit(writes).await?;
-        state.outbox_wake.notify_one();
+        if let BatchOutcome::Committed = state.store.commit(writes).await? {
+            state.outbox_wake.notify_one();
+        }
     }
     Err(ApiError::LocationNotAllowed)
 }

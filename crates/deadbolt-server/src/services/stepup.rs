@@ -75,6 +75,13 @@ pub async fn require_recent(
     who: &Principal,
     action: &str,
 ) -> ApiResult<Option<GrantUse>> {
+    // an open grant is spent either way: left open, a password-only grant would outlive the
+    // factor this request may turn on
+    match require(state, who, action).await {
+        Ok(grant) => return Ok(Some(grant)),
+        Err(ApiError::StepUpRequired { .. }) => {}
+        Err(e) => return Err(e),
+    }
     let now = state.clock.now();
     let policy = state.config.session;
     if policy.is_recent(who.session.auth_time, now) {
@@ -84,7 +91,10 @@ pub async fn require_recent(
     if stepped_up.is_some_and(|at| policy.is_recent(at, now)) {
         return Ok(None);
     }
-    require(state, who, action).await.map(Some)
+    Err(ApiError::StepUpRequired {
+        action: action.to_owned(),
+        target: None,
+    })
 }
 
 /// Commits `writes` with the use of `grant` (when there is one) first. The outcome's guard

@@ -269,16 +269,19 @@ async fn where_policy_requires_mfa_a_login_without_one_may_only_enroll() {
             Some(json!({"name": "x"})),
         )
         .await,
-        app.send_auth(
+    ] {
+        assert_problem(r, 403, "mfa_enrollment_required").await;
+    }
+    // a step-up stays open to it: a session past its recent sign-in needs one to enrol
+    let r = app
+        .send_auth(
             Method::POST,
             "/v1/step-up",
             access,
             Some(json!({"action": "mfa.manage"})),
         )
-        .await,
-    ] {
-        assert_problem(r, 403, "mfa_enrollment_required").await;
-    }
+        .await;
+    assert_eq!(r.status(), 200);
     // enrolment works, and the session stays restricted until the next sign-in
     let e: Value = app
         .send_auth(Method::POST, "/v1/me/mfa/totp", access, None)

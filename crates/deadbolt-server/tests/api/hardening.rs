@@ -583,3 +583,80 @@ async fn one_credential_confirmed_by_two_accounts_at_once_is_a_400_never_a_500()
         assert_problem(loser, 400, "invalid_credential").await;
     }
 }
+
+#[tokio::test]
+async fn a_password_step_up_does_not_outlive_the_factor_it_let_in() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let tokens = app.signed_in("outlive@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    // a password step-up for mfa.manage, then the first factor
+    app.step_up_password(&access, "mfa.manage").await;
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/totp", &access, None)
+        .await;
+    assert_eq!(r.status(), 201);
+    let e: Value = r.json().await.unwrap();
+    let method_id = e["method_id"].as_str().unwrap();
+    let r = app
+        .send_auth(
+            Method::POST,
+            &format!("/v1/me/mfa/{method_id}/confirm"),
+            &access,
+            Some(json!({"code": app.code(e["secret"].as_str().unwrap())})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // MFA is on: taking the factor off again needs that factor, not the password step-up
+    let r = app
+        .send_auth(
+            Method::DELETE,
+            &format!("/v1/me/mfa/{method_id}"),
+            &access,
+            None,
+        )
+        .await;
+    assert_problem(r, 401, "insufficient_user_authentication").await;
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/disable", &access, None)
+        .await;
+    assert_problem(r, 401, "insufficient_user_authentication").await;
+}
+
+#[tokio::test]
+async fn an_enrolment_only_session_past_its_recent_sign_in_steps_up_and_enrols() {
+    let app = spawn_app_with(manual(), |c| c.mfa.enforcement = "required".into()).await;
+    let tokens = app.signed_in("late@example.com").await;
+    assert_eq!(tokens["enrollment_required"], true, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    app.advance(Duration::seconds(301));
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/totp", &access, None)
+        .await;
+    assert_problem(r, 401, "insufficient_user_authentication").await;
+    app.step_up_password(&access, "mfa.manage").await;
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/totp", &access, None)
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn turning_mfa_off_twice_at_once_does_it_once() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("twice-off@example.com").await;
+    let other = second_session(&app, &user).await;
+    app.step_up_totp(&user.access, "mfa.manage", &user.secret)
+        .await;
+    app.step_up_totp(&other, "mfa.manage", &user.secret).await;
+    let (a, b) = tokio::join!(
+        app.send_auth(Method::POST, "/v1/me/mfa/disable", &user.access, None),
+        app.send_auth(Method::POST, "/v1/me/mfa/disable", &other, None),
+    );
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (204, 204));
+    let kinds = app.event_kinds(&user.access).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "mfa_disabled").count(),
+        1,
+        "{kinds:?}"
+    );
+}

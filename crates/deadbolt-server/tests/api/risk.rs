@@ -460,8 +460,8 @@ async fn a_session_is_not_refreshed_from_where_its_roles_may_not_sign_in() {
 
 #[tokio::test]
 async fn a_held_access_token_is_no_good_where_its_roles_may_not_sign_in() {
-    let Risky { app, _geoip } = spawn_holding("admin", &[], &["DE"]).await;
-    operator_account(&app, "root@example.com", &["admin"]).await;
+    let Risky { app, _geoip } = spawn_holding("auditor", &[], &["DE"]).await;
+    operator_account(&app, "root@example.com", &["auditor"]).await;
     let signed_in = login_from(&app, BERLIN, "root@example.com", None).await;
     let access = signed_in["access_token"].as_str().unwrap().to_owned();
     let from = |ip: &'static str, path: &'static str| {
@@ -492,4 +492,31 @@ async fn a_held_access_token_is_no_good_where_its_roles_may_not_sign_in() {
         .unwrap();
     assert_problem(r, 403, "location_not_allowed").await;
     assert_eq!(from(BERLIN, "/v1/me").await.status(), 200);
+    // a burst of the token from Paris is recorded once, not once a request
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (client, url, access) = (app.client.clone(), app.url("/v1/me"), access.clone());
+        burst.spawn(async move {
+            let r = client
+                .get(url)
+                .bearer_auth(access)
+                .header("x-forwarded-for", PARIS);
+            r.send().await.unwrap().status()
+        });
+    }
+    while let Some(status) = burst.join_next().await {
+        assert_eq!(status.unwrap(), 403);
+    }
+    let events: Value = from(BERLIN, "/v1/me/events?limit=100")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refused = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "sign_in_refused")
+        .count();
+    assert_eq!(refused, 1, "{events}");
 }
