@@ -14,6 +14,7 @@ mod geoip_file;
 mod helpers;
 mod input;
 mod keys_and_teams;
+mod limits;
 mod login;
 mod mfa;
 mod outbox;
