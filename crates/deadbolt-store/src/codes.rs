@@ -132,12 +132,25 @@ impl Store {
         code: &NewCode,
         policy: &deadbolt_core::code::ResendPolicy,
     ) -> Vec<crate::Write> {
-        let mut writes: Vec<crate::Write> = [
+        self.send_limit_stmts(code, policy, Stmt::guard)
+            .into_iter()
+            .map(crate::Write)
+            .collect()
+    }
+
+    fn send_limit_stmts(
+        &self,
+        code: &NewCode,
+        policy: &deadbolt_core::code::ResendPolicy,
+        check: fn(&'static str, Vec<crate::db::Value>) -> Stmt,
+    ) -> Vec<Stmt> {
+        let mut stmts: Vec<Stmt> = [
             self.lock_bucket(&format!("send:account:{}", code.account_id)),
             self.lock_bucket(&format!("send:destination:{}", code.destination)),
         ]
         .into_iter()
         .flatten()
+        .map(|w| w.0)
         .collect();
         let sql = if code.purpose.is_unauthenticated() {
             "UPDATE accounts SET id = id WHERE id = $1 \
@@ -151,7 +164,7 @@ impl Store {
              AND (SELECT COUNT(*) FROM verification_codes WHERE destination = $6 AND created_at > $4 AND purpose NOT IN ('verify_email', 'verify_phone', 'reset_password')) < $7"
         };
         let now = code.created_at;
-        writes.push(crate::Write(Stmt::guard(
+        stmts.push(check(
             sql,
             params![
                 code.account_id.to_string(),
@@ -162,8 +175,46 @@ impl Store {
                 code.destination.as_str(),
                 i64::from(policy.max_per_hour_per_destination),
             ],
-        )));
-        writes
+        ));
+        stmts
+    }
+
+    /// The writes of a code's send, made and undone in one transaction, for a request that
+    /// sends nothing (an unknown address, nothing to prove, over the limits) but must take as
+    /// long as one that sends, so that its time does not tell which addresses have accounts.
+    /// Nothing stays and nothing is delivered: the message is deleted before the transaction
+    /// commits, so no worker ever sees it. The code (whose account may not exist, which its
+    /// foreign key would refuse) is stood in for by a throttle row.
+    pub fn undone_send(
+        &self,
+        code: &NewCode,
+        policy: &deadbolt_core::code::ResendPolicy,
+        message: &crate::OutboxMessage,
+        events: &[EventRecord],
+    ) -> Vec<crate::Write> {
+        let mut stmts = self.send_limit_stmts(code, policy, Stmt::new);
+        let stand_in = format!("stand-in:{}", code.id);
+        stmts.push(Stmt::new(
+            "INSERT INTO auth_failures (key, at) VALUES ($1, $2)",
+            params![stand_in.as_str(), to_millis(code.created_at)],
+        ));
+        stmts.push(message.write().0);
+        stmts.extend(events.iter().map(|e| e.write().0));
+        stmts.push(Stmt::new(
+            "DELETE FROM auth_failures WHERE key = $1",
+            params![stand_in.as_str()],
+        ));
+        stmts.push(Stmt::new(
+            "DELETE FROM outbox WHERE id = $1",
+            params![message.id.to_string()],
+        ));
+        for e in events {
+            stmts.push(Stmt::new(
+                "DELETE FROM events WHERE id = $1",
+                params![e.id.to_string()],
+            ));
+        }
+        stmts.into_iter().map(crate::Write).collect()
     }
 
     /// The most recent code for this purpose and scope; a newer code supersedes older ones.

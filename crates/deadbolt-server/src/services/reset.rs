@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
-use crate::services::codes::{self, CodeFor, Destination};
+use crate::services::codes::{self, CodeFor, Destination, Recipient};
 use crate::services::events::event;
 use crate::services::factors::{self, FactorInput};
 use crate::services::mfa;
@@ -22,36 +22,37 @@ use deadbolt_store::{
 use serde_json::json;
 
 /// Sends a reset code to the account's verified email. Unknown, unverified or throttled: the
-/// same silence, so the answer tells nothing.
+/// same silence, after the same work (see `codes::send_or_stand_in`), so the answer tells
+/// nothing, nor does its time.
 pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
     let Ok(email) = Email::parse(email) else {
         return Ok(());
     };
-    let Some(account) = state.store.account_by_email(&email).await? else {
-        return Ok(());
-    };
+    let account = state.store.account_by_email(&email).await?;
     // an identity provider's account has no password here to reset
-    if !account.email_verified || account.sso_provider.is_some() {
-        return Ok(());
-    }
-    let sent = codes::send(
-        state,
-        client,
-        &account,
-        &CodeFor::account(CodePurpose::ResetPassword),
-        &Destination::email(&account),
-    )
-    .await?;
-    if sent.is_ok() {
-        let requested = event(
+    let to = match &account {
+        Some(a) if a.email_verified && a.sso_provider.is_none() => {
+            Recipient::Account(a, Destination::email(a))
+        }
+        _ => Recipient::Nobody(&email),
+    };
+    let requested = |account: &deadbolt_core::account::Account| {
+        vec![event(
             state,
             EventKind::PasswordResetRequested,
             Some(account.id),
             client,
             json!({}),
-        );
-        state.store.record_event(requested).await?;
-    }
+        )]
+    };
+    codes::send_or_stand_in(
+        state,
+        client,
+        to,
+        &CodeFor::account(CodePurpose::ResetPassword),
+        requested,
+    )
+    .await?;
     Ok(())
 }
 
@@ -70,11 +71,9 @@ pub async fn verify(
     code: &Secret,
 ) -> ApiResult<ResetStarted> {
     let email = Email::parse(email).map_err(|_| ApiError::InvalidCode)?;
-    let account = state
-        .store
-        .account_by_email(&email)
-        .await?
-        .ok_or(ApiError::InvalidCode)?;
+    let Some(account) = state.store.account_by_email(&email).await? else {
+        return Err(codes::unknown_account_try(state, &email).await);
+    };
     let stored = codes::check(
         state,
         client,

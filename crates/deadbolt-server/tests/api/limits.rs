@@ -198,3 +198,259 @@ async fn parallel_wrong_current_passwords_judge_at_most_the_limit() {
         .await;
     assert_problem(r, 429, "mfa_locked").await;
 }
+
+fn manual() -> Options {
+    Options {
+        manual_clock: true,
+        ..Default::default()
+    }
+}
+
+/// 40 wrong codes at once for `email` at `path` (a sign-up verification or a reset).
+async fn forty_wrong_codes(app: &TestApp, path: &str, email: &str, right: &str) -> usize {
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mut body = json!({"email": email, "code": wrong});
+    if path == "/v1/accounts/verify" {
+        body["channel"] = json!("email");
+    }
+    let guesses = (0..40)
+        .map(|_| (Method::POST, path.to_owned(), None, body.clone()))
+        .collect();
+    let answers = all_at_once(app, guesses).await;
+    let n = judged(&answers, (400, "invalid_code"), &["too_many_attempts"]);
+    eprintln!("{path} {email}: {n} of 40 parallel wrong codes judged: {answers:?}");
+    n
+}
+
+#[tokio::test]
+async fn wrong_codes_count_per_account_and_then_the_right_code_is_refused_too() {
+    let mut app = spawn_app_with(manual(), |_| {}).await;
+    app.sign_up("coded@example.com").await;
+    let code = app.next_mail().await.code();
+    // each code takes 5 wrong tries; the account takes 10 in all, however they arrive
+    let n = forty_wrong_codes(&app, "/v1/accounts/verify", "coded@example.com", &code).await;
+    assert!(n <= 10, "{n} judged");
+    let right = json!({"email": "coded@example.com", "channel": "email", "code": code});
+    let r = app.post("/v1/accounts/verify", right.clone()).await;
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "Retry-After {retry}");
+    assert_problem(r, 429, "too_many_attempts").await;
+    // an address without an account answers alike: the limit tells nothing either
+    let n = forty_wrong_codes(&app, "/v1/accounts/verify", "ghost@example.com", "").await;
+    assert!((1..=10).contains(&n), "{n} judged");
+    let r = app
+        .post(
+            "/v1/accounts/verify",
+            json!({"email": "ghost@example.com", "channel": "email", "code": code}),
+        )
+        .await;
+    assert_problem(r, 429, "too_many_attempts").await;
+    // the window passes: the account may try again (its code died meanwhile)
+    app.advance(time::Duration::seconds(901));
+    assert_problem(
+        app.post("/v1/accounts/verify", right).await,
+        400,
+        "invalid_code",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_reset_codes_add_up_across_codes() {
+    let mut app = spawn_app_with(manual(), |_| {}).await;
+    verified_account(&mut app, "resetter@example.com").await;
+    let mut code = String::new();
+    // 4 wrong tries at each of three codes (each code alone would allow 5): 10 in all
+    for tries in [4, 4, 2] {
+        let r = app
+            .post(
+                "/v1/password-reset",
+                json!({"email": "resetter@example.com"}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        code = app.next_mail_to("resetter@example.com").await.code();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..tries {
+            let r = app
+                .post(
+                    "/v1/password-reset/verify",
+                    json!({"email": "resetter@example.com", "code": wrong}),
+                )
+                .await;
+            assert_problem(r, 400, "invalid_code").await;
+        }
+        app.advance(time::Duration::seconds(61));
+    }
+    let r = app
+        .post(
+            "/v1/password-reset/verify",
+            json!({"email": "resetter@example.com", "code": code}),
+        )
+        .await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, 429, "too_many_attempts").await;
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_client_address() {
+    let app = spawn_app_with(manual(), |c| c.limits.signups_per_ip_per_hour = 3).await;
+    for i in 0..3 {
+        app.sign_up(&format!("new{i}@example.com")).await;
+    }
+    let r = app
+        .post(
+            "/v1/accounts",
+            json!({"email": "new3@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.headers()["retry-after"], "3600");
+    assert_problem(r, 429, "too_many_attempts").await;
+    app.advance(time::Duration::HOUR);
+    app.sign_up("new3@example.com").await;
+}
+
+const SECRET: &str = "a-webhook-secret-of-at-least-32-characters";
+
+/// Texts through a signed webhook to a receiver, with `sms` allowed by policy or not.
+async fn texting(sms_allowed: bool) -> (TestApp, crate::phone_receiver::PhoneReceiver) {
+    let port = free_port();
+    let app = spawn_app_with(Options::default(), |c| {
+        c.sms.provider = "webhook".into();
+        c.sms.webhook_url = format!("http://127.0.0.1:{port}/sms");
+        c.sms.webhook_secret = SECRET.into();
+        if sms_allowed {
+            c.mfa.allowed_methods.push("sms".into());
+        }
+    })
+    .await;
+    let phone = crate::phone_receiver::PhoneReceiver::webhook(port, SECRET, &app).await;
+    (app, phone)
+}
+
+#[tokio::test]
+async fn a_sign_up_phone_gets_a_text_only_where_policy_allows_sms() {
+    for allowed in [false, true] {
+        let (app, mut phone) = texting(allowed).await;
+        let r = app
+            .post(
+                "/v1/accounts",
+                json!({"email": "texted@example.com", "password": PASSWORD, "phone": "+12015550123"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            (&body["phone"], &body["phone_verified"]),
+            (&json!("+12015550123"), &json!(false))
+        );
+        let resend = json!({"email": "texted@example.com", "channel": "sms"});
+        assert_eq!(
+            app.post("/v1/accounts/verify/resend", resend)
+                .await
+                .status(),
+            202
+        );
+        let text = phone.next_within(3).await;
+        assert_eq!(text.is_some(), allowed, "sms allowed: {allowed}");
+    }
+}
+
+#[tokio::test]
+async fn passkey_starts_are_limited_per_client_address() {
+    let app = spawn_app_with(manual(), |c| {
+        c.limits.passkey_starts_per_ip_per_minute = 3;
+    })
+    .await;
+    for _ in 0..3 {
+        let r = app.post("/v1/login/passkey/start", json!({})).await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = app.post("/v1/login/passkey/start", json!({})).await;
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert_problem(r, 429, "too_many_attempts").await;
+    app.advance(time::Duration::MINUTE);
+    let r = app.post("/v1/login/passkey/start", json!({})).await;
+    assert_eq!(r.status(), 200);
+}
+
+/// Reads until the server closes the connection: what it answered, or None when it said
+/// nothing before closing. Panics when it holds the connection open past `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: u64) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(within),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection was still open after {within} s"
+    );
+    (!answer.is_empty()).then(|| String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn slow_headers_and_bodies_cannot_hold_a_connection() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(Options::default(), |c| {
+        c.server.header_read_timeout_seconds = 1;
+        c.server.body_read_timeout_seconds = 1;
+    })
+    .await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    // half the headers, then nothing
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"POST /v1/login HTTP/1.1\r\nHost: deadbolt.test\r\n")
+        .await
+        .unwrap();
+    closed_within(&mut half, 10).await;
+    // an idle connection, nothing sent at all
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    closed_within(&mut idle, 10).await;
+    // a body announced as 60,000 bytes, of which one is sent
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        b"POST /v1/login HTTP/1.1\r\nHost: deadbolt.test\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let answer = closed_within(&mut slow, 10).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // and the server still serves
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_for_a_free_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(Options::default(), |c| c.server.max_connections = 2).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: deadbolt.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(700),
+        third.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(early.is_err(), "served past the limit: {answer:?}");
+    // one of the two closes: the third is served
+    drop(first);
+    let answer = closed_within(&mut third, 5).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
