@@ -250,17 +250,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let server = &self.state.config.server;
+        let bounds = crate::serve::Bounds {
+            header_read_timeout: std::time::Duration::from_secs(server.header_read_timeout_seconds),
+            body_read_timeout: std::time::Duration::from_secs(server.body_read_timeout_seconds),
+            max_connections: server.max_connections,
+        };
+        crate::serve::serve(self.listener, self.router, bounds, shutdown).await;
         self.housekeeping.abort();
         self.policy_watch.abort();
         self.key_watch.abort();
         self.worker.stop().await;
-        served
+        Ok(())
     }
 }
 

@@ -51,6 +51,13 @@ pub struct ServerConfig {
     /// Proxies (CIDR) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// connection stays open waiting for its next request.
+    pub header_read_timeout_seconds: u64,
+    /// How long a client may take to send a request's body, from the end of its headers.
+    pub body_read_timeout_seconds: u64,
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +67,9 @@ impl Default for ServerConfig {
             public_url: "http://localhost:8080".to_owned(),
             trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            max_connections: 1024,
         }
     }
 }
@@ -344,6 +354,14 @@ pub struct LimitsConfig {
     /// Failed passwords from one client address within the window.
     pub login_failures_per_ip: u32,
     pub login_window_seconds: i64,
+    /// Wrong emailed or texted codes per account within the login window, outside the
+    /// second-factor step (password reset, sign-up verification, email and phone change).
+    pub code_failures_per_account: u32,
+    /// Sign-ups from one client address within an hour.
+    pub signups_per_ip_per_hour: u32,
+    /// Passkey sign-ins started from one client address within a minute (each stores a
+    /// ceremony).
+    pub passkey_starts_per_ip_per_minute: u32,
 }
 
 impl Default for LimitsConfig {
@@ -352,6 +370,9 @@ impl Default for LimitsConfig {
             login_failures_per_account: 10,
             login_failures_per_ip: 100,
             login_window_seconds: 900,
+            code_failures_per_account: 10,
+            signups_per_ip_per_hour: 20,
+            passkey_starts_per_ip_per_minute: 30,
         }
     }
 }
@@ -518,6 +539,27 @@ impl Config {
                 "server",
                 "max_body_bytes",
                 "must be between 1024 and 16777216".into(),
+            );
+        }
+        for (key, value) in [
+            (
+                "header_read_timeout_seconds",
+                self.server.header_read_timeout_seconds,
+            ),
+            (
+                "body_read_timeout_seconds",
+                self.server.body_read_timeout_seconds,
+            ),
+        ] {
+            if !(1..=3600).contains(&value) {
+                add("server", key, "must be between 1 and 3600".into());
+            }
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            add(
+                "server",
+                "max_connections",
+                "must be between 1 and 1000000".into(),
             );
         }
         let db = &self.database.url;
@@ -741,6 +783,24 @@ impl Config {
                 "login_failures_per_ip",
                 "must be at least 1".into(),
             );
+        }
+        for (key, value) in [
+            (
+                "code_failures_per_account",
+                self.limits.code_failures_per_account,
+            ),
+            (
+                "signups_per_ip_per_hour",
+                self.limits.signups_per_ip_per_hour,
+            ),
+            (
+                "passkey_starts_per_ip_per_minute",
+                self.limits.passkey_starts_per_ip_per_minute,
+            ),
+        ] {
+            if value == 0 {
+                add("limits", key, "must be at least 1".into());
+            }
         }
         if !(60..=86_400).contains(&self.limits.login_window_seconds) {
             add(

@@ -17,6 +17,7 @@ pub mod pages;
 pub mod policy;
 pub mod rotation;
 pub mod routes;
+pub mod serve;
 pub mod services;
 pub mod state;
 pub mod system;

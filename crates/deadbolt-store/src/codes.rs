@@ -132,38 +132,105 @@ impl Store {
         code: &NewCode,
         policy: &deadbolt_core::code::ResendPolicy,
     ) -> Vec<crate::Write> {
-        let mut writes: Vec<crate::Write> = [
+        self.send_limit_stmts(code, policy, None)
+            .into_iter()
+            .map(crate::Write)
+            .collect()
+    }
+
+    /// The locks and the guard of [`Store::send_limits`]; with `stand_in`, the guard's check
+    /// runs against that throttle row instead of the account's, and fails nothing.
+    fn send_limit_stmts(
+        &self,
+        code: &NewCode,
+        policy: &deadbolt_core::code::ResendPolicy,
+        stand_in: Option<&str>,
+    ) -> Vec<Stmt> {
+        let mut stmts: Vec<Stmt> = [
             self.lock_bucket(&format!("send:account:{}", code.account_id)),
             self.lock_bucket(&format!("send:destination:{}", code.destination)),
         ]
         .into_iter()
         .flatten()
+        .map(|w| w.0)
         .collect();
-        let sql = if code.purpose.is_unauthenticated() {
-            "UPDATE accounts SET id = id WHERE id = $1 \
-             AND NOT EXISTS (SELECT 1 FROM verification_codes WHERE account_id = $1 AND purpose = $2 AND created_at > $3) \
-             AND (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4 AND purpose IN ('verify_email', 'verify_phone', 'reset_password')) < $5 \
-             AND (SELECT COUNT(*) FROM verification_codes WHERE destination = $6 AND created_at > $4 AND purpose IN ('verify_email', 'verify_phone', 'reset_password')) < $7"
-        } else {
-            "UPDATE accounts SET id = id WHERE id = $1 \
-             AND NOT EXISTS (SELECT 1 FROM verification_codes WHERE account_id = $1 AND purpose = $2 AND created_at > $3) \
-             AND (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4 AND purpose NOT IN ('verify_email', 'verify_phone', 'reset_password')) < $5 \
-             AND (SELECT COUNT(*) FROM verification_codes WHERE destination = $6 AND created_at > $4 AND purpose NOT IN ('verify_email', 'verify_phone', 'reset_password')) < $7"
+        macro_rules! limits {
+            ($row:literal, $kinds:literal) => {
+                concat!(
+                    $row,
+                    " AND NOT EXISTS (SELECT 1 FROM verification_codes WHERE account_id = $1 AND purpose = $2 AND created_at > $3) \
+                     AND (SELECT COUNT(*) FROM verification_codes WHERE account_id = $1 AND created_at > $4 AND purpose ",
+                    $kinds,
+                    " ('verify_email', 'verify_phone', 'reset_password')) < $5 \
+                     AND (SELECT COUNT(*) FROM verification_codes WHERE destination = $6 AND created_at > $4 AND purpose ",
+                    $kinds,
+                    " ('verify_email', 'verify_phone', 'reset_password')) < $7"
+                )
+            };
+        }
+        let sql = match (code.purpose.is_unauthenticated(), stand_in.is_some()) {
+            (true, false) => limits!("UPDATE accounts SET id = id WHERE id = $1", "IN"),
+            (false, false) => limits!("UPDATE accounts SET id = id WHERE id = $1", "NOT IN"),
+            (true, true) => limits!("UPDATE auth_failures SET at = at WHERE key = $8", "IN"),
+            (false, true) => limits!("UPDATE auth_failures SET at = at WHERE key = $8", "NOT IN"),
         };
         let now = code.created_at;
-        writes.push(crate::Write(Stmt::guard(
-            sql,
-            params![
-                code.account_id.to_string(),
-                code.purpose.as_str(),
-                to_millis(now - time::Duration::seconds(policy.resend_after_seconds)),
-                to_millis(now - time::Duration::HOUR),
-                i64::from(policy.max_per_hour_per_account),
-                code.destination.as_str(),
-                i64::from(policy.max_per_hour_per_destination),
-            ],
-        )));
-        writes
+        let mut params = params![
+            code.account_id.to_string(),
+            code.purpose.as_str(),
+            to_millis(now - time::Duration::seconds(policy.resend_after_seconds)),
+            to_millis(now - time::Duration::HOUR),
+            i64::from(policy.max_per_hour_per_account),
+            code.destination.as_str(),
+            i64::from(policy.max_per_hour_per_destination),
+        ];
+        stmts.push(match stand_in {
+            None => Stmt::guard(sql, params),
+            Some(key) => {
+                params.push(key.into());
+                Stmt::new(sql, params)
+            }
+        });
+        stmts
+    }
+
+    /// The writes of a code's send, made and undone in one transaction, for a request that
+    /// sends nothing (an unknown address, nothing to prove, over the limits) but must take as
+    /// long as one that sends, so that its time does not tell which addresses have accounts.
+    /// Nothing stays and nothing is delivered: the message is deleted before the transaction
+    /// commits, so no worker ever sees it. The code (whose account may not exist, which its
+    /// foreign key would refuse) is stood in for by a throttle row, which the limits' check
+    /// finds and rewrites as the real check does the account's row.
+    pub fn undone_send(
+        &self,
+        code: &NewCode,
+        policy: &deadbolt_core::code::ResendPolicy,
+        message: &crate::OutboxMessage,
+        events: &[EventRecord],
+    ) -> Vec<crate::Write> {
+        let stand_in = format!("stand-in:{}", code.id);
+        let mut stmts = vec![Stmt::new(
+            "INSERT INTO auth_failures (key, at) VALUES ($1, $2)",
+            params![stand_in.as_str(), to_millis(code.created_at)],
+        )];
+        stmts.extend(self.send_limit_stmts(code, policy, Some(&stand_in)));
+        stmts.push(message.write().0);
+        stmts.extend(events.iter().map(|e| e.write().0));
+        stmts.push(Stmt::new(
+            "DELETE FROM auth_failures WHERE key = $1",
+            params![stand_in.as_str()],
+        ));
+        stmts.push(Stmt::new(
+            "DELETE FROM outbox WHERE id = $1",
+            params![message.id.to_string()],
+        ));
+        for e in events {
+            stmts.push(Stmt::new(
+                "DELETE FROM events WHERE id = $1",
+                params![e.id.to_string()],
+            ));
+        }
+        stmts.into_iter().map(crate::Write).collect()
     }
 
     /// The most recent code for this purpose and scope; a newer code supersedes older ones.

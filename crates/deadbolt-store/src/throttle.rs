@@ -1,8 +1,9 @@
 //! Failed-attempt counts per throttle key, shared by every instance.
 
-use crate::{params, Result, Store};
+use crate::db::{BatchOutcome, Dialect, Stmt};
+use crate::{params, Result, Store, Write};
 use deadbolt_core::clock::to_millis;
-use deadbolt_core::throttle::FailureWindow;
+use deadbolt_core::throttle::{Attempt, FailureWindow};
 use time::OffsetDateTime;
 
 impl Store {
@@ -16,6 +17,50 @@ impl Store {
                 params![key],
             ))),
         }
+    }
+
+    /// Counts one attempt under each key before it is judged, all or none: `Err(i)` when key
+    /// `i` already holds its `max`, and then nothing is counted. One transaction; on PostgreSQL
+    /// serialised per key (the keys' locks taken in the order given, so callers that reserve
+    /// several keys name them in one order), so parallel attempts on any number of instances
+    /// never count past the limit. Rows that left the window go at the same time.
+    pub async fn reserve(
+        &self,
+        buckets: &[(&str, Attempt)],
+    ) -> Result<std::result::Result<(), usize>> {
+        let mut stmts: Vec<Stmt> = buckets
+            .iter()
+            .filter_map(|(key, _)| self.lock_bucket(key).map(|w| w.0))
+            .collect();
+        let mut guards = Vec::with_capacity(buckets.len());
+        for (key, attempt) in buckets {
+            stmts.push(Stmt::new(
+                "DELETE FROM auth_failures WHERE key = $1 AND at <= $2",
+                params![*key, to_millis(attempt.since)],
+            ));
+            guards.push(stmts.len());
+            stmts.push(writes::failure_within_limit(key, attempt.at, attempt.since, attempt.max).0);
+        }
+        Ok(match self.db.batch(stmts).await? {
+            BatchOutcome::Committed => Ok(()),
+            BatchOutcome::GuardFailed(i) => Err(guards.iter().position(|g| *g == i).unwrap_or(0)),
+        })
+    }
+
+    /// Gives back one attempt counted under `key` at `at` by [`Store::reserve`] (it succeeded,
+    /// so it is no failure). Rows of one key and time are alike: any one of them will do.
+    pub fn give_back(&self, key: &str, at: OffsetDateTime) -> Write {
+        let sql = match self.db.dialect() {
+            Dialect::Sqlite => {
+                "DELETE FROM auth_failures WHERE rowid IN \
+                 (SELECT rowid FROM auth_failures WHERE key = $1 AND at = $2 LIMIT 1)"
+            }
+            Dialect::Postgres => {
+                "DELETE FROM auth_failures WHERE ctid IN \
+                 (SELECT ctid FROM auth_failures WHERE key = $1 AND at = $2 LIMIT 1)"
+            }
+        };
+        Write(Stmt::new(sql, params![key, to_millis(at)]))
     }
 
     /// Failures for `key` strictly after `since` (the start of the window).

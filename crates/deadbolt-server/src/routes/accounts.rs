@@ -60,6 +60,7 @@ impl From<&Account> for AccountCreated {
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = CreateAccount, responses(
     (status = 201, body = AccountCreated),
     (status = 409, description = "`email_taken`", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`: sign-ups from this client address over `[limits] signups_per_ip_per_hour`, with Retry-After", body = Problem, content_type = "application/problem+json"),
     BodyProblems,
     Unavailable,
 ))]
@@ -109,6 +110,7 @@ pub struct VerifyResponse {
 /// unknown all answer `invalid_code`.
 #[utoipa::path(post, path = "/v1/accounts/verify", tag = "accounts", request_body = VerifyRequest, responses(
     (status = 200, body = VerifyResponse),
+    (status = 429, description = "`too_many_attempts`: this account's wrong codes over `[limits] code_failures_per_account`, with Retry-After", body = Problem, content_type = "application/problem+json"),
     BodyProblems,
     Unavailable,
 ))]

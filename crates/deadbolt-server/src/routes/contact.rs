@@ -64,6 +64,7 @@ async fn change_email(
 /// Wrong code: 400 `invalid_code`.
 #[utoipa::path(post, path = "/v1/me/email/verify", tag = "me", security(("bearer" = [])), request_body = ChangeCode, responses(
     (status = 200, body = Me),
+    (status = 429, description = "`too_many_attempts`: this account's wrong codes over `[limits] code_failures_per_account`, with Retry-After", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`email_taken`", body = Problem, content_type = "application/problem+json"),
     AuthProblems, BodyProblems, Unavailable,
 ))]
@@ -98,6 +99,7 @@ async fn change_phone(
 /// Wrong code: 400 `invalid_code`.
 #[utoipa::path(post, path = "/v1/me/phone/verify", tag = "me", security(("bearer" = [])), request_body = ChangeCode, responses(
     (status = 200, body = Me),
+    (status = 429, description = "`too_many_attempts`: this account's wrong codes over `[limits] code_failures_per_account`, with Retry-After", body = Problem, content_type = "application/problem+json"),
     AuthProblems, BodyProblems, Unavailable,
 ))]
 async fn verify_phone(

@@ -185,14 +185,16 @@ pub struct PasskeyStart {
 #[utoipa::path(post, path = "/v1/login/passkey/start", tag = "login", responses(
     (status = 200, body = PasskeyStart),
     (status = 403, description = "`factor_not_allowed`: policy does not allow WebAuthn", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`: starts from this client address over `[limits] passkey_starts_per_ip_per_minute`, with Retry-After", body = Problem, content_type = "application/problem+json"),
     BodyProblems,
     Unavailable,
 ))]
 async fn passkey_start(
     State(state): State<AppState>,
+    client: ClientInfo,
     _body: crate::extract::EmptyBody,
 ) -> ApiResult<Json<PasskeyStart>> {
-    let (challenge_id, public_key) = passkey_login::start(&state).await?;
+    let (challenge_id, public_key) = passkey_login::start(&state, &client).await?;
     Ok(Json(PasskeyStart {
         challenge_id,
         public_key,

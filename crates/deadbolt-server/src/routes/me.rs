@@ -229,6 +229,7 @@ pub struct PasswordChange {
 /// key is revoked. A wrong current password is 401 `invalid_credentials`.
 #[utoipa::path(post, path = "/v1/me/password", tag = "me", security(("bearer" = [])), request_body = PasswordChange, responses(
     (status = 204, description = "Changed"),
+    (status = 429, description = "`mfa_locked`: too many wrong passwords lately, with Retry-After", body = Problem, content_type = "application/problem+json"),
     AuthProblems, BodyProblems, Unavailable,
 ))]
 async fn change_password(

@@ -66,7 +66,9 @@ pub struct ResetStarted {
 
 /// Trades the emailed code for a reset token. Wrong code: 400 `invalid_code`.
 #[utoipa::path(post, path = "/v1/password-reset/verify", tag = "password-reset", request_body = ResetVerify, responses(
-    (status = 200, body = ResetStarted), BodyProblems, Unavailable,
+    (status = 200, body = ResetStarted),
+    (status = 429, description = "`too_many_attempts`: this account's wrong codes over `[limits] code_failures_per_account`, with Retry-After", body = Problem, content_type = "application/problem+json"),
+    BodyProblems, Unavailable,
 ))]
 async fn verify(
     State(state): State<AppState>,

@@ -3,7 +3,8 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
 use crate::messages::Medium;
-use crate::services::codes::{self, CodeFor, Destination};
+use crate::services::attempts::{self, Bucket};
+use crate::services::codes::{self, CodeFor, Destination, Recipient};
 use crate::services::events::event;
 use crate::state::AppState;
 use deadbolt_core::account::{Account, Role};
@@ -11,9 +12,11 @@ use deadbolt_core::code::CodePurpose;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::AccountId;
+use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::phone::Phone;
 use deadbolt_core::secret::Secret;
+use deadbolt_core::throttle::ThrottlePolicy;
 use deadbolt_store::{NewAccount, StoreError};
 use serde_json::json;
 
@@ -28,13 +31,14 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
     let email = Email::parse(&input.email)?;
     let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
     check_strength_for(&input.password, state.passwords.params(), &email)?;
+    // the hash pool first: a full pool refuses without counting a sign-up
+    let slot = state.hash_pool.reserve()?;
+    count_sign_up(state, client).await?;
     let password_hash = {
         let hasher = state.passwords.clone();
         let rng = state.rng.clone();
         let password = input.password;
-        state
-            .hash_pool
-            .run(move || hasher.hash(&password, rng.as_ref()))
+        slot.run(move || hasher.hash(&password, rng.as_ref()))
             .await?
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?
     };
@@ -76,10 +80,11 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
     match result {
         Ok(()) => {
             state.outbox_wake.notify_one();
-            // The phone is proven by a text, where something can send one, within the limits
-            // per number (anyone can sign up, so this is where SMS pumping would start). A
-            // refused send leaves the phone unverified; a resend can try again later.
-            if let (Some(phone), true) = (&account.phone, state.config.sms.can_send()) {
+            // The phone is proven by a text, where something can send one and policy allows
+            // texts, within the limits per number (anyone can sign up, so this is where SMS
+            // pumping would start). Otherwise the phone stays unverified; a resend can try again
+            // later.
+            if let (Some(phone), true) = (&account.phone, texts_allowed(state)) {
                 let to = Destination {
                     medium: Medium::Sms,
                     address: phone.as_str().to_owned(),
@@ -94,6 +99,37 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
         Err(StoreError::Conflict) => Err(ApiError::EmailTaken),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Counts a sign-up against its client address's hourly limit: 429 `too_many_attempts` past
+/// it. Every sign-up that gets as far as hashing counts, taken or not: each costs a hash and
+/// may send mail.
+async fn count_sign_up(state: &AppState, client: &ClientInfo) -> ApiResult<()> {
+    let Some(ip) = client.ip else {
+        return Ok(());
+    };
+    let bucket = Bucket {
+        key: format!("signup:ip:{ip}"),
+        policy: ThrottlePolicy {
+            max_failures: state.config.limits.signups_per_ip_per_hour,
+            window: time::Duration::HOUR,
+        },
+    };
+    match attempts::reserve(state, vec![bucket]).await? {
+        Ok(counted) => {
+            counted.keep();
+            Ok(())
+        }
+        Err(full) => Err(ApiError::TooManyAttempts {
+            retry_after: full.retry_after,
+        }),
+    }
+}
+
+/// Whether verification texts go out: a provider to send them, and a policy that allows SMS
+/// (where it does not, nobody pays for texts that serve nothing here).
+fn texts_allowed(state: &AppState) -> bool {
+    state.config.sms.can_send() && state.policy.get().allows_method(MethodKind::Sms.as_str())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +148,9 @@ pub struct Verify {
 /// `invalid_code`, so the endpoint tells nothing about which accounts exist.
 pub async fn verify(state: &AppState, client: &ClientInfo, input: Verify) -> ApiResult<Account> {
     let email = Email::parse(&input.email).map_err(|_| ApiError::InvalidCode)?;
-    let account = state
-        .store
-        .account_by_email(&email)
-        .await?
-        .ok_or(ApiError::InvalidCode)?;
+    let Some(account) = state.store.account_by_email(&email).await? else {
+        return Err(codes::unknown_account_try(state, &email).await);
+    };
     let purpose = match input.channel {
         Channel::Email => CodePurpose::VerifyEmail,
         Channel::Sms => CodePurpose::VerifyPhone,
@@ -273,27 +307,34 @@ pub struct Resend {
 }
 
 /// Sends a new verification code. The answer is the same whether or not the account exists, is
-/// already verified, or is over its resend limits: none of that is the caller's business.
+/// already verified, or is over its resend limits, and so is the work done for it (see
+/// `codes::send_or_stand_in`): none of that is the caller's business.
 pub async fn resend(state: &AppState, client: &ClientInfo, input: Resend) -> ApiResult<()> {
     let Ok(email) = Email::parse(&input.email) else {
         return Ok(());
     };
-    let Some(account) = state.store.account_by_email(&email).await? else {
-        return Ok(());
+    let account = state.store.account_by_email(&email).await?;
+    let due = account
+        .as_ref()
+        .and_then(|account| match (input.channel, &account.phone) {
+            (Channel::Email, _) if !account.email_verified => {
+                Some((CodePurpose::VerifyEmail, Destination::email(account)))
+            }
+            (Channel::Sms, Some(phone)) if !account.phone_verified && texts_allowed(state) => {
+                Some((
+                    CodePurpose::VerifyPhone,
+                    Destination {
+                        medium: Medium::Sms,
+                        address: phone.as_str().to_owned(),
+                    },
+                ))
+            }
+            _ => None,
+        });
+    let (to, purpose) = match (&account, due) {
+        (Some(account), Some((purpose, to))) => (Recipient::Account(account, to), purpose),
+        _ => (Recipient::Nobody(&email), CodePurpose::VerifyEmail),
     };
-    let (purpose, to) = match (input.channel, &account.phone) {
-        (Channel::Email, _) if !account.email_verified => {
-            (CodePurpose::VerifyEmail, Destination::email(&account))
-        }
-        (Channel::Sms, Some(phone)) if !account.phone_verified && state.config.sms.can_send() => (
-            CodePurpose::VerifyPhone,
-            Destination {
-                medium: Medium::Sms,
-                address: phone.as_str().to_owned(),
-            },
-        ),
-        _ => return Ok(()),
-    };
-    let _ = codes::send(state, client, &account, &CodeFor::account(purpose), &to).await?;
+    codes::send_or_stand_in(state, client, to, &CodeFor::account(purpose), |_| vec![]).await?;
     Ok(())
 }

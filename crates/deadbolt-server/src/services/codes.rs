@@ -4,14 +4,16 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
 use crate::messages::Medium;
+use crate::services::attempts::{self, Bucket, Reserved};
 use crate::services::events::event;
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::{self, CodeCheck, CodePurpose, ResendRefusal, CODE_TTL};
+use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::ids::{CodeId, MessageId};
+use deadbolt_core::ids::{AccountId, CodeId, MessageId};
 use deadbolt_core::secret::Secret;
-use deadbolt_core::throttle::retry_after_seconds;
+use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
 use deadbolt_store::{BatchOutcome, CodeRecord, EventRecord, NewCode, OutboxMessage, Write};
 use serde_json::json;
 use time::Duration;
@@ -181,6 +183,79 @@ pub async fn send(
     }
 }
 
+/// Where a code asked for without signing in may go: to an account's address, or nowhere.
+pub enum Recipient<'a> {
+    Account(&'a Account, Destination),
+    /// An unknown address, or an account with nothing to send to it.
+    Nobody(&'a Email),
+}
+
+/// For the requests anyone may make for any address (password reset, resending a
+/// verification code), which answer alike whether or not the address has an account: sends a
+/// code where one is due and the resend limits allow, and otherwise does the same work (the
+/// same reads, the code and its message made, a transaction of the same writes) undone before
+/// it commits, so that how long the answer takes tells nothing either. `also` adds the events
+/// of a send. True when a code went out.
+pub async fn send_or_stand_in(
+    state: &AppState,
+    client: &ClientInfo,
+    to: Recipient<'_>,
+    what: &CodeFor,
+    also: impl FnOnce(&Account) -> Vec<EventRecord>,
+) -> ApiResult<bool> {
+    let (account, to, due) = match to {
+        Recipient::Account(account, to) => (account.clone(), to, true),
+        Recipient::Nobody(email) => {
+            let to = Destination {
+                medium: Medium::Email,
+                address: email.as_str().to_owned(),
+            };
+            (stand_in(state, email), to, false)
+        }
+    };
+    let ready = ready_to_send(state, &account, what, &to).await?.is_ok();
+    let (code, message) = new_code(state, &account, what, &to)?;
+    let mut events = vec![sent_event(state, &account, client, what, &to)];
+    events.extend(also(&account));
+    let sent = if due && ready {
+        let mut writes = state.store.send_limits(&code, &state.config.codes);
+        writes.push(code.write());
+        writes.push(message.write());
+        writes.extend(events.iter().map(EventRecord::write));
+        // a lost race with a parallel send sends nothing, as the limits say
+        matches!(state.store.commit(writes).await?, BatchOutcome::Committed)
+    } else {
+        let undone = state
+            .store
+            .undone_send(&code, &state.config.codes, &message, &events);
+        state.store.commit(undone).await?;
+        false
+    };
+    // The worker is woken either way, and only once the answer is out: delivering right away
+    // would make the answer to an address that gets mail wait on the worker's first steps.
+    let wake = state.outbox_wake.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        wake.notify_one();
+    });
+    Ok(sent)
+}
+
+/// An account that does not exist, for [`send_or_stand_in`]'s work without a recipient.
+fn stand_in(state: &AppState, email: &Email) -> Account {
+    Account {
+        id: AccountId::generate(state.rng.as_ref()),
+        email: email.clone(),
+        email_verified: false,
+        phone: None,
+        phone_verified: false,
+        password_hash: None,
+        roles: Vec::new(),
+        created_at: state.clock.now(),
+        sso_provider: None,
+    }
+}
+
 /// How a refused send is answered where the caller asked for it: too soon is
 /// `resend_too_soon`, over an hourly cap `too_many_attempts`; both with Retry-After.
 pub fn refused(refusal: ResendRefusal) -> ApiError {
@@ -232,8 +307,59 @@ pub async fn compare(
     )
 }
 
-/// The live code for `what` that `submitted` matches, not yet spent. Wrong codes count
-/// against the code; every failure is an event; every failure answers `invalid_code`.
+/// The account-wide budget of wrong codes sent by email or text outside the second-factor step
+/// (password reset, sign-up verification, email and phone change): each code allows a few
+/// tries and codes can be sent again, so without it guesses would add up without bound.
+fn code_budget(state: &AppState, key: String) -> Bucket {
+    let limits = &state.config.limits;
+    Bucket {
+        key,
+        policy: ThrottlePolicy {
+            max_failures: limits.code_failures_per_account,
+            window: Duration::seconds(limits.login_window_seconds),
+        },
+    }
+}
+
+/// Counts a code try against the account's budget before it is judged (given back when the
+/// code is right): 429 `too_many_attempts` once the budget is spent, a right code included.
+pub async fn reserve_try(state: &AppState, account: &Account) -> ApiResult<Reserved> {
+    reserve_in(
+        state,
+        code_budget(state, format!("codes:account:{}", account.id)),
+    )
+    .await
+}
+
+async fn reserve_in(state: &AppState, budget: Bucket) -> ApiResult<Reserved> {
+    attempts::reserve(state, vec![budget])
+        .await?
+        .map_err(|full| ApiError::TooManyAttempts {
+            retry_after: full.retry_after,
+        })
+}
+
+/// A code submitted for an email without an account: `invalid_code`, counted in a budget of
+/// that address as an account's would be, so that neither the answer nor the limit tells
+/// whether the account exists. The key is a keyed hash: the table holds no addresses.
+pub async fn unknown_account_try(state: &AppState, email: &Email) -> ApiError {
+    let hashed = state
+        .keys
+        .hasher
+        .hash(&[b"code-email", email.as_str().as_bytes()])
+        .to_hex();
+    match reserve_in(state, code_budget(state, format!("codes:email:{hashed}"))).await {
+        Ok(reserved) => {
+            reserved.keep();
+            ApiError::InvalidCode
+        }
+        Err(e) => e,
+    }
+}
+
+/// The live code for `what` that `submitted` matches, not yet spent. Every try counts against
+/// the account's code budget first (see [`reserve_try`]); wrong codes also count against the
+/// code; every failure is an event; every failure answers `invalid_code`.
 pub async fn check(
     state: &AppState,
     client: &ClientInfo,
@@ -241,6 +367,7 @@ pub async fn check(
     what: &CodeFor,
     submitted: &Secret,
 ) -> ApiResult<CodeRecord> {
+    let reserved = reserve_try(state, account).await?;
     let failed = |reason: &str| {
         event(
             state,
@@ -251,15 +378,21 @@ pub async fn check(
         )
     };
     match compare(state, account, what, submitted).await? {
-        Checked::Right(stored) => Ok(stored),
+        Checked::Right(stored) => {
+            reserved.give_back_now(state).await?;
+            Ok(stored)
+        }
         Checked::Wrong(count) => {
+            reserved.keep();
             state
                 .store
                 .commit(vec![count, failed("wrong_code").write()])
                 .await?;
             Err(ApiError::InvalidCode)
         }
+        // a try at a dead code counts too: an unknown account's tries are all of this kind
         Checked::Dead => {
+            reserved.keep();
             state.store.record_event(failed("dead_code")).await?;
             Err(ApiError::InvalidCode)
         }

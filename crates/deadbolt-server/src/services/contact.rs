@@ -155,13 +155,19 @@ pub async fn confirm(
         )
         .write()
     };
+    let reserved = codes::reserve_try(state, &account).await?;
     let sent = match codes::compare(state, &account, &what, code).await? {
-        Checked::Right(sent) => sent,
+        Checked::Right(sent) => {
+            reserved.give_back_now(state).await?;
+            sent
+        }
         Checked::Wrong(counted) => {
+            reserved.keep();
             state.store.commit(vec![counted, wrong_code()]).await?;
             return Err(ApiError::InvalidCode);
         }
         Checked::Dead => {
+            reserved.keep();
             state.store.commit(vec![wrong_code()]).await?;
             return Err(ApiError::InvalidCode);
         }

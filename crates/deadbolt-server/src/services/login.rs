@@ -3,6 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
+use crate::services::attempts::{self, Bucket};
 use crate::services::events::event;
 use crate::services::sessions::{self, IssuedTokens};
 use crate::services::{devices, mfa, risk};
@@ -49,38 +50,40 @@ pub(crate) fn email_bucket(state: &AppState, email: &str) -> String {
     format!("login:email:{email_key}")
 }
 
-/// The throttle keys for a login attempt with their policies. The email key is derived from the
-/// normalised address as typed, not the account id, so unknown emails are throttled exactly like
-/// known ones; it is a keyed hash, so the table holds no addresses (nor whatever else people
-/// type into the email field).
-fn throttles(state: &AppState, email: &str, client: &ClientInfo) -> Vec<(String, ThrottlePolicy)> {
+/// The throttle buckets of a login attempt, the email's first. The email key is derived from
+/// the normalised address as typed, not the account id, so unknown emails are throttled exactly
+/// like known ones; it is a keyed hash, so the table holds no addresses (nor whatever else
+/// people type into the email field).
+fn throttles(state: &AppState, email_key: &str, client: &ClientInfo) -> Vec<Bucket> {
     let limits = &state.config.limits;
     let window = Duration::seconds(limits.login_window_seconds);
-    let mut keys = vec![(
-        email_bucket(state, email),
-        ThrottlePolicy {
+    let mut buckets = vec![Bucket {
+        key: email_key.to_owned(),
+        policy: ThrottlePolicy {
             max_failures: limits.login_failures_per_account,
             window,
         },
-    )];
+    }];
     if let Some(ip) = client.ip {
-        keys.push((
-            format!("login:ip:{ip}"),
-            ThrottlePolicy {
+        buckets.push(Bucket {
+            key: format!("login:ip:{ip}"),
+            policy: ThrottlePolicy {
                 max_failures: limits.login_failures_per_ip,
                 window,
             },
-        ));
+        });
     }
-    keys
+    buckets
 }
 
 pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiResult<LoginOutcome> {
     // A place in the hash pool first: when it is full, refusing must cost nothing, not even a
-    // database query.
+    // database query (nor count as a guess).
     let slot = state.hash_pool.reserve()?;
     let now = state.clock.now();
-    let throttles = throttles(state, &input.email, client);
+    let email_key = email_bucket(state, &input.email);
+    let buckets = throttles(state, &email_key, client);
+    let window = now - Duration::seconds(state.config.limits.login_window_seconds);
     let email = Email::parse(&input.email).ok();
     let account = match &email {
         Some(e) => state.store.account_by_email(e).await?,
@@ -88,23 +91,13 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
     };
     let account_id = account.as_ref().map(|a| a.id);
 
-    // wrong passwords for this email lately: a burst of them before a right one is a signal
-    let mut recent_failures = 0;
-    for (i, (key, policy)) in throttles.iter().enumerate() {
-        let seen = state
-            .store
-            .failure_window(key, policy.window_start(now))
-            .await?;
-        if i == 0 {
-            recent_failures = seen.count;
-        }
-        if let Err(e) = policy.check(seen, now) {
+    // the guess counts as a failure before it is judged, so parallel guesses cannot all pass a
+    // check that each of them read as open; a right password gives it back
+    let reserved = match attempts::reserve(state, buckets).await? {
+        Ok(reserved) => reserved,
+        Err(full) => {
             state.metrics.login("throttled");
-            let scope = if key.starts_with("login:ip:") {
-                "ip"
-            } else {
-                "account"
-            };
+            let scope = if full.bucket == 0 { "account" } else { "ip" };
             state
                 .store
                 .record_event(event(
@@ -115,21 +108,17 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
                     json!({"scope": scope}),
                 ))
                 .await?;
-            return Err(e.into());
+            return Err(ApiError::TooManyAttempts {
+                retry_after: full.retry_after,
+            });
         }
-    }
+    };
 
     // an account of an identity provider has no password here (its provider does the second
     // factor too); saying so is the contract, and costs no hash
     if account.as_ref().is_some_and(|a| a.sso_provider.is_some()) {
         // counted like a failure, so that probing is throttled like guessing
-        let keys: Vec<String> = throttles.iter().map(|(k, _)| k.clone()).collect();
-        let window = throttles
-            .iter()
-            .map(|(_, p)| p.window)
-            .max()
-            .unwrap_or(Duration::ZERO);
-        state.store.record_failure(&keys, now, now - window).await?;
+        reserved.keep();
         state
             .store
             .record_event(event(
@@ -150,16 +139,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         .await?;
 
     let Some(account) = account.filter(|_| matched) else {
-        let keys: Vec<String> = throttles.iter().map(|(k, _)| k.clone()).collect();
-        let oldest_window = throttles
-            .iter()
-            .map(|(_, p)| p.window)
-            .max()
-            .unwrap_or(Duration::ZERO);
-        state
-            .store
-            .record_failure(&keys, now, now - oldest_window)
-            .await?;
+        reserved.keep();
         let reason = if account_id.is_some() {
             "wrong_password"
         } else {
@@ -178,6 +158,9 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
         state.metrics.login("failure");
         return Err(ApiError::InvalidCredentials);
     };
+    reserved.give_back_now(state).await?;
+    // wrong passwords for this email lately: a burst of them before a right one is a signal
+    let recent_failures = state.store.failure_window(&email_key, window).await?.count;
 
     let place = risk::place_of(state, client);
     risk::ensure_location_allowed(state, client, &account, &place).await?;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;
+pub mod attempts;
 pub mod codes;
 pub mod contact;
 pub mod devices;

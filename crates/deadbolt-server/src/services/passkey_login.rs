@@ -5,6 +5,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
+use crate::services::attempts::{self, Bucket};
 use crate::services::events::event;
 use crate::services::factors::bucket;
 use crate::services::sessions::{self, IssuedTokens};
@@ -15,13 +16,35 @@ use deadbolt_core::auth;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
 use deadbolt_core::risk::RiskResponse;
-use deadbolt_core::throttle::retry_after_seconds;
+use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
 use deadbolt_core::CoreError;
 use deadbolt_store::{method_writes, throttle_writes, BatchOutcome, EventRecord, Write};
 use serde_json::json;
 
-pub async fn start(state: &AppState) -> ApiResult<(uuid::Uuid, serde_json::Value)> {
+/// Anyone may call it and each call stores a ceremony, so starts are counted per client
+/// address (`[limits] passkey_starts_per_ip_per_minute`); past the limit nothing is stored.
+pub async fn start(
+    state: &AppState,
+    client: &ClientInfo,
+) -> ApiResult<(uuid::Uuid, serde_json::Value)> {
     mfa::ensure_allowed(state, MethodKind::WebAuthn)?;
+    if let Some(ip) = client.ip {
+        let bucket = Bucket {
+            key: format!("passkey:start:ip:{ip}"),
+            policy: ThrottlePolicy {
+                max_failures: state.config.limits.passkey_starts_per_ip_per_minute,
+                window: time::Duration::MINUTE,
+            },
+        };
+        match attempts::reserve(state, vec![bucket]).await? {
+            Ok(counted) => counted.keep(),
+            Err(full) => {
+                return Err(ApiError::TooManyAttempts {
+                    retry_after: full.retry_after,
+                })
+            }
+        }
+    }
     webauthn::start_passkey(state).await
 }
 

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
-use crate::services::codes::{self, CodeFor, Destination};
+use crate::services::codes::{self, CodeFor, Destination, Recipient};
 use crate::services::events::event;
 use crate::services::factors::{self, FactorInput};
 use crate::services::mfa;
@@ -21,38 +21,39 @@ use deadbolt_store::{
 };
 use serde_json::json;
 
-/// Sends a reset code to the account's email. Unknown or throttled: the same silence, so the
-/// answer tells nothing. An unverified address gets one too: completing the reset proves the
-/// mailbox, which is how an address's real owner claims an account someone else signed up with.
+/// Sends a reset code to the account's email. Unknown or throttled: the same silence, after the
+/// same work (see `codes::send_or_stand_in`), so the answer tells nothing, nor does its time. An
+/// unverified address gets one too: completing the reset proves the mailbox, which is how an
+/// address's real owner claims an account someone else signed up with.
 pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
     let Ok(email) = Email::parse(email) else {
         return Ok(());
     };
-    let Some(account) = state.store.account_by_email(&email).await? else {
-        return Ok(());
-    };
+    let account = state.store.account_by_email(&email).await?;
     // an identity provider's account has no password here to reset
-    if account.sso_provider.is_some() {
-        return Ok(());
-    }
-    let sent = codes::send(
-        state,
-        client,
-        &account,
-        &CodeFor::account(CodePurpose::ResetPassword),
-        &Destination::email(&account),
-    )
-    .await?;
-    if sent.is_ok() {
-        let requested = event(
+    let to = match &account {
+        Some(a) if a.sso_provider.is_none() => {
+            Recipient::Account(a, Destination::email(a))
+        }
+        _ => Recipient::Nobody(&email),
+    };
+    let requested = |account: &deadbolt_core::account::Account| {
+        vec![event(
             state,
             EventKind::PasswordResetRequested,
             Some(account.id),
             client,
             json!({}),
-        );
-        state.store.record_event(requested).await?;
-    }
+        )]
+    };
+    codes::send_or_stand_in(
+        state,
+        client,
+        to,
+        &CodeFor::account(CodePurpose::ResetPassword),
+        requested,
+    )
+    .await?;
     Ok(())
 }
 
@@ -71,11 +72,9 @@ pub async fn verify(
     code: &Secret,
 ) -> ApiResult<ResetStarted> {
     let email = Email::parse(email).map_err(|_| ApiError::InvalidCode)?;
-    let account = state
-        .store
-        .account_by_email(&email)
-        .await?
-        .ok_or(ApiError::InvalidCode)?;
+    let Some(account) = state.store.account_by_email(&email).await? else {
+        return Err(codes::unknown_account_try(state, &email).await);
+    };
     let stored = codes::check(
         state,
         client,

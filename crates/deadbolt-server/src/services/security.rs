@@ -30,30 +30,7 @@ pub async fn change_password(
     check_strength_for(&new, state.passwords.params(), &account.email)?;
     // Wrong current passwords count in the step-up password bucket: a hijacked session must not
     // get an unthrottled way to guess the password.
-    let now = state.clock.now();
-    let key = format!("stepup:password:{}", account.id);
-    let policy = state.policy.get().lockout.account_throttle();
-    let seen = state
-        .store
-        .failure_window(&key, policy.window_start(now))
-        .await?;
-    if let Err(deadbolt_core::CoreError::Throttled(wait)) = policy.check(seen, now) {
-        return Err(ApiError::MfaLocked {
-            retry_after: deadbolt_core::throttle::retry_after_seconds(wait),
-        });
-    }
-    let hasher = state.passwords.clone();
-    let stored = account.password_hash.clone();
-    state.metrics.password_verifications.inc();
-    let current_ok = state
-        .hash_pool
-        .run(move || hasher.verify(&current, stored.as_ref()))
-        .await?;
-    if !current_ok {
-        state
-            .store
-            .record_failure(std::slice::from_ref(&key), now, now - policy.window)
-            .await?;
+    if !stepup::check_password(state, &account, current).await? {
         return Err(ApiError::InvalidCredentials);
     }
     let grant = stepup::require(state, who, Action::PASSWORD_CHANGE).await?;

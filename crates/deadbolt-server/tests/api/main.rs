@@ -15,6 +15,7 @@ mod hardening;
 mod helpers;
 mod input;
 mod keys_and_teams;
+mod limits;
 mod login;
 mod mfa;
 mod outbox;
