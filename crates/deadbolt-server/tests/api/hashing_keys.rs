@@ -288,7 +288,7 @@ async fn hashing_key_rotation_at_once_ends_everything_the_old_keys_hashed() {
     .unwrap();
     assert_eq!(leaked.old_verifies_until, None);
     assert_eq!(leaked.old_id.as_deref(), Some(routine.new_id.as_str()));
-    assert_eq!(hashing_key_ids(&store).await, [leaked.new_id.clone()]);
+    assert_eq!(hashing_key_ids(&store).await, [leaked.new_id.as_str()]);
     wait_for_the_server(&app, &store, "leak@example.com").await;
 
     assert_eq!(refresh(&app, &refresh_token).await, Err(401));
