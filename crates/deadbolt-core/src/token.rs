@@ -27,6 +27,12 @@ impl std::fmt::Debug for TokenHasher {
     }
 }
 
+impl Drop for TokenHasher {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 /// The stored form of a token: 32 bytes, compared in constant time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHash(pub [u8; 32]);

@@ -3,6 +3,13 @@
 //! makes them. The signing key rotates (`deadbolt keys rotate --signing`): the new key signs at
 //! once, every instance following within [`WATCH_EVERY`], and the old one verifies until the
 //! longest-lived token it signed has expired, then goes from the JWKS.
+//!
+//! The hashing key rotates the same way (`deadbolt keys rotate --hashing`): the new key hashes
+//! at once; a retired key still finds what it hashed until its `verify_until` (the longest life
+//! of a refresh token or trusted device), and after that only API keys and recovery codes, which
+//! have no end of their own, until the last of those that name it has been re-hashed, spent or
+//! revoked (housekeeping then deletes it). What is found under a retired key is re-hashed under
+//! the live one when it is used.
 
 use crate::master_key::{MasterKeys, Sealed};
 use anyhow::Context;
@@ -45,10 +52,53 @@ pub struct SigningKeys {
     seen: Vec<(String, Option<OffsetDateTime>)>,
 }
 
+/// One hashing key.
+pub struct HashingKey {
+    pub id: String,
+    pub hasher: TokenHasher,
+    /// A retired key finds short- and bounded-lived things until then; None for the live key.
+    pub verify_until: Option<OffsetDateTime>,
+}
+
+/// The hashing keys as the database held them at one moment: the live one first.
+pub struct HashingKeys {
+    keys: Vec<HashingKey>,
+    seen: Vec<(String, Option<OffsetDateTime>)>,
+}
+
+impl HashingKeys {
+    /// The key every new hash is made with.
+    pub fn live(&self) -> &HashingKey {
+        // built with the live key first, and never empty
+        &self.keys[0]
+    }
+
+    /// The keys that may have hashed something with a bounded life (a refresh token, a trusted
+    /// device, a page session) still in use at `now`: the live one first.
+    pub fn verifying(&self, now: OffsetDateTime) -> impl Iterator<Item = &HashingKey> {
+        self.keys
+            .iter()
+            .filter(move |k| k.verify_until.is_none_or(|until| now < until))
+    }
+
+    /// Every stored key, the live one first: API keys and recovery codes keep the key they were
+    /// hashed with for as long as they live.
+    pub fn all(&self) -> impl Iterator<Item = &HashingKey> {
+        self.keys.iter()
+    }
+
+    /// True when `presented` is the hash of `parts` under a key that verifies at `now`.
+    pub fn matches_any(&self, now: OffsetDateTime, parts: &[&[u8]], presented: &[u8]) -> bool {
+        self.verifying(now)
+            .any(|k| k.hasher.hash(parts).matches(presented))
+    }
+}
+
 pub struct KeyRing {
     /// Replaced whole when another process rotates the signing key.
     signing: RwLock<Arc<SigningKeys>>,
-    pub hasher: TokenHasher,
+    /// Replaced whole when another process rotates the hashing key.
+    hashing: RwLock<Arc<HashingKeys>>,
 }
 
 impl KeyRing {
@@ -61,15 +111,24 @@ impl KeyRing {
         let signing_records = ensure(store, master, clock, rng, SIGNING).await?;
         let hashing_records = ensure(store, master, clock, rng, HASHING).await?;
         let signing = signing_keys(master, &signing_records)?;
-        let hash_record = hashing_records
-            .iter()
-            .find(|r| r.retired_at.is_none())
-            .context("no live hashing key")?;
-        let hasher = TokenHasher::new(open_key(master, hash_record)?);
+        let hashing = hashing_keys(master, &hashing_records)?;
         Ok(Self {
             signing: RwLock::new(Arc::new(signing)),
-            hasher,
+            hashing: RwLock::new(Arc::new(hashing)),
         })
+    }
+
+    /// The hashing keys in force on this instance.
+    pub fn hashing(&self) -> Arc<HashingKeys> {
+        match self.hashing.read() {
+            Ok(k) => k.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The live hashing key, which makes every new hash.
+    pub fn hasher(&self) -> TokenHasher {
+        self.hashing().live().hasher.clone()
     }
 
     /// The signing keys in force on this instance.
@@ -81,18 +140,27 @@ impl KeyRing {
         }
     }
 
-    /// Reads the signing keys again; when another process rotated them, the new live key
-    /// signs from now on here too. True when they changed.
+    /// Reads the service keys again; when another process rotated one, the new live key signs
+    /// (or hashes) from now on here too. True when they changed.
     pub async fn refresh(&self, store: &Store, master: &MasterKeys) -> anyhow::Result<bool> {
+        let mut changed = false;
         let records = store.keys(SIGNING).await?;
-        if fingerprint(&records) == self.signing().seen {
-            return Ok(false);
+        if fingerprint(&records) != self.signing().seen {
+            let fresh = signing_keys(master, &records)?;
+            let kid = fresh.kid.clone();
+            *self.signing.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+            tracing::info!(kid, "signing keys changed");
+            changed = true;
         }
-        let fresh = signing_keys(master, &records)?;
-        let kid = fresh.kid.clone();
-        *self.signing.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
-        tracing::info!(kid, "signing keys changed");
-        Ok(true)
+        let records = store.keys(HASHING).await?;
+        if fingerprint(&records) != self.hashing().seen {
+            let fresh = hashing_keys(master, &records)?;
+            let id = fresh.live().id.clone();
+            *self.hashing.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+            tracing::info!(id, "hashing keys changed");
+            changed = true;
+        }
+        Ok(changed)
     }
 
     /// The JWK Set: every key that may have signed a token still in use, the live one first.
@@ -156,6 +224,49 @@ fn signing_keys(master: &MasterKeys, records: &[KeyRecord]) -> anyhow::Result<Si
     })
 }
 
+/// Opens the hashing keys: the live one first, then retired ones newest first (as stored).
+fn hashing_keys(master: &MasterKeys, records: &[KeyRecord]) -> anyhow::Result<HashingKeys> {
+    let mut keys = Vec::with_capacity(records.len());
+    for r in records {
+        // the store holds one live key per kind, and lists it first
+        let live = r.retired_at.is_none();
+        keys.push(HashingKey {
+            id: r.id.clone(),
+            hasher: TokenHasher::new(*zeroize::Zeroizing::new(open_key(master, r)?)),
+            verify_until: if live {
+                None
+            } else {
+                // a retired key without an end finds only what names it
+                Some(r.verify_until.unwrap_or(OffsetDateTime::UNIX_EPOCH))
+            },
+        });
+    }
+    if keys.first().is_none_or(|k| k.verify_until.is_some()) {
+        anyhow::bail!("no live hashing key");
+    }
+    Ok(HashingKeys {
+        keys,
+        seen: fingerprint(records),
+    })
+}
+
+/// A new live hashing key in place of the current one. The old one finds what it hashed until
+/// `verify_until`, and API keys and recovery codes beyond; `None`, for a key that leaked: every
+/// older hashing key is deleted, and with them all they hashed is lost.
+pub async fn rotate_hashing(
+    store: &Store,
+    master: &MasterKeys,
+    rng: &dyn Random,
+    now: OffsetDateTime,
+    verify_until: Option<OffsetDateTime>,
+) -> anyhow::Result<String> {
+    // as for signing keys: the master key file must be the one the instances load
+    hashing_keys(master, &store.keys(HASHING).await?)?;
+    let record = new_key(master, rng, HASHING, now)?;
+    store.rotate_hashing_key(&record, now, verify_until).await?;
+    Ok(record.id)
+}
+
 /// A new live signing key in place of the current one, which verifies until `verify_until`
 /// (now, when it leaked). Every instance signs with the new key within [`WATCH_EVERY`].
 pub async fn rotate_signing(
@@ -173,10 +284,10 @@ pub async fn rotate_signing(
     Ok(record.id)
 }
 
-/// How often an instance looks for a signing key rotated by another process.
+/// How often an instance looks for a service key rotated by another process.
 pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Follows signing-key rotations made elsewhere (`deadbolt keys rotate --signing`).
+/// Follows service-key rotations made elsewhere (`deadbolt keys rotate --signing`/`--hashing`).
 pub fn spawn_watch(state: crate::state::AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(WATCH_EVERY);
@@ -184,7 +295,7 @@ pub fn spawn_watch(state: crate::state::AppState) -> tokio::task::JoinHandle<()>
         loop {
             tick.tick().await;
             if let Err(e) = state.keys.refresh(&state.store, &state.master).await {
-                tracing::warn!(error = %e, "reading the signing keys failed; the last ones stay in force");
+                tracing::warn!(error = %e, "reading the service keys failed; the last ones stay in force");
             }
         }
     })

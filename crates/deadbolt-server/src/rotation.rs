@@ -5,6 +5,11 @@
 //! `deadbolt keys rotate --signing`: a new token-signing key, live at once; the old one verifies
 //! until the longest-lived token it may have signed has expired (`--now`: not at all, for a key
 //! that leaked).
+//!
+//! `deadbolt keys rotate --hashing`: a new key for hashing tokens and codes, live at once; the
+//! old one finds what it hashed until the last refresh token or trusted device it may have
+//! hashed has ended, and API keys and recovery codes until each is used, revoked or spent
+//! (`--now`: nothing any more; its API keys are revoked and its recovery codes spent).
 
 use crate::config::Config;
 use crate::keyring::key_aad;
@@ -18,8 +23,8 @@ use deadbolt_store::Store;
 use std::path::Path;
 use time::{Duration, OffsetDateTime};
 
-/// Added to a retired signing key's life: instances that have not yet seen the rotation (they
-/// look every second) may still sign with it meanwhile.
+/// Added to a retired key's life: instances that have not yet seen the rotation (they look
+/// every second) may still sign or hash with it meanwhile.
 const PICK_UP_MARGIN: Duration = Duration::MINUTE;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -83,6 +88,67 @@ pub async fn rotate_signing(
         new_kid,
         old_kid,
         old_verifies_until: until,
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct HashingRotation {
+    pub new_id: String,
+    pub old_id: Option<String>,
+    /// When the old key stops finding refresh tokens, trusted devices and the short-lived
+    /// things; None when it ended at once.
+    pub old_verifies_until: Option<OffsetDateTime>,
+    /// Live API keys: after a rotation at once, those it revoked.
+    pub api_keys: i64,
+    /// Accounts with unused recovery codes: after a rotation at once, those left without.
+    pub recovery_accounts: i64,
+}
+
+impl HashingRotation {
+    pub fn old_verifies_until_rfc3339(&self) -> Option<String> {
+        self.old_verifies_until.map(|until| {
+            until
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| until.to_string())
+        })
+    }
+}
+
+/// Makes a new live hashing key. The old one finds what it hashed until every refresh token
+/// and trusted device it may have hashed has ended, and API keys and recovery codes for as long
+/// as they live unused; `immediately` (a leak), nothing any more: every refresh token, trusted
+/// device, API key and recovery code hashed under an older key stops working.
+pub async fn rotate_hashing(
+    store: &Store,
+    config: &Config,
+    clock: &dyn Clock,
+    rng: &dyn Random,
+    immediately: bool,
+) -> anyhow::Result<HashingRotation> {
+    let master = MasterKeys::load_or_create(&config.secrets.master_key_file, rng)?;
+    let now = clock.now();
+    let old_id = store
+        .keys("token_hmac")
+        .await?
+        .into_iter()
+        .find(|k| k.retired_at.is_none())
+        .map(|k| k.id);
+    let (api_keys, recovery_accounts) = store.hashed_under_hashing_keys().await?;
+    let until = if immediately {
+        None
+    } else {
+        // a device's end is stored with it: the policy in force then may have been longer
+        let sessions_end = now + Duration::seconds(config.session.absolute_seconds);
+        let devices_end = store.latest_device_expiry().await?.unwrap_or(now);
+        Some(sessions_end.max(devices_end) + PICK_UP_MARGIN)
+    };
+    let new_id = crate::keyring::rotate_hashing(store, &master, rng, now, until).await?;
+    Ok(HashingRotation {
+        new_id,
+        old_id,
+        old_verifies_until: until,
+        api_keys,
+        recovery_accounts,
     })
 }
 

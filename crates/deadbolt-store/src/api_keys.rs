@@ -17,6 +17,8 @@ pub struct ApiKeyRecord {
     pub created_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
+    /// The hashing key `key_hash` was made with: it is kept while this key is live.
+    pub hash_key_id: Option<String>,
 }
 
 impl std::fmt::Debug for ApiKeyRecord {
@@ -29,7 +31,8 @@ impl std::fmt::Debug for ApiKeyRecord {
     }
 }
 
-const COLUMNS: &str = "id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at";
+const COLUMNS: &str =
+    "id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at, hash_key_id";
 
 fn key_from_row(r: &Row) -> Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
@@ -41,14 +44,15 @@ fn key_from_row(r: &Row) -> Result<ApiKeyRecord> {
         created_at: from_millis(r.int(5)?),
         last_used_at: r.opt_int(6)?.map(from_millis),
         revoked_at: r.opt_int(7)?.map(from_millis),
+        hash_key_id: r.opt_text(8)?,
     })
 }
 
 impl ApiKeyRecord {
     pub fn insert(&self) -> Write {
         Write(Stmt::new(
-            "INSERT INTO api_keys (id, account_id, name, shown, key_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, account_id, name, shown, key_hash, created_at, hash_key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             params![
                 self.id.to_string(),
                 self.account_id.to_string(),
@@ -56,6 +60,7 @@ impl ApiKeyRecord {
                 self.shown.as_str(),
                 self.key_hash.clone(),
                 to_millis(self.created_at),
+                self.hash_key_id.clone(),
             ],
         ))
     }
@@ -81,7 +86,7 @@ impl ApiKeyRecord {
 impl Store {
     /// The account's live keys, newest first.
     pub async fn api_keys_of(&self, account: AccountId) -> Result<Vec<ApiKeyRecord>> {
-        const SQL: &str = "SELECT id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at \
+        const SQL: &str = "SELECT id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at, hash_key_id \
                            FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC";
         debug_assert!(SQL.contains(COLUMNS));
         let rows = self.db.query(SQL, params![account.to_string()]).await?;
@@ -91,7 +96,7 @@ impl Store {
     /// The key with this hash, revoked or not.
     pub async fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKeyRecord>> {
         const SQL: &str =
-            "SELECT id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at \
+            "SELECT id, account_id, name, shown, key_hash, created_at, last_used_at, revoked_at, hash_key_id \
                            FROM api_keys WHERE key_hash = $1";
         debug_assert!(SQL.contains(COLUMNS));
         let rows = self.db.query(SQL, params![hash.to_vec()]).await?;
@@ -104,6 +109,18 @@ impl Store {
             .execute(
                 "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
                 params![id.to_string(), to_millis(now), to_millis(now - time::Duration::MINUTE)],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Stores the key's hash anew under the live hashing key `key_id`, once it was found under
+    /// a retired one: the retired key need not be kept for it any longer.
+    pub async fn api_key_rehashed(&self, id: ApiKeyId, hash: &[u8], key_id: &str) -> Result<()> {
+        self.db
+            .execute(
+                "UPDATE api_keys SET key_hash = $2, hash_key_id = $3 WHERE id = $1",
+                params![id.to_string(), hash.to_vec(), key_id],
             )
             .await
             .map(|_| ())

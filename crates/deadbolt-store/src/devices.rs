@@ -71,6 +71,23 @@ impl Store {
         rows.first().map(device_from_row).transpose()
     }
 
+    /// When the last trusted device still live ends, if any does.
+    pub async fn latest_device_expiry(&self) -> Result<Option<OffsetDateTime>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT MAX(expires_at) FROM trusted_devices WHERE revoked_at IS NULL",
+                params![],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|r| r.opt_int(0))
+            .transpose()?
+            .flatten()
+            .map(from_millis))
+    }
+
     /// Live (unrevoked, unexpired) devices of an account, newest first.
     pub async fn devices_of(
         &self,
@@ -87,11 +104,18 @@ impl Store {
         rows.iter().map(device_from_row).collect()
     }
 
-    pub async fn device_used(&self, device: DeviceId, now: OffsetDateTime) -> Result<()> {
+    /// Notes a use of the device, storing its token's hash as the live hashing key makes it
+    /// (a token found under a retired key then outlives that key).
+    pub async fn device_used(
+        &self,
+        device: DeviceId,
+        now: OffsetDateTime,
+        token_hash: &[u8],
+    ) -> Result<()> {
         self.db
             .execute(
-                "UPDATE trusted_devices SET last_used_at = $2 WHERE id = $1",
-                params![device.to_string(), to_millis(now)],
+                "UPDATE trusted_devices SET last_used_at = $2, token_hash = $3 WHERE id = $1",
+                params![device.to_string(), to_millis(now), token_hash.to_vec()],
             )
             .await
             .map(|_| ())

@@ -111,6 +111,57 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `new` the live hashing key at `now`. A routine rotation (`verify_until` given)
+    /// retires the live key, which still finds what it hashed until then, and after that only
+    /// the API keys and recovery codes that name it. A leak (`None`) deletes every older hashing
+    /// key, revokes the API keys and spends the recovery codes hashed under them: nothing they
+    /// hashed is found again. One transaction, so there is a live key at every moment.
+    pub async fn rotate_hashing_key(
+        &self,
+        new: &KeyRecord,
+        now: OffsetDateTime,
+        verify_until: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        let kind = new.kind.as_str();
+        let mut statements = match verify_until {
+            Some(until) => vec![Stmt::new(
+                "UPDATE service_keys SET retired_at = $2, verify_until = $3 \
+                 WHERE kind = $1 AND retired_at IS NULL",
+                params![kind, to_millis(now), to_millis(until)],
+            )],
+            None => vec![
+                Stmt::new(
+                    "UPDATE api_keys SET revoked_at = $2 WHERE revoked_at IS NULL \
+                     AND (hash_key_id IS NULL OR hash_key_id IN (SELECT id FROM service_keys WHERE kind = $1))",
+                    params![kind, to_millis(now)],
+                ),
+                Stmt::new(
+                    "UPDATE recovery_codes SET used_at = $2 WHERE used_at IS NULL \
+                     AND (hash_key_id IS NULL OR hash_key_id IN (SELECT id FROM service_keys WHERE kind = $1))",
+                    params![kind, to_millis(now)],
+                ),
+                Stmt::new("DELETE FROM service_keys WHERE kind = $1", params![kind]),
+            ],
+        };
+        statements.push(insert(new));
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+
+    /// What a hashing-key rotation at once would end: live API keys, and accounts with unused
+    /// recovery codes, hashed under any hashing key there is now.
+    pub async fn hashed_under_hashing_keys(&self) -> Result<(i64, i64)> {
+        let count = |sql: &'static str| async move {
+            let rows = self.db.query(sql, params![]).await?;
+            Ok::<_, StoreError>(rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0))
+        };
+        let api_keys = count("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").await?;
+        let accounts =
+            count("SELECT COUNT(DISTINCT account_id) FROM recovery_codes WHERE used_at IS NULL")
+                .await?;
+        Ok((api_keys, accounts))
+    }
+
     /// Inserts a live key unless another instance got there first (false then).
     pub async fn insert_key_if_absent(&self, k: &KeyRecord) -> Result<bool> {
         let s = insert(k);

@@ -23,6 +23,23 @@ pub fn touch_device(account: AccountId, key: &[u8], now: OffsetDateTime) -> Writ
     ))
 }
 
+/// Renames a known device from its key under a retired hashing key to its key under the live
+/// one, keeping when it was first seen. A parallel sign-in that already added the new key wins.
+pub fn rekey_device(account: AccountId, old: &[u8], new: &[u8], now: OffsetDateTime) -> Vec<Write> {
+    vec![
+        Write(Stmt::new(
+            "INSERT INTO known_devices (account_id, device_key, first_seen_at, last_seen_at) \
+             SELECT account_id, $3, first_seen_at, $4 FROM known_devices WHERE account_id = $1 AND device_key = $2 \
+             ON CONFLICT (account_id, device_key) DO NOTHING",
+            params![account.to_string(), old.to_vec(), new.to_vec(), to_millis(now)],
+        )),
+        Write(Stmt::new(
+            "DELETE FROM known_devices WHERE account_id = $1 AND device_key = $2",
+            params![account.to_string(), old.to_vec()],
+        )),
+    ]
+}
+
 impl Store {
     /// When the device `key` (a keyed hash; never the raw User-Agent) last signed in to the
     /// account, if ever.

@@ -40,7 +40,7 @@ pub use devices::{revoke_all_devices, DeviceRecord};
 pub use events::{EventCursor, EventRecord};
 pub use grants::{end_grants_of, GrantRecord};
 pub use keys::KeyRecord;
-pub use known_devices::{add_device, device_reads, touch_device};
+pub use known_devices::{add_device, device_reads, rekey_device, touch_device};
 pub use methods::reads as method_reads;
 pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
@@ -147,6 +147,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 14,
         name: "step_up_targets",
         sql: include_str!("../migrations/0014_step_up_targets.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "hashing_key_rotation",
+        sql: include_str!("../migrations/0015_hashing_key_rotation.sql"),
     },
 ];
 

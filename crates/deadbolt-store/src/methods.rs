@@ -103,6 +103,8 @@ pub struct RecoveryCodeRecord {
     pub hash: String,
     pub created_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
+    /// The hashing key `lookup` was made with: it is kept while this code is unused.
+    pub hash_key_id: Option<String>,
 }
 
 impl std::fmt::Debug for RecoveryCodeRecord {
@@ -118,13 +120,14 @@ impl std::fmt::Debug for RecoveryCodeRecord {
 impl RecoveryCodeRecord {
     pub fn insert(&self) -> Write {
         Write(Stmt::new(
-            "INSERT INTO recovery_codes (id, account_id, lookup, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO recovery_codes (id, account_id, lookup, hash, created_at, hash_key_id) VALUES ($1, $2, $3, $4, $5, $6)",
             params![
                 self.id.to_string(),
                 self.account_id.to_string(),
                 self.lookup.clone(),
                 self.hash.as_str(),
                 to_millis(self.created_at),
+                self.hash_key_id.clone(),
             ],
         ))
     }
@@ -435,7 +438,7 @@ impl Store {
         let rows = self
             .db
             .query(
-                "SELECT id, account_id, lookup, hash, created_at, used_at FROM recovery_codes WHERE lookup = $1",
+                "SELECT id, account_id, lookup, hash, created_at, used_at, hash_key_id FROM recovery_codes WHERE lookup = $1",
                 params![lookup.to_vec()],
             )
             .await?;
@@ -448,6 +451,7 @@ impl Store {
                     hash: r.text(3)?,
                     created_at: from_millis(r.int(4)?),
                     used_at: r.opt_int(5)?.map(from_millis),
+                    hash_key_id: r.opt_text(6)?,
                 })
             })
             .transpose()

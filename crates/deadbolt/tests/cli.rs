@@ -395,6 +395,85 @@ fn keys_rotate_signing_publishes_a_new_kid_to_a_running_server() {
     wait_for_kids(&url, &[&third]);
 }
 
+/// The refresh token in a sign-up's or refresh's answer.
+fn refresh_token_in(answer: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(answer).unwrap_or_else(|_| panic!("not JSON: {answer}"));
+    v["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh token in {answer}"))
+        .to_owned()
+}
+
+#[test]
+fn keys_rotate_hashing_keeps_sessions_and_at_once_ends_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for wrong in [
+        &["keys", "rotate", "--now"][..],
+        &["keys", "rotate", "--signing", "--hashing"],
+        &["keys", "rotate", "--hashing", "--prune"],
+    ] {
+        let out = deadbolt(dir.path()).args(wrong).output().unwrap();
+        assert!(!out.status.success(), "{wrong:?} is refused");
+    }
+    let mut cmd = deadbolt(dir.path());
+    cmd.env("DEADBOLT_SERVER__BIND", "127.0.0.1:0");
+    let (child, url) = serve(cmd);
+    let _child = Killed(child);
+    let account =
+        serde_json::json!({"email": "hash@example.com", "password": PASSWORD}).to_string();
+    reqwest::blocking_post(&format!("{url}/v1/accounts"), &account, None);
+    let login = || reqwest::blocking_post(&format!("{url}/v1/login"), &account, None);
+    let mut token = refresh_token_in(&login());
+    let refresh = |token: &str| {
+        reqwest::blocking_post(
+            &format!("{url}/v1/token/refresh"),
+            &serde_json::json!({"refresh_token": token}).to_string(),
+            None,
+        )
+    };
+
+    let out = deadbolt(dir.path())
+        .args(["keys", "rotate", "--hashing"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.starts_with("new hashing key "), "{said}");
+    assert!(
+        said.contains("finds refresh tokens and trusted devices until "),
+        "{said}"
+    );
+    // the session carries on across the rotation
+    token = refresh_token_in(&refresh(&token));
+    token = refresh_token_in(&refresh(&token));
+
+    // a leaked key: every older key goes, and the sessions hashed under them with it
+    let out = deadbolt(dir.path())
+        .args(["keys", "rotate", "--hashing", "--now"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.contains("no longer works"), "{said}");
+    // the running server follows within a second or so
+    let mut answer = String::new();
+    for _ in 0..100 {
+        answer = refresh(&token);
+        if answer.contains("invalid_token") {
+            break;
+        }
+        token = refresh_token_in(&answer);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(answer.contains("invalid_token"), "{answer}");
+    refresh_token_in(&refresh(&refresh_token_in(&login())));
+}
+
 /// The README's first five minutes, as a newcomer meets them: no config, an empty directory, no
 /// mail server. The code of a sign-up arrives as a file under `deadbolt-data/mail/`, and
 /// everything under `deadbolt-data` is private to its owner.

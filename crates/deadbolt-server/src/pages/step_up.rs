@@ -151,7 +151,7 @@ impl Op {
 fn op_tag(page: &Page, op: Op) -> String {
     page.state
         .keys
-        .hasher
+        .hasher()
         .hash(&[b"page-step-up-op", op.encode().as_bytes()])
         .to_hex()
 }

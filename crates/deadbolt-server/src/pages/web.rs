@@ -152,7 +152,7 @@ fn csrf_binding(state: &AppState, headers: &HeaderMap) -> String {
 fn csrf_token(state: &AppState, nonce: &str, binding: &str) -> String {
     state
         .keys
-        .hasher
+        .hasher()
         .hash(&[b"page-csrf", nonce.as_bytes(), binding.as_bytes()])
         .to_hex()
 }
@@ -169,11 +169,12 @@ fn csrf_ok(state: &AppState, nonce: &str, binding: &str, presented: &str) -> boo
     else {
         return false;
     };
-    state
-        .keys
-        .hasher
-        .hash(&[b"page-csrf", nonce.as_bytes(), binding.as_bytes()])
-        .matches(&bytes)
+    // a form shown before a hashing-key rotation still posts
+    state.keys.hashing().matches_any(
+        state.clock.now(),
+        &[b"page-csrf", nonce.as_bytes(), binding.as_bytes()],
+        &bytes,
+    )
 }
 
 /// Gives every browser a CSRF nonce cookie (made on its first visit).
@@ -279,7 +280,7 @@ impl Page {
 /// The cookie value of a session.
 pub fn session_cookie_value(state: &AppState, sid: SessionId) -> String {
     let id = sid.to_string();
-    let mac = state.keys.hasher.hash(&[b"page-session", id.as_bytes()]);
+    let mac = state.keys.hasher().hash(&[b"page-session", id.as_bytes()]);
     format!("{id}.{}", mac.to_hex())
 }
 
@@ -321,12 +322,13 @@ async fn viewer_of(
     else {
         return Ok(None);
     };
-    if !state
-        .keys
-        .hasher
-        .hash(&[b"page-session", sid.to_string().as_bytes()])
-        .matches(&mac)
-    {
+    // a cookie made before a hashing-key rotation stays good for its session's life, which
+    // the retired key outlasts
+    if !state.keys.hashing().matches_any(
+        state.clock.now(),
+        &[b"page-session", sid.to_string().as_bytes()],
+        &mac,
+    ) {
         return Ok(None);
     }
     let now = state.clock.now();

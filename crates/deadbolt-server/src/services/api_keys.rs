@@ -38,15 +38,17 @@ pub async fn create(
     // a key outlives the session that makes it: a stolen session must not leave one behind
     let grant = stepup::require_recent(state, who, Action::API_KEY_CREATE).await?;
     let (key, shown) = api_key::generate(state.rng.as_ref());
+    let hashing = state.keys.hashing();
     let record = ApiKeyRecord {
         id: ApiKeyId::generate(state.rng.as_ref()),
         account_id: who.session.account_id,
         name,
         shown,
-        key_hash: state.keys.hasher.hash_token(&key).0.to_vec(),
+        key_hash: hashing.live().hasher.hash_token(&key).0.to_vec(),
         created_at: state.clock.now(),
         last_used_at: None,
         revoked_at: None,
+        hash_key_id: Some(hashing.live().id.clone()),
     };
     let created = event(
         state,
@@ -128,8 +130,7 @@ pub async fn introspect(
 ) -> ApiResult<Introspection> {
     let now = state.clock.now();
     let found = if api_key::looks_like_a_key(key.expose()) {
-        let hash = state.keys.hasher.hash_token(key);
-        state.store.api_key_by_hash(&hash.0).await?
+        by_key(state, key).await?
     } else {
         None
     };
@@ -159,4 +160,27 @@ pub async fn introspect(
         .record_failure(&[bucket], now, now - INTROSPECT_WINDOW)
         .await?;
     Ok(Introspection { key: None })
+}
+
+/// The key stored under `key`'s hash by any hashing key still kept, the live one first (a key
+/// has no end, so it keeps the key it was hashed with). A live key found under a retired one is
+/// hashed anew under the live one, so that the retired one can go.
+async fn by_key(state: &AppState, key: &Secret) -> ApiResult<Option<ApiKeyRecord>> {
+    let hashing = state.keys.hashing();
+    let live = hashing.live();
+    for k in hashing.all() {
+        let hash = k.hasher.hash_token(key);
+        let Some(found) = state.store.api_key_by_hash(&hash.0).await? else {
+            continue;
+        };
+        if found.revoked_at.is_none() && found.hash_key_id.as_deref() != Some(live.id.as_str()) {
+            let rehashed = live.hasher.hash_token(key);
+            state
+                .store
+                .api_key_rehashed(found.id, &rehashed.0, &live.id)
+                .await?;
+        }
+        return Ok(Some(found));
+    }
+    Ok(None)
 }

@@ -75,7 +75,7 @@ pub fn new_code(
         purpose: what.purpose,
         destination: to.address.clone(),
         scope: what.scope.clone(),
-        hash: code::hash(&state.keys.hasher, what.purpose, account.id, &secret)
+        hash: code::hash(&state.keys.hasher(), what.purpose, account.id, &secret)
             .0
             .to_vec(),
         expires_at: now + CODE_TTL,
@@ -297,7 +297,7 @@ pub async fn compare(
         // a malformed code is a wrong try like any other
         return Ok(Checked::Wrong(CodeRecord::wrong_try(stored.id)));
     }
-    let hash = code::hash(&state.keys.hasher, what.purpose, account.id, submitted);
+    let hash = code::hash(&state.keys.hasher(), what.purpose, account.id, submitted);
     Ok(
         match code::check(&stored.stored, &hash, state.clock.now()) {
             CodeCheck::Accept => Checked::Right(stored),

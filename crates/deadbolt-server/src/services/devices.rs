@@ -11,7 +11,7 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::DeviceId;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::token;
-use deadbolt_store::{add_device, touch_device, BatchOutcome, DeviceRecord, Store};
+use deadbolt_store::{add_device, rekey_device, touch_device, BatchOutcome, DeviceRecord, Store};
 use serde_json::json;
 use time::Duration;
 
@@ -24,7 +24,7 @@ pub fn issue(state: &AppState, account: &Account, client: &ClientInfo) -> (Secre
     let record = DeviceRecord {
         id: DeviceId::generate(state.rng.as_ref()),
         account_id: account.id,
-        token_hash: state.keys.hasher.hash_token(&secret).0.to_vec(),
+        token_hash: state.keys.hasher().hash_token(&secret).0.to_vec(),
         user_agent: client.user_agent.clone().unwrap_or_default(),
         ip: client.ip.map(|ip| ip.to_string()),
         created_at: now,
@@ -47,8 +47,18 @@ pub async fn is_trusted(
         return Ok(false);
     }
     let now = state.clock.now();
-    let hash = state.keys.hasher.hash_token(presented);
-    let Some(device) = state.store.device_by_token(&hash.0).await? else {
+    let hashing = state.keys.hashing();
+    let mut found = None;
+    for k in hashing.verifying(now) {
+        found = state
+            .store
+            .device_by_token(&k.hasher.hash_token(presented).0)
+            .await?;
+        if found.is_some() {
+            break;
+        }
+    }
+    let Some(device) = found else {
         return Ok(false);
     };
     let trusted = device.account_id == account.id
@@ -56,7 +66,9 @@ pub async fn is_trusted(
         && now < device.expires_at
         && client.user_agent.as_deref().unwrap_or_default() == device.user_agent;
     if trusted {
-        state.store.device_used(device.id, now).await?;
+        // stored anew under the live key: a device found under a retired one outlives it
+        let hash = hashing.live().hasher.hash_token(presented);
+        state.store.device_used(device.id, now, &hash.0).await?;
     }
     Ok(trusted)
 }
@@ -102,6 +114,8 @@ const TOUCH_EVERY: Duration = Duration::DAY;
 pub struct SignInDevice {
     key: Vec<u8>,
     last_seen: Option<time::OffsetDateTime>,
+    /// The device's key under a retired hashing key, when it was found only under that one.
+    retired_key: Option<Vec<u8>>,
 }
 
 /// Best effort: when the lookup fails the sign-in goes on, treating the device as known (no
@@ -118,6 +132,7 @@ pub async fn sign_in_device(
             SignInDevice {
                 key: Vec::new(),
                 last_seen: Some(state.clock.now()),
+                retired_key: None,
             }
         }
     }
@@ -130,7 +145,9 @@ async fn look_up(
 ) -> ApiResult<SignInDevice> {
     let key = device_key(state, client, account);
     let last_seen = state.store.device_last_seen(account.id, &key).await?;
-    Ok(SignInDevice { key, last_seen })
+    SignInDevice::seen(key, last_seen)
+        .or_under_retired_keys(state, client, account)
+        .await
 }
 
 /// The sign-in's device as the store knows it: a keyed hash of the account and User-Agent.
@@ -138,7 +155,7 @@ pub fn device_key(state: &AppState, client: &ClientInfo, account: &Account) -> V
     let agent = client.user_agent.as_deref().unwrap_or_default();
     state
         .keys
-        .hasher
+        .hasher()
         .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()])
         .0
         .to_vec()
@@ -148,7 +165,39 @@ impl SignInDevice {
     /// A device looked up by the caller (with its other reads): its key, and when the account
     /// last signed in from it, if ever.
     pub fn seen(key: Vec<u8>, last_seen: Option<time::OffsetDateTime>) -> Self {
-        Self { key, last_seen }
+        Self {
+            key,
+            last_seen,
+            retired_key: None,
+        }
+    }
+
+    /// A device not known under the live hashing key may be known under a retired one that
+    /// still verifies: a rotation must not make every device new, with a notice for each.
+    pub async fn or_under_retired_keys(
+        mut self,
+        state: &AppState,
+        client: &ClientInfo,
+        account: &Account,
+    ) -> ApiResult<Self> {
+        if self.last_seen.is_some() {
+            return Ok(self);
+        }
+        let agent = client.user_agent.as_deref().unwrap_or_default();
+        let hashing = state.keys.hashing();
+        for k in hashing.verifying(state.clock.now()).skip(1) {
+            let old = k
+                .hasher
+                .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()])
+                .0
+                .to_vec();
+            if let Some(seen) = state.store.device_last_seen(account.id, &old).await? {
+                self.last_seen = Some(seen);
+                self.retired_key = Some(old);
+                break;
+            }
+        }
+        Ok(self)
     }
 
     /// The account signed in from this device before.
@@ -159,6 +208,9 @@ impl SignInDevice {
     /// What the sign-in writes about its device.
     pub fn writes(&self, state: &AppState, account: &Account) -> Vec<deadbolt_store::Write> {
         let now = state.clock.now();
+        if let Some(old) = &self.retired_key {
+            return rekey_device(account.id, old, &self.key, now);
+        }
         match self.last_seen {
             None => vec![add_device(account.id, &self.key, now)],
             Some(seen) if now - seen >= TOUCH_EVERY => {

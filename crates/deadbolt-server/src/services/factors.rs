@@ -477,11 +477,7 @@ async fn judge(
         FactorInput::RecoveryCode { code } => {
             let normalized = recovery::normalize(code.expose());
             let row = match &normalized {
-                Some(n) => state
-                    .store
-                    .recovery_code(&recovery::lookup_key(&state.keys.hasher, account.id, n).0)
-                    .await?
-                    .filter(|r| r.account_id == account.id && r.used_at.is_none()),
+                Some(n) => recovery_code(state, account, n).await?,
                 None => None,
             };
             // one Argon2 verification whether or not a row was found
@@ -802,4 +798,20 @@ async fn count_failure(
     Ok(ApiError::WrongSecondFactor {
         attempts_remaining: limits.token_max_failures.saturating_sub(failures),
     })
+}
+
+/// The account's unused recovery code `normalized` names, under any hashing key still kept (a
+/// code has no end, so it keeps the key it was hashed with until it is spent).
+async fn recovery_code(
+    state: &AppState,
+    account: &Account,
+    normalized: &str,
+) -> ApiResult<Option<deadbolt_store::RecoveryCodeRecord>> {
+    for k in state.keys.hashing().all() {
+        let lookup = recovery::lookup_key(&k.hasher, account.id, normalized);
+        if let Some(row) = state.store.recovery_code(&lookup.0).await? {
+            return Ok(Some(row).filter(|r| r.account_id == account.id && r.used_at.is_none()));
+        }
+    }
+    Ok(None)
 }

@@ -44,7 +44,7 @@ pub(crate) fn email_bucket(state: &AppState, email: &str) -> String {
         Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
     let email_key = state
         .keys
-        .hasher
+        .hasher()
         .hash(&[b"login-email", normalised.as_bytes()])
         .to_hex();
     format!("login:email:{email_key}")

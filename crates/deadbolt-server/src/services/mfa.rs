@@ -57,7 +57,7 @@ pub fn new_challenge(
     };
     let secret = token::generate(prefix, state.rng.as_ref());
     let record = ChallengeRecord {
-        token_hash: state.keys.hasher.hash_token(&secret).0.to_vec(),
+        token_hash: state.keys.hasher().hash_token(&secret).0.to_vec(),
         account_id: account.id,
         purpose: purpose.to_owned(),
         action: action.map(|a| a.as_str().to_owned()),
@@ -432,6 +432,7 @@ async fn new_recovery_codes(
     account: AccountId,
 ) -> ApiResult<(Vec<Secret>, Vec<RecoveryCodeRecord>)> {
     let now = state.clock.now();
+    let hashing = state.keys.hashing();
     let codes: Vec<Secret> = (0..recovery::RECOVERY_CODE_COUNT)
         .map(|_| recovery::generate(state.rng.as_ref()))
         .collect();
@@ -458,12 +459,13 @@ async fn new_recovery_codes(
         .map(|(n, h)| RecoveryCodeRecord {
             id: RecoveryCodeId::generate(state.rng.as_ref()),
             account_id: account,
-            lookup: recovery::lookup_key(&state.keys.hasher, account, n.expose())
+            lookup: recovery::lookup_key(&hashing.live().hasher, account, n.expose())
                 .0
                 .to_vec(),
             hash: h.0,
             created_at: now,
             used_at: None,
+            hash_key_id: Some(hashing.live().id.clone()),
         })
         .collect();
     Ok((codes, rows))

@@ -36,7 +36,7 @@ pub async fn login_challenge(
     if mfa_token.expose().len() > 128 {
         return Err(ApiError::MfaTokenInvalid);
     }
-    let hash = state.keys.hasher.hash_token(mfa_token);
+    let hash = state.keys.hasher().hash_token(mfa_token);
     state
         .store
         .challenge_with_account(&hash.0)
@@ -73,7 +73,9 @@ pub async fn verify(
         device_reads::last_seen(account.id, &device_key),
     )
     .await?;
-    let device = SignInDevice::seen(device_key, last_seen);
+    let device = SignInDevice::seen(device_key, last_seen)
+        .or_under_retired_keys(state, client, &account)
+        .await?;
     let methods = [AuthMethod::Password, proof.auth];
     // an emailed check is no enrolment: where policy requires MFA, the session may only enroll
     let enrollment_only = email_check && mfa::required_by_policy(state, &account);

@@ -126,7 +126,7 @@ pub async fn reset_challenge(state: &AppState, token: &Secret) -> ApiResult<Chal
     if token.expose().len() > 128 {
         return Err(ApiError::MfaTokenInvalid);
     }
-    let hash = state.keys.hasher.hash_token(token);
+    let hash = state.keys.hasher().hash_token(token);
     state
         .store
         .challenge(&hash.0)

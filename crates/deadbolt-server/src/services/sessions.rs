@@ -50,7 +50,7 @@ pub async fn start(
 ) -> ApiResult<IssuedTokens> {
     let (mut session, refresh, _) = prepare(state, client, account, methods);
     session.enrollment_only = enrollment_only;
-    let hash = state.keys.hasher.hash_token(&refresh);
+    let hash = state.keys.hasher().hash_token(&refresh);
     let mut writes = session.writes(&hash.0);
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(extra);
@@ -91,7 +91,7 @@ pub fn prepare_limited(
         enrollment_only,
     };
     let refresh = token::generate(REFRESH_PREFIX, state.rng.as_ref());
-    let hash = state.keys.hasher.hash_token(&refresh);
+    let hash = state.keys.hasher().hash_token(&refresh);
     let writes = session.writes(&hash.0);
     (session, refresh, writes)
 }
@@ -139,8 +139,17 @@ pub async fn refresh(
         return Err(ApiError::InvalidToken);
     }
     let now = state.clock.now();
-    let hash = state.keys.hasher.hash_token(&presented);
-    let Some((sid, used)) = state.store.refresh_token(&hash.0).await? else {
+    // a token hashed under a retired key is found until that key's end, and its successor is
+    // hashed under the live one
+    let mut found = None;
+    for k in state.keys.hashing().verifying(now) {
+        let hash = k.hasher.hash_token(&presented);
+        if let Some(hit) = state.store.refresh_token(&hash.0).await? {
+            found = Some((hash, hit));
+            break;
+        }
+    }
+    let Some((hash, (sid, used))) = found else {
         return Err(ApiError::InvalidToken);
     };
     let session = state
@@ -157,7 +166,7 @@ pub async fn refresh(
         RefreshDecision::Rotate => {
             crate::services::risk::ensure_session_location_allowed(state, client, &session).await?;
             let next = token::generate(REFRESH_PREFIX, state.rng.as_ref());
-            let next_hash = state.keys.hasher.hash_token(&next);
+            let next_hash = state.keys.hasher().hash_token(&next);
             let refreshed = event(
                 state,
                 EventKind::TokenRefreshed,

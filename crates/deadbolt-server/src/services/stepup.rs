@@ -241,7 +241,7 @@ pub async fn step_up_challenge(
     if token.expose().len() > 128 {
         return Err(ApiError::MfaTokenInvalid);
     }
-    let hash = state.keys.hasher.hash_token(token);
+    let hash = state.keys.hasher().hash_token(token);
     state
         .store
         .challenge(&hash.0)

@@ -12,6 +12,7 @@ mod admin;
 mod channels;
 mod geoip_file;
 mod hardening;
+mod hashing_keys;
 mod helpers;
 mod input;
 mod keys_and_teams;

@@ -1,4 +1,4 @@
-//! `deadbolt keys rotate`.
+//! `deadbolt keys rotate`: the master key, or with `--signing`/`--hashing` a service key.
 
 use crate::ConfigArg;
 use clap::Subcommand;
@@ -8,22 +8,37 @@ use deadbolt_server::system::{OsRandom, SystemClock};
 pub enum KeysCommand {
     /// Make a new master key and re-seal every stored secret under it. Running instances keep
     /// answering: they pick up the new key from the file when they first meet it. Old keys stay
-    /// in the file until `--prune`. With `--signing`, rotate the token-signing key instead.
+    /// in the file until `--prune`. With `--signing` or `--hashing`, rotate that service key
+    /// instead.
+    #[command(group(clap::ArgGroup::new("service_key").args(["signing", "hashing"])))]
     Rotate {
         #[command(flatten)]
         config: ConfigArg,
         /// Instead of rotating, drop from the key file the keys no stored secret uses any more
         /// (run once every instance has been rotated).
-        #[arg(long, conflicts_with = "signing")]
+        #[arg(long, conflicts_with = "service_key")]
         prune: bool,
         /// Rotate the key that signs access and step-up tokens: a new key (a new `kid`) signs
         /// at once on every instance (within a second); the old one stays in the JWKS and
         /// verifies until the longest-lived token it signed has expired, then goes.
         #[arg(long)]
         signing: bool,
-        /// With `--signing`, for a key that leaked: the old key stops verifying at once, so
-        /// every access token signed with it is refused (clients refresh their sessions).
-        #[arg(long, requires = "signing")]
+        /// Rotate the key that hashes refresh tokens, trusted-device tokens, API keys, recovery
+        /// codes and one-time codes: a new key hashes at once on every instance (within a
+        /// second). The old one still finds refresh tokens and trusted devices until the last
+        /// it may have hashed has ended (the session lifetime, or the last trusted device's
+        /// end), and API keys and recovery codes for as long as each lives unused: each is
+        /// hashed anew under the new key when used, and the old key is deleted once none needs
+        /// it. Codes, challenges and tokens of a sign-in step under way may need to be asked for
+        /// again.
+        #[arg(long)]
+        hashing: bool,
+        /// With `--signing` or `--hashing`, for a key that leaked: the old key ends at once.
+        /// Signing: every access token it signed is refused (clients refresh their sessions).
+        /// Hashing: every older hashing key is deleted, so every refresh token, trusted device,
+        /// API key and recovery code hashed under one stops working: users sign in again, API
+        /// keys are revoked and recovery codes spent (users make new ones).
+        #[arg(long, requires = "service_key")]
         now: bool,
     },
 }
@@ -33,6 +48,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         config,
         prune,
         signing,
+        hashing,
         now,
     } = command;
     let config = super::load_config(&config)?;
@@ -59,6 +75,31 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 r.new_kid
             ),
             None => println!("new signing key {}", r.new_kid),
+        }
+    } else if hashing {
+        let r = deadbolt_server::rotation::rotate_hashing(
+            &store,
+            &config,
+            &SystemClock,
+            &OsRandom,
+            now,
+        )
+        .await?;
+        let old = r.old_id.as_deref().unwrap_or("-");
+        match r.old_verifies_until_rfc3339() {
+            None => println!(
+                "new hashing key {}: hashes from now on; the old key {old} and every older one \
+                 are deleted: every refresh token and trusted device hashed under them no longer \
+                 works, {} API key(s) were revoked, and {} account(s) had their unused recovery \
+                 codes spent",
+                r.new_id, r.api_keys, r.recovery_accounts
+            ),
+            Some(until) => println!(
+                "new hashing key {}: hashes from now on; the old key {old} finds refresh tokens \
+                 and trusted devices until {}, and API keys and recovery codes until each has \
+                 been used once ({} live API key(s), unused recovery codes on {} account(s))",
+                r.new_id, until, r.api_keys, r.recovery_accounts
+            ),
         }
     } else if prune {
         let removed = deadbolt_server::rotation::prune(&store, file).await?;
