@@ -345,7 +345,7 @@ async fn reserve_in(state: &AppState, budget: Bucket) -> ApiResult<Reserved> {
 pub async fn unknown_account_try(state: &AppState, email: &Email) -> ApiError {
     let hashed = state
         .keys
-        .hasher
+        .hasher()
         .hash(&[b"code-email", email.as_str().as_bytes()])
         .to_hex();
     match reserve_in(state, code_budget(state, format!("codes:email:{hashed}"))).await {

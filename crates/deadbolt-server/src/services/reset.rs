@@ -32,9 +32,7 @@ pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiRes
     let account = state.store.account_by_email(&email).await?;
     // an identity provider's account has no password here to reset
     let to = match &account {
-        Some(a) if a.sso_provider.is_none() => {
-            Recipient::Account(a, Destination::email(a))
-        }
+        Some(a) if a.sso_provider.is_none() => Recipient::Account(a, Destination::email(a)),
         _ => Recipient::Nobody(&email),
     };
     let requested = |account: &deadbolt_core::account::Account| {
