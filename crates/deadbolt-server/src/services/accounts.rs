@@ -310,6 +310,10 @@ pub struct Resend {
 /// already verified, or is over its resend limits, and so is the work done for it (see
 /// `codes::send_or_stand_in`): none of that is the caller's business.
 pub async fn resend(state: &AppState, client: &ClientInfo, input: Resend) -> ApiResult<()> {
+    codes::answered_after_floor(resend_now(state, client, input)).await
+}
+
+async fn resend_now(state: &AppState, client: &ClientInfo, input: Resend) -> ApiResult<()> {
     let Ok(email) = Email::parse(&input.email) else {
         return Ok(());
     };

@@ -241,6 +241,21 @@ pub async fn send_or_stand_in(
     Ok(sent)
 }
 
+/// How long an answer that must not tell whether an address has an account takes at least.
+/// The same work is done either way; this floor, well above that work's own time, also hides
+/// what differs in it (a row that stays against one that is undone, a warm page against a cold
+/// one), so that the median times of known and unknown addresses agree.
+const ANSWER_FLOOR: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Runs `work` and answers no sooner than [`ANSWER_FLOOR`] after it began (a monotonic timer:
+/// this is about the answer's timing, not a rule of time).
+pub async fn answered_after_floor<T>(work: impl std::future::Future<Output = T>) -> T {
+    let began = tokio::time::Instant::now();
+    let out = work.await;
+    tokio::time::sleep_until(began + ANSWER_FLOOR).await;
+    out
+}
+
 /// An account that does not exist, for [`send_or_stand_in`]'s work without a recipient.
 fn stand_in(state: &AppState, email: &Email) -> Account {
     Account {

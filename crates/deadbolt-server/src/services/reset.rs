@@ -26,6 +26,10 @@ use serde_json::json;
 /// unverified address gets one too: completing the reset proves the mailbox, which is how an
 /// address's real owner claims an account someone else signed up with.
 pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
+    codes::answered_after_floor(start_now(state, client, email)).await
+}
+
+async fn start_now(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
     let Ok(email) = Email::parse(email) else {
         return Ok(());
     };
