@@ -1,6 +1,6 @@
 //! `/v1/me/api-keys` and `/v1/api-keys/introspect`.
 
-use super::{AuthProblems, BodyProblems, Unavailable};
+use super::{AuthProblems, BodyProblems, PlantProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ClientInfo, Principal};
 use crate::services::api_keys;
@@ -75,7 +75,7 @@ pub struct KeyList {
 
 /// Makes an API key for the caller's programs. The key is in this answer only.
 #[utoipa::path(post, path = "/v1/me/api-keys", tag = "api-keys", security(("bearer" = [])), request_body = NewKey, responses(
-    (status = 201, body = CreatedKey), AuthProblems, BodyProblems, Unavailable,
+    (status = 201, body = CreatedKey), AuthProblems, PlantProblems, BodyProblems, Unavailable,
 ))]
 async fn create(
     State(state): State<AppState>,

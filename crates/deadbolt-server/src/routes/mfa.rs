@@ -1,6 +1,6 @@
 //! `/v1/me/mfa`: the caller's second-factor methods.
 
-use super::{AuthProblems, BodyProblems, SendProblems, Unavailable};
+use super::{AuthProblems, BodyProblems, PlantProblems, SendProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ClientInfo, EmptyBody, JsonOrEmpty, Principal};
 use crate::routes::views::{CodeSentView, MethodDetails};
@@ -79,7 +79,7 @@ pub struct TotpEnrollment {
 /// Starts a TOTP enrolment (pending until confirmed). While MFA is on this needs step-up
 /// `mfa.manage`. Any signed-in caller. Body: `{label?}`, or empty.
 #[utoipa::path(post, path = "/v1/me/mfa/totp", tag = "mfa", security(("bearer" = [])), request_body(content = Option<EnrollTotp>), responses(
-    (status = 201, body = TotpEnrollment), AuthProblems, BodyProblems, Unavailable,
+    (status = 201, body = TotpEnrollment), AuthProblems, PlantProblems, BodyProblems, Unavailable,
 ))]
 async fn enroll_totp(
     State(state): State<AppState>,
@@ -222,7 +222,7 @@ pub struct WebauthnEnrollment {
 /// can, so the key can also sign in without a password. While MFA is on this needs step-up
 /// `mfa.manage`. Body: `{label?}`, or empty.
 #[utoipa::path(post, path = "/v1/me/mfa/webauthn", tag = "mfa", security(("bearer" = [])), request_body(content = Option<EnrollWebauthn>), responses(
-    (status = 201, body = WebauthnEnrollment), AuthProblems, BodyProblems, Unavailable,
+    (status = 201, body = WebauthnEnrollment), AuthProblems, PlantProblems, BodyProblems, Unavailable,
 ))]
 async fn enroll_webauthn(
     State(state): State<AppState>,

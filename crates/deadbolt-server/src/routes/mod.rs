@@ -102,6 +102,15 @@ pub enum Unavailable {
     Unavailable(Problem),
 }
 
+/// What outlives a session (a second factor, an API key) refused to this account.
+#[derive(IntoResponses)]
+pub enum PlantProblems {
+    /// `email_unverified` (the account's address is not proven yet), or `factor_not_allowed`
+    /// (policy does not allow this kind of method).
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+}
+
 /// Sending a code was refused for now.
 #[derive(IntoResponses)]
 pub enum SendProblems {

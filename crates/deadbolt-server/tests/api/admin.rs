@@ -5,13 +5,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-fn manual() -> Options {
-    Options {
-        manual_clock: true,
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn admins_create_and_find_accounts_and_sso_accounts_have_no_password_login() {
     let mut app = spawn_app_with(manual(), |_| {}).await;

@@ -12,13 +12,6 @@ use time::Duration;
 const SECRET: &str = "a-webhook-secret-of-at-least-32-characters";
 const PHONE: &str = "+12015550123";
 
-fn manual() -> Options {
-    Options {
-        manual_clock: true,
-        ..Default::default()
-    }
-}
-
 /// SMS and voice through a signed webhook on `port`, allowed by policy.
 fn webhook_on(port: u16) -> impl FnOnce(&mut Config) {
     move |c| {

@@ -20,14 +20,7 @@ async fn refreshed_access(app: &TestApp, tokens: &Value) -> String {
 
 #[tokio::test]
 async fn a_stale_session_cannot_plant_a_first_factor_without_a_step_up() {
-    let app = spawn_app_with(
-        Options {
-            manual_clock: true,
-            ..Options::default()
-        },
-        |_| {},
-    )
-    .await;
+    let app = spawn_app_with(manual(), |_| {}).await;
     let tokens = app.signed_in("owner@example.com").await;
     app.advance(Duration::seconds(301));
     // the thief's fresh access token from the stolen refresh token: the session is as old
@@ -62,14 +55,7 @@ async fn a_stale_session_cannot_plant_a_first_factor_without_a_step_up() {
 
 #[tokio::test]
 async fn a_stale_session_cannot_make_an_api_key_without_a_step_up() {
-    let app = spawn_app_with(
-        Options {
-            manual_clock: true,
-            ..Options::default()
-        },
-        |_| {},
-    )
-    .await;
+    let app = spawn_app_with(manual(), |_| {}).await;
     let tokens = app.signed_in("keys@example.com").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let make = || {
@@ -112,14 +98,7 @@ async fn an_unverified_account_can_add_neither_factors_nor_keys() {
 
 #[tokio::test]
 async fn the_owner_claims_a_squatted_address_by_a_password_reset() {
-    let mut app = spawn_app_with(
-        Options {
-            manual_clock: true,
-            ..Options::default()
-        },
-        |_| {},
-    )
-    .await;
+    let mut app = spawn_app_with(manual(), |_| {}).await;
     let email = "claimed@example.com";
     // someone who does not own the mailbox signs up with it and stays signed in
     let squatter = app.signed_in_unverified(email).await;
@@ -160,13 +139,6 @@ async fn the_owner_claims_a_squatted_address_by_a_password_reset() {
         .await
         .unwrap();
     assert_eq!(me["email_verified"], true, "{me}");
-}
-
-fn manual() -> Options {
-    Options {
-        manual_clock: true,
-        ..Options::default()
-    }
 }
 
 /// Signs in again with the password and TOTP: a second session's access token.
@@ -313,17 +285,7 @@ async fn an_admin_mfa_reset_grant_serves_only_its_account_and_ends_everything() 
     let mut app = spawn_app_with(manual(), |_| {}).await;
     let first = app.enrolled("first@example.com").await;
     let second = app.enrolled("second@example.com").await;
-    let key: Value = app
-        .send_auth(
-            Method::POST,
-            "/v1/me/api-keys",
-            &second.access,
-            Some(json!({"name": "bot"})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let key: Value = app.api_key(&second.access, "bot").await;
     let (admin, admin_secret) = admin_signed_in(&app, "root@example.com").await;
     let id_of = |access: String| {
         let app = &app;
@@ -398,17 +360,7 @@ async fn a_password_change_ends_pending_sign_ins_and_resets_and_can_revoke_keys(
     let email = "changer@example.com";
     let tokens = app.signed_in(email).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let key: Value = app
-        .send_auth(
-            Method::POST,
-            "/v1/me/api-keys",
-            &access,
-            Some(json!({"name": "bot"})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let key: Value = app.api_key(&access, "bot").await;
     // a reset token someone got from the mailbox, not yet used
     let reset = app.reset_token(email).await;
     app.step_up_password(&access, "password.change").await;

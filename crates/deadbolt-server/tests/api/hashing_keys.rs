@@ -11,13 +11,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-fn manual() -> Options {
-    Options {
-        manual_clock: true,
-        ..Default::default()
-    }
-}
-
 async fn verified(app: &mut TestApp, email: &str) -> Value {
     let tokens = app.signed_in(email).await;
     let code = loop {

@@ -192,6 +192,14 @@ pub struct TestApp {
     _dir: Arc<tempfile::TempDir>,
 }
 
+/// Options with time driven by hand.
+pub fn manual() -> Options {
+    Options {
+        manual_clock: true,
+        ..Options::default()
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default(), |_| {}).await
 }
@@ -689,6 +697,20 @@ impl TestApp {
             .find(|k| k["kid"] == kid.as_str())
             .expect("kid in JWKS");
         jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap()
+    }
+
+    /// Makes an API key for the account of `access`: the answer, with the key.
+    pub async fn api_key(&self, access: &str, name: &str) -> Value {
+        let r = self
+            .send_auth(
+                reqwest::Method::POST,
+                "/v1/me/api-keys",
+                access,
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
     }
 
     /// The kinds of the account's security events, newest first.

@@ -199,13 +199,6 @@ async fn parallel_wrong_current_passwords_judge_at_most_the_limit() {
     assert_problem(r, 429, "mfa_locked").await;
 }
 
-fn manual() -> Options {
-    Options {
-        manual_clock: true,
-        ..Default::default()
-    }
-}
-
 /// 40 wrong codes at once for `email` at `path` (a sign-up verification or a reset).
 async fn forty_wrong_codes(app: &TestApp, path: &str, email: &str, right: &str) -> usize {
     let wrong = if right == "000000" {

@@ -5,13 +5,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-fn manual() -> Options {
-    Options {
-        manual_clock: true,
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn totp_enrolment_turns_mfa_on_and_login_needs_the_code() {
     let mut app = spawn_app_with(manual(), |_| {}).await;

@@ -7,13 +7,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-fn manual() -> Options {
-    Options {
-        manual_clock: true,
-        ..Default::default()
-    }
-}
-
 async fn get_policy(app: &TestApp, admin: &str) -> (String, Value) {
     let r = app.get_auth("/v1/admin/policy", admin).await;
     assert_eq!(r.status(), 200);

@@ -5,13 +5,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-fn manual() -> Options {
-    Options {
-        manual_clock: true,
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn guarded_actions_answer_rfc_9470_until_stepped_up_once() {
     let app = spawn_app_with(manual(), |_| {}).await;
