@@ -75,7 +75,7 @@ impl SessionPolicy {
     /// recently authenticated at `now`: a stolen session must not plant a first second factor
     /// or an API key, which would outlive it, without proving the user is still there.
     pub fn is_recent(&self, last_check: OffsetDateTime, now: OffsetDateTime) -> bool {
-        now - last_check <= Duration::seconds(self.recent_auth_seconds)
+        now - last_check < Duration::seconds(self.recent_auth_seconds)
     }
 
     pub fn is_live(&self, s: &SessionTimes, now: OffsetDateTime) -> bool {
@@ -198,12 +198,13 @@ mod tests {
     fn recent_means_within_the_window_since_the_last_check() {
         let p = SessionPolicy::default();
         let checked = t0();
-        assert!(p.is_recent(checked, checked + Duration::seconds(300)));
-        assert!(!p.is_recent(checked, checked + Duration::seconds(301)));
+        assert!(p.is_recent(checked, checked + Duration::seconds(299)));
+        assert!(!p.is_recent(checked, checked + Duration::seconds(300)));
+        // 0: every such request needs a step-up, even at the very instant of the sign-in
         let never = SessionPolicy {
             recent_auth_seconds: 0,
             ..p
         };
-        assert!(!never.is_recent(checked, checked + Duration::seconds(1)));
+        assert!(!never.is_recent(checked, checked));
     }
 }

@@ -102,6 +102,14 @@ impl Store {
         ))
     }
 
+    /// Takes back the proof of the account's phone (its number stays, to be proven again).
+    pub fn unverify_phone(&self, account: AccountId) -> crate::Write {
+        crate::Write(Stmt::new(
+            "UPDATE accounts SET phone_verified = FALSE WHERE id = $1",
+            params![account.to_string()],
+        ))
+    }
+
     /// Deletes the account; everything that belongs to it goes with it (ON DELETE CASCADE),
     /// except its security events.
     pub fn delete_account(&self, account: AccountId) -> crate::Write {

@@ -49,10 +49,16 @@ impl SessionRecord {
 pub fn renew_session(old: SessionId, new: SessionId, now: OffsetDateTime) -> Vec<crate::Write> {
     let (old, new) = (old.to_string(), new.to_string());
     [
+        // first, so that of two renewals of one session one alone goes on (on PostgreSQL the
+        // second waits for the first's row lock, then finds the session ended)
         Stmt::guard(
+            "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            params![old.clone(), to_millis(now)],
+        ),
+        Stmt::new(
             "INSERT INTO sessions (id, account_id, created_at, last_active_at, revoked_at, auth_time, amr, acr, ip, user_agent, enrollment_only) \
              SELECT $2, account_id, created_at, last_active_at, NULL, auth_time, amr, acr, ip, user_agent, enrollment_only \
-             FROM sessions WHERE id = $1 AND revoked_at IS NULL",
+             FROM sessions WHERE id = $1",
             params![old.clone(), new.clone()],
         ),
         Stmt::new(
@@ -65,11 +71,7 @@ pub fn renew_session(old: SessionId, new: SessionId, now: OffsetDateTime) -> Vec
         ),
         Stmt::new(
             "UPDATE mfa_challenges SET session_id = $2 WHERE session_id = $1",
-            params![old.clone(), new],
-        ),
-        Stmt::new(
-            "UPDATE sessions SET revoked_at = $2 WHERE id = $1",
-            params![old, to_millis(now)],
+            params![old, new],
         ),
     ]
     .into_iter()

@@ -82,8 +82,12 @@ async fn begin(
             "target must be 1 to 64 characters".into(),
         ));
     }
+    // an id is one thing however it is spelled: compared in its canonical form
+    let target = body
+        .target
+        .map(|t| uuid::Uuid::parse_str(&t).map_or(t, |id| id.to_string()));
     Ok(Json(
-        match stepup::begin(&state, &who, action, body.target).await? {
+        match stepup::begin(&state, &who, action, target).await? {
             Begin::Satisfied {
                 action,
                 step_up_token,

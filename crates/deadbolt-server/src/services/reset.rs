@@ -192,9 +192,11 @@ pub async fn complete(
         .write(),
         notice(state, &account, Notice::PasswordChanged, client)?.write(),
     ];
-    // the code that started this reset reached the mailbox: the address is proven
+    // the code that started this reset reached the mailbox: the address is proven, and a
+    // phone proven by whoever signed up with it before is theirs, not this owner's
     if !account.email_verified {
         writes.push(state.store.set_email(account.id, &account.email));
+        writes.push(state.store.unverify_phone(account.id));
     }
     match proof {
         Some(proof) => factors::finish(state, client, &account, &challenge, proof, writes).await?,
