@@ -30,7 +30,8 @@
 //! PostgreSQL instead), and stops it at the end. Each phase runs one second of warm-up, then
 //! counts the requests that complete within the next N seconds. With `--url` the MFA phase is
 //! skipped unless `--mfa-on-url` says that server is configured like the harness's MFA server
-//! (cheap `[password]` costs, `[mfa]` TOTP defaults: SHA-1, 6 digits, 30 s, skew 1); the ratio is
+//! (cheap `[password]` costs, `[mfa]` TOTP defaults: SHA-1, 6 digits, 30 s, skew 1, mail written to
+//! files under `--mail-dir`); the ratio is
 //! then taken against the `/healthz` rate measured on that server in the same run.
 
 use anyhow::{bail, ensure, Context, Result};
@@ -136,6 +137,10 @@ struct Args {
     /// and the [mfa] TOTP defaults, so the MFA phase may run against it.
     #[arg(long, requires = "url")]
     mfa_on_url: bool,
+    /// With --mfa-on-url: the server's `[email] file_dir`, where the setup reads the codes that
+    /// prove each account's address (its `smtp_url` unset).
+    #[arg(long, requires = "mfa_on_url")]
+    mail_dir: Option<PathBuf>,
     /// Only the MFA phase (with its own /healthz measurement).
     #[arg(long, conflicts_with = "skip_mfa")]
     mfa_only: bool,
@@ -795,6 +800,13 @@ async fn mfa_phase(
         None => healthz_phase(args, base, server_pid, "mfa healthz").await?,
     };
 
+    let mail_dir = server
+        .and_then(|s| s.mail_dir.clone())
+        .or_else(|| args.mail_dir.clone())
+        .context(
+            "the MFA setup proves each account's address with the code mailed to it: \
+             give --mail-dir (the server's [email] file_dir)",
+        )?;
     let n = args.mfa_accounts;
     let setup_tasks = args.mfa_setup_concurrency;
     println!("[mfa] setup: {n} accounts, TOTP enrolled and confirmed, one mfa_token each ({setup_tasks} at once) ...");
@@ -804,7 +816,8 @@ async fn mfa_phase(
         let base = base.to_owned();
         in_parallel(n, setup_tasks, move |client, i| {
             let (base, email) = (base.clone(), format!("mfa-{run_id}-{i}@example.com"));
-            async move { enroll(&client, &base, email).await }
+            let mail_dir = mail_dir.clone();
+            async move { enroll(&client, &base, &mail_dir, email).await }
         })
         .await
         .context("MFA setup")?
@@ -1007,9 +1020,15 @@ where
     Ok(all.into_iter().map(|(_, t)| t).collect())
 }
 
-/// One account: created, logged in, TOTP enrolled and confirmed with the current step's code
-/// (which spends that step), then logged in again for an mfa_token.
-async fn enroll(client: &reqwest::Client, base: &str, email: String) -> Result<MfaAccount> {
+/// One account: created, its address proven with the mailed code, logged in, TOTP enrolled and
+/// confirmed with the current step's code (which spends that step), then logged in again for an
+/// mfa_token.
+async fn enroll(
+    client: &reqwest::Client,
+    base: &str,
+    mail_dir: &Path,
+    email: String,
+) -> Result<MfaAccount> {
     let credentials = serde_json::json!({"email": email, "password": MFA_PASSWORD});
     call(
         client
@@ -1017,6 +1036,15 @@ async fn enroll(client: &reqwest::Client, base: &str, email: String) -> Result<M
             .json(&credentials),
         201,
         "POST /v1/accounts",
+    )
+    .await?;
+    let code = mailed_code(mail_dir, &email).await?;
+    call(
+        client
+            .post(format!("{base}/v1/accounts/verify"))
+            .json(&serde_json::json!({"email": email, "channel": "email", "code": code})),
+        200,
+        "POST /v1/accounts/verify",
     )
     .await?;
     let login = call(
@@ -1054,6 +1082,42 @@ async fn enroll(client: &reqwest::Client, base: &str, email: String) -> Result<M
         mfa_token,
         issued: Instant::now(),
     })
+}
+
+/// The code of the message to `email` in `dir`, which is then removed (so that the directory
+/// holds only what the setup has not read yet, and each scan stays short).
+async fn mailed_code(dir: &Path, email: &str) -> Result<String> {
+    let to = format!("To: {email}\r\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                if path.extension().is_none_or(|x| x != "eml") {
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                if !text.contains(&to) {
+                    continue;
+                }
+                let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+                let code = body
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+                    .with_context(|| format!("no code in the mail to {email}"))?
+                    .to_owned();
+                let _ = std::fs::remove_file(&path);
+                return Ok(code);
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no mail to {email} in {} within 30 s",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A login that must ask for the second factor; returns the mfa_token.
@@ -1235,6 +1299,8 @@ struct Spawned {
     base: String,
     database: String,
     backend: Backend,
+    /// Where the server writes its mail (the MFA profile: each account proves its address).
+    mail_dir: Option<PathBuf>,
 }
 
 impl Spawned {
@@ -1276,17 +1342,25 @@ impl Spawned {
              url = {}\n\
              [secrets]\n\
              master_key_file = {}\n\
-             [email]\n\
-             # mail is not part of the benchmark: delivery retries in the background\n\
-             smtp_url = \"smtp://127.0.0.1:1\"\n\
              [limits]\n\
              login_failures_per_account = 1000000\n\
              login_failures_per_ip = 1000000\n\
+             signups_per_ip_per_hour = 1000000\n\
              [log]\n\
              level = \"warn\"\n",
             toml_string(&database_url),
             toml_string(&dir.join("master.key").display().to_string()),
         );
+        let mail_dir = (profile == Profile::CheapMfa).then(|| dir.join(format!("{name}-mail")));
+        match &mail_dir {
+            // each account of the setup proves its address with the code mailed to it
+            Some(mail) => config.push_str(&format!(
+                "[email]\nfile_dir = {}\n",
+                toml_string(&mail.display().to_string())
+            )),
+            // mail is not part of the benchmark: delivery retries in the background
+            None => config.push_str("[email]\nsmtp_url = \"smtp://127.0.0.1:1\"\n"),
+        }
         if profile == Profile::CheapMfa {
             config.push_str(&format!(
                 "[password]\n\
@@ -1324,6 +1398,7 @@ impl Spawned {
             base: format!("http://127.0.0.1:{port}"),
             database,
             backend,
+            mail_dir,
         };
         if let Err(e) = server.wait_ready().await {
             server.stop().await;
