@@ -30,8 +30,8 @@
 //! PostgreSQL instead), and stops it at the end. Each phase runs one second of warm-up, then
 //! counts the requests that complete within the next N seconds. With `--url` the MFA phase is
 //! skipped unless `--mfa-on-url` says that server is configured like the harness's MFA server
-//! (cheap `[password]` costs, `[mfa]` TOTP defaults: SHA-1, 6 digits, 30 s, skew 1, mail written to
-//! files under `--mail-dir`); the ratio is
+//! (cheap `[password]` costs, `[mfa]` TOTP defaults: SHA-1, 6 digits, 30 s, skew 1, and mail
+//! written to files under `--mail-dir`, where the setup reads each account's code); the ratio is
 //! then taken against the `/healthz` rate measured on that server in the same run.
 
 use anyhow::{bail, ensure, Context, Result};
