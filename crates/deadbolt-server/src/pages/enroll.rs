@@ -46,10 +46,16 @@ struct ChooseQuery {
 async fn choose(SignedIn(page): SignedIn, Query(q): Query<ChooseQuery>) -> PageResult {
     let state = &page.state;
     let viewer = page.viewer()?;
-    let allowed = |kind: MethodKind| mfa::ensure_allowed(state, kind).err().map(|e| message(&e));
-    let email_why = allowed(MethodKind::Email).or_else(|| {
-        (!viewer.account.email_verified).then(|| "Verify your email address first.".to_owned())
-    });
+    // nothing can be added before the address is proven (the services refuse it too)
+    let unverified =
+        (!viewer.account.email_verified).then(|| "Verify your email address first.".to_owned());
+    let allowed = |kind: MethodKind| {
+        mfa::ensure_allowed(state, kind)
+            .err()
+            .map(|e| message(&e))
+            .or_else(|| unverified.clone())
+    };
+    let email_why = allowed(MethodKind::Email);
     let choices = vec![
         Choice {
             kind: "totp",

@@ -522,6 +522,9 @@ pub fn message(e: &ApiError) -> String {
         ApiError::Unavailable | ApiError::Overloaded => {
             "The service is busy. Please try again in a moment.".into()
         }
+        ApiError::EmailUnverified => {
+            "Verify your email address first, with the code we sent to it.".into()
+        }
         ApiError::WrongSecondFactor { attempts_remaining } => format!(
             "That code is not right. {attempts_remaining} more {} before you must sign in again.",
             if *attempts_remaining == 1 {

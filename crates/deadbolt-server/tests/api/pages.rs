@@ -717,3 +717,25 @@ async fn a_form_answered_by_a_step_up_works_with_the_renewed_session() {
     assert_eq!(status, 303, "{body}");
     assert!(headers[LOCATION].to_str().unwrap().starts_with("/account"));
 }
+
+#[tokio::test]
+async fn the_wizard_asks_an_unverified_account_to_verify_its_address_first() {
+    let app = spawn_app().await;
+    app.sign_up("unproven@example.com").await;
+    let mut b = Browser::new();
+    let (status, _, _) = b.sign_in(&app, "unproven@example.com").await;
+    assert_eq!(status, 303);
+    let (status, _, body) = b.get(&app, "/account/mfa/new").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.matches("Verify your email address first.").count() >= 3,
+        "{body}"
+    );
+    // and the form itself, posted anyway, is refused with the same words
+    let (status, _, body) = b.post(&app, "/account/mfa/totp", &[]).await;
+    assert_ne!(status, 200, "{body}");
+    assert!(
+        body.contains("Verify your email address first, with the code we sent"),
+        "{body}"
+    );
+}
