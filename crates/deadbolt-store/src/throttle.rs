@@ -156,17 +156,6 @@ pub mod writes {
         ))
     }
 
-    /// Counts one event under `key` only if none was counted since `since`: a guard, so that of
-    /// parallel requests one alone goes on to what is done at most once a period (after the
-    /// key's bucket lock on PostgreSQL, so that they cannot all see the period empty).
-    pub fn count_once_since(key: &str, at: OffsetDateTime, since: OffsetDateTime) -> Write {
-        Write(Stmt::guard(
-            "INSERT INTO auth_failures (key, at) SELECT $1, $2 \
-             WHERE NOT EXISTS (SELECT 1 FROM auth_failures WHERE key = $1 AND at > $3)",
-            params![key, to_millis(at), to_millis(since)],
-        ))
-    }
-
     /// Forgets the failures of a key, in a success's transaction.
     pub fn clear_failures(key: &str) -> Write {
         Write(Stmt::new(

@@ -231,13 +231,8 @@ pub async fn send_or_stand_in(
         state.store.commit(undone).await?;
         false
     };
-    // The worker is woken either way, and only once the answer is out: delivering right away
-    // would make the answer to an address that gets mail wait on the worker's first steps.
-    let wake = state.outbox_wake.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        wake.notify_one();
-    });
+    // woken either way; the delivery overlaps the answer's floor (see `answered_after_floor`)
+    state.outbox_wake.notify_one();
     Ok(sent)
 }
 

@@ -129,10 +129,12 @@ pub async fn ensure_session_location_allowed(
         );
         // a burst of requests with the token records and tells it once, not once each
         let mut writes: Vec<Write> = state.store.lock_bucket(&recorded).into_iter().collect();
-        writes.push(throttle_writes::count_once_since(
+        // the once-an-hour count as a limit of one: of parallel requests, one alone goes on
+        writes.push(throttle_writes::failure_within_limit(
             &recorded,
             now,
             now - time::Duration::HOUR,
+            1,
         ));
         writes.push(refused.write());
         if account.email_verified {

@@ -7,39 +7,11 @@ use deadbolt_server::keyring::KeyRing;
 use deadbolt_server::master_key::MasterKeys;
 use deadbolt_server::system::OsRandom;
 use deadbolt_store::Store;
-use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-async fn verified(app: &mut TestApp, email: &str) -> Value {
-    let tokens = app.signed_in(email).await;
-    let code = loop {
-        let mail = app.next_mail_to(email).await;
-        if mail.subject == "Verify your email address" {
-            break mail.code();
-        }
-    };
-    let r = app
-        .post(
-            "/v1/accounts/verify",
-            json!({"email": email, "channel": "email", "code": code}),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    tokens
-}
-
 async fn new_api_key(app: &TestApp, access: &str) -> String {
-    let r = app
-        .send_auth(
-            Method::POST,
-            "/v1/me/api-keys",
-            access,
-            Some(json!({"name": "bot"})),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["key"]
+    app.api_key(access, "bot").await["key"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -146,7 +118,7 @@ async fn wait_for_the_server(app: &TestApp, store: &Store, email: &str) {
 #[tokio::test]
 async fn hashing_key_rotation_keeps_what_is_used_and_ends_what_is_not_with_the_old_key() {
     let mut app = spawn_app_with(manual(), |_| {}).await;
-    let tokens = verified(&mut app, "keys@example.com").await;
+    let tokens = verified_account(&mut app, "keys@example.com").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let used_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     let unused_refresh = app
@@ -242,7 +214,7 @@ async fn hashing_key_rotation_keeps_what_is_used_and_ends_what_is_not_with_the_o
 #[tokio::test]
 async fn hashing_key_rotation_at_once_ends_everything_the_old_keys_hashed() {
     let mut app = spawn_app_with(manual(), |_| {}).await;
-    let tokens = verified(&mut app, "leak@example.com").await;
+    let tokens = verified_account(&mut app, "leak@example.com").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
     let key = new_api_key(&app, &access).await;

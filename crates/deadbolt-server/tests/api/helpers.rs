@@ -733,7 +733,12 @@ impl TestApp {
 /// Signs up, verifies the email with the mailed code, and signs in: the token response.
 pub async fn verified_account(app: &mut TestApp, email: &str) -> Value {
     let tokens = app.signed_in(email).await;
-    let code = app.next_mail().await.code();
+    let code = loop {
+        let mail = app.next_mail_to(email).await;
+        if mail.subject == "Verify your email address" {
+            break mail.code();
+        }
+    };
     let r = app
         .post(
             "/v1/accounts/verify",

@@ -179,21 +179,10 @@ async fn invite(
 
 /// Signs up, verifies the address with the mailed code and signs in: the access token.
 async fn verified(app: &mut TestApp, email: &str) -> String {
-    let tokens = app.signed_in(email).await;
-    let code = loop {
-        let mail = app.next_mail_to(email).await;
-        if mail.subject == "Verify your email address" {
-            break mail.code();
-        }
-    };
-    let r = app
-        .post(
-            "/v1/accounts/verify",
-            json!({"email": email, "channel": "email", "code": code}),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    tokens["access_token"].as_str().unwrap().to_owned()
+    verified_account(app, email).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn new_team(app: &TestApp, access: &str, name: &str) -> String {
