@@ -7,7 +7,7 @@ use crate::Channel;
 use deadbolt_core::clock::Clock;
 use deadbolt_core::delivery::{RetryDecision, RetryPolicy};
 use deadbolt_core::random::Random;
-use deadbolt_store::{OutboxMessage, Store};
+use deadbolt_store::{BodyKeys, OutboxMessage, SealedMessage, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,8 @@ pub struct OutboxWorker {
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
     pub channels: HashMap<String, Arc<dyn Channel>>,
+    /// Open the words of the messages, sealed while they wait.
+    pub keys: Arc<dyn BodyKeys>,
     pub retry: RetryPolicy,
     /// Rung when a message is enqueued here, so it goes out at once.
     pub wake: Arc<Notify>,
@@ -69,10 +71,26 @@ impl OutboxWorker {
         let now = self.clock.now();
         let batch = self.store.claim_outbox(now, now + LEASE, BATCH).await?;
         let n = batch.len();
-        for m in batch {
-            self.deliver(m).await;
+        for sealed in batch {
+            match sealed.open(self.keys.as_ref()) {
+                Ok(m) => self.deliver(m).await,
+                Err(e) => self.unopenable(&sealed, &e.to_string()).await,
+            }
         }
         Ok(n)
+    }
+
+    /// A body that cannot be opened (its master key was removed, or the row was tampered with)
+    /// never will be: the message is dead, for an operator to see.
+    async fn unopenable(&self, m: &SealedMessage, error: &str) {
+        tracing::error!(message_id = %m.id, error, "outbox: cannot open a message");
+        if let Err(e) = self
+            .store
+            .outbox_failed(m.id, self.clock.now(), error, true)
+            .await
+        {
+            tracing::error!(message_id = %m.id, error = %e, "outbox: cannot record outcome");
+        }
     }
 
     async fn deliver(&self, m: OutboxMessage) {

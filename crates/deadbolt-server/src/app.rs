@@ -110,7 +110,12 @@ pub async fn build_state(
         "" => None,
         path => Some(Arc::new(crate::geoip::GeoIp::open(path)?)),
     };
+    let outbox_keys = Arc::new(crate::master_key::OutboxBodyKeys {
+        master: master.clone(),
+        rng: rng.clone(),
+    });
     Ok(AppState {
+        outbox_keys,
         policy: Arc::new(policy),
         geoip,
         messages: Arc::new(messages),
@@ -207,6 +212,7 @@ impl Application {
             clock: state.clock.clone(),
             rng: state.rng.clone(),
             channels,
+            keys: state.outbox_keys.clone(),
             retry: state.config.delivery,
             wake: state.outbox_wake.clone(),
         }

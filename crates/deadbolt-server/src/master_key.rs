@@ -252,6 +252,42 @@ impl MasterKeys {
     }
 }
 
+/// The words of outbox messages, sealed under the current master key while they wait and
+/// opened by any key of the file (a message may outlive a rotation).
+pub struct OutboxBodyKeys {
+    pub master: Arc<MasterKeys>,
+    pub rng: Arc<dyn Random>,
+}
+
+impl deadbolt_store::BodyKeys for OutboxBodyKeys {
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<deadbolt_store::SealedBody, String> {
+        let (master_key_id, sealed) = self
+            .master
+            .seal(plaintext, aad, self.rng.as_ref())
+            .map_err(|e| e.to_string())?;
+        Ok(deadbolt_store::SealedBody {
+            master_key_id,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+        })
+    }
+
+    fn open(&self, sealed: &deadbolt_store::SealedBody, aad: &[u8]) -> Result<Vec<u8>, String> {
+        let opened = self
+            .master
+            .open(
+                &sealed.master_key_id,
+                &Sealed {
+                    nonce: sealed.nonce.clone(),
+                    ciphertext: sealed.ciphertext.clone(),
+                },
+                aad,
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(opened.to_vec())
+    }
+}
+
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     deadbolt_store::files::private_dir(dir).with_context(|| format!("creating {}", dir.display()))
 }

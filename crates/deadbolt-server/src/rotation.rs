@@ -157,6 +157,8 @@ pub struct RotationReport {
     pub new_key_id: String,
     pub service_keys: usize,
     pub totp_secrets: usize,
+    /// Messages waiting in the outbox, their words sealed again.
+    pub messages: usize,
 }
 
 /// Puts a new key first in the file and re-seals every row under it.
@@ -218,6 +220,19 @@ pub async fn rotate(
             report.totp_secrets += 1;
         }
     }
+    let body_keys = crate::master_key::OutboxBodyKeys {
+        master: std::sync::Arc::new(keys),
+        rng: std::sync::Arc::new(crate::system::OsRandom),
+    };
+    for waiting in store.sealed_waiting_messages().await? {
+        if waiting.master_key_id() == Some(new.id()) {
+            continue;
+        }
+        let resealed = waiting.open(&body_keys)?.seal(&body_keys)?;
+        if store.reseal_message(&waiting, &resealed).await? {
+            report.messages += 1;
+        }
+    }
     Ok(report)
 }
 
@@ -230,6 +245,8 @@ pub async fn prune(store: &Store, key_file: &Path) -> anyhow::Result<usize> {
         .map(|k| k.master_key_id)
         .collect();
     in_use.extend(store.all_totp().await?.into_iter().map(|t| t.master_key_id));
+    // a message still waiting opens with the key that sealed it
+    in_use.extend(store.outbox_master_key_ids().await?);
     in_use.sort();
     in_use.dedup();
     MasterKeys::prune_file(key_file, &in_use)

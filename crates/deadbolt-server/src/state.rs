@@ -20,6 +20,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// Seals and opens TOTP secrets.
     pub master: Arc<crate::master_key::MasterKeys>,
+    /// Seals the words of queued messages (the outbox worker opens them).
+    pub outbox_keys: Arc<crate::master_key::OutboxBodyKeys>,
     pub passwords: Arc<PasswordHasher>,
     pub hash_pool: HashPool,
     pub metrics: Arc<Metrics>,

@@ -3,7 +3,7 @@
 use crate::codes::NewCode;
 use crate::db::{BatchOutcome, Row, Stmt};
 use crate::events::EventRecord;
-use crate::outbox::OutboxMessage;
+use crate::outbox::SealedMessage;
 use crate::{params, parse_uuid, Result, Store, StoreError};
 use deadbolt_core::account::{Account, Role};
 use deadbolt_core::clock::{from_millis, to_millis};
@@ -19,7 +19,7 @@ pub struct NewAccount {
     /// Codes that prove the new account's channels.
     pub codes: Vec<NewCode>,
     /// The messages carrying them.
-    pub messages: Vec<OutboxMessage>,
+    pub messages: Vec<SealedMessage>,
     pub event: EventRecord,
 }
 
@@ -70,7 +70,7 @@ impl Store {
             ],
         )];
         stmts.extend(new.codes.iter().map(NewCode::insert));
-        stmts.extend(new.messages.iter().map(OutboxMessage::insert));
+        stmts.extend(new.messages.iter().map(SealedMessage::insert));
         stmts.push(new.event.insert());
         match self.db.batch(stmts).await? {
             BatchOutcome::Committed => Ok(()),

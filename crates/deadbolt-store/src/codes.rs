@@ -205,7 +205,7 @@ impl Store {
         &self,
         code: &NewCode,
         policy: &deadbolt_core::code::ResendPolicy,
-        message: &crate::OutboxMessage,
+        message: &crate::SealedMessage,
         events: &[EventRecord],
     ) -> Vec<crate::Write> {
         let stand_in = format!("stand-in:{}", code.id);

@@ -44,7 +44,7 @@ pub use known_devices::{add_device, device_reads, rekey_device, touch_device};
 pub use methods::reads as method_reads;
 pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
-pub use outbox::{DeadLetter, OutboxMessage};
+pub use outbox::{BodyKeys, DeadLetter, OutboxMessage, SealedBody, SealedMessage};
 pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;
 pub use read::Read;
@@ -152,6 +152,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 15,
         name: "hashing_key_rotation",
         sql: include_str!("../migrations/0015_hashing_key_rotation.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "sealed_outbox_bodies",
+        sql: include_str!("../migrations/0016_sealed_outbox_bodies.sql"),
     },
 ];
 

@@ -1,19 +1,20 @@
 //! The durable outbox: messages accepted for delivery, claimed by workers under a lease.
 
 use crate::db::{Dialect, Row, Stmt};
-use crate::{params, parse_uuid, Result, Store};
+use crate::{params, parse_uuid, Result, Store, StoreError};
 use deadbolt_core::clock::{from_millis, to_millis};
 use deadbolt_core::ids::MessageId;
 use time::OffsetDateTime;
 
+/// A message as a channel hands it over. Its words may carry a one-time code: the outbox keeps
+/// it only as a [`SealedMessage`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
     pub id: MessageId,
-    /// `email` (SMS, voice and webhook come later).
+    /// `email`, `sms`, `voice` or `push`.
     pub channel: String,
     pub recipient: String,
     pub subject: String,
-    /// Wiped once delivered; may carry a one-time code until then.
     pub body_text: String,
     pub body_html: Option<String>,
     pub attempts: u32,
@@ -31,42 +32,234 @@ impl std::fmt::Debug for OutboxMessage {
     }
 }
 
+/// A message's words sealed (XChaCha20-Poly1305) under the master key `master_key_id`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedBody {
+    pub master_key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// Seals and opens the words of messages: the service's master keys.
+pub trait BodyKeys: Send + Sync {
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> std::result::Result<SealedBody, String>;
+    fn open(&self, sealed: &SealedBody, aad: &[u8]) -> std::result::Result<Vec<u8>, String>;
+}
+
+/// A message as the outbox keeps it: everything a worker needs to route it in the clear, its
+/// words sealed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedMessage {
+    pub id: MessageId,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    body: StoredBody,
+    pub attempts: u32,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum StoredBody {
+    Sealed(SealedBody),
+    /// Written before bodies were sealed; delivered as it is.
+    Plain {
+        text: String,
+        html: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for SealedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedMessage")
+            .field("id", &self.id)
+            .field("channel", &self.channel)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sealed part of a message: its words.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Words {
+    text: String,
+    html: Option<String>,
+}
+
+/// The message id is the associated data: a body moved to another row does not open.
+fn body_aad(id: MessageId) -> Vec<u8> {
+    format!("outbox:{id}").into_bytes()
+}
+
 impl OutboxMessage {
+    /// The message as the outbox keeps it, its words sealed with `keys`.
+    pub fn seal(&self, keys: &dyn BodyKeys) -> Result<SealedMessage> {
+        let words = serde_json::to_vec(&Words {
+            text: self.body_text.clone(),
+            html: self.body_html.clone(),
+        })
+        .map_err(|e| StoreError::Corrupt(format!("message body: {e}")))?;
+        let sealed = keys
+            .seal(&words, &body_aad(self.id))
+            .map_err(|e| StoreError::Corrupt(format!("cannot seal a message body: {e}")))?;
+        Ok(SealedMessage {
+            id: self.id,
+            channel: self.channel.clone(),
+            recipient: self.recipient.clone(),
+            subject: self.subject.clone(),
+            body: StoredBody::Sealed(sealed),
+            attempts: self.attempts,
+            created_at: self.created_at,
+        })
+    }
+}
+
+impl SealedMessage {
+    /// The message with its words, to hand to a channel.
+    pub fn open(&self, keys: &dyn BodyKeys) -> Result<OutboxMessage> {
+        let (text, html) = match &self.body {
+            StoredBody::Plain { text, html } => (text.clone(), html.clone()),
+            StoredBody::Sealed(sealed) => {
+                let words = keys
+                    .open(sealed, &body_aad(self.id))
+                    .map_err(|e| StoreError::Corrupt(format!("cannot open a message body: {e}")))?;
+                let words: Words = serde_json::from_slice(&words)
+                    .map_err(|e| StoreError::Corrupt(format!("message body: {e}")))?;
+                (words.text, words.html)
+            }
+        };
+        Ok(OutboxMessage {
+            id: self.id,
+            channel: self.channel.clone(),
+            recipient: self.recipient.clone(),
+            subject: self.subject.clone(),
+            body_text: text,
+            body_html: html,
+            attempts: self.attempts,
+            created_at: self.created_at,
+        })
+    }
+
+    /// The master key the words are sealed with (none for a plain row).
+    pub fn master_key_id(&self) -> Option<&str> {
+        match &self.body {
+            StoredBody::Sealed(s) => Some(&s.master_key_id),
+            StoredBody::Plain { .. } => None,
+        }
+    }
+
     pub fn write(&self) -> crate::Write {
         crate::Write(self.insert())
     }
 
     pub(crate) fn insert(&self) -> Stmt {
+        let (text, html, key_id, nonce, sealed) = match &self.body {
+            StoredBody::Sealed(s) => (
+                None,
+                None,
+                Some(s.master_key_id.clone()),
+                Some(s.nonce.clone()),
+                Some(s.ciphertext.clone()),
+            ),
+            StoredBody::Plain { text, html } => {
+                (Some(text.clone()), html.clone(), None, None, None)
+            }
+        };
         Stmt::new(
-            "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
+            "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, body_key_id, body_nonce, body_sealed, \
+             status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10)",
             params![
                 self.id.to_string(),
                 self.channel.as_str(),
                 self.recipient.as_str(),
                 self.subject.as_str(),
-                self.body_text.as_str(),
-                self.body_html.clone(),
+                text,
+                html,
+                key_id,
+                nonce,
+                sealed,
                 to_millis(self.created_at),
             ],
         )
     }
 }
 
-fn message_from_row(r: &Row) -> Result<OutboxMessage> {
-    Ok(OutboxMessage {
+/// A row of `id, channel, recipient, subject, body_text, body_html, attempts, created_at,
+/// body_key_id, body_nonce, body_sealed`.
+fn message_from_row(r: &Row) -> Result<SealedMessage> {
+    let body = match r.opt_text(8)? {
+        Some(master_key_id) => StoredBody::Sealed(SealedBody {
+            master_key_id,
+            nonce: r.bytes(9)?,
+            ciphertext: r.bytes(10)?,
+        }),
+        None => StoredBody::Plain {
+            text: r.opt_text(4)?.unwrap_or_default(),
+            html: r.opt_text(5)?,
+        },
+    };
+    Ok(SealedMessage {
         id: MessageId(parse_uuid(&r.text(0)?)?),
         channel: r.text(1)?,
         recipient: r.text(2)?,
         subject: r.text(3)?,
-        body_text: r.opt_text(4)?.unwrap_or_default(),
-        body_html: r.opt_text(5)?,
+        body,
         attempts: u32::try_from(r.int(6)?).unwrap_or(u32::MAX),
         created_at: from_millis(r.int(7)?),
     })
 }
 
 impl Store {
+    /// The master keys that seal the words of messages still waiting: they must not be pruned.
+    pub async fn outbox_master_key_ids(&self) -> Result<Vec<String>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT DISTINCT body_key_id FROM outbox WHERE body_key_id IS NOT NULL",
+                params![],
+            )
+            .await?;
+        rows.iter().map(|r| r.text(0)).collect()
+    }
+
+    /// Messages waiting with sealed words (for a master key rotation to seal them again).
+    pub async fn sealed_waiting_messages(&self) -> Result<Vec<SealedMessage>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT id, channel, recipient, subject, body_text, body_html, attempts, created_at, \
+                 body_key_id, body_nonce, body_sealed FROM outbox \
+                 WHERE status <> 'sent' AND body_key_id IS NOT NULL",
+                params![],
+            )
+            .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Replaces `old`'s sealed words with `new`'s, unless they changed meanwhile (delivered and
+    /// wiped, or sealed again by another rotation). True when replaced.
+    pub async fn reseal_message(&self, old: &SealedMessage, new: &SealedMessage) -> Result<bool> {
+        let (StoredBody::Sealed(was), StoredBody::Sealed(now)) = (&old.body, &new.body) else {
+            return Ok(false);
+        };
+        let n = self
+            .db
+            .execute(
+                "UPDATE outbox SET body_key_id = $3, body_nonce = $4, body_sealed = $5 \
+                 WHERE id = $1 AND body_key_id = $2",
+                params![
+                    old.id.to_string(),
+                    was.master_key_id.as_str(),
+                    now.master_key_id.as_str(),
+                    now.nonce.clone(),
+                    now.ciphertext.clone()
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// Leases up to `limit` due messages to the caller until `lease_until`. A message whose lease
     /// ran out (its worker died) is due again. On PostgreSQL, `SKIP LOCKED` lets instances claim
     /// disjoint sets without waiting on each other.
@@ -75,20 +268,23 @@ impl Store {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: u32,
-    ) -> Result<Vec<OutboxMessage>> {
+    ) -> Result<Vec<SealedMessage>> {
+        // the columns are MESSAGE_COLUMNS
         let sql = match self.db.dialect() {
             Dialect::Sqlite => {
                 "UPDATE outbox SET lease_until = $2 WHERE id IN (\
                    SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
                    AND (lease_until IS NULL OR lease_until <= $1) ORDER BY next_attempt_at LIMIT $3) \
-                 RETURNING id, channel, recipient, subject, body_text, body_html, attempts, created_at"
+                 RETURNING id, channel, recipient, subject, body_text, body_html, attempts, created_at, \
+                 body_key_id, body_nonce, body_sealed"
             }
             Dialect::Postgres => {
                 "UPDATE outbox SET lease_until = $2 WHERE id IN (\
                    SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
                    AND (lease_until IS NULL OR lease_until <= $1) ORDER BY next_attempt_at LIMIT $3 \
                    FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, channel, recipient, subject, body_text, body_html, attempts, created_at"
+                 RETURNING id, channel, recipient, subject, body_text, body_html, attempts, created_at, \
+                 body_key_id, body_nonce, body_sealed"
             }
         };
         let rows = self
@@ -106,7 +302,8 @@ impl Store {
         self.db
             .execute(
                 "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, lease_until = NULL, \
-                 body_text = NULL, body_html = NULL, last_error = NULL WHERE id = $1",
+                 body_text = NULL, body_html = NULL, body_key_id = NULL, body_nonce = NULL, body_sealed = NULL, \
+                 last_error = NULL WHERE id = $1",
                 params![id.to_string(), to_millis(now)],
             )
             .await

@@ -14,7 +14,9 @@ use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, CodeId, MessageId};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
-use deadbolt_store::{BatchOutcome, CodeRecord, EventRecord, NewCode, OutboxMessage, Write};
+use deadbolt_store::{
+    BatchOutcome, CodeRecord, EventRecord, NewCode, OutboxMessage, SealedMessage, Write,
+};
 use serde_json::json;
 use time::Duration;
 
@@ -66,7 +68,7 @@ pub fn new_code(
     account: &Account,
     what: &CodeFor,
     to: &Destination,
-) -> ApiResult<(NewCode, OutboxMessage)> {
+) -> ApiResult<(NewCode, SealedMessage)> {
     let now = state.clock.now();
     let secret = code::generate(state.rng.as_ref());
     let new_code = NewCode {
@@ -94,7 +96,8 @@ pub fn new_code(
         body_html: rendered.html,
         attempts: 0,
         created_at: now,
-    };
+    }
+    .seal(state.outbox_keys.as_ref())?;
     Ok((new_code, message))
 }
 

@@ -25,7 +25,7 @@ use deadbolt_core::{recovery, CoreError};
 use deadbolt_store::read::Reads;
 use deadbolt_store::{
     method_reads, method_writes, throttle_reads, throttle_writes, BatchOutcome, ChallengeRecord,
-    EventRecord, MethodRecord, OutboxMessage, TotpRecord, Write,
+    EventRecord, MethodRecord, SealedMessage, TotpRecord, Write,
 };
 use serde_json::json;
 
@@ -78,7 +78,7 @@ pub struct Proof {
     pub auth: AuthMethod,
     writes: Vec<Write>,
     events: Vec<EventRecord>,
-    mails: Vec<OutboxMessage>,
+    mails: Vec<SealedMessage>,
     bucket: (String, ThrottlePolicy),
 }
 
@@ -626,7 +626,7 @@ pub async fn finish(
     let factor_guards = proof.writes.len();
     writes.extend(proof.writes);
     writes.extend(proof.events.iter().map(EventRecord::write));
-    writes.extend(proof.mails.iter().map(OutboxMessage::write));
+    writes.extend(proof.mails.iter().map(SealedMessage::write));
     writes.extend(extra);
     match state.store.commit(writes).await? {
         BatchOutcome::Committed => {
@@ -790,7 +790,7 @@ async fn count_failure(
         mails.push(notice(state, account, Notice::Locked, client)?);
     }
     let mut writes: Vec<Write> = events.iter().map(EventRecord::write).collect();
-    writes.extend(mails.iter().map(OutboxMessage::write));
+    writes.extend(mails.iter().map(SealedMessage::write));
     state.store.commit(writes).await?;
     if !mails.is_empty() {
         state.outbox_wake.notify_one();

@@ -22,7 +22,7 @@ use deadbolt_core::totp::{self, TotpSecret};
 use deadbolt_core::{recovery, token};
 use deadbolt_store::{
     method_writes, revoke_all_devices, BatchOutcome, ChallengeRecord, EventRecord, MethodRecord,
-    OutboxMessage, RecoveryCodeRecord, TotpRecord, Write,
+    RecoveryCodeRecord, SealedMessage, TotpRecord, Write,
 };
 use serde_json::json;
 
@@ -610,7 +610,7 @@ async fn confirmed(
         client,
         json!({"method_id": id, "type": method.kind.as_str()}),
     )];
-    let mut mails: Vec<OutboxMessage> = Vec::new();
+    let mut mails: Vec<SealedMessage> = Vec::new();
     let mut recovery_codes = None;
     if !was_enabled {
         let (codes, rows) = new_recovery_codes(state, account.id).await?;
@@ -639,7 +639,7 @@ async fn confirmed(
         writes.extend(method_writes::set_primary(account.id, id));
     }
     writes.extend(events.iter().map(EventRecord::write));
-    writes.extend(mails.iter().map(OutboxMessage::write));
+    writes.extend(mails.iter().map(SealedMessage::write));
     match stepup::commit_with(state, grant, writes).await {
         Ok(BatchOutcome::Committed) => {}
         // raced with another confirmation (of this method, or another turning MFA on)
@@ -818,7 +818,7 @@ async fn remove_once(
         }
     }
     writes.extend(events.iter().map(EventRecord::write));
-    writes.extend(mails.iter().map(OutboxMessage::write));
+    writes.extend(mails.iter().map(SealedMessage::write));
     match stepup::commit_with(state, Some(grant), writes).await? {
         BatchOutcome::Committed => {
             state.outbox_wake.notify_one();

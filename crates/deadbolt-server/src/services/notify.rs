@@ -7,7 +7,7 @@ use crate::messages::{Facts, Medium};
 use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::ids::MessageId;
-use deadbolt_store::OutboxMessage;
+use deadbolt_store::{OutboxMessage, SealedMessage};
 
 /// The things worth telling a user about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub fn notice(
     account: &Account,
     notice: Notice,
     client: &ClientInfo,
-) -> ApiResult<OutboxMessage> {
+) -> ApiResult<SealedMessage> {
     notice_to(state, Medium::Email, account.email.as_str(), notice, client)
 }
 
@@ -113,7 +113,7 @@ pub fn notice_to(
     recipient: &str,
     notice: Notice,
     client: &ClientInfo,
-) -> ApiResult<OutboxMessage> {
+) -> ApiResult<SealedMessage> {
     let now = state.clock.now();
     let when = now
         .format(time::macros::format_description!(
@@ -147,5 +147,6 @@ pub fn notice_to(
         body_html: rendered.html,
         attempts: 0,
         created_at: now,
-    })
+    }
+    .seal(state.outbox_keys.as_ref())?)
 }

@@ -25,6 +25,7 @@ mod phone_receiver;
 mod policy;
 mod reset;
 mod risk;
+mod secrets_at_rest;
 mod service;
 mod sessions;
 mod stepup;

@@ -68,3 +68,54 @@ async fn mail_queued_before_a_restart_is_delivered_after_it() {
     app.restart().await;
     assert!(app.next_mail_within(4).await.is_none());
 }
+
+#[tokio::test]
+async fn a_waiting_message_is_sealed_and_survives_a_master_key_rotation() {
+    let mut app = spawn_app_with(
+        Options {
+            mail_down: true,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    app.sign_up("sealed-mail@example.com").await;
+    let store = deadbolt_store::Store::open(&app.config.database.url, 1).unwrap();
+    let waiting = store.sealed_waiting_messages().await.unwrap();
+    assert_eq!(waiting.len(), 1, "the code's message waits, sealed");
+    let old_key = waiting[0].master_key_id().unwrap().to_owned();
+
+    let report = deadbolt_server::rotation::rotate(
+        &store,
+        &app.config.secrets.master_key_file,
+        &deadbolt_server::system::OsRandom,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.messages, 1);
+    let waiting = store.sealed_waiting_messages().await.unwrap();
+    assert_eq!(waiting[0].master_key_id(), Some(report.new_key_id.as_str()));
+    assert_ne!(report.new_key_id, old_key);
+    // the old key is no longer needed by anything, so it goes
+    assert_eq!(
+        deadbolt_server::rotation::prune(&store, &app.config.secrets.master_key_file)
+            .await
+            .unwrap(),
+        1
+    );
+
+    app.start_mail();
+    let mail = app.next_mail().await;
+    assert_eq!(mail.to, ["sealed-mail@example.com"]);
+    assert_eq!(mail.code().len(), 6, "the words opened with the new key");
+    // once recorded as sent, its sealed words are wiped too
+    let mut waiting = 1;
+    for _ in 0..50 {
+        waiting = store.sealed_waiting_messages().await.unwrap().len();
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(waiting, 0);
+}

@@ -110,8 +110,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
     } else {
         let r = deadbolt_server::rotation::rotate(&store, file, &OsRandom).await?;
         println!(
-            "new master key {}: re-sealed {} service key(s) and {} TOTP secret(s)",
-            r.new_key_id, r.service_keys, r.totp_secrets
+            "new master key {}: re-sealed {} service key(s), {} TOTP secret(s) and {} waiting message(s)",
+            r.new_key_id, r.service_keys, r.totp_secrets, r.messages
         );
     }
     Ok(())
