@@ -100,7 +100,9 @@ pub async fn build_state(
         })
         .collect();
     let (_, api) = crate::routes::router();
-    let openapi = api.to_json().context("rendering the OpenAPI document")?;
+    let mut openapi = serde_json::to_value(&api).context("rendering the OpenAPI document")?;
+    crate::routes::docs::add_links(&mut openapi);
+    let openapi = openapi.to_string();
     let messages = Messages::new(&config.mfa.issuer, &crate::services::notify::Notice::keys())
         .context("loading the message templates")?;
     let policy = crate::policy::load(&store, &config, clock.as_ref())

@@ -477,3 +477,44 @@ async fn leaked_signing_keys_stop_verifying_at_once_and_sessions_carry_on() {
     assert_eq!(kid_of(&fresh), rotated.new_kid);
     assert_eq!(app.get_auth("/v1/me", &fresh).await.status(), 200);
 }
+
+#[tokio::test]
+async fn openapi_links_lead_from_a_creation_to_what_uses_its_id() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut links = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(responses) = op["responses"].as_object() else {
+                continue;
+            };
+            for response in responses.values() {
+                let Some(found) = response["links"].as_object() else {
+                    continue;
+                };
+                for link in found.values() {
+                    // "#/paths/~1v1~1teams~1{id}/get" names an operation of this document
+                    let target = link["operationRef"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{method} {path}: {link}"));
+                    let (to_path, to_method) = target
+                        .strip_prefix("#/paths/")
+                        .and_then(|t| t.rsplit_once('/'))
+                        .unwrap();
+                    let to_path = to_path.replace("~1", "/");
+                    assert!(
+                        doc["paths"][&to_path][to_method].is_object(),
+                        "{method} {path} links to a missing {to_method} {to_path}"
+                    );
+                    for (parameter, value) in link["parameters"].as_object().unwrap() {
+                        assert!(to_path.contains(&format!("{{{parameter}}}")), "{target}");
+                        assert!(value.as_str().unwrap().starts_with("$response.body#/"));
+                    }
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert!(links >= 8, "{links} links");
+    assert!(doc["paths"]["/v1/teams"]["post"]["responses"]["201"]["links"].is_object());
+}
