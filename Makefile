@@ -1,5 +1,5 @@
 # Developer entry points. Each target is exactly what CI (.ci/run) runs for that step.
-.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run bench ci
+.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench ci
 
 # Formatting check (fix with `cargo fmt --all`).
 fmt:
@@ -33,6 +33,10 @@ browser:
 # The README's run command, exactly as written: it must reach /readyz and stop on Ctrl-C.
 readme-run:
 	bash scripts/readme-run.sh
+
+# An idle server's memory and start-up time, with the default configuration (measured, never asserted).
+footprint:
+	bash scripts/footprint.sh
 
 # Benchmarks (not part of CI: speed is measured, never asserted).
 bench:
