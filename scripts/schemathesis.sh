@@ -5,7 +5,7 @@
 # sink, signs in as a fresh account, then lets schemathesis call every operation with that token
 # and check each response against the document. DEADBOLT_BIN=path skips the build.
 # SCHEMATHESIS_MAX_EXAMPLES (default 30: CI's short run) and SCHEMATHESIS_TIMEOUT (default 20m)
-# make the long run: SCHEMATHESIS_MAX_EXAMPLES=110 SCHEMATHESIS_TIMEOUT=90m generates over 10,000
+# make the long run: SCHEMATHESIS_MAX_EXAMPLES=160 SCHEMATHESIS_TIMEOUT=90m generates over 10,000
 # cases (docs/reliability.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
