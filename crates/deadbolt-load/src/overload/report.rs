@@ -72,6 +72,12 @@ impl StormReport {
         crate::tally::percentile(&all, q)
     }
 
+    /// Successes a second from the first arrival to the last answer: what overload left of the
+    /// capacity (a server that sheds keeps it; one that queues may lose it to the queue).
+    fn goodput(&self) -> f64 {
+        self.outcome.tally.count(self.success) as f64 / self.outcome.elapsed.as_secs_f64()
+    }
+
     fn memory_bound(&self) -> Option<u64> {
         self.rss_peak_before
             .map(|p| p + MAX_CONNECTIONS * PER_CONNECTION_KIB)
@@ -183,14 +189,19 @@ impl StormReport {
     }
 }
 
-/// The table of every storm, then each storm's criteria.
+/// The table of every storm, then each storm's criteria. "asked" is the storm's arrival rate,
+/// "sent" what left the harness (arrivals beyond --max-in-flight open requests are "shed"),
+/// "served" the successes, "ref." the refusals (429 and 503), "R-After" the refusals with a
+/// Retry-After header, "1st login" the first normal login after the storm.
 pub fn table(reports: &[StormReport]) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<8} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>7} {:>10} {:>10}",
+        "{:<8} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>7} {:>10} {:>10}",
         "storm",
         "capacity",
-        "offered",
+        "asked",
         "sent",
+        "sent",
+        "shed",
         "served",
         "429",
         "503",
@@ -206,11 +217,13 @@ pub fn table(reports: &[StormReport]) -> Vec<String> {
         let other = t.latencies.iter().filter(|(s, _)| ![r.success, 429, 503].contains(s));
         let other = other.map(|(_, l)| l.len()).sum::<usize>() + t.errors;
         lines.push(format!(
-            "{:<8} {:>8.1}/s {:>7.1}/s {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>7} {:>10} {:>10}",
+            "{:<8} {:>7.1}/s {:>7.1}/s {:>7.1}/s {:>8} {:>7} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>7} {:>10} {:>10}",
             r.kind.to_string(),
             r.capacity,
+            r.rate,
             r.outcome.sent as f64 / r.outcome.sending.as_secs_f64(),
             r.outcome.sent,
+            r.outcome.shed,
             t.count(r.success),
             t.count(429),
             t.count(503),
@@ -225,13 +238,15 @@ pub fn table(reports: &[StormReport]) -> Vec<String> {
     for r in reports {
         lines.push(format!(
             "{}: {:.1}/s asked for ({}x capacity), {:.1}/s sent over {:.1} s, last answer at {:.1} s; \
-             RSS before {}",
+             served {:.1}/s meanwhile ({:.2} of capacity); RSS before {}",
             r.kind,
             r.rate,
             r.rate / r.capacity,
             r.outcome.sent as f64 / r.outcome.sending.as_secs_f64(),
             r.outcome.sending.as_secs_f64(),
             r.outcome.elapsed.as_secs_f64(),
+            r.goodput(),
+            r.goodput() / r.capacity,
             mib(r.rss_before),
         ));
         lines.extend(r.criteria());
