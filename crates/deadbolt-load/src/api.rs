@@ -129,4 +129,3 @@ pub fn text_field(answer: &serde_json::Value, name: &str) -> Result<String> {
         .map(str::to_owned)
         .with_context(|| format!("no {name:?} in {answer}"))
 }
-

@@ -169,4 +169,3 @@ fn argon2_bound(threads: usize, duration: Duration, costs: Argon2Costs) -> Resul
     })?;
     Ok(rates.iter().sum())
 }
-

@@ -145,7 +145,10 @@ impl Cli {
     pub fn check(&self) -> Result<()> {
         let (c, p) = (&self.common, &self.phases);
         ensure!((1..=600).contains(&c.seconds), "--seconds: 1 to 600");
-        ensure!((1..=60).contains(&c.bound_seconds), "--bound-seconds: 1 to 60");
+        ensure!(
+            (1..=60).contains(&c.bound_seconds),
+            "--bound-seconds: 1 to 60"
+        );
         for n in [c.concurrency, c.login_concurrency, p.mfa_concurrency]
             .into_iter()
             .flatten()

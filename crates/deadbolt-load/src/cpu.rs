@@ -101,4 +101,3 @@ fn process_ticks(pid: &str) -> Option<u64> {
         .collect();
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
-

@@ -28,11 +28,7 @@ pub async fn closed_loop(workers: usize, window: Duration, request: Request) -> 
 /// A closed loop whose workers carry state from one request to the next (a refresh token that
 /// rotates, say): one worker per element of `states`; `step` sends one request and gives the
 /// state back for the next.
-pub async fn closed_loop_with<S, F, Fut>(
-    states: Vec<S>,
-    window: Duration,
-    step: F,
-) -> Result<Tally>
+pub async fn closed_loop_with<S, F, Fut>(states: Vec<S>, window: Duration, step: F) -> Result<Tally>
 where
     S: Send + 'static,
     F: Fn(reqwest::Client, S) -> Fut + Send + Sync + 'static,

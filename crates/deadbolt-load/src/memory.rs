@@ -76,7 +76,10 @@ impl RssSampler {
 }
 
 pub fn mib(kib: Option<u64>) -> String {
-    kib.map_or_else(|| "-".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    kib.map_or_else(
+        || "-".to_owned(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
 }
 
 #[cfg(test)]
@@ -85,7 +88,8 @@ mod tests {
 
     #[test]
     fn status_fields_are_read() {
-        let status = "Name:\tdeadbolt\nVmPeak:\t  900000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\n";
+        let status =
+            "Name:\tdeadbolt\nVmPeak:\t  900000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\n";
         assert_eq!(
             parse_status(status),
             Some(Rss {

@@ -33,7 +33,9 @@ impl Tally {
             Ok(a) => self.record_answer(&a, latency),
             Err(e) => {
                 self.errors += 1;
-                self.first_error.get_or_insert_with(|| e.to_string());
+                // reqwest's own text names only the URL; the causes say what went wrong
+                self.first_error
+                    .get_or_insert_with(|| format!("{:#}", anyhow::Error::from(e)));
             }
         }
     }

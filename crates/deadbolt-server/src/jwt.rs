@@ -217,7 +217,10 @@ mod tests {
             verify(&keys, &token, URL, URL, now + time::Duration::seconds(900)),
             Err(JwtError::Expired)
         );
-        assert!(keys.signing().verified.is_empty(), "an expired token is forgotten");
+        assert!(
+            keys.signing().verified.is_empty(),
+            "an expired token is forgotten"
+        );
     }
 
     #[tokio::test]
@@ -232,9 +235,15 @@ mod tests {
             &token[..token.len() - 1],
             if last == 'A' { 'B' } else { 'A' }
         );
-        assert_eq!(verify(&keys, &forged, URL, URL, now), Err(JwtError::Invalid));
+        assert_eq!(
+            verify(&keys, &forged, URL, URL, now),
+            Err(JwtError::Invalid)
+        );
         assert!(keys.signing().verified.is_empty());
         assert!(verify(&keys, &token, URL, URL, now).is_ok());
-        assert_eq!(verify(&keys, &forged, URL, URL, now), Err(JwtError::Invalid));
+        assert_eq!(
+            verify(&keys, &forged, URL, URL, now),
+            Err(JwtError::Invalid)
+        );
     }
 }

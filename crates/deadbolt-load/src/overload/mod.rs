@@ -53,7 +53,8 @@ pub async fn run(
     )];
     lines.extend(report::table(&reports));
     let broken: Vec<String> = reports.iter().filter_map(StormReport::broken).collect();
-    let broken = (!broken.is_empty()).then(|| format!("overload broke the server: {}", broken.join("; ")));
+    let broken =
+        (!broken.is_empty()).then(|| format!("overload broke the server: {}", broken.join("; ")));
     Ok((lines, broken))
 }
 
@@ -183,7 +184,10 @@ fn requests(kind: Storm, base: &str, run_id: &str, addresses: u32) -> MakeReques
         }
         Storm::Signup => {
             let (url, run_id) = (format!("{base}/v1/accounts"), run_id.to_owned());
-            let domain = EMAIL.rsplit_once('@').map_or("example.com", |(_, d)| d).to_owned();
+            let domain = EMAIL
+                .rsplit_once('@')
+                .map_or("example.com", |(_, d)| d)
+                .to_owned();
             Arc::new(move |c: &reqwest::Client, n| {
                 let body = serde_json::json!({
                     "email": format!("storm-{run_id}-{n}@{domain}"),

@@ -214,7 +214,10 @@ pub fn table(reports: &[StormReport]) -> Vec<String> {
     )];
     for r in reports {
         let t = &r.outcome.tally;
-        let other = t.latencies.iter().filter(|(s, _)| ![r.success, 429, 503].contains(s));
+        let other = t
+            .latencies
+            .iter()
+            .filter(|(s, _)| ![r.success, 429, 503].contains(s));
         let other = other.map(|(_, l)| l.len()).sum::<usize>() + t.errors;
         lines.push(format!(
             "{:<8} {:>7.1}/s {:>7.1}/s {:>7.1}/s {:>8} {:>7} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>7} {:>10} {:>10}",

@@ -65,7 +65,8 @@ pub async fn open_loop(
                 continue;
             }
             in_flight.fetch_add(1, Ordering::Relaxed);
-            let (request, answers, in_flight) = (make(&client, n), answers.clone(), in_flight.clone());
+            let (request, answers, in_flight) =
+                (make(&client, n), answers.clone(), in_flight.clone());
             tokio::spawn(async move {
                 let sent = Instant::now();
                 let answer: Result<Answer, reqwest::Error> = send(request).await;

@@ -177,4 +177,3 @@ async fn burst(n: usize, base: &str, login_url: &str, body: &str) -> Result<Tall
     }
     Ok(total)
 }
-

@@ -69,12 +69,8 @@ pub async fn setup(
 
 /// Replaces every mfa_token (the setup outlasted their life).
 pub async fn renew_tokens(base: &str, accounts: &mut [MfaAccount], tasks: usize) -> Result<()> {
-    let emails: Arc<Vec<String>> = Arc::new(
-        accounts
-            .iter()
-            .map(|a| a.account.email.clone())
-            .collect(),
-    );
+    let emails: Arc<Vec<String>> =
+        Arc::new(accounts.iter().map(|a| a.account.email.clone()).collect());
     let base = base.to_owned();
     let fresh = in_parallel(accounts.len(), tasks, move |client, i| {
         let (base, emails) = (base.clone(), emails.clone());
@@ -200,4 +196,3 @@ pub async fn mfa_login(client: &reqwest::Client, base: &str, email: &str) -> Res
     }
     text_field(&answer, "mfa_token")
 }
-

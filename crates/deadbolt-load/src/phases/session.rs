@@ -65,10 +65,7 @@ pub async fn me_phase(
     let noise = cpu.others_share();
     let rate = tally.count(200) as f64 / window.as_secs_f64();
     let ratio = rate / healthz.rate;
-    let judged = format!(
-        "target >= {ME_TARGET:.2}: {}",
-        verdict(ratio >= ME_TARGET)
-    );
+    let judged = format!("target >= {ME_TARGET:.2}: {}", verdict(ratio >= ME_TARGET));
     println!(
         "[me] {rate:.0} req/s, p50 {}, p99 {}, other: {}; {}",
         ms(tally.percentile(200, 0.50)),

@@ -75,7 +75,12 @@ pub async fn sign_in_phase(
     };
     let bound_text = bound.map_or_else(
         || "sign-in/argon2_bound = - (the server's costs are unknown)".to_owned(),
-        |b| format!("sign-in/argon2_bound = {:.3} ({b:.0}/s at {MFA_SERVER_COSTS})", rate / b),
+        |b| {
+            format!(
+                "sign-in/argon2_bound = {:.3} ({b:.0}/s at {MFA_SERVER_COSTS})",
+                rate / b
+            )
+        },
     );
     let short = if elapsed < Duration::from_secs(1) {
         " (WARNING: under 1 s; raise --flow-accounts)"
@@ -148,12 +153,8 @@ async fn flow(
         }));
     }
     // the setup enrolled TOTP: a login that asks for no second factor is a broken server
-    let token = token.with_context(|| {
-        format!(
-            "{}: the login asked for no second factor",
-            account.email
-        )
-    })?;
+    let token = token
+        .with_context(|| format!("{}: the login asked for no second factor", account.email))?;
     let code = next_step_code(&account.key)?;
     let body = serde_json::json!({"mfa_token": token, "type": "totp", "code": code}).to_string();
     Ok(send(
