@@ -1,12 +1,16 @@
 //! The open loop of a storm: requests arrive at a fixed rate whatever the server does, as a
 //! crowd's would, so that overload really happens (a closed loop slows down with the server
-//! and never overloads it). The harness keeps at most `max_in_flight` requests open; arrivals
-//! beyond are shed by the harness and counted, since the server is then answering slower than
-//! they arrive.
+//! and never overloads it). The harness keeps at most `max_in_flight` requests open, each on a
+//! connection of its own slot; arrivals finding no free slot are shed by the harness and
+//! counted, since the server is then answering slower than they arrive.
+//!
+//! One connection per slot, not one shared pool: a pooled client opens a new connection for a
+//! request that finds none idle and keeps connecting after another one frees up, so against a
+//! server whose listen queue is full (past `max_connections`) thousands of connection attempts
+//! piled up in the harness until it ran out of file descriptors.
 
 use crate::tally::{send, Answer, Tally};
 use anyhow::{Context, Result};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,13 +40,16 @@ pub async fn open_loop(
     first: u64,
     make: MakeRequest,
 ) -> Result<StormOutcome> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(max_in_flight)
-        .timeout(STORM_TIMEOUT)
-        .build()
-        .context("building the storm's HTTP client")?;
+    let (free, mut slots) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..max_in_flight {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .timeout(STORM_TIMEOUT)
+            .build()
+            .context("building the storm's HTTP clients")?;
+        let _ = free.send(client);
+    }
     let total = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
-    let in_flight = Arc::new(AtomicUsize::new(0));
     let (answers, mut collected) = tokio::sync::mpsc::unbounded_channel();
     let collector = tokio::spawn(async move {
         let mut tally = Tally::default();
@@ -60,18 +67,16 @@ pub async fn open_loop(
         while i < due {
             let n = first + i;
             i += 1;
-            if in_flight.load(Ordering::Relaxed) >= max_in_flight {
+            let Ok(client) = slots.try_recv() else {
                 shed += 1;
                 continue;
-            }
-            in_flight.fetch_add(1, Ordering::Relaxed);
-            let (request, answers, in_flight) =
-                (make(&client, n), answers.clone(), in_flight.clone());
+            };
+            let (request, answers, free) = (make(&client, n), answers.clone(), free.clone());
             tokio::spawn(async move {
                 let sent = Instant::now();
                 let answer: Result<Answer, reqwest::Error> = send(request).await;
                 let _ = answers.send((answer, sent.elapsed()));
-                in_flight.fetch_sub(1, Ordering::Relaxed);
+                let _ = free.send(client);
             });
         }
         let next = start + Duration::from_secs_f64(i as f64 / rate);
@@ -79,7 +84,8 @@ pub async fn open_loop(
             .await;
     }
     let sending = start.elapsed();
-    drop(answers);
+    // the slots are given back as their requests end; the answers channel closes with the last
+    drop((answers, free));
     let tally = collector.await.context("the storm's collector")?;
     Ok(StormOutcome {
         tally,
