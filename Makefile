@@ -1,5 +1,5 @@
 # Developer entry points. Each target is exactly what CI (.ci/run) runs for that step.
-.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench ci
+.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench load-smoke ci
 
 # Formatting check (fix with `cargo fmt --all`).
 fmt:
@@ -41,6 +41,14 @@ footprint:
 # Benchmarks (not part of CI: speed is measured, never asserted).
 bench:
 	cargo bench --workspace
+
+# The load harness briefly, every phase and then the overload storms, against a release build,
+# so that it cannot rot: it fails only when a phase errs or the server crashes or answers a
+# storm wrongly; its ratios and latencies are printed, never asserted.
+load-smoke:
+	cargo build --release -p deadbolt -p deadbolt-load
+	target/release/deadbolt-load --seconds 1 --bound-seconds 1 --burst 50 --mfa-accounts 200 --flow-accounts 100
+	target/release/deadbolt-load overload --seconds 1 --storm-seconds 5 --probes 2
 
 # Everything CI does, including installing what is missing.
 ci:

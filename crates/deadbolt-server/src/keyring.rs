@@ -48,6 +48,8 @@ pub struct SigningKeys {
     pub key: ed25519_dalek::SigningKey,
     /// Every key that may verify, by `kid`: the live one and retired ones.
     pub verifying: HashMap<String, VerifyingKey>,
+    /// Access tokens these keys have verified (a rotation starts afresh).
+    pub verified: crate::verified_tokens::VerifiedTokens,
     /// What the rows were, to tell cheaply whether they changed.
     seen: Vec<(String, Option<OffsetDateTime>)>,
 }
@@ -220,6 +222,7 @@ fn signing_keys(master: &MasterKeys, records: &[KeyRecord]) -> anyhow::Result<Si
         kid,
         key,
         verifying,
+        verified: Default::default(),
         seen: fingerprint(records),
     })
 }

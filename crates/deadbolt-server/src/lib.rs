@@ -21,6 +21,7 @@ pub mod serve;
 pub mod services;
 pub mod state;
 pub mod system;
+pub mod verified_tokens;
 
 pub use app::Application;
 pub use config::Config;
