@@ -116,8 +116,10 @@ pub async fn build_state(
         master: master.clone(),
         rng: rng.clone(),
     });
+    let passkey_starts = crate::admission::Gate::new(config.limits.passkey_starts_in_flight);
     Ok(AppState {
         outbox_keys,
+        passkey_starts,
         policy: Arc::new(policy),
         geoip,
         messages: Arc::new(messages),

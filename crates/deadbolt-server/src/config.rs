@@ -362,6 +362,9 @@ pub struct LimitsConfig {
     /// Passkey sign-ins started from one client address within a minute (each stores a
     /// ceremony).
     pub passkey_starts_per_ip_per_minute: u32,
+    /// Passkey sign-ins started at once on this instance, from all addresses together; more
+    /// are refused at once with 503 and Retry-After rather than queued.
+    pub passkey_starts_in_flight: usize,
 }
 
 impl Default for LimitsConfig {
@@ -373,6 +376,7 @@ impl Default for LimitsConfig {
             code_failures_per_account: 10,
             signups_per_ip_per_hour: 20,
             passkey_starts_per_ip_per_minute: 30,
+            passkey_starts_in_flight: 64,
         }
     }
 }
@@ -801,6 +805,13 @@ impl Config {
             if value == 0 {
                 add("limits", key, "must be at least 1".into());
             }
+        }
+        if self.limits.passkey_starts_in_flight == 0 {
+            add(
+                "limits",
+                "passkey_starts_in_flight",
+                "must be at least 1".into(),
+            );
         }
         if !(60..=86_400).contains(&self.limits.login_window_seconds) {
             add(

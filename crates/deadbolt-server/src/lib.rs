@@ -1,6 +1,7 @@
 //! Deadbolt's HTTP service as a library: the `deadbolt` binary and the black-box tests build
 //! it with [`app::Application`].
 
+pub mod admission;
 pub mod app;
 pub mod config;
 pub mod error;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub outbox_keys: Arc<crate::master_key::OutboxBodyKeys>,
     pub passwords: Arc<PasswordHasher>,
     pub hash_pool: HashPool,
+    /// Passkey sign-ins being started at once (`[limits] passkey_starts_in_flight`).
+    pub passkey_starts: crate::admission::Gate,
     pub metrics: Arc<Metrics>,
     /// Rung after a message is queued so the outbox worker sends it at once.
     pub outbox_wake: Arc<Notify>,

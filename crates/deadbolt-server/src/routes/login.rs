@@ -189,6 +189,8 @@ pub struct PasskeyStart {
     BodyProblems,
     Unavailable,
 ))]
+/// (503 `overloaded` with Retry-After as well when `[limits] passkey_starts_in_flight` starts
+/// are already being made on this instance.)
 async fn passkey_start(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -22,11 +22,13 @@ use deadbolt_store::{method_writes, throttle_writes, BatchOutcome, EventRecord, 
 use serde_json::json;
 
 /// Anyone may call it and each call stores a ceremony, so starts are counted per client
-/// address (`[limits] passkey_starts_per_ip_per_minute`); past the limit nothing is stored.
+/// address (`[limits] passkey_starts_per_ip_per_minute`); past the limit nothing is stored. A
+/// flood from many addresses meets the instance's gate (`passkey_starts_in_flight`) first.
 pub async fn start(
     state: &AppState,
     client: &ClientInfo,
 ) -> ApiResult<(uuid::Uuid, serde_json::Value)> {
+    let _place = state.passkey_starts.enter()?;
     mfa::ensure_allowed(state, MethodKind::WebAuthn)?;
     if let Some(ip) = client.ip {
         let bucket = Bucket {

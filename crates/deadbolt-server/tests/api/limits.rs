@@ -375,6 +375,53 @@ async fn passkey_starts_are_limited_per_client_address() {
     assert_eq!(r.status(), 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_passkey_starts_past_the_gate_is_refused_at_once() {
+    // many addresses (X-Forwarded-For through a trusted proxy): the per-address limit never bites
+    let app = spawn_app_with(manual(), |c| {
+        c.limits.passkey_starts_in_flight = 1;
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let mut set = tokio::task::JoinSet::new();
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(40));
+    for i in 0..40u32 {
+        let req = app
+            .client
+            .post(app.url("/v1/login/passkey/start"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&json!({}));
+        let gate = gate.clone();
+        set.spawn(async move {
+            gate.wait().await;
+            let r = req.send().await.unwrap();
+            let retry_after = r.headers().get("retry-after").cloned();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, body["error"].clone(), retry_after)
+        });
+    }
+    let (mut started, mut refused) = (0, 0);
+    while let Some(answer) = set.join_next().await {
+        match answer.unwrap() {
+            (200, _, _) => started += 1,
+            (503, error, retry_after) => {
+                assert_eq!(error, "overloaded");
+                assert_eq!(retry_after.unwrap(), "1");
+                refused += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        started >= 1 && refused >= 1,
+        "{started} started, {refused} refused"
+    );
+    // the gate opens again once the flood has passed
+    let r = app.post("/v1/login/passkey/start", json!({})).await;
+    assert_eq!(r.status(), 200);
+}
+
 /// Reads until the server closes the connection: what it answered, or None when it said
 /// nothing before closing. Panics when it holds the connection open past `within`.
 async fn closed_within(stream: &mut tokio::net::TcpStream, within: u64) -> Option<String> {
