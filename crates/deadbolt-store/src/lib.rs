@@ -153,6 +153,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "hashing_key_rotation",
         sql: include_str!("../migrations/0015_hashing_key_rotation.sql"),
     },
+    Migration {
+        version: 16,
+        name: "outbox_claims",
+        sql: include_str!("../migrations/0016_outbox_claims.sql"),
+    },
 ];
 
 /// Every query the service makes, over either backend.
