@@ -84,6 +84,7 @@ class Receipt:
     deadbolt_id: str
     message_id: str | None
     at: float
+    wall: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -144,7 +145,8 @@ async def sms_receiver(received: Received, secret: bytes, reader, writer) -> Non
             )
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
+        # the server closed the connection (or was killed), or the run is over
         pass
     finally:
         writer.close()

@@ -235,6 +235,9 @@ async fn a_failure_reschedules_and_retry_now_brings_one_channels_waiting_message
         .unwrap();
     assert_eq!(ids(&due), mail);
     assert!(due.iter().all(|m| m.attempts == 1));
+    for m in &due {
+        assert!(f.store.outbox_sent(m.id, now).await.unwrap());
+    }
     // the text still waits for its own time
     assert!(f
         .store
