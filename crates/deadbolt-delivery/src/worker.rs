@@ -95,7 +95,6 @@ impl OutboxWorker {
         });
         WorkerHandle { stop, task }
     }
-
 }
 
 /// Renews a claim's lease every [`RENEW_EVERY`] until dropped; `held` is the end of the last
@@ -109,8 +108,12 @@ impl Renewal {
     fn start(w: &OutboxWorker, claim: &str, lease_until: time::OffsetDateTime) -> Self {
         let held = Arc::new(AtomicI64::new(to_millis(lease_until)));
         let task = tokio::spawn({
-            let (store, clock, claim, held) =
-                (w.store.clone(), w.clock.clone(), claim.to_owned(), held.clone());
+            let (store, clock, claim, held) = (
+                w.store.clone(),
+                w.clock.clone(),
+                claim.to_owned(),
+                held.clone(),
+            );
             async move {
                 loop {
                     tokio::time::sleep(RENEW_EVERY).await;
@@ -199,10 +202,7 @@ impl Running {
                 }
                 let attempts = m.attempts + 1;
                 let (next, dead) =
-                    match w
-                        .retry
-                        .after_failure(attempts, e.permanent, w.rng.as_ref())
-                    {
+                    match w.retry.after_failure(attempts, e.permanent, w.rng.as_ref()) {
                         RetryDecision::RetryAfter(wait) => (now + wait, false),
                         RetryDecision::GiveUp => (now, true),
                     };
@@ -234,7 +234,11 @@ impl Running {
         match self.worker.store.outbox_retry_now(channel, now).await {
             Ok(0) => {}
             Ok(n) => {
-                tracing::info!(channel, waiting = n, "outbox: the provider answers again; waiting messages are due now");
+                tracing::info!(
+                    channel,
+                    waiting = n,
+                    "outbox: the provider answers again; waiting messages are due now"
+                );
                 self.worker.wake.notify_one();
             }
             Err(e) => {
@@ -318,8 +322,11 @@ mod tests {
 
     async fn setup(delay: Duration) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display()), 1)
-            .unwrap();
+        let store = Store::open(
+            &format!("sqlite://{}", dir.path().join("t.db").display()),
+            1,
+        )
+        .unwrap();
         store.migrate().await.unwrap();
         Setup {
             store,
