@@ -407,11 +407,11 @@ async def run(args, work: Path, db_url: str) -> int:
         for inst in victims:
             inst.kill()
         kill_at = time.monotonic()
+        at_kill = len(received.distinct)
         # What the killed process had sent before it died is still in the receivers' sockets:
         # let them take it before anything new can come, so that each copy is told apart as
         # sent before the kill or after the restart.
         await asyncio.sleep(0.25)
-        at_kill = len(received.distinct)
         log(f"SIGKILL to {len(victims)} of {len(instances)} instance(s) with {at_kill}/{args.messages} delivered, "
             f"{kill_at - up_at:.2f} s after the receivers came up")
         restart_at = time.monotonic()
