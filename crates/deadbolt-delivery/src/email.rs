@@ -131,3 +131,39 @@ impl Channel for MailFileChannel {
         crate::files::write(path, bytes).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
+    use super::*;
+    use deadbolt_core::ids::MessageId;
+
+    #[test]
+    fn a_message_names_its_outbox_id_twice_the_same_on_every_try() {
+        let composer = Composer::new("Deadbolt <no-reply@example.com>").unwrap();
+        let id = MessageId(uuid::Uuid::from_u128(0x0b9f_2c1e));
+        let m = OutboxMessage {
+            id,
+            channel: "email".to_owned(),
+            recipient: "someone@example.com".to_owned(),
+            subject: "Your code".to_owned(),
+            body_text: "text".to_owned(),
+            body_html: None,
+            attempts: 3,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let first = String::from_utf8(composer.compose(&m).unwrap().formatted()).unwrap();
+        let again = String::from_utf8(composer.compose(&m).unwrap().formatted()).unwrap();
+        for text in [&first, &again] {
+            assert!(
+                text.contains(&format!("Message-ID: <{id}@example.com>\r\n")),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("X-Deadbolt-Message-Id: {id}\r\n")),
+                "{text}"
+            );
+        }
+    }
+}
