@@ -1,5 +1,5 @@
 # Developer entry points. Each target is exactly what CI (.ci/run) runs for that step.
-.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench load-smoke ci
+.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench load-smoke crash-delivery ci
 
 # Formatting check (fix with `cargo fmt --all`).
 fmt:
@@ -37,6 +37,14 @@ readme-run:
 # An idle server's memory and start-up time, with the default configuration (measured, never asserted).
 footprint:
 	bash scripts/footprint.sh
+
+# Delivery survives a SIGKILL mid-delivery, briefly: 100 messages on SQLite, then on PostgreSQL with
+# two instances (a throwaway cluster unless $DEADBOLT_TEST_POSTGRES_URL is set). The long runs
+# (1,000 messages, release build) are scripts/crash-delivery.py's defaults; see docs/development.md.
+crash-delivery:
+	cargo build --bin deadbolt
+	python3 scripts/crash-delivery.py --bin $${CARGO_TARGET_DIR:-target}/debug/deadbolt --database sqlite --messages 100 --outage 2
+	python3 scripts/crash-delivery.py --bin $${CARGO_TARGET_DIR:-target}/debug/deadbolt --database postgres --instances 2 --messages 100 --outage 2
 
 # Benchmarks (not part of CI: speed is measured, never asserted).
 bench:

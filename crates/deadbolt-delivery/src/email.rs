@@ -4,14 +4,15 @@
 use crate::{Channel, DeliveryError};
 use async_trait::async_trait;
 use deadbolt_store::OutboxMessage;
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How messages are composed: the sender, and a `Message-ID` made from the outbox id, so that a
-/// message handed over twice (a crash between the hand-off and its record) is recognisable as
-/// one by the receiving side.
+/// How messages are composed: the sender, and a `Message-ID` and an `X-Deadbolt-Message-Id`
+/// made from the outbox id, so that a message handed over twice (a crash between the server's
+/// acceptance and its record) is recognisable as one by the receiving side.
 #[derive(Clone)]
 struct Composer {
     from: Mailbox,
@@ -29,6 +30,7 @@ impl Composer {
         let permanent = |e: String| DeliveryError {
             message: e,
             permanent: true,
+            unreachable: false,
         };
         let to: Mailbox = m
             .recipient
@@ -38,6 +40,7 @@ impl Composer {
             .from(self.from.clone())
             .to(to)
             .message_id(Some(format!("<{}@{}>", m.id, self.from.email.domain())))
+            .raw_header(HeaderValue::new(MESSAGE_ID_HEADER, m.id.to_string()))
             .subject(m.subject.clone());
         let text = SinglePart::builder()
             .header(ContentType::TEXT_PLAIN)
@@ -55,6 +58,9 @@ impl Composer {
         built.map_err(|e| permanent(format!("cannot build message: {e}")))
     }
 }
+
+/// The outbox id, as webhooks carry it too ([`crate::webhook::MESSAGE_ID_HEADER`]).
+const MESSAGE_ID_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Deadbolt-Message-Id");
 
 pub struct SmtpChannel {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -87,6 +93,11 @@ impl Channel for SmtpChannel {
             .map_err(|e| DeliveryError {
                 permanent: e.is_permanent(),
                 message: format!("smtp: {e}"),
+                // neither a reply from the server nor a fault of ours: the connection failed
+                unreachable: !(e.is_transient()
+                    || e.is_permanent()
+                    || e.is_response()
+                    || e.is_client()),
             })
     }
 }
@@ -118,5 +129,41 @@ impl Channel for MailFileChannel {
         let bytes = self.composer.compose(m)?.formatted();
         let path = self.dir.join(crate::files::file_name(m, "eml"));
         crate::files::write(path, bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
+    use super::*;
+    use deadbolt_core::ids::MessageId;
+
+    #[test]
+    fn a_message_names_its_outbox_id_twice_the_same_on_every_try() {
+        let composer = Composer::new("Deadbolt <no-reply@example.com>").unwrap();
+        let id = MessageId(uuid::Uuid::from_u128(0x0b9f_2c1e));
+        let m = OutboxMessage {
+            id,
+            channel: "email".to_owned(),
+            recipient: "someone@example.com".to_owned(),
+            subject: "Your code".to_owned(),
+            body_text: "text".to_owned(),
+            body_html: None,
+            attempts: 3,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let first = String::from_utf8(composer.compose(&m).unwrap().formatted()).unwrap();
+        let again = String::from_utf8(composer.compose(&m).unwrap().formatted()).unwrap();
+        for text in [&first, &again] {
+            assert!(
+                text.contains(&format!("Message-ID: <{id}@example.com>\r\n")),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("X-Deadbolt-Message-Id: {id}\r\n")),
+                "{text}"
+            );
+        }
     }
 }

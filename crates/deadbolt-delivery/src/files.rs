@@ -30,10 +30,12 @@ pub(crate) async fn write(path: PathBuf, bytes: Vec<u8>) -> Result<(), DeliveryE
         .map_err(|e| DeliveryError {
             message: format!("writing {shown}: {e}"),
             permanent: false,
+            unreachable: false,
         })?
         .map_err(|e| DeliveryError {
             message: format!("writing {shown}: {e}"),
             permanent: false,
+            unreachable: false,
         })
 }
 
@@ -59,6 +61,7 @@ impl Channel for PhoneFileChannel {
             return Err(DeliveryError {
                 message: format!("file: cannot carry channel {:?}", m.channel),
                 permanent: true,
+                unreachable: false,
             });
         }
         let json = serde_json::json!({

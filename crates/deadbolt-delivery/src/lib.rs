@@ -24,6 +24,10 @@ pub struct DeliveryError {
     pub message: String,
     /// The provider refused the message itself (a bad recipient, say): retrying cannot help.
     pub permanent: bool,
+    /// No answer from the provider at all (no connection, none in time): this says nothing
+    /// about the message, only that the provider is down. Messages that wait for a retry are
+    /// tried at once when it answers again.
+    pub unreachable: bool,
 }
 
 /// Something that hands a message to a provider; `Ok` means the provider acknowledged it.

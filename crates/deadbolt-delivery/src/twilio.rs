@@ -113,6 +113,7 @@ impl Channel for TwilioChannel {
                 return Err(DeliveryError {
                     message: format!("twilio: cannot carry channel {other:?}"),
                     permanent: true,
+                    unreachable: false,
                 })
             }
         };
@@ -143,6 +144,7 @@ impl Channel for TwilioChannel {
         Err(DeliveryError {
             message: format!("twilio: {status}{detail}"),
             permanent: is_permanent(status),
+            unreachable: false,
         })
     }
 }

@@ -106,6 +106,7 @@ impl Channel for WebhookChannel {
             return Err(DeliveryError {
                 message: format!("webhook: cannot carry channel {:?}", m.channel),
                 permanent: true,
+                unreachable: false,
             });
         }
         let body = serde_json::to_vec(&Payload {
@@ -116,6 +117,7 @@ impl Channel for WebhookChannel {
         .map_err(|e| DeliveryError {
             message: format!("webhook: cannot encode the message: {e}"),
             permanent: true,
+            unreachable: false,
         })?;
         let signature = sign(&self.secret, self.clock.now().unix_timestamp(), &body);
         let response = self
@@ -136,6 +138,7 @@ impl Channel for WebhookChannel {
         Err(DeliveryError {
             message: format!("webhook: the receiver answered {status}"),
             permanent: is_permanent(status),
+            unreachable: false,
         })
     }
 }
@@ -198,6 +201,7 @@ pub(crate) fn request_error(provider: &str, e: &reqwest::Error) -> DeliveryError
     DeliveryError {
         message: format!("{provider}: {what}: {}", describe(e)),
         permanent: false,
+        unreachable: true,
     }
 }
 

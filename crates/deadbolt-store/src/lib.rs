@@ -155,8 +155,13 @@ pub static MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 16,
+        name: "outbox_claims",
+        sql: include_str!("../migrations/0016_outbox_claims.sql"),
+    },
+    Migration {
+        version: 17,
         name: "sealed_outbox_bodies",
-        sql: include_str!("../migrations/0016_sealed_outbox_bodies.sql"),
+        sql: include_str!("../migrations/0017_sealed_outbox_bodies.sql"),
     },
 ];
 

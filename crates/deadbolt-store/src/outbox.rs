@@ -260,26 +260,27 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Leases up to `limit` due messages to the caller until `lease_until`. A message whose lease
-    /// ran out (its worker died) is due again. On PostgreSQL, `SKIP LOCKED` lets instances claim
-    /// disjoint sets without waiting on each other.
+    /// Leases up to `limit` due messages to the claim `claim` (a token unique to this call)
+    /// until `lease_until`. A message whose lease ran out (its worker died or stalled) is due
+    /// again. On PostgreSQL, `SKIP LOCKED` lets instances claim disjoint sets without waiting on
+    /// each other.
     pub async fn claim_outbox(
         &self,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: u32,
+        claim: &str,
     ) -> Result<Vec<SealedMessage>> {
-        // the columns are MESSAGE_COLUMNS
         let sql = match self.db.dialect() {
             Dialect::Sqlite => {
-                "UPDATE outbox SET lease_until = $2 WHERE id IN (\
+                "UPDATE outbox SET lease_until = $2, claim = $4 WHERE id IN (\
                    SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
                    AND (lease_until IS NULL OR lease_until <= $1) ORDER BY next_attempt_at LIMIT $3) \
                  RETURNING id, channel, recipient, subject, body_text, body_html, attempts, created_at, \
                  body_key_id, body_nonce, body_sealed"
             }
             Dialect::Postgres => {
-                "UPDATE outbox SET lease_until = $2 WHERE id IN (\
+                "UPDATE outbox SET lease_until = $2, claim = $4 WHERE id IN (\
                    SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
                    AND (lease_until IS NULL OR lease_until <= $1) ORDER BY next_attempt_at LIMIT $3 \
                    FOR UPDATE SKIP LOCKED) \
@@ -291,41 +292,83 @@ impl Store {
             .db
             .query(
                 sql,
-                params![to_millis(now), to_millis(lease_until), i64::from(limit)],
+                params![
+                    to_millis(now),
+                    to_millis(lease_until),
+                    i64::from(limit),
+                    claim
+                ],
             )
             .await?;
         rows.iter().map(message_from_row).collect()
     }
 
-    /// The provider acknowledged the message: never send it again, and drop its body.
-    pub async fn outbox_sent(&self, id: MessageId, now: OffsetDateTime) -> Result<()> {
+    /// Extends the lease of every message `claim` still holds (not yet recorded, not taken over
+    /// by another worker) to `lease_until`; returns how many it holds.
+    pub async fn renew_outbox_claim(
+        &self,
+        claim: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<u64> {
         self.db
             .execute(
-                "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, lease_until = NULL, \
-                 body_text = NULL, body_html = NULL, body_key_id = NULL, body_nonce = NULL, body_sealed = NULL, \
-                 last_error = NULL WHERE id = $1",
-                params![id.to_string(), to_millis(now)],
+                "UPDATE outbox SET lease_until = $2 WHERE claim = $1 AND status = 'pending'",
+                params![claim, to_millis(lease_until)],
             )
             .await
-            .map(|_| ())
     }
 
-    /// A try failed: retry at `next_attempt_at`, or give up (`dead`) after too many tries.
+    /// The provider acknowledged the message: never send it again, and drop its body. Recorded
+    /// whoever holds the message now, since it is a fact about the provider: a worker that took
+    /// the message over after this one's lease ran out then finds it sent. False when it was
+    /// no longer pending (another worker recorded it first).
+    pub async fn outbox_sent(&self, id: MessageId, now: OffsetDateTime) -> Result<bool> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, lease_until = NULL, \
+                 claim = NULL, body_text = NULL, body_html = NULL, body_key_id = NULL, body_nonce = NULL, \
+                 body_sealed = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'",
+                params![id.to_string(), to_millis(now)],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// A try failed: retry at `next_attempt_at`, or give up (`dead`) after too many tries. Only
+    /// while `claim` still holds the message: a worker whose lease ran out must not reschedule a
+    /// message another worker has taken over, and perhaps delivered, since. False when it did not.
     pub async fn outbox_failed(
         &self,
         id: MessageId,
+        claim: &str,
         next_attempt_at: OffsetDateTime,
         error: &str,
         dead: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3, lease_until = NULL, claim = NULL, \
+                 last_error = $4, status = CASE WHEN $5 THEN 'dead' ELSE 'pending' END \
+                 WHERE id = $1 AND claim = $2 AND status = 'pending'",
+                params![id.to_string(), claim, to_millis(next_attempt_at), error, dead],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Makes every message of `channel` that waits for a retry due at `now`: the provider it
+    /// could not reach answers again, and the backoff (up to `[delivery] max_delay_seconds`)
+    /// would otherwise keep them waiting long after it came back. Returns how many.
+    pub async fn outbox_retry_now(&self, channel: &str, now: OffsetDateTime) -> Result<u64> {
         self.db
             .execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, lease_until = NULL, \
-                 last_error = $3, status = CASE WHEN $4 THEN 'dead' ELSE 'pending' END WHERE id = $1",
-                params![id.to_string(), to_millis(next_attempt_at), error, dead],
+                "UPDATE outbox SET next_attempt_at = $2 \
+                 WHERE status = 'pending' AND next_attempt_at > $2 AND channel = $1",
+                params![channel, to_millis(now)],
             )
             .await
-            .map(|_| ())
     }
 }
 
