@@ -1,5 +1,5 @@
 # Developer entry points. Each target is exactly what CI (.ci/run) runs for that step.
-.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run bench ci
+.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run fuzz bench ci
 
 # Formatting check (fix with `cargo fmt --all`).
 fmt:
@@ -33,6 +33,13 @@ browser:
 # The README's run command, exactly as written: it must reach /readyz and stop on Ctrl-C.
 readme-run:
 	bash scripts/readme-run.sh
+
+# Every fuzz target briefly (nightly toolchain, cargo-fuzz), so none can rot: FUZZ_SECONDS each
+# (20 by default, as in CI). Long runs: scripts/fuzz.sh SECONDS. Crashes once found are replayed on stable by
+# the test suite (crates/deadbolt-fuzz-targets).
+FUZZ_SECONDS ?= 20
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Benchmarks (not part of CI: speed is measured, never asserted).
 bench:
