@@ -1,15 +1,15 @@
 //! One real service state per process, made on first use: a SQLite database in a temporary
-//! directory, keys from a seeded generator (so a token signed for the corpus verifies in every
-//! later run), an account with a page session, and the ceremonies the WebAuthn targets answer.
+//! directory, keys from a seeded generator and a fixed clock (so a token signed for the corpus
+//! verifies, and names the same session, in every later run), an account with a page session, and the ceremonies the WebAuthn targets answer.
 
 use deadbolt_core::auth::AuthMethod;
+use deadbolt_core::clock::ManualClock;
 use deadbolt_core::random::SeededRandom;
 use deadbolt_core::secret::Secret;
 use deadbolt_server::config::Config;
 use deadbolt_server::extract::ClientInfo;
 use deadbolt_server::services::{accounts, sessions, webauthn};
 use deadbolt_server::state::AppState;
-use deadbolt_server::system::SystemClock;
 use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
 
@@ -71,7 +71,11 @@ fn build() -> anyhow::Result<Fixture> {
     config.webauthn.ceremony_timeout_seconds = 3600;
     let state = rt.block_on(deadbolt_server::app::build_state(
         config,
-        Arc::new(SystemClock),
+        // a fixed clock as well as seeded keys: ids and tokens made for the corpus are the
+        // same in every run, so a seed token still names the fixture's session
+        Arc::new(ManualClock::new(
+            time::macros::datetime!(2025-01-01 0:00 UTC),
+        )),
         Arc::new(SeededRandom::new(7)),
     ))?;
     let router = deadbolt_server::app::router(state.clone());
@@ -107,11 +111,10 @@ fn build() -> anyhow::Result<Fixture> {
     rt.block_on(state.store.commit(vec![write]))?;
     let registration_challenge = challenge_of(&options)?;
     let registration_state = rt
-        .block_on(
-            state
-                .store
-                .ceremony_by_challenge(&hex(&registration_challenge)),
-        )?
+        .block_on(state.store.ceremony_by_challenge(&format!(
+            "{:032x}",
+            u128::from_le_bytes(registration_challenge)
+        )))?
         .ok_or_else(|| anyhow::anyhow!("no registration ceremony"))?
         .state;
     let (passkey_id, options) = rt
@@ -145,10 +148,6 @@ fn build() -> anyhow::Result<Fixture> {
         user_handle,
         _dir: dir,
     })
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The 16 challenge bytes of WebAuthn options (`challenge`, base64url), as they were sent.

@@ -159,18 +159,18 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         (
             "pages",
             "verify_code",
-            seed("/sign-in/verify", 5, "deadbolt-pending=abc.def\ntype=totp&code=123+456"),
+            seed(
+                "/sign-in/verify",
+                5,
+                "deadbolt-pending=abc.def\ntype=totp&code=123+456",
+            ),
         ),
         (
             "pages",
             "reset",
             seed("/forgot-password", 1, "\nemail=fuzz%40example.com"),
         ),
-        (
-            "pages",
-            "enroll_totp",
-            seed("/account/mfa/totp", 3, "\n"),
-        ),
+        ("pages", "enroll_totp", seed("/account/mfa/totp", 3, "\n")),
         (
             "pages",
             "step_up",

@@ -115,10 +115,7 @@ fn check_clean(code: &Secret) -> Secret {
     assert!(!clean.expose().chars().any(char::is_whitespace));
     assert_eq!(
         clean.expose().chars().count(),
-        code.expose()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .count()
+        code.expose().chars().filter(|c| !c.is_whitespace()).count()
     );
     clean
 }
@@ -160,8 +157,11 @@ pub fn codes(data: &[u8]) {
     };
     check_recovery(text);
     let params = TotpParams {
-        algorithm: [TotpAlgorithm::Sha1, TotpAlgorithm::Sha256, TotpAlgorithm::Sha512]
-            [usize::from(first % 3)],
+        algorithm: [
+            TotpAlgorithm::Sha1,
+            TotpAlgorithm::Sha256,
+            TotpAlgorithm::Sha512,
+        ][usize::from(first % 3)],
         digits: 5 + u32::from(first / 3 % 5),
         period_seconds: [0, 15, 30, 60, 301][usize::from(first / 15 % 5)],
         skew_steps: i64::from(first >> 6) - 1,
@@ -173,7 +173,10 @@ pub fn codes(data: &[u8]) {
     }
     if let Ok(phone) = Phone::parse(text) {
         assert_eq!(
-            Phone::parse(phone.as_str()).ok().as_ref().map(Phone::as_str),
+            Phone::parse(phone.as_str())
+                .ok()
+                .as_ref()
+                .map(Phone::as_str),
             Some(phone.as_str())
         );
         let _ = phone.masked();

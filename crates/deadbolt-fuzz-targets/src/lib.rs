@@ -70,10 +70,12 @@ pub const TARGETS: &[Target] = &[
 ];
 
 pub use forms::pages;
-pub use webauthn::samples_verify as webauthn_samples_verify;
 pub use input::{codes, login_body, mfa_verify_body, step_up_body};
 pub use tokens::{config_toml, jwt, policy_document};
-pub use webauthn::{authentication as webauthn_authentication, registration as webauthn_registration};
+pub use webauthn::samples_verify as webauthn_samples_verify;
+pub use webauthn::{
+    authentication as webauthn_authentication, registration as webauthn_registration,
+};
 
 /// Writes the seed corpora (valid bodies, tokens signed by the fixture's key, a registration and
 /// an assertion made by a software authenticator) under `dir/<target>/`.

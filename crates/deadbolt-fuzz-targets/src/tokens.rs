@@ -56,8 +56,8 @@ pub fn policy_document(data: &[u8]) {
         Err(other) => panic!("a policy document gave {other:?}, not invalid_policy"),
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let seed = &*fixture().state.policy.get();
-        if let Ok(policy) = deadbolt_server::policy::parse_stored(text, seed) {
+        let seed = fixture().state.policy.get();
+        if let Ok(policy) = deadbolt_server::policy::parse_stored(text, &seed) {
             check_policy(&policy);
         }
     }
@@ -113,9 +113,8 @@ pub fn jwt(data: &[u8]) {
         return;
     };
     let (mut parts, ()) = request.into_parts();
-    let principal = f
-        .rt
-        .block_on(Principal::from_request_parts(&mut parts, &f.state));
+    let principal =
+        f.rt.block_on(Principal::from_request_parts(&mut parts, &f.state));
     // the extractor trims what follows "Bearer ": a token it accepts verifies trimmed
     if principal.is_ok() {
         assert!(jwt::verify(&f.state.keys, token.trim(), url, url, now).is_ok());

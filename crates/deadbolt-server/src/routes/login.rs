@@ -89,21 +89,23 @@ async fn login(
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(match login::login(&state, &client, body.into_input()).await? {
-        LoginOutcome::SignedIn(tokens) => LoginResponse::SignedIn(TokenResponse::from(tokens)),
-        LoginOutcome::MfaRequired {
-            mfa_token,
-            expires_in,
-            methods,
-            reason,
-        } => LoginResponse::SecondFactor(MfaRequired {
-            mfa_required: true,
-            mfa_token: mfa_token.expose().to_owned(),
-            expires_in,
-            methods: methods.iter().map(MethodView::from).collect(),
-            reason,
-        }),
-    }))
+    Ok(Json(
+        match login::login(&state, &client, body.into_input()).await? {
+            LoginOutcome::SignedIn(tokens) => LoginResponse::SignedIn(TokenResponse::from(tokens)),
+            LoginOutcome::MfaRequired {
+                mfa_token,
+                expires_in,
+                methods,
+                reason,
+            } => LoginResponse::SecondFactor(MfaRequired {
+                mfa_required: true,
+                mfa_token: mfa_token.expose().to_owned(),
+                expires_in,
+                methods: methods.iter().map(MethodView::from).collect(),
+                reason,
+            }),
+        },
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

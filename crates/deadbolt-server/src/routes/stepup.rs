@@ -204,14 +204,7 @@ async fn verify(
     ApiJson(body): ApiJson<StepUpVerifyRequest>,
 ) -> ApiResult<Json<StepUpSatisfied>> {
     let (challenge_token, answer) = body.into_answer()?;
-    let done = stepup::verify(
-        &state,
-        &client,
-        &who,
-        challenge_token,
-        answer,
-    )
-    .await?;
+    let done = stepup::verify(&state, &client, &who, challenge_token, answer).await?;
     Ok(Json(StepUpSatisfied {
         satisfied: true,
         action: done.action.as_str().to_owned(),
