@@ -53,14 +53,14 @@ for t in "${targets[@]}"; do
   status=ok
   TIMEFORMAT='%U %S'
   if ! { time cargo +nightly fuzz run --debug-assertions "$t" "${dirs[@]}" -- \
-      -max_total_time="$seconds" -jobs=1 -workers=1 -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1 ; } 2>"$scratch/$t.time"; then
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="artifacts/$t/" >"$log" 2>&1 ; } 2>"$scratch/$t.time"; then
     status=CRASH
     failed=1
     tail -n 40 "$log" >&2
   fi
   read -r user sys <"$scratch/$t.time" || { user=0; sys=0; }
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  execs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
   cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f", u + s }')
   rows+=("$(printf '%-26s %12s %8s  %s' "$t" "${execs:-?}" "$cpu" "$status")")
 done

@@ -30,7 +30,8 @@ fn replay(name: &str) {
     let corpus = inputs("corpus", name);
     assert!(!corpus.is_empty(), "fuzz/corpus/{name} is empty");
     for file in corpus.iter().chain(&inputs("regressions", name)) {
-        let data = std::fs::read(file).unwrap();
+        let data =
+            std::fs::read(file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
         if std::panic::catch_unwind(|| (target.run)(&data)).is_err() {
             panic!("{} fails target {name}", file.display());
         }
