@@ -1,5 +1,5 @@
 # Developer entry points. Each target is exactly what CI (.ci/run) runs for that step.
-.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench load-smoke crash-delivery ci
+.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench load-smoke crash-delivery fuzz ci
 
 # Formatting check (fix with `cargo fmt --all`).
 fmt:
@@ -45,6 +45,13 @@ crash-delivery:
 	cargo build --bin deadbolt
 	python3 scripts/crash-delivery.py --bin $${CARGO_TARGET_DIR:-target}/debug/deadbolt --database sqlite --messages 100 --outage 2
 	python3 scripts/crash-delivery.py --bin $${CARGO_TARGET_DIR:-target}/debug/deadbolt --database postgres --instances 2 --messages 100 --outage 2
+
+# Every fuzz target briefly (nightly toolchain, cargo-fuzz), so none can rot: FUZZ_SECONDS each
+# (20 by default, as in CI). Long runs: scripts/fuzz.sh SECONDS. Crashes once found are replayed on stable by
+# the test suite (crates/deadbolt-fuzz-targets).
+FUZZ_SECONDS ?= 20
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Benchmarks (not part of CI: speed is measured, never asserted).
 bench:

@@ -478,21 +478,42 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigErrors> {
+        match file {
+            None => Self::parse(None, env),
+            Some(path) => {
+                let key = path.display().to_string();
+                match std::fs::read_to_string(path) {
+                    Ok(text) => Self::parse(Some((&key, &text)), env),
+                    Err(e) => {
+                        // the environment's own problems are reported with the unreadable file
+                        let mut problems = vec![ConfigProblem {
+                            key,
+                            message: format!("cannot read: {e}"),
+                        }];
+                        if let Err(ConfigErrors(more)) = Self::parse(None, env) {
+                            problems.extend(more);
+                        }
+                        Err(ConfigErrors(problems))
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Self::load`] once the file is read: `file` is its name (for problems) and its text.
+    /// Public so that the fuzz targets check the very parse the server runs.
+    pub fn parse(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigErrors> {
         let mut problems = Vec::new();
         let mut root = toml::Table::new();
-        if let Some(path) = file {
-            let key = path.display().to_string();
-            match std::fs::read_to_string(path) {
-                Ok(text) => match text.parse::<toml::Table>() {
-                    Ok(t) => root = t,
-                    Err(e) => problems.push(ConfigProblem {
-                        key,
-                        message: format!("not valid TOML: {}", e.message()),
-                    }),
-                },
+        if let Some((key, text)) = file {
+            match text.parse::<toml::Table>() {
+                Ok(t) => root = t,
                 Err(e) => problems.push(ConfigProblem {
-                    key,
-                    message: format!("cannot read: {e}"),
+                    key: key.to_owned(),
+                    message: format!("not valid TOML: {}", e.message()),
                 }),
             }
         }

@@ -40,6 +40,17 @@ pub struct LoginRequest {
     device_token: Option<String>,
 }
 
+impl LoginRequest {
+    /// The login the body asks for (public so that the fuzz targets check the same path).
+    pub fn into_input(self) -> Login {
+        Login {
+            email: self.email,
+            password: Secret::new(self.password),
+            device_token: self.device_token.map(Secret::new),
+        }
+    }
+}
+
 /// A second factor is needed: pass one with `mfa_token` to `/v1/login/mfa/verify`.
 #[derive(Serialize, ToSchema)]
 pub struct MfaRequired {
@@ -78,26 +89,23 @@ async fn login(
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let input = Login {
-        email: body.email,
-        password: Secret::new(body.password),
-        device_token: body.device_token.map(Secret::new),
-    };
-    Ok(Json(match login::login(&state, &client, input).await? {
-        LoginOutcome::SignedIn(tokens) => LoginResponse::SignedIn(TokenResponse::from(tokens)),
-        LoginOutcome::MfaRequired {
-            mfa_token,
-            expires_in,
-            methods,
-            reason,
-        } => LoginResponse::SecondFactor(MfaRequired {
-            mfa_required: true,
-            mfa_token: mfa_token.expose().to_owned(),
-            expires_in,
-            methods: methods.iter().map(MethodView::from).collect(),
-            reason,
-        }),
-    }))
+    Ok(Json(
+        match login::login(&state, &client, body.into_input()).await? {
+            LoginOutcome::SignedIn(tokens) => LoginResponse::SignedIn(TokenResponse::from(tokens)),
+            LoginOutcome::MfaRequired {
+                mfa_token,
+                expires_in,
+                methods,
+                reason,
+            } => LoginResponse::SecondFactor(MfaRequired {
+                mfa_required: true,
+                mfa_token: mfa_token.expose().to_owned(),
+                expires_in,
+                methods: methods.iter().map(MethodView::from).collect(),
+                reason,
+            }),
+        },
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -144,6 +152,18 @@ pub struct VerifyRequest {
     trust_device: Option<bool>,
 }
 
+impl VerifyRequest {
+    /// The second step the body asks for, or 400 for a factor that does not fit its type
+    /// (public so that the fuzz targets check the same path).
+    pub fn into_input(self) -> ApiResult<MfaVerify> {
+        Ok(MfaVerify {
+            mfa_token: Secret::new(self.mfa_token),
+            factor: factor_input(self.type_, self.method_id, self.code, self.credential)?,
+            trust_device: self.trust_device.unwrap_or(false),
+        })
+    }
+}
+
 /// Completes a login with a second factor. A wrong code is 401 `invalid_code` with
 /// `attempts_remaining`; after 5 the token is dead (`mfa_token_invalid`). Too many failures on
 /// the account lock second-factor checks (429 `mfa_locked`).
@@ -160,12 +180,7 @@ async fn verify(
     client: ClientInfo,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let input = MfaVerify {
-        mfa_token: Secret::new(body.mfa_token),
-        factor: factor_input(body.type_, body.method_id, body.code, body.credential)?,
-        trust_device: body.trust_device.unwrap_or(false),
-    };
-    let done = mfa_login::verify(&state, &client, input).await?;
+    let done = mfa_login::verify(&state, &client, body.into_input()?).await?;
     let mut response = TokenResponse::from(done.tokens);
     response.device_token = done.device_token.map(|t| t.expose().to_owned());
     Ok(Json(response))

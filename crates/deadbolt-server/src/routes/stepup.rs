@@ -36,6 +36,28 @@ pub struct StepUpRequest {
     target: Option<String>,
 }
 
+impl StepUpRequest {
+    /// The action and target the body names, checked (public so that the fuzz targets check
+    /// the same path).
+    pub fn into_parts(self) -> ApiResult<(Action, Option<String>)> {
+        let action = Action::parse(&self.action)?;
+        if self
+            .target
+            .as_ref()
+            .is_some_and(|t| t.is_empty() || t.len() > 64)
+        {
+            return Err(ApiError::InvalidRequest(
+                "target must be 1 to 64 characters".into(),
+            ));
+        }
+        // an id is one thing however it is spelled: compared in its canonical form
+        let target = self
+            .target
+            .map(|t| uuid::Uuid::parse_str(&t).map_or(t, |id| id.to_string()));
+        Ok((action, target))
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct StepUpSatisfied {
     satisfied: bool,
@@ -72,20 +94,7 @@ async fn begin(
     who: Principal,
     ApiJson(body): ApiJson<StepUpRequest>,
 ) -> ApiResult<Json<StepUpBegin>> {
-    let action = Action::parse(&body.action)?;
-    if body
-        .target
-        .as_ref()
-        .is_some_and(|t| t.is_empty() || t.len() > 64)
-    {
-        return Err(ApiError::InvalidRequest(
-            "target must be 1 to 64 characters".into(),
-        ));
-    }
-    // an id is one thing however it is spelled: compared in its canonical form
-    let target = body
-        .target
-        .map(|t| uuid::Uuid::parse_str(&t).map_or(t, |id| id.to_string()));
+    let (action, target) = body.into_parts()?;
     Ok(Json(
         match stepup::begin(&state, &who, action, target).await? {
             Begin::Satisfied {
@@ -160,6 +169,27 @@ pub struct StepUpVerifyRequest {
     password: Option<String>,
 }
 
+impl StepUpVerifyRequest {
+    /// The challenge token and the answer the body gives, or 400 for one that does not fit its
+    /// type (public so that the fuzz targets check the same path).
+    pub fn into_answer(self) -> ApiResult<(Secret, StepUpFactor)> {
+        let answer = match self.type_ {
+            FactorType::Password => {
+                StepUpFactor::Password(Secret::new(self.password.ok_or_else(|| {
+                    ApiError::InvalidRequest("`password` is required for type password".into())
+                })?))
+            }
+            other => StepUpFactor::Factor(factor_input(
+                other,
+                self.method_id,
+                self.code,
+                self.credential,
+            )?),
+        };
+        Ok((Secret::new(self.challenge_token), answer))
+    }
+}
+
 /// Completes a step-up. Failures as in the login's second step.
 #[utoipa::path(post, path = "/v1/step-up/verify", tag = "step-up", security(("bearer" = [])), request_body = StepUpVerifyRequest, responses(
     (status = 200, body = StepUpSatisfied),
@@ -173,27 +203,8 @@ async fn verify(
     who: Principal,
     ApiJson(body): ApiJson<StepUpVerifyRequest>,
 ) -> ApiResult<Json<StepUpSatisfied>> {
-    let answer = match body.type_ {
-        FactorType::Password => {
-            StepUpFactor::Password(Secret::new(body.password.ok_or_else(|| {
-                ApiError::InvalidRequest("`password` is required for type password".into())
-            })?))
-        }
-        other => StepUpFactor::Factor(factor_input(
-            other,
-            body.method_id,
-            body.code,
-            body.credential,
-        )?),
-    };
-    let done = stepup::verify(
-        &state,
-        &client,
-        &who,
-        Secret::new(body.challenge_token),
-        answer,
-    )
-    .await?;
+    let (challenge_token, answer) = body.into_answer()?;
+    let done = stepup::verify(&state, &client, &who, challenge_token, answer).await?;
     Ok(Json(StepUpSatisfied {
         satisfied: true,
         action: done.action.as_str().to_owned(),

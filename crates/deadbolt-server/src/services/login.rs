@@ -38,8 +38,9 @@ pub enum LoginOutcome {
     },
 }
 
-/// The failure bucket of logins as `email`.
-pub(crate) fn email_bucket(state: &AppState, email: &str) -> String {
+/// The failure bucket of logins as `email` (public for the fuzz targets: however an address is
+/// typed, it must land in one bucket).
+pub fn email_bucket(state: &AppState, email: &str) -> String {
     let normalised =
         Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
     let email_key = state

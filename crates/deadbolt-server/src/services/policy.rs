@@ -22,8 +22,9 @@ pub async fn current(state: &AppState, who: &Principal) -> ApiResult<(i64, Arc<P
     Ok((state.policy.version(), state.policy.get()))
 }
 
-/// Reads a submitted policy: the whole document, every field named when wrong.
-fn parse(body: serde_json::Value) -> ApiResult<Policy> {
+/// Reads a submitted policy: the whole document, every field named when wrong. Public so that
+/// the fuzz targets check the very parse an administrator's document goes through.
+pub fn parse(body: serde_json::Value) -> ApiResult<Policy> {
     let policy: Policy = serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();

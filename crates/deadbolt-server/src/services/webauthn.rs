@@ -39,7 +39,7 @@ use webauthn_rp::request::{
 use webauthn_rp::response::auth::error::AuthCeremonyErr;
 use webauthn_rp::response::register::error::RegCeremonyErr;
 use webauthn_rp::response::register::{Attestation, CompressedPubKey, DynamicState, StaticState};
-use webauthn_rp::response::{AuthTransports, Backup, CredentialId};
+use webauthn_rp::response::{AuthTransports, Backup, CredentialId, SentChallenge};
 use webauthn_rp::{
     AuthenticatedCredential, DiscoverableAuthentication16, DiscoverableAuthenticationServerState,
     NonDiscoverableAuthentication16, NonDiscoverableAuthenticationServerState,
@@ -122,7 +122,11 @@ pub fn config_problems(c: &WebauthnConfig) -> Vec<(&'static str, String)> {
 }
 
 fn rp_id(state: &AppState) -> ApiResult<RpId> {
-    AsciiDomain::try_from(state.config.webauthn.rp_id.clone())
+    rp_id_of(&state.config.webauthn)
+}
+
+fn rp_id_of(config: &WebauthnConfig) -> ApiResult<RpId> {
+    AsciiDomain::try_from(config.rp_id.clone())
         .map(RpId::Domain)
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("[webauthn] rp_id is not a domain")))
 }
@@ -151,7 +155,7 @@ fn timeout(state: &AppState) -> (NonZeroU32, time::Duration) {
     )
 }
 
-fn challenge_hex(c: webauthn_rp::response::SentChallenge) -> String {
+fn challenge_hex(c: SentChallenge) -> String {
     format!("{:032x}", c.0)
 }
 
@@ -178,11 +182,45 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> ApiError {
     ))
 }
 
+/// A RegistrationResponseJSON and the challenge its client data names; 400
+/// `invalid_credential` when it does not parse. Public, with [`parse_assertion`] and
+/// [`parse_passkey_assertion`], so that the fuzz targets feed hostile credentials to the very
+/// parse the ceremonies use.
+pub fn parse_registration(credential: &Value) -> ApiResult<(Registration, SentChallenge)> {
+    let bytes = credential_bytes(credential)?;
+    let registration = Registration::from_json_relaxed(&bytes)
+        .map_err(|e| malformed("RegistrationResponseJSON", e))?;
+    let challenge = registration
+        .challenge_relaxed()
+        .map_err(|e| malformed("RegistrationResponseJSON", e))?;
+    Ok((registration, challenge))
+}
+
+/// A second-factor AuthenticationResponseJSON and the challenge its client data names.
+pub fn parse_assertion(
+    credential: &Value,
+) -> ApiResult<(NonDiscoverableAuthentication16, SentChallenge)> {
+    let bytes = credential_bytes(credential)?;
+    let assertion = NonDiscoverableAuthentication16::from_json_relaxed(&bytes)
+        .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
+    let sent = assertion
+        .challenge_relaxed()
+        .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
+    Ok((assertion, sent))
+}
+
+/// A passkey sign-in's AuthenticationResponseJSON, which must carry a `userHandle`.
+pub fn parse_passkey_assertion(credential: &Value) -> ApiResult<DiscoverableAuthentication16> {
+    let bytes = credential_bytes(credential)?;
+    DiscoverableAuthentication16::from_json_relaxed(&bytes)
+        .map_err(|e| malformed("AuthenticationResponseJSON with a userHandle", e))
+}
+
 /// A new ceremony row around a server state.
 fn ceremony(
     state: &AppState,
     kind: &str,
-    challenge: webauthn_rp::response::SentChallenge,
+    challenge: SentChallenge,
     server_state: Vec<u8>,
 ) -> CeremonyRecord {
     let now = state.clock.now();
@@ -300,12 +338,7 @@ pub async fn finish_registration(
     method: &MethodRecord,
     credential: &Value,
 ) -> ApiResult<Vec<Write>> {
-    let bytes = credential_bytes(credential)?;
-    let registration = Registration::from_json_relaxed(&bytes)
-        .map_err(|e| malformed("RegistrationResponseJSON", e))?;
-    let challenge = registration
-        .challenge_relaxed()
-        .map_err(|e| malformed("RegistrationResponseJSON", e))?;
+    let (registration, challenge) = parse_registration(credential)?;
     let found = state
         .store
         .ceremony_by_challenge(&challenge_hex(challenge))
@@ -317,38 +350,29 @@ pub async fn finish_registration(
         ));
     }
     let now = state.clock.now();
-    let server = RegistrationServerState::<HANDLE_LEN>::decode(ceremony.state.as_slice())
-        .map_err(|e| internal("stored registration", e))?;
-    let rp = rp_id(state)?;
-    let allowed = origins(&state.config.webauthn)?;
-    let options = RegistrationVerificationOptions::<DomainOrigin<'_, '_>, DomainOrigin<'_, '_>> {
-        allowed_origins: &allowed,
-        ..RegistrationVerificationOptions::default()
-    };
-    let registered = match server.verify(&rp, &registration, &options) {
+    let checked = verify_registration(
+        &state.config.webauthn,
+        &ceremony.state,
+        &registration,
+        account.id,
+        method.id,
+        now,
+    )?;
+    let Registered {
+        record,
+        attested,
+        aaguid,
+    } = match checked {
         Ok(r) => r,
-        Err(e) => {
+        Err(refused) => {
             // one credential per ceremony: a failed one is spent
             state.store.commit(vec![ceremony.spoil(now)]).await?;
-            return Err(match e {
-                RegCeremonyErr::OriginMismatch
-                | RegCeremonyErr::CrossOrigin
-                | RegCeremonyErr::TopOriginMismatch => ApiError::WrongOrigin,
-                RegCeremonyErr::Timeout => ApiError::CeremonyExpired,
-                other => {
-                    tracing::info!(error = ?other, "webauthn registration refused");
-                    ApiError::InvalidCredential(
-                        "the registration did not verify (challenge, RP ID, signature or flags)"
-                            .into(),
-                    )
-                }
-            });
+            return Err(refused);
         }
     };
-    let credential_id = registered.id().as_ref().to_vec();
     if state
         .store
-        .webauthn_credential(&credential_id)
+        .webauthn_credential(&record.credential_id)
         .await?
         .is_some()
     {
@@ -356,10 +380,6 @@ pub async fn finish_registration(
             "this credential is already registered".into(),
         ));
     }
-    let metadata = registered.metadata();
-    let aaguid =
-        uuid::Uuid::from_slice(metadata.aaguid.data()).map_err(|e| internal("aaguid", e))?;
-    let attested = matches!(metadata.attestation, Attestation::Surrogate);
     let policy = AttestationPolicy::parse(&state.config.webauthn.attestation)
         .unwrap_or(AttestationPolicy::None);
     if let Err(why) =
@@ -375,11 +395,65 @@ pub async fn finish_registration(
             }
         }));
     }
+    Ok(vec![ceremony.consume(now), record.insert()])
+}
+
+/// A registration that verified: the credential row to store, and what the attestation
+/// policy judges.
+pub struct Registered {
+    pub record: WebauthnCredentialRecord,
+    pub attested: bool,
+    pub aaguid: uuid::Uuid,
+}
+
+/// Verifies `registration` against its ceremony's stored server state under `config`'s RP ID
+/// and origins, and builds the credential row. `Err`: the stored state or configuration is
+/// broken; `Ok(Err)`: the registration is refused (the ceremony is then spent). Apart from the
+/// store, this is all of [`finish_registration`]; public so that the fuzz targets can take a
+/// hostile registration this far.
+pub fn verify_registration(
+    config: &WebauthnConfig,
+    server_state: &[u8],
+    registration: &Registration,
+    account: AccountId,
+    method: MethodId,
+    now: time::OffsetDateTime,
+) -> ApiResult<Result<Registered, ApiError>> {
+    let server = RegistrationServerState::<HANDLE_LEN>::decode(server_state)
+        .map_err(|e| internal("stored registration", e))?;
+    let rp = rp_id_of(config)?;
+    let allowed = origins(config)?;
+    let options = RegistrationVerificationOptions::<DomainOrigin<'_, '_>, DomainOrigin<'_, '_>> {
+        allowed_origins: &allowed,
+        ..RegistrationVerificationOptions::default()
+    };
+    let registered = match server.verify(&rp, registration, &options) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Err(match e {
+                RegCeremonyErr::OriginMismatch
+                | RegCeremonyErr::CrossOrigin
+                | RegCeremonyErr::TopOriginMismatch => ApiError::WrongOrigin,
+                RegCeremonyErr::Timeout => ApiError::CeremonyExpired,
+                other => {
+                    tracing::info!(error = ?other, "webauthn registration refused");
+                    ApiError::InvalidCredential(
+                        "the registration did not verify (challenge, RP ID, signature or flags)"
+                            .into(),
+                    )
+                }
+            }))
+        }
+    };
+    let metadata = registered.metadata();
+    let aaguid =
+        uuid::Uuid::from_slice(metadata.aaguid.data()).map_err(|e| internal("aaguid", e))?;
+    let attested = matches!(metadata.attestation, Attestation::Surrogate);
     let dynamic = registered.dynamic_state();
     let record = WebauthnCredentialRecord {
-        method_id: method.id,
-        account_id: account.id,
-        credential_id,
+        method_id: method,
+        account_id: account,
+        credential_id: registered.id().as_ref().to_vec(),
         static_state: registered
             .static_state()
             .encode()
@@ -404,7 +478,11 @@ pub async fn finish_registration(
         created_at: now,
         last_used_at: None,
     };
-    Ok(vec![ceremony.consume(now), record.insert()])
+    Ok(Ok(Registered {
+        record,
+        attested,
+        aaguid,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -501,9 +579,7 @@ pub async fn method_of(
     credential: &Value,
     named: Option<MethodId>,
 ) -> ApiResult<MethodId> {
-    let bytes = credential_bytes(credential)?;
-    let assertion = NonDiscoverableAuthentication16::from_json_relaxed(&bytes)
-        .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
+    let (assertion, _) = parse_assertion(credential)?;
     let record = state
         .store
         .webauthn_credential(assertion.raw_id().as_ref())
@@ -559,12 +635,7 @@ pub async fn check_second_factor(
     method: &MethodRecord,
     credential: &Value,
 ) -> ApiResult<Result<Verified, Refused>> {
-    let bytes = credential_bytes(credential)?;
-    let assertion = NonDiscoverableAuthentication16::from_json_relaxed(&bytes)
-        .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
-    let sent = assertion
-        .challenge_relaxed()
-        .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
+    let (assertion, sent) = parse_assertion(credential)?;
     let now = state.clock.now();
     let found = state
         .store
@@ -694,9 +765,7 @@ pub async fn passkey_assertion(
     challenge_id: uuid::Uuid,
     credential: &Value,
 ) -> ApiResult<PasskeyAssertion> {
-    let bytes = credential_bytes(credential)?;
-    let assertion = DiscoverableAuthentication16::from_json_relaxed(&bytes)
-        .map_err(|e| malformed("AuthenticationResponseJSON with a userHandle", e))?;
+    let assertion = parse_passkey_assertion(credential)?;
     let ceremony = live(state, state.store.ceremony(challenge_id).await?, PASSKEY)?;
     let record = state
         .store
