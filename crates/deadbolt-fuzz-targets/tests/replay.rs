@@ -70,10 +70,3 @@ replay_tests!(
 fn webauthn_samples_verify() {
     assert!(deadbolt_fuzz_targets::webauthn_samples_verify());
 }
-
-/// Writes the seed corpora: `cargo test -p deadbolt-fuzz-targets --test replay -- --ignored`.
-#[test]
-#[ignore = "writes fuzz/corpus; run by hand when the seeds change"]
-fn write_seeds() {
-    deadbolt_fuzz_targets::write_seeds(&fuzz_dir().join("corpus")).unwrap();
-}
