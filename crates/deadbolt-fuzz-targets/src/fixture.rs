@@ -1,6 +1,7 @@
 //! One real service state per process, made on first use: a SQLite database in a temporary
 //! directory, keys from a seeded generator and a fixed clock (so a token signed for the corpus
-//! verifies, and names the same session, in every later run), an account with a page session, and the ceremonies the WebAuthn targets answer.
+//! verifies, and names the same session, in every later run), an account with a page session,
+//! and the ceremonies the WebAuthn targets answer.
 
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::clock::ManualClock;
