@@ -43,10 +43,13 @@ async fn admins_create_and_find_accounts_and_sso_accounts_have_no_password_login
         .post("/v1/password-reset", json!({"email": "sso@example.com"}))
         .await;
     assert_eq!(r.status(), 202);
-    assert!(
-        app.next_mail_within(2).await.is_none(),
-        "no reset code for an SSO account"
-    );
+    while let Some(mail) = app.next_mail_within(2).await {
+        // notices of the admin's own sign-in may still be on their way
+        assert!(
+            mail.to != ["sso@example.com"],
+            "no reset code for an SSO account: {mail:?}"
+        );
+    }
     let r = app
         .send_auth(
             Method::POST,
