@@ -33,81 +33,41 @@ pub fn add_self(api: &mut OpenApi) {
     );
 }
 
-/// Where an answer leads (OpenAPI links): the id a creation returns is the path parameter of
-/// what can be done with the created thing next. Clients and stateful test generators
-/// (schemathesis) follow them. (from path, from method, status, to path, to method, parameter,
-/// the answer's field that fills it)
-const LINKS: &[(&str, HttpMethod, &str, &str, HttpMethod, &str, &str)] = &[
-    (
-        "/v1/teams",
-        HttpMethod::Post,
-        "201",
-        "/v1/teams/{id}",
-        HttpMethod::Get,
-        "id",
-        "id",
-    ),
-    (
-        "/v1/teams",
-        HttpMethod::Post,
-        "201",
-        "/v1/teams/{id}/members",
-        HttpMethod::Post,
-        "id",
-        "id",
-    ),
-    (
-        "/v1/me/api-keys",
-        HttpMethod::Post,
-        "201",
-        "/v1/me/api-keys/{id}",
-        HttpMethod::Delete,
-        "id",
-        "id",
-    ),
+/// Where a creation leads (OpenAPI links): the id that `POST from` answers with 201 fills the
+/// path parameter of the same name of `to`. Clients and stateful test generators (schemathesis)
+/// follow them. (from, to, to's method, the id)
+const LINKS: &[(&str, &str, &str, &str)] = &[
+    ("/v1/teams", "/v1/teams/{id}", "get", "id"),
+    ("/v1/teams", "/v1/teams/{id}/members", "post", "id"),
+    ("/v1/me/api-keys", "/v1/me/api-keys/{id}", "delete", "id"),
     (
         "/v1/me/mfa/totp",
-        HttpMethod::Post,
-        "201",
         "/v1/me/mfa/{method_id}/confirm",
-        HttpMethod::Post,
-        "method_id",
+        "post",
         "method_id",
     ),
     (
         "/v1/me/mfa/totp",
-        HttpMethod::Post,
-        "201",
         "/v1/me/mfa/{method_id}",
-        HttpMethod::Delete,
-        "method_id",
+        "delete",
         "method_id",
     ),
     (
         "/v1/me/mfa/email",
-        HttpMethod::Post,
-        "201",
         "/v1/me/mfa/{method_id}/confirm",
-        HttpMethod::Post,
-        "method_id",
+        "post",
         "method_id",
     ),
     (
         "/v1/me/mfa/email",
-        HttpMethod::Post,
-        "201",
         "/v1/me/mfa/{method_id}/resend",
-        HttpMethod::Post,
-        "method_id",
+        "post",
         "method_id",
     ),
     (
         "/v1/me/mfa/webauthn",
-        HttpMethod::Post,
-        "201",
         "/v1/me/mfa/{method_id}/confirm",
-        HttpMethod::Post,
-        "method_id",
+        "post",
         "method_id",
     ),
 ];
@@ -115,37 +75,18 @@ const LINKS: &[(&str, HttpMethod, &str, &str, HttpMethod, &str, &str)] = &[
 /// Adds [`LINKS`] to the answers they start from, in the rendered document (utoipa writes a
 /// link's fields in snake case, where OpenAPI spells them `operationRef` and `parameters`).
 pub fn add_links(doc: &mut serde_json::Value) {
-    for (from, from_method, status, to, to_method, parameter, field) in LINKS {
-        let response = &mut doc["paths"][*from][method_name(from_method)]["responses"][*status];
-        if !response.is_object() {
+    for (from, to, method, id) in LINKS {
+        let created = &mut doc["paths"][*from]["post"]["responses"]["201"];
+        if !created.is_object() {
             continue;
         }
         // a JSON pointer to the target operation: "/" is written "~1"
-        let target = format!(
-            "#/paths/{}/{}",
-            to.replace('/', "~1"),
-            method_name(to_method)
-        );
-        let name = format!(
-            "{}{}",
-            method_name(to_method),
-            to.replace(['/', '{', '}'], "_")
-        );
-        response["links"][name] = serde_json::json!({
+        let target = format!("#/paths/{}/{method}", to.replace('/', "~1"));
+        let name = format!("{method}{}", to.replace(['/', '{', '}'], "_"));
+        created["links"][name] = serde_json::json!({
             "operationRef": target,
-            "parameters": { *parameter: format!("$response.body#/{field}") },
+            "parameters": { *id: format!("$response.body#/{id}") },
         });
-    }
-}
-
-fn method_name(method: &HttpMethod) -> &'static str {
-    match method {
-        HttpMethod::Get => "get",
-        HttpMethod::Post => "post",
-        HttpMethod::Delete => "delete",
-        HttpMethod::Put => "put",
-        HttpMethod::Patch => "patch",
-        _ => "other",
     }
 }
 
