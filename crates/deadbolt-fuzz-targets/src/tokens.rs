@@ -25,7 +25,7 @@ pub fn config_toml(data: &[u8]) {
     };
     let _ = config.warnings();
     let _ = (config.hash_threads(), config.hash_queue());
-    let seed = deadbolt_server::policy::seed(&config);
+    let seed = config.policy_seed();
     let _ = seed.problems_in(&Deployment {
         has_geoip: false,
         login_failures_per_account: config.limits.login_failures_per_account,

@@ -3,7 +3,7 @@
 
 pub mod admission;
 pub mod app;
-pub mod config;
+pub use deadbolt_config as config;
 pub mod error;
 pub mod extract;
 pub mod geoip;

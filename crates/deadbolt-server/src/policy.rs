@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::state::AppState;
 use anyhow::Context;
 use deadbolt_core::clock::Clock;
-use deadbolt_core::policy::{ActionRule, Deployment, MfaPolicy, Policy, StepUpPolicy};
+use deadbolt_core::policy::{ActionRule, Deployment, Policy};
 use deadbolt_store::Store;
 use std::sync::{Arc, RwLock};
 
@@ -52,32 +52,6 @@ impl PolicyCell {
     }
 }
 
-/// The policy the config describes: what a fresh database starts with.
-pub fn seed(config: &Config) -> Policy {
-    let mut step_up = StepUpPolicy::builtin();
-    for (action, rule) in &config.step_up {
-        if action == "default" {
-            step_up.default = rule.clone();
-        } else {
-            step_up.actions.insert(action.clone(), rule.clone());
-        }
-    }
-    Policy {
-        mfa: MfaPolicy {
-            enforcement: deadbolt_core::mfa::Enforcement::parse(&config.mfa.enforcement)
-                .unwrap_or(deadbolt_core::mfa::Enforcement::Optional),
-            required_for_roles: config.mfa.required_for_roles.clone(),
-            allowed_methods: config.mfa.allowed_methods.clone(),
-        },
-        totp: config.mfa.totp_params(),
-        lockout: config.lockout,
-        trusted_device_days: config.mfa.trusted_device_days,
-        step_up,
-        risk: config.risk.clone(),
-        locations: config.locations.clone(),
-    }
-}
-
 /// A stored document over the seed: a section the document lacks (stored by an older version
 /// that did not have it) takes the seed's, so an upgrade never fails on an old policy.
 pub fn parse_stored(document: &str, seed: &Policy) -> anyhow::Result<Policy> {
@@ -111,7 +85,7 @@ fn is_named_map(key: &str) -> bool {
 
 /// Seeds the database on the first start, then loads what it holds.
 pub async fn load(store: &Store, config: &Config, clock: &dyn Clock) -> anyhow::Result<PolicyCell> {
-    let seed = seed(config);
+    let seed = config.policy_seed();
     store
         .seed_policy(&serde_json::to_string(&seed)?, clock.now())
         .await?;
@@ -132,7 +106,7 @@ pub async fn refresh(state: &AppState) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(stored) = state.store.policy().await? {
-        let policy = parse_stored(&stored.document, &seed(&state.config))?;
+        let policy = parse_stored(&stored.document, &state.config.policy_seed())?;
         // stored by an instance that judged it by other rules (another version, say)
         if let Some(p) = policy.problems_in(&deployment(state)).first() {
             anyhow::bail!(
@@ -180,7 +154,7 @@ mod tests {
 
     #[test]
     fn an_old_document_gets_the_new_sections_from_the_seed() {
-        let seed = seed(&Config::default());
+        let seed = Config::default().policy_seed();
         let mut old = serde_json::to_value(&seed).unwrap();
         old.as_object_mut().unwrap().remove("risk");
         old["trusted_device_days"] = 7.into();
@@ -191,7 +165,7 @@ mod tests {
 
     #[test]
     fn named_maps_are_replaced_not_merged() {
-        let seed = seed(&Config::default());
+        let seed = Config::default().policy_seed();
         let mut stored = serde_json::to_value(&seed).unwrap();
         stored["step_up"]["actions"] = serde_json::json!({});
         let parsed = parse_stored(&stored.to_string(), &seed).unwrap();
@@ -200,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_newer_version_is_never_replaced_by_an_older_one() {
-        let p = seed(&Config::default());
+        let p = Config::default().policy_seed();
         let cell = PolicyCell::new(3, p.clone());
         let mut older = p.clone();
         older.trusted_device_days = 1;

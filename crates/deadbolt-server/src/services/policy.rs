@@ -90,7 +90,7 @@ pub async fn replace(
     }
     let document = serde_json::to_string(&policy)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("policy to JSON: {e}")))?;
-    let seed = crate::policy::seed(&state.config);
+    let seed = state.config.policy_seed();
     // a parallel change moves the version on: read again and retry, a few times
     for _ in 0..3 {
         let grant = stepup::require(state, who, Action::POLICY_CHANGE).await?;

@@ -5,12 +5,15 @@
 use deadbolt_core::delivery::RetryPolicy;
 use deadbolt_core::mfa::MfaLimits;
 use deadbolt_core::password::PasswordParams;
+use deadbolt_core::policy::{MfaPolicy, Policy, StepUpPolicy};
 use deadbolt_core::session::SessionPolicy;
 use deadbolt_core::totp::{TotpAlgorithm, TotpParams};
+use deadbolt_core::webauthn::AttestationPolicy;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use webauthn_rp::request::{AsciiDomain, DomainOrigin};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -704,7 +707,7 @@ impl Config {
                 "must be an http:// or https:// origin".into(),
             );
         }
-        for (key, message) in crate::services::webauthn::config_problems(&self.webauthn) {
+        for (key, message) in webauthn_problems(&self.webauthn) {
             add("webauthn", key, message);
         }
         if !["off", "optional", "required"].contains(&self.mfa.enforcement.as_str()) {
@@ -769,7 +772,7 @@ impl Config {
             has_geoip: !self.geoip.database.is_empty(),
             login_failures_per_account: self.limits.login_failures_per_account,
         };
-        for p in crate::policy::seed(self).problems_in(&deployment) {
+        for p in self.policy_seed().problems_in(&deployment) {
             let seeded_only = ["step_up.", "risk.", "locations."]
                 .iter()
                 .any(|prefix| p.field.starts_with(prefix));
@@ -1017,6 +1020,97 @@ mod lettre_free_mailbox {
     }
 }
 
+impl Config {
+    /// The policy the config describes: what a fresh database starts with.
+    pub fn policy_seed(&self) -> Policy {
+        let config = self;
+        let mut step_up = StepUpPolicy::builtin();
+        for (action, rule) in &config.step_up {
+            if action == "default" {
+                step_up.default = rule.clone();
+            } else {
+                step_up.actions.insert(action.clone(), rule.clone());
+            }
+        }
+        Policy {
+            mfa: MfaPolicy {
+                enforcement: deadbolt_core::mfa::Enforcement::parse(&config.mfa.enforcement)
+                    .unwrap_or(deadbolt_core::mfa::Enforcement::Optional),
+                required_for_roles: config.mfa.required_for_roles.clone(),
+                allowed_methods: config.mfa.allowed_methods.clone(),
+            },
+            totp: config.mfa.totp_params(),
+            lockout: config.lockout,
+            trusted_device_days: config.mfa.trusted_device_days,
+            step_up,
+            risk: config.risk.clone(),
+            locations: config.locations.clone(),
+        }
+    }
+}
+
+/// `config check`'s findings for `[webauthn]`, beyond the basic shape of `rp_id`/`rp_origin`.
+fn webauthn_problems(c: &WebauthnConfig) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let domain_ok = !c.rp_id.is_empty()
+        && c.rp_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && AsciiDomain::try_from(c.rp_id.clone()).is_ok();
+    if !domain_ok {
+        out.push((
+            "rp_id",
+            "must be an ASCII domain name, like example.com".into(),
+        ));
+    }
+    // an origin's host must be the RP ID or under it (WebAuthn L3 5.1.3 step 8)
+    let origin_problem = |o: &str| -> Option<String> {
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))?;
+        let host = rest.split(':').next().unwrap_or_default();
+        let parses = DomainOrigin::try_from(o).is_ok()
+            && !host.is_empty()
+            && !rest.contains(['/', '?', '#'])
+            && !rest.contains(char::is_whitespace);
+        if !parses {
+            return Some(format!("{o:?} is not an origin (http[s]://host[:port])"));
+        }
+        (domain_ok && host != c.rp_id && !host.ends_with(&format!(".{}", c.rp_id)))
+            .then(|| format!("{o:?} is not rp_id {:?} nor under it", c.rp_id))
+    };
+    let not_http = |o: &str| !(o.starts_with("https://") || o.starts_with("http://"));
+    // (config.rs already says when rp_origin is not http(s) at all)
+    if let Some(why) = origin_problem(&c.rp_origin) {
+        out.push(("rp_origin", why));
+    }
+    for o in &c.extra_origins {
+        if not_http(o) {
+            out.push(("extra_origins", format!("{o:?} is not an http(s) origin")));
+        } else if let Some(why) = origin_problem(o) {
+            out.push(("extra_origins", why));
+        }
+    }
+    if AttestationPolicy::parse(&c.attestation).is_none() {
+        out.push(("attestation", "must be none or required".into()));
+    }
+    for a in &c.allowed_aaguids {
+        if uuid::Uuid::parse_str(a).is_err() {
+            out.push((
+                "allowed_aaguids",
+                format!("{a:?} is not an AAGUID (a UUID)"),
+            ));
+        }
+    }
+    if !(10..=3600).contains(&c.ceremony_timeout_seconds) {
+        out.push((
+            "ceremony_timeout_seconds",
+            "must be between 10 and 3600".into(),
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1114,6 +1208,72 @@ mod tests {
         std::fs::write(&f, "[server\n").unwrap();
         let err = Config::load(Some(&f), vec![]).unwrap_err();
         assert!(err.0[0].message.starts_with("not valid TOML"));
+    }
+    #[test]
+    fn config_check_names_each_bad_webauthn_key() {
+        assert!(webauthn_problems(&WebauthnConfig::default()).is_empty());
+        let bad = WebauthnConfig {
+            rp_id: "exa mple.com".into(),
+            rp_origin: "https://example.com".into(),
+            extra_origins: vec!["not an origin".into(), "https://a.b/".into()],
+            attestation: "sometimes".into(),
+            allowed_aaguids: vec!["nope".into()],
+            ceremony_timeout_seconds: 5,
+        };
+        let keys: Vec<&str> = webauthn_problems(&bad)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "rp_id",
+                "extra_origins",
+                "extra_origins",
+                "attestation",
+                "allowed_aaguids",
+                "ceremony_timeout_seconds"
+            ]
+        );
+    }
+
+    #[test]
+    fn origins_must_sit_under_the_rp_id() {
+        let c = WebauthnConfig {
+            rp_id: "example.com".into(),
+            rp_origin: "https://login.example.com".into(),
+            extra_origins: vec![
+                "https://example.com:8443".into(),
+                "https://evil-example.com".into(),
+            ],
+            ..WebauthnConfig::default()
+        };
+        let problems = webauthn_problems(&c);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].1.contains("evil-example.com"));
+    }
+
+    #[test]
+    fn webauthn_keys_come_from_the_environment_and_are_checked() {
+        let env = vec![
+            (
+                "DEADBOLT_WEBAUTHN__ALLOWED_AAGUIDS".to_owned(),
+                r#"["ee882879-721c-4913-9775-3dfcce97072a"]"#.to_owned(),
+            ),
+            (
+                "DEADBOLT_WEBAUTHN__ATTESTATION".to_owned(),
+                "required".to_owned(),
+            ),
+        ];
+        let config = Config::load(None, env).unwrap();
+        assert_eq!(config.webauthn.attestation, "required");
+        assert_eq!(config.webauthn.aaguids().len(), 1);
+        let env = vec![(
+            "DEADBOLT_WEBAUTHN__ATTESTATION".to_owned(),
+            "direct".to_owned(),
+        )];
+        let problems = Config::load(None, env).unwrap_err();
+        assert!(problems.0.iter().any(|p| p.key == "webauthn.attestation"));
     }
 }
 
