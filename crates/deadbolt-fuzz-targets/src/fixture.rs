@@ -8,9 +8,9 @@ use deadbolt_core::clock::ManualClock;
 use deadbolt_core::random::SeededRandom;
 use deadbolt_core::secret::Secret;
 use deadbolt_server::config::Config;
-use deadbolt_server::extract::ClientInfo;
-use deadbolt_server::services::{accounts, sessions, webauthn};
 use deadbolt_server::state::AppState;
+use deadbolt_usecases::client::ClientInfo;
+use deadbolt_usecases::{accounts, sessions, webauthn};
 use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
 

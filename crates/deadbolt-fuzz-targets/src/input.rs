@@ -11,9 +11,9 @@ use deadbolt_core::totp::{self, TotpAlgorithm, TotpParams, TotpSecret};
 use deadbolt_server::extract::ApiJson;
 use deadbolt_server::routes::login::{LoginRequest, VerifyRequest};
 use deadbolt_server::routes::stepup::{StepUpChallengeRequest, StepUpRequest, StepUpVerifyRequest};
-use deadbolt_server::services::factors::{clean_code, FactorInput};
-use deadbolt_server::services::login::email_bucket;
-use deadbolt_server::services::stepup::StepUpFactor;
+use deadbolt_usecases::factors::{clean_code, FactorInput};
+use deadbolt_usecases::login::email_bucket;
+use deadbolt_usecases::stepup::StepUpFactor;
 use serde::de::DeserializeOwned;
 
 /// The body through the server's own JSON extractor, as a request to any JSON endpoint.

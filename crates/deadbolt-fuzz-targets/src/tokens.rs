@@ -5,9 +5,9 @@ use crate::fixture::fixture;
 use axum::extract::FromRequestParts as _;
 use deadbolt_core::policy::{Deployment, Policy};
 use deadbolt_server::config::Config;
-use deadbolt_server::error::ApiError;
-use deadbolt_server::extract::Principal;
-use deadbolt_server::jwt::{self, AccessClaims, JwtError, StepUpClaims};
+use deadbolt_server::extract::Caller;
+use deadbolt_usecases::jwt::{self, AccessClaims, JwtError, StepUpClaims};
+use deadbolt_usecases::DomainError;
 
 /// TOML, then after a NUL byte `NAME=value` lines taken as the environment.
 pub fn config_toml(data: &[u8]) {
@@ -50,14 +50,14 @@ pub fn policy_document(data: &[u8]) {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    match deadbolt_server::services::policy::parse(value) {
+    match deadbolt_usecases::policy::parse(value) {
         Ok(policy) => check_policy(&policy),
-        Err(ApiError::InvalidPolicy { .. }) => {}
+        Err(DomainError::InvalidPolicy { .. }) => {}
         Err(other) => panic!("a policy document gave {other:?}, not invalid_policy"),
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let seed = fixture().state.policy.get();
-        if let Ok(policy) = deadbolt_server::policy::parse_stored(text, &seed) {
+        if let Ok(policy) = deadbolt_usecases::policy::parse_stored(text, &seed) {
             check_policy(&policy);
         }
     }
@@ -80,7 +80,7 @@ fn check_policy(policy: &Policy) {
         Ok(v) => v,
         Err(e) => panic!("a parsed policy does not serialise: {e}"),
     };
-    match deadbolt_server::services::policy::parse(value) {
+    match deadbolt_usecases::policy::parse(value) {
         Ok(again) => assert_eq!(&again, policy, "the policy changed on a round trip"),
         Err(e) => panic!("a parsed policy does not parse again: {e:?}"),
     }
@@ -112,7 +112,7 @@ pub fn jwt(data: &[u8]) {
     };
     let (mut parts, ()) = request.into_parts();
     let principal =
-        f.rt.block_on(Principal::from_request_parts(&mut parts, &f.state));
+        f.rt.block_on(Caller::from_request_parts(&mut parts, &f.state));
     // the extractor trims what follows "Bearer ": a token it accepts verifies trimmed
     if principal.is_ok() {
         assert!(jwt::verify(&f.state.keys, token.trim(), url, url, now).is_ok());

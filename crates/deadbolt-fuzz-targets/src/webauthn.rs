@@ -5,7 +5,7 @@
 
 use crate::fixture::fixture;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use deadbolt_server::services::webauthn;
+use deadbolt_usecases::webauthn;
 use ed25519_dalek::Signer as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

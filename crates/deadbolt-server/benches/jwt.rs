@@ -7,11 +7,11 @@ use criterion::{Criterion, Throughput};
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::clock::Clock;
 use deadbolt_core::ids::{AccountId, SessionId};
-use deadbolt_server::jwt::{self, AccessClaims};
-use deadbolt_server::keyring::KeyRing;
-use deadbolt_server::master_key::{MasterKey, MasterKeys};
-use deadbolt_server::system::{OsRandom, SystemClock};
 use deadbolt_store::Store;
+use deadbolt_usecases::jwt::{self, AccessClaims};
+use deadbolt_usecases::keyring::KeyRing;
+use deadbolt_usecases::master_key::{MasterKey, MasterKeys};
+use deadbolt_usecases::system::{OsRandom, SystemClock};
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -2,30 +2,23 @@
 //! bind the listener. Tests build it on port 0 and talk HTTP to it.
 
 use crate::config::Config;
-use crate::hash_pool::HashPool;
-use crate::keyring::KeyRing;
-use crate::master_key::MasterKeys;
-use crate::messages::Messages;
-use crate::metrics::Metrics;
+
 use crate::state::AppState;
-use crate::system::{OsRandom, SystemClock};
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use deadbolt_core::clock::Clock;
-use deadbolt_core::password::PasswordHasher;
 use deadbolt_core::random::Random;
 use deadbolt_delivery::{
     Channel, MailFileChannel, OutboxWorker, PhoneFileChannel, SmtpChannel, TwilioChannel,
     WebhookChannel, WorkerHandle,
 };
-use deadbolt_store::Store;
+use deadbolt_usecases::system::{OsRandom, SystemClock};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 pub struct Application {
     listener: TcpListener,
@@ -62,17 +55,6 @@ fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Opens the store named in the config and brings its schema up to date.
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::open(&config.database.url, config.database.pool_size)
-        .context("opening the database")?;
-    let applied = store.migrate().await.context("migrating the database")?;
-    if applied > 0 {
-        tracing::info!(applied, "database migrated");
-    }
-    Ok(store)
-}
-
 /// The state every part of the service shares, without a listener: also used by commands such
 /// as `deadbolt admin create`.
 pub async fn build_state(
@@ -80,15 +62,6 @@ pub async fn build_state(
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Random>,
 ) -> anyhow::Result<AppState> {
-    let store = open_store(&config).await?;
-    let master = Arc::new(MasterKeys::load_or_create(
-        &config.secrets.master_key_file,
-        rng.as_ref(),
-    )?);
-    let keys = KeyRing::load_or_create(&store, &master, clock.as_ref(), rng.as_ref()).await?;
-    let passwords = PasswordHasher::new(config.password.params(), rng.as_ref())
-        .map_err(|e| anyhow::anyhow!("password hashing parameters: {e}"))?;
-    let hash_pool = HashPool::new(config.hash_threads(), config.hash_queue())?;
     let trusted_proxies = config
         .server
         .trusted_proxies
@@ -103,36 +76,8 @@ pub async fn build_state(
     let mut openapi = serde_json::to_value(&api).context("rendering the OpenAPI document")?;
     crate::routes::docs::add_links(&mut openapi);
     let openapi = openapi.to_string();
-    let messages = Messages::new(&config.mfa.issuer, &crate::services::notify::Notice::keys())
-        .context("loading the message templates")?;
-    let policy = crate::policy::load(&store, &config, clock.as_ref())
-        .await
-        .context("loading the policy")?;
-    let geoip = match config.geoip.database.as_str() {
-        "" => None,
-        path => Some(Arc::new(crate::geoip::GeoIp::open(path)?)),
-    };
-    let outbox_keys = Arc::new(crate::master_key::OutboxBodyKeys {
-        master: master.clone(),
-        rng: rng.clone(),
-    });
-    let passkey_starts = crate::admission::Gate::new(config.limits.passkey_starts_in_flight);
     Ok(AppState {
-        outbox_keys,
-        passkey_starts,
-        policy: Arc::new(policy),
-        geoip,
-        messages: Arc::new(messages),
-        config: Arc::new(config),
-        store,
-        clock,
-        rng,
-        keys: Arc::new(keys),
-        master,
-        passwords: Arc::new(passwords),
-        hash_pool,
-        metrics: Arc::new(Metrics::new()),
-        outbox_wake: Arc::new(Notify::new()),
+        ctx: deadbolt_usecases::Context::open(config, clock, rng).await?,
         trusted_proxies: Arc::new(trusted_proxies),
         openapi: Arc::new(openapi),
     })
@@ -225,8 +170,8 @@ impl Application {
             .await
             .with_context(|| format!("binding {bind}"))?;
         let housekeeping = spawn_housekeeping(state.clone());
-        let policy_watch = crate::policy::spawn_watch(state.clone());
-        let key_watch = crate::keyring::spawn_watch(state.clone());
+        let policy_watch = deadbolt_usecases::policy::spawn_watch(state.ctx.clone());
+        let key_watch = deadbolt_usecases::keyring::spawn_watch(state.ctx.clone());
         Ok(Self {
             policy_watch,
             key_watch,

@@ -7,105 +7,19 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use deadbolt_core::CoreError;
 use deadbolt_store::StoreError;
+use deadbolt_usecases::DomainError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// An API error: a use case's, or one only HTTP knows of.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("invalid email address")]
-    InvalidEmail,
-    #[error("invalid phone number: use E.164, like +12015550123")]
-    InvalidPhone,
-    #[error("password too weak: {0}")]
-    WeakPassword(String),
-    #[error("the code is wrong or has expired")]
-    InvalidCode,
-    /// A wrong second factor during a login or step-up challenge.
-    #[error("the code is wrong")]
-    WrongSecondFactor { attempts_remaining: u32 },
-    #[error("the mfa_token is expired, used up or unknown; sign in again")]
-    MfaTokenInvalid,
-    #[error("too many failed second-factor checks; try again later")]
-    MfaLocked { retry_after: i64 },
-    #[error("this action needs a fresh second factor (step-up)")]
-    StepUpRequired {
-        action: String,
-        /// What the step-up must be asked for (`target` in `POST /v1/step-up`), when the
-        /// action names one thing.
-        target: Option<String>,
-    },
-    #[error("this authenticator was disabled after too many failures; bind it again")]
-    AuthenticatorDisabled,
-    #[error("{0}")]
-    Forbidden(&'static str),
-    #[error("policy requires a second factor: enroll one, then sign in again")]
-    EnrollmentRequired,
-    #[error("policy requires this account to keep a second factor")]
-    PolicyRequiresMfa,
-    /// What outlives a session of an account whose address nobody proved to own.
-    #[error("verify your email address first")]
-    EmailUnverified,
-    /// Policy does not allow this kind of second factor (or nothing here can deliver it).
-    #[error("{0}")]
-    FactorNotAllowed(String),
-    #[error("a code was sent moments ago; wait before asking for another")]
-    ResendTooSoon { retry_after: i64 },
-    #[error("an account with this email already exists")]
-    EmailTaken,
-    #[error("this account is already a member of the team")]
-    AlreadyMember,
-    #[error("a team must keep at least one owner")]
-    LastOwner,
-    #[error("wrong email or password")]
-    InvalidCredentials,
-    #[error("this account signs in through its identity provider, not with a password here")]
-    SsoRequired,
-    /// A policy that cannot be stored: the first problem's field, and every problem.
-    #[error("{field}: {message}")]
-    InvalidPolicy {
-        field: String,
-        message: String,
-        problems: Vec<deadbolt_core::policy::PolicyProblem>,
-    },
-    /// Policy's risk rules refuse this sign-in.
-    #[error(
-        "this sign-in looks unusual ({reason}) and policy refuses it; contact your administrator"
-    )]
-    SignInRefused { reason: &'static str },
-    #[error("this account may not sign in from this network or country")]
-    LocationNotAllowed,
-    /// `If-Match` named a version that is no longer the current one.
-    #[error("the policy changed since it was read; read it again and reapply the change")]
-    PreconditionFailed,
-    #[error("the access or refresh token is invalid, expired or revoked")]
-    InvalidToken,
-    #[error("not found")]
-    NotFound,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
-    #[error("too many attempts; try again later")]
-    TooManyAttempts { retry_after: i64 },
-    #[error("the server is busy; try again shortly")]
-    Overloaded,
-    #[error("a dependency is unavailable")]
-    Unavailable,
-    /// A WebAuthn credential that does not parse, or a registration that does not verify.
-    #[error("{0}")]
-    InvalidCredential(String),
-    #[error("the credential was made for another origin than this service's")]
-    WrongOrigin,
-    #[error("the WebAuthn ceremony expired, was already answered, or is unknown; start again")]
-    CeremonyExpired,
-    #[error("no security key or passkey registered here has this credential id")]
-    UnknownCredential,
-    #[error("{0}")]
-    AttestationRefused(&'static str),
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
 }
 
 /// An RFC 9457 problem document. `error` is the stable machine code.
@@ -146,148 +60,150 @@ pub struct Problem {
 pub struct InternalDetail(pub String);
 
 impl ApiError {
+    /// A request that does not parse: 400 `invalid_request`.
+    pub fn invalid_request(detail: impl Into<String>) -> Self {
+        Self::Domain(DomainError::InvalidRequest(detail.into()))
+    }
+
+    /// The status a use case's error is answered with.
+    pub fn status_of(e: &DomainError) -> StatusCode {
+        domain_status(e)
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_)
-            | Self::InvalidEmail
-            | Self::InvalidPhone
-            | Self::WeakPassword(_)
-            | Self::InvalidCode
-            | Self::InvalidCredential(_)
-            | Self::WrongOrigin
-            | Self::CeremonyExpired
-            | Self::UnknownCredential
-            | Self::AttestationRefused(_)
-            | Self::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
-            Self::InvalidCredentials
-            | Self::SsoRequired
-            | Self::InvalidToken
-            | Self::WrongSecondFactor { .. }
-            | Self::MfaTokenInvalid
-            | Self::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
-            Self::AuthenticatorDisabled
-            | Self::Forbidden(_)
-            | Self::FactorNotAllowed(_)
-            | Self::EnrollmentRequired
-            | Self::SignInRefused { .. }
-            | Self::LocationNotAllowed
-            | Self::EmailUnverified
-            | Self::PolicyRequiresMfa => StatusCode::FORBIDDEN,
-            Self::MfaLocked { .. } | Self::ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Domain(e) => domain_status(e),
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::EmailTaken | Self::AlreadyMember | Self::LastOwner => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Overloaded | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// The contract's stable machine code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidEmail => "invalid_email",
-            Self::InvalidPhone => "invalid_phone",
-            Self::WeakPassword(_) => "weak_password",
-            Self::InvalidCode | Self::WrongSecondFactor { .. } => "invalid_code",
-            Self::MfaTokenInvalid => "mfa_token_invalid",
-            Self::MfaLocked { .. } => "mfa_locked",
-            Self::StepUpRequired { .. } => "insufficient_user_authentication",
-            Self::AuthenticatorDisabled => "authenticator_disabled",
-            Self::Forbidden(_) => "forbidden",
-            Self::EnrollmentRequired => "mfa_enrollment_required",
-            Self::PolicyRequiresMfa => "policy_requires_mfa",
-            Self::EmailUnverified => "email_unverified",
-            Self::FactorNotAllowed(_) => "factor_not_allowed",
-            Self::ResendTooSoon { .. } => "resend_too_soon",
-            Self::EmailTaken => "email_taken",
-            Self::AlreadyMember => "already_member",
-            Self::LastOwner => "last_owner",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::SsoRequired => "sso_required",
-            Self::InvalidPolicy { .. } => "invalid_policy",
-            Self::SignInRefused { .. } => "sign_in_refused",
-            Self::LocationNotAllowed => "location_not_allowed",
-            Self::PreconditionFailed => "precondition_failed",
-            Self::InvalidToken => "invalid_token",
-            Self::NotFound => "not_found",
+            Self::Domain(e) => domain_code(e),
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::TooManyAttempts { .. } => "too_many_attempts",
-            Self::Overloaded => "overloaded",
-            Self::Unavailable => "unavailable",
-            Self::InvalidCredential(_) => "invalid_credential",
-            Self::WrongOrigin => "wrong_origin",
-            Self::CeremonyExpired => "ceremony_expired",
-            Self::UnknownCredential => "unknown_credential",
-            Self::AttestationRefused(_) => "attestation_refused",
-            Self::Internal(_) => "internal_error",
         }
     }
 
-    fn retry_after(&self) -> Option<i64> {
-        match self {
-            Self::TooManyAttempts { retry_after }
-            | Self::MfaLocked { retry_after }
-            | Self::ResendTooSoon { retry_after } => Some(*retry_after),
-            Self::Overloaded | Self::Unavailable => Some(1),
-            _ => None,
+    /// Whether this is a store's uniqueness conflict (a parallel request made the same record
+    /// first): a client's race, to answer as such, never a 500.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Domain(e) if e.is_conflict())
+    }
+}
+
+fn domain_status(e: &DomainError) -> StatusCode {
+    match e {
+        DomainError::InvalidRequest(_)
+        | DomainError::InvalidEmail
+        | DomainError::InvalidPhone
+        | DomainError::WeakPassword(_)
+        | DomainError::InvalidCode
+        | DomainError::InvalidCredential(_)
+        | DomainError::WrongOrigin
+        | DomainError::CeremonyExpired
+        | DomainError::UnknownCredential
+        | DomainError::AttestationRefused(_)
+        | DomainError::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
+        DomainError::InvalidCredentials
+        | DomainError::SsoRequired
+        | DomainError::InvalidToken
+        | DomainError::WrongSecondFactor { .. }
+        | DomainError::MfaTokenInvalid
+        | DomainError::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
+        DomainError::AuthenticatorDisabled
+        | DomainError::Forbidden(_)
+        | DomainError::FactorNotAllowed(_)
+        | DomainError::EnrollmentRequired
+        | DomainError::SignInRefused { .. }
+        | DomainError::LocationNotAllowed
+        | DomainError::EmailUnverified
+        | DomainError::PolicyRequiresMfa => StatusCode::FORBIDDEN,
+        DomainError::MfaLocked { .. } | DomainError::ResendTooSoon { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
         }
+        DomainError::NotFound => StatusCode::NOT_FOUND,
+        DomainError::EmailTaken | DomainError::AlreadyMember | DomainError::LastOwner => {
+            StatusCode::CONFLICT
+        }
+        DomainError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        DomainError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+        DomainError::Overloaded | DomainError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn domain_code(e: &DomainError) -> &'static str {
+    match e {
+        DomainError::InvalidRequest(_) => "invalid_request",
+        DomainError::InvalidEmail => "invalid_email",
+        DomainError::InvalidPhone => "invalid_phone",
+        DomainError::WeakPassword(_) => "weak_password",
+        DomainError::InvalidCode | DomainError::WrongSecondFactor { .. } => "invalid_code",
+        DomainError::MfaTokenInvalid => "mfa_token_invalid",
+        DomainError::MfaLocked { .. } => "mfa_locked",
+        DomainError::StepUpRequired { .. } => "insufficient_user_authentication",
+        DomainError::AuthenticatorDisabled => "authenticator_disabled",
+        DomainError::Forbidden(_) => "forbidden",
+        DomainError::EnrollmentRequired => "mfa_enrollment_required",
+        DomainError::PolicyRequiresMfa => "policy_requires_mfa",
+        DomainError::EmailUnverified => "email_unverified",
+        DomainError::FactorNotAllowed(_) => "factor_not_allowed",
+        DomainError::ResendTooSoon { .. } => "resend_too_soon",
+        DomainError::EmailTaken => "email_taken",
+        DomainError::AlreadyMember => "already_member",
+        DomainError::LastOwner => "last_owner",
+        DomainError::InvalidCredentials => "invalid_credentials",
+        DomainError::SsoRequired => "sso_required",
+        DomainError::InvalidPolicy { .. } => "invalid_policy",
+        DomainError::SignInRefused { .. } => "sign_in_refused",
+        DomainError::LocationNotAllowed => "location_not_allowed",
+        DomainError::PreconditionFailed => "precondition_failed",
+        DomainError::InvalidToken => "invalid_token",
+        DomainError::NotFound => "not_found",
+        DomainError::TooManyAttempts { .. } => "too_many_attempts",
+        DomainError::Overloaded => "overloaded",
+        DomainError::Unavailable => "unavailable",
+        DomainError::InvalidCredential(_) => "invalid_credential",
+        DomainError::WrongOrigin => "wrong_origin",
+        DomainError::CeremonyExpired => "ceremony_expired",
+        DomainError::UnknownCredential => "unknown_credential",
+        DomainError::AttestationRefused(_) => "attestation_refused",
+        DomainError::Internal(_) => "internal_error",
     }
 }
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::InvalidEmail => Self::InvalidEmail,
-            CoreError::InvalidPhone => Self::InvalidPhone,
-            CoreError::WeakPassword(why) => Self::WeakPassword(why),
-            e @ (CoreError::InvalidAction
-            | CoreError::InvalidName
-            | CoreError::InvalidRole
-            | CoreError::InvalidSsoProvider) => Self::InvalidRequest(e.to_string()),
-            CoreError::Throttled(wait) => Self::TooManyAttempts {
-                retry_after: deadbolt_core::throttle::retry_after_seconds(wait),
-            },
-        }
-    }
-}
-
-impl ApiError {
-    /// Whether this is a store's uniqueness conflict (a parallel request made the same record
-    /// first): a client's race, to answer as such, never a 500.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Internal(e)
-            if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Conflict)))
+        Self::Domain(e.into())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(_) => Self::Unavailable,
-            // what the request names was deleted meanwhile
-            StoreError::MissingReference => Self::NotFound,
-            other => Self::Internal(anyhow::Error::new(other)),
-        }
+        Self::Domain(e.into())
     }
 }
 
-impl From<crate::hash_pool::Busy> for ApiError {
-    fn from(_: crate::hash_pool::Busy) -> Self {
-        Self::Overloaded
+impl From<deadbolt_usecases::hash_pool::Busy> for ApiError {
+    fn from(e: deadbolt_usecases::hash_pool::Busy) -> Self {
+        Self::Domain(e.into())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let retry_after = self.retry_after();
-        let detail = match &self {
-            Self::Internal(_) => "an unexpected error occurred".to_owned(),
-            other => other.to_string(),
+        let domain = match &self {
+            Self::Domain(e) => Some(e),
+            _ => None,
+        };
+        let retry_after = domain.and_then(DomainError::retry_after);
+        let detail = match domain {
+            Some(DomainError::Internal(_)) => "an unexpected error occurred".to_owned(),
+            _ => self.to_string(),
         };
         let body = Problem {
             type_: format!("urn:deadbolt:error:{}", self.code()),
@@ -296,28 +212,30 @@ impl IntoResponse for ApiError {
             detail,
             error: self.code().to_owned(),
             retry_after,
-            attempts_remaining: match &self {
-                Self::WrongSecondFactor { attempts_remaining } => Some(*attempts_remaining),
+            attempts_remaining: match domain {
+                Some(DomainError::WrongSecondFactor { attempts_remaining }) => {
+                    Some(*attempts_remaining)
+                }
                 _ => None,
             },
-            action: match &self {
-                Self::StepUpRequired { action, .. } => Some(action.clone()),
+            action: match domain {
+                Some(DomainError::StepUpRequired { action, .. }) => Some(action.clone()),
                 _ => None,
             },
-            field: match &self {
-                Self::InvalidPolicy { field, .. } => Some(field.clone()),
+            field: match domain {
+                Some(DomainError::InvalidPolicy { field, .. }) => Some(field.clone()),
                 _ => None,
             },
-            problems: match &self {
-                Self::InvalidPolicy { problems, .. } => Some(problems.clone()),
+            problems: match domain {
+                Some(DomainError::InvalidPolicy { problems, .. }) => Some(problems.clone()),
                 _ => None,
             },
-            target: match &self {
-                Self::StepUpRequired { target, .. } => target.clone(),
+            target: match domain {
+                Some(DomainError::StepUpRequired { target, .. }) => target.clone(),
                 _ => None,
             },
-            reason: match &self {
-                Self::SignInRefused { reason } => Some((*reason).to_owned()),
+            reason: match domain {
+                Some(DomainError::SignInRefused { reason }) => Some((*reason).to_owned()),
                 _ => None,
             },
         };
@@ -333,15 +251,15 @@ impl IntoResponse for ApiError {
                 headers.insert(header::RETRY_AFTER, v);
             }
         }
-        match self {
-            Self::InvalidToken => {
+        match domain {
+            Some(DomainError::InvalidToken) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
             }
             // RFC 9470: the client should step up and try again
-            Self::StepUpRequired { .. } => {
+            Some(DomainError::StepUpRequired { .. }) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"insufficient_user_authentication\", error_description=\"a fresh second factor is required\""),
@@ -349,10 +267,9 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        if let Self::Internal(e) = &self {
-            response
-                .extensions_mut()
-                .insert(InternalDetail(format!("{e:#}")));
+        if let Some(DomainError::Internal(e)) = domain {
+            let detail = InternalDetail(format!("{e:#}"));
+            response.extensions_mut().insert(detail);
         }
         response
     }

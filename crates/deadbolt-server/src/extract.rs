@@ -2,13 +2,13 @@
 //! handler runs, and every failure becomes our problem+json.
 
 use crate::error::ApiError;
-use crate::jwt::AccessClaims;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use deadbolt_store::SessionRecord;
+use deadbolt_usecases::client::{ClientInfo, Principal};
+use deadbolt_usecases::DomainError;
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
 
@@ -31,14 +31,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                     || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
-            return Err(ApiError::InvalidRequest(
-                "expected Content-Type: application/json".into(),
+            return Err(ApiError::invalid_request(
+                "expected Content-Type: application/json",
             ));
         }
         let bytes = read_body(req, state).await?;
         serde_json::from_slice(&bytes)
             .map(ApiJson)
-            .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+            .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
     }
 }
 
@@ -60,8 +60,8 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmp
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Self(T::default()));
             }
-            return Err(ApiError::InvalidRequest(
-                "expected Content-Type: application/json".into(),
+            return Err(ApiError::invalid_request(
+                "expected Content-Type: application/json",
             ));
         }
         if !has_body {
@@ -86,10 +86,8 @@ impl<S: Send + Sync> FromRequest<S> for EmptyBody {
         }
         match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
             Ok(map) if map.is_empty() => Ok(EmptyBody),
-            Ok(_) => Err(ApiError::InvalidRequest(
-                "this endpoint takes no fields".into(),
-            )),
-            Err(e) => Err(ApiError::InvalidRequest(format!("invalid JSON body: {e}"))),
+            Ok(_) => Err(ApiError::invalid_request("this endpoint takes no fields")),
+            Err(e) => Err(ApiError::invalid_request(format!("invalid JSON body: {e}"))),
         }
     }
 }
@@ -99,22 +97,19 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
-            ApiError::InvalidRequest("cannot read the request body".into())
+            ApiError::invalid_request("cannot read the request body")
         }
     })
 }
 
-/// Where a request came from: the TCP peer, or the client a trusted proxy names.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
+/// Where a request came from (the TCP peer, or the client a trusted proxy names) and its user
+/// agent, as the use cases take it.
+pub struct Client(pub ClientInfo);
 
 /// Long enough for any real browser's User-Agent; bounds what we store.
 const MAX_USER_AGENT: usize = 512;
 
-impl FromRequestParts<AppState> for ClientInfo {
+impl FromRequestParts<AppState> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -136,7 +131,7 @@ impl FromRequestParts<AppState> for ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
-        Ok(Self { ip, user_agent })
+        Ok(Self(ClientInfo { ip, user_agent }))
     }
 }
 
@@ -159,14 +154,12 @@ pub fn client_ip(peer: IpAddr, forwarded: &[&str], trusted: &[ipnet::IpNet]) -> 
     current
 }
 
-/// A signed-in caller: a valid access token whose session is still live.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub claims: AccessClaims,
-    pub session: SessionRecord,
-}
+/// A signed-in caller: a valid bearer access token whose session is still live, allowed where
+/// it is (location rules) and, for a session that may only enroll a second factor, only on the
+/// enrolment calls.
+pub struct Caller(pub Principal);
 
-impl FromRequestParts<AppState> for Principal {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -179,20 +172,20 @@ impl FromRequestParts<AppState> for Principal {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .ok_or(ApiError::InvalidToken)?;
-        let who = crate::services::sessions::authenticate(state, token).await?;
+            .ok_or(DomainError::InvalidToken)?;
+        let who = deadbolt_usecases::sessions::authenticate(state, token).await?;
         // where policy does not let the account's roles sign in, a token held from before is no
         // good either: every authenticated call, the admin API and step-up first
         // (ending the session is allowed from anywhere)
-        let client = ClientInfo::from_request_parts(parts, state).await?;
+        let Client(client) = Client::from_request_parts(parts, state).await?;
         if !(parts.method == axum::http::Method::POST && parts.uri.path() == "/v1/logout") {
-            crate::services::risk::ensure_session_location_allowed(state, &client, &who.session)
+            deadbolt_usecases::risk::ensure_session_location_allowed(state, &client, &who.session)
                 .await?;
         }
         if who.session.enrollment_only && !enrollment_allows(&parts.method, parts.uri.path()) {
-            return Err(ApiError::EnrollmentRequired);
+            return Err(DomainError::EnrollmentRequired.into());
         }
-        Ok(who)
+        Ok(Self(who))
     }
 }
 
@@ -230,7 +223,7 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| ApiPath(v))
-            .map_err(|_| ApiError::InvalidRequest("malformed path parameter: ids are UUIDs".into()))
+            .map_err(|_| ApiError::invalid_request("malformed path parameter: ids are UUIDs"))
     }
 }
 

@@ -1,41 +1,23 @@
-//! What every handler can reach.
+//! What every handler can reach: the use cases' context, and what only HTTP needs.
 
-use crate::config::Config;
-use crate::hash_pool::HashPool;
-use crate::keyring::KeyRing;
-use crate::metrics::Metrics;
-use deadbolt_core::clock::Clock;
-use deadbolt_core::password::PasswordHasher;
-use deadbolt_core::random::Random;
-use deadbolt_store::Store;
+use deadbolt_usecases::Context;
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub rng: Arc<dyn Random>,
-    pub keys: Arc<KeyRing>,
-    /// Seals and opens TOTP secrets.
-    pub master: Arc<crate::master_key::MasterKeys>,
-    /// Seals the words of queued messages (the outbox worker opens them).
-    pub outbox_keys: Arc<crate::master_key::OutboxBodyKeys>,
-    pub passwords: Arc<PasswordHasher>,
-    pub hash_pool: HashPool,
-    /// Passkey sign-ins being started at once (`[limits] passkey_starts_in_flight`).
-    pub passkey_starts: crate::admission::Gate,
-    pub metrics: Arc<Metrics>,
-    /// Rung after a message is queued so the outbox worker sends it at once.
-    pub outbox_wake: Arc<Notify>,
+    pub ctx: Context,
+    /// Proxies (CIDR) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
-    /// The words of every message sent.
-    pub messages: Arc<crate::messages::Messages>,
     /// The OpenAPI document, rendered once at start.
     pub openapi: Arc<String>,
-    /// The central policy in force (see `crate::policy`).
-    pub policy: Arc<crate::policy::PolicyCell>,
-    /// Where client addresses are, when a GeoIP database is configured.
-    pub geoip: Option<Arc<crate::geoip::GeoIp>>,
+}
+
+/// A handler hands the state to a use case as its context (`&state` where a `&Context` is
+/// asked for), and reads the config, the clock or the store through it.
+impl std::ops::Deref for AppState {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
 }

@@ -114,6 +114,11 @@ impl OutboxMessage {
     }
 }
 
+/// The statement that puts a message in the queue: a batch holding it wakes the outbox worker.
+pub(crate) const QUEUE_MESSAGE: &str = "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, body_key_id, body_nonce, body_sealed, \
+     status, attempts, next_attempt_at, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10)";
+
 impl SealedMessage {
     /// The message with its words, to hand to a channel.
     pub fn open(&self, keys: &dyn BodyKeys) -> Result<OutboxMessage> {
@@ -166,9 +171,7 @@ impl SealedMessage {
             }
         };
         Stmt::new(
-            "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, body_key_id, body_nonce, body_sealed, \
-             status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10)",
+            QUEUE_MESSAGE,
             params![
                 self.id.to_string(),
                 self.channel.as_str(),

@@ -9,8 +9,6 @@ use super::web::{
 };
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
-use crate::services::contact::{self, Contact};
-use crate::services::{devices, mfa, security, sessions};
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -18,6 +16,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadbolt_core::ids::{DeviceId, MethodId, SessionId};
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::contact::{self, Contact};
+use deadbolt_usecases::{devices, mfa, security, sessions};
+use deadbolt_usecases::{DomainError, DomainResult};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -201,10 +202,10 @@ async fn set_primary(SignedIn(page): SignedIn, PageForm(form): PageForm<MethodFo
 }
 
 /// Runs a guarded call; a step-up it asks for opens the dialog for `op`.
-async fn guarded(page: &Page, op: Op, outcome: Result<(), ApiError>, done: &str) -> PageResult {
+async fn guarded(page: &Page, op: Op, outcome: DomainResult<()>, done: &str) -> PageResult {
     match outcome {
         Ok(()) => Ok(see_other(done)),
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(page, op).await,
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, op).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -224,7 +225,7 @@ pub async fn regenerate(page: &Page) -> PageResult {
     let viewer = page.viewer()?;
     match mfa::regenerate_recovery_codes(&page.state, &page.client, &viewer.who).await {
         Ok(codes) => Ok(super::enroll::show_codes(page, &codes, false)),
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(page, Op::RegenerateCodes).await,
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, Op::RegenerateCodes).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -320,9 +321,9 @@ async fn change_password(
             let cookies = page.renew_session().await?;
             Ok(with_cookies(see_other("/account?notice=password"), cookies))
         }
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(&page, Op::ChangePassword).await,
-        Err(e @ ApiError::InvalidCredentials) => Ok(again("current_password", &message(&e))),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::ChangePassword).await,
+        Err(e @ DomainError::InvalidCredentials) => Ok(again("current_password", &message(&e))),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again("new_password", &message(&e))),
     }
 }
@@ -367,8 +368,8 @@ async fn contact_start(page: &Page, c: Contact, form: ContactForm) -> PageResult
             "contact_code.html",
             context! { kind => kind, label => label, sent_to => sent.sent_to, resend_after => sent.resend_after },
         )),
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(page, op).await,
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, op).await,
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(page.form_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "contact.html",
@@ -432,7 +433,7 @@ async fn contact_verify(
     .await
     {
         Ok(_) => Ok(see_other(&format!("/account?notice={kind}"))),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(&message(&e))),
     }
 }
@@ -462,8 +463,8 @@ async fn delete(SignedIn(page): SignedIn, PageForm(form): PageForm<DeleteForm>) 
             see_other("/sign-in?notice=deleted"),
             vec![clear_cookie(&page.state, SESSION)],
         )),
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(&page, Op::DeleteAccount).await,
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::DeleteAccount).await,
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(page.form_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "delete.html",

@@ -6,13 +6,14 @@ use super::account::when;
 use super::step_up::{self, Op};
 use super::web::{given, message, see_other, Page, PageError, PageForm, PageResult, SignedIn};
 use crate::error::ApiError;
-use crate::services::{admin, mfa, policy};
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use deadbolt_core::ids::AccountId;
+use deadbolt_usecases::DomainError;
+use deadbolt_usecases::{admin, mfa, policy};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -123,7 +124,9 @@ pub async fn mfa_reset(page: &Page, id: AccountId) -> PageResult {
     let viewer = page.viewer()?;
     match admin::mfa_reset(&page.state, &page.client, &viewer.who, id).await {
         Ok(()) => Ok(see_other("/admin?notice=mfa-reset")),
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(page, Op::AdminMfaReset(id)).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start(page, Op::AdminMfaReset(id)).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -146,8 +149,11 @@ async fn unlock(SignedIn(page): SignedIn, PageForm(form): PageForm<AccountForm>)
 async fn policy_page(SignedIn(page): SignedIn, Query(q): Query<NoticeQuery>) -> PageResult {
     let viewer = page.viewer()?;
     let (version, current) = policy::current(&page.state, &viewer.who).await?;
-    let text = serde_json::to_string_pretty(&*current)
-        .map_err(|e| PageError::Api(ApiError::Internal(anyhow::anyhow!("policy as JSON: {e}"))))?;
+    let text = serde_json::to_string_pretty(&*current).map_err(|e| {
+        PageError::from(DomainError::Internal(anyhow::anyhow!(
+            "policy as JSON: {e}"
+        )))
+    })?;
     step_up::guarded_form(
         &page,
         Op::EditPolicy,
@@ -190,14 +196,14 @@ async fn save_policy(SignedIn(page): SignedIn, PageForm(form): PageForm<PolicyFo
     let viewer = page.viewer()?;
     match policy::replace(&page.state, &page.client, &viewer.who, doc, version).await {
         Ok(_) => Ok(see_other("/admin/policy?notice=policy")),
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(&page, Op::EditPolicy).await,
-        Err(ApiError::InvalidPolicy { field, message, .. }) => {
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::EditPolicy).await,
+        Err(DomainError::InvalidPolicy { field, message, .. }) => {
             Ok(again(&format!("{field}: {message}")))
         }
-        Err(ApiError::PreconditionFailed) => Ok(again(
+        Err(DomainError::PreconditionFailed) => Ok(again(
             "Someone saved a change to the policy since you opened it. Copy your edits, reload the page and apply them again.",
         )),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(&message(&e))),
     }
 }

@@ -4,8 +4,6 @@
 
 use super::step_up::{self, Op};
 use super::web::{given, message, see_other, Page, PageError, PageForm, PageResult, SignedIn};
-use crate::error::ApiError;
-use crate::services::mfa;
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -15,6 +13,8 @@ use axum::Router;
 use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::mfa;
+use deadbolt_usecases::DomainError;
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
@@ -134,12 +134,12 @@ pub async fn start_totp(page: &Page) -> PageResult {
                 },
             ))
         }
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollTotp).await,
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollTotp).await,
         Err(e) => Ok(choose_error(page, &e)),
     }
 }
 
-fn choose_error(page: &Page, e: &ApiError) -> Response {
+fn choose_error(page: &Page, e: &DomainError) -> Response {
     page.form_error(
         StatusCode::UNPROCESSABLE_ENTITY,
         "error.html",
@@ -182,7 +182,7 @@ pub async fn start_email(page: &Page) -> PageResult {
     .await
     {
         Ok(sent) => Ok(code_page(page, sent, MethodKind::Email)),
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollEmail).await,
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollEmail).await,
         Err(e) => Ok(choose_error(page, &e)),
     }
 }
@@ -211,7 +211,7 @@ async fn phone_form(SignedIn(page): SignedIn, PageForm(form): PageForm<PhoneForm
     match mfa::enroll_sent_code(&page.state, &page.client, &viewer.who, kind, phone, None).await {
         Ok(sent) => Ok(code_page(&page, sent, kind)),
         // the dialog, then back to the choice (the grant waits for the next try)
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(&page, Op::EnrollPhone).await,
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::EnrollPhone).await,
         Err(e) => Ok(choose_error(&page, &e)),
     }
 }
@@ -260,7 +260,7 @@ async fn confirm(SignedIn(page): SignedIn, PageForm(form): PageForm<ConfirmForm>
             Some(codes) => Ok(show_codes(&page, &codes, true)),
             None => Ok(see_other("/account?notice=added")),
         },
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(&message(&e))),
     }
 }
@@ -280,10 +280,10 @@ async fn resend(SignedIn(page): SignedIn, PageForm(form): PageForm<ResendForm>) 
     let viewer = page.viewer()?;
     let extra = match mfa::resend_enrolment_code(&page.state, &page.client, &viewer.who, id).await {
         Ok(sent) => context! { sent_to => sent.sent_to, resend_after => sent.resend_after },
-        Err(e @ ApiError::Internal(_)) => return Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => return Err(e.into()),
         Err(e) => context! {
             error => context! { field => "code", message => message(&e) },
-            resend_after => match &e { ApiError::ResendTooSoon { retry_after } => Some(*retry_after), _ => None },
+            resend_after => match &e { DomainError::ResendTooSoon { retry_after } => Some(*retry_after), _ => None },
         },
     };
     Ok(page.render(
@@ -309,7 +309,7 @@ pub async fn start_webauthn(page: &Page, label: Option<String>) -> PageResult {
                 webauthn_options => e.public_key.to_string(),
             },
         )),
-        Err(ApiError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollWebauthn).await,
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollWebauthn).await,
         Err(e) => Ok(choose_error(page, &e)),
     }
 }

@@ -23,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use deadbolt_usecases::DomainError;
 use minijinja::{AutoEscape, Environment, Value};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
@@ -255,7 +256,7 @@ pub async fn fallback(req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if api || !wants_html {
-        return crate::error::ApiError::NotFound.into_response();
+        return crate::error::ApiError::from(DomainError::NotFound).into_response();
     }
     let mut response = web::PageError::NotFound.into_response();
     let h = response.headers_mut();

@@ -9,7 +9,6 @@ use super::web::{
 };
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
-use crate::services::{factors, reset};
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -18,6 +17,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::{ChallengeRecord, MethodRecord};
+use deadbolt_usecases::DomainError;
+use deadbolt_usecases::{factors, reset};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -100,7 +101,7 @@ async fn verify(page: Page, PageForm(form): PageForm<CodeForm>) -> PageResult {
                 Some(started.expires_in.min(PENDING_SECONDS)),
             )],
         )),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(&message(&e))),
     }
 }
@@ -119,7 +120,7 @@ async fn pending(page: &Page) -> Result<Pending, PageError> {
         .ok_or(PageError::Redirect("/forgot-password".into()))?;
     let challenge = match reset::reset_challenge(&page.state, &token).await {
         Ok(c) => c,
-        Err(ApiError::MfaTokenInvalid) => {
+        Err(DomainError::MfaTokenInvalid) => {
             return Err(PageError::Redirect("/forgot-password".into()))
         }
         Err(e) => return Err(e.into()),
@@ -130,7 +131,7 @@ async fn pending(page: &Page) -> Result<Pending, PageError> {
         .methods_of(challenge.account_id)
         .await
         .map_err(ApiError::from)?;
-    let mfa = crate::services::mfa::is_enabled(&all);
+    let mfa = deadbolt_usecases::mfa::is_enabled(&all);
     Ok(Pending {
         token,
         challenge,
@@ -198,10 +199,10 @@ async fn send(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult {
     .await
     {
         Ok(sent) => super::sign_in::challenged(sent),
-        Err(e @ ApiError::Internal(_)) => return Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => return Err(e.into()),
         Err(e) => context! {
             error => context! { field => "code", message => message(&e) },
-            resend_after => match &e { ApiError::ResendTooSoon { retry_after } => Some(*retry_after), _ => None },
+            resend_after => match &e { DomainError::ResendTooSoon { retry_after } => Some(*retry_after), _ => None },
         },
     };
     let ctx = view(&page, &p, Some(current), extra);
@@ -258,12 +259,12 @@ async fn complete(page: Page, PageForm(form): PageForm<CompleteForm>) -> PageRes
             see_other("/sign-in?notice=reset"),
             vec![clear_cookie(&page.state, RESET)],
         )),
-        Err(ApiError::MfaTokenInvalid) => Ok(with_cookies(
+        Err(DomainError::MfaTokenInvalid) => Ok(with_cookies(
             see_other("/forgot-password"),
             vec![clear_cookie(&page.state, RESET)],
         )),
-        Err(e @ ApiError::WeakPassword(_)) => Ok(again("new_password", message(&e))),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::WeakPassword(_)) => Ok(again("new_password", message(&e))),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again("code", message(&e))),
     }
 }

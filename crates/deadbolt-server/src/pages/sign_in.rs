@@ -6,10 +6,6 @@ use super::web::{
 };
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
-use crate::services::factors::{self, FactorInput};
-use crate::services::login::{self, Login, LoginOutcome};
-use crate::services::mfa_login::{self, MfaVerify};
-use crate::services::{accounts, mfa, risk, sessions};
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -20,6 +16,11 @@ use deadbolt_core::account::Account;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::{ChallengeRecord, MethodRecord};
+use deadbolt_usecases::factors::{self, FactorInput};
+use deadbolt_usecases::login::{self, Login, LoginOutcome};
+use deadbolt_usecases::mfa_login::{self, MfaVerify};
+use deadbolt_usecases::DomainError;
+use deadbolt_usecases::{accounts, mfa, risk, sessions};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -136,10 +137,10 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
                 )],
             ))
         }
-        Err(e @ (ApiError::InvalidCredentials | ApiError::SsoRequired)) => {
+        Err(e @ (DomainError::InvalidCredentials | DomainError::SsoRequired)) => {
             Ok(again("password", &message(&e)))
         }
-        Err(e @ ApiError::InvalidEmail) => Ok(again("email", &message(&e))),
+        Err(e @ DomainError::InvalidEmail) => Ok(again("email", &message(&e))),
         Err(e) => Ok(again("email", &message(&e))),
     }
 }
@@ -165,7 +166,7 @@ async fn pending(page: &Page) -> Result<(Secret, ChallengeRecord, Account), Page
     };
     match mfa_login::login_challenge(&page.state, &token).await {
         Ok((challenge, account)) => Ok((token, challenge, account)),
-        Err(ApiError::MfaTokenInvalid) => {
+        Err(DomainError::MfaTokenInvalid) => {
             Err(PageError::Redirect("/sign-in?notice=expired".into()))
         }
         Err(e) => Err(e.into()),
@@ -278,7 +279,7 @@ async fn send_code(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult
             Ok(sent) => challenged(sent),
             Err(e) => {
                 let retry = match &e {
-                    ApiError::ResendTooSoon { retry_after } => Some(*retry_after),
+                    DomainError::ResendTooSoon { retry_after } => Some(*retry_after),
                     _ => None,
                 };
                 context! {
@@ -403,11 +404,11 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
             };
             Ok(with_cookies(see_other(to), cookies))
         }
-        Err(ApiError::MfaTokenInvalid) => Ok(with_cookies(
+        Err(DomainError::MfaTokenInvalid) => Ok(with_cookies(
             see_other("/sign-in?notice=expired"),
             vec![clear_cookie(state, PENDING)],
         )),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(message(&e))),
     }
 }
@@ -437,7 +438,8 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
     let (Some(challenge), Some(credential)) = (challenge, credential) else {
         return Ok(again("The passkey did not answer. Try again."));
     };
-    match crate::services::passkey_login::finish(state, &page.client, challenge, &credential).await
+    match deadbolt_usecases::passkey_login::finish(state, &page.client, challenge, &credential)
+        .await
     {
         Ok(tokens) => {
             end_previous(&page).await;
@@ -449,8 +451,8 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
                 ],
             ))
         }
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
-        Err(ApiError::WrongSecondFactor { .. } | ApiError::UnknownCredential) => Ok(again(
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
+        Err(DomainError::WrongSecondFactor { .. } | DomainError::UnknownCredential) => Ok(again(
             "That passkey is not one this service knows, or it could not be checked.",
         )),
         Err(e) => Ok(again(&message(&e))),
@@ -515,11 +517,11 @@ async fn sign_up(page: Page, PageForm(form): PageForm<SignUpForm>) -> PageResult
             "verify_email.html",
             context! { email => account.email.as_str(), masked => account.email.masked() },
         )),
-        Err(e @ (ApiError::WeakPassword(_) | ApiError::InvalidRequest(_))) => {
+        Err(e @ (DomainError::WeakPassword(_) | DomainError::InvalidRequest(_))) => {
             Ok(again("password", &message(&e)))
         }
-        Err(e @ ApiError::InvalidPhone) => Ok(again("phone", &message(&e))),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::InvalidPhone) => Ok(again("phone", &message(&e))),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again("email", &message(&e))),
     }
 }
@@ -554,7 +556,7 @@ async fn verify_email(page: Page, PageForm(form): PageForm<VerifyEmailForm>) -> 
     };
     match accounts::verify(&page.state, &page.client, input).await {
         Ok(_) => Ok(see_other("/sign-in?notice=verified")),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(&message(&e))),
     }
 }

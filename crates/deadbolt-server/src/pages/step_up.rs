@@ -11,8 +11,6 @@ use super::web::{
 use super::{account, admin, enroll};
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
-use crate::services::factors;
-use crate::services::stepup::{self, Begin, StepUpFactor};
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -22,6 +20,9 @@ use deadbolt_core::ids::{AccountId, MethodId};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
 use deadbolt_store::MethodRecord;
+use deadbolt_usecases::factors;
+use deadbolt_usecases::stepup::{self, Begin, StepUpFactor};
+use deadbolt_usecases::DomainError;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -252,7 +253,7 @@ async fn pending(page: &Page, op: Op) -> Result<Pending, PageError> {
     };
     let challenge = match stepup::step_up_challenge(&page.state, &viewer.who, &token).await {
         Ok(c) => c,
-        Err(ApiError::MfaTokenInvalid) => return Err(PageError::Redirect(op.back().into())),
+        Err(DomainError::MfaTokenInvalid) => return Err(PageError::Redirect(op.back().into())),
         Err(e) => return Err(e.into()),
     };
     if challenge.action.as_deref() != Some(op.action()) {
@@ -333,10 +334,10 @@ async fn send(SignedIn(page): SignedIn, PageForm(form): PageForm<SendForm>) -> P
     .await
     {
         Ok(sent) => super::sign_in::challenged(sent),
-        Err(e @ ApiError::Internal(_)) => return Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => return Err(e.into()),
         Err(e) => context! {
             error => context! { field => "code", message => message(&e) },
-            resend_after => match &e { ApiError::ResendTooSoon { retry_after } => Some(*retry_after), _ => None },
+            resend_after => match &e { DomainError::ResendTooSoon { retry_after } => Some(*retry_after), _ => None },
         },
     };
     let ctx = dialog_ctx(&page, op, &p, Some(current), extra);
@@ -401,11 +402,11 @@ async fn verify(SignedIn(page): SignedIn, PageForm(form): PageForm<VerifyForm>) 
             let done = perform(&page, op).await?;
             Ok(with_cookies(done, cookies))
         }
-        Err(ApiError::MfaTokenInvalid) => Ok(with_cookies(
+        Err(DomainError::MfaTokenInvalid) => Ok(with_cookies(
             see_other(op.back()),
             vec![clear_cookie(&page.state, STEP_UP)],
         )),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(message(&e))),
     }
 }

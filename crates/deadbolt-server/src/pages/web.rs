@@ -12,8 +12,6 @@
 //! (`Origin`) and not be cross-site (`Sec-Fetch-Site`).
 
 use crate::error::ApiError;
-use crate::extract::{ClientInfo, Principal};
-use crate::jwt::AccessClaims;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -24,6 +22,9 @@ use axum::response::{IntoResponse, Response};
 use deadbolt_core::account::Account;
 use deadbolt_core::ids::SessionId;
 use deadbolt_core::random::RandomExt;
+use deadbolt_usecases::client::{ClientInfo, Principal};
+use deadbolt_usecases::jwt::AccessClaims;
+use deadbolt_usecases::DomainError;
 use minijinja::{context, Value};
 use serde::de::DeserializeOwned;
 
@@ -263,7 +264,7 @@ impl Page {
     /// token bound to the new cookie. The cookie to set; none when the session ended meanwhile.
     pub async fn renew_session(&mut self) -> Result<Vec<HeaderValue>, PageError> {
         let viewer = self.viewer.as_mut().ok_or(PageError::SignInNeeded)?;
-        let Some(sid) = crate::services::sessions::renew(&self.state, &viewer.who).await? else {
+        let Some(sid) = deadbolt_usecases::sessions::renew(&self.state, &viewer.who).await? else {
             return Ok(vec![]);
         };
         viewer.who.session.id = sid;
@@ -343,7 +344,7 @@ async fn viewer_of(
     };
     // where policy does not let the account's roles sign in, its page session is not kept
     // going either: the visitor is signed out there (and a sign-in is refused)
-    if !crate::services::risk::session_location_allowed(state, client, &account) {
+    if !deadbolt_usecases::risk::session_location_allowed(state, client, &account) {
         return Ok(None);
     }
     if now - session.last_active_at > TOUCH_EVERY {
@@ -374,7 +375,8 @@ impl FromRequestParts<AppState> for Page {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        let client = ClientInfo::from_request_parts(parts, state).await?;
+        let crate::extract::Client(client) =
+            crate::extract::Client::from_request_parts(parts, state).await?;
         let nonce = parts
             .extensions
             .get::<CsrfNonce>()
@@ -516,16 +518,16 @@ pub fn given(v: &Option<String>) -> Option<&str> {
 }
 
 /// What a person is told about a failure, in words. Internals never show.
-pub fn message(e: &ApiError) -> String {
+pub fn message(e: &DomainError) -> String {
     match e {
-        ApiError::Internal(_) => "Something went wrong on our side. Please try again.".into(),
-        ApiError::Unavailable | ApiError::Overloaded => {
+        DomainError::Internal(_) => "Something went wrong on our side. Please try again.".into(),
+        DomainError::Unavailable | DomainError::Overloaded => {
             "The service is busy. Please try again in a moment.".into()
         }
-        ApiError::EmailUnverified => {
+        DomainError::EmailUnverified => {
             "Verify your email address first, with the code we sent to it.".into()
         }
-        ApiError::WrongSecondFactor { attempts_remaining } => format!(
+        DomainError::WrongSecondFactor { attempts_remaining } => format!(
             "That code is not right. {attempts_remaining} more {} before you must sign in again.",
             if *attempts_remaining == 1 {
                 "try"
@@ -533,39 +535,41 @@ pub fn message(e: &ApiError) -> String {
                 "tries"
             }
         ),
-        ApiError::InvalidCode => "That code is wrong or has expired.".into(),
-        ApiError::MfaTokenInvalid => {
+        DomainError::InvalidCode => "That code is wrong or has expired.".into(),
+        DomainError::MfaTokenInvalid => {
             "This attempt has expired or had too many wrong codes. Please start again.".into()
         }
-        ApiError::InvalidCredentials => "Wrong email or password.".into(),
-        ApiError::TooManyAttempts { retry_after } | ApiError::MfaLocked { retry_after } => {
+        DomainError::InvalidCredentials => "Wrong email or password.".into(),
+        DomainError::TooManyAttempts { retry_after } | DomainError::MfaLocked { retry_after } => {
             format!(
                 "Too many attempts. Try again in {}.",
                 wait_words(*retry_after)
             )
         }
-        ApiError::ResendTooSoon { retry_after } => format!(
+        DomainError::ResendTooSoon { retry_after } => format!(
             "A code was sent moments ago. You can ask for another in {}.",
             wait_words(*retry_after)
         ),
-        ApiError::InvalidEmail => "Enter an email address like name@example.com.".into(),
-        ApiError::InvalidPhone => {
+        DomainError::InvalidEmail => "Enter an email address like name@example.com.".into(),
+        DomainError::InvalidPhone => {
             "Enter a phone number in international form, like +12015550123.".into()
         }
-        ApiError::WeakPassword(why) => format!("Choose a stronger password: {why}."),
-        ApiError::EmailTaken => "An account with this email already exists.".into(),
-        ApiError::InvalidToken => "Your session has ended. Please sign in again.".into(),
-        ApiError::NotFound => "That no longer exists.".into(),
-        other => {
-            let s = other.to_string();
-            let mut c = s.chars();
-            match c.next() {
-                Some(first) => format!("{}{}.", first.to_uppercase(), c.as_str())
-                    .trim_end_matches("..")
-                    .to_owned(),
-                None => "Something went wrong.".into(),
-            }
-        }
+        DomainError::WeakPassword(why) => format!("Choose a stronger password: {why}."),
+        DomainError::EmailTaken => "An account with this email already exists.".into(),
+        DomainError::InvalidToken => "Your session has ended. Please sign in again.".into(),
+        DomainError::NotFound => "That no longer exists.".into(),
+        other => sentence(&other.to_string()),
+    }
+}
+
+/// An error's text as a sentence: capitalised, one full stop.
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), c.as_str())
+            .trim_end_matches("..")
+            .to_owned(),
+        None => "Something went wrong.".into(),
     }
 }
 
@@ -588,11 +592,20 @@ pub enum PageError {
     Redirect(String),
 }
 
+impl From<DomainError> for PageError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::InvalidToken => Self::SignInNeeded,
+            DomainError::EnrollmentRequired => Self::Redirect("/account/mfa/new".into()),
+            e => Self::Api(e.into()),
+        }
+    }
+}
+
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::InvalidToken => Self::SignInNeeded,
-            ApiError::EnrollmentRequired => Self::Redirect("/account/mfa/new".into()),
+            ApiError::Domain(e) => e.into(),
             e => Self::Api(e),
         }
     }
@@ -601,7 +614,10 @@ impl From<ApiError> for PageError {
 impl PageError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            Self::Api(e) => (e.status(), "Something went wrong", message(e)),
+            Self::Api(ApiError::Domain(e)) => {
+                (ApiError::status_of(e), "Something went wrong", message(e))
+            }
+            Self::Api(e) => (e.status(), "Something went wrong", sentence(&e.to_string())),
             Self::Csrf => (
                 StatusCode::FORBIDDEN,
                 "This form has expired",
@@ -627,7 +643,7 @@ impl PageError {
             Self::SignInNeeded => see_other("/sign-in"),
             Self::Redirect(to) => see_other(&to),
             other => {
-                if let Self::Api(ApiError::Internal(e)) = &other {
+                if let Self::Api(ApiError::Domain(DomainError::Internal(e))) = &other {
                     tracing::error!(error = %format!("{e:#}"), "page failed");
                 }
                 let (status, title, text) = other.parts();
@@ -647,7 +663,7 @@ impl IntoResponse for PageError {
             Self::SignInNeeded => see_other("/sign-in"),
             Self::Redirect(to) => see_other(&to),
             other => {
-                if let Self::Api(ApiError::Internal(e)) = &other {
+                if let Self::Api(ApiError::Domain(DomainError::Internal(e))) = &other {
                     tracing::error!(error = %format!("{e:#}"), "page failed");
                 }
                 let (status, title, text) = other.parts();

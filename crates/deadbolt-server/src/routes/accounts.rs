@@ -2,14 +2,14 @@
 
 use super::{BodyProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ClientInfo};
-use crate::services::accounts::{self, Channel, Resend, SignUp, Verify};
+use crate::extract::{ApiJson, Client};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use deadbolt_core::account::Account;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::accounts::{self, Channel, Resend, SignUp, Verify};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -66,7 +66,7 @@ impl From<&Account> for AccountCreated {
 ))]
 async fn create_account(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<CreateAccount>,
 ) -> ApiResult<(StatusCode, Json<AccountCreated>)> {
     let account = accounts::sign_up(
@@ -116,7 +116,7 @@ pub struct VerifyResponse {
 ))]
 async fn verify(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
     let channel = match body.channel {
@@ -157,7 +157,7 @@ pub struct ResendRequest {
 ))]
 async fn resend(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<ResendRequest>,
 ) -> ApiResult<StatusCode> {
     let channel = match body.channel {

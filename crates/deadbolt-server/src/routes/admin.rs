@@ -1,12 +1,10 @@
 //! `/v1/admin`: the operator's surface (role `admin`, signed in with a second factor).
 
 use super::{AuthProblems, BodyProblems, Unavailable};
-use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ClientInfo, EmptyBody, Principal};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, Caller, Client, EmptyBody};
 use crate::routes::me::{EventList, Me};
 use crate::routes::paging::{Page, PageQuery};
-use crate::services::accounts::VouchedAccount;
-use crate::services::admin;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -14,6 +12,8 @@ use axum::Json;
 use deadbolt_core::ids::{AccountId, MessageId};
 use deadbolt_core::secret::Secret;
 use deadbolt_store::EventCursor;
+use deadbolt_usecases::accounts::VouchedAccount;
+use deadbolt_usecases::admin;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -62,7 +62,7 @@ pub struct DeadLetterList {
 ))]
 async fn dead_letters(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<DeadLetterList>> {
     admin::require_admin(&state, &who).await?;
@@ -98,7 +98,7 @@ async fn dead_letters(
 ))]
 async fn retry_dead_letter(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<MessageId>,
     _body: EmptyBody,
 ) -> ApiResult<StatusCode> {
@@ -152,8 +152,8 @@ pub enum AdminProblems {
 ))]
 async fn create_account(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<Me>)> {
     let input = VouchedAccount {
@@ -177,13 +177,12 @@ async fn create_account(
 ))]
 async fn find_accounts(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
     query: Result<Query<FindQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<AccountList>> {
     admin::require_admin(&state, &who).await?;
-    let Query(q) = query.map_err(|e| {
-        crate::error::ApiError::InvalidRequest(format!("bad query: {}", e.body_text()))
-    })?;
+    let Query(q) =
+        query.map_err(|e| ApiError::invalid_request(format!("bad query: {}", e.body_text())))?;
     let mut items = Vec::new();
     for a in admin::find_accounts(&state, &who, &q.email).await? {
         items.push(Me::of(&state, &a).await?);
@@ -201,8 +200,8 @@ async fn find_accounts(
 ))]
 async fn mfa_reset(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<AccountId>,
     _body: EmptyBody,
 ) -> ApiResult<StatusCode> {
@@ -220,8 +219,8 @@ async fn mfa_reset(
 ))]
 async fn unlock(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<AccountId>,
     _body: EmptyBody,
 ) -> ApiResult<StatusCode> {
@@ -237,7 +236,7 @@ async fn unlock(
 ))]
 async fn events(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<EventList>> {
     admin::require_admin(&state, &who).await?;

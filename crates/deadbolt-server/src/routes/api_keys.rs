@@ -2,8 +2,7 @@
 
 use super::{AuthProblems, BodyProblems, PlantProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ClientInfo, Principal};
-use crate::services::api_keys;
+use crate::extract::{ApiJson, ApiPath, Caller, Client};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,6 +10,7 @@ use axum::Json;
 use deadbolt_core::ids::ApiKeyId;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::ApiKeyRecord;
+use deadbolt_usecases::api_keys;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -79,8 +79,8 @@ pub struct KeyList {
 ))]
 async fn create(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<NewKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let made = api_keys::create(&state, &client, &who, &body.name).await?;
@@ -100,7 +100,7 @@ async fn create(
 #[utoipa::path(get, path = "/v1/me/api-keys", tag = "api-keys", security(("bearer" = [])), responses(
     (status = 200, body = KeyList), AuthProblems, Unavailable,
 ))]
-async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<KeyList>> {
+async fn list(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Json<KeyList>> {
     let keys = api_keys::list(&state, &who).await?;
     Ok(Json(KeyList {
         items: keys.iter().map(KeyView::from).collect(),
@@ -117,8 +117,8 @@ async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<K
 ))]
 async fn revoke(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<ApiKeyId>,
 ) -> ApiResult<StatusCode> {
     api_keys::revoke(&state, &client, &who, id).await?;
@@ -152,7 +152,7 @@ pub struct IntrospectResponse {
 ))]
 async fn introspect(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<IntrospectRequest>,
 ) -> ApiResult<Json<IntrospectResponse>> {
     let found = api_keys::introspect(&state, &client, &Secret::new(body.key)).await?;

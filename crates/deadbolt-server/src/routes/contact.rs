@@ -2,15 +2,15 @@
 
 use super::{AuthProblems, BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ClientInfo, Principal};
+use crate::extract::{ApiJson, Caller, Client};
 use crate::routes::me::Me;
 use crate::routes::views::CodeSentView;
-use crate::services::contact::{self, Contact};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::contact::{self, Contact};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -52,8 +52,8 @@ pub struct ChangeCode {
 ))]
 async fn change_email(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<NewEmail>,
 ) -> ApiResult<(StatusCode, Json<CodeSentView>)> {
     let sent = contact::start(&state, &client, &who, Contact::Email, &body.email).await?;
@@ -70,8 +70,8 @@ async fn change_email(
 ))]
 async fn verify_email(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<ChangeCode>,
 ) -> ApiResult<Json<Me>> {
     let code = Secret::new(body.code);
@@ -87,8 +87,8 @@ async fn verify_email(
 ))]
 async fn change_phone(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<NewPhone>,
 ) -> ApiResult<(StatusCode, Json<CodeSentView>)> {
     let sent = contact::start(&state, &client, &who, Contact::Phone, &body.phone).await?;
@@ -104,8 +104,8 @@ async fn change_phone(
 ))]
 async fn verify_phone(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<ChangeCode>,
 ) -> ApiResult<Json<Me>> {
     let code = Secret::new(body.code);

@@ -2,10 +2,10 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::routes::views::FactorType;
-use crate::services::factors::FactorInput;
 use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::factors::FactorInput;
 
 pub fn factor_input(
     kind: FactorType,
@@ -14,14 +14,14 @@ pub fn factor_input(
     credential: Option<serde_json::Value>,
 ) -> ApiResult<FactorInput> {
     if credential.is_some() && kind != FactorType::Webauthn {
-        return Err(ApiError::InvalidRequest(
-            "`credential` goes with type webauthn".into(),
+        return Err(ApiError::invalid_request(
+            "`credential` goes with type webauthn",
         ));
     }
     let code = || {
         code.clone()
             .map(Secret::new)
-            .ok_or_else(|| ApiError::InvalidRequest("`code` is required for this type".into()))
+            .ok_or_else(|| ApiError::invalid_request("`code` is required for this type"))
     };
     let method_id = method_id.map(MethodId);
     let sent = |kind| -> ApiResult<FactorInput> {
@@ -40,15 +40,14 @@ pub fn factor_input(
         FactorType::Email => sent(MethodKind::Email),
         FactorType::Sms => sent(MethodKind::Sms),
         FactorType::Voice => sent(MethodKind::Voice),
-        FactorType::Password => Err(ApiError::InvalidRequest(
-            "a password is not a second factor".into(),
+        FactorType::Password => Err(ApiError::invalid_request(
+            "a password is not a second factor",
         )),
         FactorType::Webauthn => Ok(FactorInput::WebAuthn {
             method_id,
             credential: credential.ok_or_else(|| {
-                ApiError::InvalidRequest(
-                    "`credential` (AuthenticationResponseJSON) is required for type webauthn"
-                        .into(),
+                ApiError::invalid_request(
+                    "`credential` (AuthenticationResponseJSON) is required for type webauthn",
                 )
             })?,
         }),

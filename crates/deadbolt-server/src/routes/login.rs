@@ -3,19 +3,19 @@
 
 use super::{BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{ApiJson, Client};
 use crate::routes::factor_input::factor_input;
 use crate::routes::tokens::TokenResponse;
 use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
-use crate::services::factors;
-use crate::services::login::{self, Login, LoginOutcome};
-use crate::services::mfa_login::{self, MfaVerify};
-use crate::services::passkey_login;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use deadbolt_core::ids::MethodId;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::factors;
+use deadbolt_usecases::login::{self, Login, LoginOutcome};
+use deadbolt_usecases::mfa_login::{self, MfaVerify};
+use deadbolt_usecases::passkey_login;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -86,7 +86,7 @@ pub enum LoginResponse {
 ))]
 async fn login(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(
@@ -127,7 +127,7 @@ pub struct ChallengeRequest {
 ))]
 async fn challenge(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<ChallengeRequest>,
 ) -> ApiResult<ChallengeAnswer> {
     let (challenge, _) = mfa_login::login_challenge(&state, &Secret::new(body.mfa_token)).await?;
@@ -177,7 +177,7 @@ impl VerifyRequest {
 ))]
 async fn verify(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let done = mfa_login::verify(&state, &client, body.into_input()?).await?;
@@ -208,7 +208,7 @@ pub struct PasskeyStart {
 /// are already being made on this instance.)
 async fn passkey_start(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     _body: crate::extract::EmptyBody,
 ) -> ApiResult<Json<PasskeyStart>> {
     let (challenge_id, public_key) = passkey_login::start(&state, &client).await?;
@@ -242,7 +242,7 @@ pub struct PasskeyFinish {
 ))]
 async fn passkey_finish(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<PasskeyFinish>,
 ) -> ApiResult<Json<TokenResponse>> {
     let tokens =

@@ -3,10 +3,8 @@
 use super::BodyProblems;
 use super::{AuthProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ClientInfo, EmptyBody, Principal};
+use crate::extract::{ApiJson, ApiPath, Caller, Client, EmptyBody};
 use crate::routes::paging::{Page, PageQuery};
-use crate::services::sessions;
-use crate::services::{devices, security};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -14,6 +12,8 @@ use axum::Json;
 use deadbolt_core::ids::{DeviceId, EventId, SessionId};
 use deadbolt_core::secret::Secret;
 use deadbolt_store::EventCursor;
+use deadbolt_usecases::sessions;
+use deadbolt_usecases::{devices, security};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -53,8 +53,8 @@ pub struct Me {
     AuthProblems,
     Unavailable,
 ))]
-async fn me(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Me>> {
-    let a = crate::services::sessions::account_of(&state, &who).await?;
+async fn me(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Me>> {
+    let a = deadbolt_usecases::sessions::account_of(&state, &who).await?;
     Ok(Json(Me::of(&state, &a).await?))
 }
 
@@ -67,7 +67,7 @@ impl Me {
             phone: a.phone.as_ref().map(|p| p.as_str().to_owned()),
             phone_verified: a.phone_verified,
             roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            mfa_enabled: crate::services::mfa::is_enabled(&state.store.methods_of(a.id).await?),
+            mfa_enabled: deadbolt_usecases::mfa::is_enabled(&state.store.methods_of(a.id).await?),
             sso_provider: a.sso_provider.clone(),
             created_at: a.created_at,
         })
@@ -107,7 +107,7 @@ pub struct SessionList {
 ))]
 async fn list_sessions(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
 ) -> ApiResult<Json<SessionList>> {
     let policy = state.config.session;
     let items = sessions::list(&state, &who)
@@ -140,8 +140,8 @@ async fn list_sessions(
     ))]
 async fn revoke_session(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<SessionId>,
 ) -> ApiResult<StatusCode> {
     sessions::revoke(&state, &client, &who, id).await?;
@@ -178,7 +178,7 @@ pub struct EventList {
 ))]
 async fn events(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<EventList>> {
     let page_query = Page::parse(query)?;
@@ -234,8 +234,8 @@ pub struct PasswordChange {
 ))]
 async fn change_password(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     security::change_password(
@@ -258,8 +258,8 @@ async fn change_password(
 ))]
 async fn delete_me(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     _body: EmptyBody,
 ) -> ApiResult<StatusCode> {
     security::delete_account(&state, &client, &who).await?;
@@ -293,7 +293,7 @@ pub struct DeviceList {
 ))]
 async fn list_devices(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
 ) -> ApiResult<Json<DeviceList>> {
     let items = devices::list(&state, &who)
         .await?
@@ -321,8 +321,8 @@ async fn list_devices(
     ))]
 async fn revoke_device(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<DeviceId>,
 ) -> ApiResult<StatusCode> {
     devices::revoke(&state, &client, &who, id).await?;

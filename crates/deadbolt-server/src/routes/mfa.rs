@@ -1,10 +1,9 @@
 //! `/v1/me/mfa`: the caller's second-factor methods.
 
 use super::{AuthProblems, BodyProblems, PlantProblems, SendProblems, Unavailable};
-use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ClientInfo, EmptyBody, JsonOrEmpty, Principal};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, Caller, Client, EmptyBody, JsonOrEmpty};
 use crate::routes::views::{CodeSentView, MethodDetails};
-use crate::services::mfa;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,6 +11,7 @@ use axum::Json;
 use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::mfa;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -44,7 +44,10 @@ pub struct MfaOverview {
 #[utoipa::path(get, path = "/v1/me/mfa", tag = "mfa", security(("bearer" = [])), responses(
     (status = 200, body = MfaOverview), AuthProblems, Unavailable,
 ))]
-async fn overview(State(state): State<AppState>, who: Principal) -> ApiResult<Json<MfaOverview>> {
+async fn overview(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<Json<MfaOverview>> {
     let o = mfa::overview(&state, who.session.account_id).await?;
     Ok(Json(MfaOverview {
         enabled: o.enabled,
@@ -83,8 +86,8 @@ pub struct TotpEnrollment {
 ))]
 async fn enroll_totp(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollTotp>,
 ) -> ApiResult<(StatusCode, Json<TotpEnrollment>)> {
     let label = body.label;
@@ -146,8 +149,8 @@ impl From<mfa::CodeEnrollment> for CodeEnrollment {
 ))]
 async fn enroll_email(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollEmail>,
 ) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
     let e =
@@ -162,8 +165,8 @@ async fn enroll_email(
 ))]
 async fn enroll_sms(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollPhone>,
 ) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
     let e = mfa::enroll_sent_code(
@@ -185,8 +188,8 @@ async fn enroll_sms(
 ))]
 async fn enroll_voice(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollPhone>,
 ) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
     let e = mfa::enroll_sent_code(
@@ -226,8 +229,8 @@ pub struct WebauthnEnrollment {
 ))]
 async fn enroll_webauthn(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollWebauthn>,
 ) -> ApiResult<(StatusCode, Json<WebauthnEnrollment>)> {
     let e = mfa::enroll_webauthn(&state, &client, &who, body.label).await?;
@@ -250,8 +253,8 @@ async fn enroll_webauthn(
 ))]
 async fn resend(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<MethodId>,
     _body: EmptyBody,
 ) -> ApiResult<(StatusCode, Json<CodeSentView>)> {
@@ -289,8 +292,8 @@ pub struct ConfirmResponse {
 ))]
 async fn confirm(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<MethodId>,
     ApiJson(body): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Json<ConfirmResponse>> {
@@ -298,8 +301,8 @@ async fn confirm(
         (Some(code), None) => mfa::Confirmation::Code(Secret::new(code)),
         (None, Some(credential)) => mfa::Confirmation::Credential(credential),
         _ => {
-            return Err(crate::error::ApiError::InvalidRequest(
-                "send `code`, or `credential` for a security key".into(),
+            return Err(ApiError::invalid_request(
+                "send `code`, or `credential` for a security key",
             ))
         }
     };
@@ -329,8 +332,8 @@ pub struct PrimaryResponse {
 ))]
 async fn set_primary(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<PrimaryRequest>,
 ) -> ApiResult<Json<PrimaryResponse>> {
     mfa::set_primary(&state, &client, &who, MethodId(body.method_id)).await?;
@@ -349,8 +352,8 @@ async fn set_primary(
 ))]
 async fn remove(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<MethodId>,
 ) -> ApiResult<StatusCode> {
     mfa::remove(&state, &client, &who, id).await?;
@@ -369,8 +372,8 @@ pub struct RecoveryCodes {
 ))]
 async fn regenerate(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     _body: EmptyBody,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let codes = mfa::regenerate_recovery_codes(&state, &client, &who).await?;
@@ -385,8 +388,8 @@ async fn regenerate(
 ))]
 async fn disable(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     _body: EmptyBody,
 ) -> ApiResult<StatusCode> {
     mfa::disable(&state, &client, &who).await?;

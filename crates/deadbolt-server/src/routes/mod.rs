@@ -23,6 +23,7 @@ pub mod views;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use axum::Router;
+use deadbolt_usecases::DomainError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -71,7 +72,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     docs::add_self(&mut api);
     let router = router
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(|| async { ApiError::from(DomainError::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     (router, api)
 }

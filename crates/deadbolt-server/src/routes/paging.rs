@@ -30,13 +30,11 @@ impl Page {
     pub fn parse(
         query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
     ) -> ApiResult<Self> {
-        let Query(q) =
-            query.map_err(|e| ApiError::InvalidRequest(format!("bad query: {}", e.body_text())))?;
+        let Query(q) = query
+            .map_err(|e| ApiError::invalid_request(format!("bad query: {}", e.body_text())))?;
         let limit = q.limit.unwrap_or(50);
         if !(1..=100).contains(&limit) {
-            return Err(ApiError::InvalidRequest(
-                "limit must be between 1 and 100".into(),
-            ));
+            return Err(ApiError::invalid_request("limit must be between 1 and 100"));
         }
         let after = q.cursor.as_deref().map(decode).transpose()?;
         Ok(Self { limit, after })
@@ -59,7 +57,7 @@ fn encode(at: OffsetDateTime, id: uuid::Uuid) -> String {
 }
 
 fn decode(raw: &str) -> ApiResult<(OffsetDateTime, uuid::Uuid)> {
-    let bad = || ApiError::InvalidRequest("bad cursor".into());
+    let bad = || ApiError::invalid_request("bad cursor");
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (ms, id) = text.split_once(':').ok_or_else(bad)?;

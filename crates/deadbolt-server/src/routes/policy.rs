@@ -2,15 +2,16 @@
 
 use super::admin::AdminProblems;
 use super::{AuthProblems, BodyProblems, Unavailable};
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ClientInfo, Principal};
-use crate::services::policy;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, Caller, Client};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use deadbolt_core::policy::Policy;
+use deadbolt_usecases::policy;
+use deadbolt_usecases::DomainError;
 use std::sync::Arc;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -36,7 +37,7 @@ fn answer(version: i64, policy: Arc<Policy>) -> Response {
     (status = 200, description = "The policy", body = Object),
     AdminProblems, AuthProblems, Unavailable,
 ))]
-async fn get_policy(State(state): State<AppState>, who: Principal) -> ApiResult<Response> {
+async fn get_policy(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Response> {
     let (version, policy) = policy::current(&state, &who).await?;
     Ok(answer(version, policy))
 }
@@ -55,8 +56,8 @@ async fn get_policy(State(state): State<AppState>, who: Principal) -> ApiResult<
 ))]
 async fn put_policy(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Response> {
@@ -67,7 +68,7 @@ async fn put_policy(
                 .ok()
                 .and_then(|t| t.trim().trim_matches('"').parse::<i64>().ok())
                 .ok_or_else(|| {
-                    ApiError::InvalidRequest("If-Match must be the ETag GET returned".into())
+                    DomainError::InvalidRequest("If-Match must be the ETag GET returned".into())
                 })?,
         ),
     };

@@ -2,15 +2,15 @@
 
 use super::{BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{ApiJson, Client};
 use crate::routes::factor_input::factor_input;
 use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
-use crate::services::reset;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::reset;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -38,7 +38,7 @@ pub struct ResetRequest {
 ))]
 async fn start(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> ApiResult<StatusCode> {
     reset::start(&state, &client, &body.email).await?;
@@ -72,7 +72,7 @@ pub struct ResetStarted {
 ))]
 async fn verify(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<ResetVerify>,
 ) -> ApiResult<Json<ResetStarted>> {
     let started = reset::verify(&state, &client, &body.email, &Secret::new(body.code)).await?;
@@ -100,11 +100,11 @@ pub struct ResetChallenge {
 ))]
 async fn challenge(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<ResetChallenge>,
 ) -> ApiResult<ChallengeAnswer> {
     let challenge = reset::reset_challenge(&state, &Secret::new(body.reset_token)).await?;
-    let sent = crate::services::factors::send_challenge(
+    let sent = deadbolt_usecases::factors::send_challenge(
         &state,
         &client,
         &challenge,
@@ -138,7 +138,7 @@ pub struct ResetComplete {
 ))]
 async fn complete(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<ResetComplete>,
 ) -> ApiResult<StatusCode> {
     let factor = body

@@ -1,11 +1,12 @@
 //! Liveness, readiness, keys and metrics.
 
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
+use deadbolt_usecases::DomainError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -40,7 +41,7 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
         Ok(()) => Ok(Json(Status { status: "ready" })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::Unavailable)
+            Err(DomainError::Unavailable.into())
         }
     }
 }
@@ -78,7 +79,7 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 ))]
 async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     if !state.config.metrics.public {
-        return Err(ApiError::NotFound);
+        return Err(DomainError::NotFound.into());
     }
     Ok((
         [(

@@ -2,15 +2,15 @@
 
 use super::{AuthProblems, BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ClientInfo, Principal};
+use crate::extract::{ApiJson, Caller, Client};
 use crate::routes::factor_input::factor_input;
 use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
-use crate::services::stepup::{self, Begin, StepUpFactor};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
+use deadbolt_usecases::stepup::{self, Begin, StepUpFactor};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -46,8 +46,8 @@ impl StepUpRequest {
             .as_ref()
             .is_some_and(|t| t.is_empty() || t.len() > 64)
         {
-            return Err(ApiError::InvalidRequest(
-                "target must be 1 to 64 characters".into(),
+            return Err(ApiError::invalid_request(
+                "target must be 1 to 64 characters",
             ));
         }
         // an id is one thing however it is spelled: compared in its canonical form
@@ -91,7 +91,7 @@ pub enum StepUpBegin {
 ))]
 async fn begin(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<StepUpRequest>,
 ) -> ApiResult<Json<StepUpBegin>> {
     let (action, target) = body.into_parts()?;
@@ -139,13 +139,13 @@ pub struct StepUpChallengeRequest {
 ))]
 async fn challenge(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<StepUpChallengeRequest>,
 ) -> ApiResult<ChallengeAnswer> {
     let challenge =
         stepup::step_up_challenge(&state, &who, &Secret::new(body.challenge_token)).await?;
-    let sent = crate::services::factors::send_challenge(
+    let sent = deadbolt_usecases::factors::send_challenge(
         &state,
         &client,
         &challenge,
@@ -176,7 +176,7 @@ impl StepUpVerifyRequest {
         let answer = match self.type_ {
             FactorType::Password => {
                 StepUpFactor::Password(Secret::new(self.password.ok_or_else(|| {
-                    ApiError::InvalidRequest("`password` is required for type password".into())
+                    ApiError::invalid_request("`password` is required for type password")
                 })?))
             }
             other => StepUpFactor::Factor(factor_input(
@@ -199,8 +199,8 @@ impl StepUpVerifyRequest {
 ))]
 async fn verify(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<StepUpVerifyRequest>,
 ) -> ApiResult<Json<StepUpSatisfied>> {
     let (challenge_token, answer) = body.into_answer()?;

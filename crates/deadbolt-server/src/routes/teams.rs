@@ -2,14 +2,14 @@
 
 use super::{AuthProblems, BodyProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ClientInfo, Principal};
-use crate::services::teams::{self, Team};
+use crate::extract::{ApiJson, ApiPath, Caller, Client};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use deadbolt_core::ids::{AccountId, InvitationId, TeamId};
 use deadbolt_store::{InvitationRecord, MemberRecord};
+use deadbolt_usecases::teams::{self, Team};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -131,8 +131,8 @@ pub enum ManageProblems {
 ))]
 async fn create(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<NewTeam>,
 ) -> ApiResult<(StatusCode, Json<TeamCreated>)> {
     let team = teams::create(&state, &client, &who, &body.name).await?;
@@ -149,7 +149,7 @@ async fn create(
 #[utoipa::path(get, path = "/v1/teams", tag = "teams", security(("bearer" = [])), responses(
     (status = 200, body = TeamList), AuthProblems, Unavailable,
 ))]
-async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<TeamList>> {
+async fn list(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Json<TeamList>> {
     let all = teams::list(&state, &who).await?;
     Ok(Json(TeamList {
         items: all.iter().map(TeamView::from).collect(),
@@ -166,7 +166,7 @@ async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<T
 ))]
 async fn get(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<TeamId>,
 ) -> ApiResult<Json<TeamView>> {
     let team = teams::get(&state, &who, id).await?;
@@ -223,8 +223,8 @@ pub enum InviteProblems {
 ))]
 async fn add_member(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<TeamId>,
     ApiJson(body): ApiJson<NewMember>,
 ) -> ApiResult<(StatusCode, Json<InvitationSent>)> {
@@ -252,8 +252,8 @@ async fn add_member(
 ))]
 async fn withdraw_invitation(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath((id, invitation)): ApiPath<(TeamId, InvitationId)>,
 ) -> ApiResult<StatusCode> {
     teams::withdraw(&state, &client, &who, id, invitation).await?;
@@ -322,7 +322,7 @@ pub enum AnswerProblems {
 ))]
 async fn my_invitations(
     State(state): State<AppState>,
-    who: Principal,
+    Caller(who): Caller,
 ) -> ApiResult<Json<InvitationList>> {
     let all = teams::invitations(&state, &who).await?;
     Ok(Json(InvitationList {
@@ -340,8 +340,8 @@ async fn my_invitations(
 ))]
 async fn accept_invitation(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<InvitationId>,
 ) -> ApiResult<Json<TeamView>> {
     let team = teams::accept(&state, &client, &who, id).await?;
@@ -356,8 +356,8 @@ async fn accept_invitation(
 ))]
 async fn decline_invitation(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<InvitationId>,
 ) -> ApiResult<StatusCode> {
     teams::decline(&state, &client, &who, id).await?;
@@ -377,8 +377,8 @@ pub struct RoleChange {
 ))]
 async fn change_member(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath((id, account)): ApiPath<(TeamId, AccountId)>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> ApiResult<Json<MemberView>> {
@@ -395,8 +395,8 @@ async fn change_member(
 ))]
 async fn remove_member(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     ApiPath((id, account)): ApiPath<(TeamId, AccountId)>,
 ) -> ApiResult<StatusCode> {
     teams::remove_member(&state, &client, &who, id, account).await?;

@@ -2,13 +2,13 @@
 
 use super::{AuthProblems, BodyProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ClientInfo, EmptyBody, Principal};
-use crate::services::sessions::{self, IssuedTokens};
+use crate::extract::{ApiJson, Caller, Client, EmptyBody};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::sessions::{self, IssuedTokens};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -73,7 +73,7 @@ pub struct RefreshRequest {
 ))]
 async fn refresh(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Client(client): Client,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let tokens = sessions::refresh(&state, &client, Secret::new(body.refresh_token)).await?;
@@ -89,8 +89,8 @@ async fn refresh(
 ))]
 async fn logout(
     State(state): State<AppState>,
-    client: ClientInfo,
-    who: Principal,
+    Client(client): Client,
+    Caller(who): Caller,
     _body: EmptyBody,
 ) -> ApiResult<StatusCode> {
     sessions::logout(&state, &client, &who).await?;

@@ -123,11 +123,11 @@ pub enum ChallengeAnswer {
     WebAuthn(serde_json::Value),
 }
 
-impl From<crate::services::factors::Challenged> for ChallengeAnswer {
-    fn from(c: crate::services::factors::Challenged) -> Self {
+impl From<deadbolt_usecases::factors::Challenged> for ChallengeAnswer {
+    fn from(c: deadbolt_usecases::factors::Challenged) -> Self {
         match c {
-            crate::services::factors::Challenged::Sent(sent) => Self::Sent(sent.into()),
-            crate::services::factors::Challenged::WebAuthn(options) => Self::WebAuthn(options),
+            deadbolt_usecases::factors::Challenged::Sent(sent) => Self::Sent(sent.into()),
+            deadbolt_usecases::factors::Challenged::WebAuthn(options) => Self::WebAuthn(options),
         }
     }
 }
@@ -149,8 +149,8 @@ impl axum::response::IntoResponse for ChallengeAnswer {
     }
 }
 
-impl From<crate::services::factors::CodeSent> for CodeSentView {
-    fn from(c: crate::services::factors::CodeSent) -> Self {
+impl From<deadbolt_usecases::factors::CodeSent> for CodeSentView {
+    fn from(c: deadbolt_usecases::factors::CodeSent) -> Self {
         Self {
             sent_to: c.sent_to,
             resend_after: c.resend_after,

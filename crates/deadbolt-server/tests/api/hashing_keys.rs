@@ -3,10 +3,10 @@
 //! rotation at once (a leak) ends all it hashed.
 
 use crate::helpers::*;
-use deadbolt_server::keyring::KeyRing;
-use deadbolt_server::master_key::MasterKeys;
-use deadbolt_server::system::OsRandom;
 use deadbolt_store::Store;
+use deadbolt_usecases::keyring::KeyRing;
+use deadbolt_usecases::master_key::MasterKeys;
+use deadbolt_usecases::system::OsRandom;
 use serde_json::{json, Value};
 use time::Duration;
 
@@ -80,7 +80,9 @@ async fn recovery_code_works(app: &TestApp, email: &str, code: &str) -> bool {
 
 /// A store of its own, as `deadbolt keys rotate` has.
 async fn outside_store(app: &TestApp) -> Store {
-    deadbolt_server::app::open_store(&app.config).await.unwrap()
+    deadbolt_usecases::context::open_store(&app.config)
+        .await
+        .unwrap()
 }
 
 /// The stored hashing keys' ids, the live one first.
@@ -143,7 +145,7 @@ async fn hashing_key_rotation_keeps_what_is_used_and_ends_what_is_not_with_the_o
     let master =
         MasterKeys::load_or_create(&app.config.secrets.master_key_file, &OsRandom).unwrap();
     let now = time::OffsetDateTime::from_unix_timestamp(app.now_unix()).unwrap();
-    let new_id = deadbolt_server::keyring::rotate_hashing(
+    let new_id = deadbolt_usecases::keyring::rotate_hashing(
         &store,
         &master,
         &OsRandom,
@@ -225,7 +227,7 @@ async fn hashing_key_rotation_at_once_ends_everything_the_old_keys_hashed() {
 
     // a routine rotation first: the command keeps the old key until the last trusted device
     // it may have hashed has ended (made 30 s ago, for 30 days), and a minute for instances
-    let routine = deadbolt_server::rotation::rotate_hashing(
+    let routine = deadbolt_usecases::rotation::rotate_hashing(
         &store,
         &app.config,
         clock.as_ref(),
@@ -242,7 +244,7 @@ async fn hashing_key_rotation_at_once_ends_everything_the_old_keys_hashed() {
     wait_for_the_server(&app, &store, "leak@example.com").await;
 
     // then the key leaks: this key and every older one end at once
-    let leaked = deadbolt_server::rotation::rotate_hashing(
+    let leaked = deadbolt_usecases::rotation::rotate_hashing(
         &store,
         &app.config,
         clock.as_ref(),

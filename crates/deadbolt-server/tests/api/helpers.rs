@@ -2,8 +2,8 @@
 //! database, per DEADBOLT_TEST_DATABASE) and a real SMTP server (aiosmtpd) receiving its mail.
 
 use deadbolt_core::clock::{Clock, ManualClock};
-use deadbolt_server::system::{OsRandom, SystemClock};
 use deadbolt_server::{Application, Config};
+use deadbolt_usecases::system::{OsRandom, SystemClock};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -753,7 +753,7 @@ pub async fn verified_account(app: &mut TestApp, email: &str) -> Value {
 /// signed in with both factors (an admin's own MFA is required): its access token and TOTP
 /// secret. Needs the manual clock (the confirmation spends the current time step).
 pub async fn admin_signed_in(app: &TestApp, email: &str) -> (String, String) {
-    use deadbolt_server::services::accounts::{create_by_operator, OperatorAccount};
+    use deadbolt_usecases::accounts::{create_by_operator, OperatorAccount};
     let clock: Arc<dyn Clock> = app.clock.clone().expect("spawn with manual_clock");
     let state = deadbolt_server::app::build_state(app.config.clone(), clock, Arc::new(OsRandom))
         .await
@@ -807,9 +807,9 @@ pub async fn operator_account(app: &TestApp, email: &str, roles: &[&str]) {
     let state = deadbolt_server::app::build_state(app.config.clone(), clock, Arc::new(OsRandom))
         .await
         .unwrap();
-    deadbolt_server::services::accounts::create_by_operator(
+    deadbolt_usecases::accounts::create_by_operator(
         &state,
-        deadbolt_server::services::accounts::OperatorAccount {
+        deadbolt_usecases::accounts::OperatorAccount {
             email: email.into(),
             password: deadbolt_core::secret::Secret::new(PASSWORD),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),

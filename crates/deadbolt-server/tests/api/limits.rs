@@ -542,14 +542,14 @@ async fn reset_and_resend_take_as_long_for_unknown_addresses_and_send_them_nothi
     let state = deadbolt_server::app::build_state(
         app.config.clone(),
         clock,
-        std::sync::Arc::new(deadbolt_server::system::OsRandom),
+        std::sync::Arc::new(deadbolt_usecases::system::OsRandom),
     )
     .await
     .unwrap();
     for i in 0..N {
-        deadbolt_server::services::accounts::create_by_operator(
+        deadbolt_usecases::accounts::create_by_operator(
             &state,
-            deadbolt_server::services::accounts::OperatorAccount {
+            deadbolt_usecases::accounts::OperatorAccount {
                 email: format!("known{i}@example.com"),
                 password: deadbolt_core::secret::Secret::new(PASSWORD),
                 roles: vec![],

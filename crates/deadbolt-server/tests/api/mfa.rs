@@ -646,10 +646,10 @@ async fn totp_secrets_are_sealed_and_survive_a_master_key_rotation() {
     );
 
     // rotate while the server runs
-    let report = deadbolt_server::rotation::rotate(
+    let report = deadbolt_usecases::rotation::rotate(
         &store,
         &app.config.secrets.master_key_file,
-        &deadbolt_server::system::OsRandom,
+        &deadbolt_usecases::system::OsRandom,
     )
     .await
     .unwrap();
@@ -670,7 +670,7 @@ async fn totp_secrets_are_sealed_and_survive_a_master_key_rotation() {
         "tokens signed before still verify"
     );
     assert_eq!(
-        deadbolt_server::rotation::prune(&store, &app.config.secrets.master_key_file)
+        deadbolt_usecases::rotation::prune(&store, &app.config.secrets.master_key_file)
             .await
             .unwrap(),
         1

@@ -85,10 +85,10 @@ async fn a_waiting_message_is_sealed_and_survives_a_master_key_rotation() {
     assert_eq!(waiting.len(), 1, "the code's message waits, sealed");
     let old_key = waiting[0].master_key_id().unwrap().to_owned();
 
-    let report = deadbolt_server::rotation::rotate(
+    let report = deadbolt_usecases::rotation::rotate(
         &store,
         &app.config.secrets.master_key_file,
-        &deadbolt_server::system::OsRandom,
+        &deadbolt_usecases::system::OsRandom,
     )
     .await
     .unwrap();
@@ -98,7 +98,7 @@ async fn a_waiting_message_is_sealed_and_survives_a_master_key_rotation() {
     assert_ne!(report.new_key_id, old_key);
     // the old key is no longer needed by anything, so it goes
     assert_eq!(
-        deadbolt_server::rotation::prune(&store, &app.config.secrets.master_key_file)
+        deadbolt_usecases::rotation::prune(&store, &app.config.secrets.master_key_file)
             .await
             .unwrap(),
         1

@@ -297,7 +297,7 @@ async fn another_instance_applies_a_change_within_seconds() {
     let second = deadbolt_server::Application::build_with(
         app.config.clone(),
         clock,
-        Arc::new(deadbolt_server::system::OsRandom),
+        Arc::new(deadbolt_usecases::system::OsRandom),
     )
     .await
     .unwrap();

@@ -368,14 +368,16 @@ fn kid_of(token: &str) -> String {
 async fn rotate_signing_key(
     app: &TestApp,
     immediately: bool,
-) -> deadbolt_server::rotation::SigningRotation {
-    let store = deadbolt_server::app::open_store(&app.config).await.unwrap();
+) -> deadbolt_usecases::rotation::SigningRotation {
+    let store = deadbolt_usecases::context::open_store(&app.config)
+        .await
+        .unwrap();
     let clock = app.clock.clone().expect("spawn with manual_clock");
-    let rotated = deadbolt_server::rotation::rotate_signing(
+    let rotated = deadbolt_usecases::rotation::rotate_signing(
         &store,
         &app.config,
         clock.as_ref(),
-        &deadbolt_server::system::OsRandom,
+        &deadbolt_usecases::system::OsRandom,
         immediately,
     )
     .await

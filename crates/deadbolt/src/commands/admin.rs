@@ -3,8 +3,8 @@
 use crate::ConfigArg;
 use clap::Subcommand;
 use deadbolt_core::secret::Secret;
-use deadbolt_server::services::accounts::{create_by_operator, OperatorAccount};
-use deadbolt_server::system::{OsRandom, SystemClock};
+use deadbolt_usecases::accounts::{create_by_operator, OperatorAccount};
+use deadbolt_usecases::system::{OsRandom, SystemClock};
 use std::io::Read;
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 
 use crate::ConfigArg;
 use clap::Subcommand;
-use deadbolt_server::system::{OsRandom, SystemClock};
+use deadbolt_usecases::system::{OsRandom, SystemClock};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -53,10 +53,10 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
     } = command;
     let config = super::load_config(&config)?;
     super::init_logging(&config);
-    let store = deadbolt_server::app::open_store(&config).await?;
+    let store = deadbolt_usecases::context::open_store(&config).await?;
     let file = &config.secrets.master_key_file;
     if signing {
-        let r = deadbolt_server::rotation::rotate_signing(
+        let r = deadbolt_usecases::rotation::rotate_signing(
             &store,
             &config,
             &SystemClock,
@@ -77,7 +77,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             None => println!("new signing key {}", r.new_kid),
         }
     } else if hashing {
-        let r = deadbolt_server::rotation::rotate_hashing(
+        let r = deadbolt_usecases::rotation::rotate_hashing(
             &store,
             &config,
             &SystemClock,
@@ -102,13 +102,13 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             ),
         }
     } else if prune {
-        let removed = deadbolt_server::rotation::prune(&store, file).await?;
+        let removed = deadbolt_usecases::rotation::prune(&store, file).await?;
         println!(
             "removed {removed} unused master key(s) from {}",
             file.display()
         );
     } else {
-        let r = deadbolt_server::rotation::rotate(&store, file, &OsRandom).await?;
+        let r = deadbolt_usecases::rotation::rotate(&store, file, &OsRandom).await?;
         println!(
             "new master key {}: re-sealed {} service key(s), {} TOTP secret(s) and {} waiting message(s)",
             r.new_key_id, r.service_keys, r.totp_secrets, r.messages

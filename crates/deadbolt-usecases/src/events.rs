@@ -1,13 +1,13 @@
 //! Building security events with time and place.
 
-use crate::extract::ClientInfo;
-use crate::state::AppState;
+use crate::client::ClientInfo;
+use crate::context::Context;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, EventId};
 use deadbolt_store::EventRecord;
 
 pub fn event(
-    state: &AppState,
+    state: &Context,
     kind: EventKind,
     account: Option<AccountId>,
     client: &ClientInfo,

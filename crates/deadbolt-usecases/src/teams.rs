@@ -7,13 +7,13 @@
 //! verified account hears of it by email (never a bare address: that would let anyone mail
 //! anyone), at most once an hour.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
-use crate::services::events::event;
-use crate::services::notify::{notice, Notice};
-use crate::services::risk::quiet_for_an_hour;
-use crate::services::stepup;
-use crate::state::AppState;
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::notify::{notice, Notice};
+use crate::risk::quiet_for_an_hour;
+use crate::stepup;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, InvitationId, TeamId};
@@ -44,11 +44,11 @@ pub struct Team {
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     name: &str,
-) -> ApiResult<TeamRecord> {
+) -> DomainResult<TeamRecord> {
     let name = team::check_name(name)?;
     let now = state.clock.now();
     let record = TeamRecord {
@@ -76,7 +76,7 @@ pub async fn create(
 }
 
 /// The caller's teams, each with its members.
-pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<Team>> {
+pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<Team>> {
     let mut out = Vec::new();
     let now = state.clock.now();
     for team in state.store.teams_of(who.session.account_id).await? {
@@ -92,14 +92,14 @@ pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<Team>> {
 }
 
 /// One of the caller's teams; a team the caller is not in does not exist for them.
-pub async fn get(state: &AppState, who: &Principal, id: TeamId) -> ApiResult<Team> {
-    let team = state.store.team(id).await?.ok_or(ApiError::NotFound)?;
+pub async fn get(state: &Context, who: &Principal, id: TeamId) -> DomainResult<Team> {
+    let team = state.store.team(id).await?.ok_or(DomainError::NotFound)?;
     let members = state.store.members_of(id).await?;
     if !members
         .iter()
         .any(|m| m.account_id == who.session.account_id)
     {
-        return Err(ApiError::NotFound);
+        return Err(DomainError::NotFound);
     }
     let invitations = state
         .store
@@ -121,24 +121,24 @@ struct Allowed {
 
 /// The caller's role in the team, which must allow the change; then the step-up.
 async fn authorise(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     team: &Team,
     from: Option<TeamRole>,
     to: Option<TeamRole>,
     target: Option<AccountId>,
-) -> ApiResult<Allowed> {
+) -> DomainResult<Allowed> {
     let me = who.session.account_id;
     let actor = team
         .members
         .iter()
         .find(|m| m.account_id == me)
         .map(|m| m.role)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(DomainError::NotFound)?;
     // leaving a team is everyone's right (the last owner's excepted, checked on write)
     let leaving = target == Some(me) && to.is_none();
     if !leaving && !may_change(actor, from, to) {
-        return Err(ApiError::Forbidden(
+        return Err(DomainError::Forbidden(
             "only owners manage owners, and owners and admins manage members",
         ));
     }
@@ -153,13 +153,13 @@ async fn authorise(
 /// a guard that the caller still has the role the change was judged by: roles read before the
 /// lock may have changed since.
 async fn commit_change(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     allowed: Allowed,
     team: TeamId,
     change: Write,
     recorded: Vec<Write>,
-) -> ApiResult<BatchOutcome> {
+) -> DomainResult<BatchOutcome> {
     let mut writes: Vec<Write> = state
         .store
         .lock_bucket(&format!("team:{team}"))
@@ -175,11 +175,11 @@ async fn commit_change(
 
 /// Why a guarded change found nothing to change: the team kept its last owner, or someone
 /// changed it meanwhile.
-fn refused(from: TeamRole) -> ApiError {
+fn refused(from: TeamRole) -> DomainError {
     if from == TeamRole::Owner {
-        ApiError::LastOwner
+        DomainError::LastOwner
     } else {
-        ApiError::InvalidRequest("the team changed meanwhile: reload it and try again".into())
+        DomainError::InvalidRequest("the team changed meanwhile: reload it and try again".into())
     }
 }
 
@@ -196,19 +196,19 @@ pub struct Invited {
 /// address again renews its invitation. A member's address is refused (`already_member`): the
 /// caller sees the members anyway, so that tells nothing new.
 pub async fn invite(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
     email: &str,
     role: &str,
-) -> ApiResult<Invited> {
+) -> DomainResult<Invited> {
     let role = TeamRole::parse(role)?;
     let team = get(state, who, id).await?;
     let allowed = authorise(state, who, &team, None, Some(role), None).await?;
     let email = Email::parse(email)?;
     if team.members.iter().any(|m| m.email == email.as_str()) {
-        return Err(ApiError::AlreadyMember);
+        return Err(DomainError::AlreadyMember);
     }
     let me = who.session.account_id;
     let now = state.clock.now();
@@ -222,7 +222,7 @@ pub async fn invite(
         .failure_window(&sent, policy.window_start(now))
         .await?;
     if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
-        return Err(ApiError::TooManyAttempts {
+        return Err(DomainError::TooManyAttempts {
             retry_after: retry_after_seconds(wait),
         });
     }
@@ -274,19 +274,19 @@ pub async fn invite(
 /// Withdraws one of the team's invitations (step-up `team.manage`; the caller's role must
 /// allow giving the invited role).
 pub async fn withdraw(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
     invitation: InvitationId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let team = get(state, who, id).await?;
     let target = team
         .invitations
         .iter()
         .find(|i| i.id == invitation)
         .cloned()
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(DomainError::NotFound)?;
     let allowed = authorise(state, who, &team, None, Some(target.role), None).await?;
     let withdrawn = event(
         state,
@@ -298,23 +298,23 @@ pub async fn withdraw(
     let change = invitation_writes::withdraw(id, invitation);
     match commit_change(state, who, allowed, id, change, vec![withdrawn.write()]).await? {
         BatchOutcome::Committed => Ok(()),
-        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+        BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
     }
 }
 
 /// The caller's address, which must be verified: an invitation goes to whoever holds the
 /// address, and an account made with someone else's address (pre-hijacking) must gain nothing,
 /// nor be able to turn down what was meant for the address's owner.
-async fn verified_address(state: &AppState, who: &Principal) -> ApiResult<String> {
-    let account = crate::services::sessions::account_of(state, who).await?;
+async fn verified_address(state: &Context, who: &Principal) -> DomainResult<String> {
+    let account = crate::sessions::account_of(state, who).await?;
     if !account.email_verified {
-        return Err(ApiError::EmailUnverified);
+        return Err(DomainError::EmailUnverified);
     }
     Ok(account.email.as_str().to_owned())
 }
 
 /// The standing invitations addressed to the caller.
-pub async fn invitations(state: &AppState, who: &Principal) -> ApiResult<Vec<InvitationRecord>> {
+pub async fn invitations(state: &Context, who: &Principal) -> DomainResult<Vec<InvitationRecord>> {
     let email = verified_address(state, who).await?;
     Ok(state
         .store
@@ -324,18 +324,18 @@ pub async fn invitations(state: &AppState, who: &Principal) -> ApiResult<Vec<Inv
 
 /// Accepts an invitation addressed to the caller: they join with the invited role.
 pub async fn accept(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     invitation: InvitationId,
-) -> ApiResult<Team> {
+) -> DomainResult<Team> {
     let email = verified_address(state, who).await?;
     let now = state.clock.now();
     let found = state
         .store
         .invitation_for(invitation, &email, now)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(DomainError::NotFound)?;
     let me = who.session.account_id;
     let team = found.team_id;
     if state
@@ -350,7 +350,7 @@ pub async fn accept(
             .store
             .commit(vec![invitation_writes::drop_for(team, &email)])
             .await?;
-        return Err(ApiError::AlreadyMember);
+        return Err(DomainError::AlreadyMember);
     }
     let accepted = event(
         state,
@@ -369,26 +369,26 @@ pub async fn accept(
     writes.push(accepted.write());
     match state.store.commit(writes).await {
         // withdrawn, renewed, expired or its inviter lost the right meanwhile
-        Ok(BatchOutcome::GuardFailed(_)) => Err(ApiError::NotFound),
+        Ok(BatchOutcome::GuardFailed(_)) => Err(DomainError::NotFound),
         Ok(BatchOutcome::Committed) => get(state, who, team).await,
-        Err(StoreError::Conflict) => Err(ApiError::AlreadyMember),
+        Err(StoreError::Conflict) => Err(DomainError::AlreadyMember),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Declines an invitation addressed to the caller: it is gone.
 pub async fn decline(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     invitation: InvitationId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let email = verified_address(state, who).await?;
     let found = state
         .store
         .invitation_for(invitation, &email, state.clock.now())
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(DomainError::NotFound)?;
     let declined = event(
         state,
         EventKind::TeamInvitationDeclined,
@@ -405,27 +405,27 @@ pub async fn decline(
         .await?
     {
         BatchOutcome::Committed => Ok(()),
-        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+        BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
     }
 }
 
 /// The member `account` of the team, as the caller can see it.
-fn member(team: &Team, account: AccountId) -> ApiResult<MemberRecord> {
+fn member(team: &Team, account: AccountId) -> DomainResult<MemberRecord> {
     team.members
         .iter()
         .find(|m| m.account_id == account)
         .cloned()
-        .ok_or(ApiError::NotFound)
+        .ok_or(DomainError::NotFound)
 }
 
 pub async fn change_role(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
     account: AccountId,
     role: &str,
-) -> ApiResult<MemberRecord> {
+) -> DomainResult<MemberRecord> {
     let role = TeamRole::parse(role)?;
     let team = get(state, who, id).await?;
     let target = member(&team, account)?;
@@ -453,12 +453,12 @@ pub async fn change_role(
 }
 
 pub async fn remove_member(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
     account: AccountId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let team = get(state, who, id).await?;
     let target = member(&team, account)?;
     let allowed = authorise(state, who, &team, Some(target.role), None, Some(account)).await?;
@@ -480,7 +480,7 @@ pub async fn remove_member(
 /// per team, its lock, a guard that the team keeps an owner once the account leaves (or keeps
 /// nobody), and the team's deletion if the account was alone in it. A failed guard means the
 /// account is the last owner of a team with others (`last_owner`: hand it over first).
-pub async fn leave_all(state: &AppState, account: AccountId) -> ApiResult<Vec<Write>> {
+pub async fn leave_all(state: &Context, account: AccountId) -> DomainResult<Vec<Write>> {
     let teams = state.store.teams_of(account).await?;
     let mut writes = Vec::new();
     for team in &teams {

@@ -3,15 +3,15 @@
 //! user verification is two factors alone (`amr` hwk/swk + user + mfa, `acr` aal2). The
 //! account's second-factor lockout and the authenticator's failure run apply as to any factor.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
-use crate::services::attempts::{self, Bucket};
-use crate::services::events::event;
-use crate::services::factors::bucket;
-use crate::services::sessions::{self, IssuedTokens};
-use crate::services::webauthn::{self, Refused};
-use crate::services::{devices, mfa, risk};
-use crate::state::AppState;
+use crate::attempts::{self, Bucket};
+use crate::client::ClientInfo;
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::factors::bucket;
+use crate::sessions::{self, IssuedTokens};
+use crate::webauthn::{self, Refused};
+use crate::{devices, mfa, risk};
 use deadbolt_core::auth;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
@@ -25,9 +25,9 @@ use serde_json::json;
 /// address (`[limits] passkey_starts_per_ip_per_minute`); past the limit nothing is stored. A
 /// flood from many addresses meets the instance's gate (`passkey_starts_in_flight`) first.
 pub async fn start(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
-) -> ApiResult<(uuid::Uuid, serde_json::Value)> {
+) -> DomainResult<(uuid::Uuid, serde_json::Value)> {
     let _place = state.passkey_starts.enter()?;
     mfa::ensure_allowed(state, MethodKind::WebAuthn)?;
     if let Some(ip) = client.ip {
@@ -41,7 +41,7 @@ pub async fn start(
         match attempts::reserve(state, vec![bucket]).await? {
             Ok(counted) => counted.keep(),
             Err(full) => {
-                return Err(ApiError::TooManyAttempts {
+                return Err(DomainError::TooManyAttempts {
                     retry_after: full.retry_after,
                 })
             }
@@ -51,20 +51,20 @@ pub async fn start(
 }
 
 pub async fn finish(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     challenge_id: uuid::Uuid,
     credential: &serde_json::Value,
-) -> ApiResult<IssuedTokens> {
+) -> DomainResult<IssuedTokens> {
     mfa::ensure_allowed(state, MethodKind::WebAuthn)?;
     let found = webauthn::passkey_assertion(state, challenge_id, credential).await?;
     let account = state
         .store
         .account_by_id(found.record.account_id)
         .await?
-        .ok_or(ApiError::UnknownCredential)?;
+        .ok_or(DomainError::UnknownCredential)?;
     if account.sso_provider.is_some() {
-        return Err(ApiError::SsoRequired);
+        return Err(DomainError::SsoRequired);
     }
     let method = state
         .store
@@ -72,7 +72,7 @@ pub async fn finish(
         .await?
         .into_iter()
         .find(|m| m.id == found.record.method_id && m.confirmed_at.is_some())
-        .ok_or(ApiError::UnknownCredential)?;
+        .ok_or(DomainError::UnknownCredential)?;
     let now = state.clock.now();
     let (key, policy) = bucket(state, &account, MethodKind::WebAuthn);
     let seen = state
@@ -80,7 +80,7 @@ pub async fn finish(
         .failure_window(&key, policy.window_start(now))
         .await?;
     if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
-        return Err(ApiError::MfaLocked {
+        return Err(DomainError::MfaLocked {
             retry_after: retry_after_seconds(wait),
         });
     }
@@ -92,11 +92,11 @@ pub async fn finish(
     ) {
         AuthenticatorGate::Open => {}
         AuthenticatorGate::Wait(wait) => {
-            return Err(ApiError::TooManyAttempts {
+            return Err(DomainError::TooManyAttempts {
                 retry_after: retry_after_seconds(wait),
             })
         }
-        AuthenticatorGate::Disabled => return Err(ApiError::AuthenticatorDisabled),
+        AuthenticatorGate::Disabled => return Err(DomainError::AuthenticatorDisabled),
     }
     let verified = match webauthn::check_passkey(state, client, &account, found).await? {
         Ok(v) => v,
@@ -161,7 +161,7 @@ pub async fn finish(
             );
         }
         BatchOutcome::GuardFailed(_) => {
-            return Err(ApiError::Internal(anyhow::anyhow!(
+            return Err(DomainError::Internal(anyhow::anyhow!(
                 "a passkey sign-in write found nothing to change"
             )))
         }
@@ -175,14 +175,14 @@ pub async fn finish(
 /// authenticator, records it, and answers 401 `invalid_code` with the tries left before the
 /// lock (or 429 `mfa_locked` once it closed).
 async fn count_failure(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &deadbolt_core::account::Account,
     method: &deadbolt_store::MethodRecord,
     key: &str,
     policy: &deadbolt_core::throttle::ThrottlePolicy,
     refused: Refused,
-) -> ApiError {
+) -> DomainError {
     let now = state.clock.now();
     let cap = state.policy.get().lockout.authenticator_max_failures;
     let mut writes: Vec<Write> = state.store.lock_bucket(key).into_iter().collect();
@@ -212,7 +212,7 @@ async fn count_failure(
         state.outbox_wake.notify_one();
     }
     if let BatchOutcome::GuardFailed(_) = outcome {
-        return ApiError::MfaLocked {
+        return DomainError::MfaLocked {
             retry_after: policy.window.whole_seconds(),
         };
     }
@@ -236,7 +236,7 @@ async fn count_failure(
             return e.into();
         }
     }
-    ApiError::WrongSecondFactor {
+    DomainError::WrongSecondFactor {
         attempts_remaining: policy.max_failures.saturating_sub(seen.count),
     }
 }

@@ -1,13 +1,13 @@
 //! Password login. A closed throttle answers before any hashing; an unknown email costs one
 //! Argon2 verification like a wrong password, and both answer alike.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
-use crate::services::attempts::{self, Bucket};
-use crate::services::events::event;
-use crate::services::sessions::{self, IssuedTokens};
-use crate::services::{devices, mfa, risk};
-use crate::state::AppState;
+use crate::attempts::{self, Bucket};
+use crate::client::ClientInfo;
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::sessions::{self, IssuedTokens};
+use crate::{devices, mfa, risk};
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
@@ -40,7 +40,7 @@ pub enum LoginOutcome {
 
 /// The failure bucket of logins as `email` (public for the fuzz targets: however an address is
 /// typed, it must land in one bucket).
-pub fn email_bucket(state: &AppState, email: &str) -> String {
+pub fn email_bucket(state: &Context, email: &str) -> String {
     let normalised =
         Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
     let email_key = state
@@ -55,7 +55,7 @@ pub fn email_bucket(state: &AppState, email: &str) -> String {
 /// the normalised address as typed, not the account id, so unknown emails are throttled exactly
 /// like known ones; it is a keyed hash, so the table holds no addresses (nor whatever else
 /// people type into the email field).
-fn throttles(state: &AppState, email_key: &str, client: &ClientInfo) -> Vec<Bucket> {
+fn throttles(state: &Context, email_key: &str, client: &ClientInfo) -> Vec<Bucket> {
     let limits = &state.config.limits;
     let window = Duration::seconds(limits.login_window_seconds);
     let mut buckets = vec![Bucket {
@@ -77,7 +77,11 @@ fn throttles(state: &AppState, email_key: &str, client: &ClientInfo) -> Vec<Buck
     buckets
 }
 
-pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiResult<LoginOutcome> {
+pub async fn login(
+    state: &Context,
+    client: &ClientInfo,
+    input: Login,
+) -> DomainResult<LoginOutcome> {
     // A place in the hash pool first: when it is full, refusing must cost nothing, not even a
     // database query (nor count as a guess).
     let slot = state.hash_pool.reserve()?;
@@ -109,7 +113,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
                     json!({"scope": scope}),
                 ))
                 .await?;
-            return Err(ApiError::TooManyAttempts {
+            return Err(DomainError::TooManyAttempts {
                 retry_after: full.retry_after,
             });
         }
@@ -130,7 +134,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
                 json!({"reason": "sso_required"}),
             ))
             .await?;
-        return Err(ApiError::SsoRequired);
+        return Err(DomainError::SsoRequired);
     }
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let hasher = state.passwords.clone();
@@ -157,7 +161,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, input: Login) -> ApiRe
             ))
             .await?;
         state.metrics.login("failure");
-        return Err(ApiError::InvalidCredentials);
+        return Err(DomainError::InvalidCredentials);
     };
     reserved.give_back_now(state).await?;
     // wrong passwords for this email lately: a burst of them before a right one is a signal

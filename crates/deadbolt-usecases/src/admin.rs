@@ -1,14 +1,14 @@
 //! What operators may do, and who counts as one: an account with the `admin` role, signed in
 //! with a second factor (an administrator's password alone must not open the admin surface).
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
-use crate::services::accounts::{self, VouchedAccount};
-use crate::services::events::event;
-use crate::services::notify::{notice, Notice};
-use crate::services::sessions::account_of;
-use crate::services::{factors, login, mfa, stepup};
-use crate::state::AppState;
+use crate::accounts::{self, VouchedAccount};
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::notify::{notice, Notice};
+use crate::sessions::account_of;
+use crate::{factors, login, mfa, stepup};
 use deadbolt_core::account::{Account, Role};
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
@@ -23,16 +23,16 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 /// The caller, if an administrator who signed in with two factors.
-pub async fn require_admin(state: &AppState, who: &Principal) -> ApiResult<Account> {
+pub async fn require_admin(state: &Context, who: &Principal) -> DomainResult<Account> {
     let account = account_of(state, who).await?;
     if !account.has_role(Role::ADMIN) {
-        return Err(ApiError::Forbidden("this needs the admin role"));
+        return Err(DomainError::Forbidden("this needs the admin role"));
     }
     // signed in with two factors, one of them an enrolled method (an emailed check of an
     // account without MFA is two factors, but nothing an administrator can be held to)
     let enrolled = mfa::is_enabled(&state.store.methods_of(account.id).await?);
     if !who.session.amr.iter().any(|v| v == "mfa") || !enrolled {
-        return Err(ApiError::Forbidden(
+        return Err(DomainError::Forbidden(
             "administrators must sign in with a second factor",
         ));
     }
@@ -41,20 +41,24 @@ pub async fn require_admin(state: &AppState, who: &Principal) -> ApiResult<Accou
 
 /// Messages the outbox gave up on, newest first.
 pub async fn dead_letters(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     before: Option<(OffsetDateTime, MessageId)>,
     limit: u32,
-) -> ApiResult<Vec<DeadLetter>> {
+) -> DomainResult<Vec<DeadLetter>> {
     require_admin(state, who).await?;
     Ok(state.store.dead_letters(before, limit).await?)
 }
 
 /// Puts a dead message back in the queue for a fresh round of tries.
-pub async fn retry_dead_letter(state: &AppState, who: &Principal, id: MessageId) -> ApiResult<()> {
+pub async fn retry_dead_letter(
+    state: &Context,
+    who: &Principal,
+    id: MessageId,
+) -> DomainResult<()> {
     require_admin(state, who).await?;
     if !state.store.retry_dead_letter(id, state.clock.now()).await? {
-        return Err(ApiError::NotFound);
+        return Err(DomainError::NotFound);
     }
     state.outbox_wake.notify_one();
     Ok(())
@@ -62,10 +66,10 @@ pub async fn retry_dead_letter(state: &AppState, who: &Principal, id: MessageId)
 
 /// Accounts whose email is `email` (exactly, once normalised).
 pub async fn find_accounts(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     email: &str,
-) -> ApiResult<Vec<Account>> {
+) -> DomainResult<Vec<Account>> {
     require_admin(state, who).await?;
     let Ok(email) = Email::parse(email) else {
         return Ok(vec![]);
@@ -79,11 +83,11 @@ pub async fn find_accounts(
 }
 
 pub async fn create_account(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     input: VouchedAccount,
-) -> ApiResult<Account> {
+) -> DomainResult<Account> {
     let admin = require_admin(state, who).await?;
     if input.roles.iter().any(|r| r == Role::ADMIN) {
         // spent before the account is made: a failure after it asks for a fresh step-up,
@@ -94,12 +98,12 @@ pub async fn create_account(
     accounts::create_vouched(state, client, input, "admin", Some(admin.id)).await
 }
 
-async fn target(state: &AppState, id: AccountId) -> ApiResult<Account> {
+async fn target(state: &Context, id: AccountId) -> DomainResult<Account> {
     state
         .store
         .account_by_id(id)
         .await?
-        .ok_or(ApiError::NotFound)
+        .ok_or(DomainError::NotFound)
 }
 
 /// Resets a user's MFA (step-up `admin.mfa_reset`): every method, recovery code and trusted
@@ -108,11 +112,11 @@ async fn target(state: &AppState, id: AccountId) -> ApiResult<Account> {
 /// session that prompted the reset must not be the one to plant the next first factor. The
 /// user is told by email.
 pub async fn mfa_reset(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: AccountId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let admin = require_admin(state, who).await?;
     let account = target(state, id).await?;
     // the grant names the account it was asked for: it cannot serve the next one named
@@ -149,11 +153,11 @@ pub async fn mfa_reset(
 /// Lifts a user's lockouts: the password and second-factor failure counts start afresh and the
 /// authenticators' waits end (one disabled at its cap stays so until bound again).
 pub async fn unlock(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: AccountId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let admin = require_admin(state, who).await?;
     let account = target(state, id).await?;
     let buckets = [
@@ -184,11 +188,11 @@ pub async fn unlock(
 
 /// Every account's security events, newest first.
 pub async fn events(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     before: Option<EventCursor>,
     limit: u32,
-) -> ApiResult<Vec<EventRecord>> {
+) -> DomainResult<Vec<EventRecord>> {
     require_admin(state, who).await?;
     Ok(state.store.all_events(before, limit).await?)
 }

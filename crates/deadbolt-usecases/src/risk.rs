@@ -2,11 +2,11 @@
 //! GeoIP), what the account had seen before, and what policy says to do. Places are noted only
 //! when a sign-in completes, so a password alone cannot make an attacker's network familiar.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
-use crate::services::events::event;
-use crate::services::notify::{notice, Notice};
-use crate::state::AppState;
+use crate::client::ClientInfo;
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::notify::{notice, Notice};
 use deadbolt_core::account::Account;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::MethodId;
@@ -26,7 +26,7 @@ use serde_json::json;
 pub const EMAIL_CHECK: &str = "login_email";
 
 /// Where a client is, as far as is known.
-pub fn place_of(state: &AppState, client: &ClientInfo) -> Place {
+pub fn place_of(state: &Context, client: &ClientInfo) -> Place {
     let Some(ip) = client.ip else {
         return Place::default();
     };
@@ -52,7 +52,7 @@ fn country_key(place: &Place) -> Option<String> {
 
 /// Whether policy lets the account's roles be used from this client's place.
 fn location_allowed(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     place: &Place,
@@ -67,11 +67,11 @@ fn location_allowed(
 
 /// Refuses a sign-in from where policy does not let the account's roles sign in.
 pub async fn ensure_location_allowed(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     place: &Place,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     if location_allowed(state, client, account, place) {
         return Ok(());
     }
@@ -81,19 +81,19 @@ pub async fn ensure_location_allowed(
         .commit(refusal_writes(state, client, account, detail).await?)
         .await?;
     state.outbox_wake.notify_one();
-    Err(ApiError::LocationNotAllowed)
+    Err(DomainError::LocationNotAllowed)
 }
 
 /// Whether a session of the account may be kept going from this client's place: policy's
 /// `locations` hold for sessions as they hold for sign-ins (no GeoIP lookup without rules).
-pub fn session_location_allowed(state: &AppState, client: &ClientInfo, account: &Account) -> bool {
+pub fn session_location_allowed(state: &Context, client: &ClientInfo, account: &Account) -> bool {
     state.policy.get().locations.is_empty()
         || location_allowed(state, client, account, &place_of(state, client))
 }
 
 /// Whether nothing was counted under `key` in the last hour: what is told or recorded at most
 /// once an hour (the caller counts it with [`throttle_writes::count`] when it does).
-pub(crate) async fn quiet_for_an_hour(state: &AppState, key: &str) -> ApiResult<bool> {
+pub(crate) async fn quiet_for_an_hour(state: &Context, key: &str) -> DomainResult<bool> {
     let since = state.clock.now() - time::Duration::HOUR;
     Ok(state.store.failure_window(key, since).await?.count == 0)
 }
@@ -103,15 +103,15 @@ pub(crate) async fn quiet_for_an_hour(state: &AppState, key: &str) -> ApiResult<
 /// owner told, once an hour per session (a holder of the token could otherwise write an event
 /// and send a mail per request).
 pub async fn ensure_session_location_allowed(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     session: &SessionRecord,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     if state.policy.get().locations.is_empty() {
         return Ok(());
     }
     let Some(account) = state.store.account_by_id(session.account_id).await? else {
-        return Err(ApiError::InvalidToken);
+        return Err(DomainError::InvalidToken);
     };
     if session_location_allowed(state, client, &account) {
         return Ok(());
@@ -144,17 +144,17 @@ pub async fn ensure_session_location_allowed(
             state.outbox_wake.notify_one();
         }
     }
-    Err(ApiError::LocationNotAllowed)
+    Err(DomainError::LocationNotAllowed)
 }
 
 /// Refuses a sign-in as risk policy says: the signals and the refusal recorded, the user told.
 /// The error to answer.
 pub async fn refuse(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     assessment: &Assessment,
-) -> ApiResult<ApiError> {
+) -> DomainResult<DomainError> {
     let reason = assessment.because.map_or("policy", Signal::reason);
     let detail = json!({"reason": reason, "signals": assessment.signals});
     let mut writes: Vec<Write> = assessment
@@ -166,18 +166,18 @@ pub async fn refuse(
     state.store.commit(writes).await?;
     state.outbox_wake.notify_one();
     state.metrics.login("refused");
-    Ok(ApiError::SignInRefused { reason })
+    Ok(DomainError::SignInRefused { reason })
 }
 
 /// A refused sign-in with the right password: recorded, and the user told (whoever tried knows
 /// the password) when the address is verified, at most once an hour (whoever has the password
 /// could otherwise fill the mailbox).
 pub async fn refusal_writes(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     detail: serde_json::Value,
-) -> ApiResult<Vec<Write>> {
+) -> DomainResult<Vec<Write>> {
     let mut writes = vec![event(
         state,
         EventKind::SignInRefused,
@@ -215,7 +215,7 @@ impl Assessment {
     /// The event recording the signals and the decision (none when nothing was unusual).
     pub fn event(
         &self,
-        state: &AppState,
+        state: &Context,
         client: &ClientInfo,
         account: &Account,
     ) -> Option<EventRecord> {
@@ -239,12 +239,12 @@ impl Assessment {
 /// `device_known`: the account signed in from this User-Agent before; `recent_failures`: wrong
 /// passwords for it since its last sign-in.
 pub async fn assess(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     place: &Place,
     device_known: bool,
     recent_failures: u32,
-) -> ApiResult<Assessment> {
+) -> DomainResult<Assessment> {
     let policy = state.policy.get();
     let previous = state.store.last_sign_in(account.id).await?;
     let known = match (network_key(place), country_key(place)) {
@@ -288,7 +288,7 @@ pub async fn assess(
 
 /// What a completed sign-in notes about where it came from: its network and country (a row
 /// changed at most once a day each) and, when GeoIP placed it, its time and position.
-pub fn sign_in_writes(state: &AppState, client: &ClientInfo, account: &Account) -> Vec<Write> {
+pub fn sign_in_writes(state: &Context, client: &ClientInfo, account: &Account) -> Vec<Write> {
     let now = state.clock.now();
     let place = place_of(state, client);
     let mut writes: Vec<Write> = [network_key(&place), country_key(&place)]

@@ -291,7 +291,7 @@ pub async fn rotate_signing(
 pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Follows service-key rotations made elsewhere (`deadbolt keys rotate --signing`/`--hashing`).
-pub fn spawn_watch(state: crate::state::AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn_watch(state: crate::context::Context) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -11,10 +11,10 @@
 //! hashed has ended, and API keys and recovery codes until each is used, revoked or spent
 //! (`--now`: nothing any more; its API keys are revoked and its recovery codes spent).
 
-use crate::config::Config;
+use crate::factors::totp_aad;
 use crate::keyring::key_aad;
 use crate::master_key::{MasterKeys, Sealed};
-use crate::services::factors::totp_aad;
+use deadbolt_config::Config;
 use deadbolt_core::clock::Clock;
 use deadbolt_core::policy::Policy;
 use deadbolt_core::random::Random;

@@ -2,9 +2,9 @@
 //! first start); each instance keeps a copy, which it replaces at its own changes at once and
 //! at another instance's within [`WATCH_EVERY`].
 
-use crate::config::Config;
-use crate::state::AppState;
-use anyhow::Context;
+use crate::context::Context;
+use anyhow::Context as _;
+use deadbolt_config::Config;
 use deadbolt_core::clock::Clock;
 use deadbolt_core::policy::{ActionRule, Deployment, Policy};
 use deadbolt_store::Store;
@@ -98,7 +98,7 @@ pub async fn load(store: &Store, config: &Config, clock: &dyn Clock) -> anyhow::
 }
 
 /// One look for another instance's change.
-pub async fn refresh(state: &AppState) -> anyhow::Result<()> {
+pub async fn refresh(state: &Context) -> anyhow::Result<()> {
     let Some(version) = state.store.policy_version().await? else {
         return Ok(());
     };
@@ -122,7 +122,7 @@ pub async fn refresh(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn spawn_watch(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn_watch(state: Context) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -136,7 +136,7 @@ pub fn spawn_watch(state: AppState) -> tokio::task::JoinHandle<()> {
 }
 
 /// What a policy is judged against on this instance.
-pub fn deployment(state: &AppState) -> Deployment {
+pub fn deployment(state: &Context) -> Deployment {
     Deployment {
         has_geoip: state.geoip.is_some(),
         login_failures_per_account: state.config.limits.login_failures_per_account,
@@ -144,7 +144,7 @@ pub fn deployment(state: &AppState) -> Deployment {
 }
 
 /// The rule for an action in the policy in force.
-pub fn rule_for(state: &AppState, action: &deadbolt_core::stepup::Action) -> ActionRule {
+pub fn rule_for(state: &Context, action: &deadbolt_core::stepup::Action) -> ActionRule {
     state.policy.get().step_up.rule_for(action)
 }
 

@@ -6,12 +6,12 @@
 //! Everything the client sends is hostile until `webauthn_rp` has verified it: it is parsed
 //! with the library's deserialisers, and any failure maps to a problem, never a panic.
 
-use crate::config::WebauthnConfig;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
-use crate::services::events::event;
-use crate::services::notify::{notice, Notice};
-use crate::state::AppState;
+use crate::client::ClientInfo;
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::notify::{notice, Notice};
+use deadbolt_config::WebauthnConfig;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::event::EventKind;
@@ -59,28 +59,28 @@ const REGISTER: &str = "register";
 const SECOND_FACTOR: &str = "second_factor";
 const PASSKEY: &str = "passkey";
 
-fn rp_id(state: &AppState) -> ApiResult<RpId> {
+fn rp_id(state: &Context) -> DomainResult<RpId> {
     rp_id_of(&state.config.webauthn)
 }
 
-fn rp_id_of(config: &WebauthnConfig) -> ApiResult<RpId> {
+fn rp_id_of(config: &WebauthnConfig) -> DomainResult<RpId> {
     AsciiDomain::try_from(config.rp_id.clone())
         .map(RpId::Domain)
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("[webauthn] rp_id is not a domain")))
+        .map_err(|_| DomainError::Internal(anyhow::anyhow!("[webauthn] rp_id is not a domain")))
 }
 
-fn origins(config: &WebauthnConfig) -> ApiResult<Vec<DomainOrigin<'_, '_>>> {
+fn origins(config: &WebauthnConfig) -> DomainResult<Vec<DomainOrigin<'_, '_>>> {
     config
         .origins()
         .into_iter()
         .map(|o| {
             DomainOrigin::try_from(o)
-                .map_err(|_| ApiError::Internal(anyhow::anyhow!("[webauthn] bad origin {o:?}")))
+                .map_err(|_| DomainError::Internal(anyhow::anyhow!("[webauthn] bad origin {o:?}")))
         })
         .collect()
 }
 
-fn timeout(state: &AppState) -> (NonZeroU32, time::Duration) {
+fn timeout(state: &Context) -> (NonZeroU32, time::Duration) {
     let secs = state
         .config
         .webauthn
@@ -97,15 +97,15 @@ fn challenge_hex(c: SentChallenge) -> String {
     format!("{:032x}", c.0)
 }
 
-fn internal(what: &str, e: impl std::fmt::Debug) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("webauthn {what}: {e:?}"))
+fn internal(what: &str, e: impl std::fmt::Debug) -> DomainError {
+    DomainError::Internal(anyhow::anyhow!("webauthn {what}: {e:?}"))
 }
 
-fn credential_bytes(credential: &Value) -> ApiResult<Vec<u8>> {
+fn credential_bytes(credential: &Value) -> DomainResult<Vec<u8>> {
     let bytes = serde_json::to_vec(credential)
-        .map_err(|_| ApiError::InvalidCredential("`credential` is not JSON".into()))?;
+        .map_err(|_| DomainError::InvalidCredential("`credential` is not JSON".into()))?;
     if bytes.len() > MAX_CREDENTIAL_JSON {
-        return Err(ApiError::InvalidCredential(
+        return Err(DomainError::InvalidCredential(
             "`credential` is too large".into(),
         ));
     }
@@ -113,9 +113,9 @@ fn credential_bytes(credential: &Value) -> ApiResult<Vec<u8>> {
 }
 
 /// A credential that does not parse; the parser's words are about the client's own input.
-fn malformed(what: &str, e: impl std::fmt::Display) -> ApiError {
+fn malformed(what: &str, e: impl std::fmt::Display) -> DomainError {
     let why: String = e.to_string().chars().take(200).collect();
-    ApiError::InvalidCredential(format!(
+    DomainError::InvalidCredential(format!(
         "`credential` is not a well-formed {what} (WebAuthn Level 3 JSON): {why}"
     ))
 }
@@ -124,7 +124,7 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> ApiError {
 /// `invalid_credential` when it does not parse. Public, with [`parse_assertion`] and
 /// [`parse_passkey_assertion`], so that the fuzz targets feed hostile credentials to the very
 /// parse the ceremonies use.
-pub fn parse_registration(credential: &Value) -> ApiResult<(Registration, SentChallenge)> {
+pub fn parse_registration(credential: &Value) -> DomainResult<(Registration, SentChallenge)> {
     let bytes = credential_bytes(credential)?;
     let registration = Registration::from_json_relaxed(&bytes)
         .map_err(|e| malformed("RegistrationResponseJSON", e))?;
@@ -137,7 +137,7 @@ pub fn parse_registration(credential: &Value) -> ApiResult<(Registration, SentCh
 /// A second-factor AuthenticationResponseJSON and the challenge its client data names.
 pub fn parse_assertion(
     credential: &Value,
-) -> ApiResult<(NonDiscoverableAuthentication16, SentChallenge)> {
+) -> DomainResult<(NonDiscoverableAuthentication16, SentChallenge)> {
     let bytes = credential_bytes(credential)?;
     let assertion = NonDiscoverableAuthentication16::from_json_relaxed(&bytes)
         .map_err(|e| malformed("AuthenticationResponseJSON", e))?;
@@ -148,7 +148,7 @@ pub fn parse_assertion(
 }
 
 /// A passkey sign-in's AuthenticationResponseJSON, which must carry a `userHandle`.
-pub fn parse_passkey_assertion(credential: &Value) -> ApiResult<DiscoverableAuthentication16> {
+pub fn parse_passkey_assertion(credential: &Value) -> DomainResult<DiscoverableAuthentication16> {
     let bytes = credential_bytes(credential)?;
     DiscoverableAuthentication16::from_json_relaxed(&bytes)
         .map_err(|e| malformed("AuthenticationResponseJSON with a userHandle", e))
@@ -156,7 +156,7 @@ pub fn parse_passkey_assertion(credential: &Value) -> ApiResult<DiscoverableAuth
 
 /// A new ceremony row around a server state.
 fn ceremony(
-    state: &AppState,
+    state: &Context,
     kind: &str,
     challenge: SentChallenge,
     server_state: Vec<u8>,
@@ -181,17 +181,17 @@ fn ceremony(
 }
 
 /// A ceremony the credential can still finish: present, of `kind`, unspent and unexpired.
-fn live(state: &AppState, c: Option<CeremonyRecord>, kind: &str) -> ApiResult<CeremonyRecord> {
+fn live(state: &Context, c: Option<CeremonyRecord>, kind: &str) -> DomainResult<CeremonyRecord> {
     let c = c
         .filter(|c| c.kind == kind)
-        .ok_or(ApiError::CeremonyExpired)?;
+        .ok_or(DomainError::CeremonyExpired)?;
     if c.consumed_at.is_some() || state.clock.now() >= c.expires_at {
-        return Err(ApiError::CeremonyExpired);
+        return Err(DomainError::CeremonyExpired);
     }
     Ok(c)
 }
 
-async fn user_handle(state: &AppState, account: AccountId) -> ApiResult<Handle> {
+async fn user_handle(state: &Context, account: AccountId) -> DomainResult<Handle> {
     let mut fresh = [0u8; HANDLE_LEN];
     state.rng.fill(&mut fresh);
     let stored = state
@@ -201,11 +201,13 @@ async fn user_handle(state: &AppState, account: AccountId) -> ApiResult<Handle> 
     let bytes: [u8; HANDLE_LEN] = stored
         .as_slice()
         .try_into()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("stored user handle length")))?;
+        .map_err(|_| DomainError::Internal(anyhow::anyhow!("stored user handle length")))?;
     Handle::decode(bytes).map_err(|e| internal("handle", e))
 }
 
-fn descriptor(c: &WebauthnCredentialRecord) -> ApiResult<PublicKeyCredentialDescriptor<Vec<u8>>> {
+fn descriptor(
+    c: &WebauthnCredentialRecord,
+) -> DomainResult<PublicKeyCredentialDescriptor<Vec<u8>>> {
     Ok(PublicKeyCredentialDescriptor {
         id: CredentialId::decode(c.credential_id.clone())
             .map_err(|e| internal("stored credential id", e))?,
@@ -221,10 +223,10 @@ fn descriptor(c: &WebauthnCredentialRecord) -> ApiResult<PublicKeyCredentialDesc
 /// Asks for a discoverable credential and user verification where the authenticator can, so a
 /// key enrolled here can also sign in without a password.
 pub async fn start_registration(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     method: MethodId,
-) -> ApiResult<(Value, Write)> {
+) -> DomainResult<(Value, Write)> {
     let rp = rp_id(state)?;
     let handle = user_handle(state, account.id).await?;
     let exclude = state
@@ -233,7 +235,7 @@ pub async fn start_registration(
         .await?
         .iter()
         .map(descriptor)
-        .collect::<ApiResult<Vec<_>>>()?;
+        .collect::<DomainResult<Vec<_>>>()?;
     let name = Username::try_from(account.email.as_str())
         .or_else(|_| Username::try_from("deadbolt user"))
         .map_err(|e| internal("username", e))?;
@@ -271,11 +273,11 @@ pub async fn start_registration(
 /// Verifies a pending method's registration: the writes that store the credential and spend
 /// the ceremony (a guard), for the confirmation to commit.
 pub async fn finish_registration(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     method: &MethodRecord,
     credential: &Value,
-) -> ApiResult<Vec<Write>> {
+) -> DomainResult<Vec<Write>> {
     let (registration, challenge) = parse_registration(credential)?;
     let found = state
         .store
@@ -283,7 +285,7 @@ pub async fn finish_registration(
         .await?;
     let ceremony = live(state, found, REGISTER)?;
     if ceremony.account_id != Some(account.id) || ceremony.method_id != Some(method.id) {
-        return Err(ApiError::InvalidCredential(
+        return Err(DomainError::InvalidCredential(
             "this credential answers another registration".into(),
         ));
     }
@@ -314,7 +316,7 @@ pub async fn finish_registration(
         .await?
         .is_some()
     {
-        return Err(ApiError::InvalidCredential(
+        return Err(DomainError::InvalidCredential(
             "this credential is already registered".into(),
         ));
     }
@@ -324,7 +326,7 @@ pub async fn finish_registration(
         rules::check_attestation(policy, &state.config.webauthn.aaguids(), attested, aaguid)
     {
         state.store.commit(vec![ceremony.spoil(now)]).await?;
-        return Err(ApiError::AttestationRefused(match why {
+        return Err(DomainError::AttestationRefused(match why {
             AttestationRefusal::Missing => {
                 "this service requires an attested authenticator; this one sent no attestation"
             }
@@ -356,7 +358,7 @@ pub fn verify_registration(
     account: AccountId,
     method: MethodId,
     now: time::OffsetDateTime,
-) -> ApiResult<Result<Registered, ApiError>> {
+) -> DomainResult<Result<Registered, DomainError>> {
     let server = RegistrationServerState::<HANDLE_LEN>::decode(server_state)
         .map_err(|e| internal("stored registration", e))?;
     let rp = rp_id_of(config)?;
@@ -371,11 +373,11 @@ pub fn verify_registration(
             return Ok(Err(match e {
                 RegCeremonyErr::OriginMismatch
                 | RegCeremonyErr::CrossOrigin
-                | RegCeremonyErr::TopOriginMismatch => ApiError::WrongOrigin,
-                RegCeremonyErr::Timeout => ApiError::CeremonyExpired,
+                | RegCeremonyErr::TopOriginMismatch => DomainError::WrongOrigin,
+                RegCeremonyErr::Timeout => DomainError::CeremonyExpired,
                 other => {
                     tracing::info!(error = ?other, "webauthn registration refused");
-                    ApiError::InvalidCredential(
+                    DomainError::InvalidCredential(
                         "the registration did not verify (challenge, RP ID, signature or flags)"
                             .into(),
                     )
@@ -433,14 +435,14 @@ struct Stored {
     dynamic_state: DynamicState,
 }
 
-fn stored(record: WebauthnCredentialRecord) -> ApiResult<Stored> {
+fn stored(record: WebauthnCredentialRecord) -> DomainResult<Stored> {
     let static_state = StaticState::<StoredKey>::decode(record.static_state.as_slice())
         .map_err(|e| internal("stored static state", e))?;
     let dynamic: [u8; 7] = record
         .dynamic_state
         .as_slice()
         .try_into()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("stored dynamic state length")))?;
+        .map_err(|_| DomainError::Internal(anyhow::anyhow!("stored dynamic state length")))?;
     let dynamic_state =
         DynamicState::decode(dynamic).map_err(|e| internal("stored dynamic state", e))?;
     Ok(Stored {
@@ -474,7 +476,7 @@ pub struct Refused {
 /// `Err` for an answer of its own (an expired ceremony, a wrong origin where allowed to say).
 #[allow(clippy::too_many_arguments)]
 fn refusal(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     ceremony: &CeremonyRecord,
@@ -482,12 +484,12 @@ fn refusal(
     err: AuthCeremonyErr,
     stored_count: u32,
     received_count: u32,
-) -> ApiResult<Refused> {
+) -> DomainResult<Refused> {
     let now = state.clock.now();
     let mut writes = vec![ceremony.spoil(now)];
     let mut mails = false;
     match err {
-        AuthCeremonyErr::Timeout => return Err(ApiError::CeremonyExpired),
+        AuthCeremonyErr::Timeout => return Err(DomainError::CeremonyExpired),
         AuthCeremonyErr::SignatureCounter => {
             debug_assert!(rules::sign_count_regressed(stored_count, received_count));
             writes.push(
@@ -512,29 +514,29 @@ fn refusal(
 /// credential is 400 `invalid_credential`; one that is not this account's (or not the named
 /// method's) is 400 `unknown_credential`.
 pub async fn method_of(
-    state: &AppState,
+    state: &Context,
     account: AccountId,
     credential: &Value,
     named: Option<MethodId>,
-) -> ApiResult<MethodId> {
+) -> DomainResult<MethodId> {
     let (assertion, _) = parse_assertion(credential)?;
     let record = state
         .store
         .webauthn_credential(assertion.raw_id().as_ref())
         .await?
         .filter(|c| c.account_id == account && named.is_none_or(|m| m == c.method_id))
-        .ok_or(ApiError::UnknownCredential)?;
+        .ok_or(DomainError::UnknownCredential)?;
     Ok(record.method_id)
 }
 
 /// Request options for a second-factor challenge (login, step-up, reset): any of the
 /// account's active security keys may answer. The ceremony is bound to that challenge.
 pub async fn start_second_factor(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     challenge: &ChallengeRecord,
     methods: &[MethodRecord],
-) -> ApiResult<Value> {
+) -> DomainResult<Value> {
     let rp = rp_id(state)?;
     let active: Vec<MethodId> = methods
         .iter()
@@ -547,7 +549,9 @@ pub async fn start_second_factor(
         allowed.push(descriptor(c)?.into());
     }
     let mut options = NonDiscoverableCredentialRequestOptions::second_factor(&rp, allowed)
-        .map_err(|_| ApiError::InvalidRequest("this account has no usable security key".into()))?;
+        .map_err(|_| {
+            DomainError::InvalidRequest("this account has no usable security key".into())
+        })?;
     options.options().timeout = timeout(state).0;
     let (server, client) = options
         .start_ceremony()
@@ -566,13 +570,13 @@ pub async fn start_second_factor(
 /// origin, replayed challenge, counter gone backwards) to count as a wrong code; `Err`: an
 /// answer of its own (malformed, expired ceremony, unknown credential).
 pub async fn check_second_factor(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
     method: &MethodRecord,
     credential: &Value,
-) -> ApiResult<Result<Verified, Refused>> {
+) -> DomainResult<Result<Verified, Refused>> {
     let (assertion, sent) = parse_assertion(credential)?;
     let now = state.clock.now();
     let found = state
@@ -598,7 +602,7 @@ pub async fn check_second_factor(
                 mails: false,
             }))
         }
-        Some(c) if now >= c.expires_at => return Err(ApiError::CeremonyExpired),
+        Some(c) if now >= c.expires_at => return Err(DomainError::CeremonyExpired),
         Some(c) => c,
     };
     let record = state
@@ -606,7 +610,7 @@ pub async fn check_second_factor(
         .webauthn_credential(assertion.raw_id().as_ref())
         .await?
         .filter(|c| c.account_id == account.id && c.method_id == method.id)
-        .ok_or(ApiError::UnknownCredential)?;
+        .ok_or(DomainError::UnknownCredential)?;
     let stored = stored(record)?;
     let handle = user_handle(state, account.id).await?;
     let mut cred = AuthenticatedCredential::new(
@@ -676,7 +680,7 @@ fn received_count(authenticator_data: &[u8]) -> u32 {
 
 /// Options for a usernameless sign-in: no credentials listed (the authenticator offers its
 /// discoverable ones), user verification required.
-pub async fn start_passkey(state: &AppState) -> ApiResult<(uuid::Uuid, Value)> {
+pub async fn start_passkey(state: &Context) -> DomainResult<(uuid::Uuid, Value)> {
     let rp = rp_id(state)?;
     let mut options = DiscoverableCredentialRequestOptions::passkey(&rp);
     options.0.timeout = timeout(state).0;
@@ -699,17 +703,17 @@ pub struct PasskeyAssertion {
 
 /// Parses a passkey sign-in's credential and finds its ceremony and stored credential.
 pub async fn passkey_assertion(
-    state: &AppState,
+    state: &Context,
     challenge_id: uuid::Uuid,
     credential: &Value,
-) -> ApiResult<PasskeyAssertion> {
+) -> DomainResult<PasskeyAssertion> {
     let assertion = parse_passkey_assertion(credential)?;
     let ceremony = live(state, state.store.ceremony(challenge_id).await?, PASSKEY)?;
     let record = state
         .store
         .webauthn_credential(assertion.raw_id().as_ref())
         .await?
-        .ok_or(ApiError::UnknownCredential)?;
+        .ok_or(DomainError::UnknownCredential)?;
     Ok(PasskeyAssertion {
         assertion,
         ceremony,
@@ -719,11 +723,11 @@ pub async fn passkey_assertion(
 
 /// Verifies a passkey sign-in for `account` (the credential's): user verification required.
 pub async fn check_passkey(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     found: PasskeyAssertion,
-) -> ApiResult<Result<Verified, Refused>> {
+) -> DomainResult<Result<Verified, Refused>> {
     let PasskeyAssertion {
         assertion,
         ceremony,
@@ -732,7 +736,7 @@ pub async fn check_passkey(
     let now = state.clock.now();
     let handle = user_handle(state, account.id).await?;
     if assertion.response().user_handle() != &handle {
-        return Err(ApiError::UnknownCredential);
+        return Err(DomainError::UnknownCredential);
     }
     let method = record.method_id;
     let stored = stored(record)?;
@@ -782,7 +786,7 @@ pub async fn check_passkey(
             | AuthCeremonyErr::TopOriginMismatch,
         ) => {
             state.store.commit(vec![ceremony.spoil(now)]).await?;
-            Err(ApiError::WrongOrigin)
+            Err(DomainError::WrongOrigin)
         }
         Err(e) => refusal(
             state,

@@ -1,14 +1,14 @@
 //! Step-up: a fresh check before a sensitive action (RFC 9470). A satisfied check leaves a
 //! grant on the session: spent by one use, or open for a window that is fixed or slides.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
+use crate::attempts::{self, Bucket};
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::factors::{self, FactorInput};
 use crate::jwt::{self, StepUpClaims};
-use crate::services::attempts::{self, Bucket};
-use crate::services::events::event;
-use crate::services::factors::{self, FactorInput};
-use crate::services::mfa;
-use crate::state::AppState;
+use crate::mfa;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
@@ -21,7 +21,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 /// How long a grant for an action lasts, by the policy in force.
-fn rule_for(state: &AppState, action: &Action) -> StepUpRule {
+fn rule_for(state: &Context, action: &Action) -> StepUpRule {
     crate::policy::rule_for(state, action).timing()
 }
 
@@ -35,20 +35,20 @@ pub struct GrantUse {
 }
 
 /// The caller's open grant for `action`, or 401 `insufficient_user_authentication`.
-pub async fn require(state: &AppState, who: &Principal, action: &str) -> ApiResult<GrantUse> {
+pub async fn require(state: &Context, who: &Principal, action: &str) -> DomainResult<GrantUse> {
     require_on(state, who, action, None).await
 }
 
 /// The caller's open grant for `action` on `target` (a grant for another target, or none, does
 /// not serve), or 401 `insufficient_user_authentication` naming both.
 pub async fn require_on(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     action: &str,
     target: Option<&str>,
-) -> ApiResult<GrantUse> {
+) -> DomainResult<GrantUse> {
     let now = state.clock.now();
-    let needed = || ApiError::StepUpRequired {
+    let needed = || DomainError::StepUpRequired {
         action: action.to_owned(),
         target: target.map(str::to_owned),
     };
@@ -71,15 +71,15 @@ pub async fn require_on(
 /// session's last password or factor check (its sign-in, or a step-up) is recent; otherwise the
 /// caller's open grant for `action`, or 401 `insufficient_user_authentication`.
 pub async fn require_recent(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     action: &str,
-) -> ApiResult<Option<GrantUse>> {
+) -> DomainResult<Option<GrantUse>> {
     // an open grant is spent either way: left open, a password-only grant would outlive the
     // factor this request may turn on
     match require(state, who, action).await {
         Ok(grant) => return Ok(Some(grant)),
-        Err(ApiError::StepUpRequired { .. }) => {}
+        Err(DomainError::StepUpRequired { .. }) => {}
         Err(e) => return Err(e),
     }
     let now = state.clock.now();
@@ -91,7 +91,7 @@ pub async fn require_recent(
     if stepped_up.is_some_and(|at| policy.is_recent(at, now)) {
         return Ok(None);
     }
-    Err(ApiError::StepUpRequired {
+    Err(DomainError::StepUpRequired {
         action: action.to_owned(),
         target: None,
     })
@@ -100,10 +100,10 @@ pub async fn require_recent(
 /// Commits `writes` with the use of `grant` (when there is one) first. The outcome's guard
 /// indexes are those of `writes`.
 pub async fn commit_with(
-    state: &AppState,
+    state: &Context,
     grant: Option<GrantUse>,
     writes: Vec<Write>,
-) -> ApiResult<BatchOutcome> {
+) -> DomainResult<BatchOutcome> {
     let Some(grant) = grant else {
         return Ok(state.store.commit(writes).await?);
     };
@@ -111,7 +111,7 @@ pub async fn commit_with(
     all.extend(writes);
     match state.store.commit(all).await? {
         BatchOutcome::Committed => Ok(BatchOutcome::Committed),
-        BatchOutcome::GuardFailed(0) => Err(ApiError::StepUpRequired {
+        BatchOutcome::GuardFailed(0) => Err(DomainError::StepUpRequired {
             action: grant.action,
             target: grant.target,
         }),
@@ -125,10 +125,10 @@ pub async fn commit_with(
 /// 429 `mfa_locked`. A place in the hash pool is taken first, so a full pool (503) costs no
 /// guess.
 pub(crate) async fn check_password(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     password: Secret,
-) -> ApiResult<bool> {
+) -> DomainResult<bool> {
     let slot = state.hash_pool.reserve()?;
     let bucket = Bucket {
         key: format!("stepup:password:{}", account.id),
@@ -136,7 +136,7 @@ pub(crate) async fn check_password(
     };
     let reserved = attempts::reserve(state, vec![bucket])
         .await?
-        .map_err(|full| ApiError::MfaLocked {
+        .map_err(|full| DomainError::MfaLocked {
             retry_after: full.retry_after,
         })?;
     let hasher = state.passwords.clone();
@@ -170,11 +170,11 @@ pub enum Begin {
 /// Opens a step-up for `action` (on `target`, when the action names one thing), or says that
 /// an open grant already serves.
 pub async fn begin(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     action: Action,
     target: Option<String>,
-) -> ApiResult<Begin> {
+) -> DomainResult<Begin> {
     let now = state.clock.now();
     if let Some(mut grant) = state
         .store
@@ -197,7 +197,7 @@ pub async fn begin(
             expires_at: grant.expires_at,
         });
     }
-    let account = crate::services::sessions::account_of(state, who).await?;
+    let account = crate::sessions::account_of(state, who).await?;
     let (methods, password) = offered(state, &account, &action).await?;
     let (challenge_token, mut challenge) = mfa::new_challenge(
         state,
@@ -218,10 +218,10 @@ pub async fn begin(
 /// The methods that can satisfy `action` for `account` (primary first), and whether the
 /// account has none, so that its password serves instead.
 pub async fn offered(
-    state: &AppState,
+    state: &Context,
     account: &deadbolt_core::account::Account,
     action: &Action,
-) -> ApiResult<(Vec<MethodRecord>, bool)> {
+) -> DomainResult<(Vec<MethodRecord>, bool)> {
     let all_methods = state.store.methods_of(account.id).await?;
     let password = !mfa::is_enabled(&all_methods);
     let stronger = has_stronger(&all_methods);
@@ -234,12 +234,12 @@ pub async fn offered(
 /// The live step-up challenge a token names, bound to the caller's session: another session's
 /// token is as good as none.
 pub async fn step_up_challenge(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     token: &Secret,
-) -> ApiResult<ChallengeRecord> {
+) -> DomainResult<ChallengeRecord> {
     if token.expose().len() > 128 {
-        return Err(ApiError::MfaTokenInvalid);
+        return Err(DomainError::MfaTokenInvalid);
     }
     let hash = state.keys.hasher().hash_token(token);
     state
@@ -251,7 +251,7 @@ pub async fn step_up_challenge(
                 && c.session_id == Some(who.session.id)
                 && factors::challenge_is_live(state, c)
         })
-        .ok_or(ApiError::MfaTokenInvalid)
+        .ok_or(DomainError::MfaTokenInvalid)
 }
 
 /// A step-up answer: a second factor, or the password for an account without MFA.
@@ -267,17 +267,17 @@ pub struct Satisfied {
 }
 
 pub async fn verify(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     challenge_token: Secret,
     answer: StepUpFactor,
-) -> ApiResult<Satisfied> {
+) -> DomainResult<Satisfied> {
     let now = state.clock.now();
     let challenge = step_up_challenge(state, who, &challenge_token).await?;
     let action = Action::parse(challenge.action.as_deref().unwrap_or_default())
-        .map_err(|_| ApiError::MfaTokenInvalid)?;
-    let account = crate::services::sessions::account_of(state, who).await?;
+        .map_err(|_| DomainError::MfaTokenInvalid)?;
+    let account = crate::sessions::account_of(state, who).await?;
     let rule = rule_for(state, &action);
     let make_grant = |methods: &[AuthMethod]| GrantRecord {
         id: GrantId::generate(state.rng.as_ref()),
@@ -322,7 +322,7 @@ pub async fn verify(
         }
         StepUpFactor::Password(password) => {
             if mfa::is_enabled(&state.store.methods_of(account.id).await?) {
-                return Err(ApiError::InvalidRequest(
+                return Err(DomainError::InvalidRequest(
                     "this account has a second factor: step up with it".into(),
                 ));
             }
@@ -337,7 +337,7 @@ pub async fn verify(
                     json!({"action": action.as_str(), "type": "password"}),
                 );
                 state.store.record_event(e).await?;
-                return Err(ApiError::WrongSecondFactor {
+                return Err(DomainError::WrongSecondFactor {
                     attempts_remaining: state
                         .policy
                         .get()
@@ -361,7 +361,7 @@ pub async fn verify(
             ];
             if let deadbolt_store::BatchOutcome::GuardFailed(_) = state.store.commit(writes).await?
             {
-                return Err(ApiError::MfaTokenInvalid);
+                return Err(DomainError::MfaTokenInvalid);
             }
             grant
         }
@@ -374,7 +374,7 @@ pub async fn verify(
     })
 }
 
-fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResult<String> {
+fn token_for(state: &Context, who: &Principal, grant: &GrantRecord) -> DomainResult<String> {
     let url = &state.config.server.public_url;
     let claims = StepUpClaims {
         iss: url.clone(),
@@ -392,7 +392,7 @@ fn token_for(state: &AppState, who: &Principal, grant: &GrantRecord) -> ApiResul
         target: grant.target.clone(),
     };
     jwt::sign_step_up(&state.keys, &claims)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing: {e}")))
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("signing: {e}")))
 }
 
 fn has_stronger(methods: &[MethodRecord]) -> bool {
@@ -406,22 +406,22 @@ fn has_stronger(methods: &[MethodRecord]) -> bool {
 
 /// Refuses a factor too weak for the action (see `factor_satisfies`).
 pub fn ensure_strong_enough(
-    state: &AppState,
+    state: &Context,
     action: &Action,
     kind: MethodKind,
     methods: &[MethodRecord],
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let policy = state.policy.get();
     if policy.factor_satisfies(action, kind, has_stronger(methods)) {
         Ok(())
     } else if policy.step_up.rule_for(action).methods.is_some() {
-        Err(ApiError::FactorNotAllowed(format!(
+        Err(DomainError::FactorNotAllowed(format!(
             "policy does not accept a {} method for {}",
             kind.as_str(),
             action.as_str()
         )))
     } else {
-        Err(ApiError::FactorNotAllowed(format!(
+        Err(DomainError::FactorNotAllowed(format!(
             "{} needs a stronger second factor than a {} code: use your authenticator app",
             action.as_str(),
             kind.as_str()

@@ -1,11 +1,11 @@
 //! Changing the password and deleting the account: both always need a step-up.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
-use crate::services::events::event;
-use crate::services::notify::{notice, Notice};
-use crate::services::stepup;
-use crate::state::AppState;
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::notify::{notice, Notice};
+use crate::stepup;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::secret::Secret;
@@ -19,19 +19,19 @@ use serde_json::json;
 /// every trusted device, ends every pending sign-in and reset, and, when asked, revokes every
 /// API key.
 pub async fn change_password(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     current: Secret,
     new: Secret,
     revoke_api_keys: bool,
-) -> ApiResult<()> {
-    let account = crate::services::sessions::account_of(state, who).await?;
+) -> DomainResult<()> {
+    let account = crate::sessions::account_of(state, who).await?;
     check_strength_for(&new, state.passwords.params(), &account.email)?;
     // Wrong current passwords count in the step-up password bucket: a hijacked session must not
     // get an unthrottled way to guess the password.
     if !stepup::check_password(state, &account, current).await? {
-        return Err(ApiError::InvalidCredentials);
+        return Err(DomainError::InvalidCredentials);
     }
     let grant = stepup::require(state, who, Action::PASSWORD_CHANGE).await?;
     let hasher = state.passwords.clone();
@@ -40,7 +40,7 @@ pub async fn change_password(
         .hash_pool
         .run(move || hasher.hash(&new, rng.as_ref()))
         .await?
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?;
     let now = state.clock.now();
     let mut writes = vec![
         state.store.set_password(account.id, &hash),
@@ -70,12 +70,12 @@ pub async fn change_password(
 /// Deletes the account (step-up `account.delete`): sessions, factors, codes and devices go in one
 /// transaction; the security events stay, and hold no secrets.
 pub async fn delete_account(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
-) -> ApiResult<()> {
-    let account = crate::services::sessions::account_of(state, who).await?;
-    let team_writes = crate::services::teams::leave_all(state, account.id).await?;
+) -> DomainResult<()> {
+    let account = crate::sessions::account_of(state, who).await?;
+    let team_writes = crate::teams::leave_all(state, account.id).await?;
     let grant = stepup::require(state, who, Action::ACCOUNT_DELETE).await?;
     // the teams' guards run first, while the account's memberships are still there
     let mut writes = team_writes;
@@ -95,9 +95,9 @@ pub async fn delete_account(
     match stepup::commit_with(state, Some(grant), writes).await? {
         BatchOutcome::Committed => {}
         // deleted meanwhile by a parallel request
-        BatchOutcome::GuardFailed(i) if i == deletion => return Err(ApiError::InvalidToken),
+        BatchOutcome::GuardFailed(i) if i == deletion => return Err(DomainError::InvalidToken),
         // a team guard: the account is the last owner of a team with others
-        BatchOutcome::GuardFailed(_) => return Err(ApiError::LastOwner),
+        BatchOutcome::GuardFailed(_) => return Err(DomainError::LastOwner),
     }
     state.outbox_wake.notify_one();
     Ok(())

@@ -1,12 +1,18 @@
 //! Reading and replacing the central policy: administrators with a second factor, and a
 //! step-up `policy.change` for every change; each change is an event with before and after.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
-use crate::services::events::event;
-use crate::services::mfa;
-use crate::services::{admin, stepup};
-use crate::state::AppState;
+mod in_force;
+
+pub use in_force::{
+    deployment, load, parse_stored, refresh, rule_for, spawn_watch, PolicyCell, WATCH_EVERY,
+};
+
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::mfa;
+use crate::{admin, stepup};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::policy::{Policy, PolicyProblem};
@@ -17,14 +23,14 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// The policy in force and its version.
-pub async fn current(state: &AppState, who: &Principal) -> ApiResult<(i64, Arc<Policy>)> {
+pub async fn current(state: &Context, who: &Principal) -> DomainResult<(i64, Arc<Policy>)> {
     admin::require_admin(state, who).await?;
     Ok((state.policy.version(), state.policy.get()))
 }
 
 /// Reads a submitted policy: the whole document, every field named when wrong. Public so that
 /// the fuzz targets check the very parse an administrator's document goes through.
-pub fn parse(body: serde_json::Value) -> ApiResult<Policy> {
+pub fn parse(body: serde_json::Value) -> DomainResult<Policy> {
     let policy: Policy = serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
@@ -38,7 +44,7 @@ pub fn parse(body: serde_json::Value) -> ApiResult<Policy> {
             (parent, Some(name)) => format!("{parent}.{name}"),
             (path, None) => path.to_owned(),
         };
-        ApiError::InvalidPolicy {
+        DomainError::InvalidPolicy {
             problems: vec![PolicyProblem {
                 field: field.clone(),
                 message: message.clone(),
@@ -53,7 +59,7 @@ pub fn parse(body: serde_json::Value) -> ApiResult<Policy> {
 /// The problems of a policy on this instance, submitted by an administrator whose methods are
 /// `admin_methods`.
 fn problems(
-    state: &AppState,
+    state: &Context,
     policy: &Policy,
     admin_methods: Vec<MethodRecord>,
 ) -> Vec<PolicyProblem> {
@@ -71,25 +77,25 @@ fn problems(
 /// another administrator answers 412 instead of being overwritten; without it the last writer
 /// wins, and the event's `before` is what it replaced.
 pub async fn replace(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     submitted: serde_json::Value,
     expected: Option<i64>,
-) -> ApiResult<(i64, Arc<Policy>)> {
+) -> DomainResult<(i64, Arc<Policy>)> {
     let admin = admin::require_admin(state, who).await?;
     let policy = parse(submitted)?;
     let admin_methods = state.store.methods_of(admin.id).await?;
     let problems = problems(state, &policy, admin_methods);
     if let Some(first) = problems.first() {
-        return Err(ApiError::InvalidPolicy {
+        return Err(DomainError::InvalidPolicy {
             field: first.field.clone(),
             message: first.message.clone(),
             problems,
         });
     }
     let document = serde_json::to_string(&policy)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("policy to JSON: {e}")))?;
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("policy to JSON: {e}")))?;
     let seed = state.config.policy_seed();
     // a parallel change moves the version on: read again and retry, a few times
     for _ in 0..3 {
@@ -98,12 +104,12 @@ pub async fn replace(
             .store
             .policy()
             .await?
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no stored policy")))?;
+            .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("no stored policy")))?;
         if expected.is_some_and(|v| v != stored.version) {
-            return Err(ApiError::PreconditionFailed);
+            return Err(DomainError::PreconditionFailed);
         }
         let before =
-            crate::policy::parse_stored(&stored.document, &seed).map_err(ApiError::Internal)?;
+            crate::policy::parse_stored(&stored.document, &seed).map_err(DomainError::Internal)?;
         let version = stored.version + 1;
         let changed = event(
             state,
@@ -124,5 +130,5 @@ pub async fn replace(
             BatchOutcome::GuardFailed(_) => continue,
         }
     }
-    Err(ApiError::Unavailable)
+    Err(DomainError::Unavailable)
 }

@@ -1,15 +1,15 @@
 //! An account's second-factor methods: enrolment, confirmation, the primary method, removal,
 //! recovery codes, and turning MFA off.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
-use crate::services::codes::{self, Checked, CodeFor};
-use crate::services::events::event;
-use crate::services::factors::{self, clean_code, open_totp, totp_aad};
-use crate::services::notify::{notice, Notice};
-use crate::services::sessions::account_of;
-use crate::services::stepup;
-use crate::state::AppState;
+use crate::client::{ClientInfo, Principal};
+use crate::codes::{self, Checked, CodeFor};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::factors::{self, clean_code, open_totp, totp_aad};
+use crate::notify::{notice, Notice};
+use crate::sessions::account_of;
+use crate::stepup;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::event::EventKind;
@@ -43,7 +43,7 @@ pub fn is_enabled(methods: &[MethodRecord]) -> bool {
 
 /// A fresh single-purpose challenge token and its record.
 pub fn new_challenge(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     purpose: &str,
     action: Option<&Action>,
@@ -77,7 +77,7 @@ pub struct Overview {
     pub recovery_codes_remaining: i64,
 }
 
-pub async fn overview(state: &AppState, account: AccountId) -> ApiResult<Overview> {
+pub async fn overview(state: &Context, account: AccountId) -> DomainResult<Overview> {
     let all = state.store.methods_of(account).await?;
     let enabled = is_enabled(&all);
     let mut methods: Vec<MethodRecord> = all
@@ -102,12 +102,12 @@ pub struct TotpEnrollment {
 
 /// Policy allows this kind of method (recovery codes always come with MFA), and, for SMS and
 /// voice, something is configured to carry them.
-pub fn ensure_allowed(state: &AppState, kind: MethodKind) -> ApiResult<()> {
+pub fn ensure_allowed(state: &Context, kind: MethodKind) -> DomainResult<()> {
     if kind == MethodKind::RecoveryCode {
         return Ok(());
     }
     if !state.policy.get().allows_method(kind.as_str()) {
-        return Err(ApiError::FactorNotAllowed(if kind.is_restricted() {
+        return Err(DomainError::FactorNotAllowed(if kind.is_restricted() {
             format!(
                 "{} codes are a restricted authenticator (NIST SP 800-63B: phone numbers can be \
                  taken over and messages intercepted) and this service does not allow them; use \
@@ -119,7 +119,7 @@ pub fn ensure_allowed(state: &AppState, kind: MethodKind) -> ApiResult<()> {
         }));
     }
     if kind.is_restricted() && !state.config.sms.can_send() {
-        return Err(ApiError::FactorNotAllowed(
+        return Err(DomainError::FactorNotAllowed(
             "this service has no SMS or voice provider configured".into(),
         ));
     }
@@ -128,7 +128,7 @@ pub fn ensure_allowed(state: &AppState, kind: MethodKind) -> ApiResult<()> {
 
 /// Whether policy requires `account` to have a second factor (enforcement and
 /// `required_for_roles`). An identity provider's account is not asked here.
-pub fn required_by_policy(state: &AppState, account: &Account) -> bool {
+pub fn required_by_policy(state: &Context, account: &Account) -> bool {
     account.sso_provider.is_none() && state.policy.get().requires_mfa(&account.roles)
 }
 
@@ -148,16 +148,16 @@ struct Enrolment {
 }
 
 async fn start_enrolment(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     kind: MethodKind,
     label: String,
     destination: Option<String>,
-) -> ApiResult<Enrolment> {
+) -> DomainResult<Enrolment> {
     let account = account_of(state, who).await?;
     if label.trim().is_empty() || label.chars().count() > 64 {
-        return Err(ApiError::InvalidRequest(
+        return Err(DomainError::InvalidRequest(
             "label must be 1 to 64 characters".into(),
         ));
     }
@@ -165,7 +165,7 @@ async fn start_enrolment(
     // whoever signs up with an address they do not own must gain nothing that survives its
     // owner's claim on it (account pre-hijacking)
     if !account.email_verified {
-        return Err(ApiError::EmailUnverified);
+        return Err(DomainError::EmailUnverified);
     }
     let under_step_up = is_enabled(&state.store.methods_of(account.id).await?);
     // With MFA on, every new method needs a step-up; the first one needs a recent sign-in or a
@@ -213,11 +213,11 @@ async fn start_enrolment(
 
 /// Starts a TOTP enrolment.
 pub async fn enroll_totp(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     label: Option<String>,
-) -> ApiResult<TotpEnrollment> {
+) -> DomainResult<TotpEnrollment> {
     let label = label.unwrap_or_else(|| "Authenticator app".to_owned());
     let Enrolment {
         account,
@@ -230,7 +230,7 @@ pub async fn enroll_totp(
     let (master_key_id, sealed) = state
         .master
         .seal(secret.as_bytes(), &totp_aad(method.id), state.rng.as_ref())
-        .map_err(ApiError::Internal)?;
+        .map_err(DomainError::Internal)?;
     let record = TotpRecord {
         method_id: method.id,
         master_key_id,
@@ -267,11 +267,11 @@ pub struct WebauthnEnrollment {
 /// Starts a security key or passkey enrolment: creation options for the client, and a pending
 /// method that the registration confirms.
 pub async fn enroll_webauthn(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     label: Option<String>,
-) -> ApiResult<WebauthnEnrollment> {
+) -> DomainResult<WebauthnEnrollment> {
     let label = label.unwrap_or_else(|| "Security key".to_owned());
     let Enrolment {
         account,
@@ -280,7 +280,7 @@ pub async fn enroll_webauthn(
         mut writes,
     } = start_enrolment(state, client, who, MethodKind::WebAuthn, label, None).await?;
     let (public_key, ceremony) =
-        crate::services::webauthn::start_registration(state, &account, method.id).await?;
+        crate::webauthn::start_registration(state, &account, method.id).await?;
     writes.push(ceremony);
     stepup::commit_with(state, grant, writes).await?;
     Ok(WebauthnEnrollment {
@@ -308,23 +308,23 @@ pub struct CodeEnrollment {
 /// to prove the channel. Email goes to the account's verified address; SMS and voice to
 /// `phone`, or the account's verified number.
 pub async fn enroll_sent_code(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     kind: MethodKind,
     phone: Option<String>,
     label: Option<String>,
-) -> ApiResult<CodeEnrollment> {
+) -> DomainResult<CodeEnrollment> {
     let account = account_of(state, who).await?;
     let (default_label, destination) = match kind {
-        MethodKind::Email if !account.email_verified => return Err(ApiError::EmailUnverified),
+        MethodKind::Email if !account.email_verified => return Err(DomainError::EmailUnverified),
         MethodKind::Email => ("Email".to_owned(), Some(account.email.as_str().to_owned())),
         MethodKind::Sms | MethodKind::Voice => {
             let phone = match (phone, &account.phone) {
                 (Some(raw), _) => Phone::parse(&raw)?,
                 (None, Some(p)) if account.phone_verified => p.clone(),
                 (None, _) => {
-                    return Err(ApiError::InvalidRequest(
+                    return Err(DomainError::InvalidRequest(
                         "`phone` is required: this account has no verified phone number".into(),
                     ))
                 }
@@ -340,7 +340,7 @@ pub async fn enroll_sent_code(
             )
         }
         MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(DomainError::InvalidRequest(format!(
                 "{} methods are not enrolled by code",
                 kind.as_str()
             )))
@@ -389,11 +389,11 @@ fn enrolment_code(method: MethodId) -> CodeFor {
 
 /// Sends a new code for a pending email, SMS or voice method, within the resend limits.
 pub async fn resend_enrolment_code(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
-) -> ApiResult<factors::CodeSent> {
+) -> DomainResult<factors::CodeSent> {
     let account = account_of(state, who).await?;
     let method = state
         .store
@@ -401,9 +401,9 @@ pub async fn resend_enrolment_code(
         .await?
         .into_iter()
         .find(|m| m.id == id)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(DomainError::NotFound)?;
     if method.confirmed_at.is_some() || !method.kind.is_sent_code() {
-        return Err(ApiError::InvalidRequest(
+        return Err(DomainError::InvalidRequest(
             "this method is not waiting for a code".into(),
         ));
     }
@@ -416,9 +416,9 @@ pub async fn resend_enrolment_code(
     })
 }
 
-fn qr_svg(data: &str) -> ApiResult<String> {
+fn qr_svg(data: &str) -> DomainResult<String> {
     let code = qrcode::QrCode::new(data.as_bytes())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code: {e}")))?;
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("QR code: {e}")))?;
     Ok(code
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(200, 200)
@@ -428,9 +428,9 @@ fn qr_svg(data: &str) -> ApiResult<String> {
 
 /// New recovery codes: the codes to show once, and the rows to store (Argon2id, per-code salt).
 async fn new_recovery_codes(
-    state: &AppState,
+    state: &Context,
     account: AccountId,
-) -> ApiResult<(Vec<Secret>, Vec<RecoveryCodeRecord>)> {
+) -> DomainResult<(Vec<Secret>, Vec<RecoveryCodeRecord>)> {
     let now = state.clock.now();
     let hashing = state.keys.hashing();
     let codes: Vec<Secret> = (0..recovery::RECOVERY_CODE_COUNT)
@@ -452,7 +452,7 @@ async fn new_recovery_codes(
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?;
     let rows = normalized
         .iter()
         .zip(hashes)
@@ -480,21 +480,21 @@ pub struct Confirmed {
 /// Confirms a pending method with its first code. The first method turns MFA on: it becomes the
 /// primary, and ten recovery codes are made.
 pub async fn confirm(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
     proof: Confirmation,
-) -> ApiResult<Confirmed> {
+) -> DomainResult<Confirmed> {
     let account = account_of(state, who).await?;
     let methods = state.store.methods_of(account.id).await?;
     let method = methods
         .iter()
         .find(|m| m.id == id)
         .cloned()
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(DomainError::NotFound)?;
     if method.confirmed_at.is_some() || method.kind == MethodKind::RecoveryCode {
-        return Err(ApiError::InvalidRequest(
+        return Err(DomainError::InvalidRequest(
             "this method is not waiting for confirmation".into(),
         ));
     }
@@ -503,26 +503,21 @@ pub async fn confirm(
     let now = state.clock.now();
     let code = match (proof, method.kind) {
         (Confirmation::Credential(credential), MethodKind::WebAuthn) => {
-            let spend = crate::services::webauthn::finish_registration(
-                state,
-                &account,
-                &method,
-                &credential,
-            )
-            .await
-            .inspect_err(|_| {
-                tracing::debug!(method_id = %id, "webauthn registration refused");
-            })?;
+            let spend = crate::webauthn::finish_registration(state, &account, &method, &credential)
+                .await
+                .inspect_err(|_| {
+                    tracing::debug!(method_id = %id, "webauthn registration refused");
+                })?;
             return confirmed(state, client, who, account, methods, method, spend).await;
         }
         (Confirmation::Code(_), MethodKind::WebAuthn) => {
-            return Err(ApiError::InvalidRequest(
+            return Err(DomainError::InvalidRequest(
                 "`credential` (RegistrationResponseJSON) is required to confirm a security key"
                     .into(),
             ))
         }
         (Confirmation::Credential(_), _) => {
-            return Err(ApiError::InvalidRequest(
+            return Err(DomainError::InvalidRequest(
                 "`code` is required to confirm this method".into(),
             ))
         }
@@ -540,13 +535,17 @@ pub async fn confirm(
     };
     // the writes that spend the code: guards, so of two racing confirmations one wins
     let spend = if method.kind == MethodKind::Totp {
-        let rec = state.store.totp_of(id).await?.ok_or(ApiError::NotFound)?;
+        let rec = state
+            .store
+            .totp_of(id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         let (secret, params) = open_totp(state, &rec)?;
         let Some(step) = totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step))
         else {
             state.store.method_failed(id, now, false).await?;
             state.store.commit(vec![wrong_code()]).await?;
-            return Err(ApiError::InvalidCode);
+            return Err(DomainError::InvalidCode);
         };
         vec![method_writes::accept_totp_step(id, step)]
     } else {
@@ -554,11 +553,11 @@ pub async fn confirm(
             Checked::Right(sent) => vec![sent.consume(now)],
             Checked::Wrong(counted) => {
                 state.store.commit(vec![counted, wrong_code()]).await?;
-                return Err(ApiError::InvalidCode);
+                return Err(DomainError::InvalidCode);
             }
             Checked::Dead => {
                 state.store.commit(vec![wrong_code()]).await?;
-                return Err(ApiError::InvalidCode);
+                return Err(DomainError::InvalidCode);
             }
         }
     };
@@ -567,14 +566,14 @@ pub async fn confirm(
 
 /// The rest of a confirmation once the method's proof checked out: `spend` (guards) spends it.
 async fn confirmed(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     account: Account,
     methods: Vec<MethodRecord>,
     method: MethodRecord,
     spend: Vec<Write>,
-) -> ApiResult<Confirmed> {
+) -> DomainResult<Confirmed> {
     let id = method.id;
     let now = state.clock.now();
     let was_enabled = is_enabled(&methods);
@@ -643,14 +642,14 @@ async fn confirmed(
     match stepup::commit_with(state, grant, writes).await {
         Ok(BatchOutcome::Committed) => {}
         // raced with another confirmation (of this method, or another turning MFA on)
-        Ok(BatchOutcome::GuardFailed(_)) => return Err(ApiError::InvalidCode),
+        Ok(BatchOutcome::GuardFailed(_)) => return Err(DomainError::InvalidCode),
         // the same credential confirmed at the same instant by another account or method
         Err(e) if e.is_conflict() && method.kind == MethodKind::WebAuthn => {
-            return Err(ApiError::InvalidCredential(
+            return Err(DomainError::InvalidCredential(
                 "this security key or passkey is already registered".into(),
             ))
         }
-        Err(e) if e.is_conflict() => return Err(ApiError::InvalidCode),
+        Err(e) if e.is_conflict() => return Err(DomainError::InvalidCode),
         Err(e) => return Err(e),
     }
     state.outbox_wake.notify_one();
@@ -660,7 +659,7 @@ async fn confirmed(
         .await?
         .into_iter()
         .find(|m| m.id == id)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(DomainError::NotFound)?;
     Ok(Confirmed {
         method,
         recovery_codes,
@@ -668,7 +667,7 @@ async fn confirmed(
 }
 
 /// The row that stands for an account's recovery codes in its list of methods.
-fn recovery_method(state: &AppState, account: AccountId) -> MethodRecord {
+fn recovery_method(state: &Context, account: AccountId) -> MethodRecord {
     let now = state.clock.now();
     MethodRecord {
         id: MethodId::generate(state.rng.as_ref()),
@@ -688,11 +687,11 @@ fn recovery_method(state: &AppState, account: AccountId) -> MethodRecord {
 }
 
 pub async fn set_primary(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let account = who.session.account_id;
     let mut writes = method_writes::set_primary(account, id);
     writes.push(
@@ -707,7 +706,7 @@ pub async fn set_primary(
     );
     match state.store.commit(writes).await? {
         BatchOutcome::Committed => Ok(()),
-        BatchOutcome::GuardFailed(_) => Err(ApiError::InvalidRequest(
+        BatchOutcome::GuardFailed(_) => Err(DomainError::InvalidRequest(
             "method_id must name a confirmed, enabled method other than recovery codes".into(),
         )),
     }
@@ -720,7 +719,7 @@ pub(crate) fn mfa_bucket(account: AccountId) -> String {
 }
 
 /// The writes that turn MFA off: every method and recovery code gone, trusted devices revoked.
-pub(crate) fn mfa_off_writes(state: &AppState, account: AccountId) -> Vec<Write> {
+pub(crate) fn mfa_off_writes(state: &Context, account: AccountId) -> Vec<Write> {
     vec![
         method_writes::delete_recovery_codes(account),
         method_writes::delete_all_methods(account),
@@ -732,17 +731,17 @@ pub(crate) fn mfa_off_writes(state: &AppState, account: AccountId) -> Vec<Write>
 /// each removal is guarded on what it was decided on (another method kept, none left, the
 /// method still pending) and is decided again once if a parallel change made that untrue.
 pub async fn remove(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     match remove_once(state, client, who, id).await? {
         Removal::Done => Ok(()),
         Removal::Changed => match remove_once(state, client, who, id).await? {
             Removal::Done => Ok(()),
             // the method list changed twice under this one request: let the user try again
-            Removal::Changed => Err(ApiError::Unavailable),
+            Removal::Changed => Err(DomainError::Unavailable),
         },
     }
 }
@@ -754,20 +753,20 @@ enum Removal {
 }
 
 async fn remove_once(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
-) -> ApiResult<Removal> {
+) -> DomainResult<Removal> {
     let account = account_of(state, who).await?;
     let methods = state.store.methods_of(account.id).await?;
     let method = methods
         .iter()
         .find(|m| m.id == id)
         .cloned()
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(DomainError::NotFound)?;
     if method.kind == MethodKind::RecoveryCode {
-        return Err(ApiError::InvalidRequest(
+        return Err(DomainError::InvalidRequest(
             "recovery codes go with MFA: regenerate them, or disable MFA".into(),
         ));
     }
@@ -777,7 +776,7 @@ async fn remove_once(
         .collect();
     if remaining.is_empty() && method.confirmed_at.is_some() && required_by_policy(state, &account)
     {
-        return Err(ApiError::PolicyRequiresMfa);
+        return Err(DomainError::PolicyRequiresMfa);
     }
     let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
     let turns_mfa_off = remaining.is_empty() && method.confirmed_at.is_some();
@@ -835,20 +834,20 @@ async fn remove_once(
         {
             Ok(Removal::Changed)
         }
-        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+        BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
     }
 }
 
 /// New recovery codes (step-up `mfa.manage`); the old set dies.
 pub async fn regenerate_recovery_codes(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
-) -> ApiResult<Vec<Secret>> {
+) -> DomainResult<Vec<Secret>> {
     let account = account_of(state, who).await?;
     let methods = state.store.methods_of(account.id).await?;
     if !is_enabled(&methods) {
-        return Err(ApiError::InvalidRequest(
+        return Err(DomainError::InvalidRequest(
             "MFA is off: recovery codes come with the first method".into(),
         ));
     }
@@ -876,14 +875,14 @@ pub async fn regenerate_recovery_codes(
 }
 
 /// Turns MFA off (step-up `mfa.manage`).
-pub async fn disable(state: &AppState, client: &ClientInfo, who: &Principal) -> ApiResult<()> {
+pub async fn disable(state: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
     let account = account_of(state, who).await?;
     let methods = state.store.methods_of(account.id).await?;
     if !is_enabled(&methods) {
         return Ok(());
     }
     if required_by_policy(state, &account) {
-        return Err(ApiError::PolicyRequiresMfa);
+        return Err(DomainError::PolicyRequiresMfa);
     }
     let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
     // guarded on MFA still being on: of parallel ways of turning it off, one alone does it

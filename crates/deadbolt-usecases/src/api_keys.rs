@@ -1,12 +1,12 @@
 //! API keys: made by a signed-in account for its programs, shown once, revoked under step-up,
 //! and checked by apps through introspection.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
-use crate::services::events::event;
-use crate::services::notify::{notice, Notice};
-use crate::services::stepup;
-use crate::state::AppState;
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::notify::{notice, Notice};
+use crate::stepup;
 use deadbolt_core::api_key;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::ApiKeyId;
@@ -25,15 +25,15 @@ pub struct NewKey {
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     name: &str,
-) -> ApiResult<NewKey> {
+) -> DomainResult<NewKey> {
     let name = api_key::check_name(name)?;
-    let account = crate::services::sessions::account_of(state, who).await?;
+    let account = crate::sessions::account_of(state, who).await?;
     if !account.email_verified {
-        return Err(ApiError::EmailUnverified);
+        return Err(DomainError::EmailUnverified);
     }
     // a key outlives the session that makes it: a stolen session must not leave one behind
     let grant = stepup::require_recent(state, who, Action::API_KEY_CREATE).await?;
@@ -69,17 +69,17 @@ pub async fn create(
     Ok(NewKey { record, key })
 }
 
-pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<ApiKeyRecord>> {
+pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<ApiKeyRecord>> {
     Ok(state.store.api_keys_of(who.session.account_id).await?)
 }
 
 /// Revokes one of the caller's keys (step-up `api_key.revoke`).
 pub async fn revoke(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: ApiKeyId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let account = who.session.account_id;
     if !state
         .store
@@ -88,7 +88,7 @@ pub async fn revoke(
         .iter()
         .any(|k| k.id == id)
     {
-        return Err(ApiError::NotFound);
+        return Err(DomainError::NotFound);
     }
     let grant = stepup::require(state, who, Action::API_KEY_REVOKE).await?;
     let revoked = event(
@@ -105,7 +105,7 @@ pub async fn revoke(
     match stepup::commit_with(state, Some(grant), writes).await? {
         BatchOutcome::Committed => Ok(()),
         // revoked meanwhile by a parallel request
-        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+        BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
     }
 }
 
@@ -124,10 +124,10 @@ const INTROSPECT_WINDOW: Duration = Duration::minutes(15);
 /// must not shut the others out); unknown, malformed and revoked keys are inactive and count
 /// against the client's address, and past the limit they answer 429.
 pub async fn introspect(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     key: &Secret,
-) -> ApiResult<Introspection> {
+) -> DomainResult<Introspection> {
     let now = state.clock.now();
     let found = if api_key::looks_like_a_key(key.expose()) {
         by_key(state, key).await?
@@ -151,7 +151,7 @@ pub async fn introspect(
         .failure_window(&bucket, policy.window_start(now))
         .await?;
     if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
-        return Err(ApiError::TooManyAttempts {
+        return Err(DomainError::TooManyAttempts {
             retry_after: retry_after_seconds(wait),
         });
     }
@@ -165,7 +165,7 @@ pub async fn introspect(
 /// The key stored under `key`'s hash by any hashing key still kept, the live one first (a key
 /// has no end, so it keeps the key it was hashed with). A live key found under a retired one is
 /// hashed anew under the live one, so that the retired one can go.
-async fn by_key(state: &AppState, key: &Secret) -> ApiResult<Option<ApiKeyRecord>> {
+async fn by_key(state: &Context, key: &Secret) -> DomainResult<Option<ApiKeyRecord>> {
     let hashing = state.keys.hashing();
     let live = hashing.live();
     for k in hashing.all() {

@@ -1,11 +1,11 @@
 //! Sessions: starting one, rotating its refresh token, authenticating its access tokens, and
 //! ending it.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
 use crate::jwt::{self, AccessClaims};
-use crate::services::events::event;
-use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
@@ -40,14 +40,14 @@ const REFRESH_PREFIX: &str = "rt_";
 
 /// Starts a session for an account that just proved itself with `methods`.
 pub async fn start(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     methods: &[AuthMethod],
     events: Vec<EventRecord>,
     extra: Vec<deadbolt_store::Write>,
     enrollment_only: bool,
-) -> ApiResult<IssuedTokens> {
+) -> DomainResult<IssuedTokens> {
     let (mut session, refresh, _) = prepare(state, client, account, methods);
     session.enrollment_only = enrollment_only;
     let hash = state.keys.hasher().hash_token(&refresh);
@@ -60,7 +60,7 @@ pub async fn start(
 
 /// A new session and the writes that store it, for a caller to commit with its own writes.
 pub fn prepare(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     methods: &[AuthMethod],
@@ -70,7 +70,7 @@ pub fn prepare(
 
 /// As [`prepare`], for a session that may be limited to enrolling a second factor.
 pub fn prepare_limited(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     methods: &[AuthMethod],
@@ -98,11 +98,11 @@ pub fn prepare_limited(
 
 /// Signs the access token of a stored session.
 pub fn issue(
-    state: &AppState,
+    state: &Context,
     session: &SessionRecord,
     refresh_token: Secret,
     now: OffsetDateTime,
-) -> ApiResult<IssuedTokens> {
+) -> DomainResult<IssuedTokens> {
     let ttl = state.config.session.access_ttl();
     let claims = AccessClaims {
         iss: state.config.server.public_url.clone(),
@@ -117,7 +117,7 @@ pub fn issue(
         acr: session.acr.clone(),
     };
     let access_token = jwt::sign(&state.keys, &claims)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing: {e}")))?;
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("signing: {e}")))?;
     Ok(IssuedTokens {
         access_token,
         refresh_token,
@@ -131,12 +131,12 @@ pub fn issue(
 /// somewhere: the session ends, for the thief and the owner alike. From a place policy does not
 /// allow the account's roles, the exchange is refused as a sign-in would be.
 pub async fn refresh(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     presented: Secret,
-) -> ApiResult<IssuedTokens> {
+) -> DomainResult<IssuedTokens> {
     if !presented.expose().starts_with(REFRESH_PREFIX) || presented.expose().len() > 128 {
-        return Err(ApiError::InvalidToken);
+        return Err(DomainError::InvalidToken);
     }
     let now = state.clock.now();
     // a token hashed under a retired key is found until that key's end, and its successor is
@@ -150,13 +150,13 @@ pub async fn refresh(
         }
     }
     let Some((hash, (sid, used))) = found else {
-        return Err(ApiError::InvalidToken);
+        return Err(DomainError::InvalidToken);
     };
     let session = state
         .store
         .session(sid)
         .await?
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(DomainError::InvalidToken)?;
     match decide_refresh(
         &state.config.session,
         Some(used),
@@ -164,7 +164,7 @@ pub async fn refresh(
         now,
     ) {
         RefreshDecision::Rotate => {
-            crate::services::risk::ensure_session_location_allowed(state, client, &session).await?;
+            crate::risk::ensure_session_location_allowed(state, client, &session).await?;
             let next = token::generate(REFRESH_PREFIX, state.rng.as_ref());
             let next_hash = state.keys.hasher().hash_token(&next);
             let refreshed = event(
@@ -185,15 +185,15 @@ pub async fn refresh(
             }
         }
         RefreshDecision::ReuseDetected => Err(reuse_detected(state, client, &session).await),
-        RefreshDecision::Refuse => Err(ApiError::InvalidToken),
+        RefreshDecision::Refuse => Err(DomainError::InvalidToken),
     }
 }
 
 async fn reuse_detected(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     session: &SessionRecord,
-) -> ApiError {
+) -> DomainError {
     let now = state.clock.now();
     let reused = event(
         state,
@@ -208,25 +208,25 @@ async fn reuse_detected(
         .revoke_session(session.account_id, session.id, now, reused)
         .await
     {
-        Ok(_) => ApiError::InvalidToken,
+        Ok(_) => DomainError::InvalidToken,
         Err(e) => e.into(),
     }
 }
 
 /// The caller behind an access token: signature, issuer, audience and expiry hold, and the
 /// session is still live (not revoked, not idle, within its absolute lifetime).
-pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal> {
+pub async fn authenticate(state: &Context, token: &str) -> DomainResult<Principal> {
     let now = state.clock.now();
     let url = &state.config.server.public_url;
     let claims =
-        jwt::verify(&state.keys, token, url, url, now).map_err(|_| ApiError::InvalidToken)?;
+        jwt::verify(&state.keys, token, url, url, now).map_err(|_| DomainError::InvalidToken)?;
     let session = state
         .store
         .session(claims.sid)
         .await?
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(DomainError::InvalidToken)?;
     if session.account_id != claims.sub || !state.config.session.is_live(&session.times(), now) {
-        return Err(ApiError::InvalidToken);
+        return Err(DomainError::InvalidToken);
     }
     Ok(Principal { claims, session })
 }
@@ -234,7 +234,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal>
 /// Gives the caller's session a new id, ending the old one, after a privilege change (a
 /// step-up, a new password): an identifier seen or planted before the change is worth nothing
 /// after it. The new id; None when the session ended meanwhile.
-pub async fn renew(state: &AppState, who: &Principal) -> ApiResult<Option<SessionId>> {
+pub async fn renew(state: &Context, who: &Principal) -> DomainResult<Option<SessionId>> {
     let now = state.clock.now();
     let fresh = SessionId::generate_ordered(state.rng.as_ref(), now);
     Ok(
@@ -250,7 +250,7 @@ pub async fn renew(state: &AppState, who: &Principal) -> ApiResult<Option<Sessio
 }
 
 /// Ends the caller's session.
-pub async fn logout(state: &AppState, client: &ClientInfo, who: &Principal) -> ApiResult<()> {
+pub async fn logout(state: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
     let e = event(
         state,
         EventKind::LoggedOut,
@@ -266,7 +266,7 @@ pub async fn logout(state: &AppState, client: &ClientInfo, who: &Principal) -> A
 }
 
 /// The caller's live sessions, newest first.
-pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<SessionRecord>> {
+pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<SessionRecord>> {
     let now = state.clock.now();
     let all = state
         .store
@@ -280,11 +280,11 @@ pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<SessionRec
 
 /// Ends one of the caller's sessions; `NotFound` for anything not theirs or already ended.
 pub async fn revoke(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: SessionId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let e = event(
         state,
         EventKind::SessionRevoked,
@@ -299,15 +299,15 @@ pub async fn revoke(
     {
         Ok(())
     } else {
-        Err(ApiError::NotFound)
+        Err(DomainError::NotFound)
     }
 }
 
 /// The caller's account; gone (deleted meanwhile) is an invalid token.
-pub async fn account_of(state: &AppState, who: &Principal) -> ApiResult<Account> {
+pub async fn account_of(state: &Context, who: &Principal) -> DomainResult<Account> {
     state
         .store
         .account_by_id(who.session.account_id)
         .await?
-        .ok_or(ApiError::InvalidToken)
+        .ok_or(DomainError::InvalidToken)
 }

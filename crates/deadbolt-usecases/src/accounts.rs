@@ -1,12 +1,12 @@
 //! Sign-up, channel verification, and accounts made by an operator.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
+use crate::attempts::{self, Bucket};
+use crate::client::ClientInfo;
+use crate::codes::{self, CodeFor, Destination, Recipient};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
 use crate::messages::Medium;
-use crate::services::attempts::{self, Bucket};
-use crate::services::codes::{self, CodeFor, Destination, Recipient};
-use crate::services::events::event;
-use crate::state::AppState;
 use deadbolt_core::account::{Account, Role};
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::email::Email;
@@ -27,7 +27,7 @@ pub struct SignUp {
 }
 
 /// Creates an account and sends a 6-digit code to its email.
-pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> ApiResult<Account> {
+pub async fn sign_up(state: &Context, client: &ClientInfo, input: SignUp) -> DomainResult<Account> {
     let email = Email::parse(&input.email)?;
     let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
     check_strength_for(&input.password, state.passwords.params(), &email)?;
@@ -40,7 +40,7 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
         let password = input.password;
         slot.run(move || hasher.hash(&password, rng.as_ref()))
             .await?
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?
+            .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?
     };
     let now = state.clock.now();
     let account = Account {
@@ -96,7 +96,7 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
             }
             Ok(account)
         }
-        Err(StoreError::Conflict) => Err(ApiError::EmailTaken),
+        Err(StoreError::Conflict) => Err(DomainError::EmailTaken),
         Err(e) => Err(e.into()),
     }
 }
@@ -104,7 +104,7 @@ pub async fn sign_up(state: &AppState, client: &ClientInfo, input: SignUp) -> Ap
 /// Counts a sign-up against its client address's hourly limit: 429 `too_many_attempts` past
 /// it. Every sign-up that gets as far as hashing counts, taken or not: each costs a hash and
 /// may send mail.
-async fn count_sign_up(state: &AppState, client: &ClientInfo) -> ApiResult<()> {
+async fn count_sign_up(state: &Context, client: &ClientInfo) -> DomainResult<()> {
     let Some(ip) = client.ip else {
         return Ok(());
     };
@@ -120,7 +120,7 @@ async fn count_sign_up(state: &AppState, client: &ClientInfo) -> ApiResult<()> {
             counted.keep();
             Ok(())
         }
-        Err(full) => Err(ApiError::TooManyAttempts {
+        Err(full) => Err(DomainError::TooManyAttempts {
             retry_after: full.retry_after,
         }),
     }
@@ -128,7 +128,7 @@ async fn count_sign_up(state: &AppState, client: &ClientInfo) -> ApiResult<()> {
 
 /// Whether verification texts go out: a provider to send them, and a policy that allows SMS
 /// (where it does not, nobody pays for texts that serve nothing here).
-fn texts_allowed(state: &AppState) -> bool {
+fn texts_allowed(state: &Context) -> bool {
     state.config.sms.can_send() && state.policy.get().allows_method(MethodKind::Sms.as_str())
 }
 
@@ -146,8 +146,8 @@ pub struct Verify {
 
 /// Checks a verification code. Unknown emails, wrong codes and dead codes all answer
 /// `invalid_code`, so the endpoint tells nothing about which accounts exist.
-pub async fn verify(state: &AppState, client: &ClientInfo, input: Verify) -> ApiResult<Account> {
-    let email = Email::parse(&input.email).map_err(|_| ApiError::InvalidCode)?;
+pub async fn verify(state: &Context, client: &ClientInfo, input: Verify) -> DomainResult<Account> {
+    let email = Email::parse(&input.email).map_err(|_| DomainError::InvalidCode)?;
     let Some(account) = state.store.account_by_email(&email).await? else {
         return Err(codes::unknown_account_try(state, &email).await);
     };
@@ -174,13 +174,13 @@ pub async fn verify(state: &AppState, client: &ClientInfo, input: Verify) -> Api
         .consume_verification_code(stored.id, account.id, purpose, now, verified)
         .await?
     {
-        return Err(ApiError::InvalidCode);
+        return Err(DomainError::InvalidCode);
     }
     state
         .store
         .account_by_id(account.id)
         .await?
-        .ok_or(ApiError::InvalidCode)
+        .ok_or(DomainError::InvalidCode)
 }
 
 pub struct OperatorAccount {
@@ -191,7 +191,7 @@ pub struct OperatorAccount {
 
 /// An account created by an operator (`deadbolt admin create`): the operator vouches for the
 /// address, so it starts verified and no code is sent.
-pub async fn create_by_operator(state: &AppState, input: OperatorAccount) -> ApiResult<Account> {
+pub async fn create_by_operator(state: &Context, input: OperatorAccount) -> DomainResult<Account> {
     create_vouched(
         state,
         &ClientInfo::default(),
@@ -228,12 +228,12 @@ pub struct VouchedAccount {
 }
 
 pub async fn create_vouched(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     input: VouchedAccount,
     via: &'static str,
     by: Option<AccountId>,
-) -> ApiResult<Account> {
+) -> DomainResult<Account> {
     let email = Email::parse(&input.email)?;
     let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
     let roles = input
@@ -241,13 +241,13 @@ pub async fn create_vouched(
         .iter()
         .map(|r| {
             Role::parse(r)
-                .ok_or_else(|| ApiError::InvalidRequest(format!("{r:?} is not a role name")))
+                .ok_or_else(|| DomainError::InvalidRequest(format!("{r:?} is not a role name")))
         })
-        .collect::<ApiResult<Vec<_>>>()?;
+        .collect::<DomainResult<Vec<_>>>()?;
     if let Some(provider) = &input.sso_provider {
         deadbolt_core::account::check_sso_provider(provider)?;
         if input.password.is_some() {
-            return Err(ApiError::InvalidRequest(
+            return Err(DomainError::InvalidRequest(
                 "an account of an identity provider has no password here".into(),
             ));
         }
@@ -262,7 +262,7 @@ pub async fn create_vouched(
                     .hash_pool
                     .run(move || hasher.hash(&password, rng.as_ref()))
                     .await?
-                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?,
+                    .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?,
             )
         }
         None => None,
@@ -296,7 +296,7 @@ pub async fn create_vouched(
         .await
     {
         Ok(()) => Ok(account),
-        Err(StoreError::Conflict) => Err(ApiError::EmailTaken),
+        Err(StoreError::Conflict) => Err(DomainError::EmailTaken),
         Err(e) => Err(e.into()),
     }
 }
@@ -309,11 +309,11 @@ pub struct Resend {
 /// Sends a new verification code. The answer is the same whether or not the account exists, is
 /// already verified, or is over its resend limits, and so is the work done for it (see
 /// `codes::send_or_stand_in`): none of that is the caller's business.
-pub async fn resend(state: &AppState, client: &ClientInfo, input: Resend) -> ApiResult<()> {
+pub async fn resend(state: &Context, client: &ClientInfo, input: Resend) -> DomainResult<()> {
     codes::answered_after_floor(resend_now(state, client, input)).await
 }
 
-async fn resend_now(state: &AppState, client: &ClientInfo, input: Resend) -> ApiResult<()> {
+async fn resend_now(state: &Context, client: &ClientInfo, input: Resend) -> DomainResult<()> {
     let Ok(email) = Email::parse(&input.email) else {
         return Ok(());
     };

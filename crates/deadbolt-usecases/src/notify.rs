@@ -1,10 +1,10 @@
 //! Security notifications: the user hears of what matters on their account, by email (and by
 //! SMS to a phone number that was just replaced). The words live in `templates/messages/`.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
+use crate::client::ClientInfo;
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
 use crate::messages::{Facts, Medium};
-use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::ids::MessageId;
 use deadbolt_store::{OutboxMessage, SealedMessage};
@@ -98,22 +98,22 @@ impl Notice {
 
 /// The email telling `account` of `notice`, with when and from where.
 pub fn notice(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     notice: Notice,
     client: &ClientInfo,
-) -> ApiResult<SealedMessage> {
+) -> DomainResult<SealedMessage> {
     notice_to(state, Medium::Email, account.email.as_str(), notice, client)
 }
 
 /// `notice` sent to `recipient` (an address or a number, as `medium` needs).
 pub fn notice_to(
-    state: &AppState,
+    state: &Context,
     medium: Medium,
     recipient: &str,
     notice: Notice,
     client: &ClientInfo,
-) -> ApiResult<SealedMessage> {
+) -> DomainResult<SealedMessage> {
     let now = state.clock.now();
     let when = now
         .format(time::macros::format_description!(
@@ -137,7 +137,7 @@ pub fn notice_to(
     let rendered = state
         .messages
         .notice(medium, notice.key(), &facts)
-        .map_err(ApiError::Internal)?;
+        .map_err(DomainError::Internal)?;
     Ok(OutboxMessage {
         id: MessageId::generate(state.rng.as_ref()),
         channel: medium.channel().to_owned(),

@@ -1,11 +1,11 @@
 //! Trusted devices: a token bound to an account and the User-Agent it was given to, that lets
 //! a password login skip the second factor until it expires or is revoked.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
-use crate::services::events::event;
-use crate::services::notify::{notice, Notice};
-use crate::state::AppState;
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::notify::{notice, Notice};
 use deadbolt_core::account::Account;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::DeviceId;
@@ -18,7 +18,7 @@ use time::Duration;
 const DEVICE_PREFIX: &str = "dt_";
 
 /// A new device token for this client, and its record.
-pub fn issue(state: &AppState, account: &Account, client: &ClientInfo) -> (Secret, DeviceRecord) {
+pub fn issue(state: &Context, account: &Account, client: &ClientInfo) -> (Secret, DeviceRecord) {
     let now = state.clock.now();
     let secret = token::generate(DEVICE_PREFIX, state.rng.as_ref());
     let record = DeviceRecord {
@@ -38,11 +38,11 @@ pub fn issue(state: &AppState, account: &Account, client: &ClientInfo) -> (Secre
 /// True when the token is live, belongs to this account and comes from the same User-Agent it
 /// was given to.
 pub async fn is_trusted(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     client: &ClientInfo,
     presented: &Secret,
-) -> ApiResult<bool> {
+) -> DomainResult<bool> {
     if !presented.expose().starts_with(DEVICE_PREFIX) || presented.expose().len() > 128 {
         return Ok(false);
     }
@@ -73,7 +73,7 @@ pub async fn is_trusted(
     Ok(trusted)
 }
 
-pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<DeviceRecord>> {
+pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<DeviceRecord>> {
     Ok(state
         .store
         .devices_of(who.session.account_id, state.clock.now())
@@ -81,11 +81,11 @@ pub async fn list(state: &AppState, who: &Principal) -> ApiResult<Vec<DeviceReco
 }
 
 pub async fn revoke(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: DeviceId,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let now = state.clock.now();
     let account = who.session.account_id;
     let e = event(
@@ -101,7 +101,7 @@ pub async fn revoke(
         .await?
     {
         BatchOutcome::Committed => Ok(()),
-        BatchOutcome::GuardFailed(_) => Err(ApiError::NotFound),
+        BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
     }
 }
 
@@ -121,7 +121,7 @@ pub struct SignInDevice {
 /// Best effort: when the lookup fails the sign-in goes on, treating the device as known (no
 /// note, no notice) rather than failing.
 pub async fn sign_in_device(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
 ) -> SignInDevice {
@@ -139,10 +139,10 @@ pub async fn sign_in_device(
 }
 
 async fn look_up(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
-) -> ApiResult<SignInDevice> {
+) -> DomainResult<SignInDevice> {
     let key = device_key(state, client, account);
     let last_seen = state.store.device_last_seen(account.id, &key).await?;
     SignInDevice::seen(key, last_seen)
@@ -151,7 +151,7 @@ async fn look_up(
 }
 
 /// The sign-in's device as the store knows it: a keyed hash of the account and User-Agent.
-pub fn device_key(state: &AppState, client: &ClientInfo, account: &Account) -> Vec<u8> {
+pub fn device_key(state: &Context, client: &ClientInfo, account: &Account) -> Vec<u8> {
     let agent = client.user_agent.as_deref().unwrap_or_default();
     state
         .keys
@@ -176,10 +176,10 @@ impl SignInDevice {
     /// still verifies: a rotation must not make every device new, with a notice for each.
     pub async fn or_under_retired_keys(
         mut self,
-        state: &AppState,
+        state: &Context,
         client: &ClientInfo,
         account: &Account,
-    ) -> ApiResult<Self> {
+    ) -> DomainResult<Self> {
         if self.last_seen.is_some() {
             return Ok(self);
         }
@@ -206,7 +206,7 @@ impl SignInDevice {
     }
 
     /// What the sign-in writes about its device.
-    pub fn writes(&self, state: &AppState, account: &Account) -> Vec<deadbolt_store::Write> {
+    pub fn writes(&self, state: &Context, account: &Account) -> Vec<deadbolt_store::Write> {
         let now = state.clock.now();
         if let Some(old) = &self.retired_key {
             return rekey_device(account.id, old, &self.key, now);
@@ -223,7 +223,7 @@ impl SignInDevice {
     /// After the sign-in committed: a device the account had not used before, when it had used
     /// others, is recorded and told to the user. A failure here must not undo the sign-in: it
     /// is logged.
-    pub async fn tell_if_new(self, state: &AppState, client: &ClientInfo, account: &Account) {
+    pub async fn tell_if_new(self, state: &Context, client: &ClientInfo, account: &Account) {
         if self.last_seen.is_some() {
             return;
         }
@@ -233,7 +233,7 @@ impl SignInDevice {
     }
 }
 
-async fn tell(state: &AppState, client: &ClientInfo, account: &Account) -> ApiResult<()> {
+async fn tell(state: &Context, client: &ClientInfo, account: &Account) -> DomainResult<()> {
     // the account's first device is not news; an unverified address may not be the user's
     if !account.email_verified || state.store.device_count(account.id).await? < 2 {
         return Ok(());

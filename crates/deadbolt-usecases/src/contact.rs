@@ -2,16 +2,16 @@
 //! controls them can receive codes), the new address is proven by a code sent to it before it
 //! replaces the old one, and the old address is told.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientInfo, Principal};
+use crate::client::{ClientInfo, Principal};
+use crate::codes::{self, Checked, CodeFor, Destination};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::factors::CodeSent;
 use crate::messages::Medium;
-use crate::services::codes::{self, Checked, CodeFor, Destination};
-use crate::services::events::event;
-use crate::services::factors::CodeSent;
-use crate::services::notify::{notice, notice_to, Notice};
-use crate::services::sessions::account_of;
-use crate::services::stepup;
-use crate::state::AppState;
+use crate::notify::{notice, notice_to, Notice};
+use crate::sessions::account_of;
+use crate::stepup;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::email::Email;
@@ -53,12 +53,12 @@ fn new_destination(
     contact: Contact,
     raw: &str,
     sms_available: bool,
-) -> ApiResult<Destination> {
+) -> DomainResult<Destination> {
     match contact {
         Contact::Email => {
             let email = Email::parse(raw)?;
             if email == account.email {
-                return Err(ApiError::InvalidRequest(
+                return Err(DomainError::InvalidRequest(
                     "this is already the account's email".into(),
                 ));
             }
@@ -70,12 +70,12 @@ fn new_destination(
         Contact::Phone => {
             let phone = Phone::parse(raw)?;
             if account.phone.as_ref() == Some(&phone) && account.phone_verified {
-                return Err(ApiError::InvalidRequest(
+                return Err(DomainError::InvalidRequest(
                     "this is already the account's phone".into(),
                 ));
             }
             if !sms_available {
-                return Err(ApiError::FactorNotAllowed(
+                return Err(DomainError::FactorNotAllowed(
                     "this service has no SMS provider configured, so it cannot prove a number"
                         .into(),
                 ));
@@ -91,12 +91,12 @@ fn new_destination(
 /// Starts a change (step-up `email.change` / `phone.change`): a code goes to the new address.
 /// Nothing changes until that code comes back.
 pub async fn start(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     contact: Contact,
     raw: &str,
-) -> ApiResult<CodeSent> {
+) -> DomainResult<CodeSent> {
     let account = account_of(state, who).await?;
     let to = new_destination(&account, contact, raw, state.config.sms.can_send())?;
     let grant = stepup::require(state, who, contact.action()).await?;
@@ -104,7 +104,7 @@ pub async fn start(
     if contact == Contact::Email {
         let email = Email::parse(&to.address)?;
         if state.store.account_by_email(&email).await?.is_some() {
-            return Err(ApiError::EmailTaken);
+            return Err(DomainError::EmailTaken);
         }
     }
     let what = CodeFor::account(contact.purpose());
@@ -137,12 +137,12 @@ pub async fn start(
 /// Completes a change with the code sent to the new address: it replaces the old one, which is
 /// told (by email; a replaced phone also by text, where it was verified).
 pub async fn confirm(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     who: &Principal,
     contact: Contact,
     code: &Secret,
-) -> ApiResult<Account> {
+) -> DomainResult<Account> {
     let account = account_of(state, who).await?;
     let what = CodeFor::account(contact.purpose());
     let wrong_code = || {
@@ -164,18 +164,17 @@ pub async fn confirm(
         Checked::Wrong(counted) => {
             reserved.keep();
             state.store.commit(vec![counted, wrong_code()]).await?;
-            return Err(ApiError::InvalidCode);
+            return Err(DomainError::InvalidCode);
         }
         Checked::Dead => {
             reserved.keep();
             state.store.commit(vec![wrong_code()]).await?;
-            return Err(ApiError::InvalidCode);
+            return Err(DomainError::InvalidCode);
         }
     };
-    let new_address = sent
-        .destination
-        .clone()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("change code without a destination")))?;
+    let new_address = sent.destination.clone().ok_or_else(|| {
+        DomainError::Internal(anyhow::anyhow!("change code without a destination"))
+    })?;
     let now = state.clock.now();
     let mut writes: Vec<Write> = vec![sent.consume(now)];
     let (kind, detail) = match contact {
@@ -221,9 +220,9 @@ pub async fn confirm(
     writes.push(event(state, kind, Some(account.id), client, detail).write());
     match state.store.commit(writes).await {
         Ok(BatchOutcome::Committed) => {}
-        Ok(BatchOutcome::GuardFailed(_)) => return Err(ApiError::InvalidCode),
+        Ok(BatchOutcome::GuardFailed(_)) => return Err(DomainError::InvalidCode),
         // another account took the address meanwhile
-        Err(StoreError::Conflict) => return Err(ApiError::EmailTaken),
+        Err(StoreError::Conflict) => return Err(DomainError::EmailTaken),
         Err(e) => return Err(e.into()),
     }
     state.outbox_wake.notify_one();
@@ -231,5 +230,5 @@ pub async fn confirm(
         .store
         .account_by_id(account.id)
         .await?
-        .ok_or(ApiError::InvalidToken)
+        .ok_or(DomainError::InvalidToken)
 }

@@ -3,8 +3,8 @@
 //! reservation is given back when it was right. N parallel guesses thus count as N, on every
 //! instance at once, and no more than the limit are ever judged.
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
 use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
 use deadbolt_store::Write;
 use time::OffsetDateTime;
@@ -34,7 +34,10 @@ pub struct Full {
 }
 
 /// Counts one attempt under each bucket, all or none.
-pub async fn reserve(state: &AppState, buckets: Vec<Bucket>) -> ApiResult<Result<Reserved, Full>> {
+pub async fn reserve(
+    state: &Context,
+    buckets: Vec<Bucket>,
+) -> DomainResult<Result<Reserved, Full>> {
     let now = state.clock.now();
     let attempts: Vec<_> = buckets
         .iter()
@@ -44,7 +47,7 @@ pub async fn reserve(state: &AppState, buckets: Vec<Bucket>) -> ApiResult<Result
         Ok(()) => Ok(Ok(Reserved { buckets, at: now })),
         Err(i) => {
             let Some(full) = buckets.get(i) else {
-                return Err(ApiError::Internal(anyhow::anyhow!(
+                return Err(DomainError::Internal(anyhow::anyhow!(
                     "a throttle guard outside its buckets"
                 )));
             };
@@ -62,7 +65,7 @@ pub async fn reserve(state: &AppState, buckets: Vec<Bucket>) -> ApiResult<Result
 
 impl Reserved {
     /// The writes that give the attempts back, for a success's own transaction.
-    pub fn give_back(&self, state: &AppState) -> Vec<Write> {
+    pub fn give_back(&self, state: &Context) -> Vec<Write> {
         self.buckets
             .iter()
             .map(|b| state.store.give_back(&b.key, self.at))
@@ -70,7 +73,7 @@ impl Reserved {
     }
 
     /// Gives the attempts back at once: the attempt succeeded.
-    pub async fn give_back_now(self, state: &AppState) -> ApiResult<()> {
+    pub async fn give_back_now(self, state: &Context) -> DomainResult<()> {
         state.store.commit(self.give_back(state)).await?;
         Ok(())
     }

@@ -1,13 +1,13 @@
 //! The second step of a login: an mfa_token and a second factor become a session.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
-use crate::services::devices::{self, SignInDevice};
-use crate::services::events::event;
-use crate::services::factors::{self, FactorInput};
-use crate::services::sessions::{self, IssuedTokens};
-use crate::services::{login, mfa, risk};
-use crate::state::AppState;
+use crate::client::ClientInfo;
+use crate::context::Context;
+use crate::devices::{self, SignInDevice};
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::factors::{self, FactorInput};
+use crate::sessions::{self, IssuedTokens};
+use crate::{login, mfa, risk};
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
@@ -30,11 +30,11 @@ pub struct SecondStep {
 /// The live login challenge an mfa_token names, with its account; anything else is
 /// `mfa_token_invalid`.
 pub async fn login_challenge(
-    state: &AppState,
+    state: &Context,
     mfa_token: &Secret,
-) -> ApiResult<(ChallengeRecord, Account)> {
+) -> DomainResult<(ChallengeRecord, Account)> {
     if mfa_token.expose().len() > 128 {
-        return Err(ApiError::MfaTokenInvalid);
+        return Err(DomainError::MfaTokenInvalid);
     }
     let hash = state.keys.hasher().hash_token(mfa_token);
     state
@@ -45,21 +45,21 @@ pub async fn login_challenge(
             (c.purpose == "login" || c.purpose == risk::EMAIL_CHECK)
                 && factors::challenge_is_live(state, c)
         })
-        .ok_or(ApiError::MfaTokenInvalid)
+        .ok_or(DomainError::MfaTokenInvalid)
 }
 
 pub async fn verify(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     input: MfaVerify,
-) -> ApiResult<SecondStep> {
+) -> DomainResult<SecondStep> {
     let (challenge, account) = login_challenge(state, &input.mfa_token).await?;
     // where the account may sign in from holds for the second step too
     risk::ensure_location_allowed(state, client, &account, &risk::place_of(state, client)).await?;
     let email_check = challenge.purpose == risk::EMAIL_CHECK;
     if email_check && mfa::is_enabled(&state.store.methods_of(account.id).await?) {
         // MFA came on meanwhile: an emailed code no longer stands in for it
-        return Err(ApiError::MfaTokenInvalid);
+        return Err(DomainError::MfaTokenInvalid);
     }
     // the device is looked up with the factor check's own reads (no longer best effort here:
     // a store that fails this read has failed the check's reads too)

@@ -1,14 +1,14 @@
 //! Password reset. A reset never bypasses MFA (OWASP ASVS 5.0, 6.4.3): the emailed code proves
 //! the mailbox, and an account with MFA must also pass a second factor other than that email.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
-use crate::services::codes::{self, CodeFor, Destination, Recipient};
-use crate::services::events::event;
-use crate::services::factors::{self, FactorInput};
-use crate::services::mfa;
-use crate::services::notify::{notice, Notice};
-use crate::state::AppState;
+use crate::client::ClientInfo;
+use crate::codes::{self, CodeFor, Destination, Recipient};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::factors::{self, FactorInput};
+use crate::mfa;
+use crate::notify::{notice, Notice};
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
@@ -25,11 +25,11 @@ use serde_json::json;
 /// same work (see `codes::send_or_stand_in`), so the answer tells nothing, nor does its time. An
 /// unverified address gets one too: completing the reset proves the mailbox, which is how an
 /// address's real owner claims an account someone else signed up with.
-pub async fn start(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
+pub async fn start(state: &Context, client: &ClientInfo, email: &str) -> DomainResult<()> {
     codes::answered_after_floor(start_now(state, client, email)).await
 }
 
-async fn start_now(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
+async fn start_now(state: &Context, client: &ClientInfo, email: &str) -> DomainResult<()> {
     let Ok(email) = Email::parse(email) else {
         return Ok(());
     };
@@ -68,12 +68,12 @@ pub struct ResetStarted {
 
 /// Trades the emailed code for a short-lived reset token, good for nothing else.
 pub async fn verify(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     email: &str,
     code: &Secret,
-) -> ApiResult<ResetStarted> {
-    let email = Email::parse(email).map_err(|_| ApiError::InvalidCode)?;
+) -> DomainResult<ResetStarted> {
+    let email = Email::parse(email).map_err(|_| DomainError::InvalidCode)?;
     let Some(account) = state.store.account_by_email(&email).await? else {
         return Err(codes::unknown_account_try(state, &email).await);
     };
@@ -93,7 +93,7 @@ pub async fn verify(
         .await?
     {
         BatchOutcome::Committed => {}
-        BatchOutcome::GuardFailed(_) => return Err(ApiError::InvalidCode),
+        BatchOutcome::GuardFailed(_) => return Err(DomainError::InvalidCode),
     }
     let all = state.store.methods_of(account.id).await?;
     Ok(ResetStarted {
@@ -113,20 +113,20 @@ pub fn reset_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
 }
 
 /// Refuses a second factor a reset cannot take.
-pub fn ensure_reset_factor(kind: MethodKind) -> ApiResult<()> {
+pub fn ensure_reset_factor(kind: MethodKind) -> DomainResult<()> {
     if kind.serves_password_reset() {
         Ok(())
     } else {
-        Err(ApiError::InvalidRequest(
+        Err(DomainError::InvalidRequest(
             "the email that carried the reset code cannot also be the second factor".into(),
         ))
     }
 }
 
 /// The live reset challenge a reset token names.
-pub async fn reset_challenge(state: &AppState, token: &Secret) -> ApiResult<ChallengeRecord> {
+pub async fn reset_challenge(state: &Context, token: &Secret) -> DomainResult<ChallengeRecord> {
     if token.expose().len() > 128 {
-        return Err(ApiError::MfaTokenInvalid);
+        return Err(DomainError::MfaTokenInvalid);
     }
     let hash = state.keys.hasher().hash_token(token);
     state
@@ -134,23 +134,23 @@ pub async fn reset_challenge(state: &AppState, token: &Secret) -> ApiResult<Chal
         .challenge(&hash.0)
         .await?
         .filter(|c| c.purpose == "reset" && factors::challenge_is_live(state, c))
-        .ok_or(ApiError::MfaTokenInvalid)
+        .ok_or(DomainError::MfaTokenInvalid)
 }
 
 /// Sets the new password; then every session and trusted device is revoked and the user told.
 pub async fn complete(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     token: &Secret,
     new_password: Secret,
     factor: Option<FactorInput>,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let challenge = reset_challenge(state, token).await?;
     let account = state
         .store
         .account_by_id(challenge.account_id)
         .await?
-        .ok_or(ApiError::MfaTokenInvalid)?;
+        .ok_or(DomainError::MfaTokenInvalid)?;
     check_strength_for(&new_password, state.passwords.params(), &account.email)?;
     let has_mfa = mfa::is_enabled(&state.store.methods_of(account.id).await?);
     // check the factor before the (slow) hashing, and refuse a reset that skips it
@@ -160,7 +160,7 @@ pub async fn complete(
             Some(factors::check(state, client, &account, &challenge, f).await?)
         }
         (true, None) => {
-            return Err(ApiError::InvalidRequest(
+            return Err(DomainError::InvalidRequest(
                 "this account has MFA: a second factor (an authenticator code or a recovery code) is required".into(),
             ))
         }
@@ -172,7 +172,7 @@ pub async fn complete(
         .hash_pool
         .run(move || hasher.hash(&new_password, rng.as_ref()))
         .await?
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))?;
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?;
     let now = state.clock.now();
     let mut writes: Vec<Write> = vec![
         state.store.set_password(account.id, &hash),
@@ -205,7 +205,7 @@ pub async fn complete(
                 vec![challenge.consume(now, state.policy.get().lockout.token_max_failures)];
             all.extend(writes);
             if let BatchOutcome::GuardFailed(_) = state.store.commit(all).await? {
-                return Err(ApiError::MfaTokenInvalid);
+                return Err(DomainError::MfaTokenInvalid);
             }
         }
     }

@@ -1,12 +1,12 @@
 //! One-time codes sent by email, SMS or voice: making them with the message that carries them,
 //! sending them within the resend limits, and checking a submitted one.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
+use crate::attempts::{self, Bucket, Reserved};
+use crate::client::ClientInfo;
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
 use crate::messages::Medium;
-use crate::services::attempts::{self, Bucket, Reserved};
-use crate::services::events::event;
-use crate::state::AppState;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::{self, CodeCheck, CodePurpose, ResendRefusal, CODE_TTL};
 use deadbolt_core::email::Email;
@@ -64,11 +64,11 @@ impl CodeFor {
 
 /// A fresh code and the message that carries it to `to`.
 pub fn new_code(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     what: &CodeFor,
     to: &Destination,
-) -> ApiResult<(NewCode, SealedMessage)> {
+) -> DomainResult<(NewCode, SealedMessage)> {
     let now = state.clock.now();
     let secret = code::generate(state.rng.as_ref());
     let new_code = NewCode {
@@ -86,7 +86,7 @@ pub fn new_code(
     let rendered = state
         .messages
         .code(to.medium, what.purpose, &secret, CODE_TTL.whole_minutes())
-        .map_err(ApiError::Internal)?;
+        .map_err(DomainError::Internal)?;
     let message = OutboxMessage {
         id: MessageId::generate(state.rng.as_ref()),
         channel: to.medium.channel().to_owned(),
@@ -103,7 +103,7 @@ pub fn new_code(
 
 /// The event that records a code was sent (never the code, nor the full destination).
 pub fn sent_event(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     client: &ClientInfo,
     what: &CodeFor,
@@ -121,11 +121,11 @@ pub fn sent_event(
 /// Whether the resend limits let a code for `what` go to `to` now: a wait between sends, and
 /// hourly caps per account and per destination.
 pub async fn ready_to_send(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     what: &CodeFor,
     to: &Destination,
-) -> ApiResult<Result<(), ResendRefusal>> {
+) -> DomainResult<Result<(), ResendRefusal>> {
     let now = state.clock.now();
     let sent = state
         .store
@@ -137,12 +137,12 @@ pub async fn ready_to_send(
 /// The writes that send a fresh code: the resend limits held inside the transaction (a guard:
 /// the only one among these writes), the code, the message that carries it, and the event.
 pub fn code_writes(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     client: &ClientInfo,
     what: &CodeFor,
     to: &Destination,
-) -> ApiResult<Vec<Write>> {
+) -> DomainResult<Vec<Write>> {
     let (code, message) = new_code(state, account, what, to)?;
     let mut writes = state.store.send_limits(&code, &state.config.codes);
     writes.push(code.write());
@@ -153,11 +153,11 @@ pub fn code_writes(
 
 /// Why a send was refused after its guard failed (a parallel send won the race).
 pub async fn refusal(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     what: &CodeFor,
     to: &Destination,
-) -> ApiResult<ApiError> {
+) -> DomainResult<DomainError> {
     let why = ready_to_send(state, account, what, to)
         .await?
         .err()
@@ -167,12 +167,12 @@ pub async fn refusal(
 
 /// Sends a fresh code unless the resend limits say no.
 pub async fn send(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     what: &CodeFor,
     to: &Destination,
-) -> ApiResult<Result<(), ApiError>> {
+) -> DomainResult<Result<(), DomainError>> {
     if let Err(why) = ready_to_send(state, account, what, to).await? {
         return Ok(Err(refused(why)));
     }
@@ -200,12 +200,12 @@ pub enum Recipient<'a> {
 /// it commits, so that how long the answer takes tells nothing either. `also` adds the events
 /// of a send. True when a code went out.
 pub async fn send_or_stand_in(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     to: Recipient<'_>,
     what: &CodeFor,
     also: impl FnOnce(&Account) -> Vec<EventRecord>,
-) -> ApiResult<bool> {
+) -> DomainResult<bool> {
     let (account, to, due) = match to {
         Recipient::Account(account, to) => (account.clone(), to, true),
         Recipient::Nobody(email) => {
@@ -255,7 +255,7 @@ pub async fn answered_after_floor<T>(work: impl std::future::Future<Output = T>)
 }
 
 /// An account that does not exist, for [`send_or_stand_in`]'s work without a recipient.
-fn stand_in(state: &AppState, email: &Email) -> Account {
+fn stand_in(state: &Context, email: &Email) -> Account {
     Account {
         id: AccountId::generate(state.rng.as_ref()),
         email: email.clone(),
@@ -271,12 +271,12 @@ fn stand_in(state: &AppState, email: &Email) -> Account {
 
 /// How a refused send is answered where the caller asked for it: too soon is
 /// `resend_too_soon`, over an hourly cap `too_many_attempts`; both with Retry-After.
-pub fn refused(refusal: ResendRefusal) -> ApiError {
+pub fn refused(refusal: ResendRefusal) -> DomainError {
     match refusal {
-        ResendRefusal::TooSoon(wait) => ApiError::ResendTooSoon {
+        ResendRefusal::TooSoon(wait) => DomainError::ResendTooSoon {
             retry_after: retry_after_seconds(wait),
         },
-        ResendRefusal::Capped(wait) => ApiError::TooManyAttempts {
+        ResendRefusal::Capped(wait) => DomainError::TooManyAttempts {
             retry_after: retry_after_seconds(wait),
         },
     }
@@ -294,11 +294,11 @@ pub enum Checked {
 
 /// Compares `submitted` with the latest code sent for `what`. Writes nothing.
 pub async fn compare(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     what: &CodeFor,
     submitted: &Secret,
-) -> ApiResult<Checked> {
+) -> DomainResult<Checked> {
     let Some(stored) = state
         .store
         .latest_code(account.id, what.purpose, what.scope.as_deref())
@@ -323,7 +323,7 @@ pub async fn compare(
 /// The account-wide budget of wrong codes sent by email or text outside the second-factor step
 /// (password reset, sign-up verification, email and phone change): each code allows a few
 /// tries and codes can be sent again, so without it guesses would add up without bound.
-fn code_budget(state: &AppState, key: String) -> Bucket {
+fn code_budget(state: &Context, key: String) -> Bucket {
     let limits = &state.config.limits;
     Bucket {
         key,
@@ -336,7 +336,7 @@ fn code_budget(state: &AppState, key: String) -> Bucket {
 
 /// Counts a code try against the account's budget before it is judged (given back when the
 /// code is right): 429 `too_many_attempts` once the budget is spent, a right code included.
-pub async fn reserve_try(state: &AppState, account: &Account) -> ApiResult<Reserved> {
+pub async fn reserve_try(state: &Context, account: &Account) -> DomainResult<Reserved> {
     reserve_in(
         state,
         code_budget(state, format!("codes:account:{}", account.id)),
@@ -344,10 +344,10 @@ pub async fn reserve_try(state: &AppState, account: &Account) -> ApiResult<Reser
     .await
 }
 
-async fn reserve_in(state: &AppState, budget: Bucket) -> ApiResult<Reserved> {
+async fn reserve_in(state: &Context, budget: Bucket) -> DomainResult<Reserved> {
     attempts::reserve(state, vec![budget])
         .await?
-        .map_err(|full| ApiError::TooManyAttempts {
+        .map_err(|full| DomainError::TooManyAttempts {
             retry_after: full.retry_after,
         })
 }
@@ -355,7 +355,7 @@ async fn reserve_in(state: &AppState, budget: Bucket) -> ApiResult<Reserved> {
 /// A code submitted for an email without an account: `invalid_code`, counted in a budget of
 /// that address as an account's would be, so that neither the answer nor the limit tells
 /// whether the account exists. The key is a keyed hash: the table holds no addresses.
-pub async fn unknown_account_try(state: &AppState, email: &Email) -> ApiError {
+pub async fn unknown_account_try(state: &Context, email: &Email) -> DomainError {
     let hashed = state
         .keys
         .hasher()
@@ -364,7 +364,7 @@ pub async fn unknown_account_try(state: &AppState, email: &Email) -> ApiError {
     match reserve_in(state, code_budget(state, format!("codes:email:{hashed}"))).await {
         Ok(reserved) => {
             reserved.keep();
-            ApiError::InvalidCode
+            DomainError::InvalidCode
         }
         Err(e) => e,
     }
@@ -374,12 +374,12 @@ pub async fn unknown_account_try(state: &AppState, email: &Email) -> ApiError {
 /// the account's code budget first (see [`reserve_try`]); wrong codes also count against the
 /// code; every failure is an event; every failure answers `invalid_code`.
 pub async fn check(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     what: &CodeFor,
     submitted: &Secret,
-) -> ApiResult<CodeRecord> {
+) -> DomainResult<CodeRecord> {
     let reserved = reserve_try(state, account).await?;
     let failed = |reason: &str| {
         event(
@@ -401,13 +401,13 @@ pub async fn check(
                 .store
                 .commit(vec![count, failed("wrong_code").write()])
                 .await?;
-            Err(ApiError::InvalidCode)
+            Err(DomainError::InvalidCode)
         }
         // a try at a dead code counts too: an unknown account's tries are all of this kind
         Checked::Dead => {
             reserved.keep();
             state.store.record_event(failed("dead_code")).await?;
-            Err(ApiError::InvalidCode)
+            Err(DomainError::InvalidCode)
         }
     }
 }

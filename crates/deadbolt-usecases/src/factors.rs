@@ -2,15 +2,15 @@
 //! challenge_token), with every limit applied before the code is even looked at: a dead or
 //! locked challenge never reveals whether a code was right.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
+use crate::client::ClientInfo;
+use crate::codes::{self, Checked, CodeFor, Destination};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
 use crate::master_key::Sealed;
 use crate::messages::Medium;
-use crate::services::codes::{self, Checked, CodeFor, Destination};
-use crate::services::events::event;
-use crate::services::notify::{notice, Notice};
-use crate::services::risk;
-use crate::state::AppState;
+use crate::notify::{notice, Notice};
+use crate::risk;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::code::CodePurpose;
@@ -84,7 +84,7 @@ pub struct Proof {
 
 /// The failure bucket a kind of factor counts against: recovery codes have their own.
 pub(crate) fn bucket(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     kind: MethodKind,
 ) -> (String, ThrottlePolicy) {
@@ -110,7 +110,7 @@ pub fn totp_aad(method: MethodId) -> Vec<u8> {
     format!("deadbolt/totp/{method}").into_bytes()
 }
 
-pub fn open_totp(state: &AppState, rec: &TotpRecord) -> ApiResult<(TotpSecret, TotpParams)> {
+pub fn open_totp(state: &Context, rec: &TotpRecord) -> DomainResult<(TotpSecret, TotpParams)> {
     let sealed = Sealed {
         nonce: rec.nonce.clone(),
         ciphertext: rec.ciphertext.clone(),
@@ -118,10 +118,10 @@ pub fn open_totp(state: &AppState, rec: &TotpRecord) -> ApiResult<(TotpSecret, T
     let plain = state
         .master
         .open(&rec.master_key_id, &sealed, &totp_aad(rec.method_id))
-        .map_err(ApiError::Internal)?;
+        .map_err(DomainError::Internal)?;
     let params = TotpParams {
         algorithm: TotpAlgorithm::parse(&rec.algorithm)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored TOTP algorithm")))?,
+            .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("stored TOTP algorithm")))?,
         digits: rec.digits,
         period_seconds: rec.period_seconds,
         skew_steps: state.policy.get().totp.skew_steps,
@@ -161,12 +161,12 @@ fn challenge_code(method: MethodId, challenge: &ChallengeRecord) -> CodeFor {
 }
 
 /// Where a sent-code method delivers.
-pub fn destination_of(account: &Account, method: &MethodRecord) -> ApiResult<Destination> {
+pub fn destination_of(account: &Account, method: &MethodRecord) -> DomainResult<Destination> {
     let phone = || {
         method
             .destination
             .clone()
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("phone method without a number")))
+            .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("phone method without a number")))
     };
     Ok(match method.kind {
         MethodKind::Email => Destination::email(account),
@@ -179,7 +179,7 @@ pub fn destination_of(account: &Account, method: &MethodRecord) -> ApiResult<Des
             address: phone()?,
         },
         MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(DomainError::InvalidRequest(format!(
                 "nothing to send for a {} method: enter its code",
                 method.kind.as_str()
             )))
@@ -200,43 +200,43 @@ pub enum Challenged {
 /// codes need nothing sent (400). Nothing is sent while the account's second-factor checks are
 /// locked or the method is disabled.
 pub async fn send_challenge(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     challenge: &ChallengeRecord,
     method_id: MethodId,
-) -> ApiResult<Challenged> {
+) -> DomainResult<Challenged> {
     if !challenge_is_live(state, challenge) {
-        return Err(ApiError::MfaTokenInvalid);
+        return Err(DomainError::MfaTokenInvalid);
     }
     let account = state
         .store
         .account_by_id(challenge.account_id)
         .await?
-        .ok_or(ApiError::MfaTokenInvalid)?;
+        .ok_or(DomainError::MfaTokenInvalid)?;
     let methods = challenge_methods(state, &account, challenge).await?;
     let method = methods
         .iter()
         .find(|m| m.id == method_id && m.confirmed_at.is_some())
-        .ok_or_else(|| ApiError::InvalidRequest("no such method for this challenge".into()))?;
+        .ok_or_else(|| DomainError::InvalidRequest("no such method for this challenge".into()))?;
     let to = match method.kind {
         MethodKind::WebAuthn => None,
         _ => Some(destination_of(&account, method)?),
     };
     if challenge.purpose == "reset" {
-        crate::services::reset::ensure_reset_factor(method.kind)?;
+        crate::reset::ensure_reset_factor(method.kind)?;
     }
     // an email check is asked for by risk policy, whatever kinds of method may be enrolled
     if challenge.purpose != risk::EMAIL_CHECK {
-        crate::services::mfa::ensure_allowed(state, method.kind)?;
+        crate::mfa::ensure_allowed(state, method.kind)?;
     }
     if let Some(action) = challenge.action.as_deref() {
         let action = deadbolt_core::stepup::Action::parse(action)?;
-        crate::services::stepup::ensure_strong_enough(state, &action, method.kind, &methods)?;
+        crate::stepup::ensure_strong_enough(state, &action, method.kind, &methods)?;
     }
     let now = state.clock.now();
     let (key, policy) = bucket(state, &account, method.kind);
     if let Some(retry_after) = lock_wait(state, &key, &policy).await? {
-        return Err(ApiError::MfaLocked { retry_after });
+        return Err(DomainError::MfaLocked { retry_after });
     }
     if let AuthenticatorGate::Disabled = authenticator_gate(
         method.consecutive_failures,
@@ -244,12 +244,11 @@ pub async fn send_challenge(
         state.policy.get().lockout.authenticator_max_failures,
         now,
     ) {
-        return Err(ApiError::AuthenticatorDisabled);
+        return Err(DomainError::AuthenticatorDisabled);
     }
     let Some(to) = to else {
         let options =
-            crate::services::webauthn::start_second_factor(state, &account, challenge, &methods)
-                .await?;
+            crate::webauthn::start_second_factor(state, &account, challenge, &methods).await?;
         return Ok(Challenged::WebAuthn(options));
     };
     let what = challenge_code(method.id, challenge);
@@ -263,10 +262,10 @@ pub async fn send_challenge(
 /// The methods that can answer a challenge: the account's, or for a risk policy's email check
 /// its verified address alone.
 async fn challenge_methods(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     challenge: &ChallengeRecord,
-) -> ApiResult<Vec<MethodRecord>> {
+) -> DomainResult<Vec<MethodRecord>> {
     let stored = state.store.methods_of(account.id).await?;
     Ok(answering_methods(account, challenge, stored))
 }
@@ -285,7 +284,7 @@ fn answering_methods(
 }
 
 /// True when the challenge can still take a code.
-pub fn challenge_is_live(state: &AppState, c: &ChallengeRecord) -> bool {
+pub fn challenge_is_live(state: &Context, c: &ChallengeRecord) -> bool {
     c.consumed_at.is_none()
         && state.clock.now() < c.expires_at
         && c.failures < state.policy.get().lockout.token_max_failures
@@ -312,12 +311,12 @@ fn resolve(
 }
 
 pub async fn check(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
     input: FactorInput,
-) -> ApiResult<Proof> {
+) -> DomainResult<Proof> {
     let (proof, ()) = check_with(state, client, account, challenge, input, ()).await?;
     Ok(proof)
 }
@@ -326,15 +325,15 @@ pub async fn check(
 /// trip; on SQLite one snapshot too); their results come back with the proof. A failure of
 /// any of them fails the check.
 pub async fn check_with<R: Reads>(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
     input: FactorInput,
     also: R,
-) -> ApiResult<(Proof, R::Output)> {
+) -> DomainResult<(Proof, R::Output)> {
     if !challenge_is_live(state, challenge) {
-        return Err(ApiError::MfaTokenInvalid);
+        return Err(DomainError::MfaTokenInvalid);
     }
     let now = state.clock.now();
     let (key, policy) = bucket(state, account, input.kind());
@@ -369,13 +368,13 @@ struct Loaded {
 }
 
 async fn judge(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
     input: FactorInput,
     loaded: Loaded,
-) -> ApiResult<Proof> {
+) -> DomainResult<Proof> {
     let Loaded {
         seen,
         stored,
@@ -385,7 +384,7 @@ async fn judge(
     let now = state.clock.now();
     let kind = input.kind();
     if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
-        return Err(ApiError::MfaLocked {
+        return Err(DomainError::MfaLocked {
             retry_after: retry_after_seconds(wait),
         });
     }
@@ -395,13 +394,11 @@ async fn judge(
         FactorInput::WebAuthn {
             method_id,
             credential,
-        } => Some(
-            crate::services::webauthn::method_of(state, account.id, credential, *method_id).await?,
-        ),
+        } => Some(crate::webauthn::method_of(state, account.id, credential, *method_id).await?),
         _ => input.method_id(),
     };
     let method = resolve(&methods, kind, named).cloned().ok_or_else(|| {
-        ApiError::InvalidRequest(format!(
+        DomainError::InvalidRequest(format!(
             "this account has no {} method with that id",
             kind.as_str()
         ))
@@ -409,7 +406,7 @@ async fn judge(
     // a kind an administrator took out of `allowed_methods` stops proving anything at once,
     // enrolled or not (an email check is policy's own ask, whatever kinds it allows)
     if challenge.purpose != risk::EMAIL_CHECK && !state.policy.get().allows_method(kind.as_str()) {
-        return Err(ApiError::FactorNotAllowed(format!(
+        return Err(DomainError::FactorNotAllowed(format!(
             "this service no longer accepts {} as a second factor",
             kind.as_str()
         )));
@@ -422,11 +419,11 @@ async fn judge(
     ) {
         AuthenticatorGate::Open => {}
         AuthenticatorGate::Wait(wait) => {
-            return Err(ApiError::TooManyAttempts {
+            return Err(DomainError::TooManyAttempts {
                 retry_after: retry_after_seconds(wait),
             })
         }
-        AuthenticatorGate::Disabled => return Err(ApiError::AuthenticatorDisabled),
+        AuthenticatorGate::Disabled => return Err(DomainError::AuthenticatorDisabled),
     }
     // nothing to clear when nothing failed lately: one write less on the common path
     let clear = (seen.count > 0).then(|| throttle_writes::clear_failures(&key));
@@ -437,7 +434,7 @@ async fn judge(
                 .into_iter()
                 .find(|t| t.method_id == method.id)
                 .ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!("TOTP method without a secret"))
+                    DomainError::Internal(anyhow::anyhow!("TOTP method without a secret"))
                 })?;
             let (secret, params) = open_totp(state, &rec)?;
             let code = clean_code(&code);
@@ -558,7 +555,7 @@ async fn judge(
             }
         }
         FactorInput::WebAuthn { credential, .. } => {
-            match crate::services::webauthn::check_second_factor(
+            match crate::webauthn::check_second_factor(
                 state,
                 client,
                 account,
@@ -602,13 +599,13 @@ async fn judge(
 /// Spends the challenge and the factor together with the caller's writes. Of two racing
 /// successes with the same token or the same TOTP step, exactly one commits.
 pub async fn finish(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
     proof: Proof,
     extra: Vec<Write>,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let now = state.clock.now();
     let (key, policy) = &proof.bucket;
     // The challenge is spent only while the account is not locked, checked in the same
@@ -637,8 +634,8 @@ pub async fn finish(
         }
         BatchOutcome::GuardFailed(i) if i == consume_at => {
             Err(match lock_wait(state, key, policy).await? {
-                Some(retry_after) => ApiError::MfaLocked { retry_after },
-                None => ApiError::MfaTokenInvalid,
+                Some(retry_after) => DomainError::MfaLocked { retry_after },
+                None => DomainError::MfaTokenInvalid,
             })
         }
         // the factor was spent by a concurrent request between the check and the commit
@@ -655,14 +652,18 @@ pub async fn finish(
             },
         )
         .await),
-        BatchOutcome::GuardFailed(_) => Err(ApiError::Internal(anyhow::anyhow!(
+        BatchOutcome::GuardFailed(_) => Err(DomainError::Internal(anyhow::anyhow!(
             "a second-factor write found nothing to change"
         ))),
     }
 }
 
 /// Seconds until the bucket's lock opens, or None when it is open.
-async fn lock_wait(state: &AppState, key: &str, policy: &ThrottlePolicy) -> ApiResult<Option<i64>> {
+async fn lock_wait(
+    state: &Context,
+    key: &str,
+    policy: &ThrottlePolicy,
+) -> DomainResult<Option<i64>> {
     let now = state.clock.now();
     let seen = state
         .store
@@ -685,24 +686,24 @@ struct Miss<'a> {
 
 /// Counts a wrong code everywhere it counts, records and tells what must be told, and answers.
 async fn fail(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
     miss: Miss<'_>,
-) -> ApiError {
+) -> DomainError {
     match count_failure(state, client, account, challenge, miss).await {
         Ok(e) | Err(e) => e,
     }
 }
 
 async fn count_failure(
-    state: &AppState,
+    state: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
     miss: Miss<'_>,
-) -> ApiResult<ApiError> {
+) -> DomainResult<DomainError> {
     let Miss {
         method,
         bucket: (key, policy),
@@ -732,7 +733,7 @@ async fn count_failure(
         let retry_after = lock_wait(state, key, policy)
             .await?
             .unwrap_or(policy.window.whole_seconds());
-        return Ok(ApiError::MfaLocked { retry_after });
+        return Ok(DomainError::MfaLocked { retry_after });
     }
     let failures = challenge.failures.saturating_add(1);
     let run = if replay {
@@ -795,7 +796,7 @@ async fn count_failure(
     if !mails.is_empty() {
         state.outbox_wake.notify_one();
     }
-    Ok(ApiError::WrongSecondFactor {
+    Ok(DomainError::WrongSecondFactor {
         attempts_remaining: limits.token_max_failures.saturating_sub(failures),
     })
 }
@@ -803,10 +804,10 @@ async fn count_failure(
 /// The account's unused recovery code `normalized` names, under any hashing key still kept (a
 /// code has no end, so it keeps the key it was hashed with until it is spent).
 async fn recovery_code(
-    state: &AppState,
+    state: &Context,
     account: &Account,
     normalized: &str,
-) -> ApiResult<Option<deadbolt_store::RecoveryCodeRecord>> {
+) -> DomainResult<Option<deadbolt_store::RecoveryCodeRecord>> {
     for k in state.keys.hashing().all() {
         let lookup = recovery::lookup_key(&k.hasher, account.id, normalized);
         if let Some(row) = state.store.recovery_code(&lookup.0).await? {
