@@ -57,7 +57,7 @@ pub fn policy_document(data: &[u8]) {
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let seed = fixture().state.policy.get();
-        if let Ok(policy) = deadbolt_usecases::policy::parse_stored(text, &seed) {
+        if let Ok(policy) = deadbolt_usecases::live_policy::parse_stored(text, &seed) {
             check_policy(&policy);
         }
     }

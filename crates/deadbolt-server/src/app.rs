@@ -26,8 +26,8 @@ pub struct Application {
     state: AppState,
     worker: WorkerHandle,
     housekeeping: tokio::task::JoinHandle<()>,
-    policy_watch: tokio::task::JoinHandle<()>,
-    key_watch: tokio::task::JoinHandle<()>,
+    /// Following the policy and the service keys that other instances change.
+    watches: [tokio::task::JoinHandle<()>; 2],
 }
 
 /// How often expired rows are removed.
@@ -170,11 +170,9 @@ impl Application {
             .await
             .with_context(|| format!("binding {bind}"))?;
         let housekeeping = spawn_housekeeping(state.clone());
-        let policy_watch = deadbolt_usecases::policy::spawn_watch(state.ctx.clone());
-        let key_watch = deadbolt_usecases::keyring::spawn_watch(state.ctx.clone());
+        let watches = state.ctx.spawn_watches();
         Ok(Self {
-            policy_watch,
-            key_watch,
+            watches,
             listener,
             router: router(state.clone()),
             state,
@@ -213,8 +211,9 @@ impl Application {
         };
         crate::serve::serve(self.listener, self.router, bounds, shutdown).await;
         self.housekeeping.abort();
-        self.policy_watch.abort();
-        self.key_watch.abort();
+        for watch in &self.watches {
+            watch.abort();
+        }
         self.worker.stop().await;
         Ok(())
     }

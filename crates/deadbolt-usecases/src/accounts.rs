@@ -79,7 +79,8 @@ pub async fn sign_up(state: &Context, client: &ClientInfo, input: SignUp) -> Dom
         .await;
     match result {
         Ok(()) => {
-            state.outbox_wake.notify_one();
+            // the account's first mail was queued with it, outside a batch
+            state.wake_outbox();
             // The phone is proven by a text, where something can send one and policy allows
             // texts, within the limits per number (anyone can sign up, so this is where SMS
             // pumping would start). Otherwise the phone stays unverified; a resend can try again

@@ -2,13 +2,15 @@
 //! with a second factor (an administrator's password alone must not open the admin surface).
 
 use crate::accounts::{self, VouchedAccount};
+use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::notify::{notice, Notice};
+use crate::notice::Notice;
+use crate::notify::notice;
 use crate::sessions::account_of;
-use crate::{factors, login, mfa, stepup};
+use crate::{login, mfa, stepup};
 use deadbolt_core::account::{Account, Role};
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
@@ -30,7 +32,7 @@ pub async fn require_admin(state: &Context, who: &Principal) -> DomainResult<Acc
     }
     // signed in with two factors, one of them an enrolled method (an emailed check of an
     // account without MFA is two factors, but nothing an administrator can be held to)
-    let enrolled = mfa::is_enabled(&state.store.methods_of(account.id).await?);
+    let enrolled = challenge::is_enabled(&state.store.methods_of(account.id).await?);
     if !who.session.amr.iter().any(|v| v == "mfa") || !enrolled {
         return Err(DomainError::Forbidden(
             "administrators must sign in with a second factor",
@@ -60,7 +62,7 @@ pub async fn retry_dead_letter(
     if !state.store.retry_dead_letter(id, state.clock.now()).await? {
         return Err(DomainError::NotFound);
     }
-    state.outbox_wake.notify_one();
+    state.wake_outbox();
     Ok(())
 }
 
@@ -146,7 +148,6 @@ pub async fn mfa_reset(
     );
     writes.push(notice(state, &account, Notice::MfaReset, client)?.write());
     stepup::commit_with(state, Some(grant), writes).await?;
-    state.outbox_wake.notify_one();
     Ok(())
 }
 
@@ -162,8 +163,8 @@ pub async fn unlock(
     let account = target(state, id).await?;
     let buckets = [
         login::email_bucket(state, account.email.as_str()),
-        factors::bucket(state, &account, MethodKind::Totp).0,
-        factors::bucket(state, &account, MethodKind::RecoveryCode).0,
+        challenge::failure_bucket(state, &account, MethodKind::Totp).0,
+        challenge::failure_bucket(state, &account, MethodKind::RecoveryCode).0,
     ];
     let mut writes: Vec<_> = buckets
         .iter()
@@ -181,8 +182,7 @@ pub async fn unlock(
         .write(),
     );
     writes.push(notice(state, &account, Notice::AccountUnlocked, client)?.write());
-    state.store.commit(writes).await?;
-    state.outbox_wake.notify_one();
+    state.commit(writes).await?;
     Ok(())
 }
 

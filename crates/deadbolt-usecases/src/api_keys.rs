@@ -5,7 +5,8 @@ use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::notify::{notice, Notice};
+use crate::notice::Notice;
+use crate::notify::notice;
 use crate::stepup;
 use deadbolt_core::api_key;
 use deadbolt_core::event::EventKind;
@@ -65,7 +66,6 @@ pub async fn create(
         vec![record.insert(), created.write(), told.write()],
     )
     .await?;
-    state.outbox_wake.notify_one();
     Ok(NewKey { record, key })
 }
 

@@ -74,7 +74,7 @@ impl Reserved {
 
     /// Gives the attempts back at once: the attempt succeeded.
     pub async fn give_back_now(self, state: &Context) -> DomainResult<()> {
-        state.store.commit(self.give_back(state)).await?;
+        state.commit(self.give_back(state)).await?;
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! Who a use case acts for: the client a request came from, and the signed-in caller.
 
-use crate::jwt::AccessClaims;
+use crate::claims::AccessClaims;
 use deadbolt_store::SessionRecord;
 use std::net::IpAddr;
 

@@ -177,11 +177,8 @@ pub async fn send(
         return Ok(Err(refused(why)));
     }
     let writes = code_writes(state, account, client, what, to)?;
-    match state.store.commit(writes).await? {
-        BatchOutcome::Committed => {
-            state.outbox_wake.notify_one();
-            Ok(Ok(()))
-        }
+    match state.commit(writes).await? {
+        BatchOutcome::Committed => Ok(Ok(())),
         BatchOutcome::GuardFailed(_) => Ok(Err(refusal(state, account, what, to).await?)),
     }
 }
@@ -226,16 +223,15 @@ pub async fn send_or_stand_in(
         writes.push(message.write());
         writes.extend(events.iter().map(EventRecord::write));
         // a lost race with a parallel send sends nothing, as the limits say
-        matches!(state.store.commit(writes).await?, BatchOutcome::Committed)
+        matches!(state.commit(writes).await?, BatchOutcome::Committed)
     } else {
         let undone = state
             .store
             .undone_send(&code, &state.config.codes, &message, &events);
-        state.store.commit(undone).await?;
+        state.commit(undone).await?;
         false
     };
     // woken either way; the delivery overlaps the answer's floor (see `answered_after_floor`)
-    state.outbox_wake.notify_one();
     Ok(sent)
 }
 
@@ -398,7 +394,6 @@ pub async fn check(
         Checked::Wrong(count) => {
             reserved.keep();
             state
-                .store
                 .commit(vec![count, failed("wrong_code").write()])
                 .await?;
             Err(DomainError::InvalidCode)

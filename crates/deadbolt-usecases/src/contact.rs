@@ -2,14 +2,15 @@
 //! controls them can receive codes), the new address is proven by a code sent to it before it
 //! replaces the old one, and the old address is told.
 
+use crate::challenge::CodeSent;
 use crate::client::{ClientInfo, Principal};
 use crate::codes::{self, Checked, CodeFor, Destination};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::factors::CodeSent;
 use crate::messages::Medium;
-use crate::notify::{notice, notice_to, Notice};
+use crate::notice::Notice;
+use crate::notify::{notice, notice_to};
 use crate::sessions::account_of;
 use crate::stepup;
 use deadbolt_core::account::Account;
@@ -127,7 +128,6 @@ pub async fn start(
     if let BatchOutcome::GuardFailed(_) = stepup::commit_with(state, Some(grant), writes).await? {
         return Err(codes::refusal(state, &account, &what, &to).await?);
     }
-    state.outbox_wake.notify_one();
     Ok(CodeSent {
         sent_to: to.masked(),
         resend_after: state.config.codes.resend_after_seconds,
@@ -163,12 +163,12 @@ pub async fn confirm(
         }
         Checked::Wrong(counted) => {
             reserved.keep();
-            state.store.commit(vec![counted, wrong_code()]).await?;
+            state.commit(vec![counted, wrong_code()]).await?;
             return Err(DomainError::InvalidCode);
         }
         Checked::Dead => {
             reserved.keep();
-            state.store.commit(vec![wrong_code()]).await?;
+            state.commit(vec![wrong_code()]).await?;
             return Err(DomainError::InvalidCode);
         }
     };
@@ -218,14 +218,13 @@ pub async fn confirm(
         }
     };
     writes.push(event(state, kind, Some(account.id), client, detail).write());
-    match state.store.commit(writes).await {
+    match state.commit(writes).await {
         Ok(BatchOutcome::Committed) => {}
         Ok(BatchOutcome::GuardFailed(_)) => return Err(DomainError::InvalidCode),
         // another account took the address meanwhile
         Err(StoreError::Conflict) => return Err(DomainError::EmailTaken),
         Err(e) => return Err(e.into()),
     }
-    state.outbox_wake.notify_one();
     state
         .store
         .account_by_id(account.id)

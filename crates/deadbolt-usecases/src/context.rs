@@ -4,6 +4,7 @@
 use crate::admission::Gate;
 use crate::hash_pool::HashPool;
 use crate::keyring::KeyRing;
+use crate::live_policy::{parse_stored, PolicyCell};
 use crate::master_key::{MasterKeys, OutboxBodyKeys};
 use crate::messages::Messages;
 use crate::metrics::Metrics;
@@ -11,6 +12,7 @@ use anyhow::Context as _;
 use deadbolt_config::Config;
 use deadbolt_core::clock::Clock;
 use deadbolt_core::password::PasswordHasher;
+use deadbolt_core::policy::Deployment;
 use deadbolt_core::random::Random;
 use deadbolt_store::{BatchOutcome, Store, StoreError, Write};
 use std::sync::Arc;
@@ -37,7 +39,7 @@ pub struct Context {
     /// The words of every message sent.
     pub messages: Arc<Messages>,
     /// The central policy in force (see `crate::policy`).
-    pub policy: Arc<crate::policy::PolicyCell>,
+    pub policy: Arc<PolicyCell>,
     /// Where client addresses are, when a GeoIP database is configured.
     pub geoip: Option<Arc<crate::geoip::GeoIp>>,
 }
@@ -70,9 +72,9 @@ impl Context {
         let passwords = PasswordHasher::new(config.password.params(), rng.as_ref())
             .map_err(|e| anyhow::anyhow!("password hashing parameters: {e}"))?;
         let hash_pool = HashPool::new(config.hash_threads(), config.hash_queue())?;
-        let messages = Messages::new(&config.mfa.issuer, &crate::notify::Notice::keys())
+        let messages = Messages::new(&config.mfa.issuer, &crate::notice::Notice::keys())
             .context("loading the message templates")?;
-        let policy = crate::policy::load(&store, &config, clock.as_ref())
+        let policy = crate::live_policy::load(&store, &config, clock.as_ref())
             .await
             .context("loading the policy")?;
         let geoip = match config.geoip.database.as_str() {
@@ -118,4 +120,78 @@ impl Context {
     pub fn wake_outbox(&self) {
         self.outbox_wake.notify_one();
     }
+
+    /// What a policy is judged against on this instance.
+    pub fn deployment(&self) -> Deployment {
+        Deployment {
+            has_geoip: self.geoip.is_some(),
+            login_failures_per_account: self.config.limits.login_failures_per_account,
+        }
+    }
+
+    /// One look for another instance's change of the policy.
+    pub async fn refresh_policy(&self) -> anyhow::Result<()> {
+        let Some(version) = self.store.policy_version().await? else {
+            return Ok(());
+        };
+        if version == self.policy.version() {
+            return Ok(());
+        }
+        if let Some(stored) = self.store.policy().await? {
+            let policy = parse_stored(&stored.document, &self.config.policy_seed())?;
+            // stored by an instance that judged it by other rules (another version, say)
+            if let Some(p) = policy.problems_in(&self.deployment()).first() {
+                anyhow::bail!(
+                    "the stored policy {} is invalid here: {}: {}",
+                    stored.version,
+                    p.field,
+                    p.message
+                );
+            }
+            self.policy.set(stored.version, policy);
+            tracing::info!(version = stored.version, "policy changed");
+        }
+        Ok(())
+    }
+
+    /// Follows what other instances and commands change: the policy, and the service keys
+    /// (`deadbolt keys rotate --signing`/`--hashing`). Either task stops when dropped.
+    pub fn spawn_watches(&self) -> [tokio::task::JoinHandle<()>; 2] {
+        let policy = self.clone();
+        let keys = self.clone();
+        [
+            every(crate::live_policy::WATCH_EVERY, move || {
+                let ctx = policy.clone();
+                async move {
+                    if let Err(e) = ctx.refresh_policy().await {
+                        tracing::warn!(error = %e, "reading the policy failed; the last one stays in force");
+                    }
+                }
+            }),
+            every(crate::keyring::WATCH_EVERY, move || {
+                let ctx = keys.clone();
+                async move {
+                    if let Err(e) = ctx.keys.refresh(&ctx.store, &ctx.master).await {
+                        tracing::warn!(error = %e, "reading the service keys failed; the last ones stay in force");
+                    }
+                }
+            }),
+        ]
+    }
+}
+
+/// Runs `job` at every tick of `period`, a late tick delayed rather than bunched.
+fn every<F, Fut>(period: std::time::Duration, job: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            job().await;
+        }
+    })
 }

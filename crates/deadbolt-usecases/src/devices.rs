@@ -5,7 +5,8 @@ use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::notify::{notice, Notice};
+use crate::notice::Notice;
+use crate::notify::notice;
 use deadbolt_core::account::Account;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::DeviceId;
@@ -96,7 +97,6 @@ pub async fn revoke(
         json!({"device_id": id}),
     );
     match state
-        .store
         .commit(vec![Store::revoke_device(account, id, now), e.write()])
         .await?
     {
@@ -246,10 +246,6 @@ async fn tell(state: &Context, client: &ClientInfo, account: &Account) -> Domain
         json!({}),
     );
     let told = notice(state, account, Notice::NewDevice, client)?;
-    state
-        .store
-        .commit(vec![recorded.write(), told.write()])
-        .await?;
-    state.outbox_wake.notify_one();
+    state.commit(vec![recorded.write(), told.write()]).await?;
     Ok(())
 }

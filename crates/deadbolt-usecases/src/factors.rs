@@ -2,18 +2,17 @@
 //! challenge_token), with every limit applied before the code is even looked at: a dead or
 //! locked challenge never reveals whether a code was right.
 
+use crate::challenge::{self, Pending, Purpose};
 use crate::client::ClientInfo;
-use crate::codes::{self, Checked, CodeFor, Destination};
+use crate::codes::{self, Checked};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
 use crate::master_key::Sealed;
-use crate::messages::Medium;
-use crate::notify::{notice, Notice};
-use crate::risk;
+use crate::notice::Notice;
+use crate::notify::notice;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::AuthMethod;
-use deadbolt_core::code::CodePurpose;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
@@ -82,29 +81,6 @@ pub struct Proof {
     bucket: (String, ThrottlePolicy),
 }
 
-/// The failure bucket a kind of factor counts against: recovery codes have their own.
-pub(crate) fn bucket(
-    state: &Context,
-    account: &Account,
-    kind: MethodKind,
-) -> (String, ThrottlePolicy) {
-    let limits = state.policy.get().lockout;
-    match kind {
-        MethodKind::RecoveryCode => (
-            format!("mfa:recovery:{}", account.id),
-            limits.recovery_throttle(),
-        ),
-        MethodKind::Totp
-        | MethodKind::Email
-        | MethodKind::Sms
-        | MethodKind::Voice
-        | MethodKind::WebAuthn => (
-            format!("mfa:account:{}", account.id),
-            limits.account_throttle(),
-        ),
-    }
-}
-
 /// The AEAD associated data of a TOTP secret: the method it belongs to.
 pub fn totp_aad(method: MethodId) -> Vec<u8> {
     format!("deadbolt/totp/{method}").into_bytes()
@@ -139,157 +115,6 @@ pub fn clean_code(code: &Secret) -> Secret {
     )
 }
 
-/// What a send step did: where the code went (masked) and when another may be asked for.
-pub struct CodeSent {
-    pub sent_to: String,
-    pub resend_after: i64,
-}
-
-/// What a second-factor code sent for `challenge` through `method` is bound to: that method
-/// and that challenge, so it serves no other sign-in.
-fn challenge_code(method: MethodId, challenge: &ChallengeRecord) -> CodeFor {
-    let token: String = challenge
-        .token_hash
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    CodeFor {
-        purpose: CodePurpose::SecondFactor,
-        scope: Some(format!("{method}:{token}")),
-    }
-}
-
-/// Where a sent-code method delivers.
-pub fn destination_of(account: &Account, method: &MethodRecord) -> DomainResult<Destination> {
-    let phone = || {
-        method
-            .destination
-            .clone()
-            .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("phone method without a number")))
-    };
-    Ok(match method.kind {
-        MethodKind::Email => Destination::email(account),
-        MethodKind::Sms => Destination {
-            medium: Medium::Sms,
-            address: phone()?,
-        },
-        MethodKind::Voice => Destination {
-            medium: Medium::Voice,
-            address: phone()?,
-        },
-        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
-            return Err(DomainError::InvalidRequest(format!(
-                "nothing to send for a {} method: enter its code",
-                method.kind.as_str()
-            )))
-        }
-    })
-}
-
-/// What the send step of a challenge did.
-pub enum Challenged {
-    /// A code went out.
-    Sent(CodeSent),
-    /// WebAuthn request options (PublicKeyCredentialRequestOptionsJSON) for the client.
-    WebAuthn(serde_json::Value),
-}
-
-/// The send step of a challenge: a fresh code by email, SMS or voice for the named method,
-/// within the resend limits, or WebAuthn request options for a security key. TOTP and recovery
-/// codes need nothing sent (400). Nothing is sent while the account's second-factor checks are
-/// locked or the method is disabled.
-pub async fn send_challenge(
-    state: &Context,
-    client: &ClientInfo,
-    challenge: &ChallengeRecord,
-    method_id: MethodId,
-) -> DomainResult<Challenged> {
-    if !challenge_is_live(state, challenge) {
-        return Err(DomainError::MfaTokenInvalid);
-    }
-    let account = state
-        .store
-        .account_by_id(challenge.account_id)
-        .await?
-        .ok_or(DomainError::MfaTokenInvalid)?;
-    let methods = challenge_methods(state, &account, challenge).await?;
-    let method = methods
-        .iter()
-        .find(|m| m.id == method_id && m.confirmed_at.is_some())
-        .ok_or_else(|| DomainError::InvalidRequest("no such method for this challenge".into()))?;
-    let to = match method.kind {
-        MethodKind::WebAuthn => None,
-        _ => Some(destination_of(&account, method)?),
-    };
-    if challenge.purpose == "reset" {
-        crate::reset::ensure_reset_factor(method.kind)?;
-    }
-    // an email check is asked for by risk policy, whatever kinds of method may be enrolled
-    if challenge.purpose != risk::EMAIL_CHECK {
-        crate::mfa::ensure_allowed(state, method.kind)?;
-    }
-    if let Some(action) = challenge.action.as_deref() {
-        let action = deadbolt_core::stepup::Action::parse(action)?;
-        crate::stepup::ensure_strong_enough(state, &action, method.kind, &methods)?;
-    }
-    let now = state.clock.now();
-    let (key, policy) = bucket(state, &account, method.kind);
-    if let Some(retry_after) = lock_wait(state, &key, &policy).await? {
-        return Err(DomainError::MfaLocked { retry_after });
-    }
-    if let AuthenticatorGate::Disabled = authenticator_gate(
-        method.consecutive_failures,
-        method.last_failure_at,
-        state.policy.get().lockout.authenticator_max_failures,
-        now,
-    ) {
-        return Err(DomainError::AuthenticatorDisabled);
-    }
-    let Some(to) = to else {
-        let options =
-            crate::webauthn::start_second_factor(state, &account, challenge, &methods).await?;
-        return Ok(Challenged::WebAuthn(options));
-    };
-    let what = challenge_code(method.id, challenge);
-    codes::send(state, client, &account, &what, &to).await??;
-    Ok(Challenged::Sent(CodeSent {
-        sent_to: to.masked(),
-        resend_after: state.config.codes.resend_after_seconds,
-    }))
-}
-
-/// The methods that can answer a challenge: the account's, or for a risk policy's email check
-/// its verified address alone.
-async fn challenge_methods(
-    state: &Context,
-    account: &Account,
-    challenge: &ChallengeRecord,
-) -> DomainResult<Vec<MethodRecord>> {
-    let stored = state.store.methods_of(account.id).await?;
-    Ok(answering_methods(account, challenge, stored))
-}
-
-/// Of the account's stored methods, those that can answer the challenge.
-fn answering_methods(
-    account: &Account,
-    challenge: &ChallengeRecord,
-    stored: Vec<MethodRecord>,
-) -> Vec<MethodRecord> {
-    if challenge.purpose == risk::EMAIL_CHECK {
-        vec![risk::email_check_method(account)]
-    } else {
-        stored
-    }
-}
-
-/// True when the challenge can still take a code.
-pub fn challenge_is_live(state: &Context, c: &ChallengeRecord) -> bool {
-    c.consumed_at.is_none()
-        && state.clock.now() < c.expires_at
-        && c.failures < state.policy.get().lockout.token_max_failures
-}
-
 /// The method a submission names: the given id, or the primary (else first) active method of
 /// that kind.
 fn resolve(
@@ -310,14 +135,14 @@ fn resolve(
     }
 }
 
+/// Checks `input` against a pending challenge, by the rule its purpose brings.
 pub async fn check(
     state: &Context,
     client: &ClientInfo,
-    account: &Account,
-    challenge: &ChallengeRecord,
+    pending: &Pending,
     input: FactorInput,
 ) -> DomainResult<Proof> {
-    let (proof, ()) = check_with(state, client, account, challenge, input, ()).await?;
+    let (proof, ()) = check_with(state, client, pending, input, ()).await?;
     Ok(proof)
 }
 
@@ -327,16 +152,20 @@ pub async fn check(
 pub async fn check_with<R: Reads>(
     state: &Context,
     client: &ClientInfo,
-    account: &Account,
-    challenge: &ChallengeRecord,
+    pending: &Pending,
     input: FactorInput,
     also: R,
 ) -> DomainResult<(Proof, R::Output)> {
-    if !challenge_is_live(state, challenge) {
+    let Pending {
+        record: challenge,
+        purpose,
+        account,
+    } = pending;
+    if !challenge::is_live(state, challenge) {
         return Err(DomainError::MfaTokenInvalid);
     }
     let now = state.clock.now();
-    let (key, policy) = bucket(state, account, input.kind());
+    let (key, policy) = challenge::failure_bucket(state, account, input.kind());
     // the lock, the methods and their TOTP secrets in one read
     let ((seen, stored, totp_secrets), extra) = state
         .store
@@ -355,7 +184,7 @@ pub async fn check_with<R: Reads>(
         totp_secrets,
         bucket: (key, policy),
     };
-    let proof = judge(state, client, account, challenge, input, loaded).await?;
+    let proof = judge(state, client, account, challenge, purpose, input, loaded).await?;
     Ok((proof, extra))
 }
 
@@ -367,11 +196,16 @@ struct Loaded {
     bucket: (String, ThrottlePolicy),
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the check's own parts, passed on whole"
+)]
 async fn judge(
     state: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
+    purpose: &Purpose,
     input: FactorInput,
     loaded: Loaded,
 ) -> DomainResult<Proof> {
@@ -388,7 +222,7 @@ async fn judge(
             retry_after: retry_after_seconds(wait),
         });
     }
-    let methods = answering_methods(account, challenge, stored);
+    let methods = challenge::answering_methods(purpose, account, stored);
     // an assertion names its credential, and so its method
     let named = match &input {
         FactorInput::WebAuthn {
@@ -405,7 +239,7 @@ async fn judge(
     })?;
     // a kind an administrator took out of `allowed_methods` stops proving anything at once,
     // enrolled or not (an email check is policy's own ask, whatever kinds it allows)
-    if challenge.purpose != risk::EMAIL_CHECK && !state.policy.get().allows_method(kind.as_str()) {
+    if *purpose != Purpose::EmailCheck && !state.policy.get().allows_method(kind.as_str()) {
         return Err(DomainError::FactorNotAllowed(format!(
             "this service no longer accepts {} as a second factor",
             kind.as_str()
@@ -522,7 +356,7 @@ async fn judge(
             }
         }
         FactorInput::SentCode { code, .. } => {
-            let what = challenge_code(method.id, challenge);
+            let what = challenge::challenge_code(method.id, challenge);
             match codes::compare(state, account, &what, &clean_code(&code)).await? {
                 Checked::Right(sent) => Ok(Proof {
                     writes: [
@@ -586,9 +420,6 @@ async fn judge(
                         extra: refused.writes,
                     };
                     let answer = fail(state, client, account, challenge, miss).await;
-                    if refused.mails {
-                        state.outbox_wake.notify_one();
-                    }
                     Err(answer)
                 }
             }
@@ -601,11 +432,15 @@ async fn judge(
 pub async fn finish(
     state: &Context,
     client: &ClientInfo,
-    account: &Account,
-    challenge: &ChallengeRecord,
+    pending: &Pending,
     proof: Proof,
     extra: Vec<Write>,
 ) -> DomainResult<()> {
+    let Pending {
+        record: challenge,
+        account,
+        ..
+    } = pending;
     let now = state.clock.now();
     let (key, policy) = &proof.bucket;
     // The challenge is spent only while the account is not locked, checked in the same
@@ -625,15 +460,10 @@ pub async fn finish(
     writes.extend(proof.events.iter().map(EventRecord::write));
     writes.extend(proof.mails.iter().map(SealedMessage::write));
     writes.extend(extra);
-    match state.store.commit(writes).await? {
-        BatchOutcome::Committed => {
-            if !proof.mails.is_empty() {
-                state.outbox_wake.notify_one();
-            }
-            Ok(())
-        }
+    match state.commit(writes).await? {
+        BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(i) if i == consume_at => {
-            Err(match lock_wait(state, key, policy).await? {
+            Err(match challenge::lock_wait(state, key, policy).await? {
                 Some(retry_after) => DomainError::MfaLocked { retry_after },
                 None => DomainError::MfaTokenInvalid,
             })
@@ -656,23 +486,6 @@ pub async fn finish(
             "a second-factor write found nothing to change"
         ))),
     }
-}
-
-/// Seconds until the bucket's lock opens, or None when it is open.
-async fn lock_wait(
-    state: &Context,
-    key: &str,
-    policy: &ThrottlePolicy,
-) -> DomainResult<Option<i64>> {
-    let now = state.clock.now();
-    let seen = state
-        .store
-        .failure_window(key, policy.window_start(now))
-        .await?;
-    Ok(match policy.check(seen, now) {
-        Err(CoreError::Throttled(wait)) => Some(retry_after_seconds(wait)),
-        _ => None,
-    })
 }
 
 /// A wrong second factor: what was tried, and what else the failure writes.
@@ -729,8 +542,8 @@ async fn count_failure(
         writes.push(method_writes::guess_failed(method.id, now, cap));
     }
     writes.extend(extra);
-    if let BatchOutcome::GuardFailed(_) = state.store.commit(writes).await? {
-        let retry_after = lock_wait(state, key, policy)
+    if let BatchOutcome::GuardFailed(_) = state.commit(writes).await? {
+        let retry_after = challenge::lock_wait(state, key, policy)
             .await?
             .unwrap_or(policy.window.whole_seconds());
         return Ok(DomainError::MfaLocked { retry_after });
@@ -792,10 +605,7 @@ async fn count_failure(
     }
     let mut writes: Vec<Write> = events.iter().map(EventRecord::write).collect();
     writes.extend(mails.iter().map(SealedMessage::write));
-    state.store.commit(writes).await?;
-    if !mails.is_empty() {
-        state.outbox_wake.notify_one();
-    }
+    state.commit(writes).await?;
     Ok(DomainError::WrongSecondFactor {
         attempts_remaining: limits.token_max_failures.saturating_sub(failures),
     })

@@ -1,26 +1,12 @@
 //! Access tokens: EdDSA-signed JWTs with the claims API.md lists. Expiry is checked against the
 //! service's clock, not the library's, so there is one notion of "now".
 
+pub use crate::claims::{AccessClaims, StepUpClaims};
 use crate::keyring::{KeyRing, SigningKeys};
 use crate::verified_tokens::{Verified, VerifiedTokens};
-use deadbolt_core::ids::{AccountId, SessionId};
 use jsonwebtoken::{Algorithm, Validation};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: AccountId,
-    pub aud: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub jti: uuid::Uuid,
-    pub sid: SessionId,
-    pub auth_time: i64,
-    pub amr: Vec<String>,
-    pub acr: String,
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JwtError {
@@ -130,29 +116,6 @@ pub fn verify_signature(
     Ok((key.kid.clone(), data.claims))
 }
 
-/// A step-up token: proof, for apps that guard their own actions, that this session passed a
-/// fresh check for `action`. Verify it with the JWKS and check `action` and `sid`. Its audience
-/// is [`step_up_audience`], never the access tokens' own, so that an app that checks only the
-/// signature, issuer, audience and expiry cannot take it for an access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepUpClaims {
-    pub iss: String,
-    pub aud: String,
-    pub sub: AccountId,
-    pub sid: SessionId,
-    pub action: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub jti: uuid::Uuid,
-    pub auth_time: i64,
-    pub amr: Vec<String>,
-    pub acr: String,
-    /// What the check was asked for, when the action names one thing (an account id for
-    /// `admin.mfa_reset`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-}
-
 /// The audience of step-up tokens: the service's URL with `/step-up`, unlike access tokens,
 /// whose audience is the URL itself.
 pub fn step_up_audience(public_url: &str) -> String {
@@ -169,6 +132,7 @@ mod tests {
     use crate::master_key::{MasterKey, MasterKeys};
     use crate::system::{OsRandom, SystemClock};
     use deadbolt_core::clock::Clock;
+    use deadbolt_core::ids::{AccountId, SessionId};
     use deadbolt_store::Store;
 
     const URL: &str = "https://id.example.com";

@@ -290,20 +290,6 @@ pub async fn rotate_signing(
 /// How often an instance looks for a service key rotated by another process.
 pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Follows service-key rotations made elsewhere (`deadbolt keys rotate --signing`/`--hashing`).
-pub fn spawn_watch(state: crate::context::Context) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(WATCH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = state.keys.refresh(&state.store, &state.master).await {
-                tracing::warn!(error = %e, "reading the service keys failed; the last ones stay in force");
-            }
-        }
-    })
-}
-
 fn aad(r: &KeyRecord) -> Vec<u8> {
     format!("deadbolt/service_keys/{}/{}", r.kind, r.id).into_bytes()
 }

@@ -17,7 +17,9 @@ pub mod reset;
 pub mod sessions;
 
 // second factors and step-up
+pub mod challenge;
 pub mod codes;
+pub mod factor_policy;
 pub mod factors;
 pub mod mfa;
 pub mod stepup;
@@ -33,16 +35,19 @@ pub mod teams;
 
 // rules around every sign-in
 pub mod attempts;
+pub mod live_policy;
 pub mod policy;
 pub mod risk;
 
 // notices and events
 pub mod events;
 pub mod messages;
+pub mod notice;
 pub mod notify;
 
 // keys, hashing and the outside world
 pub mod admission;
+pub mod claims;
 pub mod geoip;
 pub mod hash_pool;
 pub mod jwt;

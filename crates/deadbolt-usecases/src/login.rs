@@ -2,6 +2,7 @@
 //! Argon2 verification like a wrong password, and both answer alike.
 
 use crate::attempts::{self, Bucket};
+use crate::challenge::{self, Purpose};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
@@ -174,7 +175,7 @@ pub async fn login(
         risk::assess(state, &account, &place, device.is_known(), recent_failures).await?;
     let risk_event = assessment.event(state, client, &account);
     let all_methods = state.store.methods_of(account.id).await?;
-    let needs_second_factor = mfa::is_enabled(&all_methods);
+    let needs_second_factor = challenge::is_enabled(&all_methods);
     let step = next_step(
         assessment.response,
         needs_second_factor,
@@ -189,19 +190,18 @@ pub async fn login(
         ) => devices::is_trusted(state, &account, client, t).await?,
         _ => false,
     };
-    let challenge = match step {
+    let purpose = match step {
         NextStep::Refuse => return Err(risk::refuse(state, client, &account, &assessment).await?),
-        NextStep::EmailCheck => Some((risk::EMAIL_CHECK, vec![risk::email_check_method(&account)])),
-        NextStep::SecondFactor { .. } if !trusted => {
-            Some(("login", mfa::usable_methods(all_methods)))
-        }
+        NextStep::EmailCheck => Some(Purpose::EmailCheck),
+        NextStep::SecondFactor { .. } if !trusted => Some(Purpose::Login),
         NextStep::SecondFactor { .. } | NextStep::SignIn => None,
     };
-    if let Some((purpose, methods)) = challenge {
-        let (mfa_token, challenge) = mfa::new_challenge(state, &account, purpose, None, None);
+    if let Some(purpose) = purpose {
+        let methods = purpose.choices(state, &account, all_methods);
+        let (mfa_token, challenge) = challenge::open(state, &account, purpose, None);
         let mut writes = vec![challenge.insert()];
         writes.extend(risk_event.map(|e| e.write()));
-        state.store.commit(writes).await?;
+        state.commit(writes).await?;
         state.metrics.login("mfa_required");
         return Ok(LoginOutcome::MfaRequired {
             mfa_token,

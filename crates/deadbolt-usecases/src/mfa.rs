@@ -1,75 +1,33 @@
 //! An account's second-factor methods: enrolment, confirmation, the primary method, removal,
 //! recovery codes, and turning MFA off.
 
+use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::codes::{self, Checked, CodeFor};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::factors::{self, clean_code, open_totp, totp_aad};
-use crate::notify::{notice, Notice};
+use crate::factor_policy;
+use crate::factors::{clean_code, open_totp, totp_aad};
+use crate::notice::Notice;
+use crate::notify::notice;
 use crate::sessions::account_of;
 use crate::stepup;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::ids::{AccountId, MethodId, RecoveryCodeId, SessionId};
+use deadbolt_core::ids::{AccountId, MethodId, RecoveryCodeId};
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::phone::Phone;
+use deadbolt_core::recovery;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
 use deadbolt_core::totp::{self, TotpSecret};
-use deadbolt_core::{recovery, token};
 use deadbolt_store::{
-    method_writes, revoke_all_devices, BatchOutcome, ChallengeRecord, EventRecord, MethodRecord,
-    RecoveryCodeRecord, SealedMessage, TotpRecord, Write,
+    method_writes, revoke_all_devices, BatchOutcome, EventRecord, MethodRecord, RecoveryCodeRecord,
+    SealedMessage, TotpRecord, Write,
 };
 use serde_json::json;
-
-/// Confirmed methods, primary first and recovery codes last: the order a user is offered them.
-pub fn usable_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
-    let mut usable: Vec<MethodRecord> = all.into_iter().filter(MethodRecord::is_active).collect();
-    usable.sort_by_key(|m| (!m.is_primary, m.kind.is_fallback_only(), m.created_at));
-    usable
-}
-
-/// MFA is on while a method other than recovery codes is confirmed. A method disabled after too
-/// many failures still counts: failing a hundred times must not switch the second factor off.
-pub fn is_enabled(methods: &[MethodRecord]) -> bool {
-    methods
-        .iter()
-        .any(|m| m.confirmed_at.is_some() && !m.kind.is_fallback_only())
-}
-
-/// A fresh single-purpose challenge token and its record.
-pub fn new_challenge(
-    state: &Context,
-    account: &Account,
-    purpose: &str,
-    action: Option<&Action>,
-    session: Option<SessionId>,
-) -> (Secret, ChallengeRecord) {
-    let now = state.clock.now();
-    let prefix = if purpose.starts_with("login") {
-        "mfa_"
-    } else {
-        "suc_"
-    };
-    let secret = token::generate(prefix, state.rng.as_ref());
-    let record = ChallengeRecord {
-        token_hash: state.keys.hasher().hash_token(&secret).0.to_vec(),
-        account_id: account.id,
-        purpose: purpose.to_owned(),
-        action: action.map(|a| a.as_str().to_owned()),
-        target: None,
-        session_id: session,
-        created_at: now,
-        expires_at: now + state.policy.get().lockout.token_ttl(),
-        failures: 0,
-        consumed_at: None,
-    };
-    (secret, record)
-}
 
 pub struct Overview {
     pub enabled: bool,
@@ -79,7 +37,7 @@ pub struct Overview {
 
 pub async fn overview(state: &Context, account: AccountId) -> DomainResult<Overview> {
     let all = state.store.methods_of(account).await?;
-    let enabled = is_enabled(&all);
+    let enabled = challenge::is_enabled(&all);
     let mut methods: Vec<MethodRecord> = all
         .into_iter()
         .filter(|m| m.confirmed_at.is_some())
@@ -98,32 +56,6 @@ pub struct TotpEnrollment {
     pub secret: Secret,
     pub otpauth_uri: Secret,
     pub qr_svg: String,
-}
-
-/// Policy allows this kind of method (recovery codes always come with MFA), and, for SMS and
-/// voice, something is configured to carry them.
-pub fn ensure_allowed(state: &Context, kind: MethodKind) -> DomainResult<()> {
-    if kind == MethodKind::RecoveryCode {
-        return Ok(());
-    }
-    if !state.policy.get().allows_method(kind.as_str()) {
-        return Err(DomainError::FactorNotAllowed(if kind.is_restricted() {
-            format!(
-                "{} codes are a restricted authenticator (NIST SP 800-63B: phone numbers can be \
-                 taken over and messages intercepted) and this service does not allow them; use \
-                 an authenticator app or a security key",
-                kind.as_str()
-            )
-        } else {
-            format!("this service does not allow {} methods", kind.as_str())
-        }));
-    }
-    if kind.is_restricted() && !state.config.sms.can_send() {
-        return Err(DomainError::FactorNotAllowed(
-            "this service has no SMS or voice provider configured".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Whether policy requires `account` to have a second factor (enforcement and
@@ -161,13 +93,13 @@ async fn start_enrolment(
             "label must be 1 to 64 characters".into(),
         ));
     }
-    ensure_allowed(state, kind)?;
+    factor_policy::ensure_allowed(state, kind)?;
     // whoever signs up with an address they do not own must gain nothing that survives its
     // owner's claim on it (account pre-hijacking)
     if !account.email_verified {
         return Err(DomainError::EmailUnverified);
     }
-    let under_step_up = is_enabled(&state.store.methods_of(account.id).await?);
+    let under_step_up = challenge::is_enabled(&state.store.methods_of(account.id).await?);
     // With MFA on, every new method needs a step-up; the first one needs a recent sign-in or a
     // step-up, so that a stolen session cannot plant the factor that then locks the owner out.
     let grant = if under_step_up {
@@ -360,7 +292,7 @@ pub async fn enroll_sent_code(
         destination,
     )
     .await?;
-    let to = factors::destination_of(&account, &method)?;
+    let to = challenge::destination_of(&account, &method)?;
     let what = enrolment_code(method.id);
     codes::ready_to_send(state, &account, &what, &to)
         .await?
@@ -370,7 +302,6 @@ pub async fn enroll_sent_code(
     if let BatchOutcome::GuardFailed(_) = stepup::commit_with(state, grant, writes).await? {
         return Err(codes::refusal(state, &account, &what, &to).await?);
     }
-    state.outbox_wake.notify_one();
     Ok(CodeEnrollment {
         method_id: method.id,
         sent_to: to.masked(),
@@ -393,7 +324,7 @@ pub async fn resend_enrolment_code(
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
-) -> DomainResult<factors::CodeSent> {
+) -> DomainResult<challenge::CodeSent> {
     let account = account_of(state, who).await?;
     let method = state
         .store
@@ -407,10 +338,10 @@ pub async fn resend_enrolment_code(
             "this method is not waiting for a code".into(),
         ));
     }
-    ensure_allowed(state, method.kind)?;
-    let to = factors::destination_of(&account, &method)?;
+    factor_policy::ensure_allowed(state, method.kind)?;
+    let to = challenge::destination_of(&account, &method)?;
     codes::send(state, client, &account, &enrolment_code(id), &to).await??;
-    Ok(factors::CodeSent {
+    Ok(challenge::CodeSent {
         sent_to: to.masked(),
         resend_after: state.config.codes.resend_after_seconds,
     })
@@ -499,7 +430,7 @@ pub async fn confirm(
         ));
     }
     // policy may have changed since the enrolment began
-    ensure_allowed(state, method.kind)?;
+    factor_policy::ensure_allowed(state, method.kind)?;
     let now = state.clock.now();
     let code = match (proof, method.kind) {
         (Confirmation::Credential(credential), MethodKind::WebAuthn) => {
@@ -544,7 +475,7 @@ pub async fn confirm(
         let Some(step) = totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step))
         else {
             state.store.method_failed(id, now, false).await?;
-            state.store.commit(vec![wrong_code()]).await?;
+            state.commit(vec![wrong_code()]).await?;
             return Err(DomainError::InvalidCode);
         };
         vec![method_writes::accept_totp_step(id, step)]
@@ -552,11 +483,11 @@ pub async fn confirm(
         match codes::compare(state, &account, &enrolment_code(id), &code).await? {
             Checked::Right(sent) => vec![sent.consume(now)],
             Checked::Wrong(counted) => {
-                state.store.commit(vec![counted, wrong_code()]).await?;
+                state.commit(vec![counted, wrong_code()]).await?;
                 return Err(DomainError::InvalidCode);
             }
             Checked::Dead => {
-                state.store.commit(vec![wrong_code()]).await?;
+                state.commit(vec![wrong_code()]).await?;
                 return Err(DomainError::InvalidCode);
             }
         }
@@ -576,7 +507,7 @@ async fn confirmed(
 ) -> DomainResult<Confirmed> {
     let id = method.id;
     let now = state.clock.now();
-    let was_enabled = is_enabled(&methods);
+    let was_enabled = challenge::is_enabled(&methods);
     // a method enrolled while MFA was off must not become a second factor without a step-up
     let grant = if was_enabled && !method.enrolled_under_step_up {
         Some(stepup::require(state, who, Action::MFA_MANAGE).await?)
@@ -652,7 +583,6 @@ async fn confirmed(
         Err(e) if e.is_conflict() => return Err(DomainError::InvalidCode),
         Err(e) => return Err(e),
     }
-    state.outbox_wake.notify_one();
     let method = state
         .store
         .methods_of(account.id)
@@ -704,7 +634,7 @@ pub async fn set_primary(
         )
         .write(),
     );
-    match state.store.commit(writes).await? {
+    match state.commit(writes).await? {
         BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(_) => Err(DomainError::InvalidRequest(
             "method_id must name a confirmed, enabled method other than recovery codes".into(),
@@ -819,10 +749,7 @@ async fn remove_once(
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(mails.iter().map(SealedMessage::write));
     match stepup::commit_with(state, Some(grant), writes).await? {
-        BatchOutcome::Committed => {
-            state.outbox_wake.notify_one();
-            Ok(Removal::Done)
-        }
+        BatchOutcome::Committed => Ok(Removal::Done),
         BatchOutcome::GuardFailed(i)
             if i == delete_at
                 && state
@@ -846,7 +773,7 @@ pub async fn regenerate_recovery_codes(
 ) -> DomainResult<Vec<Secret>> {
     let account = account_of(state, who).await?;
     let methods = state.store.methods_of(account.id).await?;
-    if !is_enabled(&methods) {
+    if !challenge::is_enabled(&methods) {
         return Err(DomainError::InvalidRequest(
             "MFA is off: recovery codes come with the first method".into(),
         ));
@@ -870,7 +797,6 @@ pub async fn regenerate_recovery_codes(
     );
     writes.push(notice(state, &account, Notice::RecoveryCodesRenewed, client)?.write());
     stepup::commit_with(state, Some(grant), writes).await?;
-    state.outbox_wake.notify_one();
     Ok(codes)
 }
 
@@ -878,7 +804,7 @@ pub async fn regenerate_recovery_codes(
 pub async fn disable(state: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
     let account = account_of(state, who).await?;
     let methods = state.store.methods_of(account.id).await?;
-    if !is_enabled(&methods) {
+    if !challenge::is_enabled(&methods) {
         return Ok(());
     }
     if required_by_policy(state, &account) {
@@ -904,9 +830,7 @@ pub async fn disable(state: &Context, client: &ClientInfo, who: &Principal) -> D
         .write(),
     );
     writes.push(notice(state, &account, Notice::MfaDisabled, client)?.write());
-    if let BatchOutcome::Committed = stepup::commit_with(state, Some(grant), writes).await? {
-        state.outbox_wake.notify_one();
-    }
-    // otherwise a parallel request turned it off first: it is off, as asked
+    // a guard that failed means a parallel request turned it off first: it is off, as asked
+    stepup::commit_with(state, Some(grant), writes).await?;
     Ok(())
 }

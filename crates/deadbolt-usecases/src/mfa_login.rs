@@ -1,5 +1,6 @@
 //! The second step of a login: an mfa_token and a second factor become a session.
 
+use crate::challenge::{self, Answering, Purpose};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::devices::{self, SignInDevice};
@@ -8,11 +9,10 @@ use crate::events::event;
 use crate::factors::{self, FactorInput};
 use crate::sessions::{self, IssuedTokens};
 use crate::{login, mfa, risk};
-use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::secret::Secret;
-use deadbolt_store::{device_reads, throttle_writes, ChallengeRecord, EventRecord};
+use deadbolt_store::{device_reads, throttle_writes, EventRecord};
 use serde_json::json;
 
 pub struct MfaVerify {
@@ -27,60 +27,39 @@ pub struct SecondStep {
     pub device_token: Option<Secret>,
 }
 
-/// The live login challenge an mfa_token names, with its account; anything else is
-/// `mfa_token_invalid`.
-pub async fn login_challenge(
-    state: &Context,
-    mfa_token: &Secret,
-) -> DomainResult<(ChallengeRecord, Account)> {
-    if mfa_token.expose().len() > 128 {
-        return Err(DomainError::MfaTokenInvalid);
-    }
-    let hash = state.keys.hasher().hash_token(mfa_token);
-    state
-        .store
-        .challenge_with_account(&hash.0)
-        .await?
-        .filter(|(c, _)| {
-            (c.purpose == "login" || c.purpose == risk::EMAIL_CHECK)
-                && factors::challenge_is_live(state, c)
-        })
-        .ok_or(DomainError::MfaTokenInvalid)
-}
-
 pub async fn verify(
     state: &Context,
     client: &ClientInfo,
     input: MfaVerify,
 ) -> DomainResult<SecondStep> {
-    let (challenge, account) = login_challenge(state, &input.mfa_token).await?;
+    let pending = challenge::pending(state, &input.mfa_token, Answering::SignIn).await?;
+    let account = &pending.account;
     // where the account may sign in from holds for the second step too
-    risk::ensure_location_allowed(state, client, &account, &risk::place_of(state, client)).await?;
-    let email_check = challenge.purpose == risk::EMAIL_CHECK;
-    if email_check && mfa::is_enabled(&state.store.methods_of(account.id).await?) {
+    risk::ensure_location_allowed(state, client, account, &risk::place_of(state, client)).await?;
+    let email_check = pending.purpose == Purpose::EmailCheck;
+    if email_check && challenge::is_enabled(&state.store.methods_of(account.id).await?) {
         // MFA came on meanwhile: an emailed code no longer stands in for it
         return Err(DomainError::MfaTokenInvalid);
     }
     // the device is looked up with the factor check's own reads (no longer best effort here:
     // a store that fails this read has failed the check's reads too)
-    let device_key = devices::device_key(state, client, &account);
+    let device_key = devices::device_key(state, client, account);
     let (proof, last_seen) = factors::check_with(
         state,
         client,
-        &account,
-        &challenge,
+        &pending,
         input.factor,
         device_reads::last_seen(account.id, &device_key),
     )
     .await?;
     let device = SignInDevice::seen(device_key, last_seen)
-        .or_under_retired_keys(state, client, &account)
+        .or_under_retired_keys(state, client, account)
         .await?;
     let methods = [AuthMethod::Password, proof.auth];
     // an emailed check is no enrolment: where policy requires MFA, the session may only enroll
-    let enrollment_only = email_check && mfa::required_by_policy(state, &account);
+    let enrollment_only = email_check && mfa::required_by_policy(state, account);
     let (session, refresh, mut writes) =
-        sessions::prepare_limited(state, client, &account, &methods, enrollment_only);
+        sessions::prepare_limited(state, client, account, &methods, enrollment_only);
     // the password's failures end with a completed sign-in, not with the right password alone
     writes.push(throttle_writes::clear_failures(&login::email_bucket(
         state,
@@ -96,7 +75,7 @@ pub async fn verify(
     )];
     // a device is trusted to stand in for a second factor; an emailed check is not one
     let device_token = if input.trust_device && !email_check {
-        let (secret, device) = devices::issue(state, &account, client);
+        let (secret, device) = devices::issue(state, account, client);
         writes.push(device.insert());
         events.push(event(
             state,
@@ -110,10 +89,10 @@ pub async fn verify(
         None
     };
     writes.extend(events.iter().map(EventRecord::write));
-    writes.extend(device.writes(state, &account));
-    writes.extend(risk::sign_in_writes(state, client, &account));
-    factors::finish(state, client, &account, &challenge, proof, writes).await?;
-    device.tell_if_new(state, client, &account).await;
+    writes.extend(device.writes(state, account));
+    writes.extend(risk::sign_in_writes(state, client, account));
+    factors::finish(state, client, &pending, proof, writes).await?;
+    device.tell_if_new(state, client, account).await;
     state.metrics.login("success");
     let tokens = sessions::issue(state, &session, refresh, session.created_at)?;
     Ok(SecondStep {

@@ -4,14 +4,15 @@
 //! account's second-factor lockout and the authenticator's failure run apply as to any factor.
 
 use crate::attempts::{self, Bucket};
+use crate::challenge;
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::factors::bucket;
+use crate::factor_policy;
 use crate::sessions::{self, IssuedTokens};
 use crate::webauthn::{self, Refused};
-use crate::{devices, mfa, risk};
+use crate::{devices, risk};
 use deadbolt_core::auth;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
@@ -29,7 +30,7 @@ pub async fn start(
     client: &ClientInfo,
 ) -> DomainResult<(uuid::Uuid, serde_json::Value)> {
     let _place = state.passkey_starts.enter()?;
-    mfa::ensure_allowed(state, MethodKind::WebAuthn)?;
+    factor_policy::ensure_allowed(state, MethodKind::WebAuthn)?;
     if let Some(ip) = client.ip {
         let bucket = Bucket {
             key: format!("passkey:start:ip:{ip}"),
@@ -56,7 +57,7 @@ pub async fn finish(
     challenge_id: uuid::Uuid,
     credential: &serde_json::Value,
 ) -> DomainResult<IssuedTokens> {
-    mfa::ensure_allowed(state, MethodKind::WebAuthn)?;
+    factor_policy::ensure_allowed(state, MethodKind::WebAuthn)?;
     let found = webauthn::passkey_assertion(state, challenge_id, credential).await?;
     let account = state
         .store
@@ -74,7 +75,7 @@ pub async fn finish(
         .find(|m| m.id == found.record.method_id && m.confirmed_at.is_some())
         .ok_or(DomainError::UnknownCredential)?;
     let now = state.clock.now();
-    let (key, policy) = bucket(state, &account, MethodKind::WebAuthn);
+    let (key, policy) = challenge::failure_bucket(state, &account, MethodKind::WebAuthn);
     let seen = state
         .store
         .failure_window(&key, policy.window_start(now))
@@ -148,14 +149,11 @@ pub async fn finish(
     writes.extend(device.writes(state, &account));
     writes.extend(risk::sign_in_writes(state, client, &account));
     guarded.extend(writes);
-    match state.store.commit(guarded).await? {
+    match state.commit(guarded).await? {
         BatchOutcome::Committed => {}
         // the ceremony or the counter was spent by a concurrent request: a replay
         BatchOutcome::GuardFailed(i) if (first_guard..last_guard).contains(&i) => {
-            let refused = Refused {
-                writes: vec![],
-                mails: false,
-            };
+            let refused = Refused { writes: vec![] };
             return Err(
                 count_failure(state, client, &account, &method, &key, &policy, refused).await,
             );
@@ -204,13 +202,10 @@ async fn count_failure(
         )
         .write(),
     );
-    let outcome = match state.store.commit(writes).await {
+    let outcome = match state.commit(writes).await {
         Ok(o) => o,
         Err(e) => return e.into(),
     };
-    if refused.mails {
-        state.outbox_wake.notify_one();
-    }
     if let BatchOutcome::GuardFailed(_) = outcome {
         return DomainError::MfaLocked {
             retry_after: policy.window.whole_seconds(),
@@ -232,7 +227,7 @@ async fn count_failure(
             client,
             json!({"bucket": "account"}),
         );
-        if let Err(e) = state.store.commit(vec![EventRecord::write(&locked)]).await {
+        if let Err(e) = state.commit(vec![EventRecord::write(&locked)]).await {
             return e.into();
         }
     }

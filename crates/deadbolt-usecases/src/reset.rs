@@ -1,23 +1,24 @@
 //! Password reset. A reset never bypasses MFA (OWASP ASVS 5.0, 6.4.3): the emailed code proves
 //! the mailbox, and an account with MFA must also pass a second factor other than that email.
 
+use crate::challenge::{self, Answering, Purpose};
 use crate::client::ClientInfo;
 use crate::codes::{self, CodeFor, Destination, Recipient};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
+use crate::factor_policy;
 use crate::factors::{self, FactorInput};
-use crate::mfa;
-use crate::notify::{notice, Notice};
+use crate::notice::Notice;
+use crate::notify::notice;
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::password::check_strength_for;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::{
     end_challenges, revoke_all_devices, revoke_other_sessions, ApiKeyRecord, BatchOutcome,
-    ChallengeRecord, MethodRecord, Write,
+    MethodRecord, Write,
 };
 use serde_json::json;
 
@@ -85,10 +86,9 @@ pub async fn verify(
         code,
     )
     .await?;
-    let (reset_token, challenge) = mfa::new_challenge(state, &account, "reset", None, None);
+    let (reset_token, challenge) = challenge::open(state, &account, Purpose::Reset, None);
     let now = state.clock.now();
     match state
-        .store
         .commit(vec![stored.consume(now), challenge.insert()])
         .await?
     {
@@ -99,42 +99,9 @@ pub async fn verify(
     Ok(ResetStarted {
         reset_token,
         expires_in: state.policy.get().lockout.token_ttl_seconds,
-        mfa_required: mfa::is_enabled(&all),
-        methods: reset_methods(all),
+        mfa_required: challenge::is_enabled(&all),
+        methods: Purpose::Reset.choices(state, &account, all),
     })
-}
-
-/// The second factors a reset accepts (see `MethodKind::serves_password_reset`).
-pub fn reset_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
-    mfa::usable_methods(all)
-        .into_iter()
-        .filter(|m| m.kind.serves_password_reset())
-        .collect()
-}
-
-/// Refuses a second factor a reset cannot take.
-pub fn ensure_reset_factor(kind: MethodKind) -> DomainResult<()> {
-    if kind.serves_password_reset() {
-        Ok(())
-    } else {
-        Err(DomainError::InvalidRequest(
-            "the email that carried the reset code cannot also be the second factor".into(),
-        ))
-    }
-}
-
-/// The live reset challenge a reset token names.
-pub async fn reset_challenge(state: &Context, token: &Secret) -> DomainResult<ChallengeRecord> {
-    if token.expose().len() > 128 {
-        return Err(DomainError::MfaTokenInvalid);
-    }
-    let hash = state.keys.hasher().hash_token(token);
-    state
-        .store
-        .challenge(&hash.0)
-        .await?
-        .filter(|c| c.purpose == "reset" && factors::challenge_is_live(state, c))
-        .ok_or(DomainError::MfaTokenInvalid)
 }
 
 /// Sets the new password; then every session and trusted device is revoked and the user told.
@@ -145,19 +112,15 @@ pub async fn complete(
     new_password: Secret,
     factor: Option<FactorInput>,
 ) -> DomainResult<()> {
-    let challenge = reset_challenge(state, token).await?;
-    let account = state
-        .store
-        .account_by_id(challenge.account_id)
-        .await?
-        .ok_or(DomainError::MfaTokenInvalid)?;
+    let pending = challenge::pending(state, token, Answering::Reset).await?;
+    let account = &pending.account;
     check_strength_for(&new_password, state.passwords.params(), &account.email)?;
-    let has_mfa = mfa::is_enabled(&state.store.methods_of(account.id).await?);
+    let has_mfa = challenge::is_enabled(&state.store.methods_of(account.id).await?);
     // check the factor before the (slow) hashing, and refuse a reset that skips it
     let proof = match (has_mfa, factor) {
         (true, Some(f)) => {
-            ensure_reset_factor(f.kind())?;
-            Some(factors::check(state, client, &account, &challenge, f).await?)
+            factor_policy::ensure_reset_factor(f.kind())?;
+            Some(factors::check(state, client, &pending, f).await?)
         }
         (true, None) => {
             return Err(DomainError::InvalidRequest(
@@ -190,7 +153,7 @@ pub async fn complete(
             json!({"second_factor": has_mfa}),
         )
         .write(),
-        notice(state, &account, Notice::PasswordChanged, client)?.write(),
+        notice(state, account, Notice::PasswordChanged, client)?.write(),
     ];
     // the code that started this reset reached the mailbox: the address is proven, and a
     // phone proven by whoever signed up with it before is theirs, not this owner's
@@ -199,16 +162,16 @@ pub async fn complete(
         writes.push(state.store.unverify_phone(account.id));
     }
     match proof {
-        Some(proof) => factors::finish(state, client, &account, &challenge, proof, writes).await?,
+        Some(proof) => factors::finish(state, client, &pending, proof, writes).await?,
         None => {
-            let mut all =
-                vec![challenge.consume(now, state.policy.get().lockout.token_max_failures)];
+            let mut all = vec![pending
+                .record
+                .consume(now, state.policy.get().lockout.token_max_failures)];
             all.extend(writes);
-            if let BatchOutcome::GuardFailed(_) = state.store.commit(all).await? {
+            if let BatchOutcome::GuardFailed(_) = state.commit(all).await? {
                 return Err(DomainError::MfaTokenInvalid);
             }
         }
     }
-    state.outbox_wake.notify_one();
     Ok(())
 }

@@ -6,7 +6,8 @@ use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::notify::{notice, Notice};
+use crate::notice::Notice;
+use crate::notify::notice;
 use deadbolt_core::account::Account;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::MethodId;
@@ -16,14 +17,9 @@ use deadbolt_core::risk::{
     RiskResponse, Signal,
 };
 use deadbolt_store::{
-    place_writes, throttle_writes, BatchOutcome, EventRecord, MethodRecord, SessionRecord,
-    SignInPlace, Write,
+    place_writes, throttle_writes, EventRecord, MethodRecord, SessionRecord, SignInPlace, Write,
 };
 use serde_json::json;
-
-/// The purpose of a login challenge answered by a code sent to the verified email of an
-/// account without MFA, when a risk signal asks for one.
-pub const EMAIL_CHECK: &str = "login_email";
 
 /// Where a client is, as far as is known.
 pub fn place_of(state: &Context, client: &ClientInfo) -> Place {
@@ -77,10 +73,8 @@ pub async fn ensure_location_allowed(
     }
     let detail = json!({"reason": "location", "country": place.country});
     state
-        .store
         .commit(refusal_writes(state, client, account, detail).await?)
         .await?;
-    state.outbox_wake.notify_one();
     Err(DomainError::LocationNotAllowed)
 }
 
@@ -140,9 +134,7 @@ pub async fn ensure_session_location_allowed(
         if account.email_verified {
             writes.push(notice(state, &account, Notice::SessionRefused, client)?.write());
         }
-        if let BatchOutcome::Committed = state.store.commit(writes).await? {
-            state.outbox_wake.notify_one();
-        }
+        state.commit(writes).await?;
     }
     Err(DomainError::LocationNotAllowed)
 }
@@ -163,8 +155,7 @@ pub async fn refuse(
         .map(|e| e.write())
         .collect();
     writes.extend(refusal_writes(state, client, account, detail).await?);
-    state.store.commit(writes).await?;
-    state.outbox_wake.notify_one();
+    state.commit(writes).await?;
     state.metrics.login("refused");
     Ok(DomainError::SignInRefused { reason })
 }

@@ -70,7 +70,7 @@ pub async fn rotate_signing(
     immediately: bool,
 ) -> anyhow::Result<SigningRotation> {
     let master = MasterKeys::load_or_create(&config.secrets.master_key_file, rng)?;
-    let policy = crate::policy::load(store, config, clock).await?.get();
+    let policy = crate::live_policy::load(store, config, clock).await?.get();
     let now = clock.now();
     let old_kid = store
         .keys("jwt_ed25519")

@@ -4,7 +4,8 @@ use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::notify::{notice, Notice};
+use crate::notice::Notice;
+use crate::notify::notice;
 use crate::stepup;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::password::check_strength_for;
@@ -63,7 +64,6 @@ pub async fn change_password(
         writes.push(ApiKeyRecord::revoke_all(account.id, now));
     }
     stepup::commit_with(state, Some(grant), writes).await?;
-    state.outbox_wake.notify_one();
     Ok(())
 }
 
@@ -99,6 +99,5 @@ pub async fn delete_account(
         // a team guard: the account is the last owner of a team with others
         BatchOutcome::GuardFailed(_) => return Err(DomainError::LastOwner),
     }
-    state.outbox_wake.notify_one();
     Ok(())
 }

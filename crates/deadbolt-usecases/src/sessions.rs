@@ -54,7 +54,7 @@ pub async fn start(
     let mut writes = session.writes(&hash.0);
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(extra);
-    state.store.commit(writes).await?;
+    state.commit(writes).await?;
     issue(state, &session, refresh, session.created_at)
 }
 
@@ -239,7 +239,6 @@ pub async fn renew(state: &Context, who: &Principal) -> DomainResult<Option<Sess
     let fresh = SessionId::generate_ordered(state.rng.as_ref(), now);
     Ok(
         match state
-            .store
             .commit(deadbolt_store::renew_session(who.session.id, fresh, now))
             .await?
         {

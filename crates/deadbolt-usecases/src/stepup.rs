@@ -2,27 +2,27 @@
 //! grant on the session: spent by one use, or open for a window that is fixed or slides.
 
 use crate::attempts::{self, Bucket};
+use crate::challenge::{self, Answering, Purpose};
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
+use crate::factor_policy;
 use crate::factors::{self, FactorInput};
 use crate::jwt::{self, StepUpClaims};
-use crate::mfa;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::GrantId;
-use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
-use deadbolt_core::stepup::{has_stronger_than_a_sent_code, Action, StepUpRule};
-use deadbolt_store::{BatchOutcome, ChallengeRecord, GrantRecord, MethodRecord, Write};
+use deadbolt_core::stepup::{Action, StepUpRule};
+use deadbolt_store::{BatchOutcome, GrantRecord, MethodRecord, Write};
 use serde_json::json;
 use time::OffsetDateTime;
 
 /// How long a grant for an action lasts, by the policy in force.
 fn rule_for(state: &Context, action: &Action) -> StepUpRule {
-    crate::policy::rule_for(state, action).timing()
+    state.policy.get().step_up.rule_for(action).timing()
 }
 
 /// The use of the caller's open grant for an action: committed with the action's own writes,
@@ -105,11 +105,11 @@ pub async fn commit_with(
     writes: Vec<Write>,
 ) -> DomainResult<BatchOutcome> {
     let Some(grant) = grant else {
-        return Ok(state.store.commit(writes).await?);
+        return Ok(state.commit(writes).await?);
     };
     let mut all = vec![grant.write];
     all.extend(writes);
-    match state.store.commit(all).await? {
+    match state.commit(all).await? {
         BatchOutcome::Committed => Ok(BatchOutcome::Committed),
         BatchOutcome::GuardFailed(0) => Err(DomainError::StepUpRequired {
             action: grant.action,
@@ -199,15 +199,14 @@ pub async fn begin(
     }
     let account = crate::sessions::account_of(state, who).await?;
     let (methods, password) = offered(state, &account, &action).await?;
-    let (challenge_token, mut challenge) = mfa::new_challenge(
+    let (challenge_token, mut challenge) = challenge::open(
         state,
         &account,
-        "step_up",
-        Some(&action),
+        Purpose::StepUp(action),
         Some(who.session.id),
     );
     challenge.target = target;
-    state.store.commit(vec![challenge.insert()]).await?;
+    state.commit(vec![challenge.insert()]).await?;
     Ok(Begin::Challenge {
         challenge_token,
         methods: if password { vec![] } else { methods },
@@ -223,35 +222,9 @@ pub async fn offered(
     action: &Action,
 ) -> DomainResult<(Vec<MethodRecord>, bool)> {
     let all_methods = state.store.methods_of(account.id).await?;
-    let password = !mfa::is_enabled(&all_methods);
-    let stronger = has_stronger(&all_methods);
-    let mut methods = mfa::usable_methods(all_methods);
-    let policy = state.policy.get();
-    methods.retain(|m| policy.factor_satisfies(action, m.kind, stronger));
+    let password = !challenge::is_enabled(&all_methods);
+    let methods = Purpose::StepUp(action.clone()).choices(state, account, all_methods);
     Ok((methods, password))
-}
-
-/// The live step-up challenge a token names, bound to the caller's session: another session's
-/// token is as good as none.
-pub async fn step_up_challenge(
-    state: &Context,
-    who: &Principal,
-    token: &Secret,
-) -> DomainResult<ChallengeRecord> {
-    if token.expose().len() > 128 {
-        return Err(DomainError::MfaTokenInvalid);
-    }
-    let hash = state.keys.hasher().hash_token(token);
-    state
-        .store
-        .challenge(&hash.0)
-        .await?
-        .filter(|c| {
-            c.purpose == "step_up"
-                && c.session_id == Some(who.session.id)
-                && factors::challenge_is_live(state, c)
-        })
-        .ok_or(DomainError::MfaTokenInvalid)
 }
 
 /// A step-up answer: a second factor, or the password for an account without MFA.
@@ -274,11 +247,13 @@ pub async fn verify(
     answer: StepUpFactor,
 ) -> DomainResult<Satisfied> {
     let now = state.clock.now();
-    let challenge = step_up_challenge(state, who, &challenge_token).await?;
-    let action = Action::parse(challenge.action.as_deref().unwrap_or_default())
-        .map_err(|_| DomainError::MfaTokenInvalid)?;
-    let account = crate::sessions::account_of(state, who).await?;
-    let rule = rule_for(state, &action);
+    let pending =
+        challenge::pending(state, &challenge_token, Answering::StepUp(who.session.id)).await?;
+    let Purpose::StepUp(action) = &pending.purpose else {
+        return Err(DomainError::MfaTokenInvalid);
+    };
+    let (challenge, account) = (&pending.record, &pending.account);
+    let rule = rule_for(state, action);
     let make_grant = |methods: &[AuthMethod]| GrantRecord {
         id: GrantId::generate(state.rng.as_ref()),
         session_id: who.session.id,
@@ -299,8 +274,8 @@ pub async fn verify(
     let grant = match answer {
         StepUpFactor::Factor(input) => {
             let methods = state.store.methods_of(account.id).await?;
-            ensure_strong_enough(state, &action, input.kind(), &methods)?;
-            let proof = factors::check(state, client, &account, &challenge, input).await?;
+            factor_policy::ensure_strong_enough(state, action, input.kind(), &methods)?;
+            let proof = factors::check(state, client, &pending, input).await?;
             let grant = make_grant(&[AuthMethod::Password, proof.auth]);
             let done = event(
                 state,
@@ -312,8 +287,7 @@ pub async fn verify(
             factors::finish(
                 state,
                 client,
-                &account,
-                &challenge,
+                &pending,
                 proof,
                 vec![grant.insert(), done.write()],
             )
@@ -321,12 +295,12 @@ pub async fn verify(
             grant
         }
         StepUpFactor::Password(password) => {
-            if mfa::is_enabled(&state.store.methods_of(account.id).await?) {
+            if challenge::is_enabled(&state.store.methods_of(account.id).await?) {
                 return Err(DomainError::InvalidRequest(
                     "this account has a second factor: step up with it".into(),
                 ));
             }
-            let matched = check_password(state, &account, password).await?;
+            let matched = check_password(state, account, password).await?;
             if !matched {
                 let failures = state.store.challenge_failed(&challenge.token_hash).await?;
                 let e = event(
@@ -359,8 +333,7 @@ pub async fn verify(
                 grant.insert(),
                 done.write(),
             ];
-            if let deadbolt_store::BatchOutcome::GuardFailed(_) = state.store.commit(writes).await?
-            {
+            if let deadbolt_store::BatchOutcome::GuardFailed(_) = state.commit(writes).await? {
                 return Err(DomainError::MfaTokenInvalid);
             }
             grant
@@ -368,7 +341,7 @@ pub async fn verify(
     };
     let step_up_token = token_for(state, who, &grant)?;
     Ok(Satisfied {
-        action,
+        action: action.clone(),
         step_up_token,
         expires_at: grant.expires_at,
     })
@@ -393,38 +366,4 @@ fn token_for(state: &Context, who: &Principal, grant: &GrantRecord) -> DomainRes
     };
     jwt::sign_step_up(&state.keys, &claims)
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("signing: {e}")))
-}
-
-fn has_stronger(methods: &[MethodRecord]) -> bool {
-    has_stronger_than_a_sent_code(
-        methods
-            .iter()
-            .filter(|m| m.confirmed_at.is_some())
-            .map(|m| m.kind),
-    )
-}
-
-/// Refuses a factor too weak for the action (see `factor_satisfies`).
-pub fn ensure_strong_enough(
-    state: &Context,
-    action: &Action,
-    kind: MethodKind,
-    methods: &[MethodRecord],
-) -> DomainResult<()> {
-    let policy = state.policy.get();
-    if policy.factor_satisfies(action, kind, has_stronger(methods)) {
-        Ok(())
-    } else if policy.step_up.rule_for(action).methods.is_some() {
-        Err(DomainError::FactorNotAllowed(format!(
-            "policy does not accept a {} method for {}",
-            kind.as_str(),
-            action.as_str()
-        )))
-    } else {
-        Err(DomainError::FactorNotAllowed(format!(
-            "{} needs a stronger second factor than a {} code: use your authenticator app",
-            action.as_str(),
-            kind.as_str()
-        )))
-    }
 }

@@ -11,7 +11,8 @@ use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::notify::{notice, Notice};
+use crate::notice::Notice;
+use crate::notify::notice;
 use crate::risk::quiet_for_an_hour;
 use crate::stepup;
 use deadbolt_core::email::Email;
@@ -65,7 +66,6 @@ pub async fn create(
         json!({"team_id": record.id, "name": record.name}),
     );
     state
-        .store
         .commit(vec![
             record.insert(),
             team_writes::add(record.id, owner, TeamRole::Owner, now),
@@ -242,13 +242,11 @@ pub async fn invite(
     );
     let mut writes = vec![recorded.write(), throttle_writes::count(&sent, now)];
     // only an account that proved it holds the address hears of it, once an hour at most
-    let mut told = false;
     if let Some(account) = state.store.account_by_email(&email).await? {
         let quiet = format!("notice:team_invitation:{}", account.id);
         if account.email_verified && quiet_for_an_hour(state, &quiet).await? {
             writes.push(notice(state, &account, Notice::TeamInvitation, client)?.write());
             writes.push(throttle_writes::count(&quiet, now));
-            told = true;
         }
     }
     let change = invitation_writes::invite(
@@ -261,12 +259,7 @@ pub async fn invite(
         invited.expires_at,
     );
     match commit_change(state, who, allowed, id, change, writes).await? {
-        BatchOutcome::Committed => {
-            if told {
-                state.outbox_wake.notify_one();
-            }
-            Ok(invited)
-        }
+        BatchOutcome::Committed => Ok(invited),
         BatchOutcome::GuardFailed(_) => Err(refused(TeamRole::Member)),
     }
 }
@@ -347,7 +340,6 @@ pub async fn accept(
     {
         // nothing left to accept
         state
-            .store
             .commit(vec![invitation_writes::drop_for(team, &email)])
             .await?;
         return Err(DomainError::AlreadyMember);
@@ -367,7 +359,7 @@ pub async fn accept(
     writes.push(invitation_writes::take(invitation, &email, found.role, now));
     writes.push(team_writes::add(team, me, found.role, now));
     writes.push(accepted.write());
-    match state.store.commit(writes).await {
+    match state.commit(writes).await {
         // withdrawn, renewed, expired or its inviter lost the right meanwhile
         Ok(BatchOutcome::GuardFailed(_)) => Err(DomainError::NotFound),
         Ok(BatchOutcome::Committed) => get(state, who, team).await,
@@ -397,7 +389,6 @@ pub async fn decline(
         json!({"team_id": found.team_id, "invitation_id": invitation, "role": found.role.as_str(), "invited_by": found.invited_by}),
     );
     match state
-        .store
         .commit(vec![
             invitation_writes::decline(invitation, &email),
             declined.write(),

@@ -12,7 +12,7 @@
 //! cannot fill it; it holds at most [`CAPACITY`] entries, found by the SHA-256 of the whole
 //! token (a second preimage would be needed to pass for a verified token).
 
-use crate::jwt::AccessClaims;
+use crate::claims::AccessClaims;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;

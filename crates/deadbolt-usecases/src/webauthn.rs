@@ -10,7 +10,8 @@ use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::notify::{notice, Notice};
+use crate::notice::Notice;
+use crate::notify::notice;
 use deadbolt_config::WebauthnConfig;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::AuthMethod;
@@ -306,7 +307,7 @@ pub async fn finish_registration(
         Ok(r) => r,
         Err(refused) => {
             // one credential per ceremony: a failed one is spent
-            state.store.commit(vec![ceremony.spoil(now)]).await?;
+            state.commit(vec![ceremony.spoil(now)]).await?;
             return Err(refused);
         }
     };
@@ -325,7 +326,7 @@ pub async fn finish_registration(
     if let Err(why) =
         rules::check_attestation(policy, &state.config.webauthn.aaguids(), attested, aaguid)
     {
-        state.store.commit(vec![ceremony.spoil(now)]).await?;
+        state.commit(vec![ceremony.spoil(now)]).await?;
         return Err(DomainError::AttestationRefused(match why {
             AttestationRefusal::Missing => {
                 "this service requires an attested authenticator; this one sent no attestation"
@@ -469,7 +470,6 @@ pub struct Verified {
 /// went backwards, an event and a mail), for the caller to commit with its failure count.
 pub struct Refused {
     pub writes: Vec<Write>,
-    pub mails: bool,
 }
 
 /// The failure a verification error is: `Ok(refused)` for a failed assertion to count,
@@ -487,7 +487,6 @@ fn refusal(
 ) -> DomainResult<Refused> {
     let now = state.clock.now();
     let mut writes = vec![ceremony.spoil(now)];
-    let mut mails = false;
     match err {
         AuthCeremonyErr::Timeout => return Err(DomainError::CeremonyExpired),
         AuthCeremonyErr::SignatureCounter => {
@@ -503,11 +502,10 @@ fn refusal(
                 .write(),
             );
             writes.push(notice(state, account, Notice::AuthenticatorCloned, client)?.write());
-            mails = true;
         }
         other => tracing::info!(error = ?other, method_id = %method, "webauthn assertion refused"),
     }
-    Ok(Refused { writes, mails })
+    Ok(Refused { writes })
 }
 
 /// The method of `account` a second-factor assertion's credential belongs to. A malformed
@@ -561,7 +559,7 @@ pub async fn start_second_factor(
     let mut record = ceremony(state, SECOND_FACTOR, server.sent_challenge(), encoded);
     record.account_id = Some(account.id);
     record.challenge_hash = Some(challenge.token_hash.clone());
-    state.store.commit(vec![record.insert()]).await?;
+    state.commit(vec![record.insert()]).await?;
     Ok(public_key)
 }
 
@@ -590,18 +588,8 @@ pub async fn check_second_factor(
         });
     let ceremony = match found {
         // a challenge that was never ours for this sign-in, or was already answered: a replay
-        None => {
-            return Ok(Err(Refused {
-                writes: vec![],
-                mails: false,
-            }))
-        }
-        Some(c) if c.consumed_at.is_some() => {
-            return Ok(Err(Refused {
-                writes: vec![],
-                mails: false,
-            }))
-        }
+        None => return Ok(Err(Refused { writes: vec![] })),
+        Some(c) if c.consumed_at.is_some() => return Ok(Err(Refused { writes: vec![] })),
         Some(c) if now >= c.expires_at => return Err(DomainError::CeremonyExpired),
         Some(c) => c,
     };
@@ -690,7 +678,7 @@ pub async fn start_passkey(state: &Context) -> DomainResult<(uuid::Uuid, Value)>
     let public_key = serde_json::to_value(&client).map_err(|e| internal("options", e))?;
     let encoded = server.encode().map_err(|e| internal("server state", e))?;
     let record = ceremony(state, PASSKEY, server.sent_challenge(), encoded);
-    state.store.commit(vec![record.insert()]).await?;
+    state.commit(vec![record.insert()]).await?;
     Ok((record.id, public_key))
 }
 
@@ -785,7 +773,7 @@ pub async fn check_passkey(
             | AuthCeremonyErr::CrossOrigin
             | AuthCeremonyErr::TopOriginMismatch,
         ) => {
-            state.store.commit(vec![ceremony.spoil(now)]).await?;
+            state.commit(vec![ceremony.spoil(now)]).await?;
             Err(DomainError::WrongOrigin)
         }
         Err(e) => refusal(

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadbolt_core::ids::AccountId;
 use deadbolt_usecases::DomainError;
-use deadbolt_usecases::{admin, mfa, policy};
+use deadbolt_usecases::{admin, policy};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -97,7 +97,7 @@ async fn lookup(SignedIn(page): SignedIn, PageForm(form): PageForm<LookupForm>) 
             email: a.email.as_str().to_owned(),
             email_verified: a.email_verified,
             roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            mfa_enabled: mfa::is_enabled(&methods),
+            mfa_enabled: deadbolt_usecases::challenge::is_enabled(&methods),
             created: when(a.created_at),
             sso: a.sso_provider.clone(),
         });

@@ -50,7 +50,7 @@ async fn choose(SignedIn(page): SignedIn, Query(q): Query<ChooseQuery>) -> PageR
     let unverified =
         (!viewer.account.email_verified).then(|| "Verify your email address first.".to_owned());
     let allowed = |kind: MethodKind| {
-        mfa::ensure_allowed(state, kind)
+        deadbolt_usecases::factor_policy::ensure_allowed(state, kind)
             .err()
             .map(|e| message(&e))
             .or_else(|| unverified.clone())

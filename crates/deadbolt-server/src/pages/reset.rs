@@ -16,9 +16,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use deadbolt_core::secret::Secret;
-use deadbolt_store::{ChallengeRecord, MethodRecord};
+use deadbolt_store::MethodRecord;
+use deadbolt_usecases::challenge::{self, Answering};
+use deadbolt_usecases::reset;
 use deadbolt_usecases::DomainError;
-use deadbolt_usecases::{factors, reset};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -108,7 +109,7 @@ async fn verify(page: Page, PageForm(form): PageForm<CodeForm>) -> PageResult {
 
 struct Pending {
     token: Secret,
-    challenge: ChallengeRecord,
+    challenge: challenge::Pending,
     methods: Vec<MethodRecord>,
     mfa: bool,
 }
@@ -118,7 +119,7 @@ async fn pending(page: &Page) -> Result<Pending, PageError> {
         .cookie(RESET)
         .map(Secret::new)
         .ok_or(PageError::Redirect("/forgot-password".into()))?;
-    let challenge = match reset::reset_challenge(&page.state, &token).await {
+    let challenge = match challenge::pending(&page.state, &token, Answering::Reset).await {
         Ok(c) => c,
         Err(DomainError::MfaTokenInvalid) => {
             return Err(PageError::Redirect("/forgot-password".into()))
@@ -128,14 +129,17 @@ async fn pending(page: &Page) -> Result<Pending, PageError> {
     let all = page
         .state
         .store
-        .methods_of(challenge.account_id)
+        .methods_of(challenge.account.id)
         .await
         .map_err(ApiError::from)?;
-    let mfa = deadbolt_usecases::mfa::is_enabled(&all);
+    let mfa = challenge::is_enabled(&all);
+    let methods = challenge
+        .purpose
+        .choices(&page.state, &challenge.account, all);
     Ok(Pending {
         token,
         challenge,
-        methods: reset::reset_methods(all),
+        methods,
         mfa,
     })
 }
@@ -190,7 +194,7 @@ async fn send(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult {
         Err(e) => return Ok(e.render(&page)),
     };
     let current = pick(&p.methods, given(&form.method_id)).ok_or(PageError::BadForm)?;
-    let extra = match factors::send_challenge(
+    let extra = match challenge::send(
         &page.state,
         &page.client,
         &p.challenge,

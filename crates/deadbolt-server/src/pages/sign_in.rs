@@ -4,7 +4,6 @@ use super::web::{
     clear_cookie, given, message, see_other, session_cookie, set_cookie, with_cookies, NoFields,
     Page, PageError, PageForm, PageResult, SignedIn, DEVICE, LAST_METHOD, PENDING,
 };
-use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
 use crate::state::AppState;
 use axum::extract::Query;
@@ -12,15 +11,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use deadbolt_core::account::Account;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
-use deadbolt_store::{ChallengeRecord, MethodRecord};
-use deadbolt_usecases::factors::{self, FactorInput};
+use deadbolt_store::MethodRecord;
+use deadbolt_usecases::challenge::{self, Answering, Challenged, Pending};
+use deadbolt_usecases::factors::FactorInput;
 use deadbolt_usecases::login::{self, Login, LoginOutcome};
 use deadbolt_usecases::mfa_login::{self, MfaVerify};
 use deadbolt_usecases::DomainError;
-use deadbolt_usecases::{accounts, mfa, risk, sessions};
+use deadbolt_usecases::{accounts, sessions};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -145,27 +144,13 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
     }
 }
 
-/// The methods a pending sign-in can be finished with, primary first (what the login answered).
-async fn pending_methods(
-    state: &AppState,
-    challenge: &ChallengeRecord,
-    account: &Account,
-) -> Result<Vec<MethodRecord>, ApiError> {
-    if challenge.purpose == risk::EMAIL_CHECK {
-        return Ok(vec![risk::email_check_method(account)]);
-    }
-    Ok(mfa::usable_methods(
-        state.store.methods_of(account.id).await?,
-    ))
-}
-
 /// The pending sign-in of this browser, or a trip back to the sign-in page.
-async fn pending(page: &Page) -> Result<(Secret, ChallengeRecord, Account), PageError> {
+async fn pending(page: &Page) -> Result<(Secret, Pending), PageError> {
     let Some(token) = page.cookie(PENDING).map(Secret::new) else {
         return Err(PageError::Redirect("/sign-in".into()));
     };
-    match mfa_login::login_challenge(&page.state, &token).await {
-        Ok((challenge, account)) => Ok((token, challenge, account)),
+    match challenge::pending(&page.state, &token, Answering::SignIn).await {
+        Ok(pending) => Ok((token, pending)),
         Err(DomainError::MfaTokenInvalid) => {
             Err(PageError::Redirect("/sign-in?notice=expired".into()))
         }
@@ -240,11 +225,11 @@ fn challenge_view(page: &Page, choice: &Choice, extra: Value) -> Value {
 }
 
 async fn challenge_page(page: Page, Query(q): Query<ChallengeQuery>) -> PageResult {
-    let (_, challenge, account) = match pending(&page).await {
+    let (_, pending) = match pending(&page).await {
         Ok(p) => p,
         Err(e) => return Ok(e.render(&page)),
     };
-    let methods = pending_methods(&page.state, &challenge, &account).await?;
+    let methods = challenge::choices(&page.state, &pending).await?;
     let last = page.cookie(LAST_METHOD);
     let Some(choice) = choose(methods, q.method.as_deref(), last.as_deref()) else {
         return Err(PageError::Redirect("/sign-in?notice=expired".into()));
@@ -264,30 +249,28 @@ struct SendForm {
 
 /// Sends a code for an email, SMS or voice method, then shows the page with a resend countdown.
 async fn send_code(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult {
-    let (_, challenge, account) = match pending(&page).await {
+    let (_, pending) = match pending(&page).await {
         Ok(p) => p,
         Err(e) => return Ok(e.render(&page)),
     };
-    let methods = pending_methods(&page.state, &challenge, &account).await?;
+    let methods = challenge::choices(&page.state, &pending).await?;
     let Some(choice) = choose(methods, given(&form.method_id), None) else {
         return Err(PageError::BadForm);
     };
-    let extra =
-        match factors::send_challenge(&page.state, &page.client, &challenge, choice.current.id)
-            .await
-        {
-            Ok(sent) => challenged(sent),
-            Err(e) => {
-                let retry = match &e {
-                    DomainError::ResendTooSoon { retry_after } => Some(*retry_after),
-                    _ => None,
-                };
-                context! {
-                    error => context! { field => "code", message => message(&e) },
-                    resend_after => retry,
-                }
+    let extra = match challenge::send(&page.state, &page.client, &pending, choice.current.id).await
+    {
+        Ok(sent) => challenged(sent),
+        Err(e) => {
+            let retry = match &e {
+                DomainError::ResendTooSoon { retry_after } => Some(*retry_after),
+                _ => None,
+            };
+            context! {
+                error => context! { field => "code", message => message(&e) },
+                resend_after => retry,
             }
-        };
+        }
+    };
     Ok(super::render(
         StatusCode::OK,
         "challenge.html",
@@ -297,12 +280,12 @@ async fn send_code(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult
 
 /// What the page shows once a challenge is sent: where the code went, or the WebAuthn request
 /// options for the page's script (JSON in a data attribute: escaped like any attribute).
-pub fn challenged(c: factors::Challenged) -> Value {
+pub fn challenged(c: Challenged) -> Value {
     match c {
-        factors::Challenged::Sent(sent) => {
+        Challenged::Sent(sent) => {
             context! { sent_to => sent.sent_to, resend_after => sent.resend_after }
         }
-        factors::Challenged::WebAuthn(options) => {
+        Challenged::WebAuthn(options) => {
             context! { webauthn_options => options.to_string() }
         }
     }
@@ -347,11 +330,11 @@ struct VerifyForm {
 
 async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult {
     let state = &page.state;
-    let (token, challenge, account) = match pending(&page).await {
+    let (token, pending) = match pending(&page).await {
         Ok(p) => p,
         Err(e) => return Ok(e.render(&page)),
     };
-    let methods = pending_methods(state, &challenge, &account).await?;
+    let methods = challenge::choices(state, &pending).await?;
     let Some(choice) = choose(methods, given(&form.method_id), None) else {
         return Err(PageError::BadForm);
     };

@@ -20,7 +20,7 @@ use deadbolt_core::ids::{AccountId, MethodId};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
 use deadbolt_store::MethodRecord;
-use deadbolt_usecases::factors;
+use deadbolt_usecases::challenge::{self, Answering};
 use deadbolt_usecases::stepup::{self, Begin, StepUpFactor};
 use deadbolt_usecases::DomainError;
 use minijinja::{context, Value};
@@ -237,7 +237,7 @@ struct DialogQuery {
 /// The dialog's state: the challenge and the methods on offer.
 struct Pending {
     token: Secret,
-    challenge: deadbolt_store::ChallengeRecord,
+    challenge: challenge::Pending,
     methods: Vec<MethodRecord>,
     password: bool,
 }
@@ -251,12 +251,13 @@ async fn pending(page: &Page, op: Op) -> Result<Pending, PageError> {
         Some((token, begun_for)) if begun_for == op_tag(page, op) => Secret::new(token),
         _ => return Err(PageError::Redirect(op.back().into())),
     };
-    let challenge = match stepup::step_up_challenge(&page.state, &viewer.who, &token).await {
+    let answering = Answering::StepUp(viewer.who.session.id);
+    let challenge = match challenge::pending(&page.state, &token, answering).await {
         Ok(c) => c,
         Err(DomainError::MfaTokenInvalid) => return Err(PageError::Redirect(op.back().into())),
         Err(e) => return Err(e.into()),
     };
-    if challenge.action.as_deref() != Some(op.action()) {
+    if challenge.record.action.as_deref() != Some(op.action()) {
         return Err(PageError::Redirect(op.back().into()));
     }
     let action = Action::parse(op.action()).map_err(|_| PageError::BadForm)?;
@@ -325,7 +326,7 @@ async fn send(SignedIn(page): SignedIn, PageForm(form): PageForm<SendForm>) -> P
         Err(e) => return Ok(e.render(&page)),
     };
     let current = pick(&p.methods, given(&form.method_id)).ok_or(PageError::BadForm)?;
-    let extra = match factors::send_challenge(
+    let extra = match challenge::send(
         &page.state,
         &page.client,
         &p.challenge,

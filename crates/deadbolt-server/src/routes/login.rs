@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::Json;
 use deadbolt_core::ids::MethodId;
 use deadbolt_core::secret::Secret;
-use deadbolt_usecases::factors;
+use deadbolt_usecases::challenge::{self, Answering};
 use deadbolt_usecases::login::{self, Login, LoginOutcome};
 use deadbolt_usecases::mfa_login::{self, MfaVerify};
 use deadbolt_usecases::passkey_login;
@@ -130,9 +130,10 @@ async fn challenge(
     Client(client): Client,
     ApiJson(body): ApiJson<ChallengeRequest>,
 ) -> ApiResult<ChallengeAnswer> {
-    let (challenge, _) = mfa_login::login_challenge(&state, &Secret::new(body.mfa_token)).await?;
+    let token = Secret::new(body.mfa_token);
+    let method = MethodId(body.method_id);
     let sent =
-        factors::send_challenge(&state, &client, &challenge, MethodId(body.method_id)).await?;
+        challenge::send_for_token(&state, &client, &token, Answering::SignIn, method).await?;
     Ok(sent.into())
 }
 

@@ -67,7 +67,9 @@ impl Me {
             phone: a.phone.as_ref().map(|p| p.as_str().to_owned()),
             phone_verified: a.phone_verified,
             roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            mfa_enabled: deadbolt_usecases::mfa::is_enabled(&state.store.methods_of(a.id).await?),
+            mfa_enabled: deadbolt_usecases::challenge::is_enabled(
+                &state.store.methods_of(a.id).await?,
+            ),
             sso_provider: a.sso_provider.clone(),
             created_at: a.created_at,
         })

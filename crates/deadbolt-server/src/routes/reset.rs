@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::challenge::{self, Answering};
 use deadbolt_usecases::reset;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -103,14 +104,9 @@ async fn challenge(
     Client(client): Client,
     ApiJson(body): ApiJson<ResetChallenge>,
 ) -> ApiResult<ChallengeAnswer> {
-    let challenge = reset::reset_challenge(&state, &Secret::new(body.reset_token)).await?;
-    let sent = deadbolt_usecases::factors::send_challenge(
-        &state,
-        &client,
-        &challenge,
-        deadbolt_core::ids::MethodId(body.method_id),
-    )
-    .await?;
+    let token = Secret::new(body.reset_token);
+    let method = deadbolt_core::ids::MethodId(body.method_id);
+    let sent = challenge::send_for_token(&state, &client, &token, Answering::Reset, method).await?;
     Ok(sent.into())
 }
 

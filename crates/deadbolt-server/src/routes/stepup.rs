@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::Json;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
+use deadbolt_usecases::challenge::{self, Answering};
 use deadbolt_usecases::stepup::{self, Begin, StepUpFactor};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -143,15 +144,10 @@ async fn challenge(
     Caller(who): Caller,
     ApiJson(body): ApiJson<StepUpChallengeRequest>,
 ) -> ApiResult<ChallengeAnswer> {
-    let challenge =
-        stepup::step_up_challenge(&state, &who, &Secret::new(body.challenge_token)).await?;
-    let sent = deadbolt_usecases::factors::send_challenge(
-        &state,
-        &client,
-        &challenge,
-        deadbolt_core::ids::MethodId(body.method_id),
-    )
-    .await?;
+    let token = Secret::new(body.challenge_token);
+    let method = deadbolt_core::ids::MethodId(body.method_id);
+    let answering = Answering::StepUp(who.session.id);
+    let sent = challenge::send_for_token(&state, &client, &token, answering, method).await?;
     Ok(sent.into())
 }
 

@@ -123,11 +123,11 @@ pub enum ChallengeAnswer {
     WebAuthn(serde_json::Value),
 }
 
-impl From<deadbolt_usecases::factors::Challenged> for ChallengeAnswer {
-    fn from(c: deadbolt_usecases::factors::Challenged) -> Self {
+impl From<deadbolt_usecases::challenge::Challenged> for ChallengeAnswer {
+    fn from(c: deadbolt_usecases::challenge::Challenged) -> Self {
         match c {
-            deadbolt_usecases::factors::Challenged::Sent(sent) => Self::Sent(sent.into()),
-            deadbolt_usecases::factors::Challenged::WebAuthn(options) => Self::WebAuthn(options),
+            deadbolt_usecases::challenge::Challenged::Sent(sent) => Self::Sent(sent.into()),
+            deadbolt_usecases::challenge::Challenged::WebAuthn(options) => Self::WebAuthn(options),
         }
     }
 }
@@ -149,8 +149,8 @@ impl axum::response::IntoResponse for ChallengeAnswer {
     }
 }
 
-impl From<deadbolt_usecases::factors::CodeSent> for CodeSentView {
-    fn from(c: deadbolt_usecases::factors::CodeSent) -> Self {
+impl From<deadbolt_usecases::challenge::CodeSent> for CodeSentView {
+    fn from(c: deadbolt_usecases::challenge::CodeSent) -> Self {
         Self {
             sent_to: c.sent_to,
             resend_after: c.resend_after,

@@ -2,11 +2,10 @@
 //! first start); each instance keeps a copy, which it replaces at its own changes at once and
 //! at another instance's within [`WATCH_EVERY`].
 
-use crate::context::Context;
 use anyhow::Context as _;
 use deadbolt_config::Config;
 use deadbolt_core::clock::Clock;
-use deadbolt_core::policy::{ActionRule, Deployment, Policy};
+use deadbolt_core::policy::Policy;
 use deadbolt_store::Store;
 use std::sync::{Arc, RwLock};
 
@@ -95,57 +94,6 @@ pub async fn load(store: &Store, config: &Config, clock: &dyn Clock) -> anyhow::
         .context("the policy row is missing after seeding")?;
     let policy = parse_stored(&stored.document, &seed)?;
     Ok(PolicyCell::new(stored.version, policy))
-}
-
-/// One look for another instance's change.
-pub async fn refresh(state: &Context) -> anyhow::Result<()> {
-    let Some(version) = state.store.policy_version().await? else {
-        return Ok(());
-    };
-    if version == state.policy.version() {
-        return Ok(());
-    }
-    if let Some(stored) = state.store.policy().await? {
-        let policy = parse_stored(&stored.document, &state.config.policy_seed())?;
-        // stored by an instance that judged it by other rules (another version, say)
-        if let Some(p) = policy.problems_in(&deployment(state)).first() {
-            anyhow::bail!(
-                "the stored policy {} is invalid here: {}: {}",
-                stored.version,
-                p.field,
-                p.message
-            );
-        }
-        state.policy.set(stored.version, policy);
-        tracing::info!(version = stored.version, "policy changed");
-    }
-    Ok(())
-}
-
-pub fn spawn_watch(state: Context) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(WATCH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = refresh(&state).await {
-                tracing::warn!(error = %e, "reading the policy failed; the last one stays in force");
-            }
-        }
-    })
-}
-
-/// What a policy is judged against on this instance.
-pub fn deployment(state: &Context) -> Deployment {
-    Deployment {
-        has_geoip: state.geoip.is_some(),
-        login_failures_per_account: state.config.limits.login_failures_per_account,
-    }
-}
-
-/// The rule for an action in the policy in force.
-pub fn rule_for(state: &Context, action: &deadbolt_core::stepup::Action) -> ActionRule {
-    state.policy.get().step_up.rule_for(action)
 }
 
 #[cfg(test)]

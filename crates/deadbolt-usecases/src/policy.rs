@@ -1,17 +1,11 @@
 //! Reading and replacing the central policy: administrators with a second factor, and a
 //! step-up `policy.change` for every change; each change is an event with before and after.
 
-mod in_force;
-
-pub use in_force::{
-    deployment, load, parse_stored, refresh, rule_for, spawn_watch, PolicyCell, WATCH_EVERY,
-};
-
+use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::mfa;
 use crate::{admin, stepup};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::mfa::MethodKind;
@@ -63,8 +57,8 @@ fn problems(
     policy: &Policy,
     admin_methods: Vec<MethodRecord>,
 ) -> Vec<PolicyProblem> {
-    let mut out = policy.problems_in(&crate::policy::deployment(state));
-    let kinds: Vec<MethodKind> = mfa::usable_methods(admin_methods)
+    let mut out = policy.problems_in(&state.deployment());
+    let kinds: Vec<MethodKind> = challenge::usable_methods(admin_methods)
         .iter()
         .map(|m| m.kind)
         .collect();
@@ -108,8 +102,8 @@ pub async fn replace(
         if expected.is_some_and(|v| v != stored.version) {
             return Err(DomainError::PreconditionFailed);
         }
-        let before =
-            crate::policy::parse_stored(&stored.document, &seed).map_err(DomainError::Internal)?;
+        let before = crate::live_policy::parse_stored(&stored.document, &seed)
+            .map_err(DomainError::Internal)?;
         let version = stored.version + 1;
         let changed = event(
             state,

@@ -1,0 +1,398 @@
+//! The challenge ceremony every second-factor check goes through: a sign-in, a step-up and a
+//! password reset each open a challenge for a typed [`Purpose`] and hand the person its token;
+//! the person picks one of the [`choices`], has a code [`send`]t where one is needed, and
+//! answers (see `crate::factors::check`). The purpose carries the caller's rule of which
+//! factors may answer, so the check itself knows no caller.
+
+use crate::client::ClientInfo;
+use crate::codes::{self, CodeFor, Destination};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::factor_policy;
+use crate::messages::Medium;
+use crate::risk;
+use deadbolt_core::account::Account;
+use deadbolt_core::code::CodePurpose;
+use deadbolt_core::ids::{MethodId, SessionId};
+use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
+use deadbolt_core::secret::Secret;
+use deadbolt_core::stepup::Action;
+use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
+use deadbolt_core::{token, CoreError};
+use deadbolt_store::{ChallengeRecord, MethodRecord};
+
+/// What a challenge is for. Stored as the challenge's `purpose` (and, for a step-up, its
+/// `action`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// The second step of a password sign-in.
+    Login,
+    /// A sign-in the risk rules answer with a code to the account's verified email, whatever
+    /// second factors it has or policy allows.
+    EmailCheck,
+    /// A fresh check before a guarded action.
+    StepUp(Action),
+    /// The second factor of a password reset.
+    Reset,
+}
+
+impl Purpose {
+    fn stored_name(&self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::EmailCheck => "login_email",
+            Self::StepUp(_) => "step_up",
+            Self::Reset => "reset",
+        }
+    }
+
+    /// The purpose a stored challenge was opened for; None for one this version does not know.
+    pub fn of(record: &ChallengeRecord) -> Option<Self> {
+        Some(match record.purpose.as_str() {
+            "login" => Self::Login,
+            "login_email" => Self::EmailCheck,
+            "step_up" => Self::StepUp(Action::parse(record.action.as_deref()?).ok()?),
+            "reset" => Self::Reset,
+            _ => return None,
+        })
+    }
+
+    /// Whether a factor of `kind` may answer a challenge of this purpose, given the account's
+    /// `methods`; the refusal says why.
+    pub fn admits(
+        &self,
+        ctx: &Context,
+        kind: MethodKind,
+        methods: &[MethodRecord],
+    ) -> DomainResult<()> {
+        match self {
+            // policy's own ask, whatever kinds of method may be enrolled
+            Self::EmailCheck => Ok(()),
+            Self::Login => factor_policy::ensure_allowed(ctx, kind),
+            Self::StepUp(action) => {
+                factor_policy::ensure_allowed(ctx, kind)?;
+                factor_policy::ensure_strong_enough(ctx, action, kind, methods)
+            }
+            Self::Reset => {
+                factor_policy::ensure_reset_factor(kind)?;
+                factor_policy::ensure_allowed(ctx, kind)
+            }
+        }
+    }
+
+    /// Of the account's stored methods, those offered for this purpose, in the order a person
+    /// is offered them.
+    pub fn choices(
+        &self,
+        ctx: &Context,
+        account: &Account,
+        stored: Vec<MethodRecord>,
+    ) -> Vec<MethodRecord> {
+        match self {
+            Self::EmailCheck => vec![risk::email_check_method(account)],
+            Self::Login => usable_methods(stored),
+            Self::StepUp(action) => {
+                let stronger = factor_policy::has_stronger(&stored);
+                let policy = ctx.policy.get();
+                let mut methods = usable_methods(stored);
+                methods.retain(|m| policy.factor_satisfies(action, m.kind, stronger));
+                methods
+            }
+            Self::Reset => usable_methods(stored)
+                .into_iter()
+                .filter(|m| m.kind.serves_password_reset())
+                .collect(),
+        }
+    }
+}
+
+/// Confirmed methods, primary first and recovery codes last: the order a user is offered them.
+pub fn usable_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
+    let mut usable: Vec<MethodRecord> = all.into_iter().filter(MethodRecord::is_active).collect();
+    usable.sort_by_key(|m| (!m.is_primary, m.kind.is_fallback_only(), m.created_at));
+    usable
+}
+
+/// MFA is on while a method other than recovery codes is confirmed. A method disabled after too
+/// many failures still counts: failing a hundred times must not switch the second factor off.
+pub fn is_enabled(methods: &[MethodRecord]) -> bool {
+    methods
+        .iter()
+        .any(|m| m.confirmed_at.is_some() && !m.kind.is_fallback_only())
+}
+
+/// A fresh challenge for `purpose` and its token (`mfa_` for a sign-in, `suc_` otherwise);
+/// the caller commits the record with its own writes.
+pub fn open(
+    ctx: &Context,
+    account: &Account,
+    purpose: Purpose,
+    session: Option<SessionId>,
+) -> (Secret, ChallengeRecord) {
+    let now = ctx.clock.now();
+    let prefix = match purpose {
+        Purpose::Login | Purpose::EmailCheck => "mfa_",
+        Purpose::StepUp(_) | Purpose::Reset => "suc_",
+    };
+    let secret = token::generate(prefix, ctx.rng.as_ref());
+    let record = ChallengeRecord {
+        token_hash: ctx.keys.hasher().hash_token(&secret).0.to_vec(),
+        account_id: account.id,
+        purpose: purpose.stored_name().to_owned(),
+        action: match &purpose {
+            Purpose::StepUp(action) => Some(action.as_str().to_owned()),
+            _ => None,
+        },
+        target: None,
+        session_id: session,
+        created_at: now,
+        expires_at: now + ctx.policy.get().lockout.token_ttl(),
+        failures: 0,
+        consumed_at: None,
+    };
+    (secret, record)
+}
+
+/// A challenge waiting for its answer: its record, its purpose, and the account it is for.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub record: ChallengeRecord,
+    pub purpose: Purpose,
+    pub account: Account,
+}
+
+/// Which challenges a caller may answer.
+#[derive(Debug, Clone, Copy)]
+pub enum Answering {
+    /// A sign-in's, by its mfa_token.
+    SignIn,
+    /// A step-up opened by the caller's own session: another session's token is as good as
+    /// none.
+    StepUp(SessionId),
+    /// A password reset's, by its reset token.
+    Reset,
+}
+
+/// The live challenge a token names, when it is one the caller may answer; anything else is
+/// `mfa_token_invalid`, whatever the reason.
+pub async fn pending(ctx: &Context, token: &Secret, answering: Answering) -> DomainResult<Pending> {
+    if token.expose().len() > 128 {
+        return Err(DomainError::MfaTokenInvalid);
+    }
+    let hash = ctx.keys.hasher().hash_token(token);
+    let (record, account) = ctx
+        .store
+        .challenge_with_account(&hash.0)
+        .await?
+        .ok_or(DomainError::MfaTokenInvalid)?;
+    let purpose = Purpose::of(&record).ok_or(DomainError::MfaTokenInvalid)?;
+    let answerable = match (answering, &purpose) {
+        (Answering::SignIn, Purpose::Login | Purpose::EmailCheck)
+        | (Answering::Reset, Purpose::Reset) => true,
+        (Answering::StepUp(session), Purpose::StepUp(_)) => record.session_id == Some(session),
+        _ => false,
+    };
+    if !answerable || !is_live(ctx, &record) {
+        return Err(DomainError::MfaTokenInvalid);
+    }
+    Ok(Pending {
+        record,
+        purpose,
+        account,
+    })
+}
+
+/// True when the challenge can still take a code.
+pub fn is_live(ctx: &Context, c: &ChallengeRecord) -> bool {
+    c.consumed_at.is_none()
+        && ctx.clock.now() < c.expires_at
+        && c.failures < ctx.policy.get().lockout.token_max_failures
+}
+
+/// The methods a pending challenge can be answered with, as offered to the person.
+pub async fn choices(ctx: &Context, pending: &Pending) -> DomainResult<Vec<MethodRecord>> {
+    let stored = ctx.store.methods_of(pending.account.id).await?;
+    Ok(pending.purpose.choices(ctx, &pending.account, stored))
+}
+
+/// The methods that can answer a challenge: the account's, or for an email check its verified
+/// address alone.
+pub fn answering_methods(
+    purpose: &Purpose,
+    account: &Account,
+    stored: Vec<MethodRecord>,
+) -> Vec<MethodRecord> {
+    if *purpose == Purpose::EmailCheck {
+        vec![risk::email_check_method(account)]
+    } else {
+        stored
+    }
+}
+
+/// What a send step did: where the code went (masked) and when another may be asked for.
+pub struct CodeSent {
+    pub sent_to: String,
+    pub resend_after: i64,
+}
+
+/// What the send step of a challenge did.
+pub enum Challenged {
+    /// A code went out.
+    Sent(CodeSent),
+    /// WebAuthn request options (PublicKeyCredentialRequestOptionsJSON) for the client.
+    WebAuthn(serde_json::Value),
+}
+
+/// The send step as a client asks for it, with the token it holds and the method it picked.
+pub async fn send_for_token(
+    ctx: &Context,
+    client: &ClientInfo,
+    token: &Secret,
+    answering: Answering,
+    method_id: MethodId,
+) -> DomainResult<Challenged> {
+    send(
+        ctx,
+        client,
+        &pending(ctx, token, answering).await?,
+        method_id,
+    )
+    .await
+}
+
+/// The send step: a fresh code by email, SMS or voice for the named method, within the resend
+/// limits, or WebAuthn request options for a security key. TOTP and recovery codes need
+/// nothing sent (400). Nothing is sent while the account's second-factor checks are locked or
+/// the method is disabled.
+pub async fn send(
+    ctx: &Context,
+    client: &ClientInfo,
+    pending: &Pending,
+    method_id: MethodId,
+) -> DomainResult<Challenged> {
+    let Pending {
+        record: challenge,
+        purpose,
+        account,
+    } = pending;
+    if !is_live(ctx, challenge) {
+        return Err(DomainError::MfaTokenInvalid);
+    }
+    let stored = ctx.store.methods_of(account.id).await?;
+    let methods = answering_methods(purpose, account, stored);
+    let method = methods
+        .iter()
+        .find(|m| m.id == method_id && m.confirmed_at.is_some())
+        .ok_or_else(|| DomainError::InvalidRequest("no such method for this challenge".into()))?;
+    let to = match method.kind {
+        MethodKind::WebAuthn => None,
+        _ => Some(destination_of(account, method)?),
+    };
+    purpose.admits(ctx, method.kind, &methods)?;
+    let now = ctx.clock.now();
+    let (key, policy) = failure_bucket(ctx, account, method.kind);
+    if let Some(retry_after) = lock_wait(ctx, &key, &policy).await? {
+        return Err(DomainError::MfaLocked { retry_after });
+    }
+    if let AuthenticatorGate::Disabled = authenticator_gate(
+        method.consecutive_failures,
+        method.last_failure_at,
+        ctx.policy.get().lockout.authenticator_max_failures,
+        now,
+    ) {
+        return Err(DomainError::AuthenticatorDisabled);
+    }
+    let Some(to) = to else {
+        let options =
+            crate::webauthn::start_second_factor(ctx, account, challenge, &methods).await?;
+        return Ok(Challenged::WebAuthn(options));
+    };
+    let what = challenge_code(method.id, challenge);
+    codes::send(ctx, client, account, &what, &to).await??;
+    Ok(Challenged::Sent(CodeSent {
+        sent_to: to.masked(),
+        resend_after: ctx.config.codes.resend_after_seconds,
+    }))
+}
+
+/// What a second-factor code sent for `challenge` through `method` is bound to: that method
+/// and that challenge, so it serves no other sign-in.
+pub fn challenge_code(method: MethodId, challenge: &ChallengeRecord) -> CodeFor {
+    let token: String = challenge
+        .token_hash
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    CodeFor {
+        purpose: CodePurpose::SecondFactor,
+        scope: Some(format!("{method}:{token}")),
+    }
+}
+
+/// Where a sent-code method delivers.
+pub fn destination_of(account: &Account, method: &MethodRecord) -> DomainResult<Destination> {
+    let phone = || {
+        method
+            .destination
+            .clone()
+            .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("phone method without a number")))
+    };
+    Ok(match method.kind {
+        MethodKind::Email => Destination::email(account),
+        MethodKind::Sms => Destination {
+            medium: Medium::Sms,
+            address: phone()?,
+        },
+        MethodKind::Voice => Destination {
+            medium: Medium::Voice,
+            address: phone()?,
+        },
+        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
+            return Err(DomainError::InvalidRequest(format!(
+                "nothing to send for a {} method: enter its code",
+                method.kind.as_str()
+            )))
+        }
+    })
+}
+
+/// The failure bucket a kind of factor counts against: recovery codes have their own.
+pub fn failure_bucket(
+    ctx: &Context,
+    account: &Account,
+    kind: MethodKind,
+) -> (String, ThrottlePolicy) {
+    let limits = ctx.policy.get().lockout;
+    match kind {
+        MethodKind::RecoveryCode => (
+            format!("mfa:recovery:{}", account.id),
+            limits.recovery_throttle(),
+        ),
+        MethodKind::Totp
+        | MethodKind::Email
+        | MethodKind::Sms
+        | MethodKind::Voice
+        | MethodKind::WebAuthn => (
+            format!("mfa:account:{}", account.id),
+            limits.account_throttle(),
+        ),
+    }
+}
+
+/// Seconds until the bucket's lock opens, or None when it is open.
+pub async fn lock_wait(
+    ctx: &Context,
+    key: &str,
+    policy: &ThrottlePolicy,
+) -> DomainResult<Option<i64>> {
+    let now = ctx.clock.now();
+    let seen = ctx
+        .store
+        .failure_window(key, policy.window_start(now))
+        .await?;
+    Ok(match policy.check(seen, now) {
+        Err(CoreError::Throttled(wait)) => Some(retry_after_seconds(wait)),
+        _ => None,
+    })
+}
