@@ -1,6 +1,8 @@
-//! An account's second-factor methods: enrolment, confirmation, the primary method, removal,
-//! recovery codes, and turning MFA off.
+//! Enrolling a second factor: a TOTP app, a security key or passkey, or a code sent by email,
+//! SMS or voice; a method is pending until its first code (or credential) confirms it.
 
+use super::recovery_codes::{new_recovery_codes, recovery_method};
+use super::{mfa_bucket, RESTRICTED_NOTICE};
 use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::codes::{self, Checked, CodeFor};
@@ -16,40 +18,17 @@ use crate::stepup;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::ids::{AccountId, MethodId, RecoveryCodeId};
+use deadbolt_core::ids::MethodId;
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::phone::Phone;
-use deadbolt_core::recovery;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
 use deadbolt_core::totp::{self, TotpSecret};
 use deadbolt_store::{
-    method_writes, revoke_all_devices, BatchOutcome, EventRecord, MethodRecord, RecoveryCodeRecord,
-    SealedMessage, TotpRecord, Write,
+    method_writes, BatchOutcome, EventRecord, MethodRecord, RecoveryCodeRecord, SealedMessage,
+    TotpRecord, Write,
 };
 use serde_json::json;
-
-pub struct Overview {
-    pub enabled: bool,
-    pub methods: Vec<MethodRecord>,
-    pub recovery_codes_remaining: i64,
-}
-
-pub async fn overview(state: &Context, account: AccountId) -> DomainResult<Overview> {
-    let all = state.store.methods_of(account).await?;
-    let enabled = challenge::is_enabled(&all);
-    let mut methods: Vec<MethodRecord> = all
-        .into_iter()
-        .filter(|m| m.confirmed_at.is_some())
-        .collect();
-    methods.sort_by_key(|m| (!m.is_primary, m.kind.is_fallback_only(), m.created_at));
-    let recovery_codes_remaining = state.store.recovery_codes_remaining(account).await?;
-    Ok(Overview {
-        enabled,
-        methods,
-        recovery_codes_remaining,
-    })
-}
 
 pub struct TotpEnrollment {
     pub method_id: MethodId,
@@ -57,17 +36,6 @@ pub struct TotpEnrollment {
     pub otpauth_uri: Secret,
     pub qr_svg: String,
 }
-
-/// Whether policy requires `account` to have a second factor (enforcement and
-/// `required_for_roles`). An identity provider's account is not asked here.
-pub fn required_by_policy(state: &Context, account: &Account) -> bool {
-    account.sso_provider.is_none() && state.policy.get().requires_mfa(&account.roles)
-}
-
-/// What users are told when they choose a restricted authenticator.
-pub const RESTRICTED_NOTICE: &str = "SMS and voice codes are a restricted authenticator \
-    (NIST SP 800-63B): a phone number can be taken over and messages intercepted. Prefer an \
-    authenticator app or a security key, and keep this as a fallback.";
 
 /// The start shared by every enrolment: a label checked, a step-up while MFA is on (a stolen
 /// password must not be enough to add an attacker's authenticator), and the pending method.
@@ -357,51 +325,6 @@ fn qr_svg(data: &str) -> DomainResult<String> {
         .build())
 }
 
-/// New recovery codes: the codes to show once, and the rows to store (Argon2id, per-code salt).
-async fn new_recovery_codes(
-    state: &Context,
-    account: AccountId,
-) -> DomainResult<(Vec<Secret>, Vec<RecoveryCodeRecord>)> {
-    let now = state.clock.now();
-    let hashing = state.keys.hashing();
-    let codes: Vec<Secret> = (0..recovery::RECOVERY_CODE_COUNT)
-        .map(|_| recovery::generate(state.rng.as_ref()))
-        .collect();
-    let normalized: Vec<Secret> = codes
-        .iter()
-        .map(|c| Secret::new(recovery::normalize(c.expose()).unwrap_or_default()))
-        .collect();
-    let hasher = state.passwords.clone();
-    let rng = state.rng.clone();
-    let to_hash = normalized.clone();
-    let hashes = state
-        .hash_pool
-        .run(move || {
-            to_hash
-                .iter()
-                .map(|c| hasher.hash(c, rng.as_ref()))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?
-        .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?;
-    let rows = normalized
-        .iter()
-        .zip(hashes)
-        .map(|(n, h)| RecoveryCodeRecord {
-            id: RecoveryCodeId::generate(state.rng.as_ref()),
-            account_id: account,
-            lookup: recovery::lookup_key(&hashing.live().hasher, account, n.expose())
-                .0
-                .to_vec(),
-            hash: h.0,
-            created_at: now,
-            used_at: None,
-            hash_key_id: Some(hashing.live().id.clone()),
-        })
-        .collect();
-    Ok((codes, rows))
-}
-
 pub struct Confirmed {
     pub method: MethodRecord,
     /// Present when this confirmation turned MFA on: shown once.
@@ -594,243 +517,4 @@ async fn confirmed(
         method,
         recovery_codes,
     })
-}
-
-/// The row that stands for an account's recovery codes in its list of methods.
-fn recovery_method(state: &Context, account: AccountId) -> MethodRecord {
-    let now = state.clock.now();
-    MethodRecord {
-        id: MethodId::generate(state.rng.as_ref()),
-        account_id: account,
-        kind: MethodKind::RecoveryCode,
-        label: "Recovery codes".to_owned(),
-        confirmed_at: Some(now),
-        is_primary: false,
-        created_at: now,
-        last_used_at: None,
-        consecutive_failures: 0,
-        last_failure_at: None,
-        disabled_at: None,
-        enrolled_under_step_up: false,
-        destination: None,
-    }
-}
-
-pub async fn set_primary(
-    state: &Context,
-    client: &ClientInfo,
-    who: &Principal,
-    id: MethodId,
-) -> DomainResult<()> {
-    let account = who.session.account_id;
-    let mut writes = method_writes::set_primary(account, id);
-    writes.push(
-        event(
-            state,
-            EventKind::PrimaryMethodChanged,
-            Some(account),
-            client,
-            json!({"method_id": id}),
-        )
-        .write(),
-    );
-    match state.commit(writes).await? {
-        BatchOutcome::Committed => Ok(()),
-        BatchOutcome::GuardFailed(_) => Err(DomainError::InvalidRequest(
-            "method_id must name a confirmed, enabled method other than recovery codes".into(),
-        )),
-    }
-}
-
-/// The lock every change of whether MFA is on takes first (PostgreSQL; SQLite has one writer):
-/// a confirmation, a removal, turning it off, an administrator's reset.
-pub(crate) fn mfa_bucket(account: AccountId) -> String {
-    format!("mfa:{account}")
-}
-
-/// The writes that turn MFA off: every method and recovery code gone, trusted devices revoked.
-pub(crate) fn mfa_off_writes(state: &Context, account: AccountId) -> Vec<Write> {
-    vec![
-        method_writes::delete_recovery_codes(account),
-        method_writes::delete_all_methods(account),
-        revoke_all_devices(account, state.clock.now()),
-    ]
-}
-
-/// Removes a method (step-up `mfa.manage`). Removing the last one turns MFA off, exactly once:
-/// each removal is guarded on what it was decided on (another method kept, none left, the
-/// method still pending) and is decided again once if a parallel change made that untrue.
-pub async fn remove(
-    state: &Context,
-    client: &ClientInfo,
-    who: &Principal,
-    id: MethodId,
-) -> DomainResult<()> {
-    match remove_once(state, client, who, id).await? {
-        Removal::Done => Ok(()),
-        Removal::Changed => match remove_once(state, client, who, id).await? {
-            Removal::Done => Ok(()),
-            // the method list changed twice under this one request: let the user try again
-            Removal::Changed => Err(DomainError::Unavailable),
-        },
-    }
-}
-
-enum Removal {
-    Done,
-    /// A parallel change (a removal, a confirmation) made untrue what this one was decided on.
-    Changed,
-}
-
-async fn remove_once(
-    state: &Context,
-    client: &ClientInfo,
-    who: &Principal,
-    id: MethodId,
-) -> DomainResult<Removal> {
-    let account = account_of(state, who).await?;
-    let methods = state.store.methods_of(account.id).await?;
-    let method = methods
-        .iter()
-        .find(|m| m.id == id)
-        .cloned()
-        .ok_or(DomainError::NotFound)?;
-    if method.kind == MethodKind::RecoveryCode {
-        return Err(DomainError::InvalidRequest(
-            "recovery codes go with MFA: regenerate them, or disable MFA".into(),
-        ));
-    }
-    let remaining: Vec<&MethodRecord> = methods
-        .iter()
-        .filter(|m| m.id != id && m.confirmed_at.is_some() && !m.kind.is_fallback_only())
-        .collect();
-    if remaining.is_empty() && method.confirmed_at.is_some() && required_by_policy(state, &account)
-    {
-        return Err(DomainError::PolicyRequiresMfa);
-    }
-    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
-    let turns_mfa_off = remaining.is_empty() && method.confirmed_at.is_some();
-    let mut writes: Vec<Write> = state
-        .store
-        .lock_bucket(&mfa_bucket(account.id))
-        .into_iter()
-        .collect();
-    let delete_at = writes.len();
-    writes.push(if method.confirmed_at.is_none() {
-        method_writes::delete_pending_method(account.id, id)
-    } else if turns_mfa_off {
-        method_writes::delete_last_method(account.id, id)
-    } else {
-        method_writes::delete_method_keeping_another(account.id, id)
-    });
-    let mut events = vec![event(
-        state,
-        EventKind::MfaMethodRemoved,
-        Some(account.id),
-        client,
-        json!({"method_id": id, "type": method.kind.as_str()}),
-    )];
-    let mut mails = vec![notice(state, &account, Notice::MethodRemoved, client)?];
-    if turns_mfa_off {
-        writes.extend(mfa_off_writes(state, account.id));
-        events.push(event(
-            state,
-            EventKind::MfaDisabled,
-            Some(account.id),
-            client,
-            json!({"reason": "last_method_removed"}),
-        ));
-        mails.push(notice(state, &account, Notice::MfaDisabled, client)?);
-    } else if method.is_primary {
-        if let Some(next) = remaining.first() {
-            writes.extend(method_writes::set_primary(account.id, next.id));
-        }
-    }
-    writes.extend(events.iter().map(EventRecord::write));
-    writes.extend(mails.iter().map(SealedMessage::write));
-    match stepup::commit_with(state, Some(grant), writes).await? {
-        BatchOutcome::Committed => Ok(Removal::Done),
-        BatchOutcome::GuardFailed(i)
-            if i == delete_at
-                && state
-                    .store
-                    .methods_of(account.id)
-                    .await?
-                    .iter()
-                    .any(|m| m.id == id) =>
-        {
-            Ok(Removal::Changed)
-        }
-        BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
-    }
-}
-
-/// New recovery codes (step-up `mfa.manage`); the old set dies.
-pub async fn regenerate_recovery_codes(
-    state: &Context,
-    client: &ClientInfo,
-    who: &Principal,
-) -> DomainResult<Vec<Secret>> {
-    let account = account_of(state, who).await?;
-    let methods = state.store.methods_of(account.id).await?;
-    if !challenge::is_enabled(&methods) {
-        return Err(DomainError::InvalidRequest(
-            "MFA is off: recovery codes come with the first method".into(),
-        ));
-    }
-    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
-    let (codes, rows) = new_recovery_codes(state, account.id).await?;
-    let mut writes = vec![method_writes::delete_recovery_codes(account.id)];
-    writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
-    if !methods.iter().any(|m| m.kind == MethodKind::RecoveryCode) {
-        writes.push(recovery_method(state, account.id).insert());
-    }
-    writes.push(
-        event(
-            state,
-            EventKind::RecoveryCodesRegenerated,
-            Some(account.id),
-            client,
-            json!({}),
-        )
-        .write(),
-    );
-    writes.push(notice(state, &account, Notice::RecoveryCodesRenewed, client)?.write());
-    stepup::commit_with(state, Some(grant), writes).await?;
-    Ok(codes)
-}
-
-/// Turns MFA off (step-up `mfa.manage`).
-pub async fn disable(state: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
-    let account = account_of(state, who).await?;
-    let methods = state.store.methods_of(account.id).await?;
-    if !challenge::is_enabled(&methods) {
-        return Ok(());
-    }
-    if required_by_policy(state, &account) {
-        return Err(DomainError::PolicyRequiresMfa);
-    }
-    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
-    // guarded on MFA still being on: of parallel ways of turning it off, one alone does it
-    let mut writes: Vec<Write> = state
-        .store
-        .lock_bucket(&mfa_bucket(account.id))
-        .into_iter()
-        .collect();
-    writes.push(method_writes::delete_confirmed_factors(account.id));
-    writes.extend(mfa_off_writes(state, account.id));
-    writes.push(
-        event(
-            state,
-            EventKind::MfaDisabled,
-            Some(account.id),
-            client,
-            json!({"reason": "disabled_by_user"}),
-        )
-        .write(),
-    );
-    writes.push(notice(state, &account, Notice::MfaDisabled, client)?.write());
-    // a guard that failed means a parallel request turned it off first: it is off, as asked
-    stepup::commit_with(state, Some(grant), writes).await?;
-    Ok(())
 }

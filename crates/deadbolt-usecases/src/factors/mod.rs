@@ -2,13 +2,19 @@
 //! challenge_token), with every limit applied before the code is even looked at: a dead or
 //! locked challenge never reveals whether a code was right.
 
+mod failure;
+mod stored;
+
+use failure::{fail, Miss};
+use stored::recovery_code;
+pub use stored::{clean_code, open_totp, totp_aad};
+
 use crate::challenge::{self, Pending, Purpose};
 use crate::client::ClientInfo;
 use crate::codes::{self, Checked};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::master_key::Sealed;
 use crate::notice::Notice;
 use crate::notify::notice;
 use deadbolt_core::account::Account;
@@ -19,7 +25,7 @@ use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
 use deadbolt_core::password::PasswordHashString;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::{retry_after_seconds, FailureWindow, ThrottlePolicy};
-use deadbolt_core::totp::{self, TotpAlgorithm, TotpParams, TotpSecret};
+use deadbolt_core::totp::{self};
 use deadbolt_core::{recovery, CoreError};
 use deadbolt_store::read::Reads;
 use deadbolt_store::{
@@ -79,40 +85,6 @@ pub struct Proof {
     events: Vec<EventRecord>,
     mails: Vec<SealedMessage>,
     bucket: (String, ThrottlePolicy),
-}
-
-/// The AEAD associated data of a TOTP secret: the method it belongs to.
-pub fn totp_aad(method: MethodId) -> Vec<u8> {
-    format!("deadbolt/totp/{method}").into_bytes()
-}
-
-pub fn open_totp(state: &Context, rec: &TotpRecord) -> DomainResult<(TotpSecret, TotpParams)> {
-    let sealed = Sealed {
-        nonce: rec.nonce.clone(),
-        ciphertext: rec.ciphertext.clone(),
-    };
-    let plain = state
-        .master
-        .open(&rec.master_key_id, &sealed, &totp_aad(rec.method_id))
-        .map_err(DomainError::Internal)?;
-    let params = TotpParams {
-        algorithm: TotpAlgorithm::parse(&rec.algorithm)
-            .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("stored TOTP algorithm")))?,
-        digits: rec.digits,
-        period_seconds: rec.period_seconds,
-        skew_steps: state.policy.get().totp.skew_steps,
-    };
-    Ok((TotpSecret::from_bytes(plain.to_vec()), params))
-}
-
-/// Authenticator apps show codes as `123 456`; people paste them so.
-pub fn clean_code(code: &Secret) -> Secret {
-    Secret::new(
-        code.expose()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>(),
-    )
 }
 
 /// The method a submission names: the given id, or the primary (else first) active method of
@@ -486,143 +458,4 @@ pub async fn finish(
             "a second-factor write found nothing to change"
         ))),
     }
-}
-
-/// A wrong second factor: what was tried, and what else the failure writes.
-struct Miss<'a> {
-    method: &'a MethodRecord,
-    bucket: &'a (String, ThrottlePolicy),
-    /// A right code used twice (see `count_failure`).
-    replay: bool,
-    extra: Vec<Write>,
-}
-
-/// Counts a wrong code everywhere it counts, records and tells what must be told, and answers.
-async fn fail(
-    state: &Context,
-    client: &ClientInfo,
-    account: &Account,
-    challenge: &ChallengeRecord,
-    miss: Miss<'_>,
-) -> DomainError {
-    match count_failure(state, client, account, challenge, miss).await {
-        Ok(e) | Err(e) => e,
-    }
-}
-
-async fn count_failure(
-    state: &Context,
-    client: &ClientInfo,
-    account: &Account,
-    challenge: &ChallengeRecord,
-    miss: Miss<'_>,
-) -> DomainResult<DomainError> {
-    let Miss {
-        method,
-        bucket: (key, policy),
-        replay,
-        extra,
-    } = miss;
-    let now = state.clock.now();
-    let limits = state.policy.get().lockout;
-    let cap = limits.authenticator_max_failures;
-    // Counted only while the account is under its limit, in one transaction serialised per
-    // bucket: past the limit the attempt is refused as locked, and whether the code was right
-    // is never told. A replay is a right code used twice: someone saw a code, nobody is
-    // guessing the authenticator, so it does not count against the authenticator.
-    let mut writes: Vec<Write> = state.store.lock_bucket(key).into_iter().collect();
-    writes.push(throttle_writes::failure_within_limit(
-        key,
-        now,
-        policy.window_start(now),
-        policy.max_failures,
-    ));
-    writes.push(challenge.failed());
-    if !replay {
-        writes.push(method_writes::guess_failed(method.id, now, cap));
-    }
-    writes.extend(extra);
-    if let BatchOutcome::GuardFailed(_) = state.commit(writes).await? {
-        let retry_after = challenge::lock_wait(state, key, policy)
-            .await?
-            .unwrap_or(policy.window.whole_seconds());
-        return Ok(DomainError::MfaLocked { retry_after });
-    }
-    let failures = challenge.failures.saturating_add(1);
-    let run = if replay {
-        method.consecutive_failures
-    } else {
-        method.consecutive_failures.saturating_add(1)
-    };
-    let detail = json!({"method_id": method.id, "type": method.kind.as_str(), "purpose": challenge.purpose, "replay": replay});
-    let mut events = vec![event(
-        state,
-        EventKind::MfaChallengeFailed,
-        Some(account.id),
-        client,
-        detail,
-    )];
-    let mut mails = Vec::new();
-    if replay {
-        events.push(event(
-            state,
-            EventKind::MfaReplayRefused,
-            Some(account.id),
-            client,
-            json!({"method_id": method.id}),
-        ));
-        mails.push(notice(state, account, Notice::ReplayRefused, client)?);
-    }
-    if !replay && run == cap && method.disabled_at.is_none() {
-        events.push(event(
-            state,
-            EventKind::AuthenticatorDisabled,
-            Some(account.id),
-            client,
-            json!({"method_id": method.id}),
-        ));
-        mails.push(notice(
-            state,
-            account,
-            Notice::AuthenticatorDisabled,
-            client,
-        )?);
-    }
-    let seen = state
-        .store
-        .failure_window(key, policy.window_start(now))
-        .await?;
-    if seen.count == policy.max_failures {
-        // this failure closed the lock: record it and tell the user, once
-        events.push(event(
-            state,
-            EventKind::MfaLocked,
-            Some(account.id),
-            client,
-            json!({"bucket": key.split(':').nth(1)}),
-        ));
-        mails.push(notice(state, account, Notice::Locked, client)?);
-    }
-    let mut writes: Vec<Write> = events.iter().map(EventRecord::write).collect();
-    writes.extend(mails.iter().map(SealedMessage::write));
-    state.commit(writes).await?;
-    Ok(DomainError::WrongSecondFactor {
-        attempts_remaining: limits.token_max_failures.saturating_sub(failures),
-    })
-}
-
-/// The account's unused recovery code `normalized` names, under any hashing key still kept (a
-/// code has no end, so it keeps the key it was hashed with until it is spent).
-async fn recovery_code(
-    state: &Context,
-    account: &Account,
-    normalized: &str,
-) -> DomainResult<Option<deadbolt_store::RecoveryCodeRecord>> {
-    for k in state.keys.hashing().all() {
-        let lookup = recovery::lookup_key(&k.hasher, account.id, normalized);
-        if let Some(row) = state.store.recovery_code(&lookup.0).await? {
-            return Ok(Some(row).filter(|r| r.account_id == account.id && r.used_at.is_none()));
-        }
-    }
-    Ok(None)
 }

@@ -1,0 +1,248 @@
+//! An account's second-factor methods: enrolment, confirmation, the primary method, removal,
+//! recovery codes, and turning MFA off.
+
+mod enrol;
+mod recovery_codes;
+
+pub use enrol::{
+    confirm, enroll_sent_code, enroll_totp, enroll_webauthn, resend_enrolment_code, CodeEnrollment,
+    Confirmation, Confirmed, TotpEnrollment, WebauthnEnrollment,
+};
+pub use recovery_codes::regenerate_recovery_codes;
+
+use crate::challenge;
+use crate::client::{ClientInfo, Principal};
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::events::event;
+use crate::notice::Notice;
+use crate::notify::notice;
+use crate::sessions::account_of;
+use crate::stepup;
+use deadbolt_core::account::Account;
+use deadbolt_core::event::EventKind;
+use deadbolt_core::ids::{AccountId, MethodId};
+use deadbolt_core::mfa::MethodKind;
+use deadbolt_core::stepup::Action;
+use deadbolt_store::{
+    method_writes, revoke_all_devices, BatchOutcome, EventRecord, MethodRecord, SealedMessage,
+    Write,
+};
+use serde_json::json;
+
+pub struct Overview {
+    pub enabled: bool,
+    pub methods: Vec<MethodRecord>,
+    pub recovery_codes_remaining: i64,
+}
+
+pub async fn overview(state: &Context, account: AccountId) -> DomainResult<Overview> {
+    let all = state.store.methods_of(account).await?;
+    let enabled = challenge::is_enabled(&all);
+    let mut methods: Vec<MethodRecord> = all
+        .into_iter()
+        .filter(|m| m.confirmed_at.is_some())
+        .collect();
+    methods.sort_by_key(|m| (!m.is_primary, m.kind.is_fallback_only(), m.created_at));
+    let recovery_codes_remaining = state.store.recovery_codes_remaining(account).await?;
+    Ok(Overview {
+        enabled,
+        methods,
+        recovery_codes_remaining,
+    })
+}
+
+/// Whether policy requires `account` to have a second factor (enforcement and
+/// `required_for_roles`). An identity provider's account is not asked here.
+pub fn required_by_policy(state: &Context, account: &Account) -> bool {
+    account.sso_provider.is_none() && state.policy.get().requires_mfa(&account.roles)
+}
+
+/// What users are told when they choose a restricted authenticator.
+pub const RESTRICTED_NOTICE: &str = "SMS and voice codes are a restricted authenticator \
+    (NIST SP 800-63B): a phone number can be taken over and messages intercepted. Prefer an \
+    authenticator app or a security key, and keep this as a fallback.";
+
+pub async fn set_primary(
+    state: &Context,
+    client: &ClientInfo,
+    who: &Principal,
+    id: MethodId,
+) -> DomainResult<()> {
+    let account = who.session.account_id;
+    let mut writes = method_writes::set_primary(account, id);
+    writes.push(
+        event(
+            state,
+            EventKind::PrimaryMethodChanged,
+            Some(account),
+            client,
+            json!({"method_id": id}),
+        )
+        .write(),
+    );
+    match state.commit(writes).await? {
+        BatchOutcome::Committed => Ok(()),
+        BatchOutcome::GuardFailed(_) => Err(DomainError::InvalidRequest(
+            "method_id must name a confirmed, enabled method other than recovery codes".into(),
+        )),
+    }
+}
+
+/// The lock every change of whether MFA is on takes first (PostgreSQL; SQLite has one writer):
+/// a confirmation, a removal, turning it off, an administrator's reset.
+pub(crate) fn mfa_bucket(account: AccountId) -> String {
+    format!("mfa:{account}")
+}
+
+/// The writes that turn MFA off: every method and recovery code gone, trusted devices revoked.
+pub(crate) fn mfa_off_writes(state: &Context, account: AccountId) -> Vec<Write> {
+    vec![
+        method_writes::delete_recovery_codes(account),
+        method_writes::delete_all_methods(account),
+        revoke_all_devices(account, state.clock.now()),
+    ]
+}
+
+/// Removes a method (step-up `mfa.manage`). Removing the last one turns MFA off, exactly once:
+/// each removal is guarded on what it was decided on (another method kept, none left, the
+/// method still pending) and is decided again once if a parallel change made that untrue.
+pub async fn remove(
+    state: &Context,
+    client: &ClientInfo,
+    who: &Principal,
+    id: MethodId,
+) -> DomainResult<()> {
+    match remove_once(state, client, who, id).await? {
+        Removal::Done => Ok(()),
+        Removal::Changed => match remove_once(state, client, who, id).await? {
+            Removal::Done => Ok(()),
+            // the method list changed twice under this one request: let the user try again
+            Removal::Changed => Err(DomainError::Unavailable),
+        },
+    }
+}
+
+enum Removal {
+    Done,
+    /// A parallel change (a removal, a confirmation) made untrue what this one was decided on.
+    Changed,
+}
+
+async fn remove_once(
+    state: &Context,
+    client: &ClientInfo,
+    who: &Principal,
+    id: MethodId,
+) -> DomainResult<Removal> {
+    let account = account_of(state, who).await?;
+    let methods = state.store.methods_of(account.id).await?;
+    let method = methods
+        .iter()
+        .find(|m| m.id == id)
+        .cloned()
+        .ok_or(DomainError::NotFound)?;
+    if method.kind == MethodKind::RecoveryCode {
+        return Err(DomainError::InvalidRequest(
+            "recovery codes go with MFA: regenerate them, or disable MFA".into(),
+        ));
+    }
+    let remaining: Vec<&MethodRecord> = methods
+        .iter()
+        .filter(|m| m.id != id && m.confirmed_at.is_some() && !m.kind.is_fallback_only())
+        .collect();
+    if remaining.is_empty() && method.confirmed_at.is_some() && required_by_policy(state, &account)
+    {
+        return Err(DomainError::PolicyRequiresMfa);
+    }
+    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let turns_mfa_off = remaining.is_empty() && method.confirmed_at.is_some();
+    let mut writes: Vec<Write> = state
+        .store
+        .lock_bucket(&mfa_bucket(account.id))
+        .into_iter()
+        .collect();
+    let delete_at = writes.len();
+    writes.push(if method.confirmed_at.is_none() {
+        method_writes::delete_pending_method(account.id, id)
+    } else if turns_mfa_off {
+        method_writes::delete_last_method(account.id, id)
+    } else {
+        method_writes::delete_method_keeping_another(account.id, id)
+    });
+    let mut events = vec![event(
+        state,
+        EventKind::MfaMethodRemoved,
+        Some(account.id),
+        client,
+        json!({"method_id": id, "type": method.kind.as_str()}),
+    )];
+    let mut mails = vec![notice(state, &account, Notice::MethodRemoved, client)?];
+    if turns_mfa_off {
+        writes.extend(mfa_off_writes(state, account.id));
+        events.push(event(
+            state,
+            EventKind::MfaDisabled,
+            Some(account.id),
+            client,
+            json!({"reason": "last_method_removed"}),
+        ));
+        mails.push(notice(state, &account, Notice::MfaDisabled, client)?);
+    } else if method.is_primary {
+        if let Some(next) = remaining.first() {
+            writes.extend(method_writes::set_primary(account.id, next.id));
+        }
+    }
+    writes.extend(events.iter().map(EventRecord::write));
+    writes.extend(mails.iter().map(SealedMessage::write));
+    match stepup::commit_with(state, Some(grant), writes).await? {
+        BatchOutcome::Committed => Ok(Removal::Done),
+        BatchOutcome::GuardFailed(i)
+            if i == delete_at
+                && state
+                    .store
+                    .methods_of(account.id)
+                    .await?
+                    .iter()
+                    .any(|m| m.id == id) =>
+        {
+            Ok(Removal::Changed)
+        }
+        BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
+    }
+}
+
+/// Turns MFA off (step-up `mfa.manage`).
+pub async fn disable(state: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
+    let account = account_of(state, who).await?;
+    let methods = state.store.methods_of(account.id).await?;
+    if !challenge::is_enabled(&methods) {
+        return Ok(());
+    }
+    if required_by_policy(state, &account) {
+        return Err(DomainError::PolicyRequiresMfa);
+    }
+    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
+    // guarded on MFA still being on: of parallel ways of turning it off, one alone does it
+    let mut writes: Vec<Write> = state
+        .store
+        .lock_bucket(&mfa_bucket(account.id))
+        .into_iter()
+        .collect();
+    writes.push(method_writes::delete_confirmed_factors(account.id));
+    writes.extend(mfa_off_writes(state, account.id));
+    writes.push(
+        event(
+            state,
+            EventKind::MfaDisabled,
+            Some(account.id),
+            client,
+            json!({"reason": "disabled_by_user"}),
+        )
+        .write(),
+    );
+    writes.push(notice(state, &account, Notice::MfaDisabled, client)?.write());
+    // a guard that failed means a parallel request turned it off first: it is off, as asked
+    stepup::commit_with(state, Some(grant), writes).await?;
+    Ok(())
+}
