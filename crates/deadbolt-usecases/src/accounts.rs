@@ -27,24 +27,24 @@ pub struct SignUp {
 }
 
 /// Creates an account and sends a 6-digit code to its email.
-pub async fn sign_up(state: &Context, client: &ClientInfo, input: SignUp) -> DomainResult<Account> {
+pub async fn sign_up(ctx: &Context, client: &ClientInfo, input: SignUp) -> DomainResult<Account> {
     let email = Email::parse(&input.email)?;
     let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
-    check_strength_for(&input.password, state.passwords.params(), &email)?;
+    check_strength_for(&input.password, ctx.passwords.params(), &email)?;
     // the hash pool first: a full pool refuses without counting a sign-up
-    let slot = state.hash_pool.reserve()?;
-    count_sign_up(state, client).await?;
+    let slot = ctx.hash_pool.reserve()?;
+    count_sign_up(ctx, client).await?;
     let password_hash = {
-        let hasher = state.passwords.clone();
-        let rng = state.rng.clone();
+        let hasher = ctx.passwords.clone();
+        let rng = ctx.rng.clone();
         let password = input.password;
         slot.run(move || hasher.hash(&password, rng.as_ref()))
             .await?
             .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?
     };
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let account = Account {
-        id: AccountId::generate(state.rng.as_ref()),
+        id: AccountId::generate(ctx.rng.as_ref()),
         email,
         email_verified: false,
         phone,
@@ -55,20 +55,16 @@ pub async fn sign_up(state: &Context, client: &ClientInfo, input: SignUp) -> Dom
         sso_provider: None,
     };
     let verify_email = CodeFor::account(CodePurpose::VerifyEmail);
-    let (email_code, email_message) = codes::new_code(
-        state,
-        &account,
-        &verify_email,
-        &Destination::email(&account),
-    )?;
+    let (email_code, email_message) =
+        codes::new_code(ctx, &account, &verify_email, &Destination::email(&account))?;
     let created = event(
-        state,
+        ctx,
         EventKind::AccountCreated,
         Some(account.id),
         client,
         json!({"via": "sign_up"}),
     );
-    let result = state
+    let result = ctx
         .store
         .create_account(NewAccount {
             account: account.clone(),
@@ -80,18 +76,18 @@ pub async fn sign_up(state: &Context, client: &ClientInfo, input: SignUp) -> Dom
     match result {
         Ok(()) => {
             // the account's first mail was queued with it, outside a batch
-            state.wake_outbox();
+            ctx.wake_outbox();
             // The phone is proven by a text, where something can send one and policy allows
             // texts, within the limits per number (anyone can sign up, so this is where SMS
             // pumping would start). Otherwise the phone stays unverified; a resend can try again
             // later.
-            if let (Some(phone), true) = (&account.phone, texts_allowed(state)) {
+            if let (Some(phone), true) = (&account.phone, texts_allowed(ctx)) {
                 let to = Destination {
                     medium: Medium::Sms,
                     address: phone.as_str().to_owned(),
                 };
                 let what = CodeFor::account(CodePurpose::VerifyPhone);
-                if let Err(refused) = codes::send(state, client, &account, &what, &to).await? {
+                if let Err(refused) = codes::send(ctx, client, &account, &what, &to).await? {
                     tracing::info!(account_id = %account.id, reason = %refused, "sign-up: no verification text sent");
                 }
             }
@@ -105,18 +101,18 @@ pub async fn sign_up(state: &Context, client: &ClientInfo, input: SignUp) -> Dom
 /// Counts a sign-up against its client address's hourly limit: 429 `too_many_attempts` past
 /// it. Every sign-up that gets as far as hashing counts, taken or not: each costs a hash and
 /// may send mail.
-async fn count_sign_up(state: &Context, client: &ClientInfo) -> DomainResult<()> {
+async fn count_sign_up(ctx: &Context, client: &ClientInfo) -> DomainResult<()> {
     let Some(ip) = client.ip else {
         return Ok(());
     };
     let bucket = Bucket {
         key: format!("signup:ip:{ip}"),
         policy: ThrottlePolicy {
-            max_failures: state.config.limits.signups_per_ip_per_hour,
+            max_failures: ctx.config.limits.signups_per_ip_per_hour,
             window: time::Duration::HOUR,
         },
     };
-    match attempts::reserve(state, vec![bucket]).await? {
+    match attempts::reserve(ctx, vec![bucket]).await? {
         Ok(counted) => {
             counted.keep();
             Ok(())
@@ -129,8 +125,8 @@ async fn count_sign_up(state: &Context, client: &ClientInfo) -> DomainResult<()>
 
 /// Whether verification texts go out: a provider to send them, and a policy that allows SMS
 /// (where it does not, nobody pays for texts that serve nothing here).
-fn texts_allowed(state: &Context) -> bool {
-    state.config.sms.can_send() && state.policy.get().allows_method(MethodKind::Sms.as_str())
+fn texts_allowed(ctx: &Context) -> bool {
+    ctx.config.sms.can_send() && ctx.policy.get().allows_method(MethodKind::Sms.as_str())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,17 +143,17 @@ pub struct Verify {
 
 /// Checks a verification code. Unknown emails, wrong codes and dead codes all answer
 /// `invalid_code`, so the endpoint tells nothing about which accounts exist.
-pub async fn verify(state: &Context, client: &ClientInfo, input: Verify) -> DomainResult<Account> {
+pub async fn verify(ctx: &Context, client: &ClientInfo, input: Verify) -> DomainResult<Account> {
     let email = Email::parse(&input.email).map_err(|_| DomainError::InvalidCode)?;
-    let Some(account) = state.store.account_by_email(&email).await? else {
-        return Err(codes::unknown_account_try(state, &email).await);
+    let Some(account) = ctx.store.account_by_email(&email).await? else {
+        return Err(codes::unknown_account_try(ctx, &email).await);
     };
     let purpose = match input.channel {
         Channel::Email => CodePurpose::VerifyEmail,
         Channel::Sms => CodePurpose::VerifyPhone,
     };
     let stored = codes::check(
-        state,
+        ctx,
         client,
         &account,
         &CodeFor::account(purpose),
@@ -168,17 +164,16 @@ pub async fn verify(state: &Context, client: &ClientInfo, input: Verify) -> Doma
         CodePurpose::VerifyPhone => EventKind::PhoneVerified,
         _ => EventKind::EmailVerified,
     };
-    let verified = event(state, kind, Some(account.id), client, json!({}));
-    let now = state.clock.now();
-    if !state
+    let verified = event(ctx, kind, Some(account.id), client, json!({}));
+    let now = ctx.clock.now();
+    if !ctx
         .store
         .consume_verification_code(stored.id, account.id, purpose, now, verified)
         .await?
     {
         return Err(DomainError::InvalidCode);
     }
-    state
-        .store
+    ctx.store
         .account_by_id(account.id)
         .await?
         .ok_or(DomainError::InvalidCode)
@@ -192,9 +187,9 @@ pub struct OperatorAccount {
 
 /// An account created by an operator (`deadbolt admin create`): the operator vouches for the
 /// address, so it starts verified and no code is sent.
-pub async fn create_by_operator(state: &Context, input: OperatorAccount) -> DomainResult<Account> {
+pub async fn create_by_operator(ctx: &Context, input: OperatorAccount) -> DomainResult<Account> {
     create_vouched(
-        state,
+        ctx,
         &ClientInfo::default(),
         VouchedAccount {
             email: input.email,
@@ -229,7 +224,7 @@ pub struct VouchedAccount {
 }
 
 pub async fn create_vouched(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     input: VouchedAccount,
     via: &'static str,
@@ -255,12 +250,11 @@ pub async fn create_vouched(
     }
     let password_hash = match input.password {
         Some(password) => {
-            check_strength_for(&password, state.passwords.params(), &email)?;
-            let hasher = state.passwords.clone();
-            let rng = state.rng.clone();
+            check_strength_for(&password, ctx.passwords.params(), &email)?;
+            let hasher = ctx.passwords.clone();
+            let rng = ctx.rng.clone();
             Some(
-                state
-                    .hash_pool
+                ctx.hash_pool
                     .run(move || hasher.hash(&password, rng.as_ref()))
                     .await?
                     .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?,
@@ -269,24 +263,24 @@ pub async fn create_vouched(
         None => None,
     };
     let account = Account {
-        id: AccountId::generate(state.rng.as_ref()),
+        id: AccountId::generate(ctx.rng.as_ref()),
         email,
         email_verified: input.email_verified,
         phone_verified: input.phone_verified && phone.is_some(),
         phone,
         password_hash,
         roles,
-        created_at: state.clock.now(),
+        created_at: ctx.clock.now(),
         sso_provider: input.sso_provider,
     };
     let created = event(
-        state,
+        ctx,
         EventKind::AccountCreated,
         Some(account.id),
         client,
         json!({"via": via, "by": by, "roles": input_roles(&account)}),
     );
-    match state
+    match ctx
         .store
         .create_account(NewAccount {
             account: account.clone(),
@@ -310,36 +304,34 @@ pub struct Resend {
 /// Sends a new verification code. The answer is the same whether or not the account exists, is
 /// already verified, or is over its resend limits, and so is the work done for it (see
 /// `codes::send_or_stand_in`): none of that is the caller's business.
-pub async fn resend(state: &Context, client: &ClientInfo, input: Resend) -> DomainResult<()> {
-    codes::answered_after_floor(resend_now(state, client, input)).await
+pub async fn resend(ctx: &Context, client: &ClientInfo, input: Resend) -> DomainResult<()> {
+    codes::answered_after_floor(resend_now(ctx, client, input)).await
 }
 
-async fn resend_now(state: &Context, client: &ClientInfo, input: Resend) -> DomainResult<()> {
+async fn resend_now(ctx: &Context, client: &ClientInfo, input: Resend) -> DomainResult<()> {
     let Ok(email) = Email::parse(&input.email) else {
         return Ok(());
     };
-    let account = state.store.account_by_email(&email).await?;
+    let account = ctx.store.account_by_email(&email).await?;
     let due = account
         .as_ref()
         .and_then(|account| match (input.channel, &account.phone) {
             (Channel::Email, _) if !account.email_verified => {
                 Some((CodePurpose::VerifyEmail, Destination::email(account)))
             }
-            (Channel::Sms, Some(phone)) if !account.phone_verified && texts_allowed(state) => {
-                Some((
-                    CodePurpose::VerifyPhone,
-                    Destination {
-                        medium: Medium::Sms,
-                        address: phone.as_str().to_owned(),
-                    },
-                ))
-            }
+            (Channel::Sms, Some(phone)) if !account.phone_verified && texts_allowed(ctx) => Some((
+                CodePurpose::VerifyPhone,
+                Destination {
+                    medium: Medium::Sms,
+                    address: phone.as_str().to_owned(),
+                },
+            )),
             _ => None,
         });
     let (to, purpose) = match (&account, due) {
         (Some(account), Some((purpose, to))) => (Recipient::Account(account, to), purpose),
         _ => (Recipient::Nobody(&email), CodePurpose::VerifyEmail),
     };
-    codes::send_or_stand_in(state, client, to, &CodeFor::account(purpose), |_| vec![]).await?;
+    codes::send_or_stand_in(ctx, client, to, &CodeFor::account(purpose), |_| vec![]).await?;
     Ok(())
 }

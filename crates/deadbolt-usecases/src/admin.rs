@@ -25,14 +25,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 /// The caller, if an administrator who signed in with two factors.
-pub async fn require_admin(state: &Context, who: &Principal) -> DomainResult<Account> {
-    let account = account_of(state, who).await?;
+pub async fn require_admin(ctx: &Context, who: &Principal) -> DomainResult<Account> {
+    let account = account_of(ctx, who).await?;
     if !account.has_role(Role::ADMIN) {
         return Err(DomainError::Forbidden("this needs the admin role"));
     }
     // signed in with two factors, one of them an enrolled method (an emailed check of an
     // account without MFA is two factors, but nothing an administrator can be held to)
-    let enrolled = challenge::is_enabled(&state.store.methods_of(account.id).await?);
+    let enrolled = challenge::is_enabled(&ctx.store.methods_of(account.id).await?);
     if !who.session.amr.iter().any(|v| v == "mfa") || !enrolled {
         return Err(DomainError::Forbidden(
             "administrators must sign in with a second factor",
@@ -43,40 +43,36 @@ pub async fn require_admin(state: &Context, who: &Principal) -> DomainResult<Acc
 
 /// Messages the outbox gave up on, newest first.
 pub async fn dead_letters(
-    state: &Context,
+    ctx: &Context,
     who: &Principal,
     before: Option<(OffsetDateTime, MessageId)>,
     limit: u32,
 ) -> DomainResult<Vec<DeadLetter>> {
-    require_admin(state, who).await?;
-    Ok(state.store.dead_letters(before, limit).await?)
+    require_admin(ctx, who).await?;
+    Ok(ctx.store.dead_letters(before, limit).await?)
 }
 
 /// Puts a dead message back in the queue for a fresh round of tries.
-pub async fn retry_dead_letter(
-    state: &Context,
-    who: &Principal,
-    id: MessageId,
-) -> DomainResult<()> {
-    require_admin(state, who).await?;
-    if !state.store.retry_dead_letter(id, state.clock.now()).await? {
+pub async fn retry_dead_letter(ctx: &Context, who: &Principal, id: MessageId) -> DomainResult<()> {
+    require_admin(ctx, who).await?;
+    if !ctx.store.retry_dead_letter(id, ctx.clock.now()).await? {
         return Err(DomainError::NotFound);
     }
-    state.wake_outbox();
+    ctx.wake_outbox();
     Ok(())
 }
 
 /// Accounts whose email is `email` (exactly, once normalised).
 pub async fn find_accounts(
-    state: &Context,
+    ctx: &Context,
     who: &Principal,
     email: &str,
 ) -> DomainResult<Vec<Account>> {
-    require_admin(state, who).await?;
+    require_admin(ctx, who).await?;
     let Ok(email) = Email::parse(email) else {
         return Ok(vec![]);
     };
-    Ok(state
+    Ok(ctx
         .store
         .account_by_email(&email)
         .await?
@@ -85,24 +81,23 @@ pub async fn find_accounts(
 }
 
 pub async fn create_account(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     input: VouchedAccount,
 ) -> DomainResult<Account> {
-    let admin = require_admin(state, who).await?;
+    let admin = require_admin(ctx, who).await?;
     if input.roles.iter().any(|r| r == Role::ADMIN) {
         // spent before the account is made: a failure after it asks for a fresh step-up,
         // never lets one grant make two administrators
-        let grant = stepup::require(state, who, Action::ADMIN_GRANT).await?;
-        stepup::commit_with(state, Some(grant), vec![]).await?;
+        let grant = stepup::require(ctx, who, Action::ADMIN_GRANT).await?;
+        stepup::commit_with(ctx, Some(grant), vec![]).await?;
     }
-    accounts::create_vouched(state, client, input, "admin", Some(admin.id)).await
+    accounts::create_vouched(ctx, client, input, "admin", Some(admin.id)).await
 }
 
-async fn target(state: &Context, id: AccountId) -> DomainResult<Account> {
-    state
-        .store
+async fn target(ctx: &Context, id: AccountId) -> DomainResult<Account> {
+    ctx.store
         .account_by_id(id)
         .await?
         .ok_or(DomainError::NotFound)
@@ -114,23 +109,23 @@ async fn target(state: &Context, id: AccountId) -> DomainResult<Account> {
 /// session that prompted the reset must not be the one to plant the next first factor. The
 /// user is told by email.
 pub async fn mfa_reset(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: AccountId,
 ) -> DomainResult<()> {
-    let admin = require_admin(state, who).await?;
-    let account = target(state, id).await?;
+    let admin = require_admin(ctx, who).await?;
+    let account = target(ctx, id).await?;
     // the grant names the account it was asked for: it cannot serve the next one named
     let target = account.id.to_string();
-    let grant = stepup::require_on(state, who, Action::ADMIN_MFA_RESET, Some(&target)).await?;
-    let now = state.clock.now();
-    let mut writes: Vec<_> = state
+    let grant = stepup::require_on(ctx, who, Action::ADMIN_MFA_RESET, Some(&target)).await?;
+    let now = ctx.clock.now();
+    let mut writes: Vec<_> = ctx
         .store
         .lock_bucket(&mfa::mfa_bucket(account.id))
         .into_iter()
         .collect();
-    writes.extend(mfa::mfa_off_writes(state, account.id));
+    writes.extend(mfa::mfa_off_writes(ctx, account.id));
     writes.extend([
         revoke_other_sessions(account.id, None, now),
         ApiKeyRecord::revoke_all(account.id, now),
@@ -138,7 +133,7 @@ pub async fn mfa_reset(
     ]);
     writes.push(
         event(
-            state,
+            ctx,
             EventKind::MfaResetByAdmin,
             Some(account.id),
             client,
@@ -146,25 +141,25 @@ pub async fn mfa_reset(
         )
         .write(),
     );
-    writes.push(notice(state, &account, Notice::MfaReset, client)?.write());
-    stepup::commit_with(state, Some(grant), writes).await?;
+    writes.push(notice(ctx, &account, Notice::MfaReset, client)?.write());
+    stepup::commit_with(ctx, Some(grant), writes).await?;
     Ok(())
 }
 
 /// Lifts a user's lockouts: the password and second-factor failure counts start afresh and the
 /// authenticators' waits end (one disabled at its cap stays so until bound again).
 pub async fn unlock(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: AccountId,
 ) -> DomainResult<()> {
-    let admin = require_admin(state, who).await?;
-    let account = target(state, id).await?;
+    let admin = require_admin(ctx, who).await?;
+    let account = target(ctx, id).await?;
     let buckets = [
-        login::email_bucket(state, account.email.as_str()),
-        challenge::failure_bucket(state, &account, MethodKind::Totp).0,
-        challenge::failure_bucket(state, &account, MethodKind::RecoveryCode).0,
+        login::email_bucket(ctx, account.email.as_str()),
+        challenge::failure_bucket(ctx, &account, MethodKind::Totp).0,
+        challenge::failure_bucket(ctx, &account, MethodKind::RecoveryCode).0,
     ];
     let mut writes: Vec<_> = buckets
         .iter()
@@ -173,7 +168,7 @@ pub async fn unlock(
     writes.push(method_writes::reset_failure_runs(account.id));
     writes.push(
         event(
-            state,
+            ctx,
             EventKind::AccountUnlocked,
             Some(account.id),
             client,
@@ -181,18 +176,18 @@ pub async fn unlock(
         )
         .write(),
     );
-    writes.push(notice(state, &account, Notice::AccountUnlocked, client)?.write());
-    state.commit(writes).await?;
+    writes.push(notice(ctx, &account, Notice::AccountUnlocked, client)?.write());
+    ctx.commit(writes).await?;
     Ok(())
 }
 
 /// Every account's security events, newest first.
 pub async fn events(
-    state: &Context,
+    ctx: &Context,
     who: &Principal,
     before: Option<EventCursor>,
     limit: u32,
 ) -> DomainResult<Vec<EventRecord>> {
-    require_admin(state, who).await?;
-    Ok(state.store.all_events(before, limit).await?)
+    require_admin(ctx, who).await?;
+    Ok(ctx.store.all_events(before, limit).await?)
 }

@@ -26,42 +26,42 @@ pub struct NewKey {
 }
 
 pub async fn create(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     name: &str,
 ) -> DomainResult<NewKey> {
     let name = api_key::check_name(name)?;
-    let account = crate::sessions::account_of(state, who).await?;
+    let account = crate::sessions::account_of(ctx, who).await?;
     if !account.email_verified {
         return Err(DomainError::EmailUnverified);
     }
     // a key outlives the session that makes it: a stolen session must not leave one behind
-    let grant = stepup::require_recent(state, who, Action::API_KEY_CREATE).await?;
-    let (key, shown) = api_key::generate(state.rng.as_ref());
-    let hashing = state.keys.hashing();
+    let grant = stepup::require_recent(ctx, who, Action::API_KEY_CREATE).await?;
+    let (key, shown) = api_key::generate(ctx.rng.as_ref());
+    let hashing = ctx.keys.hashing();
     let record = ApiKeyRecord {
-        id: ApiKeyId::generate(state.rng.as_ref()),
+        id: ApiKeyId::generate(ctx.rng.as_ref()),
         account_id: who.session.account_id,
         name,
         shown,
         key_hash: hashing.live().hasher.hash_token(&key).0.to_vec(),
-        created_at: state.clock.now(),
+        created_at: ctx.clock.now(),
         last_used_at: None,
         revoked_at: None,
         hash_key_id: Some(hashing.live().id.clone()),
     };
     let created = event(
-        state,
+        ctx,
         EventKind::ApiKeyCreated,
         Some(record.account_id),
         client,
         json!({"key_id": record.id, "name": record.name, "prefix": record.shown}),
     );
     // a key outlives sessions: its owner hears of every new one
-    let told = notice(state, &account, Notice::ApiKeyCreated, client)?;
+    let told = notice(ctx, &account, Notice::ApiKeyCreated, client)?;
     stepup::commit_with(
-        state,
+        ctx,
         grant,
         vec![record.insert(), created.write(), told.write()],
     )
@@ -69,19 +69,19 @@ pub async fn create(
     Ok(NewKey { record, key })
 }
 
-pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<ApiKeyRecord>> {
-    Ok(state.store.api_keys_of(who.session.account_id).await?)
+pub async fn list(ctx: &Context, who: &Principal) -> DomainResult<Vec<ApiKeyRecord>> {
+    Ok(ctx.store.api_keys_of(who.session.account_id).await?)
 }
 
 /// Revokes one of the caller's keys (step-up `api_key.revoke`).
 pub async fn revoke(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: ApiKeyId,
 ) -> DomainResult<()> {
     let account = who.session.account_id;
-    if !state
+    if !ctx
         .store
         .api_keys_of(account)
         .await?
@@ -90,19 +90,19 @@ pub async fn revoke(
     {
         return Err(DomainError::NotFound);
     }
-    let grant = stepup::require(state, who, Action::API_KEY_REVOKE).await?;
+    let grant = stepup::require(ctx, who, Action::API_KEY_REVOKE).await?;
     let revoked = event(
-        state,
+        ctx,
         EventKind::ApiKeyRevoked,
         Some(account),
         client,
         json!({"key_id": id}),
     );
     let writes = vec![
-        ApiKeyRecord::revoke(account, id, state.clock.now()),
+        ApiKeyRecord::revoke(account, id, ctx.clock.now()),
         revoked.write(),
     ];
-    match stepup::commit_with(state, Some(grant), writes).await? {
+    match stepup::commit_with(ctx, Some(grant), writes).await? {
         BatchOutcome::Committed => Ok(()),
         // revoked meanwhile by a parallel request
         BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
@@ -124,18 +124,18 @@ const INTROSPECT_WINDOW: Duration = Duration::minutes(15);
 /// must not shut the others out); unknown, malformed and revoked keys are inactive and count
 /// against the client's address, and past the limit they answer 429.
 pub async fn introspect(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     key: &Secret,
 ) -> DomainResult<Introspection> {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let found = if api_key::looks_like_a_key(key.expose()) {
-        by_key(state, key).await?
+        by_key(ctx, key).await?
     } else {
         None
     };
     if let Some(k) = found.filter(|k| k.revoked_at.is_none()) {
-        state.store.api_key_used(k.id, now).await?;
+        ctx.store.api_key_used(k.id, now).await?;
         return Ok(Introspection { key: Some(k) });
     }
     let policy = ThrottlePolicy {
@@ -146,7 +146,7 @@ pub async fn introspect(
         .ip
         .map(|ip| format!("introspect:ip:{ip}"))
         .unwrap_or_else(|| "introspect:ip:unknown".to_owned());
-    let seen = state
+    let seen = ctx
         .store
         .failure_window(&bucket, policy.window_start(now))
         .await?;
@@ -155,8 +155,7 @@ pub async fn introspect(
             retry_after: retry_after_seconds(wait),
         });
     }
-    state
-        .store
+    ctx.store
         .record_failure(&[bucket], now, now - INTROSPECT_WINDOW)
         .await?;
     Ok(Introspection { key: None })
@@ -165,18 +164,17 @@ pub async fn introspect(
 /// The key stored under `key`'s hash by any hashing key still kept, the live one first (a key
 /// has no end, so it keeps the key it was hashed with). A live key found under a retired one is
 /// hashed anew under the live one, so that the retired one can go.
-async fn by_key(state: &Context, key: &Secret) -> DomainResult<Option<ApiKeyRecord>> {
-    let hashing = state.keys.hashing();
+async fn by_key(ctx: &Context, key: &Secret) -> DomainResult<Option<ApiKeyRecord>> {
+    let hashing = ctx.keys.hashing();
     let live = hashing.live();
     for k in hashing.all() {
         let hash = k.hasher.hash_token(key);
-        let Some(found) = state.store.api_key_by_hash(&hash.0).await? else {
+        let Some(found) = ctx.store.api_key_by_hash(&hash.0).await? else {
             continue;
         };
         if found.revoked_at.is_none() && found.hash_key_id.as_deref() != Some(live.id.as_str()) {
             let rehashed = live.hasher.hash_token(key);
-            state
-                .store
+            ctx.store
                 .api_key_rehashed(found.id, &rehashed.0, &live.id)
                 .await?;
         }

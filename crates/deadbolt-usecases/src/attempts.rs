@@ -34,16 +34,13 @@ pub struct Full {
 }
 
 /// Counts one attempt under each bucket, all or none.
-pub async fn reserve(
-    state: &Context,
-    buckets: Vec<Bucket>,
-) -> DomainResult<Result<Reserved, Full>> {
-    let now = state.clock.now();
+pub async fn reserve(ctx: &Context, buckets: Vec<Bucket>) -> DomainResult<Result<Reserved, Full>> {
+    let now = ctx.clock.now();
     let attempts: Vec<_> = buckets
         .iter()
         .map(|b| (b.key.as_str(), b.policy.attempt(now)))
         .collect();
-    match state.store.reserve(&attempts).await? {
+    match ctx.store.reserve(&attempts).await? {
         Ok(()) => Ok(Ok(Reserved { buckets, at: now })),
         Err(i) => {
             let Some(full) = buckets.get(i) else {
@@ -51,7 +48,7 @@ pub async fn reserve(
                     "a throttle guard outside its buckets"
                 )));
             };
-            let seen = state
+            let seen = ctx
                 .store
                 .failure_window(&full.key, full.policy.window_start(now))
                 .await?;
@@ -65,16 +62,16 @@ pub async fn reserve(
 
 impl Reserved {
     /// The writes that give the attempts back, for a success's own transaction.
-    pub fn give_back(&self, state: &Context) -> Vec<Write> {
+    pub fn give_back(&self, ctx: &Context) -> Vec<Write> {
         self.buckets
             .iter()
-            .map(|b| state.store.give_back(&b.key, self.at))
+            .map(|b| ctx.store.give_back(&b.key, self.at))
             .collect()
     }
 
     /// Gives the attempts back at once: the attempt succeeded.
-    pub async fn give_back_now(self, state: &Context) -> DomainResult<()> {
-        state.commit(self.give_back(state)).await?;
+    pub async fn give_back_now(self, ctx: &Context) -> DomainResult<()> {
+        ctx.commit(self.give_back(ctx)).await?;
         Ok(())
     }
 

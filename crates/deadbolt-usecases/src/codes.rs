@@ -64,31 +64,31 @@ impl CodeFor {
 
 /// A fresh code and the message that carries it to `to`.
 pub fn new_code(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     what: &CodeFor,
     to: &Destination,
 ) -> DomainResult<(NewCode, SealedMessage)> {
-    let now = state.clock.now();
-    let secret = code::generate(state.rng.as_ref());
+    let now = ctx.clock.now();
+    let secret = code::generate(ctx.rng.as_ref());
     let new_code = NewCode {
-        id: CodeId::generate(state.rng.as_ref()),
+        id: CodeId::generate(ctx.rng.as_ref()),
         account_id: account.id,
         purpose: what.purpose,
         destination: to.address.clone(),
         scope: what.scope.clone(),
-        hash: code::hash(&state.keys.hasher(), what.purpose, account.id, &secret)
+        hash: code::hash(&ctx.keys.hasher(), what.purpose, account.id, &secret)
             .0
             .to_vec(),
         expires_at: now + CODE_TTL,
         created_at: now,
     };
-    let rendered = state
+    let rendered = ctx
         .messages
         .code(to.medium, what.purpose, &secret, CODE_TTL.whole_minutes())
         .map_err(DomainError::Internal)?;
     let message = OutboxMessage {
-        id: MessageId::generate(state.rng.as_ref()),
+        id: MessageId::generate(ctx.rng.as_ref()),
         channel: to.medium.channel().to_owned(),
         recipient: to.address.clone(),
         subject: rendered.subject,
@@ -97,20 +97,20 @@ pub fn new_code(
         attempts: 0,
         created_at: now,
     }
-    .seal(state.outbox_keys.as_ref())?;
+    .seal(ctx.outbox_keys.as_ref())?;
     Ok((new_code, message))
 }
 
 /// The event that records a code was sent (never the code, nor the full destination).
 pub fn sent_event(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     client: &ClientInfo,
     what: &CodeFor,
     to: &Destination,
 ) -> EventRecord {
     event(
-        state,
+        ctx,
         EventKind::VerificationCodeSent,
         Some(account.id),
         client,
@@ -121,44 +121,44 @@ pub fn sent_event(
 /// Whether the resend limits let a code for `what` go to `to` now: a wait between sends, and
 /// hourly caps per account and per destination.
 pub async fn ready_to_send(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     what: &CodeFor,
     to: &Destination,
 ) -> DomainResult<Result<(), ResendRefusal>> {
-    let now = state.clock.now();
-    let sent = state
+    let now = ctx.clock.now();
+    let sent = ctx
         .store
         .sent_lately(account.id, what.purpose, &to.address, now - Duration::HOUR)
         .await?;
-    Ok(state.config.codes.check(sent, now))
+    Ok(ctx.config.codes.check(sent, now))
 }
 
 /// The writes that send a fresh code: the resend limits held inside the transaction (a guard:
 /// the only one among these writes), the code, the message that carries it, and the event.
 pub fn code_writes(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     client: &ClientInfo,
     what: &CodeFor,
     to: &Destination,
 ) -> DomainResult<Vec<Write>> {
-    let (code, message) = new_code(state, account, what, to)?;
-    let mut writes = state.store.send_limits(&code, &state.config.codes);
+    let (code, message) = new_code(ctx, account, what, to)?;
+    let mut writes = ctx.store.send_limits(&code, &ctx.config.codes);
     writes.push(code.write());
     writes.push(message.write());
-    writes.push(sent_event(state, account, client, what, to).write());
+    writes.push(sent_event(ctx, account, client, what, to).write());
     Ok(writes)
 }
 
 /// Why a send was refused after its guard failed (a parallel send won the race).
 pub async fn refusal(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     what: &CodeFor,
     to: &Destination,
 ) -> DomainResult<DomainError> {
-    let why = ready_to_send(state, account, what, to)
+    let why = ready_to_send(ctx, account, what, to)
         .await?
         .err()
         .unwrap_or(ResendRefusal::TooSoon(Duration::SECOND));
@@ -167,19 +167,19 @@ pub async fn refusal(
 
 /// Sends a fresh code unless the resend limits say no.
 pub async fn send(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     what: &CodeFor,
     to: &Destination,
 ) -> DomainResult<Result<(), DomainError>> {
-    if let Err(why) = ready_to_send(state, account, what, to).await? {
+    if let Err(why) = ready_to_send(ctx, account, what, to).await? {
         return Ok(Err(refused(why)));
     }
-    let writes = code_writes(state, account, client, what, to)?;
-    match state.commit(writes).await? {
+    let writes = code_writes(ctx, account, client, what, to)?;
+    match ctx.commit(writes).await? {
         BatchOutcome::Committed => Ok(Ok(())),
-        BatchOutcome::GuardFailed(_) => Ok(Err(refusal(state, account, what, to).await?)),
+        BatchOutcome::GuardFailed(_) => Ok(Err(refusal(ctx, account, what, to).await?)),
     }
 }
 
@@ -197,7 +197,7 @@ pub enum Recipient<'a> {
 /// it commits, so that how long the answer takes tells nothing either. `also` adds the events
 /// of a send. True when a code went out.
 pub async fn send_or_stand_in(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     to: Recipient<'_>,
     what: &CodeFor,
@@ -210,25 +210,25 @@ pub async fn send_or_stand_in(
                 medium: Medium::Email,
                 address: email.as_str().to_owned(),
             };
-            (stand_in(state, email), to, false)
+            (stand_in(ctx, email), to, false)
         }
     };
-    let ready = ready_to_send(state, &account, what, &to).await?.is_ok();
-    let (code, message) = new_code(state, &account, what, &to)?;
-    let mut events = vec![sent_event(state, &account, client, what, &to)];
+    let ready = ready_to_send(ctx, &account, what, &to).await?.is_ok();
+    let (code, message) = new_code(ctx, &account, what, &to)?;
+    let mut events = vec![sent_event(ctx, &account, client, what, &to)];
     events.extend(also(&account));
     let sent = if due && ready {
-        let mut writes = state.store.send_limits(&code, &state.config.codes);
+        let mut writes = ctx.store.send_limits(&code, &ctx.config.codes);
         writes.push(code.write());
         writes.push(message.write());
         writes.extend(events.iter().map(EventRecord::write));
         // a lost race with a parallel send sends nothing, as the limits say
-        matches!(state.commit(writes).await?, BatchOutcome::Committed)
+        matches!(ctx.commit(writes).await?, BatchOutcome::Committed)
     } else {
-        let undone = state
+        let undone = ctx
             .store
-            .undone_send(&code, &state.config.codes, &message, &events);
-        state.commit(undone).await?;
+            .undone_send(&code, &ctx.config.codes, &message, &events);
+        ctx.commit(undone).await?;
         false
     };
     // woken either way; the delivery overlaps the answer's floor (see `answered_after_floor`)
@@ -251,16 +251,16 @@ pub async fn answered_after_floor<T>(work: impl std::future::Future<Output = T>)
 }
 
 /// An account that does not exist, for [`send_or_stand_in`]'s work without a recipient.
-fn stand_in(state: &Context, email: &Email) -> Account {
+fn stand_in(ctx: &Context, email: &Email) -> Account {
     Account {
-        id: AccountId::generate(state.rng.as_ref()),
+        id: AccountId::generate(ctx.rng.as_ref()),
         email: email.clone(),
         email_verified: false,
         phone: None,
         phone_verified: false,
         password_hash: None,
         roles: Vec::new(),
-        created_at: state.clock.now(),
+        created_at: ctx.clock.now(),
         sso_provider: None,
     }
 }
@@ -290,12 +290,12 @@ pub enum Checked {
 
 /// Compares `submitted` with the latest code sent for `what`. Writes nothing.
 pub async fn compare(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     what: &CodeFor,
     submitted: &Secret,
 ) -> DomainResult<Checked> {
-    let Some(stored) = state
+    let Some(stored) = ctx
         .store
         .latest_code(account.id, what.purpose, what.scope.as_deref())
         .await?
@@ -306,21 +306,19 @@ pub async fn compare(
         // a malformed code is a wrong try like any other
         return Ok(Checked::Wrong(CodeRecord::wrong_try(stored.id)));
     }
-    let hash = code::hash(&state.keys.hasher(), what.purpose, account.id, submitted);
-    Ok(
-        match code::check(&stored.stored, &hash, state.clock.now()) {
-            CodeCheck::Accept => Checked::Right(stored),
-            CodeCheck::Reject => Checked::Wrong(CodeRecord::wrong_try(stored.id)),
-            CodeCheck::Dead => Checked::Dead,
-        },
-    )
+    let hash = code::hash(&ctx.keys.hasher(), what.purpose, account.id, submitted);
+    Ok(match code::check(&stored.stored, &hash, ctx.clock.now()) {
+        CodeCheck::Accept => Checked::Right(stored),
+        CodeCheck::Reject => Checked::Wrong(CodeRecord::wrong_try(stored.id)),
+        CodeCheck::Dead => Checked::Dead,
+    })
 }
 
 /// The account-wide budget of wrong codes sent by email or text outside the second-factor step
 /// (password reset, sign-up verification, email and phone change): each code allows a few
 /// tries and codes can be sent again, so without it guesses would add up without bound.
-fn code_budget(state: &Context, key: String) -> Bucket {
-    let limits = &state.config.limits;
+fn code_budget(ctx: &Context, key: String) -> Bucket {
+    let limits = &ctx.config.limits;
     Bucket {
         key,
         policy: ThrottlePolicy {
@@ -332,16 +330,16 @@ fn code_budget(state: &Context, key: String) -> Bucket {
 
 /// Counts a code try against the account's budget before it is judged (given back when the
 /// code is right): 429 `too_many_attempts` once the budget is spent, a right code included.
-pub async fn reserve_try(state: &Context, account: &Account) -> DomainResult<Reserved> {
+pub async fn reserve_try(ctx: &Context, account: &Account) -> DomainResult<Reserved> {
     reserve_in(
-        state,
-        code_budget(state, format!("codes:account:{}", account.id)),
+        ctx,
+        code_budget(ctx, format!("codes:account:{}", account.id)),
     )
     .await
 }
 
-async fn reserve_in(state: &Context, budget: Bucket) -> DomainResult<Reserved> {
-    attempts::reserve(state, vec![budget])
+async fn reserve_in(ctx: &Context, budget: Bucket) -> DomainResult<Reserved> {
+    attempts::reserve(ctx, vec![budget])
         .await?
         .map_err(|full| DomainError::TooManyAttempts {
             retry_after: full.retry_after,
@@ -351,13 +349,13 @@ async fn reserve_in(state: &Context, budget: Bucket) -> DomainResult<Reserved> {
 /// A code submitted for an email without an account: `invalid_code`, counted in a budget of
 /// that address as an account's would be, so that neither the answer nor the limit tells
 /// whether the account exists. The key is a keyed hash: the table holds no addresses.
-pub async fn unknown_account_try(state: &Context, email: &Email) -> DomainError {
-    let hashed = state
+pub async fn unknown_account_try(ctx: &Context, email: &Email) -> DomainError {
+    let hashed = ctx
         .keys
         .hasher()
         .hash(&[b"code-email", email.as_str().as_bytes()])
         .to_hex();
-    match reserve_in(state, code_budget(state, format!("codes:email:{hashed}"))).await {
+    match reserve_in(ctx, code_budget(ctx, format!("codes:email:{hashed}"))).await {
         Ok(reserved) => {
             reserved.keep();
             DomainError::InvalidCode
@@ -370,38 +368,37 @@ pub async fn unknown_account_try(state: &Context, email: &Email) -> DomainError 
 /// the account's code budget first (see [`reserve_try`]); wrong codes also count against the
 /// code; every failure is an event; every failure answers `invalid_code`.
 pub async fn check(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     what: &CodeFor,
     submitted: &Secret,
 ) -> DomainResult<CodeRecord> {
-    let reserved = reserve_try(state, account).await?;
+    let reserved = reserve_try(ctx, account).await?;
     let failed = |reason: &str| {
         event(
-            state,
+            ctx,
             EventKind::VerificationFailed,
             Some(account.id),
             client,
             json!({"purpose": what.purpose.as_str(), "reason": reason}),
         )
     };
-    match compare(state, account, what, submitted).await? {
+    match compare(ctx, account, what, submitted).await? {
         Checked::Right(stored) => {
-            reserved.give_back_now(state).await?;
+            reserved.give_back_now(ctx).await?;
             Ok(stored)
         }
         Checked::Wrong(count) => {
             reserved.keep();
-            state
-                .commit(vec![count, failed("wrong_code").write()])
+            ctx.commit(vec![count, failed("wrong_code").write()])
                 .await?;
             Err(DomainError::InvalidCode)
         }
         // a try at a dead code counts too: an unknown account's tries are all of this kind
         Checked::Dead => {
             reserved.keep();
-            state.store.record_event(failed("dead_code")).await?;
+            ctx.store.record_event(failed("dead_code")).await?;
             Err(DomainError::InvalidCode)
         }
     }

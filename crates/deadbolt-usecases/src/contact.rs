@@ -92,28 +92,28 @@ fn new_destination(
 /// Starts a change (step-up `email.change` / `phone.change`): a code goes to the new address.
 /// Nothing changes until that code comes back.
 pub async fn start(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     contact: Contact,
     raw: &str,
 ) -> DomainResult<CodeSent> {
-    let account = account_of(state, who).await?;
-    let to = new_destination(&account, contact, raw, state.config.sms.can_send())?;
-    let grant = stepup::require(state, who, contact.action()).await?;
+    let account = account_of(ctx, who).await?;
+    let to = new_destination(&account, contact, raw, ctx.config.sms.can_send())?;
+    let grant = stepup::require(ctx, who, contact.action()).await?;
     // told only after the step-up: only someone who passed it learns whether an address is taken
     if contact == Contact::Email {
         let email = Email::parse(&to.address)?;
-        if state.store.account_by_email(&email).await?.is_some() {
+        if ctx.store.account_by_email(&email).await?.is_some() {
             return Err(DomainError::EmailTaken);
         }
     }
     let what = CodeFor::account(contact.purpose());
-    codes::ready_to_send(state, &account, &what, &to)
+    codes::ready_to_send(ctx, &account, &what, &to)
         .await?
         .map_err(codes::refused)?;
     let requested = event(
-        state,
+        ctx,
         match contact {
             Contact::Email => EventKind::EmailChangeRequested,
             Contact::Phone => EventKind::PhoneChangeRequested,
@@ -122,32 +122,32 @@ pub async fn start(
         client,
         json!({"to": to.masked()}),
     );
-    let mut writes = codes::code_writes(state, &account, client, &what, &to)?;
+    let mut writes = codes::code_writes(ctx, &account, client, &what, &to)?;
     writes.push(requested.write());
     // the send limits' guard is the only guard here: it lost a race with a parallel send
-    if let BatchOutcome::GuardFailed(_) = stepup::commit_with(state, Some(grant), writes).await? {
-        return Err(codes::refusal(state, &account, &what, &to).await?);
+    if let BatchOutcome::GuardFailed(_) = stepup::commit_with(ctx, Some(grant), writes).await? {
+        return Err(codes::refusal(ctx, &account, &what, &to).await?);
     }
     Ok(CodeSent {
         sent_to: to.masked(),
-        resend_after: state.config.codes.resend_after_seconds,
+        resend_after: ctx.config.codes.resend_after_seconds,
     })
 }
 
 /// Completes a change with the code sent to the new address: it replaces the old one, which is
 /// told (by email; a replaced phone also by text, where it was verified).
 pub async fn confirm(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     contact: Contact,
     code: &Secret,
 ) -> DomainResult<Account> {
-    let account = account_of(state, who).await?;
+    let account = account_of(ctx, who).await?;
     let what = CodeFor::account(contact.purpose());
     let wrong_code = || {
         event(
-            state,
+            ctx,
             EventKind::VerificationFailed,
             Some(account.id),
             client,
@@ -155,39 +155,39 @@ pub async fn confirm(
         )
         .write()
     };
-    let reserved = codes::reserve_try(state, &account).await?;
-    let sent = match codes::compare(state, &account, &what, code).await? {
+    let reserved = codes::reserve_try(ctx, &account).await?;
+    let sent = match codes::compare(ctx, &account, &what, code).await? {
         Checked::Right(sent) => {
-            reserved.give_back_now(state).await?;
+            reserved.give_back_now(ctx).await?;
             sent
         }
         Checked::Wrong(counted) => {
             reserved.keep();
-            state.commit(vec![counted, wrong_code()]).await?;
+            ctx.commit(vec![counted, wrong_code()]).await?;
             return Err(DomainError::InvalidCode);
         }
         Checked::Dead => {
             reserved.keep();
-            state.commit(vec![wrong_code()]).await?;
+            ctx.commit(vec![wrong_code()]).await?;
             return Err(DomainError::InvalidCode);
         }
     };
     let new_address = sent.destination.clone().ok_or_else(|| {
         DomainError::Internal(anyhow::anyhow!("change code without a destination"))
     })?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let mut writes: Vec<Write> = vec![sent.consume(now)];
     let (kind, detail) = match contact {
         Contact::Email => {
             let email = Email::parse(&new_address)?;
-            writes.push(state.store.set_email(account.id, &email));
+            writes.push(ctx.store.set_email(account.id, &email));
             writes.push(method_writes::follow_email(account.id, &email));
             // what went to the old address (a reset code, say) stops working with it
             writes.push(spend_email_codes(account.id, now));
             writes.push(end_resets(account.id, now));
             // the old address hears of it: someone with the password and a second factor
             // could otherwise take the account quietly
-            writes.push(notice(state, &account, Notice::EmailChanged, client)?.write());
+            writes.push(notice(ctx, &account, Notice::EmailChanged, client)?.write());
             (
                 EventKind::EmailChanged,
                 json!({"from": account.email.masked(), "to": email.masked()}),
@@ -195,19 +195,13 @@ pub async fn confirm(
         }
         Contact::Phone => {
             let phone = Phone::parse(&new_address)?;
-            writes.push(state.store.set_phone(account.id, &phone));
-            writes.push(notice(state, &account, Notice::PhoneChanged, client)?.write());
+            writes.push(ctx.store.set_phone(account.id, &phone));
+            writes.push(notice(ctx, &account, Notice::PhoneChanged, client)?.write());
             if let (Some(old), true) = (&account.phone, account.phone_verified) {
-                if state.config.sms.can_send() {
+                if ctx.config.sms.can_send() {
                     writes.push(
-                        notice_to(
-                            state,
-                            Medium::Sms,
-                            old.as_str(),
-                            Notice::PhoneChanged,
-                            client,
-                        )?
-                        .write(),
+                        notice_to(ctx, Medium::Sms, old.as_str(), Notice::PhoneChanged, client)?
+                            .write(),
                     );
                 }
             }
@@ -217,16 +211,15 @@ pub async fn confirm(
             )
         }
     };
-    writes.push(event(state, kind, Some(account.id), client, detail).write());
-    match state.commit(writes).await {
+    writes.push(event(ctx, kind, Some(account.id), client, detail).write());
+    match ctx.commit(writes).await {
         Ok(BatchOutcome::Committed) => {}
         Ok(BatchOutcome::GuardFailed(_)) => return Err(DomainError::InvalidCode),
         // another account took the address meanwhile
         Err(StoreError::Conflict) => return Err(DomainError::EmailTaken),
         Err(e) => return Err(e.into()),
     }
-    state
-        .store
+    ctx.store
         .account_by_id(account.id)
         .await?
         .ok_or(DomainError::InvalidToken)

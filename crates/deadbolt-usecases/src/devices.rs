@@ -19,17 +19,17 @@ use time::Duration;
 const DEVICE_PREFIX: &str = "dt_";
 
 /// A new device token for this client, and its record.
-pub fn issue(state: &Context, account: &Account, client: &ClientInfo) -> (Secret, DeviceRecord) {
-    let now = state.clock.now();
-    let secret = token::generate(DEVICE_PREFIX, state.rng.as_ref());
+pub fn issue(ctx: &Context, account: &Account, client: &ClientInfo) -> (Secret, DeviceRecord) {
+    let now = ctx.clock.now();
+    let secret = token::generate(DEVICE_PREFIX, ctx.rng.as_ref());
     let record = DeviceRecord {
-        id: DeviceId::generate(state.rng.as_ref()),
+        id: DeviceId::generate(ctx.rng.as_ref()),
         account_id: account.id,
-        token_hash: state.keys.hasher().hash_token(&secret).0.to_vec(),
+        token_hash: ctx.keys.hasher().hash_token(&secret).0.to_vec(),
         user_agent: client.user_agent.clone().unwrap_or_default(),
         ip: client.ip.map(|ip| ip.to_string()),
         created_at: now,
-        expires_at: now + Duration::days(state.policy.get().trusted_device_days),
+        expires_at: now + Duration::days(ctx.policy.get().trusted_device_days),
         last_used_at: None,
         revoked_at: None,
     };
@@ -39,7 +39,7 @@ pub fn issue(state: &Context, account: &Account, client: &ClientInfo) -> (Secret
 /// True when the token is live, belongs to this account and comes from the same User-Agent it
 /// was given to.
 pub async fn is_trusted(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     client: &ClientInfo,
     presented: &Secret,
@@ -47,11 +47,11 @@ pub async fn is_trusted(
     if !presented.expose().starts_with(DEVICE_PREFIX) || presented.expose().len() > 128 {
         return Ok(false);
     }
-    let now = state.clock.now();
-    let hashing = state.keys.hashing();
+    let now = ctx.clock.now();
+    let hashing = ctx.keys.hashing();
     let mut found = None;
     for k in hashing.verifying(now) {
-        found = state
+        found = ctx
             .store
             .device_by_token(&k.hasher.hash_token(presented).0)
             .await?;
@@ -69,34 +69,34 @@ pub async fn is_trusted(
     if trusted {
         // stored anew under the live key: a device found under a retired one outlives it
         let hash = hashing.live().hasher.hash_token(presented);
-        state.store.device_used(device.id, now, &hash.0).await?;
+        ctx.store.device_used(device.id, now, &hash.0).await?;
     }
     Ok(trusted)
 }
 
-pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<DeviceRecord>> {
-    Ok(state
+pub async fn list(ctx: &Context, who: &Principal) -> DomainResult<Vec<DeviceRecord>> {
+    Ok(ctx
         .store
-        .devices_of(who.session.account_id, state.clock.now())
+        .devices_of(who.session.account_id, ctx.clock.now())
         .await?)
 }
 
 pub async fn revoke(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: DeviceId,
 ) -> DomainResult<()> {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let account = who.session.account_id;
     let e = event(
-        state,
+        ctx,
         EventKind::DeviceRevoked,
         Some(account),
         client,
         json!({"device_id": id}),
     );
-    match state
+    match ctx
         .commit(vec![Store::revoke_device(account, id, now), e.write()])
         .await?
     {
@@ -120,18 +120,14 @@ pub struct SignInDevice {
 
 /// Best effort: when the lookup fails the sign-in goes on, treating the device as known (no
 /// note, no notice) rather than failing.
-pub async fn sign_in_device(
-    state: &Context,
-    client: &ClientInfo,
-    account: &Account,
-) -> SignInDevice {
-    match look_up(state, client, account).await {
+pub async fn sign_in_device(ctx: &Context, client: &ClientInfo, account: &Account) -> SignInDevice {
+    match look_up(ctx, client, account).await {
         Ok(device) => device,
         Err(e) => {
             tracing::warn!(error = %e, account_id = %account.id, "cannot look up the sign-in device");
             SignInDevice {
                 key: Vec::new(),
-                last_seen: Some(state.clock.now()),
+                last_seen: Some(ctx.clock.now()),
                 retired_key: None,
             }
         }
@@ -139,22 +135,21 @@ pub async fn sign_in_device(
 }
 
 async fn look_up(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
 ) -> DomainResult<SignInDevice> {
-    let key = device_key(state, client, account);
-    let last_seen = state.store.device_last_seen(account.id, &key).await?;
+    let key = device_key(ctx, client, account);
+    let last_seen = ctx.store.device_last_seen(account.id, &key).await?;
     SignInDevice::seen(key, last_seen)
-        .or_under_retired_keys(state, client, account)
+        .or_under_retired_keys(ctx, client, account)
         .await
 }
 
 /// The sign-in's device as the store knows it: a keyed hash of the account and User-Agent.
-pub fn device_key(state: &Context, client: &ClientInfo, account: &Account) -> Vec<u8> {
+pub fn device_key(ctx: &Context, client: &ClientInfo, account: &Account) -> Vec<u8> {
     let agent = client.user_agent.as_deref().unwrap_or_default();
-    state
-        .keys
+    ctx.keys
         .hasher()
         .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()])
         .0
@@ -176,7 +171,7 @@ impl SignInDevice {
     /// still verifies: a rotation must not make every device new, with a notice for each.
     pub async fn or_under_retired_keys(
         mut self,
-        state: &Context,
+        ctx: &Context,
         client: &ClientInfo,
         account: &Account,
     ) -> DomainResult<Self> {
@@ -184,14 +179,14 @@ impl SignInDevice {
             return Ok(self);
         }
         let agent = client.user_agent.as_deref().unwrap_or_default();
-        let hashing = state.keys.hashing();
-        for k in hashing.verifying(state.clock.now()).skip(1) {
+        let hashing = ctx.keys.hashing();
+        for k in hashing.verifying(ctx.clock.now()).skip(1) {
             let old = k
                 .hasher
                 .hash(&[b"device", account.id.0.as_bytes(), agent.as_bytes()])
                 .0
                 .to_vec();
-            if let Some(seen) = state.store.device_last_seen(account.id, &old).await? {
+            if let Some(seen) = ctx.store.device_last_seen(account.id, &old).await? {
                 self.last_seen = Some(seen);
                 self.retired_key = Some(old);
                 break;
@@ -206,8 +201,8 @@ impl SignInDevice {
     }
 
     /// What the sign-in writes about its device.
-    pub fn writes(&self, state: &Context, account: &Account) -> Vec<deadbolt_store::Write> {
-        let now = state.clock.now();
+    pub fn writes(&self, ctx: &Context, account: &Account) -> Vec<deadbolt_store::Write> {
+        let now = ctx.clock.now();
         if let Some(old) = &self.retired_key {
             return rekey_device(account.id, old, &self.key, now);
         }
@@ -223,29 +218,29 @@ impl SignInDevice {
     /// After the sign-in committed: a device the account had not used before, when it had used
     /// others, is recorded and told to the user. A failure here must not undo the sign-in: it
     /// is logged.
-    pub async fn tell_if_new(self, state: &Context, client: &ClientInfo, account: &Account) {
+    pub async fn tell_if_new(self, ctx: &Context, client: &ClientInfo, account: &Account) {
         if self.last_seen.is_some() {
             return;
         }
-        if let Err(e) = tell(state, client, account).await {
+        if let Err(e) = tell(ctx, client, account).await {
             tracing::warn!(error = %e, account_id = %account.id, "cannot tell of a new device");
         }
     }
 }
 
-async fn tell(state: &Context, client: &ClientInfo, account: &Account) -> DomainResult<()> {
+async fn tell(ctx: &Context, client: &ClientInfo, account: &Account) -> DomainResult<()> {
     // the account's first device is not news; an unverified address may not be the user's
-    if !account.email_verified || state.store.device_count(account.id).await? < 2 {
+    if !account.email_verified || ctx.store.device_count(account.id).await? < 2 {
         return Ok(());
     }
     let recorded = event(
-        state,
+        ctx,
         EventKind::NewDeviceSignIn,
         Some(account.id),
         client,
         json!({}),
     );
-    let told = notice(state, account, Notice::NewDevice, client)?;
-    state.commit(vec![recorded.write(), told.write()]).await?;
+    let told = notice(ctx, account, Notice::NewDevice, client)?;
+    ctx.commit(vec![recorded.write(), told.write()]).await?;
     Ok(())
 }

@@ -7,15 +7,15 @@ use deadbolt_core::ids::{AccountId, EventId};
 use deadbolt_store::EventRecord;
 
 pub fn event(
-    state: &Context,
+    ctx: &Context,
     kind: EventKind,
     account: Option<AccountId>,
     client: &ClientInfo,
     detail: serde_json::Value,
 ) -> EventRecord {
-    let at = state.clock.now();
+    let at = ctx.clock.now();
     EventRecord {
-        id: EventId::generate_ordered(state.rng.as_ref(), at),
+        id: EventId::generate_ordered(ctx.rng.as_ref(), at),
         account_id: account,
         kind,
         at,

@@ -11,11 +11,11 @@ use deadbolt_store::MethodRecord;
 
 /// Policy allows this kind of method (recovery codes always come with MFA), and, for SMS and
 /// voice, something is configured to carry them.
-pub fn ensure_allowed(state: &Context, kind: MethodKind) -> DomainResult<()> {
+pub fn ensure_allowed(ctx: &Context, kind: MethodKind) -> DomainResult<()> {
     if kind == MethodKind::RecoveryCode {
         return Ok(());
     }
-    if !state.policy.get().allows_method(kind.as_str()) {
+    if !ctx.policy.get().allows_method(kind.as_str()) {
         return Err(DomainError::FactorNotAllowed(if kind.is_restricted() {
             format!(
                 "{} codes are a restricted authenticator (NIST SP 800-63B: phone numbers can be \
@@ -27,7 +27,7 @@ pub fn ensure_allowed(state: &Context, kind: MethodKind) -> DomainResult<()> {
             format!("this service does not allow {} methods", kind.as_str())
         }));
     }
-    if kind.is_restricted() && !state.config.sms.can_send() {
+    if kind.is_restricted() && !ctx.config.sms.can_send() {
         return Err(DomainError::FactorNotAllowed(
             "this service has no SMS or voice provider configured".into(),
         ));
@@ -46,12 +46,12 @@ pub fn has_stronger(methods: &[MethodRecord]) -> bool {
 
 /// Refuses a factor too weak for the action (see `factor_satisfies`).
 pub fn ensure_strong_enough(
-    state: &Context,
+    ctx: &Context,
     action: &Action,
     kind: MethodKind,
     methods: &[MethodRecord],
 ) -> DomainResult<()> {
-    let policy = state.policy.get();
+    let policy = ctx.policy.get();
     if policy.factor_satisfies(action, kind, has_stronger(methods)) {
         Ok(())
     } else if policy.step_up.rule_for(action).methods.is_some() {

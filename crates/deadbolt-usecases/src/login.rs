@@ -41,10 +41,10 @@ pub enum LoginOutcome {
 
 /// The failure bucket of logins as `email` (public for the fuzz targets: however an address is
 /// typed, it must land in one bucket).
-pub fn email_bucket(state: &Context, email: &str) -> String {
+pub fn email_bucket(ctx: &Context, email: &str) -> String {
     let normalised =
         Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
-    let email_key = state
+    let email_key = ctx
         .keys
         .hasher()
         .hash(&[b"login-email", normalised.as_bytes()])
@@ -56,8 +56,8 @@ pub fn email_bucket(state: &Context, email: &str) -> String {
 /// the normalised address as typed, not the account id, so unknown emails are throttled exactly
 /// like known ones; it is a keyed hash, so the table holds no addresses (nor whatever else
 /// people type into the email field).
-fn throttles(state: &Context, email_key: &str, client: &ClientInfo) -> Vec<Bucket> {
-    let limits = &state.config.limits;
+fn throttles(ctx: &Context, email_key: &str, client: &ClientInfo) -> Vec<Bucket> {
+    let limits = &ctx.config.limits;
     let window = Duration::seconds(limits.login_window_seconds);
     let mut buckets = vec![Bucket {
         key: email_key.to_owned(),
@@ -78,36 +78,31 @@ fn throttles(state: &Context, email_key: &str, client: &ClientInfo) -> Vec<Bucke
     buckets
 }
 
-pub async fn login(
-    state: &Context,
-    client: &ClientInfo,
-    input: Login,
-) -> DomainResult<LoginOutcome> {
+pub async fn login(ctx: &Context, client: &ClientInfo, input: Login) -> DomainResult<LoginOutcome> {
     // A place in the hash pool first: when it is full, refusing must cost nothing, not even a
     // database query (nor count as a guess).
-    let slot = state.hash_pool.reserve()?;
-    let now = state.clock.now();
-    let email_key = email_bucket(state, &input.email);
-    let buckets = throttles(state, &email_key, client);
-    let window = now - Duration::seconds(state.config.limits.login_window_seconds);
+    let slot = ctx.hash_pool.reserve()?;
+    let now = ctx.clock.now();
+    let email_key = email_bucket(ctx, &input.email);
+    let buckets = throttles(ctx, &email_key, client);
+    let window = now - Duration::seconds(ctx.config.limits.login_window_seconds);
     let email = Email::parse(&input.email).ok();
     let account = match &email {
-        Some(e) => state.store.account_by_email(e).await?,
+        Some(e) => ctx.store.account_by_email(e).await?,
         None => None,
     };
     let account_id = account.as_ref().map(|a| a.id);
 
     // the guess counts as a failure before it is judged, so parallel guesses cannot all pass a
     // check that each of them read as open; a right password gives it back
-    let reserved = match attempts::reserve(state, buckets).await? {
+    let reserved = match attempts::reserve(ctx, buckets).await? {
         Ok(reserved) => reserved,
         Err(full) => {
-            state.metrics.login("throttled");
+            ctx.metrics.login("throttled");
             let scope = if full.bucket == 0 { "account" } else { "ip" };
-            state
-                .store
+            ctx.store
                 .record_event(event(
-                    state,
+                    ctx,
                     EventKind::LoginThrottled,
                     account_id,
                     client,
@@ -125,10 +120,9 @@ pub async fn login(
     if account.as_ref().is_some_and(|a| a.sso_provider.is_some()) {
         // counted like a failure, so that probing is throttled like guessing
         reserved.keep();
-        state
-            .store
+        ctx.store
             .record_event(event(
-                state,
+                ctx,
                 EventKind::LoginFailed,
                 account_id,
                 client,
@@ -138,8 +132,8 @@ pub async fn login(
         return Err(DomainError::SsoRequired);
     }
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    let hasher = state.passwords.clone();
-    state.metrics.password_verifications.inc();
+    let hasher = ctx.passwords.clone();
+    ctx.metrics.password_verifications.inc();
     let matched = slot
         .run(move || hasher.verify(&input.password, stored.as_ref()))
         .await?;
@@ -151,30 +145,29 @@ pub async fn login(
         } else {
             "unknown_account"
         };
-        state
-            .store
+        ctx.store
             .record_event(event(
-                state,
+                ctx,
                 EventKind::LoginFailed,
                 account_id,
                 client,
                 json!({"reason": reason}),
             ))
             .await?;
-        state.metrics.login("failure");
+        ctx.metrics.login("failure");
         return Err(DomainError::InvalidCredentials);
     };
-    reserved.give_back_now(state).await?;
+    reserved.give_back_now(ctx).await?;
     // wrong passwords for this email lately: a burst of them before a right one is a signal
-    let recent_failures = state.store.failure_window(&email_key, window).await?.count;
+    let recent_failures = ctx.store.failure_window(&email_key, window).await?.count;
 
-    let place = risk::place_of(state, client);
-    risk::ensure_location_allowed(state, client, &account, &place).await?;
-    let device = devices::sign_in_device(state, client, &account).await;
+    let place = risk::place_of(ctx, client);
+    risk::ensure_location_allowed(ctx, client, &account, &place).await?;
+    let device = devices::sign_in_device(ctx, client, &account).await;
     let assessment =
-        risk::assess(state, &account, &place, device.is_known(), recent_failures).await?;
-    let risk_event = assessment.event(state, client, &account);
-    let all_methods = state.store.methods_of(account.id).await?;
+        risk::assess(ctx, &account, &place, device.is_known(), recent_failures).await?;
+    let risk_event = assessment.event(ctx, client, &account);
+    let all_methods = ctx.store.methods_of(account.id).await?;
     let needs_second_factor = challenge::is_enabled(&all_methods);
     let step = next_step(
         assessment.response,
@@ -187,25 +180,25 @@ pub async fn login(
                 device_may_stand_in: true,
             },
             Some(t),
-        ) => devices::is_trusted(state, &account, client, t).await?,
+        ) => devices::is_trusted(ctx, &account, client, t).await?,
         _ => false,
     };
     let purpose = match step {
-        NextStep::Refuse => return Err(risk::refuse(state, client, &account, &assessment).await?),
+        NextStep::Refuse => return Err(risk::refuse(ctx, client, &account, &assessment).await?),
         NextStep::EmailCheck => Some(Purpose::EmailCheck),
         NextStep::SecondFactor { .. } if !trusted => Some(Purpose::Login),
         NextStep::SecondFactor { .. } | NextStep::SignIn => None,
     };
     if let Some(purpose) = purpose {
-        let methods = purpose.choices(state, &account, all_methods);
-        let (mfa_token, challenge) = challenge::open(state, &account, purpose, None);
+        let methods = purpose.choices(ctx, &account, all_methods);
+        let (mfa_token, challenge) = challenge::open(ctx, &account, purpose, None);
         let mut writes = vec![challenge.insert()];
         writes.extend(risk_event.map(|e| e.write()));
-        state.commit(writes).await?;
-        state.metrics.login("mfa_required");
+        ctx.commit(writes).await?;
+        ctx.metrics.login("mfa_required");
         return Ok(LoginOutcome::MfaRequired {
             mfa_token,
-            expires_in: state.policy.get().lockout.token_ttl_seconds,
+            expires_in: ctx.policy.get().lockout.token_ttl_seconds,
             methods,
             reason: assessment.reason(),
         });
@@ -213,26 +206,26 @@ pub async fn login(
     let methods = [AuthMethod::Password];
     let detail = json!({"amr": deadbolt_core::auth::amr(&methods), "trusted_device": trusted});
     let signed_in = event(
-        state,
+        ctx,
         EventKind::LoginSucceeded,
         Some(account.id),
         client,
         detail,
     );
     // policy requires a second factor this account lacks: a session that can only enroll one
-    let enrollment_only = !needs_second_factor && mfa::required_by_policy(state, &account);
-    let mut writes = device.writes(state, &account);
-    writes.extend(risk::sign_in_writes(state, client, &account));
+    let enrollment_only = !needs_second_factor && mfa::required_by_policy(ctx, &account);
+    let mut writes = device.writes(ctx, &account);
+    writes.extend(risk::sign_in_writes(ctx, client, &account));
     // The per-account limit counts consecutive failures: a completed sign-in starts it afresh
     // (a right password alone does not: the failures before it stay a burst until then).
     if recent_failures > 0 {
         writes.push(throttle_writes::clear_failures(&email_bucket(
-            state,
+            ctx,
             account.email.as_str(),
         )));
     }
     let tokens = sessions::start(
-        state,
+        ctx,
         client,
         &account,
         &methods,
@@ -241,7 +234,7 @@ pub async fn login(
         enrollment_only,
     )
     .await?;
-    device.tell_if_new(state, client, &account).await;
-    state.metrics.login("success");
+    device.tell_if_new(ctx, client, &account).await;
+    ctx.metrics.login("success");
     Ok(LoginOutcome::SignedIn(tokens))
 }

@@ -28,24 +28,24 @@ pub struct SecondStep {
 }
 
 pub async fn verify(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     input: MfaVerify,
 ) -> DomainResult<SecondStep> {
-    let pending = challenge::pending(state, &input.mfa_token, Answering::SignIn).await?;
+    let pending = challenge::pending(ctx, &input.mfa_token, Answering::SignIn).await?;
     let account = &pending.account;
     // where the account may sign in from holds for the second step too
-    risk::ensure_location_allowed(state, client, account, &risk::place_of(state, client)).await?;
+    risk::ensure_location_allowed(ctx, client, account, &risk::place_of(ctx, client)).await?;
     let email_check = pending.purpose == Purpose::EmailCheck;
-    if email_check && challenge::is_enabled(&state.store.methods_of(account.id).await?) {
+    if email_check && challenge::is_enabled(&ctx.store.methods_of(account.id).await?) {
         // MFA came on meanwhile: an emailed code no longer stands in for it
         return Err(DomainError::MfaTokenInvalid);
     }
     // the device is looked up with the factor check's own reads (no longer best effort here:
     // a store that fails this read has failed the check's reads too)
-    let device_key = devices::device_key(state, client, account);
+    let device_key = devices::device_key(ctx, client, account);
     let (proof, last_seen) = factors::check_with(
-        state,
+        ctx,
         client,
         &pending,
         input.factor,
@@ -53,21 +53,21 @@ pub async fn verify(
     )
     .await?;
     let device = SignInDevice::seen(device_key, last_seen)
-        .or_under_retired_keys(state, client, account)
+        .or_under_retired_keys(ctx, client, account)
         .await?;
     let methods = [AuthMethod::Password, proof.auth];
     // an emailed check is no enrolment: where policy requires MFA, the session may only enroll
-    let enrollment_only = email_check && mfa::required_by_policy(state, account);
+    let enrollment_only = email_check && mfa::required_by_policy(ctx, account);
     let (session, refresh, mut writes) =
-        sessions::prepare_limited(state, client, account, &methods, enrollment_only);
+        sessions::prepare_limited(ctx, client, account, &methods, enrollment_only);
     // the password's failures end with a completed sign-in, not with the right password alone
     writes.push(throttle_writes::clear_failures(&login::email_bucket(
-        state,
+        ctx,
         account.email.as_str(),
     )));
     let detail = json!({"amr": auth::amr(&methods), "method_id": proof.method.id});
     let mut events: Vec<EventRecord> = vec![event(
-        state,
+        ctx,
         EventKind::LoginSucceeded,
         Some(account.id),
         client,
@@ -75,10 +75,10 @@ pub async fn verify(
     )];
     // a device is trusted to stand in for a second factor; an emailed check is not one
     let device_token = if input.trust_device && !email_check {
-        let (secret, device) = devices::issue(state, account, client);
+        let (secret, device) = devices::issue(ctx, account, client);
         writes.push(device.insert());
         events.push(event(
-            state,
+            ctx,
             EventKind::DeviceTrusted,
             Some(account.id),
             client,
@@ -89,12 +89,12 @@ pub async fn verify(
         None
     };
     writes.extend(events.iter().map(EventRecord::write));
-    writes.extend(device.writes(state, account));
-    writes.extend(risk::sign_in_writes(state, client, account));
-    factors::finish(state, client, &pending, proof, writes).await?;
-    device.tell_if_new(state, client, account).await;
-    state.metrics.login("success");
-    let tokens = sessions::issue(state, &session, refresh, session.created_at)?;
+    writes.extend(device.writes(ctx, account));
+    writes.extend(risk::sign_in_writes(ctx, client, account));
+    factors::finish(ctx, client, &pending, proof, writes).await?;
+    device.tell_if_new(ctx, client, account).await;
+    ctx.metrics.login("success");
+    let tokens = sessions::issue(ctx, &session, refresh, session.created_at)?;
     Ok(SecondStep {
         tokens,
         device_token,

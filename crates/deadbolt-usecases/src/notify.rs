@@ -12,23 +12,23 @@ use deadbolt_store::{OutboxMessage, SealedMessage};
 
 /// The email telling `account` of `notice`, with when and from where.
 pub fn notice(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     notice: Notice,
     client: &ClientInfo,
 ) -> DomainResult<SealedMessage> {
-    notice_to(state, Medium::Email, account.email.as_str(), notice, client)
+    notice_to(ctx, Medium::Email, account.email.as_str(), notice, client)
 }
 
 /// `notice` sent to `recipient` (an address or a number, as `medium` needs).
 pub fn notice_to(
-    state: &Context,
+    ctx: &Context,
     medium: Medium,
     recipient: &str,
     notice: Notice,
     client: &ClientInfo,
 ) -> DomainResult<SealedMessage> {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let when = now
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
@@ -48,12 +48,12 @@ pub fn notice_to(
         from: &from,
         device: device.as_deref(),
     };
-    let rendered = state
+    let rendered = ctx
         .messages
         .notice(medium, notice.key(), &facts)
         .map_err(DomainError::Internal)?;
     Ok(OutboxMessage {
-        id: MessageId::generate(state.rng.as_ref()),
+        id: MessageId::generate(ctx.rng.as_ref()),
         channel: medium.channel().to_owned(),
         recipient: recipient.to_owned(),
         subject: rendered.subject,
@@ -62,5 +62,5 @@ pub fn notice_to(
         attempts: 0,
         created_at: now,
     }
-    .seal(state.outbox_keys.as_ref())?)
+    .seal(ctx.outbox_keys.as_ref())?)
 }

@@ -26,20 +26,20 @@ use serde_json::json;
 /// address (`[limits] passkey_starts_per_ip_per_minute`); past the limit nothing is stored. A
 /// flood from many addresses meets the instance's gate (`passkey_starts_in_flight`) first.
 pub async fn start(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
 ) -> DomainResult<(uuid::Uuid, serde_json::Value)> {
-    let _place = state.passkey_starts.enter()?;
-    factor_policy::ensure_allowed(state, MethodKind::WebAuthn)?;
+    let _place = ctx.passkey_starts.enter()?;
+    factor_policy::ensure_allowed(ctx, MethodKind::WebAuthn)?;
     if let Some(ip) = client.ip {
         let bucket = Bucket {
             key: format!("passkey:start:ip:{ip}"),
             policy: ThrottlePolicy {
-                max_failures: state.config.limits.passkey_starts_per_ip_per_minute,
+                max_failures: ctx.config.limits.passkey_starts_per_ip_per_minute,
                 window: time::Duration::MINUTE,
             },
         };
-        match attempts::reserve(state, vec![bucket]).await? {
+        match attempts::reserve(ctx, vec![bucket]).await? {
             Ok(counted) => counted.keep(),
             Err(full) => {
                 return Err(DomainError::TooManyAttempts {
@@ -48,18 +48,18 @@ pub async fn start(
             }
         }
     }
-    webauthn::start_passkey(state).await
+    webauthn::start_passkey(ctx).await
 }
 
 pub async fn finish(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     challenge_id: uuid::Uuid,
     credential: &serde_json::Value,
 ) -> DomainResult<IssuedTokens> {
-    factor_policy::ensure_allowed(state, MethodKind::WebAuthn)?;
-    let found = webauthn::passkey_assertion(state, challenge_id, credential).await?;
-    let account = state
+    factor_policy::ensure_allowed(ctx, MethodKind::WebAuthn)?;
+    let found = webauthn::passkey_assertion(ctx, challenge_id, credential).await?;
+    let account = ctx
         .store
         .account_by_id(found.record.account_id)
         .await?
@@ -67,16 +67,16 @@ pub async fn finish(
     if account.sso_provider.is_some() {
         return Err(DomainError::SsoRequired);
     }
-    let method = state
+    let method = ctx
         .store
         .methods_of(account.id)
         .await?
         .into_iter()
         .find(|m| m.id == found.record.method_id && m.confirmed_at.is_some())
         .ok_or(DomainError::UnknownCredential)?;
-    let now = state.clock.now();
-    let (key, policy) = challenge::failure_bucket(state, &account, MethodKind::WebAuthn);
-    let seen = state
+    let now = ctx.clock.now();
+    let (key, policy) = challenge::failure_bucket(ctx, &account, MethodKind::WebAuthn);
+    let seen = ctx
         .store
         .failure_window(&key, policy.window_start(now))
         .await?;
@@ -88,7 +88,7 @@ pub async fn finish(
     match authenticator_gate(
         method.consecutive_failures,
         method.last_failure_at,
-        state.policy.get().lockout.authenticator_max_failures,
+        ctx.policy.get().lockout.authenticator_max_failures,
         now,
     ) {
         AuthenticatorGate::Open => {}
@@ -99,21 +99,19 @@ pub async fn finish(
         }
         AuthenticatorGate::Disabled => return Err(DomainError::AuthenticatorDisabled),
     }
-    let verified = match webauthn::check_passkey(state, client, &account, found).await? {
+    let verified = match webauthn::check_passkey(ctx, client, &account, found).await? {
         Ok(v) => v,
         Err(refused) => {
-            return Err(
-                count_failure(state, client, &account, &method, &key, &policy, refused).await,
-            )
+            return Err(count_failure(ctx, client, &account, &method, &key, &policy, refused).await)
         }
     };
     // verified: a passkey is two factors already; where the account may sign in from still holds, and
     // so does a risk rule that refuses outright
-    let place = risk::place_of(state, client);
-    risk::ensure_location_allowed(state, client, &account, &place).await?;
+    let place = risk::place_of(ctx, client);
+    risk::ensure_location_allowed(ctx, client, &account, &place).await?;
     let methods = [verified.auth];
-    let (session, refresh, mut writes) = sessions::prepare(state, client, &account, &methods);
-    let mut guarded: Vec<Write> = state.store.lock_bucket(&key).into_iter().collect();
+    let (session, refresh, mut writes) = sessions::prepare(ctx, client, &account, &methods);
+    let mut guarded: Vec<Write> = ctx.store.lock_bucket(&key).into_iter().collect();
     let first_guard = guarded.len();
     guarded.extend(verified.writes);
     let last_guard = guarded.len();
@@ -124,14 +122,14 @@ pub async fn finish(
     let detail = json!({"amr": auth::amr(&methods), "method_id": method.id, "passkey": true});
     for e in [
         event(
-            state,
+            ctx,
             EventKind::PasskeyLoginSucceeded,
             Some(account.id),
             client,
             json!({"method_id": method.id}),
         ),
         event(
-            state,
+            ctx,
             EventKind::LoginSucceeded,
             Some(account.id),
             client,
@@ -140,22 +138,22 @@ pub async fn finish(
     ] {
         writes.push(e.write());
     }
-    let device = devices::sign_in_device(state, client, &account).await;
-    let assessment = risk::assess(state, &account, &place, device.is_known(), 0).await?;
+    let device = devices::sign_in_device(ctx, client, &account).await;
+    let assessment = risk::assess(ctx, &account, &place, device.is_known(), 0).await?;
     if assessment.response == RiskResponse::Refuse {
-        return Err(risk::refuse(state, client, &account, &assessment).await?);
+        return Err(risk::refuse(ctx, client, &account, &assessment).await?);
     }
-    writes.extend(assessment.event(state, client, &account).map(|e| e.write()));
-    writes.extend(device.writes(state, &account));
-    writes.extend(risk::sign_in_writes(state, client, &account));
+    writes.extend(assessment.event(ctx, client, &account).map(|e| e.write()));
+    writes.extend(device.writes(ctx, &account));
+    writes.extend(risk::sign_in_writes(ctx, client, &account));
     guarded.extend(writes);
-    match state.commit(guarded).await? {
+    match ctx.commit(guarded).await? {
         BatchOutcome::Committed => {}
         // the ceremony or the counter was spent by a concurrent request: a replay
         BatchOutcome::GuardFailed(i) if (first_guard..last_guard).contains(&i) => {
             let refused = Refused { writes: vec![] };
             return Err(
-                count_failure(state, client, &account, &method, &key, &policy, refused).await,
+                count_failure(ctx, client, &account, &method, &key, &policy, refused).await,
             );
         }
         BatchOutcome::GuardFailed(_) => {
@@ -164,16 +162,16 @@ pub async fn finish(
             )))
         }
     }
-    device.tell_if_new(state, client, &account).await;
-    state.metrics.login("success");
-    sessions::issue(state, &session, refresh, session.created_at)
+    device.tell_if_new(ctx, client, &account).await;
+    ctx.metrics.login("success");
+    sessions::issue(ctx, &session, refresh, session.created_at)
 }
 
 /// Counts a refused passkey assertion against the account's second-factor bucket and the
 /// authenticator, records it, and answers 401 `invalid_code` with the tries left before the
 /// lock (or 429 `mfa_locked` once it closed).
 async fn count_failure(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &deadbolt_core::account::Account,
     method: &deadbolt_store::MethodRecord,
@@ -181,9 +179,9 @@ async fn count_failure(
     policy: &deadbolt_core::throttle::ThrottlePolicy,
     refused: Refused,
 ) -> DomainError {
-    let now = state.clock.now();
-    let cap = state.policy.get().lockout.authenticator_max_failures;
-    let mut writes: Vec<Write> = state.store.lock_bucket(key).into_iter().collect();
+    let now = ctx.clock.now();
+    let cap = ctx.policy.get().lockout.authenticator_max_failures;
+    let mut writes: Vec<Write> = ctx.store.lock_bucket(key).into_iter().collect();
     writes.push(throttle_writes::failure_within_limit(
         key,
         now,
@@ -194,7 +192,7 @@ async fn count_failure(
     writes.extend(refused.writes);
     writes.push(
         event(
-            state,
+            ctx,
             EventKind::MfaChallengeFailed,
             Some(account.id),
             client,
@@ -202,7 +200,7 @@ async fn count_failure(
         )
         .write(),
     );
-    let outcome = match state.commit(writes).await {
+    let outcome = match ctx.commit(writes).await {
         Ok(o) => o,
         Err(e) => return e.into(),
     };
@@ -211,7 +209,7 @@ async fn count_failure(
             retry_after: policy.window.whole_seconds(),
         };
     }
-    let seen = match state
+    let seen = match ctx
         .store
         .failure_window(key, policy.window_start(now))
         .await
@@ -221,13 +219,13 @@ async fn count_failure(
     };
     if seen.count >= policy.max_failures {
         let locked = event(
-            state,
+            ctx,
             EventKind::MfaLocked,
             Some(account.id),
             client,
             json!({"bucket": "account"}),
         );
-        if let Err(e) = state.commit(vec![EventRecord::write(&locked)]).await {
+        if let Err(e) = ctx.commit(vec![EventRecord::write(&locked)]).await {
             return e.into();
         }
     }

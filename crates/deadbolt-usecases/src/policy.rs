@@ -17,9 +17,9 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// The policy in force and its version.
-pub async fn current(state: &Context, who: &Principal) -> DomainResult<(i64, Arc<Policy>)> {
-    admin::require_admin(state, who).await?;
-    Ok((state.policy.version(), state.policy.get()))
+pub async fn current(ctx: &Context, who: &Principal) -> DomainResult<(i64, Arc<Policy>)> {
+    admin::require_admin(ctx, who).await?;
+    Ok((ctx.policy.version(), ctx.policy.get()))
 }
 
 /// Reads a submitted policy: the whole document, every field named when wrong. Public so that
@@ -53,11 +53,11 @@ pub fn parse(body: serde_json::Value) -> DomainResult<Policy> {
 /// The problems of a policy on this instance, submitted by an administrator whose methods are
 /// `admin_methods`.
 fn problems(
-    state: &Context,
+    ctx: &Context,
     policy: &Policy,
     admin_methods: Vec<MethodRecord>,
 ) -> Vec<PolicyProblem> {
-    let mut out = policy.problems_in(&state.deployment());
+    let mut out = policy.problems_in(&ctx.deployment());
     let kinds: Vec<MethodKind> = challenge::usable_methods(admin_methods)
         .iter()
         .map(|m| m.kind)
@@ -71,16 +71,16 @@ fn problems(
 /// another administrator answers 412 instead of being overwritten; without it the last writer
 /// wins, and the event's `before` is what it replaced.
 pub async fn replace(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     submitted: serde_json::Value,
     expected: Option<i64>,
 ) -> DomainResult<(i64, Arc<Policy>)> {
-    let admin = admin::require_admin(state, who).await?;
+    let admin = admin::require_admin(ctx, who).await?;
     let policy = parse(submitted)?;
-    let admin_methods = state.store.methods_of(admin.id).await?;
-    let problems = problems(state, &policy, admin_methods);
+    let admin_methods = ctx.store.methods_of(admin.id).await?;
+    let problems = problems(ctx, &policy, admin_methods);
     if let Some(first) = problems.first() {
         return Err(DomainError::InvalidPolicy {
             field: first.field.clone(),
@@ -90,11 +90,11 @@ pub async fn replace(
     }
     let document = serde_json::to_string(&policy)
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("policy to JSON: {e}")))?;
-    let seed = state.config.policy_seed();
+    let seed = ctx.config.policy_seed();
     // a parallel change moves the version on: read again and retry, a few times
     for _ in 0..3 {
-        let grant = stepup::require(state, who, Action::POLICY_CHANGE).await?;
-        let stored = state
+        let grant = stepup::require(ctx, who, Action::POLICY_CHANGE).await?;
+        let stored = ctx
             .store
             .policy()
             .await?
@@ -106,20 +106,20 @@ pub async fn replace(
             .map_err(DomainError::Internal)?;
         let version = stored.version + 1;
         let changed = event(
-            state,
+            ctx,
             EventKind::PolicyChanged,
             Some(admin.id),
             client,
             json!({"version": version, "before": before, "after": policy}),
         );
         let writes = vec![
-            stored.replace(document.clone(), state.clock.now(), admin.id),
+            stored.replace(document.clone(), ctx.clock.now(), admin.id),
             changed.write(),
         ];
-        match stepup::commit_with(state, Some(grant), writes).await? {
+        match stepup::commit_with(ctx, Some(grant), writes).await? {
             BatchOutcome::Committed => {
-                state.policy.set(version, policy);
-                return Ok((version, state.policy.get()));
+                ctx.policy.set(version, policy);
+                return Ok((version, ctx.policy.get()));
             }
             BatchOutcome::GuardFailed(_) => continue,
         }

@@ -26,15 +26,15 @@ use serde_json::json;
 /// same work (see `codes::send_or_stand_in`), so the answer tells nothing, nor does its time. An
 /// unverified address gets one too: completing the reset proves the mailbox, which is how an
 /// address's real owner claims an account someone else signed up with.
-pub async fn start(state: &Context, client: &ClientInfo, email: &str) -> DomainResult<()> {
-    codes::answered_after_floor(start_now(state, client, email)).await
+pub async fn start(ctx: &Context, client: &ClientInfo, email: &str) -> DomainResult<()> {
+    codes::answered_after_floor(start_now(ctx, client, email)).await
 }
 
-async fn start_now(state: &Context, client: &ClientInfo, email: &str) -> DomainResult<()> {
+async fn start_now(ctx: &Context, client: &ClientInfo, email: &str) -> DomainResult<()> {
     let Ok(email) = Email::parse(email) else {
         return Ok(());
     };
-    let account = state.store.account_by_email(&email).await?;
+    let account = ctx.store.account_by_email(&email).await?;
     // an identity provider's account has no password here to reset
     let to = match &account {
         Some(a) if a.sso_provider.is_none() => Recipient::Account(a, Destination::email(a)),
@@ -42,7 +42,7 @@ async fn start_now(state: &Context, client: &ClientInfo, email: &str) -> DomainR
     };
     let requested = |account: &deadbolt_core::account::Account| {
         vec![event(
-            state,
+            ctx,
             EventKind::PasswordResetRequested,
             Some(account.id),
             client,
@@ -50,7 +50,7 @@ async fn start_now(state: &Context, client: &ClientInfo, email: &str) -> DomainR
         )]
     };
     codes::send_or_stand_in(
-        state,
+        ctx,
         client,
         to,
         &CodeFor::account(CodePurpose::ResetPassword),
@@ -69,58 +69,58 @@ pub struct ResetStarted {
 
 /// Trades the emailed code for a short-lived reset token, good for nothing else.
 pub async fn verify(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     email: &str,
     code: &Secret,
 ) -> DomainResult<ResetStarted> {
     let email = Email::parse(email).map_err(|_| DomainError::InvalidCode)?;
-    let Some(account) = state.store.account_by_email(&email).await? else {
-        return Err(codes::unknown_account_try(state, &email).await);
+    let Some(account) = ctx.store.account_by_email(&email).await? else {
+        return Err(codes::unknown_account_try(ctx, &email).await);
     };
     let stored = codes::check(
-        state,
+        ctx,
         client,
         &account,
         &CodeFor::account(CodePurpose::ResetPassword),
         code,
     )
     .await?;
-    let (reset_token, challenge) = challenge::open(state, &account, Purpose::Reset, None);
-    let now = state.clock.now();
-    match state
+    let (reset_token, challenge) = challenge::open(ctx, &account, Purpose::Reset, None);
+    let now = ctx.clock.now();
+    match ctx
         .commit(vec![stored.consume(now), challenge.insert()])
         .await?
     {
         BatchOutcome::Committed => {}
         BatchOutcome::GuardFailed(_) => return Err(DomainError::InvalidCode),
     }
-    let all = state.store.methods_of(account.id).await?;
+    let all = ctx.store.methods_of(account.id).await?;
     Ok(ResetStarted {
         reset_token,
-        expires_in: state.policy.get().lockout.token_ttl_seconds,
+        expires_in: ctx.policy.get().lockout.token_ttl_seconds,
         mfa_required: challenge::is_enabled(&all),
-        methods: Purpose::Reset.choices(state, &account, all),
+        methods: Purpose::Reset.choices(ctx, &account, all),
     })
 }
 
 /// Sets the new password; then every session and trusted device is revoked and the user told.
 pub async fn complete(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     token: &Secret,
     new_password: Secret,
     factor: Option<FactorInput>,
 ) -> DomainResult<()> {
-    let pending = challenge::pending(state, token, Answering::Reset).await?;
+    let pending = challenge::pending(ctx, token, Answering::Reset).await?;
     let account = &pending.account;
-    check_strength_for(&new_password, state.passwords.params(), &account.email)?;
-    let has_mfa = challenge::is_enabled(&state.store.methods_of(account.id).await?);
+    check_strength_for(&new_password, ctx.passwords.params(), &account.email)?;
+    let has_mfa = challenge::is_enabled(&ctx.store.methods_of(account.id).await?);
     // check the factor before the (slow) hashing, and refuse a reset that skips it
     let proof = match (has_mfa, factor) {
         (true, Some(f)) => {
             factor_policy::ensure_reset_factor(f.kind())?;
-            Some(factors::check(state, client, &pending, f).await?)
+            Some(factors::check(ctx, client, &pending, f).await?)
         }
         (true, None) => {
             return Err(DomainError::InvalidRequest(
@@ -129,16 +129,16 @@ pub async fn complete(
         }
         (false, _) => None,
     };
-    let hasher = state.passwords.clone();
-    let rng = state.rng.clone();
-    let hash = state
+    let hasher = ctx.passwords.clone();
+    let rng = ctx.rng.clone();
+    let hash = ctx
         .hash_pool
         .run(move || hasher.hash(&new_password, rng.as_ref()))
         .await?
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let mut writes: Vec<Write> = vec![
-        state.store.set_password(account.id, &hash),
+        ctx.store.set_password(account.id, &hash),
         revoke_other_sessions(account.id, None, now),
         revoke_all_devices(account.id, now),
         ApiKeyRecord::revoke_all(account.id, now),
@@ -146,29 +146,29 @@ pub async fn complete(
         // is spent first, in the same transaction)
         end_challenges(account.id, now),
         event(
-            state,
+            ctx,
             EventKind::PasswordReset,
             Some(account.id),
             client,
             json!({"second_factor": has_mfa}),
         )
         .write(),
-        notice(state, account, Notice::PasswordChanged, client)?.write(),
+        notice(ctx, account, Notice::PasswordChanged, client)?.write(),
     ];
     // the code that started this reset reached the mailbox: the address is proven, and a
     // phone proven by whoever signed up with it before is theirs, not this owner's
     if !account.email_verified {
-        writes.push(state.store.set_email(account.id, &account.email));
-        writes.push(state.store.unverify_phone(account.id));
+        writes.push(ctx.store.set_email(account.id, &account.email));
+        writes.push(ctx.store.unverify_phone(account.id));
     }
     match proof {
-        Some(proof) => factors::finish(state, client, &pending, proof, writes).await?,
+        Some(proof) => factors::finish(ctx, client, &pending, proof, writes).await?,
         None => {
             let mut all = vec![pending
                 .record
-                .consume(now, state.policy.get().lockout.token_max_failures)];
+                .consume(now, ctx.policy.get().lockout.token_max_failures)];
             all.extend(writes);
-            if let BatchOutcome::GuardFailed(_) = state.commit(all).await? {
+            if let BatchOutcome::GuardFailed(_) = ctx.commit(all).await? {
                 return Err(DomainError::MfaTokenInvalid);
             }
         }

@@ -22,15 +22,11 @@ use deadbolt_store::{
 use serde_json::json;
 
 /// Where a client is, as far as is known.
-pub fn place_of(state: &Context, client: &ClientInfo) -> Place {
+pub fn place_of(ctx: &Context, client: &ClientInfo) -> Place {
     let Some(ip) = client.ip else {
         return Place::default();
     };
-    let located = state
-        .geoip
-        .as_ref()
-        .map(|g| g.locate(ip))
-        .unwrap_or_default();
+    let located = ctx.geoip.as_ref().map(|g| g.locate(ip)).unwrap_or_default();
     Place {
         network: Some(network_of(ip)),
         country: located.country,
@@ -47,14 +43,9 @@ fn country_key(place: &Place) -> Option<String> {
 }
 
 /// Whether policy lets the account's roles be used from this client's place.
-fn location_allowed(
-    state: &Context,
-    client: &ClientInfo,
-    account: &Account,
-    place: &Place,
-) -> bool {
+fn location_allowed(ctx: &Context, client: &ClientInfo, account: &Account, place: &Place) -> bool {
     location_allows(
-        &state.policy.get().locations,
+        &ctx.policy.get().locations,
         &account.roles,
         client.ip,
         place.country.as_deref(),
@@ -63,33 +54,32 @@ fn location_allowed(
 
 /// Refuses a sign-in from where policy does not let the account's roles sign in.
 pub async fn ensure_location_allowed(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     place: &Place,
 ) -> DomainResult<()> {
-    if location_allowed(state, client, account, place) {
+    if location_allowed(ctx, client, account, place) {
         return Ok(());
     }
     let detail = json!({"reason": "location", "country": place.country});
-    state
-        .commit(refusal_writes(state, client, account, detail).await?)
+    ctx.commit(refusal_writes(ctx, client, account, detail).await?)
         .await?;
     Err(DomainError::LocationNotAllowed)
 }
 
 /// Whether a session of the account may be kept going from this client's place: policy's
 /// `locations` hold for sessions as they hold for sign-ins (no GeoIP lookup without rules).
-pub fn session_location_allowed(state: &Context, client: &ClientInfo, account: &Account) -> bool {
-    state.policy.get().locations.is_empty()
-        || location_allowed(state, client, account, &place_of(state, client))
+pub fn session_location_allowed(ctx: &Context, client: &ClientInfo, account: &Account) -> bool {
+    ctx.policy.get().locations.is_empty()
+        || location_allowed(ctx, client, account, &place_of(ctx, client))
 }
 
 /// Whether nothing was counted under `key` in the last hour: what is told or recorded at most
 /// once an hour (the caller counts it with [`throttle_writes::count`] when it does).
-pub(crate) async fn quiet_for_an_hour(state: &Context, key: &str) -> DomainResult<bool> {
-    let since = state.clock.now() - time::Duration::HOUR;
-    Ok(state.store.failure_window(key, since).await?.count == 0)
+pub(crate) async fn quiet_for_an_hour(ctx: &Context, key: &str) -> DomainResult<bool> {
+    let since = ctx.clock.now() - time::Duration::HOUR;
+    Ok(ctx.store.failure_window(key, since).await?.count == 0)
 }
 
 /// Refuses to keep a session going (a refresh) from where policy does not let the account's
@@ -97,32 +87,32 @@ pub(crate) async fn quiet_for_an_hour(state: &Context, key: &str) -> DomainResul
 /// owner told, once an hour per session (a holder of the token could otherwise write an event
 /// and send a mail per request).
 pub async fn ensure_session_location_allowed(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     session: &SessionRecord,
 ) -> DomainResult<()> {
-    if state.policy.get().locations.is_empty() {
+    if ctx.policy.get().locations.is_empty() {
         return Ok(());
     }
-    let Some(account) = state.store.account_by_id(session.account_id).await? else {
+    let Some(account) = ctx.store.account_by_id(session.account_id).await? else {
         return Err(DomainError::InvalidToken);
     };
-    if session_location_allowed(state, client, &account) {
+    if session_location_allowed(ctx, client, &account) {
         return Ok(());
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let recorded = format!("refused:refresh:{}", session.id);
-    if quiet_for_an_hour(state, &recorded).await? {
-        let place = place_of(state, client);
+    if quiet_for_an_hour(ctx, &recorded).await? {
+        let place = place_of(ctx, client);
         let refused = event(
-            state,
+            ctx,
             EventKind::SignInRefused,
             Some(account.id),
             client,
             json!({"reason": "location", "country": place.country, "session_id": session.id}),
         );
         // a burst of requests with the token records and tells it once, not once each
-        let mut writes: Vec<Write> = state.store.lock_bucket(&recorded).into_iter().collect();
+        let mut writes: Vec<Write> = ctx.store.lock_bucket(&recorded).into_iter().collect();
         // the once-an-hour count as a limit of one: of parallel requests, one alone goes on
         writes.push(throttle_writes::failure_within_limit(
             &recorded,
@@ -132,9 +122,9 @@ pub async fn ensure_session_location_allowed(
         ));
         writes.push(refused.write());
         if account.email_verified {
-            writes.push(notice(state, &account, Notice::SessionRefused, client)?.write());
+            writes.push(notice(ctx, &account, Notice::SessionRefused, client)?.write());
         }
-        state.commit(writes).await?;
+        ctx.commit(writes).await?;
     }
     Err(DomainError::LocationNotAllowed)
 }
@@ -142,7 +132,7 @@ pub async fn ensure_session_location_allowed(
 /// Refuses a sign-in as risk policy says: the signals and the refusal recorded, the user told.
 /// The error to answer.
 pub async fn refuse(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     assessment: &Assessment,
@@ -150,13 +140,13 @@ pub async fn refuse(
     let reason = assessment.because.map_or("policy", Signal::reason);
     let detail = json!({"reason": reason, "signals": assessment.signals});
     let mut writes: Vec<Write> = assessment
-        .event(state, client, account)
+        .event(ctx, client, account)
         .into_iter()
         .map(|e| e.write())
         .collect();
-    writes.extend(refusal_writes(state, client, account, detail).await?);
-    state.commit(writes).await?;
-    state.metrics.login("refused");
+    writes.extend(refusal_writes(ctx, client, account, detail).await?);
+    ctx.commit(writes).await?;
+    ctx.metrics.login("refused");
     Ok(DomainError::SignInRefused { reason })
 }
 
@@ -164,23 +154,23 @@ pub async fn refuse(
 /// the password) when the address is verified, at most once an hour (whoever has the password
 /// could otherwise fill the mailbox).
 pub async fn refusal_writes(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     detail: serde_json::Value,
 ) -> DomainResult<Vec<Write>> {
     let mut writes = vec![event(
-        state,
+        ctx,
         EventKind::SignInRefused,
         Some(account.id),
         client,
         detail,
     )
     .write()];
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let told = format!("notice:sign_in_refused:{}", account.id);
-    if account.email_verified && quiet_for_an_hour(state, &told).await? {
-        writes.push(notice(state, account, Notice::SignInRefused, client)?.write());
+    if account.email_verified && quiet_for_an_hour(ctx, &told).await? {
+        writes.push(notice(ctx, account, Notice::SignInRefused, client)?.write());
         writes.push(throttle_writes::count(&told, now));
     }
     Ok(writes)
@@ -206,13 +196,13 @@ impl Assessment {
     /// The event recording the signals and the decision (none when nothing was unusual).
     pub fn event(
         &self,
-        state: &Context,
+        ctx: &Context,
         client: &ClientInfo,
         account: &Account,
     ) -> Option<EventRecord> {
         (!self.signals.is_empty()).then(|| {
             event(
-                state,
+                ctx,
                 EventKind::SignInRisk,
                 Some(account.id),
                 client,
@@ -230,19 +220,18 @@ impl Assessment {
 /// `device_known`: the account signed in from this User-Agent before; `recent_failures`: wrong
 /// passwords for it since its last sign-in.
 pub async fn assess(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     place: &Place,
     device_known: bool,
     recent_failures: u32,
 ) -> DomainResult<Assessment> {
-    let policy = state.policy.get();
-    let previous = state.store.last_sign_in(account.id).await?;
+    let policy = ctx.policy.get();
+    let previous = ctx.store.last_sign_in(account.id).await?;
     let known = match (network_key(place), country_key(place)) {
         (None, None) => vec![],
         (net, country) => {
-            state
-                .store
+            ctx.store
                 .known_places(
                     account.id,
                     net.as_deref().unwrap_or_default(),
@@ -255,7 +244,7 @@ pub async fn assess(
     let history = History {
         signed_in_before: previous.is_some()
             || !known.is_empty()
-            || state.store.has_known_places(account.id).await?,
+            || ctx.store.has_known_places(account.id).await?,
         previous: previous.map(|p| PreviousSignIn {
             at: p.at,
             coordinates: Coordinates {
@@ -268,7 +257,7 @@ pub async fn assess(
         country_known: is_known(country_key(place)),
         recent_failures,
     };
-    let signals = signals(&policy.risk, &history, place, state.clock.now());
+    let signals = signals(&policy.risk, &history, place, ctx.clock.now());
     let (response, because) = policy.risk.decide(&signals);
     Ok(Assessment {
         signals,
@@ -279,9 +268,9 @@ pub async fn assess(
 
 /// What a completed sign-in notes about where it came from: its network and country (a row
 /// changed at most once a day each) and, when GeoIP placed it, its time and position.
-pub fn sign_in_writes(state: &Context, client: &ClientInfo, account: &Account) -> Vec<Write> {
-    let now = state.clock.now();
-    let place = place_of(state, client);
+pub fn sign_in_writes(ctx: &Context, client: &ClientInfo, account: &Account) -> Vec<Write> {
+    let now = ctx.clock.now();
+    let place = place_of(ctx, client);
     let mut writes: Vec<Write> = [network_key(&place), country_key(&place)]
         .into_iter()
         .flatten()

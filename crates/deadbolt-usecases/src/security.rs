@@ -20,79 +20,79 @@ use serde_json::json;
 /// every trusted device, ends every pending sign-in and reset, and, when asked, revokes every
 /// API key.
 pub async fn change_password(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     current: Secret,
     new: Secret,
     revoke_api_keys: bool,
 ) -> DomainResult<()> {
-    let account = crate::sessions::account_of(state, who).await?;
-    check_strength_for(&new, state.passwords.params(), &account.email)?;
+    let account = crate::sessions::account_of(ctx, who).await?;
+    check_strength_for(&new, ctx.passwords.params(), &account.email)?;
     // Wrong current passwords count in the step-up password bucket: a hijacked session must not
     // get an unthrottled way to guess the password.
-    if !stepup::check_password(state, &account, current).await? {
+    if !stepup::check_password(ctx, &account, current).await? {
         return Err(DomainError::InvalidCredentials);
     }
-    let grant = stepup::require(state, who, Action::PASSWORD_CHANGE).await?;
-    let hasher = state.passwords.clone();
-    let rng = state.rng.clone();
-    let hash = state
+    let grant = stepup::require(ctx, who, Action::PASSWORD_CHANGE).await?;
+    let hasher = ctx.passwords.clone();
+    let rng = ctx.rng.clone();
+    let hash = ctx
         .hash_pool
         .run(move || hasher.hash(&new, rng.as_ref()))
         .await?
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("argon2: {e}")))?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let mut writes = vec![
-        state.store.set_password(account.id, &hash),
+        ctx.store.set_password(account.id, &hash),
         revoke_other_sessions(account.id, Some(who.session.id), now),
         revoke_all_devices(account.id, now),
         // sign-ins and resets begun with the old password end with it
         end_challenges(account.id, now),
         event(
-            state,
+            ctx,
             EventKind::PasswordChanged,
             Some(account.id),
             client,
             json!({"api_keys_revoked": revoke_api_keys}),
         )
         .write(),
-        notice(state, &account, Notice::PasswordChanged, client)?.write(),
+        notice(ctx, &account, Notice::PasswordChanged, client)?.write(),
     ];
     // a password changed because it leaked may have let someone make keys, which outlive it
     if revoke_api_keys {
         writes.push(ApiKeyRecord::revoke_all(account.id, now));
     }
-    stepup::commit_with(state, Some(grant), writes).await?;
+    stepup::commit_with(ctx, Some(grant), writes).await?;
     Ok(())
 }
 
 /// Deletes the account (step-up `account.delete`): sessions, factors, codes and devices go in one
 /// transaction; the security events stay, and hold no secrets.
 pub async fn delete_account(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
 ) -> DomainResult<()> {
-    let account = crate::sessions::account_of(state, who).await?;
-    let team_writes = crate::teams::leave_all(state, account.id).await?;
-    let grant = stepup::require(state, who, Action::ACCOUNT_DELETE).await?;
+    let account = crate::sessions::account_of(ctx, who).await?;
+    let team_writes = crate::teams::leave_all(ctx, account.id).await?;
+    let grant = stepup::require(ctx, who, Action::ACCOUNT_DELETE).await?;
     // the teams' guards run first, while the account's memberships are still there
     let mut writes = team_writes;
     writes.extend([
         event(
-            state,
+            ctx,
             EventKind::AccountDeleted,
             Some(account.id),
             client,
             json!({}),
         )
         .write(),
-        notice(state, &account, Notice::AccountDeleted, client)?.write(),
-        state.store.delete_account(account.id),
+        notice(ctx, &account, Notice::AccountDeleted, client)?.write(),
+        ctx.store.delete_account(account.id),
     ]);
     let deletion = writes.len() - 1;
-    match stepup::commit_with(state, Some(grant), writes).await? {
+    match stepup::commit_with(ctx, Some(grant), writes).await? {
         BatchOutcome::Committed => {}
         // deleted meanwhile by a parallel request
         BatchOutcome::GuardFailed(i) if i == deletion => return Err(DomainError::InvalidToken),

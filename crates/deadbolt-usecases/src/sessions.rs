@@ -40,7 +40,7 @@ const REFRESH_PREFIX: &str = "rt_";
 
 /// Starts a session for an account that just proved itself with `methods`.
 pub async fn start(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     methods: &[AuthMethod],
@@ -48,37 +48,37 @@ pub async fn start(
     extra: Vec<deadbolt_store::Write>,
     enrollment_only: bool,
 ) -> DomainResult<IssuedTokens> {
-    let (mut session, refresh, _) = prepare(state, client, account, methods);
+    let (mut session, refresh, _) = prepare(ctx, client, account, methods);
     session.enrollment_only = enrollment_only;
-    let hash = state.keys.hasher().hash_token(&refresh);
+    let hash = ctx.keys.hasher().hash_token(&refresh);
     let mut writes = session.writes(&hash.0);
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(extra);
-    state.commit(writes).await?;
-    issue(state, &session, refresh, session.created_at)
+    ctx.commit(writes).await?;
+    issue(ctx, &session, refresh, session.created_at)
 }
 
 /// A new session and the writes that store it, for a caller to commit with its own writes.
 pub fn prepare(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     methods: &[AuthMethod],
 ) -> (SessionRecord, Secret, Vec<deadbolt_store::Write>) {
-    prepare_limited(state, client, account, methods, false)
+    prepare_limited(ctx, client, account, methods, false)
 }
 
 /// As [`prepare`], for a session that may be limited to enrolling a second factor.
 pub fn prepare_limited(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     methods: &[AuthMethod],
     enrollment_only: bool,
 ) -> (SessionRecord, Secret, Vec<deadbolt_store::Write>) {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let session = SessionRecord {
-        id: Sid::generate_ordered(state.rng.as_ref(), now),
+        id: Sid::generate_ordered(ctx.rng.as_ref(), now),
         account_id: account.id,
         created_at: now,
         last_active_at: now,
@@ -90,33 +90,33 @@ pub fn prepare_limited(
         user_agent: client.user_agent.clone(),
         enrollment_only,
     };
-    let refresh = token::generate(REFRESH_PREFIX, state.rng.as_ref());
-    let hash = state.keys.hasher().hash_token(&refresh);
+    let refresh = token::generate(REFRESH_PREFIX, ctx.rng.as_ref());
+    let hash = ctx.keys.hasher().hash_token(&refresh);
     let writes = session.writes(&hash.0);
     (session, refresh, writes)
 }
 
 /// Signs the access token of a stored session.
 pub fn issue(
-    state: &Context,
+    ctx: &Context,
     session: &SessionRecord,
     refresh_token: Secret,
     now: OffsetDateTime,
 ) -> DomainResult<IssuedTokens> {
-    let ttl = state.config.session.access_ttl();
+    let ttl = ctx.config.session.access_ttl();
     let claims = AccessClaims {
-        iss: state.config.server.public_url.clone(),
+        iss: ctx.config.server.public_url.clone(),
         sub: session.account_id,
-        aud: state.config.server.public_url.clone(),
+        aud: ctx.config.server.public_url.clone(),
         iat: now.unix_timestamp(),
         exp: (now + ttl).unix_timestamp(),
-        jti: deadbolt_core::ids::EventId::generate(state.rng.as_ref()).0,
+        jti: deadbolt_core::ids::EventId::generate(ctx.rng.as_ref()).0,
         sid: session.id,
         auth_time: session.auth_time.unix_timestamp(),
         amr: session.amr.clone(),
         acr: session.acr.clone(),
     };
-    let access_token = jwt::sign(&state.keys, &claims)
+    let access_token = jwt::sign(&ctx.keys, &claims)
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("signing: {e}")))?;
     Ok(IssuedTokens {
         access_token,
@@ -131,20 +131,20 @@ pub fn issue(
 /// somewhere: the session ends, for the thief and the owner alike. From a place policy does not
 /// allow the account's roles, the exchange is refused as a sign-in would be.
 pub async fn refresh(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     presented: Secret,
 ) -> DomainResult<IssuedTokens> {
     if !presented.expose().starts_with(REFRESH_PREFIX) || presented.expose().len() > 128 {
         return Err(DomainError::InvalidToken);
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     // a token hashed under a retired key is found until that key's end, and its successor is
     // hashed under the live one
     let mut found = None;
-    for k in state.keys.hashing().verifying(now) {
+    for k in ctx.keys.hashing().verifying(now) {
         let hash = k.hasher.hash_token(&presented);
-        if let Some(hit) = state.store.refresh_token(&hash.0).await? {
+        if let Some(hit) = ctx.store.refresh_token(&hash.0).await? {
             found = Some((hash, hit));
             break;
         }
@@ -152,58 +152,53 @@ pub async fn refresh(
     let Some((hash, (sid, used))) = found else {
         return Err(DomainError::InvalidToken);
     };
-    let session = state
+    let session = ctx
         .store
         .session(sid)
         .await?
         .ok_or(DomainError::InvalidToken)?;
-    match decide_refresh(
-        &state.config.session,
-        Some(used),
-        Some(&session.times()),
-        now,
-    ) {
+    match decide_refresh(&ctx.config.session, Some(used), Some(&session.times()), now) {
         RefreshDecision::Rotate => {
-            crate::risk::ensure_session_location_allowed(state, client, &session).await?;
-            let next = token::generate(REFRESH_PREFIX, state.rng.as_ref());
-            let next_hash = state.keys.hasher().hash_token(&next);
+            crate::risk::ensure_session_location_allowed(ctx, client, &session).await?;
+            let next = token::generate(REFRESH_PREFIX, ctx.rng.as_ref());
+            let next_hash = ctx.keys.hasher().hash_token(&next);
             let refreshed = event(
-                state,
+                ctx,
                 EventKind::TokenRefreshed,
                 Some(session.account_id),
                 client,
                 json!({"session_id": sid}),
             );
-            match state
+            match ctx
                 .store
                 .rotate_refresh(sid, &hash.0, &next_hash.0, now, refreshed)
                 .await?
             {
-                RefreshOutcome::Rotated => issue(state, &session, next, now),
+                RefreshOutcome::Rotated => issue(ctx, &session, next, now),
                 // lost a race with another presentation of the same token: that is reuse too
-                RefreshOutcome::AlreadyUsed => Err(reuse_detected(state, client, &session).await),
+                RefreshOutcome::AlreadyUsed => Err(reuse_detected(ctx, client, &session).await),
             }
         }
-        RefreshDecision::ReuseDetected => Err(reuse_detected(state, client, &session).await),
+        RefreshDecision::ReuseDetected => Err(reuse_detected(ctx, client, &session).await),
         RefreshDecision::Refuse => Err(DomainError::InvalidToken),
     }
 }
 
 async fn reuse_detected(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     session: &SessionRecord,
 ) -> DomainError {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let reused = event(
-        state,
+        ctx,
         EventKind::RefreshTokenReused,
         Some(session.account_id),
         client,
         json!({"session_id": session.id}),
     );
     tracing::warn!(session_id = %session.id, "refresh token reused; session revoked");
-    match state
+    match ctx
         .store
         .revoke_session(session.account_id, session.id, now, reused)
         .await
@@ -215,17 +210,17 @@ async fn reuse_detected(
 
 /// The caller behind an access token: signature, issuer, audience and expiry hold, and the
 /// session is still live (not revoked, not idle, within its absolute lifetime).
-pub async fn authenticate(state: &Context, token: &str) -> DomainResult<Principal> {
-    let now = state.clock.now();
-    let url = &state.config.server.public_url;
+pub async fn authenticate(ctx: &Context, token: &str) -> DomainResult<Principal> {
+    let now = ctx.clock.now();
+    let url = &ctx.config.server.public_url;
     let claims =
-        jwt::verify(&state.keys, token, url, url, now).map_err(|_| DomainError::InvalidToken)?;
-    let session = state
+        jwt::verify(&ctx.keys, token, url, url, now).map_err(|_| DomainError::InvalidToken)?;
+    let session = ctx
         .store
         .session(claims.sid)
         .await?
         .ok_or(DomainError::InvalidToken)?;
-    if session.account_id != claims.sub || !state.config.session.is_live(&session.times(), now) {
+    if session.account_id != claims.sub || !ctx.config.session.is_live(&session.times(), now) {
         return Err(DomainError::InvalidToken);
     }
     Ok(Principal { claims, session })
@@ -234,11 +229,11 @@ pub async fn authenticate(state: &Context, token: &str) -> DomainResult<Principa
 /// Gives the caller's session a new id, ending the old one, after a privilege change (a
 /// step-up, a new password): an identifier seen or planted before the change is worth nothing
 /// after it. The new id; None when the session ended meanwhile.
-pub async fn renew(state: &Context, who: &Principal) -> DomainResult<Option<SessionId>> {
-    let now = state.clock.now();
-    let fresh = SessionId::generate_ordered(state.rng.as_ref(), now);
+pub async fn renew(ctx: &Context, who: &Principal) -> DomainResult<Option<SessionId>> {
+    let now = ctx.clock.now();
+    let fresh = SessionId::generate_ordered(ctx.rng.as_ref(), now);
     Ok(
-        match state
+        match ctx
             .commit(deadbolt_store::renew_session(who.session.id, fresh, now))
             .await?
         {
@@ -249,51 +244,47 @@ pub async fn renew(state: &Context, who: &Principal) -> DomainResult<Option<Sess
 }
 
 /// Ends the caller's session.
-pub async fn logout(state: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
+pub async fn logout(ctx: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
     let e = event(
-        state,
+        ctx,
         EventKind::LoggedOut,
         Some(who.session.account_id),
         client,
         json!({"session_id": who.session.id}),
     );
-    state
-        .store
-        .revoke_session(who.session.account_id, who.session.id, state.clock.now(), e)
+    ctx.store
+        .revoke_session(who.session.account_id, who.session.id, ctx.clock.now(), e)
         .await?;
     Ok(())
 }
 
 /// The caller's live sessions, newest first.
-pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<SessionRecord>> {
-    let now = state.clock.now();
-    let all = state
-        .store
-        .unrevoked_sessions(who.session.account_id)
-        .await?;
+pub async fn list(ctx: &Context, who: &Principal) -> DomainResult<Vec<SessionRecord>> {
+    let now = ctx.clock.now();
+    let all = ctx.store.unrevoked_sessions(who.session.account_id).await?;
     Ok(all
         .into_iter()
-        .filter(|s| state.config.session.is_live(&s.times(), now))
+        .filter(|s| ctx.config.session.is_live(&s.times(), now))
         .collect())
 }
 
 /// Ends one of the caller's sessions; `NotFound` for anything not theirs or already ended.
 pub async fn revoke(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: SessionId,
 ) -> DomainResult<()> {
     let e = event(
-        state,
+        ctx,
         EventKind::SessionRevoked,
         Some(who.session.account_id),
         client,
         json!({"session_id": id}),
     );
-    if state
+    if ctx
         .store
-        .revoke_session(who.session.account_id, id, state.clock.now(), e)
+        .revoke_session(who.session.account_id, id, ctx.clock.now(), e)
         .await?
     {
         Ok(())
@@ -303,9 +294,8 @@ pub async fn revoke(
 }
 
 /// The caller's account; gone (deleted meanwhile) is an invalid token.
-pub async fn account_of(state: &Context, who: &Principal) -> DomainResult<Account> {
-    state
-        .store
+pub async fn account_of(ctx: &Context, who: &Principal) -> DomainResult<Account> {
+    ctx.store
         .account_by_id(who.session.account_id)
         .await?
         .ok_or(DomainError::InvalidToken)

@@ -21,8 +21,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 /// How long a grant for an action lasts, by the policy in force.
-fn rule_for(state: &Context, action: &Action) -> StepUpRule {
-    state.policy.get().step_up.rule_for(action).timing()
+fn rule_for(ctx: &Context, action: &Action) -> StepUpRule {
+    ctx.policy.get().step_up.rule_for(action).timing()
 }
 
 /// The use of the caller's open grant for an action: committed with the action's own writes,
@@ -35,24 +35,24 @@ pub struct GrantUse {
 }
 
 /// The caller's open grant for `action`, or 401 `insufficient_user_authentication`.
-pub async fn require(state: &Context, who: &Principal, action: &str) -> DomainResult<GrantUse> {
-    require_on(state, who, action, None).await
+pub async fn require(ctx: &Context, who: &Principal, action: &str) -> DomainResult<GrantUse> {
+    require_on(ctx, who, action, None).await
 }
 
 /// The caller's open grant for `action` on `target` (a grant for another target, or none, does
 /// not serve), or 401 `insufficient_user_authentication` naming both.
 pub async fn require_on(
-    state: &Context,
+    ctx: &Context,
     who: &Principal,
     action: &str,
     target: Option<&str>,
 ) -> DomainResult<GrantUse> {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let needed = || DomainError::StepUpRequired {
         action: action.to_owned(),
         target: target.map(str::to_owned),
     };
-    let Some(grant) = state
+    let Some(grant) = ctx
         .store
         .open_grant(who.session.id, action, target, now)
         .await?
@@ -71,23 +71,23 @@ pub async fn require_on(
 /// session's last password or factor check (its sign-in, or a step-up) is recent; otherwise the
 /// caller's open grant for `action`, or 401 `insufficient_user_authentication`.
 pub async fn require_recent(
-    state: &Context,
+    ctx: &Context,
     who: &Principal,
     action: &str,
 ) -> DomainResult<Option<GrantUse>> {
     // an open grant is spent either way: left open, a password-only grant would outlive the
     // factor this request may turn on
-    match require(state, who, action).await {
+    match require(ctx, who, action).await {
         Ok(grant) => return Ok(Some(grant)),
         Err(DomainError::StepUpRequired { .. }) => {}
         Err(e) => return Err(e),
     }
-    let now = state.clock.now();
-    let policy = state.config.session;
+    let now = ctx.clock.now();
+    let policy = ctx.config.session;
     if policy.is_recent(who.session.auth_time, now) {
         return Ok(None);
     }
-    let stepped_up = state.store.last_step_up_check(who.session.id).await?;
+    let stepped_up = ctx.store.last_step_up_check(who.session.id).await?;
     if stepped_up.is_some_and(|at| policy.is_recent(at, now)) {
         return Ok(None);
     }
@@ -100,16 +100,16 @@ pub async fn require_recent(
 /// Commits `writes` with the use of `grant` (when there is one) first. The outcome's guard
 /// indexes are those of `writes`.
 pub async fn commit_with(
-    state: &Context,
+    ctx: &Context,
     grant: Option<GrantUse>,
     writes: Vec<Write>,
 ) -> DomainResult<BatchOutcome> {
     let Some(grant) = grant else {
-        return Ok(state.commit(writes).await?);
+        return Ok(ctx.commit(writes).await?);
     };
     let mut all = vec![grant.write];
     all.extend(writes);
-    match state.commit(all).await? {
+    match ctx.commit(all).await? {
         BatchOutcome::Committed => Ok(BatchOutcome::Committed),
         BatchOutcome::GuardFailed(0) => Err(DomainError::StepUpRequired {
             action: grant.action,
@@ -125,28 +125,28 @@ pub async fn commit_with(
 /// 429 `mfa_locked`. A place in the hash pool is taken first, so a full pool (503) costs no
 /// guess.
 pub(crate) async fn check_password(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     password: Secret,
 ) -> DomainResult<bool> {
-    let slot = state.hash_pool.reserve()?;
+    let slot = ctx.hash_pool.reserve()?;
     let bucket = Bucket {
         key: format!("stepup:password:{}", account.id),
-        policy: state.policy.get().lockout.account_throttle(),
+        policy: ctx.policy.get().lockout.account_throttle(),
     };
-    let reserved = attempts::reserve(state, vec![bucket])
+    let reserved = attempts::reserve(ctx, vec![bucket])
         .await?
         .map_err(|full| DomainError::MfaLocked {
             retry_after: full.retry_after,
         })?;
-    let hasher = state.passwords.clone();
+    let hasher = ctx.passwords.clone();
     let stored = account.password_hash.clone();
-    state.metrics.password_verifications.inc();
+    ctx.metrics.password_verifications.inc();
     let matched = slot
         .run(move || hasher.verify(&password, stored.as_ref()))
         .await?;
     if matched {
-        reserved.give_back_now(state).await?;
+        reserved.give_back_now(ctx).await?;
     } else {
         reserved.keep();
     }
@@ -170,13 +170,13 @@ pub enum Begin {
 /// Opens a step-up for `action` (on `target`, when the action names one thing), or says that
 /// an open grant already serves.
 pub async fn begin(
-    state: &Context,
+    ctx: &Context,
     who: &Principal,
     action: Action,
     target: Option<String>,
 ) -> DomainResult<Begin> {
-    let now = state.clock.now();
-    if let Some(mut grant) = state
+    let now = ctx.clock.now();
+    if let Some(mut grant) = ctx
         .store
         .open_grant(who.session.id, action.as_str(), target.as_deref(), now)
         .await?
@@ -185,28 +185,24 @@ pub async fn begin(
         // spent by asking; the guarded call (or the app, by the token's jti) spends it.
         if let (false, Some(_)) = (grant.one_shot, grant.sliding_seconds) {
             if let Some(until) = grant.after_use(now) {
-                if state.store.use_grant(grant.id, now, Some(until)).await? {
+                if ctx.store.use_grant(grant.id, now, Some(until)).await? {
                     grant.expires_at = until;
                 }
             }
         }
-        let step_up_token = token_for(state, who, &grant)?;
+        let step_up_token = token_for(ctx, who, &grant)?;
         return Ok(Begin::Satisfied {
             action,
             step_up_token,
             expires_at: grant.expires_at,
         });
     }
-    let account = crate::sessions::account_of(state, who).await?;
-    let (methods, password) = offered(state, &account, &action).await?;
-    let (challenge_token, mut challenge) = challenge::open(
-        state,
-        &account,
-        Purpose::StepUp(action),
-        Some(who.session.id),
-    );
+    let account = crate::sessions::account_of(ctx, who).await?;
+    let (methods, password) = offered(ctx, &account, &action).await?;
+    let (challenge_token, mut challenge) =
+        challenge::open(ctx, &account, Purpose::StepUp(action), Some(who.session.id));
     challenge.target = target;
-    state.commit(vec![challenge.insert()]).await?;
+    ctx.commit(vec![challenge.insert()]).await?;
     Ok(Begin::Challenge {
         challenge_token,
         methods: if password { vec![] } else { methods },
@@ -217,13 +213,13 @@ pub async fn begin(
 /// The methods that can satisfy `action` for `account` (primary first), and whether the
 /// account has none, so that its password serves instead.
 pub async fn offered(
-    state: &Context,
+    ctx: &Context,
     account: &deadbolt_core::account::Account,
     action: &Action,
 ) -> DomainResult<(Vec<MethodRecord>, bool)> {
-    let all_methods = state.store.methods_of(account.id).await?;
+    let all_methods = ctx.store.methods_of(account.id).await?;
     let password = !challenge::is_enabled(&all_methods);
-    let methods = Purpose::StepUp(action.clone()).choices(state, account, all_methods);
+    let methods = Purpose::StepUp(action.clone()).choices(ctx, account, all_methods);
     Ok((methods, password))
 }
 
@@ -240,22 +236,22 @@ pub struct Satisfied {
 }
 
 pub async fn verify(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     challenge_token: Secret,
     answer: StepUpFactor,
 ) -> DomainResult<Satisfied> {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let pending =
-        challenge::pending(state, &challenge_token, Answering::StepUp(who.session.id)).await?;
+        challenge::pending(ctx, &challenge_token, Answering::StepUp(who.session.id)).await?;
     let Purpose::StepUp(action) = &pending.purpose else {
         return Err(DomainError::MfaTokenInvalid);
     };
     let (challenge, account) = (&pending.record, &pending.account);
-    let rule = rule_for(state, action);
+    let rule = rule_for(ctx, action);
     let make_grant = |methods: &[AuthMethod]| GrantRecord {
-        id: GrantId::generate(state.rng.as_ref()),
+        id: GrantId::generate(ctx.rng.as_ref()),
         session_id: who.session.id,
         action: action.as_str().to_owned(),
         target: challenge.target.clone(),
@@ -273,19 +269,19 @@ pub async fn verify(
     };
     let grant = match answer {
         StepUpFactor::Factor(input) => {
-            let methods = state.store.methods_of(account.id).await?;
-            factor_policy::ensure_strong_enough(state, action, input.kind(), &methods)?;
-            let proof = factors::check(state, client, &pending, input).await?;
+            let methods = ctx.store.methods_of(account.id).await?;
+            factor_policy::ensure_strong_enough(ctx, action, input.kind(), &methods)?;
+            let proof = factors::check(ctx, client, &pending, input).await?;
             let grant = make_grant(&[AuthMethod::Password, proof.auth]);
             let done = event(
-                state,
+                ctx,
                 EventKind::StepUpSucceeded,
                 Some(account.id),
                 client,
                 json!({"action": action.as_str(), "method_id": proof.method.id}),
             );
             factors::finish(
-                state,
+                ctx,
                 client,
                 &pending,
                 proof,
@@ -295,24 +291,24 @@ pub async fn verify(
             grant
         }
         StepUpFactor::Password(password) => {
-            if challenge::is_enabled(&state.store.methods_of(account.id).await?) {
+            if challenge::is_enabled(&ctx.store.methods_of(account.id).await?) {
                 return Err(DomainError::InvalidRequest(
                     "this account has a second factor: step up with it".into(),
                 ));
             }
-            let matched = check_password(state, account, password).await?;
+            let matched = check_password(ctx, account, password).await?;
             if !matched {
-                let failures = state.store.challenge_failed(&challenge.token_hash).await?;
+                let failures = ctx.store.challenge_failed(&challenge.token_hash).await?;
                 let e = event(
-                    state,
+                    ctx,
                     EventKind::StepUpFailed,
                     Some(account.id),
                     client,
                     json!({"action": action.as_str(), "type": "password"}),
                 );
-                state.store.record_event(e).await?;
+                ctx.store.record_event(e).await?;
                 return Err(DomainError::WrongSecondFactor {
-                    attempts_remaining: state
+                    attempts_remaining: ctx
                         .policy
                         .get()
                         .lockout
@@ -322,24 +318,24 @@ pub async fn verify(
             }
             let grant = make_grant(&[AuthMethod::Password]);
             let done = event(
-                state,
+                ctx,
                 EventKind::StepUpSucceeded,
                 Some(account.id),
                 client,
                 json!({"action": action.as_str(), "type": "password"}),
             );
             let writes = vec![
-                challenge.consume(now, state.policy.get().lockout.token_max_failures),
+                challenge.consume(now, ctx.policy.get().lockout.token_max_failures),
                 grant.insert(),
                 done.write(),
             ];
-            if let deadbolt_store::BatchOutcome::GuardFailed(_) = state.commit(writes).await? {
+            if let deadbolt_store::BatchOutcome::GuardFailed(_) = ctx.commit(writes).await? {
                 return Err(DomainError::MfaTokenInvalid);
             }
             grant
         }
     };
-    let step_up_token = token_for(state, who, &grant)?;
+    let step_up_token = token_for(ctx, who, &grant)?;
     Ok(Satisfied {
         action: action.clone(),
         step_up_token,
@@ -347,15 +343,15 @@ pub async fn verify(
     })
 }
 
-fn token_for(state: &Context, who: &Principal, grant: &GrantRecord) -> DomainResult<String> {
-    let url = &state.config.server.public_url;
+fn token_for(ctx: &Context, who: &Principal, grant: &GrantRecord) -> DomainResult<String> {
+    let url = &ctx.config.server.public_url;
     let claims = StepUpClaims {
         iss: url.clone(),
         aud: jwt::step_up_audience(url),
         sub: who.session.account_id,
         sid: who.session.id,
         action: grant.action.clone(),
-        iat: state.clock.now().unix_timestamp(),
+        iat: ctx.clock.now().unix_timestamp(),
         exp: grant.expires_at.unix_timestamp(),
         // the grant's id: an app that spends one-shot tokens by jti spends the grant once
         jti: grant.id.0,
@@ -364,6 +360,6 @@ fn token_for(state: &Context, who: &Principal, grant: &GrantRecord) -> DomainRes
         acr: grant.acr.clone(),
         target: grant.target.clone(),
     };
-    jwt::sign_step_up(&state.keys, &claims)
+    jwt::sign_step_up(&ctx.keys, &claims)
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("signing: {e}")))
 }

@@ -45,43 +45,42 @@ pub struct Team {
 }
 
 pub async fn create(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     name: &str,
 ) -> DomainResult<TeamRecord> {
     let name = team::check_name(name)?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let record = TeamRecord {
-        id: TeamId::generate(state.rng.as_ref()),
+        id: TeamId::generate(ctx.rng.as_ref()),
         name,
         created_at: now,
     };
     let owner = who.session.account_id;
     let created = event(
-        state,
+        ctx,
         EventKind::TeamCreated,
         Some(owner),
         client,
         json!({"team_id": record.id, "name": record.name}),
     );
-    state
-        .commit(vec![
-            record.insert(),
-            team_writes::add(record.id, owner, TeamRole::Owner, now),
-            created.write(),
-        ])
-        .await?;
+    ctx.commit(vec![
+        record.insert(),
+        team_writes::add(record.id, owner, TeamRole::Owner, now),
+        created.write(),
+    ])
+    .await?;
     Ok(record)
 }
 
 /// The caller's teams, each with its members.
-pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<Team>> {
+pub async fn list(ctx: &Context, who: &Principal) -> DomainResult<Vec<Team>> {
     let mut out = Vec::new();
-    let now = state.clock.now();
-    for team in state.store.teams_of(who.session.account_id).await? {
-        let members = state.store.members_of(team.id).await?;
-        let invitations = state.store.invitations_of_team(team.id, now).await?;
+    let now = ctx.clock.now();
+    for team in ctx.store.teams_of(who.session.account_id).await? {
+        let members = ctx.store.members_of(team.id).await?;
+        let invitations = ctx.store.invitations_of_team(team.id, now).await?;
         out.push(Team {
             team,
             members,
@@ -92,19 +91,16 @@ pub async fn list(state: &Context, who: &Principal) -> DomainResult<Vec<Team>> {
 }
 
 /// One of the caller's teams; a team the caller is not in does not exist for them.
-pub async fn get(state: &Context, who: &Principal, id: TeamId) -> DomainResult<Team> {
-    let team = state.store.team(id).await?.ok_or(DomainError::NotFound)?;
-    let members = state.store.members_of(id).await?;
+pub async fn get(ctx: &Context, who: &Principal, id: TeamId) -> DomainResult<Team> {
+    let team = ctx.store.team(id).await?.ok_or(DomainError::NotFound)?;
+    let members = ctx.store.members_of(id).await?;
     if !members
         .iter()
         .any(|m| m.account_id == who.session.account_id)
     {
         return Err(DomainError::NotFound);
     }
-    let invitations = state
-        .store
-        .invitations_of_team(id, state.clock.now())
-        .await?;
+    let invitations = ctx.store.invitations_of_team(id, ctx.clock.now()).await?;
     Ok(Team {
         team,
         members,
@@ -121,7 +117,7 @@ struct Allowed {
 
 /// The caller's role in the team, which must allow the change; then the step-up.
 async fn authorise(
-    state: &Context,
+    ctx: &Context,
     who: &Principal,
     team: &Team,
     from: Option<TeamRole>,
@@ -142,7 +138,7 @@ async fn authorise(
             "only owners manage owners, and owners and admins manage members",
         ));
     }
-    let grant = stepup::require(state, who, Action::TEAM_MANAGE).await?;
+    let grant = stepup::require(ctx, who, Action::TEAM_MANAGE).await?;
     Ok(Allowed {
         grant,
         actor_role: (!leaving).then_some(actor),
@@ -153,14 +149,14 @@ async fn authorise(
 /// a guard that the caller still has the role the change was judged by: roles read before the
 /// lock may have changed since.
 async fn commit_change(
-    state: &Context,
+    ctx: &Context,
     who: &Principal,
     allowed: Allowed,
     team: TeamId,
     change: Write,
     recorded: Vec<Write>,
 ) -> DomainResult<BatchOutcome> {
-    let mut writes: Vec<Write> = state
+    let mut writes: Vec<Write> = ctx
         .store
         .lock_bucket(&format!("team:{team}"))
         .into_iter()
@@ -170,7 +166,7 @@ async fn commit_change(
     }
     writes.push(change);
     writes.extend(recorded);
-    stepup::commit_with(state, Some(allowed.grant), writes).await
+    stepup::commit_with(ctx, Some(allowed.grant), writes).await
 }
 
 /// Why a guarded change found nothing to change: the team kept its last owner, or someone
@@ -196,7 +192,7 @@ pub struct Invited {
 /// address again renews its invitation. A member's address is refused (`already_member`): the
 /// caller sees the members anyway, so that tells nothing new.
 pub async fn invite(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
@@ -204,20 +200,20 @@ pub async fn invite(
     role: &str,
 ) -> DomainResult<Invited> {
     let role = TeamRole::parse(role)?;
-    let team = get(state, who, id).await?;
-    let allowed = authorise(state, who, &team, None, Some(role), None).await?;
+    let team = get(ctx, who, id).await?;
+    let allowed = authorise(ctx, who, &team, None, Some(role), None).await?;
     let email = Email::parse(email)?;
     if team.members.iter().any(|m| m.email == email.as_str()) {
         return Err(DomainError::AlreadyMember);
     }
     let me = who.session.account_id;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let sent = format!("team_invitations:{me}");
     let policy = ThrottlePolicy {
         max_failures: INVITATIONS_PER_WINDOW,
         window: INVITATION_WINDOW,
     };
-    let seen = state
+    let seen = ctx
         .store
         .failure_window(&sent, policy.window_start(now))
         .await?;
@@ -227,14 +223,14 @@ pub async fn invite(
         });
     }
     let invited = Invited {
-        id: InvitationId::generate(state.rng.as_ref()),
+        id: InvitationId::generate(ctx.rng.as_ref()),
         email: email.as_str().to_owned(),
         role,
         invited_at: now,
         expires_at: now + INVITATION_TTL,
     };
     let recorded = event(
-        state,
+        ctx,
         EventKind::TeamMemberInvited,
         Some(me),
         client,
@@ -242,10 +238,10 @@ pub async fn invite(
     );
     let mut writes = vec![recorded.write(), throttle_writes::count(&sent, now)];
     // only an account that proved it holds the address hears of it, once an hour at most
-    if let Some(account) = state.store.account_by_email(&email).await? {
+    if let Some(account) = ctx.store.account_by_email(&email).await? {
         let quiet = format!("notice:team_invitation:{}", account.id);
-        if account.email_verified && quiet_for_an_hour(state, &quiet).await? {
-            writes.push(notice(state, &account, Notice::TeamInvitation, client)?.write());
+        if account.email_verified && quiet_for_an_hour(ctx, &quiet).await? {
+            writes.push(notice(ctx, &account, Notice::TeamInvitation, client)?.write());
             writes.push(throttle_writes::count(&quiet, now));
         }
     }
@@ -258,7 +254,7 @@ pub async fn invite(
         now,
         invited.expires_at,
     );
-    match commit_change(state, who, allowed, id, change, writes).await? {
+    match commit_change(ctx, who, allowed, id, change, writes).await? {
         BatchOutcome::Committed => Ok(invited),
         BatchOutcome::GuardFailed(_) => Err(refused(TeamRole::Member)),
     }
@@ -267,29 +263,29 @@ pub async fn invite(
 /// Withdraws one of the team's invitations (step-up `team.manage`; the caller's role must
 /// allow giving the invited role).
 pub async fn withdraw(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
     invitation: InvitationId,
 ) -> DomainResult<()> {
-    let team = get(state, who, id).await?;
+    let team = get(ctx, who, id).await?;
     let target = team
         .invitations
         .iter()
         .find(|i| i.id == invitation)
         .cloned()
         .ok_or(DomainError::NotFound)?;
-    let allowed = authorise(state, who, &team, None, Some(target.role), None).await?;
+    let allowed = authorise(ctx, who, &team, None, Some(target.role), None).await?;
     let withdrawn = event(
-        state,
+        ctx,
         EventKind::TeamInvitationWithdrawn,
         Some(who.session.account_id),
         client,
         json!({"team_id": id, "invitation_id": invitation, "email": target.email, "role": target.role.as_str()}),
     );
     let change = invitation_writes::withdraw(id, invitation);
-    match commit_change(state, who, allowed, id, change, vec![withdrawn.write()]).await? {
+    match commit_change(ctx, who, allowed, id, change, vec![withdrawn.write()]).await? {
         BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),
     }
@@ -298,8 +294,8 @@ pub async fn withdraw(
 /// The caller's address, which must be verified: an invitation goes to whoever holds the
 /// address, and an account made with someone else's address (pre-hijacking) must gain nothing,
 /// nor be able to turn down what was meant for the address's owner.
-async fn verified_address(state: &Context, who: &Principal) -> DomainResult<String> {
-    let account = crate::sessions::account_of(state, who).await?;
+async fn verified_address(ctx: &Context, who: &Principal) -> DomainResult<String> {
+    let account = crate::sessions::account_of(ctx, who).await?;
     if !account.email_verified {
         return Err(DomainError::EmailUnverified);
     }
@@ -307,31 +303,28 @@ async fn verified_address(state: &Context, who: &Principal) -> DomainResult<Stri
 }
 
 /// The standing invitations addressed to the caller.
-pub async fn invitations(state: &Context, who: &Principal) -> DomainResult<Vec<InvitationRecord>> {
-    let email = verified_address(state, who).await?;
-    Ok(state
-        .store
-        .invitations_for(&email, state.clock.now())
-        .await?)
+pub async fn invitations(ctx: &Context, who: &Principal) -> DomainResult<Vec<InvitationRecord>> {
+    let email = verified_address(ctx, who).await?;
+    Ok(ctx.store.invitations_for(&email, ctx.clock.now()).await?)
 }
 
 /// Accepts an invitation addressed to the caller: they join with the invited role.
 pub async fn accept(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     invitation: InvitationId,
 ) -> DomainResult<Team> {
-    let email = verified_address(state, who).await?;
-    let now = state.clock.now();
-    let found = state
+    let email = verified_address(ctx, who).await?;
+    let now = ctx.clock.now();
+    let found = ctx
         .store
         .invitation_for(invitation, &email, now)
         .await?
         .ok_or(DomainError::NotFound)?;
     let me = who.session.account_id;
     let team = found.team_id;
-    if state
+    if ctx
         .store
         .members_of(team)
         .await?
@@ -339,19 +332,18 @@ pub async fn accept(
         .any(|m| m.account_id == me)
     {
         // nothing left to accept
-        state
-            .commit(vec![invitation_writes::drop_for(team, &email)])
+        ctx.commit(vec![invitation_writes::drop_for(team, &email)])
             .await?;
         return Err(DomainError::AlreadyMember);
     }
     let accepted = event(
-        state,
+        ctx,
         EventKind::TeamInvitationAccepted,
         Some(me),
         client,
         json!({"team_id": team, "invitation_id": invitation, "role": found.role.as_str(), "invited_by": found.invited_by}),
     );
-    let mut writes: Vec<Write> = state
+    let mut writes: Vec<Write> = ctx
         .store
         .lock_bucket(&format!("team:{team}"))
         .into_iter()
@@ -359,10 +351,10 @@ pub async fn accept(
     writes.push(invitation_writes::take(invitation, &email, found.role, now));
     writes.push(team_writes::add(team, me, found.role, now));
     writes.push(accepted.write());
-    match state.commit(writes).await {
+    match ctx.commit(writes).await {
         // withdrawn, renewed, expired or its inviter lost the right meanwhile
         Ok(BatchOutcome::GuardFailed(_)) => Err(DomainError::NotFound),
-        Ok(BatchOutcome::Committed) => get(state, who, team).await,
+        Ok(BatchOutcome::Committed) => get(ctx, who, team).await,
         Err(StoreError::Conflict) => Err(DomainError::AlreadyMember),
         Err(e) => Err(e.into()),
     }
@@ -370,25 +362,25 @@ pub async fn accept(
 
 /// Declines an invitation addressed to the caller: it is gone.
 pub async fn decline(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     invitation: InvitationId,
 ) -> DomainResult<()> {
-    let email = verified_address(state, who).await?;
-    let found = state
+    let email = verified_address(ctx, who).await?;
+    let found = ctx
         .store
-        .invitation_for(invitation, &email, state.clock.now())
+        .invitation_for(invitation, &email, ctx.clock.now())
         .await?
         .ok_or(DomainError::NotFound)?;
     let declined = event(
-        state,
+        ctx,
         EventKind::TeamInvitationDeclined,
         Some(who.session.account_id),
         client,
         json!({"team_id": found.team_id, "invitation_id": invitation, "role": found.role.as_str(), "invited_by": found.invited_by}),
     );
-    match state
+    match ctx
         .commit(vec![
             invitation_writes::decline(invitation, &email),
             declined.write(),
@@ -410,7 +402,7 @@ fn member(team: &Team, account: AccountId) -> DomainResult<MemberRecord> {
 }
 
 pub async fn change_role(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
@@ -418,10 +410,10 @@ pub async fn change_role(
     role: &str,
 ) -> DomainResult<MemberRecord> {
     let role = TeamRole::parse(role)?;
-    let team = get(state, who, id).await?;
+    let team = get(ctx, who, id).await?;
     let target = member(&team, account)?;
     let allowed = authorise(
-        state,
+        ctx,
         who,
         &team,
         Some(target.role),
@@ -430,38 +422,38 @@ pub async fn change_role(
     )
     .await?;
     let changed = event(
-        state,
+        ctx,
         EventKind::TeamMemberChanged,
         Some(who.session.account_id),
         client,
         json!({"team_id": id, "account_id": account, "from": target.role.as_str(), "to": role.as_str()}),
     );
     let change = team_writes::set_role(id, account, target.role, role);
-    match commit_change(state, who, allowed, id, change, vec![changed.write()]).await? {
+    match commit_change(ctx, who, allowed, id, change, vec![changed.write()]).await? {
         BatchOutcome::Committed => Ok(MemberRecord { role, ..target }),
         BatchOutcome::GuardFailed(_) => Err(refused(target.role)),
     }
 }
 
 pub async fn remove_member(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: TeamId,
     account: AccountId,
 ) -> DomainResult<()> {
-    let team = get(state, who, id).await?;
+    let team = get(ctx, who, id).await?;
     let target = member(&team, account)?;
-    let allowed = authorise(state, who, &team, Some(target.role), None, Some(account)).await?;
+    let allowed = authorise(ctx, who, &team, Some(target.role), None, Some(account)).await?;
     let removed = event(
-        state,
+        ctx,
         EventKind::TeamMemberRemoved,
         Some(who.session.account_id),
         client,
         json!({"team_id": id, "account_id": account, "role": target.role.as_str()}),
     );
     let change = team_writes::remove(id, account, target.role);
-    match commit_change(state, who, allowed, id, change, vec![removed.write()]).await? {
+    match commit_change(ctx, who, allowed, id, change, vec![removed.write()]).await? {
         BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(_) => Err(refused(target.role)),
     }
@@ -471,11 +463,11 @@ pub async fn remove_member(
 /// per team, its lock, a guard that the team keeps an owner once the account leaves (or keeps
 /// nobody), and the team's deletion if the account was alone in it. A failed guard means the
 /// account is the last owner of a team with others (`last_owner`: hand it over first).
-pub async fn leave_all(state: &Context, account: AccountId) -> DomainResult<Vec<Write>> {
-    let teams = state.store.teams_of(account).await?;
+pub async fn leave_all(ctx: &Context, account: AccountId) -> DomainResult<Vec<Write>> {
+    let teams = ctx.store.teams_of(account).await?;
     let mut writes = Vec::new();
     for team in &teams {
-        writes.extend(state.store.lock_bucket(&format!("team:{}", team.id)));
+        writes.extend(ctx.store.lock_bucket(&format!("team:{}", team.id)));
     }
     for team in &teams {
         writes.push(team_writes::survives_leaving(team.id, account));

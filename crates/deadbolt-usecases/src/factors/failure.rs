@@ -28,19 +28,19 @@ pub(super) struct Miss<'a> {
 
 /// Counts a wrong code everywhere it counts, records and tells what must be told, and answers.
 pub(super) async fn fail(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
     miss: Miss<'_>,
 ) -> DomainError {
-    match count_failure(state, client, account, challenge, miss).await {
+    match count_failure(ctx, client, account, challenge, miss).await {
         Ok(e) | Err(e) => e,
     }
 }
 
 async fn count_failure(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
@@ -52,14 +52,14 @@ async fn count_failure(
         replay,
         extra,
     } = miss;
-    let now = state.clock.now();
-    let limits = state.policy.get().lockout;
+    let now = ctx.clock.now();
+    let limits = ctx.policy.get().lockout;
     let cap = limits.authenticator_max_failures;
     // Counted only while the account is under its limit, in one transaction serialised per
     // bucket: past the limit the attempt is refused as locked, and whether the code was right
     // is never told. A replay is a right code used twice: someone saw a code, nobody is
     // guessing the authenticator, so it does not count against the authenticator.
-    let mut writes: Vec<Write> = state.store.lock_bucket(key).into_iter().collect();
+    let mut writes: Vec<Write> = ctx.store.lock_bucket(key).into_iter().collect();
     writes.push(throttle_writes::failure_within_limit(
         key,
         now,
@@ -71,8 +71,8 @@ async fn count_failure(
         writes.push(method_writes::guess_failed(method.id, now, cap));
     }
     writes.extend(extra);
-    if let BatchOutcome::GuardFailed(_) = state.commit(writes).await? {
-        let retry_after = challenge::lock_wait(state, key, policy)
+    if let BatchOutcome::GuardFailed(_) = ctx.commit(writes).await? {
+        let retry_after = challenge::lock_wait(ctx, key, policy)
             .await?
             .unwrap_or(policy.window.whole_seconds());
         return Ok(DomainError::MfaLocked { retry_after });
@@ -85,7 +85,7 @@ async fn count_failure(
     };
     let detail = json!({"method_id": method.id, "type": method.kind.as_str(), "purpose": challenge.purpose, "replay": replay});
     let mut events = vec![event(
-        state,
+        ctx,
         EventKind::MfaChallengeFailed,
         Some(account.id),
         client,
@@ -94,47 +94,42 @@ async fn count_failure(
     let mut mails = Vec::new();
     if replay {
         events.push(event(
-            state,
+            ctx,
             EventKind::MfaReplayRefused,
             Some(account.id),
             client,
             json!({"method_id": method.id}),
         ));
-        mails.push(notice(state, account, Notice::ReplayRefused, client)?);
+        mails.push(notice(ctx, account, Notice::ReplayRefused, client)?);
     }
     if !replay && run == cap && method.disabled_at.is_none() {
         events.push(event(
-            state,
+            ctx,
             EventKind::AuthenticatorDisabled,
             Some(account.id),
             client,
             json!({"method_id": method.id}),
         ));
-        mails.push(notice(
-            state,
-            account,
-            Notice::AuthenticatorDisabled,
-            client,
-        )?);
+        mails.push(notice(ctx, account, Notice::AuthenticatorDisabled, client)?);
     }
-    let seen = state
+    let seen = ctx
         .store
         .failure_window(key, policy.window_start(now))
         .await?;
     if seen.count == policy.max_failures {
         // this failure closed the lock: record it and tell the user, once
         events.push(event(
-            state,
+            ctx,
             EventKind::MfaLocked,
             Some(account.id),
             client,
             json!({"bucket": key.split(':').nth(1)}),
         ));
-        mails.push(notice(state, account, Notice::Locked, client)?);
+        mails.push(notice(ctx, account, Notice::Locked, client)?);
     }
     let mut writes: Vec<Write> = events.iter().map(EventRecord::write).collect();
     writes.extend(mails.iter().map(SealedMessage::write));
-    state.commit(writes).await?;
+    ctx.commit(writes).await?;
     Ok(DomainError::WrongSecondFactor {
         attempts_remaining: limits.token_max_failures.saturating_sub(failures),
     })

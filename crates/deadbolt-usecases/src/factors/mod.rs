@@ -109,12 +109,12 @@ fn resolve(
 
 /// Checks `input` against a pending challenge, by the rule its purpose brings.
 pub async fn check(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     pending: &Pending,
     input: FactorInput,
 ) -> DomainResult<Proof> {
-    let (proof, ()) = check_with(state, client, pending, input, ()).await?;
+    let (proof, ()) = check_with(ctx, client, pending, input, ()).await?;
     Ok(proof)
 }
 
@@ -122,7 +122,7 @@ pub async fn check(
 /// trip; on SQLite one snapshot too); their results come back with the proof. A failure of
 /// any of them fails the check.
 pub async fn check_with<R: Reads>(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     pending: &Pending,
     input: FactorInput,
@@ -133,13 +133,13 @@ pub async fn check_with<R: Reads>(
         purpose,
         account,
     } = pending;
-    if !challenge::is_live(state, challenge) {
+    if !challenge::is_live(ctx, challenge) {
         return Err(DomainError::MfaTokenInvalid);
     }
-    let now = state.clock.now();
-    let (key, policy) = challenge::failure_bucket(state, account, input.kind());
+    let now = ctx.clock.now();
+    let (key, policy) = challenge::failure_bucket(ctx, account, input.kind());
     // the lock, the methods and their TOTP secrets in one read
-    let ((seen, stored, totp_secrets), extra) = state
+    let ((seen, stored, totp_secrets), extra) = ctx
         .store
         .read_together((
             (
@@ -156,7 +156,7 @@ pub async fn check_with<R: Reads>(
         totp_secrets,
         bucket: (key, policy),
     };
-    let proof = judge(state, client, account, challenge, purpose, input, loaded).await?;
+    let proof = judge(ctx, client, account, challenge, purpose, input, loaded).await?;
     Ok((proof, extra))
 }
 
@@ -173,7 +173,7 @@ struct Loaded {
     reason = "the check's own parts, passed on whole"
 )]
 async fn judge(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
@@ -187,7 +187,7 @@ async fn judge(
         totp_secrets,
         bucket: (key, policy),
     } = loaded;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let kind = input.kind();
     if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
         return Err(DomainError::MfaLocked {
@@ -200,7 +200,7 @@ async fn judge(
         FactorInput::WebAuthn {
             method_id,
             credential,
-        } => Some(crate::webauthn::method_of(state, account.id, credential, *method_id).await?),
+        } => Some(crate::webauthn::method_of(ctx, account.id, credential, *method_id).await?),
         _ => input.method_id(),
     };
     let method = resolve(&methods, kind, named).cloned().ok_or_else(|| {
@@ -211,7 +211,7 @@ async fn judge(
     })?;
     // a kind an administrator took out of `allowed_methods` stops proving anything at once,
     // enrolled or not (an email check is policy's own ask, whatever kinds it allows)
-    if *purpose != Purpose::EmailCheck && !state.policy.get().allows_method(kind.as_str()) {
+    if *purpose != Purpose::EmailCheck && !ctx.policy.get().allows_method(kind.as_str()) {
         return Err(DomainError::FactorNotAllowed(format!(
             "this service no longer accepts {} as a second factor",
             kind.as_str()
@@ -220,7 +220,7 @@ async fn judge(
     match authenticator_gate(
         method.consecutive_failures,
         method.last_failure_at,
-        state.policy.get().lockout.authenticator_max_failures,
+        ctx.policy.get().lockout.authenticator_max_failures,
         now,
     ) {
         AuthenticatorGate::Open => {}
@@ -242,7 +242,7 @@ async fn judge(
                 .ok_or_else(|| {
                     DomainError::Internal(anyhow::anyhow!("TOTP method without a secret"))
                 })?;
-            let (secret, params) = open_totp(state, &rec)?;
+            let (secret, params) = open_totp(ctx, &rec)?;
             let code = clean_code(&code);
             match totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step)) {
                 Some(step) => Ok(Proof {
@@ -262,7 +262,7 @@ async fn judge(
                 None => {
                     let replay = totp::verify(&secret, &params, code.expose(), now, None).is_some();
                     Err(fail(
-                        state,
+                        ctx,
                         client,
                         account,
                         challenge,
@@ -280,14 +280,14 @@ async fn judge(
         FactorInput::RecoveryCode { code } => {
             let normalized = recovery::normalize(code.expose());
             let row = match &normalized {
-                Some(n) => recovery_code(state, account, n).await?,
+                Some(n) => recovery_code(ctx, account, n).await?,
                 None => None,
             };
             // one Argon2 verification whether or not a row was found
             let stored = row.as_ref().map(|r| PasswordHashString(r.hash.clone()));
             let candidate = Secret::new(normalized.unwrap_or_default());
-            let hasher = state.passwords.clone();
-            let matched = state
+            let hasher = ctx.passwords.clone();
+            let matched = ctx
                 .hash_pool
                 .run(move || hasher.verify(&candidate, stored.as_ref()))
                 .await?;
@@ -301,19 +301,19 @@ async fn judge(
                     .chain(clear)
                     .collect(),
                     events: vec![event(
-                        state,
+                        ctx,
                         EventKind::RecoveryCodeUsed,
                         Some(account.id),
                         client,
                         json!({"recovery_code_id": row.id}),
                     )],
-                    mails: vec![notice(state, account, Notice::RecoveryCodeUsed, client)?],
+                    mails: vec![notice(ctx, account, Notice::RecoveryCodeUsed, client)?],
                     auth: AuthMethod::RecoveryCode,
                     method,
                     bucket,
                 }),
                 None => Err(fail(
-                    state,
+                    ctx,
                     client,
                     account,
                     challenge,
@@ -329,7 +329,7 @@ async fn judge(
         }
         FactorInput::SentCode { code, .. } => {
             let what = challenge::challenge_code(method.id, challenge);
-            match codes::compare(state, account, &what, &clean_code(&code)).await? {
+            match codes::compare(ctx, account, &what, &clean_code(&code)).await? {
                 Checked::Right(sent) => Ok(Proof {
                     writes: [
                         sent.consume(now),
@@ -356,13 +356,13 @@ async fn judge(
                         replay: false,
                         extra,
                     };
-                    Err(fail(state, client, account, challenge, miss).await)
+                    Err(fail(ctx, client, account, challenge, miss).await)
                 }
             }
         }
         FactorInput::WebAuthn { credential, .. } => {
             match crate::webauthn::check_second_factor(
-                state,
+                ctx,
                 client,
                 account,
                 challenge,
@@ -391,7 +391,7 @@ async fn judge(
                         replay: false,
                         extra: refused.writes,
                     };
-                    let answer = fail(state, client, account, challenge, miss).await;
+                    let answer = fail(ctx, client, account, challenge, miss).await;
                     Err(answer)
                 }
             }
@@ -402,7 +402,7 @@ async fn judge(
 /// Spends the challenge and the factor together with the caller's writes. Of two racing
 /// successes with the same token or the same TOTP step, exactly one commits.
 pub async fn finish(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     pending: &Pending,
     proof: Proof,
@@ -413,16 +413,16 @@ pub async fn finish(
         account,
         ..
     } = pending;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let (key, policy) = &proof.bucket;
     // The challenge is spent only while the account is not locked, checked in the same
     // transaction (serialised per bucket), so a burst of parallel attempts cannot all pass a
     // lock that each of them read as open.
-    let mut writes: Vec<Write> = state.store.lock_bucket(key).into_iter().collect();
+    let mut writes: Vec<Write> = ctx.store.lock_bucket(key).into_iter().collect();
     let consume_at = writes.len();
     writes.push(challenge.consume_unless_locked(
         now,
-        state.policy.get().lockout.token_max_failures,
+        ctx.policy.get().lockout.token_max_failures,
         key,
         policy.window_start(now),
         policy.max_failures,
@@ -432,17 +432,17 @@ pub async fn finish(
     writes.extend(proof.events.iter().map(EventRecord::write));
     writes.extend(proof.mails.iter().map(SealedMessage::write));
     writes.extend(extra);
-    match state.commit(writes).await? {
+    match ctx.commit(writes).await? {
         BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(i) if i == consume_at => {
-            Err(match challenge::lock_wait(state, key, policy).await? {
+            Err(match challenge::lock_wait(ctx, key, policy).await? {
                 Some(retry_after) => DomainError::MfaLocked { retry_after },
                 None => DomainError::MfaTokenInvalid,
             })
         }
         // the factor was spent by a concurrent request between the check and the commit
         BatchOutcome::GuardFailed(i) if i <= consume_at + factor_guards => Err(fail(
-            state,
+            ctx,
             client,
             account,
             challenge,

@@ -16,12 +16,12 @@ pub fn totp_aad(method: MethodId) -> Vec<u8> {
     format!("deadbolt/totp/{method}").into_bytes()
 }
 
-pub fn open_totp(state: &Context, rec: &TotpRecord) -> DomainResult<(TotpSecret, TotpParams)> {
+pub fn open_totp(ctx: &Context, rec: &TotpRecord) -> DomainResult<(TotpSecret, TotpParams)> {
     let sealed = Sealed {
         nonce: rec.nonce.clone(),
         ciphertext: rec.ciphertext.clone(),
     };
-    let plain = state
+    let plain = ctx
         .master
         .open(&rec.master_key_id, &sealed, &totp_aad(rec.method_id))
         .map_err(DomainError::Internal)?;
@@ -30,7 +30,7 @@ pub fn open_totp(state: &Context, rec: &TotpRecord) -> DomainResult<(TotpSecret,
             .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("stored TOTP algorithm")))?,
         digits: rec.digits,
         period_seconds: rec.period_seconds,
-        skew_steps: state.policy.get().totp.skew_steps,
+        skew_steps: ctx.policy.get().totp.skew_steps,
     };
     Ok((TotpSecret::from_bytes(plain.to_vec()), params))
 }
@@ -48,13 +48,13 @@ pub fn clean_code(code: &Secret) -> Secret {
 /// The account's unused recovery code `normalized` names, under any hashing key still kept (a
 /// code has no end, so it keeps the key it was hashed with until it is spent).
 pub(super) async fn recovery_code(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     normalized: &str,
 ) -> DomainResult<Option<deadbolt_store::RecoveryCodeRecord>> {
-    for k in state.keys.hashing().all() {
+    for k in ctx.keys.hashing().all() {
         let lookup = recovery::lookup_key(&k.hasher, account.id, normalized);
-        if let Some(row) = state.store.recovery_code(&lookup.0).await? {
+        if let Some(row) = ctx.store.recovery_code(&lookup.0).await? {
             return Ok(Some(row).filter(|r| r.account_id == account.id && r.used_at.is_none()));
         }
     }

@@ -48,36 +48,36 @@ struct Enrolment {
 }
 
 async fn start_enrolment(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     kind: MethodKind,
     label: String,
     destination: Option<String>,
 ) -> DomainResult<Enrolment> {
-    let account = account_of(state, who).await?;
+    let account = account_of(ctx, who).await?;
     if label.trim().is_empty() || label.chars().count() > 64 {
         return Err(DomainError::InvalidRequest(
             "label must be 1 to 64 characters".into(),
         ));
     }
-    factor_policy::ensure_allowed(state, kind)?;
+    factor_policy::ensure_allowed(ctx, kind)?;
     // whoever signs up with an address they do not own must gain nothing that survives its
     // owner's claim on it (account pre-hijacking)
     if !account.email_verified {
         return Err(DomainError::EmailUnverified);
     }
-    let under_step_up = challenge::is_enabled(&state.store.methods_of(account.id).await?);
+    let under_step_up = challenge::is_enabled(&ctx.store.methods_of(account.id).await?);
     // With MFA on, every new method needs a step-up; the first one needs a recent sign-in or a
     // step-up, so that a stolen session cannot plant the factor that then locks the owner out.
     let grant = if under_step_up {
-        Some(stepup::require(state, who, Action::MFA_MANAGE).await?)
+        Some(stepup::require(ctx, who, Action::MFA_MANAGE).await?)
     } else {
-        stepup::require_recent(state, who, Action::MFA_MANAGE).await?
+        stepup::require_recent(ctx, who, Action::MFA_MANAGE).await?
     };
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let method = MethodRecord {
-        id: MethodId::generate(state.rng.as_ref()),
+        id: MethodId::generate(ctx.rng.as_ref()),
         account_id: account.id,
         kind,
         label,
@@ -92,7 +92,7 @@ async fn start_enrolment(
         destination,
     };
     let added = event(
-        state,
+        ctx,
         EventKind::MfaMethodAdded,
         Some(account.id),
         client,
@@ -113,7 +113,7 @@ async fn start_enrolment(
 
 /// Starts a TOTP enrolment.
 pub async fn enroll_totp(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     label: Option<String>,
@@ -124,12 +124,12 @@ pub async fn enroll_totp(
         method,
         grant,
         mut writes,
-    } = start_enrolment(state, client, who, MethodKind::Totp, label, None).await?;
-    let secret = TotpSecret::generate(state.rng.as_ref());
-    let params = state.policy.get().totp;
-    let (master_key_id, sealed) = state
+    } = start_enrolment(ctx, client, who, MethodKind::Totp, label, None).await?;
+    let secret = TotpSecret::generate(ctx.rng.as_ref());
+    let params = ctx.policy.get().totp;
+    let (master_key_id, sealed) = ctx
         .master
-        .seal(secret.as_bytes(), &totp_aad(method.id), state.rng.as_ref())
+        .seal(secret.as_bytes(), &totp_aad(method.id), ctx.rng.as_ref())
         .map_err(DomainError::Internal)?;
     let record = TotpRecord {
         method_id: method.id,
@@ -142,11 +142,11 @@ pub async fn enroll_totp(
         last_step: -1,
     };
     writes.push(record.insert());
-    stepup::commit_with(state, grant, writes).await?;
+    stepup::commit_with(ctx, grant, writes).await?;
     let uri = totp::otpauth_uri(
         &secret,
         &params,
-        &state.config.mfa.issuer,
+        &ctx.config.mfa.issuer,
         account.email.as_str(),
     );
     let qr_svg = qr_svg(&uri)?;
@@ -167,7 +167,7 @@ pub struct WebauthnEnrollment {
 /// Starts a security key or passkey enrolment: creation options for the client, and a pending
 /// method that the registration confirms.
 pub async fn enroll_webauthn(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     label: Option<String>,
@@ -178,11 +178,11 @@ pub async fn enroll_webauthn(
         method,
         grant,
         mut writes,
-    } = start_enrolment(state, client, who, MethodKind::WebAuthn, label, None).await?;
+    } = start_enrolment(ctx, client, who, MethodKind::WebAuthn, label, None).await?;
     let (public_key, ceremony) =
-        crate::webauthn::start_registration(state, &account, method.id).await?;
+        crate::webauthn::start_registration(ctx, &account, method.id).await?;
     writes.push(ceremony);
-    stepup::commit_with(state, grant, writes).await?;
+    stepup::commit_with(ctx, grant, writes).await?;
     Ok(WebauthnEnrollment {
         method_id: method.id,
         public_key,
@@ -208,14 +208,14 @@ pub struct CodeEnrollment {
 /// to prove the channel. Email goes to the account's verified address; SMS and voice to
 /// `phone`, or the account's verified number.
 pub async fn enroll_sent_code(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     kind: MethodKind,
     phone: Option<String>,
     label: Option<String>,
 ) -> DomainResult<CodeEnrollment> {
-    let account = account_of(state, who).await?;
+    let account = account_of(ctx, who).await?;
     let (default_label, destination) = match kind {
         MethodKind::Email if !account.email_verified => return Err(DomainError::EmailUnverified),
         MethodKind::Email => ("Email".to_owned(), Some(account.email.as_str().to_owned())),
@@ -252,7 +252,7 @@ pub async fn enroll_sent_code(
         mut writes,
         ..
     } = start_enrolment(
-        state,
+        ctx,
         client,
         who,
         kind,
@@ -262,18 +262,18 @@ pub async fn enroll_sent_code(
     .await?;
     let to = challenge::destination_of(&account, &method)?;
     let what = enrolment_code(method.id);
-    codes::ready_to_send(state, &account, &what, &to)
+    codes::ready_to_send(ctx, &account, &what, &to)
         .await?
         .map_err(codes::refused)?;
-    writes.extend(codes::code_writes(state, &account, client, &what, &to)?);
+    writes.extend(codes::code_writes(ctx, &account, client, &what, &to)?);
     // the send limits' guard is the only guard here: it lost a race with a parallel send
-    if let BatchOutcome::GuardFailed(_) = stepup::commit_with(state, grant, writes).await? {
-        return Err(codes::refusal(state, &account, &what, &to).await?);
+    if let BatchOutcome::GuardFailed(_) = stepup::commit_with(ctx, grant, writes).await? {
+        return Err(codes::refusal(ctx, &account, &what, &to).await?);
     }
     Ok(CodeEnrollment {
         method_id: method.id,
         sent_to: to.masked(),
-        resend_after: state.config.codes.resend_after_seconds,
+        resend_after: ctx.config.codes.resend_after_seconds,
         restricted_notice: kind.is_restricted().then_some(RESTRICTED_NOTICE),
     })
 }
@@ -288,13 +288,13 @@ fn enrolment_code(method: MethodId) -> CodeFor {
 
 /// Sends a new code for a pending email, SMS or voice method, within the resend limits.
 pub async fn resend_enrolment_code(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
 ) -> DomainResult<challenge::CodeSent> {
-    let account = account_of(state, who).await?;
-    let method = state
+    let account = account_of(ctx, who).await?;
+    let method = ctx
         .store
         .methods_of(account.id)
         .await?
@@ -306,12 +306,12 @@ pub async fn resend_enrolment_code(
             "this method is not waiting for a code".into(),
         ));
     }
-    factor_policy::ensure_allowed(state, method.kind)?;
+    factor_policy::ensure_allowed(ctx, method.kind)?;
     let to = challenge::destination_of(&account, &method)?;
-    codes::send(state, client, &account, &enrolment_code(id), &to).await??;
+    codes::send(ctx, client, &account, &enrolment_code(id), &to).await??;
     Ok(challenge::CodeSent {
         sent_to: to.masked(),
-        resend_after: state.config.codes.resend_after_seconds,
+        resend_after: ctx.config.codes.resend_after_seconds,
     })
 }
 
@@ -334,14 +334,14 @@ pub struct Confirmed {
 /// Confirms a pending method with its first code. The first method turns MFA on: it becomes the
 /// primary, and ten recovery codes are made.
 pub async fn confirm(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
     proof: Confirmation,
 ) -> DomainResult<Confirmed> {
-    let account = account_of(state, who).await?;
-    let methods = state.store.methods_of(account.id).await?;
+    let account = account_of(ctx, who).await?;
+    let methods = ctx.store.methods_of(account.id).await?;
     let method = methods
         .iter()
         .find(|m| m.id == id)
@@ -353,16 +353,16 @@ pub async fn confirm(
         ));
     }
     // policy may have changed since the enrolment began
-    factor_policy::ensure_allowed(state, method.kind)?;
-    let now = state.clock.now();
+    factor_policy::ensure_allowed(ctx, method.kind)?;
+    let now = ctx.clock.now();
     let code = match (proof, method.kind) {
         (Confirmation::Credential(credential), MethodKind::WebAuthn) => {
-            let spend = crate::webauthn::finish_registration(state, &account, &method, &credential)
+            let spend = crate::webauthn::finish_registration(ctx, &account, &method, &credential)
                 .await
                 .inspect_err(|_| {
                     tracing::debug!(method_id = %id, "webauthn registration refused");
                 })?;
-            return confirmed(state, client, who, account, methods, method, spend).await;
+            return confirmed(ctx, client, who, account, methods, method, spend).await;
         }
         (Confirmation::Code(_), MethodKind::WebAuthn) => {
             return Err(DomainError::InvalidRequest(
@@ -379,7 +379,7 @@ pub async fn confirm(
     };
     let wrong_code = || {
         event(
-            state,
+            ctx,
             EventKind::VerificationFailed,
             Some(account.id),
             client,
@@ -389,38 +389,34 @@ pub async fn confirm(
     };
     // the writes that spend the code: guards, so of two racing confirmations one wins
     let spend = if method.kind == MethodKind::Totp {
-        let rec = state
-            .store
-            .totp_of(id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        let (secret, params) = open_totp(state, &rec)?;
+        let rec = ctx.store.totp_of(id).await?.ok_or(DomainError::NotFound)?;
+        let (secret, params) = open_totp(ctx, &rec)?;
         let Some(step) = totp::verify(&secret, &params, code.expose(), now, Some(rec.last_step))
         else {
-            state.store.method_failed(id, now, false).await?;
-            state.commit(vec![wrong_code()]).await?;
+            ctx.store.method_failed(id, now, false).await?;
+            ctx.commit(vec![wrong_code()]).await?;
             return Err(DomainError::InvalidCode);
         };
         vec![method_writes::accept_totp_step(id, step)]
     } else {
-        match codes::compare(state, &account, &enrolment_code(id), &code).await? {
+        match codes::compare(ctx, &account, &enrolment_code(id), &code).await? {
             Checked::Right(sent) => vec![sent.consume(now)],
             Checked::Wrong(counted) => {
-                state.commit(vec![counted, wrong_code()]).await?;
+                ctx.commit(vec![counted, wrong_code()]).await?;
                 return Err(DomainError::InvalidCode);
             }
             Checked::Dead => {
-                state.commit(vec![wrong_code()]).await?;
+                ctx.commit(vec![wrong_code()]).await?;
                 return Err(DomainError::InvalidCode);
             }
         }
     };
-    confirmed(state, client, who, account, methods, method, spend).await
+    confirmed(ctx, client, who, account, methods, method, spend).await
 }
 
 /// The rest of a confirmation once the method's proof checked out: `spend` (guards) spends it.
 async fn confirmed(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     account: Account,
@@ -429,17 +425,17 @@ async fn confirmed(
     spend: Vec<Write>,
 ) -> DomainResult<Confirmed> {
     let id = method.id;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let was_enabled = challenge::is_enabled(&methods);
     // a method enrolled while MFA was off must not become a second factor without a step-up
     let grant = if was_enabled && !method.enrolled_under_step_up {
-        Some(stepup::require(state, who, Action::MFA_MANAGE).await?)
+        Some(stepup::require(ctx, who, Action::MFA_MANAGE).await?)
     } else {
         None
     };
     // serialised with removals and turning MFA off (PostgreSQL): a method confirmed while the
     // last other one is removed is not deleted with it
-    let mut writes: Vec<Write> = state
+    let mut writes: Vec<Write> = ctx
         .store
         .lock_bucket(&mfa_bucket(account.id))
         .into_iter()
@@ -447,17 +443,13 @@ async fn confirmed(
     if !was_enabled {
         // Two methods confirmed at once while MFA was off would each make recovery codes:
         // the first to commit turns MFA on, the other fails here and can try again.
-        writes.extend(
-            state
-                .store
-                .lock_bucket(&format!("mfa:enable:{}", account.id)),
-        );
+        writes.extend(ctx.store.lock_bucket(&format!("mfa:enable:{}", account.id)));
         writes.push(method_writes::mfa_still_off(account.id));
     }
     writes.push(method_writes::confirm_method(id, now));
     writes.extend(spend);
     let mut events = vec![event(
-        state,
+        ctx,
         EventKind::MfaMethodConfirmed,
         Some(account.id),
         client,
@@ -466,7 +458,7 @@ async fn confirmed(
     let mut mails: Vec<SealedMessage> = Vec::new();
     let mut recovery_codes = None;
     if !was_enabled {
-        let (codes, rows) = new_recovery_codes(state, account.id).await?;
+        let (codes, rows) = new_recovery_codes(ctx, account.id).await?;
         // a device trusted before MFA was trusted for less than it would now stand in for,
         // and a step-up won with the password alone is worth less than one now needs
         writes.push(deadbolt_store::revoke_all_devices(account.id, now));
@@ -474,26 +466,26 @@ async fn confirmed(
         writes.push(method_writes::delete_recovery_codes(account.id));
         writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
         if !methods.iter().any(|m| m.kind == MethodKind::RecoveryCode) {
-            writes.push(recovery_method(state, account.id).insert());
+            writes.push(recovery_method(ctx, account.id).insert());
         }
         events.push(event(
-            state,
+            ctx,
             EventKind::MfaEnabled,
             Some(account.id),
             client,
             json!({"method_id": id}),
         ));
-        mails.push(notice(state, &account, Notice::MfaEnabled, client)?);
+        mails.push(notice(ctx, &account, Notice::MfaEnabled, client)?);
         recovery_codes = Some(codes);
     } else {
-        mails.push(notice(state, &account, Notice::MethodAdded, client)?);
+        mails.push(notice(ctx, &account, Notice::MethodAdded, client)?);
     }
     if !methods.iter().any(|m| m.is_primary && m.is_active()) {
         writes.extend(method_writes::set_primary(account.id, id));
     }
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(mails.iter().map(SealedMessage::write));
-    match stepup::commit_with(state, grant, writes).await {
+    match stepup::commit_with(ctx, grant, writes).await {
         Ok(BatchOutcome::Committed) => {}
         // raced with another confirmation (of this method, or another turning MFA on)
         Ok(BatchOutcome::GuardFailed(_)) => return Err(DomainError::InvalidCode),
@@ -506,7 +498,7 @@ async fn confirmed(
         Err(e) if e.is_conflict() => return Err(DomainError::InvalidCode),
         Err(e) => return Err(e),
     }
-    let method = state
+    let method = ctx
         .store
         .methods_of(account.id)
         .await?

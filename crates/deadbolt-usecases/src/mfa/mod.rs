@@ -36,15 +36,15 @@ pub struct Overview {
     pub recovery_codes_remaining: i64,
 }
 
-pub async fn overview(state: &Context, account: AccountId) -> DomainResult<Overview> {
-    let all = state.store.methods_of(account).await?;
+pub async fn overview(ctx: &Context, account: AccountId) -> DomainResult<Overview> {
+    let all = ctx.store.methods_of(account).await?;
     let enabled = challenge::is_enabled(&all);
     let mut methods: Vec<MethodRecord> = all
         .into_iter()
         .filter(|m| m.confirmed_at.is_some())
         .collect();
     methods.sort_by_key(|m| (!m.is_primary, m.kind.is_fallback_only(), m.created_at));
-    let recovery_codes_remaining = state.store.recovery_codes_remaining(account).await?;
+    let recovery_codes_remaining = ctx.store.recovery_codes_remaining(account).await?;
     Ok(Overview {
         enabled,
         methods,
@@ -54,8 +54,8 @@ pub async fn overview(state: &Context, account: AccountId) -> DomainResult<Overv
 
 /// Whether policy requires `account` to have a second factor (enforcement and
 /// `required_for_roles`). An identity provider's account is not asked here.
-pub fn required_by_policy(state: &Context, account: &Account) -> bool {
-    account.sso_provider.is_none() && state.policy.get().requires_mfa(&account.roles)
+pub fn required_by_policy(ctx: &Context, account: &Account) -> bool {
+    account.sso_provider.is_none() && ctx.policy.get().requires_mfa(&account.roles)
 }
 
 /// What users are told when they choose a restricted authenticator.
@@ -64,7 +64,7 @@ pub const RESTRICTED_NOTICE: &str = "SMS and voice codes are a restricted authen
     authenticator app or a security key, and keep this as a fallback.";
 
 pub async fn set_primary(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
@@ -73,7 +73,7 @@ pub async fn set_primary(
     let mut writes = method_writes::set_primary(account, id);
     writes.push(
         event(
-            state,
+            ctx,
             EventKind::PrimaryMethodChanged,
             Some(account),
             client,
@@ -81,7 +81,7 @@ pub async fn set_primary(
         )
         .write(),
     );
-    match state.commit(writes).await? {
+    match ctx.commit(writes).await? {
         BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(_) => Err(DomainError::InvalidRequest(
             "method_id must name a confirmed, enabled method other than recovery codes".into(),
@@ -96,11 +96,11 @@ pub(crate) fn mfa_bucket(account: AccountId) -> String {
 }
 
 /// The writes that turn MFA off: every method and recovery code gone, trusted devices revoked.
-pub(crate) fn mfa_off_writes(state: &Context, account: AccountId) -> Vec<Write> {
+pub(crate) fn mfa_off_writes(ctx: &Context, account: AccountId) -> Vec<Write> {
     vec![
         method_writes::delete_recovery_codes(account),
         method_writes::delete_all_methods(account),
-        revoke_all_devices(account, state.clock.now()),
+        revoke_all_devices(account, ctx.clock.now()),
     ]
 }
 
@@ -108,14 +108,14 @@ pub(crate) fn mfa_off_writes(state: &Context, account: AccountId) -> Vec<Write> 
 /// each removal is guarded on what it was decided on (another method kept, none left, the
 /// method still pending) and is decided again once if a parallel change made that untrue.
 pub async fn remove(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
 ) -> DomainResult<()> {
-    match remove_once(state, client, who, id).await? {
+    match remove_once(ctx, client, who, id).await? {
         Removal::Done => Ok(()),
-        Removal::Changed => match remove_once(state, client, who, id).await? {
+        Removal::Changed => match remove_once(ctx, client, who, id).await? {
             Removal::Done => Ok(()),
             // the method list changed twice under this one request: let the user try again
             Removal::Changed => Err(DomainError::Unavailable),
@@ -130,13 +130,13 @@ enum Removal {
 }
 
 async fn remove_once(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
     id: MethodId,
 ) -> DomainResult<Removal> {
-    let account = account_of(state, who).await?;
-    let methods = state.store.methods_of(account.id).await?;
+    let account = account_of(ctx, who).await?;
+    let methods = ctx.store.methods_of(account.id).await?;
     let method = methods
         .iter()
         .find(|m| m.id == id)
@@ -151,13 +151,12 @@ async fn remove_once(
         .iter()
         .filter(|m| m.id != id && m.confirmed_at.is_some() && !m.kind.is_fallback_only())
         .collect();
-    if remaining.is_empty() && method.confirmed_at.is_some() && required_by_policy(state, &account)
-    {
+    if remaining.is_empty() && method.confirmed_at.is_some() && required_by_policy(ctx, &account) {
         return Err(DomainError::PolicyRequiresMfa);
     }
-    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let grant = stepup::require(ctx, who, Action::MFA_MANAGE).await?;
     let turns_mfa_off = remaining.is_empty() && method.confirmed_at.is_some();
-    let mut writes: Vec<Write> = state
+    let mut writes: Vec<Write> = ctx
         .store
         .lock_bucket(&mfa_bucket(account.id))
         .into_iter()
@@ -171,23 +170,23 @@ async fn remove_once(
         method_writes::delete_method_keeping_another(account.id, id)
     });
     let mut events = vec![event(
-        state,
+        ctx,
         EventKind::MfaMethodRemoved,
         Some(account.id),
         client,
         json!({"method_id": id, "type": method.kind.as_str()}),
     )];
-    let mut mails = vec![notice(state, &account, Notice::MethodRemoved, client)?];
+    let mut mails = vec![notice(ctx, &account, Notice::MethodRemoved, client)?];
     if turns_mfa_off {
-        writes.extend(mfa_off_writes(state, account.id));
+        writes.extend(mfa_off_writes(ctx, account.id));
         events.push(event(
-            state,
+            ctx,
             EventKind::MfaDisabled,
             Some(account.id),
             client,
             json!({"reason": "last_method_removed"}),
         ));
-        mails.push(notice(state, &account, Notice::MfaDisabled, client)?);
+        mails.push(notice(ctx, &account, Notice::MfaDisabled, client)?);
     } else if method.is_primary {
         if let Some(next) = remaining.first() {
             writes.extend(method_writes::set_primary(account.id, next.id));
@@ -195,11 +194,11 @@ async fn remove_once(
     }
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(mails.iter().map(SealedMessage::write));
-    match stepup::commit_with(state, Some(grant), writes).await? {
+    match stepup::commit_with(ctx, Some(grant), writes).await? {
         BatchOutcome::Committed => Ok(Removal::Done),
         BatchOutcome::GuardFailed(i)
             if i == delete_at
-                && state
+                && ctx
                     .store
                     .methods_of(account.id)
                     .await?
@@ -213,27 +212,27 @@ async fn remove_once(
 }
 
 /// Turns MFA off (step-up `mfa.manage`).
-pub async fn disable(state: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
-    let account = account_of(state, who).await?;
-    let methods = state.store.methods_of(account.id).await?;
+pub async fn disable(ctx: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
+    let account = account_of(ctx, who).await?;
+    let methods = ctx.store.methods_of(account.id).await?;
     if !challenge::is_enabled(&methods) {
         return Ok(());
     }
-    if required_by_policy(state, &account) {
+    if required_by_policy(ctx, &account) {
         return Err(DomainError::PolicyRequiresMfa);
     }
-    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
+    let grant = stepup::require(ctx, who, Action::MFA_MANAGE).await?;
     // guarded on MFA still being on: of parallel ways of turning it off, one alone does it
-    let mut writes: Vec<Write> = state
+    let mut writes: Vec<Write> = ctx
         .store
         .lock_bucket(&mfa_bucket(account.id))
         .into_iter()
         .collect();
     writes.push(method_writes::delete_confirmed_factors(account.id));
-    writes.extend(mfa_off_writes(state, account.id));
+    writes.extend(mfa_off_writes(ctx, account.id));
     writes.push(
         event(
-            state,
+            ctx,
             EventKind::MfaDisabled,
             Some(account.id),
             client,
@@ -241,8 +240,8 @@ pub async fn disable(state: &Context, client: &ClientInfo, who: &Principal) -> D
         )
         .write(),
     );
-    writes.push(notice(state, &account, Notice::MfaDisabled, client)?.write());
+    writes.push(notice(ctx, &account, Notice::MfaDisabled, client)?.write());
     // a guard that failed means a parallel request turned it off first: it is off, as asked
-    stepup::commit_with(state, Some(grant), writes).await?;
+    stepup::commit_with(ctx, Some(grant), writes).await?;
     Ok(())
 }

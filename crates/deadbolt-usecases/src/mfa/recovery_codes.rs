@@ -20,22 +20,22 @@ use serde_json::json;
 
 /// New recovery codes: the codes to show once, and the rows to store (Argon2id, per-code salt).
 pub(super) async fn new_recovery_codes(
-    state: &Context,
+    ctx: &Context,
     account: AccountId,
 ) -> DomainResult<(Vec<Secret>, Vec<RecoveryCodeRecord>)> {
-    let now = state.clock.now();
-    let hashing = state.keys.hashing();
+    let now = ctx.clock.now();
+    let hashing = ctx.keys.hashing();
     let codes: Vec<Secret> = (0..recovery::RECOVERY_CODE_COUNT)
-        .map(|_| recovery::generate(state.rng.as_ref()))
+        .map(|_| recovery::generate(ctx.rng.as_ref()))
         .collect();
     let normalized: Vec<Secret> = codes
         .iter()
         .map(|c| Secret::new(recovery::normalize(c.expose()).unwrap_or_default()))
         .collect();
-    let hasher = state.passwords.clone();
-    let rng = state.rng.clone();
+    let hasher = ctx.passwords.clone();
+    let rng = ctx.rng.clone();
     let to_hash = normalized.clone();
-    let hashes = state
+    let hashes = ctx
         .hash_pool
         .run(move || {
             to_hash
@@ -49,7 +49,7 @@ pub(super) async fn new_recovery_codes(
         .iter()
         .zip(hashes)
         .map(|(n, h)| RecoveryCodeRecord {
-            id: RecoveryCodeId::generate(state.rng.as_ref()),
+            id: RecoveryCodeId::generate(ctx.rng.as_ref()),
             account_id: account,
             lookup: recovery::lookup_key(&hashing.live().hasher, account, n.expose())
                 .0
@@ -64,10 +64,10 @@ pub(super) async fn new_recovery_codes(
 }
 
 /// The row that stands for an account's recovery codes in its list of methods.
-pub(super) fn recovery_method(state: &Context, account: AccountId) -> MethodRecord {
-    let now = state.clock.now();
+pub(super) fn recovery_method(ctx: &Context, account: AccountId) -> MethodRecord {
+    let now = ctx.clock.now();
     MethodRecord {
-        id: MethodId::generate(state.rng.as_ref()),
+        id: MethodId::generate(ctx.rng.as_ref()),
         account_id: account,
         kind: MethodKind::RecoveryCode,
         label: "Recovery codes".to_owned(),
@@ -85,27 +85,27 @@ pub(super) fn recovery_method(state: &Context, account: AccountId) -> MethodReco
 
 /// New recovery codes (step-up `mfa.manage`); the old set dies.
 pub async fn regenerate_recovery_codes(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     who: &Principal,
 ) -> DomainResult<Vec<Secret>> {
-    let account = account_of(state, who).await?;
-    let methods = state.store.methods_of(account.id).await?;
+    let account = account_of(ctx, who).await?;
+    let methods = ctx.store.methods_of(account.id).await?;
     if !challenge::is_enabled(&methods) {
         return Err(DomainError::InvalidRequest(
             "MFA is off: recovery codes come with the first method".into(),
         ));
     }
-    let grant = stepup::require(state, who, Action::MFA_MANAGE).await?;
-    let (codes, rows) = new_recovery_codes(state, account.id).await?;
+    let grant = stepup::require(ctx, who, Action::MFA_MANAGE).await?;
+    let (codes, rows) = new_recovery_codes(ctx, account.id).await?;
     let mut writes = vec![method_writes::delete_recovery_codes(account.id)];
     writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
     if !methods.iter().any(|m| m.kind == MethodKind::RecoveryCode) {
-        writes.push(recovery_method(state, account.id).insert());
+        writes.push(recovery_method(ctx, account.id).insert());
     }
     writes.push(
         event(
-            state,
+            ctx,
             EventKind::RecoveryCodesRegenerated,
             Some(account.id),
             client,
@@ -113,7 +113,7 @@ pub async fn regenerate_recovery_codes(
         )
         .write(),
     );
-    writes.push(notice(state, &account, Notice::RecoveryCodesRenewed, client)?.write());
-    stepup::commit_with(state, Some(grant), writes).await?;
+    writes.push(notice(ctx, &account, Notice::RecoveryCodesRenewed, client)?.write());
+    stepup::commit_with(ctx, Some(grant), writes).await?;
     Ok(codes)
 }

@@ -51,7 +51,7 @@ pub struct Refused {
 /// `Err` for an answer of its own (an expired ceremony, a wrong origin where allowed to say).
 #[allow(clippy::too_many_arguments)]
 fn refusal(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     ceremony: &CeremonyRecord,
@@ -60,7 +60,7 @@ fn refusal(
     stored_count: u32,
     received_count: u32,
 ) -> DomainResult<Refused> {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let mut writes = vec![ceremony.spoil(now)];
     match err {
         AuthCeremonyErr::Timeout => return Err(DomainError::CeremonyExpired),
@@ -68,7 +68,7 @@ fn refusal(
             debug_assert!(rules::sign_count_regressed(stored_count, received_count));
             writes.push(
                 event(
-                    state,
+                    ctx,
                     EventKind::WebauthnSignCountRegressed,
                     Some(account.id),
                     client,
@@ -76,7 +76,7 @@ fn refusal(
                 )
                 .write(),
             );
-            writes.push(notice(state, account, Notice::AuthenticatorCloned, client)?.write());
+            writes.push(notice(ctx, account, Notice::AuthenticatorCloned, client)?.write());
         }
         other => tracing::info!(error = ?other, method_id = %method, "webauthn assertion refused"),
     }
@@ -87,13 +87,13 @@ fn refusal(
 /// credential is 400 `invalid_credential`; one that is not this account's (or not the named
 /// method's) is 400 `unknown_credential`.
 pub async fn method_of(
-    state: &Context,
+    ctx: &Context,
     account: AccountId,
     credential: &Value,
     named: Option<MethodId>,
 ) -> DomainResult<MethodId> {
     let (assertion, _) = parse_assertion(credential)?;
-    let record = state
+    let record = ctx
         .store
         .webauthn_credential(assertion.raw_id().as_ref())
         .await?
@@ -105,18 +105,18 @@ pub async fn method_of(
 /// Request options for a second-factor challenge (login, step-up, reset): any of the
 /// account's active security keys may answer. The ceremony is bound to that challenge.
 pub async fn start_second_factor(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     challenge: &ChallengeRecord,
     methods: &[MethodRecord],
 ) -> DomainResult<Value> {
-    let rp = rp_id(state)?;
+    let rp = rp_id(ctx)?;
     let active: Vec<MethodId> = methods
         .iter()
         .filter(|m| m.kind == deadbolt_core::mfa::MethodKind::WebAuthn && m.is_active())
         .map(|m| m.id)
         .collect();
-    let creds = state.store.webauthn_credentials_of(account.id).await?;
+    let creds = ctx.store.webauthn_credentials_of(account.id).await?;
     let mut allowed = AllowedCredentials::with_capacity(creds.len());
     for c in creds.iter().filter(|c| active.contains(&c.method_id)) {
         allowed.push(descriptor(c)?.into());
@@ -125,16 +125,16 @@ pub async fn start_second_factor(
         .map_err(|_| {
             DomainError::InvalidRequest("this account has no usable security key".into())
         })?;
-    options.options().timeout = timeout(state).0;
+    options.options().timeout = timeout(ctx).0;
     let (server, client) = options
         .start_ceremony()
         .map_err(|e| internal("request options", e))?;
     let public_key = serde_json::to_value(&client).map_err(|e| internal("options", e))?;
     let encoded = server.encode().map_err(|e| internal("server state", e))?;
-    let mut record = ceremony(state, SECOND_FACTOR, server.sent_challenge(), encoded);
+    let mut record = ceremony(ctx, SECOND_FACTOR, server.sent_challenge(), encoded);
     record.account_id = Some(account.id);
     record.challenge_hash = Some(challenge.token_hash.clone());
-    state.commit(vec![record.insert()]).await?;
+    ctx.commit(vec![record.insert()]).await?;
     Ok(public_key)
 }
 
@@ -143,7 +143,7 @@ pub async fn start_second_factor(
 /// origin, replayed challenge, counter gone backwards) to count as a wrong code; `Err`: an
 /// answer of its own (malformed, expired ceremony, unknown credential).
 pub async fn check_second_factor(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     challenge: &ChallengeRecord,
@@ -151,8 +151,8 @@ pub async fn check_second_factor(
     credential: &Value,
 ) -> DomainResult<Result<Verified, Refused>> {
     let (assertion, sent) = parse_assertion(credential)?;
-    let now = state.clock.now();
-    let found = state
+    let now = ctx.clock.now();
+    let found = ctx
         .store
         .ceremony_by_challenge(&challenge_hex(sent))
         .await?
@@ -168,14 +168,14 @@ pub async fn check_second_factor(
         Some(c) if now >= c.expires_at => return Err(DomainError::CeremonyExpired),
         Some(c) => c,
     };
-    let record = state
+    let record = ctx
         .store
         .webauthn_credential(assertion.raw_id().as_ref())
         .await?
         .filter(|c| c.account_id == account.id && c.method_id == method.id)
         .ok_or(DomainError::UnknownCredential)?;
     let stored = stored(record)?;
-    let handle = user_handle(state, account.id).await?;
+    let handle = user_handle(ctx, account.id).await?;
     let mut cred = AuthenticatedCredential::new(
         assertion.raw_id(),
         &handle,
@@ -185,8 +185,8 @@ pub async fn check_second_factor(
     .map_err(|e| internal("stored credential", e))?;
     let server = NonDiscoverableAuthenticationServerState::decode(ceremony.state.as_slice())
         .map_err(|e| internal("stored ceremony", e))?;
-    let rp = rp_id(state)?;
-    let allowed = origins(&state.config.webauthn)?;
+    let rp = rp_id(ctx)?;
+    let allowed = origins(&ctx.config.webauthn)?;
     let options = AuthenticationVerificationOptions::<DomainOrigin<'_, '_>, DomainOrigin<'_, '_>> {
         allowed_origins: &allowed,
         update_uv: true,
@@ -217,7 +217,7 @@ pub async fn check_second_factor(
             }))
         }
         Err(e) => refusal(
-            state,
+            ctx,
             client,
             account,
             &ceremony,
@@ -232,17 +232,17 @@ pub async fn check_second_factor(
 
 /// Options for a usernameless sign-in: no credentials listed (the authenticator offers its
 /// discoverable ones), user verification required.
-pub async fn start_passkey(state: &Context) -> DomainResult<(uuid::Uuid, Value)> {
-    let rp = rp_id(state)?;
+pub async fn start_passkey(ctx: &Context) -> DomainResult<(uuid::Uuid, Value)> {
+    let rp = rp_id(ctx)?;
     let mut options = DiscoverableCredentialRequestOptions::passkey(&rp);
-    options.0.timeout = timeout(state).0;
+    options.0.timeout = timeout(ctx).0;
     let (server, client) = options
         .start_ceremony()
         .map_err(|e| internal("request options", e))?;
     let public_key = serde_json::to_value(&client).map_err(|e| internal("options", e))?;
     let encoded = server.encode().map_err(|e| internal("server state", e))?;
-    let record = ceremony(state, PASSKEY, server.sent_challenge(), encoded);
-    state.commit(vec![record.insert()]).await?;
+    let record = ceremony(ctx, PASSKEY, server.sent_challenge(), encoded);
+    ctx.commit(vec![record.insert()]).await?;
     Ok((record.id, public_key))
 }
 
@@ -255,13 +255,13 @@ pub struct PasskeyAssertion {
 
 /// Parses a passkey sign-in's credential and finds its ceremony and stored credential.
 pub async fn passkey_assertion(
-    state: &Context,
+    ctx: &Context,
     challenge_id: uuid::Uuid,
     credential: &Value,
 ) -> DomainResult<PasskeyAssertion> {
     let assertion = parse_passkey_assertion(credential)?;
-    let ceremony = live(state, state.store.ceremony(challenge_id).await?, PASSKEY)?;
-    let record = state
+    let ceremony = live(ctx, ctx.store.ceremony(challenge_id).await?, PASSKEY)?;
+    let record = ctx
         .store
         .webauthn_credential(assertion.raw_id().as_ref())
         .await?
@@ -275,7 +275,7 @@ pub async fn passkey_assertion(
 
 /// Verifies a passkey sign-in for `account` (the credential's): user verification required.
 pub async fn check_passkey(
-    state: &Context,
+    ctx: &Context,
     client: &ClientInfo,
     account: &Account,
     found: PasskeyAssertion,
@@ -285,8 +285,8 @@ pub async fn check_passkey(
         ceremony,
         record,
     } = found;
-    let now = state.clock.now();
-    let handle = user_handle(state, account.id).await?;
+    let now = ctx.clock.now();
+    let handle = user_handle(ctx, account.id).await?;
     if assertion.response().user_handle() != &handle {
         return Err(DomainError::UnknownCredential);
     }
@@ -301,8 +301,8 @@ pub async fn check_passkey(
     .map_err(|e| internal("stored credential", e))?;
     let server = DiscoverableAuthenticationServerState::decode(ceremony.state.as_slice())
         .map_err(|e| internal("stored ceremony", e))?;
-    let rp = rp_id(state)?;
-    let allowed = origins(&state.config.webauthn)?;
+    let rp = rp_id(ctx)?;
+    let allowed = origins(&ctx.config.webauthn)?;
     let options = AuthenticationVerificationOptions::<DomainOrigin<'_, '_>, DomainOrigin<'_, '_>> {
         allowed_origins: &allowed,
         update_uv: true,
@@ -337,11 +337,11 @@ pub async fn check_passkey(
             | AuthCeremonyErr::CrossOrigin
             | AuthCeremonyErr::TopOriginMismatch,
         ) => {
-            state.commit(vec![ceremony.spoil(now)]).await?;
+            ctx.commit(vec![ceremony.spoil(now)]).await?;
             Err(DomainError::WrongOrigin)
         }
         Err(e) => refusal(
-            state,
+            ctx,
             client,
             account,
             &ceremony,

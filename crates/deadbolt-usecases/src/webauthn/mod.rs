@@ -42,8 +42,8 @@ const REGISTER: &str = "register";
 const SECOND_FACTOR: &str = "second_factor";
 const PASSKEY: &str = "passkey";
 
-fn rp_id(state: &Context) -> DomainResult<RpId> {
-    rp_id_of(&state.config.webauthn)
+fn rp_id(ctx: &Context) -> DomainResult<RpId> {
+    rp_id_of(&ctx.config.webauthn)
 }
 
 fn rp_id_of(config: &WebauthnConfig) -> DomainResult<RpId> {
@@ -63,12 +63,8 @@ fn origins(config: &WebauthnConfig) -> DomainResult<Vec<DomainOrigin<'_, '_>>> {
         .collect()
 }
 
-fn timeout(state: &Context) -> (NonZeroU32, time::Duration) {
-    let secs = state
-        .config
-        .webauthn
-        .ceremony_timeout_seconds
-        .clamp(10, 3600);
+fn timeout(ctx: &Context) -> (NonZeroU32, time::Duration) {
+    let secs = ctx.config.webauthn.ceremony_timeout_seconds.clamp(10, 3600);
     let millis = u32::try_from(secs * 1000).unwrap_or(300_000);
     (
         NonZeroU32::new(millis).unwrap_or(NonZeroU32::MIN),
@@ -139,16 +135,16 @@ pub fn parse_passkey_assertion(credential: &Value) -> DomainResult<DiscoverableA
 
 /// A new ceremony row around a server state.
 fn ceremony(
-    state: &Context,
+    ctx: &Context,
     kind: &str,
     challenge: SentChallenge,
     server_state: Vec<u8>,
 ) -> CeremonyRecord {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     CeremonyRecord {
         id: {
             let mut b = [0u8; 16];
-            state.rng.fill(&mut b);
+            ctx.rng.fill(&mut b);
             uuid::Builder::from_random_bytes(b).into_uuid()
         },
         challenge: challenge_hex(challenge),
@@ -158,26 +154,26 @@ fn ceremony(
         challenge_hash: None,
         state: server_state,
         created_at: now,
-        expires_at: now + timeout(state).1,
+        expires_at: now + timeout(ctx).1,
         consumed_at: None,
     }
 }
 
 /// A ceremony the credential can still finish: present, of `kind`, unspent and unexpired.
-fn live(state: &Context, c: Option<CeremonyRecord>, kind: &str) -> DomainResult<CeremonyRecord> {
+fn live(ctx: &Context, c: Option<CeremonyRecord>, kind: &str) -> DomainResult<CeremonyRecord> {
     let c = c
         .filter(|c| c.kind == kind)
         .ok_or(DomainError::CeremonyExpired)?;
-    if c.consumed_at.is_some() || state.clock.now() >= c.expires_at {
+    if c.consumed_at.is_some() || ctx.clock.now() >= c.expires_at {
         return Err(DomainError::CeremonyExpired);
     }
     Ok(c)
 }
 
-async fn user_handle(state: &Context, account: AccountId) -> DomainResult<Handle> {
+async fn user_handle(ctx: &Context, account: AccountId) -> DomainResult<Handle> {
     let mut fresh = [0u8; HANDLE_LEN];
-    state.rng.fill(&mut fresh);
-    let stored = state
+    ctx.rng.fill(&mut fresh);
+    let stored = ctx
         .store
         .webauthn_user_handle(account, fresh.to_vec())
         .await?;

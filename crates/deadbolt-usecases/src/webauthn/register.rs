@@ -31,13 +31,13 @@ use webauthn_rp::{PublicKeyCredentialCreationOptions, Registration, Registration
 /// Asks for a discoverable credential and user verification where the authenticator can, so a
 /// key enrolled here can also sign in without a password.
 pub async fn start_registration(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     method: MethodId,
 ) -> DomainResult<(Value, Write)> {
-    let rp = rp_id(state)?;
-    let handle = user_handle(state, account.id).await?;
-    let exclude = state
+    let rp = rp_id(ctx)?;
+    let handle = user_handle(ctx, account.id).await?;
+    let exclude = ctx
         .store
         .webauthn_credentials_of(account.id)
         .await?
@@ -60,19 +60,19 @@ pub async fn start_registration(
     };
     options.extensions.cred_protect = CredProtect::None;
     options.extensions.cred_props = Some(ExtensionReq::Allow);
-    options.timeout = timeout(state).0;
+    options.timeout = timeout(ctx).0;
     let (server, client) = options
         .start_ceremony()
         .map_err(|e| internal("creation options", e))?;
     let mut public_key = serde_json::to_value(&client).map_err(|e| internal("options", e))?;
-    if AttestationPolicy::parse(&state.config.webauthn.attestation)
+    if AttestationPolicy::parse(&ctx.config.webauthn.attestation)
         == Some(AttestationPolicy::Required)
     {
         public_key["attestation"] = json!("direct");
         public_key["attestationFormats"] = json!(["packed"]);
     }
     let encoded = server.encode().map_err(|e| internal("server state", e))?;
-    let mut record = ceremony(state, REGISTER, server.sent_challenge(), encoded);
+    let mut record = ceremony(ctx, REGISTER, server.sent_challenge(), encoded);
     record.account_id = Some(account.id);
     record.method_id = Some(method);
     Ok((public_key, record.insert()))
@@ -81,25 +81,25 @@ pub async fn start_registration(
 /// Verifies a pending method's registration: the writes that store the credential and spend
 /// the ceremony (a guard), for the confirmation to commit.
 pub async fn finish_registration(
-    state: &Context,
+    ctx: &Context,
     account: &Account,
     method: &MethodRecord,
     credential: &Value,
 ) -> DomainResult<Vec<Write>> {
     let (registration, challenge) = parse_registration(credential)?;
-    let found = state
+    let found = ctx
         .store
         .ceremony_by_challenge(&challenge_hex(challenge))
         .await?;
-    let ceremony = live(state, found, REGISTER)?;
+    let ceremony = live(ctx, found, REGISTER)?;
     if ceremony.account_id != Some(account.id) || ceremony.method_id != Some(method.id) {
         return Err(DomainError::InvalidCredential(
             "this credential answers another registration".into(),
         ));
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let checked = verify_registration(
-        &state.config.webauthn,
+        &ctx.config.webauthn,
         &ceremony.state,
         &registration,
         account.id,
@@ -114,11 +114,11 @@ pub async fn finish_registration(
         Ok(r) => r,
         Err(refused) => {
             // one credential per ceremony: a failed one is spent
-            state.commit(vec![ceremony.spoil(now)]).await?;
+            ctx.commit(vec![ceremony.spoil(now)]).await?;
             return Err(refused);
         }
     };
-    if state
+    if ctx
         .store
         .webauthn_credential(&record.credential_id)
         .await?
@@ -128,12 +128,12 @@ pub async fn finish_registration(
             "this credential is already registered".into(),
         ));
     }
-    let policy = AttestationPolicy::parse(&state.config.webauthn.attestation)
+    let policy = AttestationPolicy::parse(&ctx.config.webauthn.attestation)
         .unwrap_or(AttestationPolicy::None);
     if let Err(why) =
-        rules::check_attestation(policy, &state.config.webauthn.aaguids(), attested, aaguid)
+        rules::check_attestation(policy, &ctx.config.webauthn.aaguids(), attested, aaguid)
     {
-        state.commit(vec![ceremony.spoil(now)]).await?;
+        ctx.commit(vec![ceremony.spoil(now)]).await?;
         return Err(DomainError::AttestationRefused(match why {
             AttestationRefusal::Missing => {
                 "this service requires an attested authenticator; this one sent no attestation"
