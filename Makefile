@@ -1,5 +1,5 @@
 # Developer entry points. Each target is exactly what CI (.ci/run) runs for that step.
-.PHONY: fmt clippy test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench load-smoke crash-delivery fuzz ci
+.PHONY: fmt clippy architecture test-sqlite test-postgres doctest schemathesis browser readme-run footprint bench load-smoke crash-delivery fuzz ci
 
 # Formatting check (fix with `cargo fmt --all`).
 fmt:
@@ -8,6 +8,11 @@ fmt:
 # Lints on every target; warnings are errors.
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# The architecture's rules: no import circle, no web framework under the use cases, no source
+# file over 600 lines (docs/architecture.md).
+architecture:
+	bash scripts/architecture-check.sh
 
 # The whole test suite against SQLite.
 test-sqlite:

@@ -155,13 +155,6 @@ impl Stmt {
 #[derive(Debug, Clone)]
 pub struct Write(pub(crate) Stmt);
 
-impl Write {
-    /// Whether this write puts a message in the outbox.
-    pub fn queues_message(&self) -> bool {
-        self.0.sql == crate::outbox::QUEUE_MESSAGE
-    }
-}
-
 /// A batch either commits whole or, when a guard found nothing to change, rolls back whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOutcome {

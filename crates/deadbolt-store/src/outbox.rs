@@ -115,9 +115,16 @@ impl OutboxMessage {
 }
 
 /// The statement that puts a message in the queue: a batch holding it wakes the outbox worker.
-pub(crate) const QUEUE_MESSAGE: &str = "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, body_key_id, body_nonce, body_sealed, \
+const QUEUE_MESSAGE: &str = "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, body_key_id, body_nonce, body_sealed, \
      status, attempts, next_attempt_at, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10)";
+
+impl crate::Write {
+    /// Whether this write puts a message in the outbox.
+    pub fn queues_message(&self) -> bool {
+        self.0.sql == QUEUE_MESSAGE
+    }
+}
 
 impl SealedMessage {
     /// The message with its words, to hand to a channel.

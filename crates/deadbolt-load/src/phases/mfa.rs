@@ -10,6 +10,7 @@
 //! answer; only 200s count.
 
 use super::mfa_setup::{self, MfaAccount};
+use super::PhaseFigures;
 use crate::ceilings::{healthz_phase, Healthz, HEALTHZ_WORKERS};
 use crate::cli::Cli;
 use crate::cpu::{CpuMeter, CpuUse};
@@ -137,11 +138,6 @@ pub async fn mfa_phases(
         noise_warning(noisy(&[healthz.noise, verify.noise, flow.noise]))
     ));
     Ok(lines)
-}
-
-pub struct PhaseFigures {
-    pub noise: Option<f64>,
-    pub summary: Vec<String>,
 }
 
 /// Every account's mfa_token verified once, right away, by `workers` workers.

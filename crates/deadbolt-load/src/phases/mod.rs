@@ -122,3 +122,9 @@ async fn default_server_phases(
     ));
     Ok((lines, healthz))
 }
+
+/// What a timed phase reports: its lines, and how noisy the machine was meanwhile.
+pub struct PhaseFigures {
+    pub noise: Option<f64>,
+    pub summary: Vec<String>,
+}

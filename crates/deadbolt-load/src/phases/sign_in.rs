@@ -6,8 +6,8 @@
 //! verification per flow), and half the `/healthz` rate (two requests per flow); the lower one
 //! binds.
 
-use super::mfa::PhaseFigures;
 use super::mfa_setup::{Enrolled, MFA_PASSWORD};
+use super::PhaseFigures;
 use crate::ceilings::{bound_phase, Argon2Costs, Healthz};
 use crate::cpu::CpuMeter;
 use crate::drive::each_once;
