@@ -163,7 +163,7 @@ impl Application {
             channels,
             keys: state.outbox_keys.clone(),
             retry: state.config.delivery,
-            wake: state.outbox_wake.clone(),
+            wake: state.outbox_wake(),
         }
         .spawn();
         let listener = TcpListener::bind(&bind)

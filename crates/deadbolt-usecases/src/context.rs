@@ -34,8 +34,8 @@ pub struct Context {
     /// Passkey sign-ins being started at once (`[limits] passkey_starts_in_flight`).
     pub passkey_starts: Gate,
     pub metrics: Arc<Metrics>,
-    /// Rung after a message is queued so the outbox worker sends it at once.
-    pub outbox_wake: Arc<Notify>,
+    /// Rung after a batch that queued a message commits (see [`Context::commit`]).
+    outbox_wake: Arc<Notify>,
     /// The words of every message sent.
     pub messages: Arc<Messages>,
     /// The central policy in force (see `crate::policy`).
@@ -114,6 +114,11 @@ impl Context {
             self.wake_outbox();
         }
         Ok(outcome)
+    }
+
+    /// What the outbox worker waits on between polls.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
     }
 
     /// Has the outbox worker look at the queue now (a message was put back in it).
