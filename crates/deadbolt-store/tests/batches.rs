@@ -10,6 +10,7 @@
 
 use deadbolt_store::db::{BatchOutcome, Db, Stmt};
 use deadbolt_store::{params, throttle_reads, Store, StoreError};
+use deadbolt_test_support::database::{backend, new_postgres_database, Backend};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -22,30 +23,17 @@ struct Fresh {
 /// An empty database of the backend under test.
 async fn fresh() -> Fresh {
     let dir = tempfile::tempdir().expect("temp dir");
-    match std::env::var("DEADBOLT_TEST_DATABASE").as_deref() {
-        Ok("postgres") => {
-            let admin = std::env::var("DEADBOLT_TEST_POSTGRES_URL").expect(
-                "DEADBOLT_TEST_DATABASE=postgres needs DEADBOLT_TEST_POSTGRES_URL; `bash .ci/run` starts one",
-            );
-            let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-                .await
-                .expect("connect to DEADBOLT_TEST_POSTGRES_URL");
-            tokio::spawn(conn);
-            let name = format!("deadbolt_store_{}", uuid::Uuid::new_v4().simple());
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create database");
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            let db = deadbolt_store::postgres::PostgresDb::connect(&format!("{base}/{name}"), 4)
-                .expect("pool");
+    match backend() {
+        Backend::Postgres => {
+            let url = new_postgres_database("deadbolt_store").await;
+            let db = deadbolt_store::postgres::PostgresDb::connect(&url, 4).expect("pool");
             Fresh {
                 db: Arc::new(db),
                 postgres: true,
                 _dir: dir,
             }
         }
-        _ => {
+        Backend::Sqlite => {
             let db = deadbolt_store::sqlite::SqliteDb::open(&dir.path().join("t.db"))
                 .expect("open SQLite");
             Fresh {

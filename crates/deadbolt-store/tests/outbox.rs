@@ -12,6 +12,7 @@
 use deadbolt_core::ids::MessageId;
 use deadbolt_core::random::SeededRandom;
 use deadbolt_store::{BodyKeys, OutboxMessage, SealedBody, SealedMessage, Store};
+use deadbolt_test_support::database::fresh_database_url;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -26,25 +27,7 @@ struct Fresh {
 /// An empty, migrated database of the backend under test.
 async fn fresh() -> Fresh {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = match std::env::var("DEADBOLT_TEST_DATABASE").as_deref() {
-        Ok("postgres") => {
-            let admin = std::env::var("DEADBOLT_TEST_POSTGRES_URL").expect(
-                "DEADBOLT_TEST_DATABASE=postgres needs DEADBOLT_TEST_POSTGRES_URL; `bash .ci/run` starts one",
-            );
-            let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-                .await
-                .expect("connect to DEADBOLT_TEST_POSTGRES_URL");
-            tokio::spawn(conn);
-            let name = format!("deadbolt_outbox_{}", uuid::Uuid::new_v4().simple());
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create database");
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            format!("{base}/{name}")
-        }
-        _ => format!("sqlite://{}", dir.path().join("t.db").display()),
-    };
+    let url = fresh_database_url(&dir.path().join("t.db"), "deadbolt_outbox").await;
     let store = Store::open(&url, 4).expect("open");
     store.migrate().await.expect("migrate");
     Fresh { store, _dir: dir }

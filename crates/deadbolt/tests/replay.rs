@@ -11,6 +11,8 @@
 
 mod common;
 use common::{six_digit_code, wait_for_single_mail};
+use deadbolt_test_support::database::fresh_database_url;
+use deadbolt_test_support::totp::totp_at;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -24,50 +26,6 @@ const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "replay@example.com";
 const PERIOD: u64 = 30;
 const PARALLEL: usize = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-fn backend() -> Backend {
-    match std::env::var("DEADBOLT_TEST_DATABASE").as_deref() {
-        Ok("postgres") => Backend::Postgres,
-        Ok("sqlite") | Err(_) => Backend::Sqlite,
-        Ok(other) => panic!("DEADBOLT_TEST_DATABASE must be sqlite or postgres, not {other:?}"),
-    }
-}
-
-/// The database both processes share: a SQLite file in `dir`, or a new PostgreSQL database.
-async fn shared_database(dir: &Path) -> String {
-    match backend() {
-        Backend::Sqlite => format!("sqlite://{}/deadbolt.db", dir.display()),
-        Backend::Postgres => {
-            let admin_url = std::env::var("DEADBOLT_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-                panic!(
-                    "DEADBOLT_TEST_DATABASE=postgres needs DEADBOLT_TEST_POSTGRES_URL \
-                     (postgres://user@host:port/db of a server where it may create databases); \
-                     `bash scripts/with-postgres.sh COMMAND` starts one"
-                )
-            });
-            let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-                .await
-                .expect("connect to DEADBOLT_TEST_POSTGRES_URL");
-            tokio::spawn(conn);
-            let nanos = unix_now().as_nanos();
-            let name = format!("deadbolt_replay_{}_{nanos}", std::process::id());
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create test database");
-            let base = admin_url
-                .rsplit_once('/')
-                .map_or(admin_url.as_str(), |(b, _)| b);
-            format!("{base}/{name}")
-        }
-    }
-}
 
 /// Wall-clock time: TOTP codes are computed for the servers' own (system) clock.
 #[allow(
@@ -90,10 +48,7 @@ async fn next_step(margin: Duration) -> u64 {
 
 /// The code for a time step, from an independent implementation (totp-lite).
 fn totp_for_step(secret_b32: &str, step: u64) -> String {
-    let key = data_encoding::BASE32_NOPAD
-        .decode(secret_b32.as_bytes())
-        .expect("the secret is unpadded base32");
-    totp_lite::totp_custom::<totp_lite::Sha1>(PERIOD, 6, &key, step * PERIOD)
+    totp_at(secret_b32, i64::try_from(step * PERIOD).unwrap())
 }
 
 /// A running `deadbolt serve`, killed on drop. Its log is kept and printed if the test fails.
@@ -275,7 +230,8 @@ async fn verify_totp(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_totp_step_is_accepted_once_across_two_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let database_url = shared_database(dir.path()).await;
+    // the database both processes share: a SQLite file in `dir`, or a new PostgreSQL database
+    let database_url = fresh_database_url(&dir.path().join("deadbolt.db"), "deadbolt_replay").await;
     let master_key = dir.path().join("master.key");
     // the first creates the schema, the master key and the signing keys; the second shares them
     let a = Server::start("A", dir.path(), &database_url, &master_key).await;

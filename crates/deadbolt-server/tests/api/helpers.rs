@@ -3,6 +3,9 @@
 
 use deadbolt_core::clock::{Clock, ManualClock};
 use deadbolt_server::{Application, Config};
+use deadbolt_test_support::database::fresh_database_url;
+pub use deadbolt_test_support::database::{backend, Backend};
+pub use deadbolt_test_support::totp::totp_at;
 use deadbolt_usecases::system::{OsRandom, SystemClock};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -13,49 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub const PASSWORD: &str = "correct horse battery staple";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-pub fn backend() -> Backend {
-    match std::env::var("DEADBOLT_TEST_DATABASE").as_deref() {
-        Ok("postgres") => Backend::Postgres,
-        Ok("sqlite") | Err(_) => Backend::Sqlite,
-        Ok(other) => panic!("DEADBOLT_TEST_DATABASE must be sqlite or postgres, not {other:?}"),
-    }
-}
-
-/// A fresh database URL for one test.
-async fn fresh_database(dir: &std::path::Path) -> String {
-    match backend() {
-        Backend::Sqlite => format!("sqlite://{}/deadbolt.db", dir.display()),
-        Backend::Postgres => {
-            let admin_url = std::env::var("DEADBOLT_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-                panic!(
-                    "DEADBOLT_TEST_DATABASE=postgres needs DEADBOLT_TEST_POSTGRES_URL \
-                     (postgres://user@host:port/db of a server where it may create databases); \
-                     `bash .ci/run` starts one"
-                )
-            });
-            let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-                .await
-                .expect("connect to DEADBOLT_TEST_POSTGRES_URL");
-            tokio::spawn(conn);
-            let name = format!("deadbolt_test_{}", uuid::Uuid::new_v4().simple());
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create test database");
-            let base = admin_url
-                .rsplit_once('/')
-                .map_or(admin_url.as_str(), |(b, _)| b);
-            format!("{base}/{name}")
-        }
-    }
-}
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -217,7 +177,8 @@ pub async fn spawn_app_with(options: Options, configure: impl FnOnce(&mut Config
     let mut config = Config::default();
     config.server.bind = "127.0.0.1:0".into();
     config.server.public_url = "http://deadbolt.test".into();
-    config.database.url = fresh_database(dir.path()).await;
+    config.database.url =
+        fresh_database_url(&dir.path().join("deadbolt.db"), "deadbolt_test").await;
     config.database.pool_size = 8;
     config.secrets.master_key_file = dir.path().join("master.key");
     config.email.smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
@@ -461,14 +422,6 @@ pub async fn verified_claims(app: &TestApp, token: &str) -> Value {
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .unwrap()
         .claims
-}
-
-/// A TOTP code from an independent implementation (totp-lite), for the server's clock at `unix`.
-pub fn totp_at(secret_b32: &str, unix: i64) -> String {
-    let key = data_encoding::BASE32_NOPAD
-        .decode(secret_b32.as_bytes())
-        .unwrap();
-    totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &key, u64::try_from(unix).unwrap())
 }
 
 /// An account with a confirmed TOTP method.

@@ -243,11 +243,7 @@ async fn readyz_answers_503_while_the_database_is_gone() {
         .next()
         .unwrap()
         .to_owned();
-    let admin_url = std::env::var("DEADBOLT_TEST_POSTGRES_URL").unwrap();
-    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let admin = deadbolt_test_support::database::postgres_admin().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     // refuse new connections and end the open ones
     admin
