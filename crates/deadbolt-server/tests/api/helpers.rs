@@ -276,6 +276,17 @@ impl TestApp {
         }
     }
 
+    /// The next message titled `subject`, passing over others (notices a loaded machine
+    /// delivers late).
+    pub async fn next_mail_titled(&mut self, subject: &str) -> Mail {
+        loop {
+            let mail = self.next_mail().await;
+            if mail.subject == subject {
+                return mail;
+            }
+        }
+    }
+
     pub fn advance(&self, by: time::Duration) {
         self.clock
             .as_ref()

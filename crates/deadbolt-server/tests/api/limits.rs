@@ -383,34 +383,41 @@ async fn a_flood_of_passkey_starts_past_the_gate_is_refused_at_once() {
         c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
     })
     .await;
-    let mut set = tokio::task::JoinSet::new();
-    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(40));
-    for i in 0..40u32 {
-        let req = app
-            .client
-            .post(app.url("/v1/login/passkey/start"))
-            .header("x-forwarded-for", format!("198.51.100.{i}"))
-            .json(&json!({}));
-        let gate = gate.clone();
-        set.spawn(async move {
-            gate.wait().await;
-            let r = req.send().await.unwrap();
-            let retry_after = r.headers().get("retry-after").cloned();
-            let status = r.status().as_u16();
-            let body: Value = r.json().await.unwrap();
-            (status, body["error"].clone(), retry_after)
-        });
-    }
+    // A flood is 40 starts at once; on a loaded machine one flood may be served one by one, so
+    // up to five are sent: one must meet a full gate, and no answer may be anything else.
     let (mut started, mut refused) = (0, 0);
-    while let Some(answer) = set.join_next().await {
-        match answer.unwrap() {
-            (200, _, _) => started += 1,
-            (503, error, retry_after) => {
-                assert_eq!(error, "overloaded");
-                assert_eq!(retry_after.unwrap(), "1");
-                refused += 1;
+    for round in 0..5u32 {
+        let mut set = tokio::task::JoinSet::new();
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(40));
+        for i in 0..40u32 {
+            let req = app
+                .client
+                .post(app.url("/v1/login/passkey/start"))
+                .header("x-forwarded-for", format!("198.51.{round}.{i}"))
+                .json(&json!({}));
+            let gate = gate.clone();
+            set.spawn(async move {
+                gate.wait().await;
+                let r = req.send().await.unwrap();
+                let retry_after = r.headers().get("retry-after").cloned();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (status, body["error"].clone(), retry_after)
+            });
+        }
+        while let Some(answer) = set.join_next().await {
+            match answer.unwrap() {
+                (200, _, _) => started += 1,
+                (503, error, retry_after) => {
+                    assert_eq!(error, "overloaded");
+                    assert_eq!(retry_after.unwrap(), "1");
+                    refused += 1;
+                }
+                other => panic!("unexpected answer {other:?}"),
             }
-            other => panic!("unexpected answer {other:?}"),
+        }
+        if refused > 0 {
+            break;
         }
     }
     assert!(
