@@ -1,0 +1,14 @@
+//! The use cases' own rules, exercised without HTTP: each test drives the use-case functions
+//! on a fresh SQLite database with a manual clock.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a panic in a test is a failed test"
+)]
+
+mod ceremony;
+mod lockouts;
+mod outbox_wake;
+mod stepup;
+mod support;
