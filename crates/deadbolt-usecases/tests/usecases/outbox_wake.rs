@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Whether the outbox was woken since the last look (a wake with nobody waiting leaves a
 /// permit, which `notified` takes at once).
 async fn woken(w: &World) -> bool {
-    tokio::time::timeout(Duration::from_millis(50), w.ctx.outbox_wake.notified())
+    tokio::time::timeout(Duration::from_millis(50), w.ctx.outbox_wake().notified())
         .await
         .is_ok()
 }
