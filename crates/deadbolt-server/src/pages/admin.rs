@@ -3,8 +3,11 @@
 //! second factor; these pages only ask them.
 
 use super::account::when;
+use super::form::{given, PageForm};
+use super::page_error::{message, PageError, PageResult};
+use super::see_other;
 use super::step_up::{self, Op};
-use super::web::{given, message, see_other, Page, PageError, PageForm, PageResult, SignedIn};
+use super::web::{Page, SignedIn};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::Query;
@@ -125,7 +128,7 @@ pub async fn mfa_reset(page: &Page, id: AccountId) -> PageResult {
     match admin::mfa_reset(&page.state, &page.client, &viewer.who, id).await {
         Ok(()) => Ok(see_other("/admin?notice=mfa-reset")),
         Err(DomainError::StepUpRequired { .. }) => {
-            step_up::start(page, Op::AdminMfaReset(id)).await
+            step_up::start(page, Op::AdminMfaReset(id), || mfa_reset(page, id)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -196,7 +199,12 @@ async fn save_policy(SignedIn(page): SignedIn, PageForm(form): PageForm<PolicyFo
     let viewer = page.viewer()?;
     match policy::replace(&page.state, &page.client, &viewer.who, doc, version).await {
         Ok(_) => Ok(see_other("/admin/policy?notice=policy")),
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::EditPolicy).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start(&page, Op::EditPolicy, || async {
+                Ok(see_other("/admin/policy"))
+            })
+            .await
+        }
         Err(DomainError::InvalidPolicy { field, message, .. }) => {
             Ok(again(&format!("{field}: {message}")))
         }

@@ -1,9 +1,12 @@
 //! Sign-in, the second-factor challenge, sign-out, and sign-up with email verification.
 
-use super::web::{
-    clear_cookie, given, message, see_other, session_cookie, set_cookie, with_cookies, NoFields,
-    Page, PageError, PageForm, PageResult, SignedIn, DEVICE, LAST_METHOD, PENDING,
+use super::cookies::{
+    clear_cookie, session_cookie, set_cookie, with_cookies, DEVICE, LAST_METHOD, PENDING, SESSION,
 };
+use super::form::{given, NoFields, PageForm};
+use super::page_error::{message, PageError, PageResult};
+use super::see_other;
+use super::web::{Page, SignedIn};
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
 use crate::state::AppState;
@@ -242,7 +245,7 @@ fn challenge_view(page: &Page, choice: &Choice, extra: Value) -> Value {
 async fn challenge_page(page: Page, Query(q): Query<ChallengeQuery>) -> PageResult {
     let (_, challenge, account) = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let methods = pending_methods(&page.state, &challenge, &account).await?;
     let last = page.cookie(LAST_METHOD);
@@ -266,7 +269,7 @@ struct SendForm {
 async fn send_code(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult {
     let (_, challenge, account) = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let methods = pending_methods(&page.state, &challenge, &account).await?;
     let Some(choice) = choose(methods, given(&form.method_id), None) else {
@@ -349,7 +352,7 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
     let state = &page.state;
     let (token, challenge, account) = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let methods = pending_methods(state, &challenge, &account).await?;
     let Some(choice) = choose(methods, given(&form.method_id), None) else {
@@ -474,7 +477,7 @@ async fn sign_out(SignedIn(page): SignedIn, PageForm(_): PageForm<NoFields>) -> 
     sessions::logout(&page.state, &page.client, &viewer.who).await?;
     Ok(with_cookies(
         see_other("/sign-in?notice=signed-out"),
-        vec![clear_cookie(&page.state, super::web::SESSION)],
+        vec![clear_cookie(&page.state, SESSION)],
     ))
 }
 
