@@ -99,7 +99,7 @@ fn build() -> anyhow::Result<Fixture> {
     rt.block_on(state.store.commit(writes))?;
     let session_cookie = format!(
         "deadbolt-session={}",
-        deadbolt_server::pages::web::session_cookie_value(&state, session.id)
+        deadbolt_server::pages::cookies::session_cookie_value(&state, session.id)
     );
     let csrf_nonce = "ab".repeat(32);
     let csrf_anonymous = rt.block_on(scrape_csrf(&router, &csrf_nonce, None))?;

@@ -2,7 +2,7 @@
 //! layer and check, the cookie reader, the form types and the handlers behind them.
 
 use crate::fixture::fixture;
-use deadbolt_server::pages::web::{self, read_cookie};
+use deadbolt_server::pages::cookies::{self, read_cookie};
 use tower::ServiceExt as _;
 
 /// Every form a page posts, except signing out and deleting the account (which would end the
@@ -44,13 +44,13 @@ const PATHS: &[&str] = &[
 ];
 
 const COOKIES: &[&str] = &[
-    web::SESSION,
-    web::CSRF,
-    web::PENDING,
-    web::DEVICE,
-    web::LAST_METHOD,
-    web::RESET,
-    web::STEP_UP,
+    cookies::SESSION,
+    cookies::CSRF,
+    cookies::PENDING,
+    cookies::DEVICE,
+    cookies::LAST_METHOD,
+    cookies::RESET,
+    cookies::STEP_UP,
 ];
 
 /// Byte 0 picks the form, byte 1's bits add a valid CSRF token, the session cookie and the

@@ -2,11 +2,12 @@
 //! recovery codes (through the step-up dialog), trusted devices, sessions, recent security
 //! events; changing the password, email and phone; deleting the account.
 
+use super::cookies::{clear_cookie, with_cookies, SESSION};
+use super::form::{given, NoFields, PageForm};
+use super::page_error::{message, PageError, PageResult};
+use super::see_other;
 use super::step_up::{self, guarded_form, Op};
-use super::web::{
-    clear_cookie, given, message, see_other, with_cookies, NoFields, Page, PageError, PageForm,
-    PageResult, SignedIn, SESSION,
-};
+use super::web::{Page, SignedIn};
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
 use crate::state::AppState;
@@ -21,6 +22,7 @@ use deadbolt_usecases::{devices, mfa, security, sessions};
 use deadbolt_usecases::{DomainError, DomainResult};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -201,11 +203,21 @@ async fn set_primary(SignedIn(page): SignedIn, PageForm(form): PageForm<MethodFo
     Ok(see_other("/account?notice=primary"))
 }
 
-/// Runs a guarded call; a step-up it asks for opens the dialog for `op`.
-async fn guarded(page: &Page, op: Op, outcome: DomainResult<()>, done: &str) -> PageResult {
+/// Runs a guarded call; a step-up it asks for opens the dialog for `op`, or, under a grant
+/// opened meanwhile, runs `again` (the op once more).
+async fn guarded<F>(
+    page: &Page,
+    op: Op,
+    outcome: DomainResult<()>,
+    done: &str,
+    again: impl FnOnce() -> F,
+) -> PageResult
+where
+    F: Future<Output = PageResult>,
+{
     match outcome {
         Ok(()) => Ok(see_other(done)),
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, op).await,
+        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, op, again).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -213,7 +225,14 @@ async fn guarded(page: &Page, op: Op, outcome: DomainResult<()>, done: &str) -> 
 pub async fn remove_method(page: &Page, id: MethodId) -> PageResult {
     let viewer = page.viewer()?;
     let r = mfa::remove(&page.state, &page.client, &viewer.who, id).await;
-    guarded(page, Op::RemoveMethod(id), r, "/account?notice=removed").await
+    guarded(
+        page,
+        Op::RemoveMethod(id),
+        r,
+        "/account?notice=removed",
+        || remove_method(page, id),
+    )
+    .await
 }
 
 async fn remove_form(SignedIn(page): SignedIn, PageForm(form): PageForm<MethodForm>) -> PageResult {
@@ -225,7 +244,9 @@ pub async fn regenerate(page: &Page) -> PageResult {
     let viewer = page.viewer()?;
     match mfa::regenerate_recovery_codes(&page.state, &page.client, &viewer.who).await {
         Ok(codes) => Ok(super::enroll::show_codes(page, &codes, false)),
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, Op::RegenerateCodes).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start(page, Op::RegenerateCodes, || regenerate(page)).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -237,7 +258,10 @@ async fn regenerate_form(SignedIn(page): SignedIn, PageForm(_): PageForm<NoField
 pub async fn disable(page: &Page) -> PageResult {
     let viewer = page.viewer()?;
     let r = mfa::disable(&page.state, &page.client, &viewer.who).await;
-    guarded(page, Op::DisableMfa, r, "/account?notice=mfa-off").await
+    guarded(page, Op::DisableMfa, r, "/account?notice=mfa-off", || {
+        disable(page)
+    })
+    .await
 }
 
 async fn disable_form(SignedIn(page): SignedIn, PageForm(_): PageForm<NoFields>) -> PageResult {
@@ -321,7 +345,9 @@ async fn change_password(
             let cookies = page.renew_session().await?;
             Ok(with_cookies(see_other("/account?notice=password"), cookies))
         }
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::ChangePassword).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start_for_form(&page, Op::ChangePassword).await
+        }
         Err(e @ DomainError::InvalidCredentials) => Ok(again("current_password", &message(&e))),
         Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again("new_password", &message(&e))),
@@ -368,7 +394,9 @@ async fn contact_start(page: &Page, c: Contact, form: ContactForm) -> PageResult
             "contact_code.html",
             context! { kind => kind, label => label, sent_to => sent.sent_to, resend_after => sent.resend_after },
         )),
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, op).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start_for_form(page, op).await
+        }
         Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(page.form_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -463,7 +491,9 @@ async fn delete(SignedIn(page): SignedIn, PageForm(form): PageForm<DeleteForm>) 
             see_other("/sign-in?notice=deleted"),
             vec![clear_cookie(&page.state, SESSION)],
         )),
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::DeleteAccount).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start_for_form(&page, Op::DeleteAccount).await
+        }
         Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(page.form_error(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,10 +1,13 @@
 //! Admin pages: account lookup with MFA reset and unlock, and the policy editor (behind the
-//! `policy.change` step-up). The services check that the viewer is an admin signed in with a
+//! `policy.change` step-up). The use cases check that the viewer is an admin signed in with a
 //! second factor; these pages only ask them.
 
 use super::account::when;
+use super::form::{given, PageForm};
+use super::page_error::{message, PageError, PageResult};
+use super::see_other;
 use super::step_up::{self, Op};
-use super::web::{given, message, see_other, Page, PageError, PageForm, PageResult, SignedIn};
+use super::web::{Page, SignedIn};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::Query;
@@ -40,7 +43,7 @@ struct NoticeQuery {
     notice: Option<String>,
 }
 
-/// The admin check of the services, before anything is shown.
+/// The admin check of the use cases, before anything is shown.
 async fn ensure_admin(page: &Page) -> Result<(), PageError> {
     let viewer = page.viewer()?;
     admin::require_admin(&page.state, &viewer.who).await?;
@@ -125,7 +128,7 @@ pub async fn mfa_reset(page: &Page, id: AccountId) -> PageResult {
     match admin::mfa_reset(&page.state, &page.client, &viewer.who, id).await {
         Ok(()) => Ok(see_other("/admin?notice=mfa-reset")),
         Err(DomainError::StepUpRequired { .. }) => {
-            step_up::start(page, Op::AdminMfaReset(id)).await
+            step_up::start(page, Op::AdminMfaReset(id), || mfa_reset(page, id)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -196,7 +199,9 @@ async fn save_policy(SignedIn(page): SignedIn, PageForm(form): PageForm<PolicyFo
     let viewer = page.viewer()?;
     match policy::replace(&page.state, &page.client, &viewer.who, doc, version).await {
         Ok(_) => Ok(see_other("/admin/policy?notice=policy")),
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::EditPolicy).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start_for_form(&page, Op::EditPolicy).await
+        }
         Err(DomainError::InvalidPolicy { field, message, .. }) => {
             Ok(again(&format!("{field}: {message}")))
         }

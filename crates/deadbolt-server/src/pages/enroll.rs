@@ -2,8 +2,11 @@
 //! or a code sent by email, SMS or voice; confirm with a code; then, when this turned MFA on,
 //! the recovery codes, shown once.
 
+use super::form::{given, NoFields, PageForm};
+use super::page_error::{message, PageError, PageResult};
+use super::see_other;
 use super::step_up::{self, Op};
-use super::web::{given, message, see_other, Page, PageError, PageForm, PageResult, SignedIn};
+use super::web::{Page, SignedIn};
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -46,7 +49,7 @@ struct ChooseQuery {
 async fn choose(SignedIn(page): SignedIn, Query(q): Query<ChooseQuery>) -> PageResult {
     let state = &page.state;
     let viewer = page.viewer()?;
-    // nothing can be added before the address is proven (the services refuse it too)
+    // nothing can be added before the address is proven (the use cases refuse it too)
     let unverified =
         (!viewer.account.email_verified).then(|| "Verify your email address first.".to_owned());
     let allowed = |kind: MethodKind| {
@@ -134,7 +137,9 @@ pub async fn start_totp(page: &Page) -> PageResult {
                 },
             ))
         }
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollTotp).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start(page, Op::EnrollTotp, || start_totp(page)).await
+        }
         Err(e) => Ok(choose_error(page, &e)),
     }
 }
@@ -149,10 +154,7 @@ fn choose_error(page: &Page, e: &DomainError) -> Response {
     )
 }
 
-async fn totp_form(
-    SignedIn(page): SignedIn,
-    PageForm(_): PageForm<super::web::NoFields>,
-) -> PageResult {
+async fn totp_form(SignedIn(page): SignedIn, PageForm(_): PageForm<NoFields>) -> PageResult {
     start_totp(&page).await
 }
 
@@ -182,15 +184,14 @@ pub async fn start_email(page: &Page) -> PageResult {
     .await
     {
         Ok(sent) => Ok(code_page(page, sent, MethodKind::Email)),
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollEmail).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start(page, Op::EnrollEmail, || start_email(page)).await
+        }
         Err(e) => Ok(choose_error(page, &e)),
     }
 }
 
-async fn email_form(
-    SignedIn(page): SignedIn,
-    PageForm(_): PageForm<super::web::NoFields>,
-) -> PageResult {
+async fn email_form(SignedIn(page): SignedIn, PageForm(_): PageForm<NoFields>) -> PageResult {
     start_email(&page).await
 }
 
@@ -211,7 +212,9 @@ async fn phone_form(SignedIn(page): SignedIn, PageForm(form): PageForm<PhoneForm
     match mfa::enroll_sent_code(&page.state, &page.client, &viewer.who, kind, phone, None).await {
         Ok(sent) => Ok(code_page(&page, sent, kind)),
         // the dialog, then back to the choice (the grant waits for the next try)
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(&page, Op::EnrollPhone).await,
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start_for_form(&page, Op::EnrollPhone).await
+        }
         Err(e) => Ok(choose_error(&page, &e)),
     }
 }
@@ -309,7 +312,10 @@ pub async fn start_webauthn(page: &Page, label: Option<String>) -> PageResult {
                 webauthn_options => e.public_key.to_string(),
             },
         )),
-        Err(DomainError::StepUpRequired { .. }) => step_up::start(page, Op::EnrollWebauthn).await,
+        // without the label, as after the dialog, whose form does not carry it
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start(page, Op::EnrollWebauthn, || start_webauthn(page, None)).await
+        }
         Err(e) => Ok(choose_error(page, &e)),
     }
 }

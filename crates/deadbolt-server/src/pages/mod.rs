@@ -2,16 +2,21 @@
 //! enrolment wizard, the account's security page and the admin pages. Rendered on the server
 //! from the minijinja templates under `templates/pages/` (embedded in the binary), with one
 //! stylesheet and one small script served from `/static/`. Every page is another client of the
-//! services the JSON API calls: no rule lives here.
+//! use cases the JSON API calls: no rule lives here.
 //!
 //! Safety: a strict Content-Security-Policy (no inline script or style), `frame-ancestors
 //! 'none'`, a CSRF token in every form checked with Origin and Sec-Fetch-Site on every POST
-//! (see [`web`]), and secrets only in HttpOnly cookies or the server's rows, never in a URL.
+//! (see `csrf`), and secrets only in HttpOnly cookies or the server's rows, never in a URL.
 
 mod account;
 mod admin;
+pub mod cookies;
+mod csrf;
 mod enroll;
+mod form;
+mod page_error;
 mod reset;
+mod resume;
 mod sign_in;
 mod step_up;
 pub mod web;
@@ -225,6 +230,23 @@ pub fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
     }
 }
 
+/// 303 See Other to a path of ours.
+pub fn see_other(path: &str) -> Response {
+    let location = if path.starts_with('/') && !path.starts_with("//") {
+        path
+    } else {
+        "/"
+    };
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            header::LOCATION,
+            HeaderValue::from_str(location).unwrap_or_else(|_| HeaderValue::from_static("/")),
+        )],
+    )
+        .into_response()
+}
+
 /// The pages' routes, with their security headers and CSRF cookie.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -233,10 +255,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(account::router())
         .merge(enroll::router())
         .merge(step_up::router())
+        .merge(resume::router())
         .merge(admin::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            web::page_layer,
+            csrf::page_layer,
         ))
         .route("/static/{hash}/{name}", get(static_file))
         .layer(axum::middleware::from_fn_with_state(
@@ -258,7 +281,7 @@ pub async fn fallback(req: Request) -> Response {
     if api || !wants_html {
         return crate::error::ApiError::from(DomainError::NotFound).into_response();
     }
-    let mut response = web::PageError::NotFound.into_response();
+    let mut response = page_error::PageError::NotFound.into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

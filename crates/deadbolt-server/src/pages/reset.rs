@@ -2,11 +2,12 @@
 //! that email where the account has MFA (the reset service's rule), through the same service
 //! as `/v1/password-reset`. The reset token lives in an HttpOnly cookie.
 
+use super::cookies::{clear_cookie, set_cookie, with_cookies, PENDING_SECONDS, RESET};
+use super::form::{given, PageForm};
+use super::page_error::{message, PageError, PageResult};
+use super::see_other;
 use super::sign_in::factor_from;
-use super::web::{
-    clear_cookie, given, message, see_other, set_cookie, with_cookies, Page, PageError, PageForm,
-    PageResult, PENDING_SECONDS, RESET,
-};
+use super::web::Page;
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
 use crate::state::AppState;
@@ -176,7 +177,7 @@ struct NewQuery {
 async fn new_page(page: Page, Query(q): Query<NewQuery>) -> PageResult {
     let p = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let current = pick(&p.methods, q.method.as_deref());
     let ctx = view(&page, &p, current, context! {});
@@ -191,7 +192,7 @@ struct SendForm {
 async fn send(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult {
     let p = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let current = pick(&p.methods, given(&form.method_id)).ok_or(PageError::BadForm)?;
     let extra = match challenge::send(
@@ -224,7 +225,7 @@ struct CompleteForm {
 async fn complete(page: Page, PageForm(form): PageForm<CompleteForm>) -> PageResult {
     let p = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let current = pick(&p.methods, given(&form.method_id));
     let again = |field: &str, msg: String| {

@@ -1,9 +1,12 @@
 //! Sign-in, the second-factor challenge, sign-out, and sign-up with email verification.
 
-use super::web::{
-    clear_cookie, given, message, see_other, session_cookie, set_cookie, with_cookies, NoFields,
-    Page, PageError, PageForm, PageResult, SignedIn, DEVICE, LAST_METHOD, PENDING,
+use super::cookies::{
+    clear_cookie, session_cookie, set_cookie, with_cookies, DEVICE, LAST_METHOD, PENDING, SESSION,
 };
+use super::form::{given, NoFields, PageForm};
+use super::page_error::{message, PageError, PageResult};
+use super::see_other;
+use super::web::{Page, SignedIn};
 use crate::routes::views::MethodDetails;
 use crate::state::AppState;
 use axum::extract::Query;
@@ -227,7 +230,7 @@ fn challenge_view(page: &Page, choice: &Choice, extra: Value) -> Value {
 async fn challenge_page(page: Page, Query(q): Query<ChallengeQuery>) -> PageResult {
     let (_, pending) = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let methods = challenge::choices(&page.state, &pending).await?;
     let last = page.cookie(LAST_METHOD);
@@ -251,7 +254,7 @@ struct SendForm {
 async fn send_code(page: Page, PageForm(form): PageForm<SendForm>) -> PageResult {
     let (_, pending) = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let methods = challenge::choices(&page.state, &pending).await?;
     let Some(choice) = choose(methods, given(&form.method_id), None) else {
@@ -332,7 +335,7 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
     let state = &page.state;
     let (token, pending) = match pending(&page).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let methods = challenge::choices(state, &pending).await?;
     let Some(choice) = choose(methods, given(&form.method_id), None) else {
@@ -457,7 +460,7 @@ async fn sign_out(SignedIn(page): SignedIn, PageForm(_): PageForm<NoFields>) -> 
     sessions::logout(&page.state, &page.client, &viewer.who).await?;
     Ok(with_cookies(
         see_other("/sign-in?notice=signed-out"),
-        vec![clear_cookie(&page.state, super::web::SESSION)],
+        vec![clear_cookie(&page.state, SESSION)],
     ))
 }
 

@@ -1,19 +1,20 @@
-//! The step-up dialog: before a guarded action the services answer `StepUpRequired`; the page
+//! The step-up dialog: before a guarded action the use cases answer `StepUpRequired`; the page
 //! then asks for a fresh second factor (or the password, for an account without MFA) through
-//! the same step-up service as `/v1/step-up`, and carries on with what the person was doing.
-//! The challenge token lives in an HttpOnly cookie; what to do afterwards (an [`Op`]: never a
-//! secret) travels in the dialog's form.
+//! the same step-up use case as `/v1/step-up`; [`super::resume`] carries on with what the person
+//! was doing. The challenge token lives in an HttpOnly cookie; what to do afterwards (an
+//! [`Op`]: never a secret) travels in the dialog's form.
 
-use super::web::{
-    clear_cookie, given, message, see_other, set_cookie, with_cookies, Page, PageError, PageForm,
-    PageResult, SignedIn, PENDING_SECONDS, STEP_UP,
-};
-use super::{account, admin, enroll};
+use super::cookies::{clear_cookie, set_cookie, with_cookies, PENDING_SECONDS, STEP_UP};
+use super::form::{given, PageForm};
+use super::page_error::{message, PageError, PageResult};
+use super::see_other;
+use super::web::{Page, SignedIn};
 use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use deadbolt_core::ids::{AccountId, MethodId};
@@ -25,13 +26,14 @@ use deadbolt_usecases::stepup::{self, Begin, StepUpFactor};
 use deadbolt_usecases::DomainError;
 use minijinja::{context, Value};
 use serde::Deserialize;
+use std::future::Future;
 
+/// The dialog's own routes; starting from a form and verifying, which go on with the [`Op`],
+/// are [`super::resume`]'s.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/step-up", get(dialog))
-        .route("/step-up/start", post(start_form))
         .route("/step-up/send", post(send))
-        .route("/step-up/verify", post(verify))
 }
 
 /// What the person was doing when a step-up was asked for.
@@ -145,6 +147,26 @@ impl Op {
             _ => "/account",
         }
     }
+
+    /// For an op that is a form to fill in, the form: once the grant is open, the person goes
+    /// back to it.
+    pub fn form(self) -> Option<&'static str> {
+        Some(match self {
+            Self::EnrollPhone => "/account/mfa/new?notice=confirmed",
+            Self::ChangePassword => "/account/password",
+            Self::DeleteAccount => "/account/delete",
+            Self::ChangeEmail => "/account/email",
+            Self::ChangePhone => "/account/phone",
+            Self::EditPolicy => "/admin/policy",
+            Self::RemoveMethod(_)
+            | Self::RegenerateCodes
+            | Self::DisableMfa
+            | Self::EnrollTotp
+            | Self::EnrollEmail
+            | Self::EnrollWebauthn
+            | Self::AdminMfaReset(_) => return None,
+        })
+    }
 }
 
 /// What ties a step-up cookie to its operation: a keyed hash of it (cookie values are limited
@@ -157,12 +179,18 @@ fn op_tag(page: &Page, op: Op) -> String {
         .to_hex()
 }
 
-/// Begins a step-up for `op`: an open grant goes straight on; otherwise the dialog.
-pub async fn start(page: &Page, op: Op) -> PageResult {
+/// Begins a step-up for `op`: the dialog, unless a grant for it is open already (asked for
+/// again, or opened in another tab since a use case refused); then `carry_on`, which does `op`.
+/// The caller hands that in: the pages that do ops depend on this module, not it on them.
+pub async fn start<F>(page: &Page, op: Op, carry_on: impl FnOnce() -> F) -> PageResult
+where
+    F: Future<Output = PageResult>,
+{
     let viewer = page.viewer()?;
     let action = Action::parse(op.action()).map_err(|_| PageError::BadForm)?;
     match stepup::begin(&page.state, &viewer.who, action, op.target()).await? {
-        Begin::Satisfied { .. } => Box::pin(perform(page, op)).await,
+        // boxed: `carry_on` is mostly the caller's own function, which awaits this one
+        Begin::Satisfied { .. } => Box::pin(carry_on()).await,
         Begin::Challenge {
             challenge_token, ..
         } => Ok(with_cookies(
@@ -179,23 +207,10 @@ pub async fn start(page: &Page, op: Op) -> PageResult {
     }
 }
 
-/// Does `op` now that its grant is open.
-async fn perform(page: &Page, op: Op) -> PageResult {
-    match op {
-        Op::RemoveMethod(id) => account::remove_method(page, id).await,
-        Op::RegenerateCodes => account::regenerate(page).await,
-        Op::DisableMfa => account::disable(page).await,
-        Op::EnrollTotp => enroll::start_totp(page).await,
-        Op::EnrollEmail => enroll::start_email(page).await,
-        Op::EnrollPhone => Ok(see_other("/account/mfa/new?notice=confirmed")),
-        Op::EnrollWebauthn => enroll::start_webauthn(page, None).await,
-        Op::ChangePassword => Ok(see_other("/account/password")),
-        Op::DeleteAccount => Ok(see_other("/account/delete")),
-        Op::ChangeEmail => Ok(see_other("/account/email")),
-        Op::ChangePhone => Ok(see_other("/account/phone")),
-        Op::EditPolicy => Ok(see_other("/admin/policy")),
-        Op::AdminMfaReset(id) => admin::mfa_reset(page, id).await,
-    }
+/// Begins a step-up for an op that is a form: once granted, back to the form.
+pub async fn start_for_form(page: &Page, op: Op) -> PageResult {
+    let form = op.form().unwrap_or(op.back());
+    start(page, op, || async move { Ok(see_other(form)) }).await
 }
 
 /// Whether the viewer's session holds an open grant for `op` (the form pages ask first, so
@@ -214,18 +229,6 @@ pub async fn granted(page: &Page, op: Op) -> Result<bool, PageError> {
         .await
         .map_err(ApiError::from)?
         .is_some())
-}
-
-#[derive(Deserialize)]
-struct OpForm {
-    op: Option<String>,
-}
-
-async fn start_form(SignedIn(page): SignedIn, PageForm(form): PageForm<OpForm>) -> PageResult {
-    let op = given(&form.op)
-        .and_then(Op::parse)
-        .ok_or(PageError::BadForm)?;
-    start(&page, op).await
 }
 
 #[derive(Deserialize)]
@@ -304,7 +307,7 @@ async fn dialog(SignedIn(page): SignedIn, Query(q): Query<DialogQuery>) -> PageR
     let op = given(&q.op).and_then(Op::parse).ok_or(PageError::BadForm)?;
     let p = match pending(&page, op).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let current = pick(&p.methods, q.method.as_deref());
     let ctx = dialog_ctx(&page, op, &p, current, context! {});
@@ -323,7 +326,7 @@ async fn send(SignedIn(page): SignedIn, PageForm(form): PageForm<SendForm>) -> P
         .ok_or(PageError::BadForm)?;
     let p = match pending(&page, op).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(page.error_page(e)),
     };
     let current = pick(&p.methods, given(&form.method_id)).ok_or(PageError::BadForm)?;
     let extra = match challenge::send(
@@ -346,7 +349,7 @@ async fn send(SignedIn(page): SignedIn, PageForm(form): PageForm<SendForm>) -> P
 }
 
 #[derive(Deserialize)]
-struct VerifyForm {
+pub struct VerifyForm {
     op: Option<String>,
     method_id: Option<String>,
     code: Option<String>,
@@ -354,20 +357,33 @@ struct VerifyForm {
     password: Option<String>,
 }
 
-async fn verify(SignedIn(page): SignedIn, PageForm(form): PageForm<VerifyForm>) -> PageResult {
+/// What the dialog's answer came to.
+pub enum Answered {
+    /// The grant for the op is open: on with it.
+    Granted(Op),
+    /// The page to show instead: the dialog again, or back where the person came from.
+    Shown(Response),
+}
+
+/// Checks the dialog's answer: a code, a security key's assertion or the password.
+pub async fn verify(page: &Page, form: VerifyForm) -> Result<Answered, PageError> {
     let op = given(&form.op)
         .and_then(Op::parse)
         .ok_or(PageError::BadForm)?;
-    let p = match pending(&page, op).await {
+    let p = match pending(page, op).await {
         Ok(p) => p,
-        Err(e) => return Ok(e.render(&page)),
+        Err(e) => return Ok(Answered::Shown(page.error_page(e))),
     };
     let current = pick(&p.methods, given(&form.method_id));
     let field = if p.password { "password" } else { "code" };
     let again = |msg: String| {
         let error = context! { field => field, message => msg };
-        let ctx = dialog_ctx(&page, op, &p, current, context! { error => error });
-        super::render(StatusCode::UNPROCESSABLE_ENTITY, "step_up.html", ctx)
+        let ctx = dialog_ctx(page, op, &p, current, context! { error => error });
+        Answered::Shown(super::render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "step_up.html",
+            ctx,
+        ))
     };
     let answer = if p.password {
         match form.password.filter(|s| !s.is_empty()) {
@@ -394,19 +410,11 @@ async fn verify(SignedIn(page): SignedIn, PageForm(form): PageForm<VerifyForm>) 
     )
     .await
     {
-        Ok(_) => {
-            // the session is renewed before the operation, whose answer may be a form that
-            // must carry a token for the new session
-            let mut page = page;
-            let mut cookies = page.renew_session().await?;
-            cookies.push(clear_cookie(&page.state, STEP_UP));
-            let done = perform(&page, op).await?;
-            Ok(with_cookies(done, cookies))
-        }
-        Err(DomainError::MfaTokenInvalid) => Ok(with_cookies(
+        Ok(_) => Ok(Answered::Granted(op)),
+        Err(DomainError::MfaTokenInvalid) => Ok(Answered::Shown(with_cookies(
             see_other(op.back()),
             vec![clear_cookie(&page.state, STEP_UP)],
-        )),
+        ))),
         Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(message(&e))),
     }

@@ -183,8 +183,7 @@ async fn a_time_step_is_accepted_once_and_replays_are_told() {
     let again = app.mfa_token(&user.email).await;
     let body = assert_problem(app.verify_totp(&again, &code).await, 401, "invalid_code").await;
     assert_eq!(body["attempts_remaining"], 4);
-    let mail = app
-        .next_mail_titled("A used sign-in code was tried again")
+    app.next_mail_titled("A used sign-in code was tried again")
         .await;
     let events: Value = app
         .get_auth("/v1/me/events?limit=100", &user.access)
