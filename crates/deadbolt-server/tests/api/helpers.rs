@@ -3,6 +3,7 @@
 
 use deadbolt_core::clock::{Clock, ManualClock};
 use deadbolt_server::{Application, Config};
+pub use deadbolt_test_support::codes::six_digit_numbers;
 use deadbolt_test_support::database::fresh_database_url;
 pub use deadbolt_test_support::database::{backend, Backend};
 pub use deadbolt_test_support::totp::totp_at;
@@ -46,22 +47,6 @@ impl Mail {
         );
         codes[0].clone()
     }
-}
-
-pub fn six_digit_numbers(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut run = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            if run.len() == 6 {
-                out.push(run.clone());
-            }
-            run.clear();
-        }
-    }
-    out
 }
 
 /// The aiosmtpd sink as a child process.

@@ -8,6 +8,8 @@ use deadbolt_core::ids::MethodId;
 use deadbolt_core::policy::Deployment;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::OutboxMessage;
+pub use deadbolt_test_support::codes::six_digit_numbers;
+pub use deadbolt_test_support::totp::totp_at;
 use deadbolt_usecases::accounts::{self, OperatorAccount};
 use deadbolt_usecases::client::{ClientInfo, Principal};
 use deadbolt_usecases::factors::FactorInput;
@@ -257,29 +259,4 @@ pub fn totp(code: &str) -> FactorInput {
         method_id: None,
         code: Secret::new(code),
     }
-}
-
-/// A TOTP code (SHA-1, 6 digits, 30 s: the defaults) from totp-lite, for `unix`.
-pub fn totp_at(secret_b32: &str, unix: i64) -> String {
-    let key = data_encoding::BASE32_NOPAD
-        .decode(secret_b32.as_bytes())
-        .unwrap();
-    totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &key, u64::try_from(unix).unwrap())
-}
-
-/// The six-digit numbers of a text (a code message has exactly one).
-pub fn six_digit_numbers(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut run = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            if run.len() == 6 {
-                out.push(run.clone());
-            }
-            run.clear();
-        }
-    }
-    out
 }
