@@ -231,7 +231,8 @@ pub async fn send_or_stand_in(
         ctx.commit(undone).await?;
         false
     };
-    // woken either way; the delivery overlaps the answer's floor (see `answered_after_floor`)
+    // both batches hold the message's insert, so both wake the outbox (the stand-in finds
+    // nothing to send); a delivery overlaps the answer's floor (see `answered_after_floor`)
     Ok(sent)
 }
 
