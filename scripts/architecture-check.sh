@@ -11,8 +11,11 @@ echo "import circles:"
 python3 scripts/module-cycles.py crates/deadbolt-* || status=1
 
 echo "web frameworks under deadbolt-usecases:"
-web=$(cargo tree -p deadbolt-usecases -e normal --prefix none 2>/dev/null \
-  | grep -E '^(axum|axum-core|hyper|hyper-util|tower|tower-http|utoipa|utoipa-axum) ' | sort -u || true)
+if ! tree=$(cargo tree -p deadbolt-usecases -e normal --prefix none); then
+  echo "cargo tree failed"
+  exit 1
+fi
+web=$(grep -E '^(axum|axum-core|hyper|hyper-util|tower|tower-http|utoipa|utoipa-axum) ' <<<"$tree" | sort -u || true)
 if [[ -n $web ]]; then
   echo "$web"
   status=1

@@ -53,7 +53,7 @@ def graph(crate: pathlib.Path):
             segments = rest.split("::")
             if root == "super":
                 segments = here[:-1] + segments
-            # the longest prefix that is a module, but only the top two levels count as units
+            # the module a path names: its longest prefix that is one
             target = None
             for k in range(len(segments), 0, -1):
                 candidate = "::".join(segments[:k])

@@ -86,12 +86,6 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
         }
     }
-
-    /// Whether this is a store's uniqueness conflict (a parallel request made the same record
-    /// first): a client's race, to answer as such, never a 500.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Domain(e) if e.is_conflict())
-    }
 }
 
 fn domain_status(e: &DomainError) -> StatusCode {

@@ -80,7 +80,7 @@ impl Store {
 
     /// Replaces the password hash.
     pub fn set_password(&self, account: AccountId, hash: &PasswordHashString) -> crate::Write {
-        crate::Write(Stmt::new(
+        crate::Write::new(Stmt::new(
             "UPDATE accounts SET password_hash = $2 WHERE id = $1",
             params![account.to_string(), hash.0.clone()],
         ))
@@ -88,7 +88,7 @@ impl Store {
 
     /// Replaces the email with a new, proven one.
     pub fn set_email(&self, account: AccountId, email: &Email) -> crate::Write {
-        crate::Write(Stmt::guard(
+        crate::Write::new(Stmt::guard(
             "UPDATE accounts SET email = $2, email_verified = TRUE WHERE id = $1",
             params![account.to_string(), email.as_str()],
         ))
@@ -96,7 +96,7 @@ impl Store {
 
     /// Replaces the phone with a new, proven one.
     pub fn set_phone(&self, account: AccountId, phone: &Phone) -> crate::Write {
-        crate::Write(Stmt::guard(
+        crate::Write::new(Stmt::guard(
             "UPDATE accounts SET phone = $2, phone_verified = TRUE WHERE id = $1",
             params![account.to_string(), phone.as_str()],
         ))
@@ -104,7 +104,7 @@ impl Store {
 
     /// Takes back the proof of the account's phone (its number stays, to be proven again).
     pub fn unverify_phone(&self, account: AccountId) -> crate::Write {
-        crate::Write(Stmt::new(
+        crate::Write::new(Stmt::new(
             "UPDATE accounts SET phone_verified = FALSE WHERE id = $1",
             params![account.to_string()],
         ))
@@ -113,7 +113,7 @@ impl Store {
     /// Deletes the account; everything that belongs to it goes with it (ON DELETE CASCADE),
     /// except its security events.
     pub fn delete_account(&self, account: AccountId) -> crate::Write {
-        crate::Write(Stmt::guard(
+        crate::Write::new(Stmt::guard(
             "DELETE FROM accounts WHERE id = $1",
             params![account.to_string()],
         ))

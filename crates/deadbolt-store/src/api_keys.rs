@@ -50,7 +50,7 @@ fn key_from_row(r: &Row) -> Result<ApiKeyRecord> {
 
 impl ApiKeyRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO api_keys (id, account_id, name, shown, key_hash, created_at, hash_key_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             params![
@@ -68,7 +68,7 @@ impl ApiKeyRecord {
     /// Revokes every live key of the account (a password reset: whoever had the account may have
     /// made some).
     pub fn revoke_all(account: AccountId, now: OffsetDateTime) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "UPDATE api_keys SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL",
             params![account.to_string(), to_millis(now)],
         ))
@@ -76,7 +76,7 @@ impl ApiKeyRecord {
 
     /// Revokes an account's live key: a guard (nothing to revoke is nothing changed).
     pub fn revoke(account: AccountId, id: ApiKeyId, now: OffsetDateTime) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
             params![id.to_string(), account.to_string(), to_millis(now)],
         ))

@@ -24,7 +24,7 @@ pub struct ChallengeRecord {
 
 impl ChallengeRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO mfa_challenges (token_hash, account_id, purpose, action, session_id, created_at, expires_at, target) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             params![
@@ -42,7 +42,7 @@ impl ChallengeRecord {
 
     /// Counts a wrong code against the challenge, in the failure's transaction.
     pub fn failed(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = $1",
             params![self.token_hash.clone()],
         ))
@@ -58,7 +58,7 @@ impl ChallengeRecord {
         since: OffsetDateTime,
         bucket_max: u32,
     ) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE mfa_challenges SET consumed_at = $2 \
              WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND failures < $3 \
              AND (SELECT COUNT(*) FROM auth_failures WHERE key = $4 AND at > $5) < $6",
@@ -75,7 +75,7 @@ impl ChallengeRecord {
 
     /// Spends the challenge: a guard, so of two racing successes one wins.
     pub fn consume(&self, now: OffsetDateTime, max_failures: u32) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE mfa_challenges SET consumed_at = $2 \
              WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND failures < $3",
             params![
@@ -164,7 +164,7 @@ impl Store {
 /// Ends every open challenge of the account (pending sign-ins' mfa_tokens, step-up challenges,
 /// reset tokens): after its password changes, nothing begun with the old one may go on.
 pub fn end_challenges(account: deadbolt_core::ids::AccountId, now: OffsetDateTime) -> Write {
-    Write(crate::db::Stmt::new(
+    Write::new(crate::db::Stmt::new(
         "UPDATE mfa_challenges SET consumed_at = $2 WHERE account_id = $1 AND consumed_at IS NULL",
         crate::params![account.to_string(), deadbolt_core::clock::to_millis(now)],
     ))
@@ -172,7 +172,7 @@ pub fn end_challenges(account: deadbolt_core::ids::AccountId, now: OffsetDateTim
 
 /// Ends the account's open password resets: their tokens stop working.
 pub fn end_resets(account: deadbolt_core::ids::AccountId, now: OffsetDateTime) -> Write {
-    Write(crate::db::Stmt::new(
+    Write::new(crate::db::Stmt::new(
         "UPDATE mfa_challenges SET consumed_at = $2 \
          WHERE account_id = $1 AND purpose = 'reset' AND consumed_at IS NULL",
         crate::params![account.to_string(), deadbolt_core::clock::to_millis(now)],

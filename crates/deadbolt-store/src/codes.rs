@@ -25,7 +25,7 @@ pub struct NewCode {
 
 impl NewCode {
     pub fn write(&self) -> crate::Write {
-        crate::Write(self.insert())
+        crate::Write::new(self.insert())
     }
 
     pub(crate) fn insert(&self) -> Stmt {
@@ -57,7 +57,7 @@ pub struct CodeRecord {
 impl CodeRecord {
     /// Counts a wrong try against a code.
     pub fn wrong_try(id: CodeId) -> crate::Write {
-        crate::Write(Stmt::new(
+        crate::Write::new(Stmt::new(
             "UPDATE verification_codes SET attempts = attempts + 1 WHERE id = $1",
             params![id.to_string()],
         ))
@@ -65,7 +65,7 @@ impl CodeRecord {
 
     /// Spends the code: a guard, so of two racing submissions one wins.
     pub fn consume(&self, now: OffsetDateTime) -> crate::Write {
-        crate::Write(Stmt::guard(
+        crate::Write::new(Stmt::guard(
             "UPDATE verification_codes SET consumed_at = $2 \
              WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2 AND attempts < $3",
             params![
@@ -152,7 +152,7 @@ impl Store {
         ]
         .into_iter()
         .flatten()
-        .map(|w| w.0)
+        .map(|w| w.stmt)
         .collect();
         macro_rules! limits {
             ($row:literal, $kinds:literal) => {
@@ -214,8 +214,8 @@ impl Store {
             params![stand_in.as_str(), to_millis(code.created_at)],
         )];
         stmts.extend(self.send_limit_stmts(code, policy, Some(&stand_in)));
-        stmts.push(message.write().0);
-        stmts.extend(events.iter().map(|e| e.write().0));
+        stmts.push(message.write().stmt);
+        stmts.extend(events.iter().map(|e| e.write().stmt));
         stmts.push(Stmt::new(
             "DELETE FROM auth_failures WHERE key = $1",
             params![stand_in.as_str()],
@@ -309,7 +309,7 @@ impl Store {
 /// Spends every live code that went to the account's email (verification and reset codes):
 /// once the address changes, what was sent to the old one must not work.
 pub fn spend_email_codes(account: AccountId, now: OffsetDateTime) -> crate::Write {
-    crate::Write(Stmt::new(
+    crate::Write::new(Stmt::new(
         "UPDATE verification_codes SET consumed_at = $2 \
          WHERE account_id = $1 AND consumed_at IS NULL AND purpose IN ('verify_email', 'reset_password')",
         params![account.to_string(), to_millis(now)],

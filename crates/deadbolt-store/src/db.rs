@@ -153,7 +153,32 @@ impl Stmt {
 /// challenge, accept a TOTP step, start a session, record events) and commits at once. Opaque
 /// outside the store: only the store writes SQL.
 #[derive(Debug, Clone)]
-pub struct Write(pub(crate) Stmt);
+pub struct Write {
+    pub(crate) stmt: Stmt,
+    queues_message: bool,
+}
+
+impl Write {
+    pub(crate) fn new(stmt: Stmt) -> Self {
+        Self {
+            stmt,
+            queues_message: false,
+        }
+    }
+
+    /// A write that puts a message in the outbox: a batch holding one wakes the outbox worker.
+    pub(crate) fn queuing_message(stmt: Stmt) -> Self {
+        Self {
+            stmt,
+            queues_message: true,
+        }
+    }
+
+    /// Whether this write puts a message in the outbox.
+    pub fn queues_message(&self) -> bool {
+        self.queues_message
+    }
+}
 
 /// A batch either commits whole or, when a guard found nothing to change, rolls back whole.
 #[derive(Debug, Clone, PartialEq, Eq)]

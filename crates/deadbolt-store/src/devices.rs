@@ -21,7 +21,7 @@ pub struct DeviceRecord {
 
 impl DeviceRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO trusted_devices (id, account_id, token_hash, user_agent, ip, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             params![
@@ -39,7 +39,7 @@ impl DeviceRecord {
 
 /// Revokes every trusted device of an account (password change, MFA reset).
 pub fn revoke_all_devices(account: AccountId, now: OffsetDateTime) -> Write {
-    Write(Stmt::new(
+    Write::new(Stmt::new(
         "UPDATE trusted_devices SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL",
         params![account.to_string(), to_millis(now)],
     ))
@@ -123,7 +123,7 @@ impl Store {
 
     /// Revokes one device of an account; false when there was no such live device.
     pub fn revoke_device(account: AccountId, device: DeviceId, now: OffsetDateTime) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE trusted_devices SET revoked_at = $3 WHERE id = $2 AND account_id = $1 AND revoked_at IS NULL",
             params![account.to_string(), device.to_string(), to_millis(now)],
         ))

@@ -28,7 +28,7 @@ pub struct EventCursor {
 
 impl EventRecord {
     pub fn write(&self) -> crate::Write {
-        crate::Write(self.insert())
+        crate::Write::new(self.insert())
     }
 
     pub(crate) fn insert(&self) -> Stmt {

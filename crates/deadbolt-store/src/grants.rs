@@ -24,7 +24,7 @@ pub struct GrantRecord {
 
 impl GrantRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO step_up_grants (id, session_id, action, expires_at, one_shot, sliding_seconds, auth_time, amr, acr, target) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             params![
@@ -46,7 +46,7 @@ impl GrantRecord {
 /// Ends every open step-up grant of the account's sessions: when MFA turns on, grants won with
 /// the password alone must not serve what now needs the second factor.
 pub fn end_grants_of(account: deadbolt_core::ids::AccountId, now: OffsetDateTime) -> Write {
-    Write(Stmt::new(
+    Write::new(Stmt::new(
         "UPDATE step_up_grants SET used_at = $2 WHERE used_at IS NULL \
          AND session_id IN (SELECT id FROM sessions WHERE account_id = $1)",
         params![account.to_string(), to_millis(now)],
@@ -75,11 +75,11 @@ impl GrantRecord {
     /// a windowed one moves to `new_expiry`. Changes nothing once the grant is no longer open.
     pub fn use_write(&self, now: OffsetDateTime, new_expiry: Option<OffsetDateTime>) -> Write {
         match new_expiry {
-            None => Write(Stmt::guard(
+            None => Write::new(Stmt::guard(
                 "UPDATE step_up_grants SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
                 params![self.id.to_string(), to_millis(now)],
             )),
-            Some(until) => Write(Stmt::guard(
+            Some(until) => Write::new(Stmt::guard(
                 "UPDATE step_up_grants SET expires_at = $3 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
                 params![self.id.to_string(), to_millis(now), to_millis(until)],
             )),

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 /// Records a sign-in from a device not seen before (a no-op if a parallel sign-in did).
 pub fn add_device(account: AccountId, key: &[u8], now: OffsetDateTime) -> Write {
-    Write(Stmt::new(
+    Write::new(Stmt::new(
         "INSERT INTO known_devices (account_id, device_key, first_seen_at, last_seen_at) \
          VALUES ($1, $2, $3, $3) ON CONFLICT (account_id, device_key) DO NOTHING",
         params![account.to_string(), key.to_vec(), to_millis(now)],
@@ -17,7 +17,7 @@ pub fn add_device(account: AccountId, key: &[u8], now: OffsetDateTime) -> Write 
 
 /// Moves a known device's last sign-in forward.
 pub fn touch_device(account: AccountId, key: &[u8], now: OffsetDateTime) -> Write {
-    Write(Stmt::new(
+    Write::new(Stmt::new(
         "UPDATE known_devices SET last_seen_at = $3 WHERE account_id = $1 AND device_key = $2",
         params![account.to_string(), key.to_vec(), to_millis(now)],
     ))
@@ -27,13 +27,13 @@ pub fn touch_device(account: AccountId, key: &[u8], now: OffsetDateTime) -> Writ
 /// one, keeping when it was first seen. A parallel sign-in that already added the new key wins.
 pub fn rekey_device(account: AccountId, old: &[u8], new: &[u8], now: OffsetDateTime) -> Vec<Write> {
     vec![
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO known_devices (account_id, device_key, first_seen_at, last_seen_at) \
              SELECT account_id, $3, first_seen_at, $4 FROM known_devices WHERE account_id = $1 AND device_key = $2 \
              ON CONFLICT (account_id, device_key) DO NOTHING",
             params![account.to_string(), old.to_vec(), new.to_vec(), to_millis(now)],
         )),
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "DELETE FROM known_devices WHERE account_id = $1 AND device_key = $2",
             params![account.to_string(), old.to_vec()],
         )),

@@ -206,7 +206,7 @@ impl Store {
     /// (a conditional update) found nothing to change: then nothing was written.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<BatchOutcome> {
         self.db
-            .batch(writes.into_iter().map(|w| w.0).collect())
+            .batch(writes.into_iter().map(|w| w.stmt).collect())
             .await
     }
 

@@ -34,7 +34,7 @@ impl MethodRecord {
     }
 
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO mfa_methods (id, account_id, kind, label, confirmed_at, is_primary, created_at, enrolled_under_step_up, destination) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             params![
@@ -77,7 +77,7 @@ impl std::fmt::Debug for TotpRecord {
 
 impl TotpRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO totp_methods (method_id, master_key_id, nonce, ciphertext, algorithm, digits, period_seconds, last_step) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             params![
@@ -119,7 +119,7 @@ impl std::fmt::Debug for RecoveryCodeRecord {
 
 impl RecoveryCodeRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO recovery_codes (id, account_id, lookup, hash, created_at, hash_key_id) VALUES ($1, $2, $3, $4, $5, $6)",
             params![
                 self.id.to_string(),
@@ -202,7 +202,7 @@ pub mod writes {
     /// Spends a TOTP time step: changes nothing (and so fails as a guard) when this step or a
     /// later one was already accepted. This is the replay guard.
     pub fn accept_totp_step(method: MethodId, step: i64) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE totp_methods SET last_step = $2 WHERE method_id = $1 AND last_step < $2",
             params![method.to_string(), step],
         ))
@@ -211,7 +211,7 @@ pub mod writes {
     /// A guard: passes only while the account has no confirmed method other than recovery
     /// codes (MFA is still off).
     pub fn mfa_still_off(account: AccountId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE accounts SET id = id WHERE id = $1 AND NOT EXISTS (\
                SELECT 1 FROM mfa_methods WHERE account_id = $1 AND confirmed_at IS NOT NULL AND kind <> 'recovery_code')",
             params![account.to_string()],
@@ -220,7 +220,7 @@ pub mod writes {
 
     /// Email methods send to the account's address: their hint follows a change of it.
     pub fn follow_email(account: AccountId, email: &deadbolt_core::email::Email) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "UPDATE mfa_methods SET destination = $2 WHERE account_id = $1 AND kind = 'email'",
             params![account.to_string(), email.as_str()],
         ))
@@ -229,7 +229,7 @@ pub mod writes {
     /// Ends the runs of failures of an account's methods (and so their waits); a method
     /// disabled at the cap stays disabled until bound again.
     pub fn reset_failure_runs(account: AccountId) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "UPDATE mfa_methods SET consecutive_failures = 0, last_failure_at = NULL \
              WHERE account_id = $1 AND disabled_at IS NULL",
             params![account.to_string()],
@@ -238,7 +238,7 @@ pub mod writes {
 
     /// Drops the account's pending (never confirmed) methods of `kind`.
     pub fn delete_pending(account: AccountId, kind: MethodKind) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "DELETE FROM mfa_methods WHERE account_id = $1 AND kind = $2 AND confirmed_at IS NULL",
             params![account.to_string(), kind.as_str()],
         ))
@@ -246,7 +246,7 @@ pub mod writes {
 
     /// A success: the method was used, and its run of failures ends.
     pub fn method_used(method: MethodId, now: OffsetDateTime) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "UPDATE mfa_methods SET last_used_at = $2, consecutive_failures = 0 WHERE id = $1",
             params![method.to_string(), to_millis(now)],
         ))
@@ -254,7 +254,7 @@ pub mod writes {
 
     /// A wrong guess against the method: its run grows, and at `cap` it is disabled.
     pub fn guess_failed(method: MethodId, now: OffsetDateTime, cap: u32) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "UPDATE mfa_methods SET consecutive_failures = consecutive_failures + 1, last_failure_at = $2, \
              disabled_at = CASE WHEN consecutive_failures + 1 >= $3 AND disabled_at IS NULL THEN $2 ELSE disabled_at END \
              WHERE id = $1",
@@ -264,7 +264,7 @@ pub mod writes {
 
     /// Turns a pending method on; a guard, so a method confirms once.
     pub fn confirm_method(method: MethodId, now: OffsetDateTime) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE mfa_methods SET confirmed_at = $2, last_used_at = $2, consecutive_failures = 0, last_failure_at = NULL \
              WHERE id = $1 AND confirmed_at IS NULL",
             params![method.to_string(), to_millis(now)],
@@ -273,11 +273,11 @@ pub mod writes {
 
     pub fn set_primary(account: AccountId, method: MethodId) -> Vec<Write> {
         vec![
-            Write(Stmt::new(
+            Write::new(Stmt::new(
                 "UPDATE mfa_methods SET is_primary = FALSE WHERE account_id = $1",
                 params![account.to_string()],
             )),
-            Write(Stmt::guard(
+            Write::new(Stmt::guard(
                 "UPDATE mfa_methods SET is_primary = TRUE WHERE id = $2 AND account_id = $1 \
                  AND confirmed_at IS NOT NULL AND disabled_at IS NULL AND kind <> 'recovery_code'",
                 params![account.to_string(), method.to_string()],
@@ -287,7 +287,7 @@ pub mod writes {
 
     /// Spends a recovery code; a guard, so a code works once even when raced.
     pub fn use_recovery_code(code: RecoveryCodeId, now: OffsetDateTime) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE recovery_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
             params![code.to_string(), to_millis(now)],
         ))
@@ -295,14 +295,14 @@ pub mod writes {
 
     /// Kills every recovery code of the account (before a new set, or when MFA goes off).
     pub fn delete_recovery_codes(account: AccountId) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "DELETE FROM recovery_codes WHERE account_id = $1",
             params![account.to_string()],
         ))
     }
 
     pub fn delete_method(account: AccountId, method: MethodId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM mfa_methods WHERE id = $2 AND account_id = $1",
             params![account.to_string(), method.to_string()],
         ))
@@ -313,7 +313,7 @@ pub mod writes {
     /// the account's bucket lock on PostgreSQL, so that two parallel removals of the last two
     /// methods cannot both see the other one still there.
     pub fn delete_method_keeping_another(account: AccountId, method: MethodId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM mfa_methods WHERE id = $2 AND account_id = $1 AND EXISTS ( \
                SELECT 1 FROM mfa_methods o WHERE o.account_id = $1 AND o.id <> $2 \
                AND o.confirmed_at IS NOT NULL AND o.kind <> 'recovery_code')",
@@ -324,7 +324,7 @@ pub mod writes {
     /// Deletes the last confirmed method, the one whose removal turns MFA off: only while no
     /// other is confirmed (a parallel confirmation would otherwise be deleted with it).
     pub fn delete_last_method(account: AccountId, method: MethodId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM mfa_methods WHERE id = $2 AND account_id = $1 AND NOT EXISTS ( \
                SELECT 1 FROM mfa_methods o WHERE o.account_id = $1 AND o.id <> $2 \
                AND o.confirmed_at IS NOT NULL AND o.kind <> 'recovery_code')",
@@ -334,7 +334,7 @@ pub mod writes {
 
     /// Deletes a method still waiting for its confirmation, and only while it waits.
     pub fn delete_pending_method(account: AccountId, method: MethodId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM mfa_methods WHERE id = $2 AND account_id = $1 AND confirmed_at IS NULL",
             params![account.to_string(), method.to_string()],
         ))
@@ -343,7 +343,7 @@ pub mod writes {
     /// Deletes every confirmed second factor (not recovery codes): a guard, so that of two
     /// parallel ways of turning MFA off one alone does it, with its event and its mail.
     pub fn delete_confirmed_factors(account: AccountId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM mfa_methods WHERE account_id = $1 AND confirmed_at IS NOT NULL \
              AND kind <> 'recovery_code'",
             params![account.to_string()],
@@ -351,7 +351,7 @@ pub mod writes {
     }
 
     pub fn delete_all_methods(account: AccountId) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "DELETE FROM mfa_methods WHERE account_id = $1",
             params![account.to_string()],
         ))

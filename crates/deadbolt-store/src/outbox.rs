@@ -114,18 +114,6 @@ impl OutboxMessage {
     }
 }
 
-/// The statement that puts a message in the queue: a batch holding it wakes the outbox worker.
-const QUEUE_MESSAGE: &str = "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, body_key_id, body_nonce, body_sealed, \
-     status, attempts, next_attempt_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10)";
-
-impl crate::Write {
-    /// Whether this write puts a message in the outbox.
-    pub fn queues_message(&self) -> bool {
-        self.0.sql == QUEUE_MESSAGE
-    }
-}
-
 impl SealedMessage {
     /// The message with its words, to hand to a channel.
     pub fn open(&self, keys: &dyn BodyKeys) -> Result<OutboxMessage> {
@@ -161,7 +149,7 @@ impl SealedMessage {
     }
 
     pub fn write(&self) -> crate::Write {
-        crate::Write(self.insert())
+        crate::Write::queuing_message(self.insert())
     }
 
     pub(crate) fn insert(&self) -> Stmt {
@@ -178,7 +166,9 @@ impl SealedMessage {
             }
         };
         Stmt::new(
-            QUEUE_MESSAGE,
+            "INSERT INTO outbox (id, channel, recipient, subject, body_text, body_html, body_key_id, body_nonce, body_sealed, \
+             status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10)",
             params![
                 self.id.to_string(),
                 self.channel.as_str(),

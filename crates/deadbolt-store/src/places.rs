@@ -21,7 +21,7 @@ pub mod place_writes {
     /// Notes a place (`net:…` or `country:…`) the account signed in from. A place seen within
     /// the day is left alone, so that a usual sign-in changes no row here.
     pub fn seen(account: AccountId, place: &str, now: OffsetDateTime) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO known_places (account_id, place, first_seen_at, last_seen_at) \
              VALUES ($1, $2, $3, $3) \
              ON CONFLICT (account_id, place) DO UPDATE SET last_seen_at = excluded.last_seen_at \
@@ -37,7 +37,7 @@ pub mod place_writes {
 
     /// Records this sign-in as the account's last.
     pub fn signed_in(account: AccountId, place: &SignInPlace) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO last_sign_ins (account_id, at, latitude_e6, longitude_e6) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account_id) DO UPDATE SET at = excluded.at, \

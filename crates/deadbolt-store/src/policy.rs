@@ -19,7 +19,7 @@ impl StoredPolicy {
     /// Replaces version `self.version` with `document`: the write matches nothing (a failed
     /// guard) when another change came first, so no change is lost unseen.
     pub fn replace(&self, document: String, now: OffsetDateTime, by: AccountId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE policy SET version = version + 1, document = $2, updated_at = $3, \
              updated_by = $4 WHERE id = 1 AND version = $1",
             params![self.version, document, to_millis(now), by.to_string()],

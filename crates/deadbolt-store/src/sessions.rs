@@ -223,7 +223,7 @@ pub fn revoke_other_sessions(
     keep: Option<SessionId>,
     now: OffsetDateTime,
 ) -> crate::Write {
-    crate::Write(Stmt::new(
+    crate::Write::new(Stmt::new(
         "UPDATE sessions SET revoked_at = $3 WHERE account_id = $1 AND revoked_at IS NULL AND id <> $2",
         params![account.to_string(), keep.map_or_else(String::new, |s| s.to_string()), to_millis(now)],
     ))
@@ -232,7 +232,7 @@ pub fn revoke_other_sessions(
 /// Marks a live session active now: the hosted pages' cookie has no refresh token exchange to
 /// keep the idle limit at bay, so a page visit does it.
 pub fn touch_session(session: SessionId, now: OffsetDateTime) -> crate::Write {
-    crate::Write(Stmt::new(
+    crate::Write::new(Stmt::new(
         "UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND revoked_at IS NULL",
         params![session.to_string(), to_millis(now)],
     ))

@@ -24,7 +24,7 @@ pub struct MemberRecord {
 
 impl TeamRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)",
             params![
                 self.id.to_string(),
@@ -54,7 +54,7 @@ pub mod team_writes {
     use super::*;
 
     pub fn add(team: TeamId, account: AccountId, role: TeamRole, now: OffsetDateTime) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO team_members (team_id, account_id, role, added_at) VALUES ($1, $2, $3, $4)",
             params![team.to_string(), account.to_string(), role.as_str(), to_millis(now)],
         ))
@@ -62,7 +62,7 @@ pub mod team_writes {
 
     /// A guard: `account` still has `role` in the team (the role a change was allowed by).
     pub fn holds(team: TeamId, account: AccountId, role: TeamRole) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE team_members SET role = role WHERE team_id = $1 AND account_id = $2 AND role = $3",
             params![team.to_string(), account.to_string(), role.as_str()],
         ))
@@ -70,7 +70,7 @@ pub mod team_writes {
 
     /// Changes a member's role from `from` (as the change was judged) to `to`.
     pub fn set_role(team: TeamId, account: AccountId, from: TeamRole, to: TeamRole) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE team_members SET role = $3 WHERE team_id = $1 AND account_id = $2 AND role = $4 \
              AND (role <> 'owner' OR $3 = 'owner' OR \
                   (SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = 'owner') > 1)",
@@ -80,7 +80,7 @@ pub mod team_writes {
 
     /// Removes a member who has `from` (as the removal was judged).
     pub fn remove(team: TeamId, account: AccountId, from: TeamRole) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM team_members WHERE team_id = $1 AND account_id = $2 AND role = $3 \
              AND (role <> 'owner' OR \
                   (SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = 'owner') > 1)",
@@ -91,7 +91,7 @@ pub mod team_writes {
     /// A guard for an account about to go: once it leaves, the team keeps an owner or has
     /// nobody left.
     pub fn survives_leaving(team: TeamId, account: AccountId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE teams SET id = id WHERE id = $1 AND (\
                EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND role = 'owner' AND account_id <> $2) \
                OR NOT EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND account_id <> $2))",
@@ -101,7 +101,7 @@ pub mod team_writes {
 
     /// Deletes the team if `account` is its only member.
     pub fn delete_if_alone(team: TeamId, account: AccountId) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "DELETE FROM teams WHERE id = $1 \
              AND NOT EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND account_id <> $2)",
             params![team.to_string(), account.to_string()],
@@ -230,7 +230,7 @@ pub mod invitation_writes {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO team_invitations (id, team_id, email, role, invited_by, invited_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (team_id, email) DO UPDATE SET id = excluded.id, role = excluded.role, \
@@ -251,7 +251,7 @@ pub mod invitation_writes {
     /// A guard that takes the invitation: it is still addressed to `email`, unexpired, with
     /// `role`, and its inviter still holds a role that may grant `role`.
     pub fn take(id: InvitationId, email: &str, role: TeamRole, now: OffsetDateTime) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM team_invitations WHERE id = $1 AND email = $2 AND role = $3 AND expires_at > $4 \
              AND EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = team_invitations.team_id \
                AND m.account_id = team_invitations.invited_by \
@@ -262,7 +262,7 @@ pub mod invitation_writes {
 
     /// A guard that drops an invitation addressed to `email`.
     pub fn decline(id: InvitationId, email: &str) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM team_invitations WHERE id = $1 AND email = $2",
             params![id.to_string(), email],
         ))
@@ -270,7 +270,7 @@ pub mod invitation_writes {
 
     /// A guard that withdraws an invitation of the team.
     pub fn withdraw(team: TeamId, id: InvitationId) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "DELETE FROM team_invitations WHERE id = $1 AND team_id = $2",
             params![id.to_string(), team.to_string()],
         ))
@@ -278,7 +278,7 @@ pub mod invitation_writes {
 
     /// Drops whatever invitation the team holds for `email` (once that address is a member).
     pub fn drop_for(team: TeamId, email: &str) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "DELETE FROM team_invitations WHERE team_id = $1 AND email = $2",
             params![team.to_string(), email],
         ))

@@ -12,7 +12,7 @@ impl Store {
     pub fn lock_bucket(&self, key: &str) -> Option<crate::Write> {
         match self.db.dialect() {
             crate::db::Dialect::Sqlite => None,
-            crate::db::Dialect::Postgres => Some(crate::Write(crate::db::Stmt::new(
+            crate::db::Dialect::Postgres => Some(crate::Write::new(crate::db::Stmt::new(
                 "SELECT pg_advisory_xact_lock(hashtext($1))",
                 params![key],
             ))),
@@ -30,7 +30,7 @@ impl Store {
     ) -> Result<std::result::Result<(), usize>> {
         let mut stmts: Vec<Stmt> = buckets
             .iter()
-            .filter_map(|(key, _)| self.lock_bucket(key).map(|w| w.0))
+            .filter_map(|(key, _)| self.lock_bucket(key).map(|w| w.stmt))
             .collect();
         let mut guards = Vec::with_capacity(buckets.len());
         for (key, attempt) in buckets {
@@ -60,7 +60,7 @@ impl Store {
                  (SELECT ctid FROM auth_failures WHERE key = $1 AND at = $2 LIMIT 1)"
             }
         };
-        Write(Stmt::new(sql, params![key, to_millis(at)]))
+        Write::new(Stmt::new(sql, params![key, to_millis(at)]))
     }
 
     /// Failures for `key` strictly after `since` (the start of the window).
@@ -141,7 +141,7 @@ pub mod writes {
         since: OffsetDateTime,
         max: u32,
     ) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "INSERT INTO auth_failures (key, at) SELECT CAST($1 AS TEXT), CAST($2 AS BIGINT) \
              WHERE (SELECT COUNT(*) FROM auth_failures WHERE key = $1 AND at > $3) < $4",
             params![key, to_millis(at), to_millis(since), i64::from(max)],
@@ -150,7 +150,7 @@ pub mod writes {
 
     /// Counts one event under `key` (a failure, or anything else counted in a window).
     pub fn count(key: &str, at: OffsetDateTime) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO auth_failures (key, at) VALUES ($1, $2)",
             params![key, to_millis(at)],
         ))
@@ -158,7 +158,7 @@ pub mod writes {
 
     /// Forgets the failures of a key, in a success's transaction.
     pub fn clear_failures(key: &str) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "DELETE FROM auth_failures WHERE key = $1",
             params![key],
         ))

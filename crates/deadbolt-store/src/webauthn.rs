@@ -40,7 +40,7 @@ impl std::fmt::Debug for WebauthnCredentialRecord {
 
 impl WebauthnCredentialRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO webauthn_credentials (method_id, account_id, credential_id, static_state, dynamic_state, \
              sign_count, aaguid, attestation, transports, backup_eligible, backed_up, discoverable, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -71,7 +71,7 @@ impl WebauthnCredentialRecord {
         backed_up: bool,
         now: OffsetDateTime,
     ) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE webauthn_credentials SET dynamic_state = $2, sign_count = $3, backed_up = $4, last_used_at = $5 \
              WHERE method_id = $1 AND sign_count = $6",
             params![
@@ -117,7 +117,7 @@ impl std::fmt::Debug for CeremonyRecord {
 
 impl CeremonyRecord {
     pub fn insert(&self) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "INSERT INTO webauthn_ceremonies (id, challenge, kind, account_id, method_id, challenge_hash, state, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             params![
@@ -136,7 +136,7 @@ impl CeremonyRecord {
 
     /// Spends the ceremony: a guard, so a challenge answers one credential, even when raced.
     pub fn consume(&self, now: OffsetDateTime) -> Write {
-        Write(Stmt::guard(
+        Write::new(Stmt::guard(
             "UPDATE webauthn_ceremonies SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2",
             params![self.id.to_string(), to_millis(now)],
         ))
@@ -144,7 +144,7 @@ impl CeremonyRecord {
 
     /// Spends the ceremony after a failed try (not a guard): one credential per challenge.
     pub fn spoil(&self, now: OffsetDateTime) -> Write {
-        Write(Stmt::new(
+        Write::new(Stmt::new(
             "UPDATE webauthn_ceremonies SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
             params![self.id.to_string(), to_millis(now)],
         ))

@@ -75,7 +75,8 @@ pub async fn sign_up(ctx: &Context, client: &ClientInfo, input: SignUp) -> Domai
         .await;
     match result {
         Ok(()) => {
-            // the account's first mail was queued with it, outside a batch
+            // create_account commits the account with its first mail itself, not through
+            // ctx.commit
             ctx.wake_outbox();
             // The phone is proven by a text, where something can send one and policy allows
             // texts, within the limits per number (anyone can sign up, so this is where SMS

@@ -1,6 +1,7 @@
 //! What operators may do, and who counts as one: an account with the `admin` role, signed in
 //! with a second factor (an administrator's password alone must not open the admin surface).
 
+use crate::methods;
 use crate::accounts::{self, VouchedAccount};
 use crate::challenge;
 use crate::client::{ClientInfo, Principal};
@@ -32,7 +33,7 @@ pub async fn require_admin(ctx: &Context, who: &Principal) -> DomainResult<Accou
     }
     // signed in with two factors, one of them an enrolled method (an emailed check of an
     // account without MFA is two factors, but nothing an administrator can be held to)
-    let enrolled = challenge::is_enabled(&ctx.store.methods_of(account.id).await?);
+    let enrolled = methods::is_enabled(&ctx.store.methods_of(account.id).await?);
     if !who.session.amr.iter().any(|v| v == "mfa") || !enrolled {
         return Err(DomainError::Forbidden(
             "administrators must sign in with a second factor",

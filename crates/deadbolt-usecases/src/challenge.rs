@@ -10,6 +10,7 @@ use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::factor_policy;
 use crate::messages::Medium;
+use crate::methods;
 use crate::risk;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
@@ -80,6 +81,41 @@ impl Purpose {
         }
     }
 
+    /// Whether an answer of `kind` may finish a challenge of this purpose, given the account's
+    /// `methods`: the check's half of the rule ([`Purpose::admits`] is the send step's).
+    pub fn accepts_answer(
+        &self,
+        ctx: &Context,
+        kind: MethodKind,
+        methods: &[MethodRecord],
+    ) -> DomainResult<()> {
+        // a kind an administrator took out of `allowed_methods` stops proving anything at once,
+        // enrolled or not
+        let allowed = || {
+            if ctx.policy.get().allows_method(kind.as_str()) {
+                Ok(())
+            } else {
+                Err(DomainError::FactorNotAllowed(format!(
+                    "this service no longer accepts {} as a second factor",
+                    kind.as_str()
+                )))
+            }
+        };
+        match self {
+            // policy's own ask, whatever kinds it allows
+            Self::EmailCheck => Ok(()),
+            Self::Login => allowed(),
+            Self::StepUp(action) => {
+                factor_policy::ensure_strong_enough(ctx, action, kind, methods)?;
+                allowed()
+            }
+            Self::Reset => {
+                factor_policy::ensure_reset_factor(kind)?;
+                allowed()
+            }
+        }
+    }
+
     /// Of the account's stored methods, those offered for this purpose, in the order a person
     /// is offered them.
     pub fn choices(
@@ -89,36 +125,21 @@ impl Purpose {
         stored: Vec<MethodRecord>,
     ) -> Vec<MethodRecord> {
         match self {
-            Self::EmailCheck => vec![risk::email_check_method(account)],
-            Self::Login => usable_methods(stored),
+            Self::EmailCheck => answering_methods(self, account, stored),
+            Self::Login => methods::usable_methods(stored),
             Self::StepUp(action) => {
                 let stronger = factor_policy::has_stronger(&stored);
                 let policy = ctx.policy.get();
-                let mut methods = usable_methods(stored);
+                let mut methods = methods::usable_methods(stored);
                 methods.retain(|m| policy.factor_satisfies(action, m.kind, stronger));
                 methods
             }
-            Self::Reset => usable_methods(stored)
+            Self::Reset => methods::usable_methods(stored)
                 .into_iter()
                 .filter(|m| m.kind.serves_password_reset())
                 .collect(),
         }
     }
-}
-
-/// Confirmed methods, primary first and recovery codes last: the order a user is offered them.
-pub fn usable_methods(all: Vec<MethodRecord>) -> Vec<MethodRecord> {
-    let mut usable: Vec<MethodRecord> = all.into_iter().filter(MethodRecord::is_active).collect();
-    usable.sort_by_key(|m| (!m.is_primary, m.kind.is_fallback_only(), m.created_at));
-    usable
-}
-
-/// MFA is on while a method other than recovery codes is confirmed. A method disabled after too
-/// many failures still counts: failing a hundred times must not switch the second factor off.
-pub fn is_enabled(methods: &[MethodRecord]) -> bool {
-    methods
-        .iter()
-        .any(|m| m.confirmed_at.is_some() && !m.kind.is_fallback_only())
 }
 
 /// A fresh challenge for `purpose` and its token (`mfa_` for a sign-in, `suc_` otherwise);
@@ -154,11 +175,26 @@ pub fn open(
 }
 
 /// A challenge waiting for its answer: its record, its purpose, and the account it is for.
+/// Only [`pending`] makes one, so a purpose is always the one its record was opened for.
 #[derive(Debug, Clone)]
 pub struct Pending {
-    pub record: ChallengeRecord,
-    pub purpose: Purpose,
-    pub account: Account,
+    record: ChallengeRecord,
+    purpose: Purpose,
+    account: Account,
+}
+
+impl Pending {
+    pub fn record(&self) -> &ChallengeRecord {
+        &self.record
+    }
+
+    pub fn purpose(&self) -> &Purpose {
+        &self.purpose
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
 }
 
 /// Which challenges a caller may answer.
@@ -222,10 +258,9 @@ pub fn answering_methods(
     account: &Account,
     stored: Vec<MethodRecord>,
 ) -> Vec<MethodRecord> {
-    if *purpose == Purpose::EmailCheck {
-        vec![risk::email_check_method(account)]
-    } else {
-        stored
+    match purpose {
+        Purpose::EmailCheck => vec![risk::email_check_method(account)],
+        Purpose::Login | Purpose::StepUp(_) | Purpose::Reset => stored,
     }
 }
 

@@ -231,8 +231,8 @@ pub async fn send_or_stand_in(
         ctx.commit(undone).await?;
         false
     };
-    // both batches hold the message's insert, so both wake the outbox (the stand-in finds
-    // nothing to send); a delivery overlaps the answer's floor (see `answered_after_floor`)
+    // a real send wakes the outbox (a stand-in queues nothing); the delivery overlaps the
+    // answer's floor (see `answered_after_floor`)
     Ok(sent)
 }
 

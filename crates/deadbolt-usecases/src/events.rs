@@ -1,10 +1,11 @@
-//! Building security events with time and place.
+//! Security events: building them with time and place, and reading an account's back.
 
-use crate::client::ClientInfo;
+use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
+use crate::error::DomainResult;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, EventId};
-use deadbolt_store::EventRecord;
+use deadbolt_store::{EventCursor, EventRecord};
 
 pub fn event(
     ctx: &Context,
@@ -23,4 +24,17 @@ pub fn event(
         user_agent: client.user_agent.clone(),
         detail,
     }
+}
+
+/// The caller's own security events, newest first: `limit` of them, before `before`.
+pub async fn of_caller(
+    ctx: &Context,
+    who: &Principal,
+    before: Option<EventCursor>,
+    limit: u32,
+) -> DomainResult<Vec<EventRecord>> {
+    Ok(ctx
+        .store
+        .events_of(who.session.account_id, before, limit)
+        .await?)
 }

@@ -21,6 +21,7 @@ pub mod challenge;
 pub mod codes;
 pub mod factor_policy;
 pub mod factors;
+pub mod methods;
 pub mod mfa;
 pub mod stepup;
 pub mod webauthn;

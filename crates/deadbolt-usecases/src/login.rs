@@ -1,6 +1,7 @@
 //! Password login. A closed throttle answers before any hashing; an unknown email costs one
 //! Argon2 verification like a wrong password, and both answer alike.
 
+use crate::methods;
 use crate::attempts::{self, Bucket};
 use crate::challenge::{self, Purpose};
 use crate::client::ClientInfo;
@@ -168,7 +169,7 @@ pub async fn login(ctx: &Context, client: &ClientInfo, input: Login) -> DomainRe
         risk::assess(ctx, &account, &place, device.is_known(), recent_failures).await?;
     let risk_event = assessment.event(ctx, client, &account);
     let all_methods = ctx.store.methods_of(account.id).await?;
-    let needs_second_factor = challenge::is_enabled(&all_methods);
+    let needs_second_factor = methods::is_enabled(&all_methods);
     let step = next_step(
         assessment.response,
         needs_second_factor,

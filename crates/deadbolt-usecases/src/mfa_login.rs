@@ -1,5 +1,6 @@
 //! The second step of a login: an mfa_token and a second factor become a session.
 
+use crate::methods;
 use crate::challenge::{self, Answering, Purpose};
 use crate::client::ClientInfo;
 use crate::context::Context;
@@ -33,11 +34,11 @@ pub async fn verify(
     input: MfaVerify,
 ) -> DomainResult<SecondStep> {
     let pending = challenge::pending(ctx, &input.mfa_token, Answering::SignIn).await?;
-    let account = &pending.account;
+    let account = pending.account();
     // where the account may sign in from holds for the second step too
     risk::ensure_location_allowed(ctx, client, account, &risk::place_of(ctx, client)).await?;
-    let email_check = pending.purpose == Purpose::EmailCheck;
-    if email_check && challenge::is_enabled(&ctx.store.methods_of(account.id).await?) {
+    let email_check = *pending.purpose() == Purpose::EmailCheck;
+    if email_check && methods::is_enabled(&ctx.store.methods_of(account.id).await?) {
         // MFA came on meanwhile: an emailed code no longer stands in for it
         return Err(DomainError::MfaTokenInvalid);
     }

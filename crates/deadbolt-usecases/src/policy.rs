@@ -1,6 +1,7 @@
 //! Reading and replacing the central policy: administrators with a second factor, and a
 //! step-up `policy.change` for every change; each change is an event with before and after.
 
+use crate::methods;
 use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
@@ -58,7 +59,7 @@ fn problems(
     admin_methods: Vec<MethodRecord>,
 ) -> Vec<PolicyProblem> {
     let mut out = policy.problems_in(&ctx.deployment());
-    let kinds: Vec<MethodKind> = challenge::usable_methods(admin_methods)
+    let kinds: Vec<MethodKind> = methods::usable_methods(admin_methods)
         .iter()
         .map(|m| m.kind)
         .collect();

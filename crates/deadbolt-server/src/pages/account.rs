@@ -149,11 +149,8 @@ async fn overview(SignedIn(page): SignedIn, Query(q): Query<NoticeQuery>) -> Pag
             datetime: s.created_at.format(&Rfc3339).unwrap_or_default(),
         })
         .collect();
-    let events: Vec<Row> = state
-        .store
-        .events_of(viewer.account.id, None, 12)
-        .await
-        .map_err(ApiError::from)?
+    let events: Vec<Row> = deadbolt_usecases::events::of_caller(state, &viewer.who, None, 12)
+        .await?
         .iter()
         .map(|e| Row {
             id: e.id.to_string(),

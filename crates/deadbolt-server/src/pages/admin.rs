@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadbolt_core::ids::AccountId;
 use deadbolt_usecases::DomainError;
-use deadbolt_usecases::{admin, policy};
+use deadbolt_usecases::{admin, mfa, policy};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -89,18 +89,13 @@ async fn lookup(SignedIn(page): SignedIn, PageForm(form): PageForm<LookupForm>) 
     let accounts = admin::find_accounts(&page.state, &viewer.who, &email).await?;
     let mut found = Vec::new();
     for a in accounts {
-        let methods = page
-            .state
-            .store
-            .methods_of(a.id)
-            .await
-            .map_err(ApiError::from)?;
+        let mfa_enabled = mfa::is_on(&page.state, a.id).await?;
         found.push(Found {
             id: a.id.to_string(),
             email: a.email.as_str().to_owned(),
             email_verified: a.email_verified,
             roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            mfa_enabled: deadbolt_usecases::challenge::is_enabled(&methods),
+            mfa_enabled,
             created: when(a.created_at),
             sso: a.sso_provider.clone(),
         });

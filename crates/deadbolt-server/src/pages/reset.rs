@@ -127,16 +127,8 @@ async fn pending(page: &Page) -> Result<Pending, PageError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let all = page
-        .state
-        .store
-        .methods_of(challenge.account.id)
-        .await
-        .map_err(ApiError::from)?;
-    let mfa = challenge::is_enabled(&all);
-    let methods = challenge
-        .purpose
-        .choices(&page.state, &challenge.account, all);
+    let mfa = deadbolt_usecases::mfa::is_on(&page.state, challenge.account().id).await?;
+    let methods = challenge::choices(&page.state, &challenge).await?;
     Ok(Pending {
         token,
         challenge,

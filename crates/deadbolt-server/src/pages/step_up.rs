@@ -117,7 +117,7 @@ impl Op {
             Self::DeleteAccount => Action::ACCOUNT_DELETE,
             Self::ChangeEmail => Action::EMAIL_CHANGE,
             Self::ChangePhone => Action::PHONE_CHANGE,
-            Self::EditPolicy => "policy.change",
+            Self::EditPolicy => Action::POLICY_CHANGE,
             Self::AdminMfaReset(_) => Action::ADMIN_MFA_RESET,
         }
     }
@@ -217,18 +217,8 @@ pub async fn start_for_form(page: &Page, op: Op) -> PageResult {
 /// nobody types a new password twice).
 pub async fn granted(page: &Page, op: Op) -> Result<bool, PageError> {
     let viewer = page.viewer()?;
-    Ok(page
-        .state
-        .store
-        .open_grant(
-            viewer.who.session.id,
-            op.action(),
-            op.target().as_deref(),
-            page.state.clock.now(),
-        )
-        .await
-        .map_err(ApiError::from)?
-        .is_some())
+    let target = op.target();
+    Ok(stepup::has_open_grant(&page.state, &viewer.who, op.action(), target.as_deref()).await?)
 }
 
 #[derive(Deserialize)]
@@ -260,7 +250,7 @@ async fn pending(page: &Page, op: Op) -> Result<Pending, PageError> {
         Err(DomainError::MfaTokenInvalid) => return Err(PageError::Redirect(op.back().into())),
         Err(e) => return Err(e.into()),
     };
-    if challenge.record.action.as_deref() != Some(op.action()) {
+    if challenge.record().action.as_deref() != Some(op.action()) {
         return Err(PageError::Redirect(op.back().into()));
     }
     let action = Action::parse(op.action()).map_err(|_| PageError::BadForm)?;

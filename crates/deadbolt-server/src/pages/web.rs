@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use deadbolt_core::account::Account;
 use deadbolt_usecases::client::{ClientInfo, Principal};
-use deadbolt_usecases::jwt::AccessClaims;
+use deadbolt_usecases::sessions;
 use minijinja::{context, Value};
 
 /// A signed-in browser: its session (as the use cases know it) and account.
@@ -106,9 +106,6 @@ impl Page {
     }
 }
 
-/// Idle time is counted from the last visit; note visits at most once a minute.
-const TOUCH_EVERY: time::Duration = time::Duration::seconds(60);
-
 async fn viewer_of(
     state: &AppState,
     client: &ClientInfo,
@@ -117,43 +114,8 @@ async fn viewer_of(
     let Some(sid) = signed_session(state, headers) else {
         return Ok(None);
     };
-    let now = state.clock.now();
-    let Some(session) = state.store.session(sid).await? else {
-        return Ok(None);
-    };
-    if !state.config.session.is_live(&session.times(), now) {
-        return Ok(None);
-    }
-    let Some(account) = state.store.account_by_id(session.account_id).await? else {
-        return Ok(None);
-    };
-    // where policy does not let the account's roles sign in, its page session is not kept
-    // going either: the visitor is signed out there (and a sign-in is refused)
-    if !deadbolt_usecases::risk::session_location_allowed(state, client, &account) {
-        return Ok(None);
-    }
-    if now - session.last_active_at > TOUCH_EVERY {
-        state
-            .store
-            .commit(vec![deadbolt_store::touch_session(sid, now)])
-            .await?;
-    }
-    let claims = AccessClaims {
-        iss: state.config.server.public_url.clone(),
-        sub: session.account_id,
-        aud: state.config.server.public_url.clone(),
-        iat: now.unix_timestamp(),
-        exp: now.unix_timestamp(),
-        jti: uuid::Uuid::nil(),
-        sid: session.id,
-        auth_time: session.auth_time.unix_timestamp(),
-        amr: session.amr.clone(),
-        acr: session.acr.clone(),
-    };
-    Ok(Some(Viewer {
-        who: Principal { claims, session },
-        account,
-    }))
+    let viewer = sessions::browser_session(state, client, sid).await?;
+    Ok(viewer.map(|(who, account)| Viewer { who, account }))
 }
 
 impl FromRequestParts<AppState> for Page {

@@ -67,9 +67,7 @@ impl Me {
             phone: a.phone.as_ref().map(|p| p.as_str().to_owned()),
             phone_verified: a.phone_verified,
             roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            mfa_enabled: deadbolt_usecases::challenge::is_enabled(
-                &state.store.methods_of(a.id).await?,
-            ),
+            mfa_enabled: deadbolt_usecases::mfa::is_on(state, a.id).await?,
             sso_provider: a.sso_provider.clone(),
             created_at: a.created_at,
         })
@@ -188,10 +186,7 @@ async fn events(
         at,
         id: EventId(id),
     });
-    let page = state
-        .store
-        .events_of(who.session.account_id, cursor, page_query.limit)
-        .await?;
+    let page = deadbolt_usecases::events::of_caller(&state, &who, cursor, page_query.limit).await?;
     let next_cursor = page_query.next_cursor(page.len(), page.last().map(|e| (e.at, e.id.0)));
     Ok(Json(EventList::of(page, next_cursor)))
 }

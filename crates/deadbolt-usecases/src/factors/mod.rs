@@ -128,11 +128,7 @@ pub async fn check_with<R: Reads>(
     input: FactorInput,
     also: R,
 ) -> DomainResult<(Proof, R::Output)> {
-    let Pending {
-        record: challenge,
-        purpose,
-        account,
-    } = pending;
+    let (challenge, purpose, account) = (pending.record(), pending.purpose(), pending.account());
     if !challenge::is_live(ctx, challenge) {
         return Err(DomainError::MfaTokenInvalid);
     }
@@ -209,14 +205,8 @@ async fn judge(
             kind.as_str()
         ))
     })?;
-    // a kind an administrator took out of `allowed_methods` stops proving anything at once,
-    // enrolled or not (an email check is policy's own ask, whatever kinds it allows)
-    if *purpose != Purpose::EmailCheck && !ctx.policy.get().allows_method(kind.as_str()) {
-        return Err(DomainError::FactorNotAllowed(format!(
-            "this service no longer accepts {} as a second factor",
-            kind.as_str()
-        )));
-    }
+    // the caller's rule, brought by the challenge's purpose
+    purpose.accepts_answer(ctx, kind, &methods)?;
     match authenticator_gate(
         method.consecutive_failures,
         method.last_failure_at,
@@ -408,11 +398,7 @@ pub async fn finish(
     proof: Proof,
     extra: Vec<Write>,
 ) -> DomainResult<()> {
-    let Pending {
-        record: challenge,
-        account,
-        ..
-    } = pending;
+    let (challenge, account) = (pending.record(), pending.account());
     let now = ctx.clock.now();
     let (key, policy) = &proof.bucket;
     // The challenge is spent only while the account is not locked, checked in the same

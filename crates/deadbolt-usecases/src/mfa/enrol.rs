@@ -3,6 +3,7 @@
 
 use super::recovery_codes::{new_recovery_codes, recovery_method};
 use super::{mfa_bucket, RESTRICTED_NOTICE};
+use crate::methods;
 use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::codes::{self, Checked, CodeFor};
@@ -67,7 +68,7 @@ async fn start_enrolment(
     if !account.email_verified {
         return Err(DomainError::EmailUnverified);
     }
-    let under_step_up = challenge::is_enabled(&ctx.store.methods_of(account.id).await?);
+    let under_step_up = methods::is_enabled(&ctx.store.methods_of(account.id).await?);
     // With MFA on, every new method needs a step-up; the first one needs a recent sign-in or a
     // step-up, so that a stolen session cannot plant the factor that then locks the owner out.
     let grant = if under_step_up {
@@ -426,7 +427,7 @@ async fn confirmed(
 ) -> DomainResult<Confirmed> {
     let id = method.id;
     let now = ctx.clock.now();
-    let was_enabled = challenge::is_enabled(&methods);
+    let was_enabled = methods::is_enabled(&methods);
     // a method enrolled while MFA was off must not become a second factor without a step-up
     let grant = if was_enabled && !method.enrolled_under_step_up {
         Some(stepup::require(ctx, who, Action::MFA_MANAGE).await?)

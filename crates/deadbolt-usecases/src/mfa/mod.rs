@@ -10,6 +10,7 @@ pub use enrol::{
 };
 pub use recovery_codes::regenerate_recovery_codes;
 
+use crate::methods;
 use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
@@ -38,7 +39,7 @@ pub struct Overview {
 
 pub async fn overview(ctx: &Context, account: AccountId) -> DomainResult<Overview> {
     let all = ctx.store.methods_of(account).await?;
-    let enabled = challenge::is_enabled(&all);
+    let enabled = methods::is_enabled(&all);
     let mut methods: Vec<MethodRecord> = all
         .into_iter()
         .filter(|m| m.confirmed_at.is_some())
@@ -50,6 +51,11 @@ pub async fn overview(ctx: &Context, account: AccountId) -> DomainResult<Overvie
         methods,
         recovery_codes_remaining,
     })
+}
+
+/// Whether MFA is on for an account (see [`challenge::is_enabled`]).
+pub async fn is_on(ctx: &Context, account: AccountId) -> DomainResult<bool> {
+    Ok(methods::is_enabled(&ctx.store.methods_of(account).await?))
 }
 
 /// Whether policy requires `account` to have a second factor (enforcement and
@@ -215,7 +221,7 @@ async fn remove_once(
 pub async fn disable(ctx: &Context, client: &ClientInfo, who: &Principal) -> DomainResult<()> {
     let account = account_of(ctx, who).await?;
     let methods = ctx.store.methods_of(account.id).await?;
-    if !challenge::is_enabled(&methods) {
+    if !methods::is_enabled(&methods) {
         return Ok(());
     }
     if required_by_policy(ctx, &account) {

@@ -1,5 +1,6 @@
 //! Recovery codes: the fallback set made when MFA comes on, shown once, and made anew on request.
 
+use crate::methods;
 use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
@@ -91,7 +92,7 @@ pub async fn regenerate_recovery_codes(
 ) -> DomainResult<Vec<Secret>> {
     let account = account_of(ctx, who).await?;
     let methods = ctx.store.methods_of(account.id).await?;
-    if !challenge::is_enabled(&methods) {
+    if !methods::is_enabled(&methods) {
         return Err(DomainError::InvalidRequest(
             "MFA is off: recovery codes come with the first method".into(),
         ));
