@@ -134,7 +134,7 @@ impl Store {
     ) -> Vec<crate::Write> {
         self.send_limit_stmts(code, policy, None)
             .into_iter()
-            .map(crate::Write)
+            .map(crate::Write::new)
             .collect()
     }
 
@@ -230,7 +230,7 @@ impl Store {
                 params![e.id.to_string()],
             ));
         }
-        stmts.into_iter().map(crate::Write).collect()
+        stmts.into_iter().map(crate::Write::new).collect()
     }
 
     /// The most recent code for this purpose and scope; a newer code supersedes older ones.

@@ -37,7 +37,7 @@ impl SessionRecord {
     pub fn writes(&self, refresh_hash: &[u8]) -> Vec<crate::Write> {
         session_stmts(self, refresh_hash)
             .into_iter()
-            .map(crate::Write)
+            .map(crate::Write::new)
             .collect()
     }
 }
@@ -75,7 +75,7 @@ pub fn renew_session(old: SessionId, new: SessionId, now: OffsetDateTime) -> Vec
         ),
     ]
     .into_iter()
-    .map(crate::Write)
+    .map(crate::Write::new)
     .collect()
 }
 

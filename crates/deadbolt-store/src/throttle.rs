@@ -39,7 +39,9 @@ impl Store {
                 params![*key, to_millis(attempt.since)],
             ));
             guards.push(stmts.len());
-            stmts.push(writes::failure_within_limit(key, attempt.at, attempt.since, attempt.max).0);
+            stmts.push(
+                writes::failure_within_limit(key, attempt.at, attempt.since, attempt.max).stmt,
+            );
         }
         Ok(match self.db.batch(stmts).await? {
             BatchOutcome::Committed => Ok(()),

@@ -1,13 +1,13 @@
 //! What operators may do, and who counts as one: an account with the `admin` role, signed in
 //! with a second factor (an administrator's password alone must not open the admin surface).
 
-use crate::methods;
 use crate::accounts::{self, VouchedAccount};
 use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
+use crate::methods;
 use crate::notice::Notice;
 use crate::notify::notice;
 use crate::sessions::account_of;

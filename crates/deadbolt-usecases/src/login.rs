@@ -1,13 +1,13 @@
 //! Password login. A closed throttle answers before any hashing; an unknown email costs one
 //! Argon2 verification like a wrong password, and both answer alike.
 
-use crate::methods;
 use crate::attempts::{self, Bucket};
 use crate::challenge::{self, Purpose};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
+use crate::methods;
 use crate::sessions::{self, IssuedTokens};
 use crate::{devices, mfa, risk};
 use deadbolt_core::auth::AuthMethod;

@@ -1,6 +1,5 @@
 //! The second step of a login: an mfa_token and a second factor become a session.
 
-use crate::methods;
 use crate::challenge::{self, Answering, Purpose};
 use crate::client::ClientInfo;
 use crate::context::Context;
@@ -8,6 +7,7 @@ use crate::devices::{self, SignInDevice};
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
 use crate::factors::{self, FactorInput};
+use crate::methods;
 use crate::sessions::{self, IssuedTokens};
 use crate::{login, mfa, risk};
 use deadbolt_core::auth::{self, AuthMethod};

@@ -1,12 +1,11 @@
 //! Reading and replacing the central policy: administrators with a second factor, and a
 //! step-up `policy.change` for every change; each change is an event with before and after.
 
-use crate::methods;
-use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
+use crate::methods;
 use crate::{admin, stepup};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::mfa::MethodKind;

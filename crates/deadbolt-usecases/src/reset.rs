@@ -1,15 +1,14 @@
 //! Password reset. A reset never bypasses MFA (OWASP ASVS 5.0, 6.4.3): the emailed code proves
 //! the mailbox, and an account with MFA must also pass a second factor other than that email.
 
-use crate::methods;
 use crate::challenge::{self, Answering, Purpose};
 use crate::client::ClientInfo;
 use crate::codes::{self, CodeFor, Destination, Recipient};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::factor_policy;
 use crate::factors::{self, FactorInput};
+use crate::methods;
 use crate::notice::Notice;
 use crate::notify::notice;
 use deadbolt_core::code::CodePurpose;

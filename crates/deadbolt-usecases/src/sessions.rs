@@ -328,9 +328,7 @@ pub async fn browser_session(
         return Ok(None);
     }
     if now - session.last_active_at > TOUCH_EVERY {
-        state
-            .store
-            .commit(vec![deadbolt_store::touch_session(sid, now)])
+        ctx.commit(vec![deadbolt_store::touch_session(sid, now)])
             .await?;
     }
     let claims = AccessClaims {

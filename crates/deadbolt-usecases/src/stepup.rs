@@ -1,16 +1,15 @@
 //! Step-up: a fresh check before a sensitive action (RFC 9470). A satisfied check leaves a
 //! grant on the session: spent by one use, or open for a window that is fixed or slides.
 
-use crate::methods;
 use crate::attempts::{self, Bucket};
 use crate::challenge::{self, Answering, Purpose};
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
-use crate::factor_policy;
 use crate::factors::{self, FactorInput};
 use crate::jwt::{self, StepUpClaims};
+use crate::methods;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;

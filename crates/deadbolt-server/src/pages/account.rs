@@ -8,7 +8,6 @@ use super::page_error::{message, PageError, PageResult};
 use super::see_other;
 use super::step_up::{self, guarded_form, Op};
 use super::web::{Page, SignedIn};
-use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
 use crate::state::AppState;
 use axum::extract::Query;

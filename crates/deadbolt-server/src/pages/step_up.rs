@@ -9,7 +9,6 @@ use super::form::{given, PageForm};
 use super::page_error::{message, PageError, PageResult};
 use super::see_other;
 use super::web::{Page, SignedIn};
-use crate::error::ApiError;
 use crate::routes::views::MethodDetails;
 use crate::state::AppState;
 use axum::extract::Query;

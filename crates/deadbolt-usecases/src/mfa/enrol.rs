@@ -3,7 +3,6 @@
 
 use super::recovery_codes::{new_recovery_codes, recovery_method};
 use super::{mfa_bucket, RESTRICTED_NOTICE};
-use crate::methods;
 use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::codes::{self, Checked, CodeFor};
@@ -12,6 +11,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::events::event;
 use crate::factor_policy;
 use crate::factors::{clean_code, open_totp, totp_aad};
+use crate::methods;
 use crate::notice::Notice;
 use crate::notify::notice;
 use crate::sessions::account_of;

@@ -10,12 +10,11 @@ pub use enrol::{
 };
 pub use recovery_codes::regenerate_recovery_codes;
 
-use crate::methods;
-use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
+use crate::methods;
 use crate::notice::Notice;
 use crate::notify::notice;
 use crate::sessions::account_of;

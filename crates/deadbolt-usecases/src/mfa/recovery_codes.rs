@@ -1,11 +1,10 @@
 //! Recovery codes: the fallback set made when MFA comes on, shown once, and made anew on request.
 
-use crate::methods;
-use crate::challenge;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
+use crate::methods;
 use crate::notice::Notice;
 use crate::notify::notice;
 use crate::sessions::account_of;

@@ -145,10 +145,10 @@ async fn sign_in_and_reset_tokens_answer_only_their_own_ceremony() {
     assert!(matches!(e, DomainError::MfaTokenInvalid), "{e:?}");
     // each is what it was opened for, and none was spent by the wrong tries
     let p = ok(challenge::pending(&w.ctx, &mfa_token, Answering::SignIn).await);
-    assert_eq!(p.purpose, Purpose::Login);
+    assert_eq!(*p.purpose(), Purpose::Login);
     let p = ok(challenge::pending(&w.ctx, &reset_token, Answering::Reset).await);
-    assert_eq!(p.purpose, Purpose::Reset);
-    assert_eq!(p.account.id, user.account.id);
+    assert_eq!(*p.purpose(), Purpose::Reset);
+    assert_eq!(p.account().id, user.account.id);
 }
 
 #[tokio::test]
