@@ -1,5 +1,6 @@
 //! The use cases' own rules, exercised without HTTP: each test drives the use-case functions
-//! on a fresh SQLite database with a manual clock.
+//! on a fresh database (SQLite, or PostgreSQL where `DEADBOLT_TEST_DATABASE` says so) with a
+//! manual clock.
 
 #![allow(
     clippy::unwrap_used,

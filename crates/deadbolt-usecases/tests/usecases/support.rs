@@ -1,4 +1,5 @@
-//! A use-case context on a fresh SQLite database in a temporary directory, with time driven by
+//! A use-case context on a fresh database of the backend under test (files in a temporary
+//! directory), with time driven by
 //! hand, and the steps every test needs: an account, a sign-in, a TOTP method, the mail queued.
 
 use deadbolt_config::Config;
@@ -9,6 +10,7 @@ use deadbolt_core::policy::Deployment;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::OutboxMessage;
 pub use deadbolt_test_support::codes::six_digit_numbers;
+use deadbolt_test_support::database::fresh_database_url;
 pub use deadbolt_test_support::totp::totp_at;
 use deadbolt_usecases::accounts::{self, OperatorAccount};
 use deadbolt_usecases::client::{ClientInfo, Principal};
@@ -43,7 +45,8 @@ pub async fn world_with(configure: impl FnOnce(&mut Config)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.server.public_url = "http://deadbolt.test".into();
-    config.database.url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    config.database.url =
+        fresh_database_url(&dir.path().join("db.sqlite"), "deadbolt_usecases").await;
     config.database.pool_size = 2;
     config.secrets.master_key_file = dir.path().join("master.key");
     config.email.file_dir = dir.path().join("mail");
