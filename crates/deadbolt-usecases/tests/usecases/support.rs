@@ -1,6 +1,6 @@
-//! A use-case context on a fresh database of the backend under test (files in a temporary
-//! directory), with time driven by
-//! hand, and the steps every test needs: an account, a sign-in, a TOTP method, the mail queued.
+//! A use-case context on a fresh database of the backend under test (its files in a temporary
+//! directory), with time driven by hand, and the steps every test needs: an account, a sign-in,
+//! a TOTP method, the mail queued.
 
 use deadbolt_config::Config;
 use deadbolt_core::account::Account;
