@@ -8,6 +8,7 @@
 )]
 
 mod ceremony;
+mod clients;
 mod lockouts;
 mod outbox_wake;
 mod stepup;
