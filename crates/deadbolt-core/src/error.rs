@@ -18,6 +18,9 @@ pub enum CoreError {
     InvalidRole,
     #[error("sso_provider must be 1 to 64 of [a-z0-9_.-]")]
     InvalidSsoProvider,
+    /// An input field that breaks its rule: the field (`redirect_uris[1]`) and why.
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
     #[error("too many attempts; retry in {} s", .0.whole_seconds())]
     Throttled(Duration),
 }

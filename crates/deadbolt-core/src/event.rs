@@ -72,10 +72,16 @@ pub enum EventKind {
     TeamInvitationDeclined,
     /// A team's owner or admin withdrew an invitation.
     TeamInvitationWithdrawn,
+    /// An administrator or operator registered an OpenID Connect client.
+    ClientCreated,
+    /// A confidential client's secret was replaced (the old one stops working).
+    ClientSecretRotated,
+    /// A client was deleted: its id never authenticates again.
+    ClientDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 55] = [
+    pub const ALL: [EventKind; 58] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -131,6 +137,9 @@ impl EventKind {
         Self::TeamInvitationAccepted,
         Self::TeamInvitationDeclined,
         Self::TeamInvitationWithdrawn,
+        Self::ClientCreated,
+        Self::ClientSecretRotated,
+        Self::ClientDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -190,6 +199,9 @@ impl EventKind {
             Self::TeamInvitationAccepted => "team_invitation_accepted",
             Self::TeamInvitationDeclined => "team_invitation_declined",
             Self::TeamInvitationWithdrawn => "team_invitation_withdrawn",
+            Self::ClientCreated => "client_created",
+            Self::ClientSecretRotated => "client_secret_rotated",
+            Self::ClientDeleted => "client_deleted",
         }
     }
 

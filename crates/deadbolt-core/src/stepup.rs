@@ -28,6 +28,9 @@ impl Action {
     /// Making an account with the admin role: a stolen admin session must not be enough to
     /// leave a second administrator behind.
     pub const ADMIN_GRANT: &'static str = "admin.grant";
+    /// Registering, rotating the secret of, or deleting an OpenID Connect client: a client
+    /// decides where signed-in users are sent with their tokens.
+    pub const CLIENT_MANAGE: &'static str = "client.manage";
 
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let ok = (1..=64).contains(&raw.len())
@@ -130,15 +133,16 @@ impl StepUpRule {
 
 /// Whether a second factor of `kind` may satisfy a step-up for `action`. A code we send (email,
 /// SMS, voice) does not satisfy the actions that change who can sign in or how (`mfa.manage`,
-/// `policy.change`, `admin.mfa_reset`, `admin.grant`) when the account has a stronger method
+/// `policy.change`, `admin.mfa_reset`, `admin.grant`, `client.manage`) when the account has a stronger method
 /// enrolled, as GitHub's sudo mode refuses SMS: whoever took over a phone number or a mailbox
 /// must not be able to replace the authenticator app.
 pub fn factor_satisfies(action: &Action, kind: MethodKind, has_stronger: bool) -> bool {
-    const STRONG_ACTIONS: [&str; 4] = [
+    const STRONG_ACTIONS: [&str; 5] = [
         Action::MFA_MANAGE,
         Action::POLICY_CHANGE,
         Action::ADMIN_MFA_RESET,
         Action::ADMIN_GRANT,
+        Action::CLIENT_MANAGE,
     ];
     !(kind.is_sent_code() && has_stronger && STRONG_ACTIONS.contains(&action.as_str()))
 }
@@ -166,6 +170,10 @@ mod tests {
         assert!(factor_satisfies(&manage, MethodKind::Totp, true));
         assert!(factor_satisfies(&manage, MethodKind::RecoveryCode, true));
         assert!(factor_satisfies(&refund, MethodKind::Voice, true));
+        let clients = Action::builtin(Action::CLIENT_MANAGE);
+        assert!(Action::parse(clients.as_str()).is_ok());
+        assert!(!factor_satisfies(&clients, MethodKind::Email, true));
+        assert!(factor_satisfies(&clients, MethodKind::Totp, true));
         assert!(!factor_satisfies(
             &Action::parse("policy.change").unwrap(),
             MethodKind::Voice,

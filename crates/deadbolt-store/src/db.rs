@@ -104,6 +104,13 @@ impl Row {
         }
     }
 
+    pub fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            _ => self.bytes(i).map(Some),
+        }
+    }
+
     pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         match self.get(i)? {
             Value::Bytes(b) => Ok(b.clone()),

@@ -14,6 +14,7 @@ pub mod sqlite;
 mod accounts;
 mod api_keys;
 mod challenges;
+mod clients;
 mod codes;
 mod devices;
 mod events;
@@ -34,6 +35,7 @@ mod webauthn;
 pub use accounts::NewAccount;
 pub use api_keys::ApiKeyRecord;
 pub use challenges::{end_challenges, end_resets, ChallengeRecord};
+pub use clients::ClientRecord;
 pub use codes::{spend_email_codes, CodeRecord, NewCode};
 pub use db::{BatchOutcome, Write};
 pub use devices::{revoke_all_devices, DeviceRecord};
@@ -162,6 +164,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 17,
         name: "sealed_outbox_bodies",
         sql: include_str!("../migrations/0017_sealed_outbox_bodies.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "oidc_clients",
+        sql: include_str!("../migrations/0018_oidc_clients.sql"),
     },
 ];
 

@@ -120,7 +120,8 @@ impl From<CoreError> for DomainError {
             e @ (CoreError::InvalidAction
             | CoreError::InvalidName
             | CoreError::InvalidRole
-            | CoreError::InvalidSsoProvider) => Self::InvalidRequest(e.to_string()),
+            | CoreError::InvalidSsoProvider
+            | CoreError::InvalidField { .. }) => Self::InvalidRequest(e.to_string()),
             CoreError::Throttled(wait) => Self::TooManyAttempts {
                 retry_after: deadbolt_core::throttle::retry_after_seconds(wait),
             },

@@ -29,6 +29,7 @@ pub mod webauthn;
 // the account's own settings and what others may do to it
 pub mod admin;
 pub mod api_keys;
+pub mod clients;
 pub mod contact;
 pub mod devices;
 pub mod security;

@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::admin::AdminCommand,
     },
+    /// OpenID Connect clients (relying parties).
+    Clients {
+        #[command(subcommand)]
+        command: commands::clients::ClientsCommand,
+    },
     /// Master key rotation.
     Keys {
         #[command(subcommand)]
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
             Command::Serve(c) => commands::serve::run(&c).await,
             Command::Migrate(c) => commands::migrate::run(&c).await,
             Command::Admin { command } => commands::admin::run(command).await,
+            Command::Clients { command } => commands::clients::run(command).await,
             Command::Keys { command } => commands::keys::run(command).await,
             Command::Config { command } => commands::config::run(command),
         }

@@ -563,3 +563,115 @@ fn serve_tightens_a_data_directory_others_can_read() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&db), 0o600);
 }
+
+#[test]
+fn clients_create_prints_the_secret_once_and_list_never_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = deadbolt(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let printed = run(&[
+        "clients",
+        "create",
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+        "--redirect-uri",
+        "http://localhost:3000/cb",
+    ]);
+    let made: serde_json::Value = serde_json::from_str(printed.trim()).unwrap();
+    let keys: Vec<&String> = made.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["client_id", "client_secret"], "{printed}");
+    let id = made["client_id"].as_str().unwrap().to_owned();
+    let secret = made["client_secret"].as_str().unwrap().to_owned();
+    assert!(
+        id.starts_with("dbc_") && secret.starts_with("dbcs_"),
+        "{printed}"
+    );
+
+    let printed = run(&[
+        "clients",
+        "create",
+        "--name",
+        "Phone",
+        "--redirect-uri",
+        "com.example.app:/cb",
+        "--public",
+        "--third-party",
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "device_code",
+    ]);
+    let phone: serde_json::Value = serde_json::from_str(printed.trim()).unwrap();
+    let keys: Vec<&String> = phone.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["client_id"],
+        "a public client has no secret: {printed}"
+    );
+
+    let listed = run(&["clients", "list"]);
+    assert!(
+        !listed.contains(&secret) && !listed.contains("secret"),
+        "{listed}"
+    );
+    let clients: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(clients.len(), 2, "{listed}");
+    assert_eq!(clients[0]["client_id"], id.as_str());
+    assert_eq!(clients[0]["name"], "Shop");
+    assert_eq!(
+        clients[0]["redirect_uris"],
+        serde_json::json!(["https://shop.example/cb", "http://localhost:3000/cb"])
+    );
+    assert_eq!(clients[1]["public"], true);
+    assert_eq!(clients[1]["first_party"], false);
+    assert_eq!(
+        clients[1]["grants"],
+        serde_json::json!(["authorization_code", "device_code"])
+    );
+
+    let rotated: serde_json::Value =
+        serde_json::from_str(run(&["clients", "rotate-secret", &id]).trim()).unwrap();
+    assert_eq!(rotated["client_id"], id.as_str());
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert!(new_secret.starts_with("dbcs_") && new_secret != secret);
+
+    run(&["clients", "delete", &id]);
+    assert!(!run(&["clients", "list"]).contains(&id));
+
+    // refused with the field named, and nothing made
+    let out = deadbolt(dir.path())
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "http://shop.example/cb",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("redirect_uris[0]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = deadbolt(dir.path())
+        .args(["clients", "delete", &id])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(run(&["clients", "list"]).lines().count(), 1);
+}

@@ -41,6 +41,18 @@ const LINKS: &[(&str, &str, &str, &str)] = &[
     ("/v1/teams", "/v1/teams/{id}/members", "post", "id"),
     ("/v1/me/api-keys", "/v1/me/api-keys/{id}", "delete", "id"),
     (
+        "/v1/admin/clients",
+        "/v1/admin/clients/{client_id}/secret",
+        "post",
+        "client_id",
+    ),
+    (
+        "/v1/admin/clients",
+        "/v1/admin/clients/{client_id}",
+        "delete",
+        "client_id",
+    ),
+    (
         "/v1/me/mfa/totp",
         "/v1/me/mfa/{method_id}/confirm",
         "post",

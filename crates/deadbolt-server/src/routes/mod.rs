@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;
+pub mod clients;
 pub mod contact;
 pub mod docs;
 mod factor_input;
@@ -63,6 +64,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(me::router())
         .merge(contact::router())
         .merge(admin::router())
+        .merge(clients::router())
         .merge(policy::router())
         .merge(api_keys::router())
         .merge(teams::router())

@@ -10,6 +10,7 @@
 mod accounts;
 mod admin;
 mod channels;
+mod clients;
 mod geoip_file;
 mod hardening;
 mod hashing_keys;

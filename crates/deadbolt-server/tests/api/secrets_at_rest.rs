@@ -542,6 +542,42 @@ async fn no_secret_is_kept_logged_or_echoed_through_a_whole_account_life() {
         assert_eq!(status, 200, "{path}");
     }
 
+    // an administrator registers a confidential OpenID Connect client and rotates its secret
+    let (admin, admin_totp) = admin_signed_in(&life.app, "root@example.com").await;
+    life.secrets.text("the admin's access token", &admin);
+    life.secrets.text("the admin's TOTP secret", &admin_totp);
+    life.app.advance(Duration::seconds(30));
+    life.step_up(&admin, "client.manage", &admin_totp).await;
+    let client = life
+        .ok(
+            Method::POST,
+            "/v1/admin/clients",
+            Some(&admin),
+            json!({"name": "Shop", "redirect_uris": ["https://shop.example/cb"], "public": false,
+                   "first_party": true, "grants": ["authorization_code", "refresh_token"]}),
+        )
+        .await;
+    life.secrets
+        .text("a client secret", client["client_secret"].as_str().unwrap());
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    life.step_up(&admin, "client.manage", &admin_totp).await;
+    let rotated = life
+        .ok(
+            Method::POST,
+            &format!("/v1/admin/clients/{client_id}/secret"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    life.secrets.text(
+        "a rotated client secret",
+        rotated["client_secret"].as_str().unwrap(),
+    );
+    let (status, _) = life
+        .call(Method::GET, "/v1/admin/clients", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200);
+
     // mistakes: each answer is an error body that must not echo what was sent
     let wrong = [
         (

@@ -9,6 +9,7 @@
 )]
 
 mod ceremony;
+mod clients;
 mod lockouts;
 mod outbox_wake;
 mod stepup;

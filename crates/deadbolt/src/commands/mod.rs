@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod clients;
 pub mod config;
 pub mod keys;
 pub mod migrate;

@@ -1,0 +1,149 @@
+//! `deadbolt clients`: OpenID Connect clients, for the operator at the machine (no session,
+//! no step-up: whoever can run this can read the database anyway).
+
+use crate::ConfigArg;
+use clap::Subcommand;
+use deadbolt_core::oidc_client::ClientInput;
+use deadbolt_store::ClientRecord;
+use deadbolt_usecases::clients::{self, NewClient};
+use deadbolt_usecases::system::{OsRandom, SystemClock};
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints {"client_id", "client_secret"} (the secret only for a
+    /// confidential client, and only this once).
+    Create {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        name: String,
+        /// Where the client may receive its answers; repeat for several.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where the client may send the user after signing out; repeat for several.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (a native or browser app): no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+        /// Someone else's app (the default is the service's own).
+        #[arg(long)]
+        third_party: bool,
+        /// authorization_code, refresh_token or device_code; repeat for several
+        /// (default: authorization_code and refresh_token).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// A scope the client may ask for; repeat for several (default: all).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// EdDSA (default) or RS256.
+        #[arg(long)]
+        id_token_alg: Option<String>,
+    },
+    /// Every client, one JSON object a line (never a secret).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Give a confidential client a new secret; prints {"client_id", "client_secret"}. The
+    /// old secret stops working.
+    RotateSecret {
+        #[command(flatten)]
+        config: ConfigArg,
+        client_id: String,
+    },
+    /// Delete a client: its id never authenticates again.
+    Delete {
+        #[command(flatten)]
+        config: ConfigArg,
+        client_id: String,
+    },
+}
+
+async fn state(config: &ConfigArg) -> anyhow::Result<deadbolt_server::state::AppState> {
+    let config = super::load_config(config)?;
+    super::init_logging(&config);
+    deadbolt_server::app::build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
+}
+
+fn secret_json(made: &NewClient) -> serde_json::Value {
+    let mut out = json!({"client_id": made.record.client_id});
+    if let Some(secret) = &made.secret {
+        out["client_secret"] = json!(secret.expose());
+    }
+    out
+}
+
+fn view(c: &ClientRecord) -> serde_json::Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "public": c.public,
+        "first_party": c.first_party,
+        "grants": c.grants,
+        "scopes": c.scopes,
+        "id_token_signed_response_alg": c.id_token_alg,
+        "created_at_unix": c.created_at.unix_timestamp(),
+    })
+}
+
+fn failed(e: deadbolt_usecases::DomainError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
+    match command {
+        ClientsCommand::Create {
+            config,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            third_party,
+            grants,
+            scopes,
+            id_token_alg,
+        } => {
+            let state = state(&config).await?;
+            let input = ClientInput {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                first_party: !third_party,
+                grants: (!grants.is_empty()).then_some(grants),
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                id_token_signed_response_alg: id_token_alg,
+            };
+            let made = clients::create_by_operator(&state, input)
+                .await
+                .map_err(failed)?;
+            println!("{}", secret_json(&made));
+        }
+        ClientsCommand::List { config } => {
+            let state = state(&config).await?;
+            for c in clients::list_by_operator(&state).await.map_err(failed)? {
+                println!("{}", view(&c));
+            }
+        }
+        ClientsCommand::RotateSecret { config, client_id } => {
+            let state = state(&config).await?;
+            let made = clients::rotate_secret_by_operator(&state, &client_id)
+                .await
+                .map_err(failed)?;
+            println!("{}", secret_json(&made));
+        }
+        ClientsCommand::Delete { config, client_id } => {
+            let state = state(&config).await?;
+            clients::delete_by_operator(&state, &client_id)
+                .await
+                .map_err(failed)?;
+            println!("deleted client {client_id}");
+        }
+    }
+    Ok(())
+}
