@@ -31,15 +31,17 @@ impl Store {
         let device_cutoff = to_millis(now - Duration::days(400));
         let statements = [
             // a retired service key's secret goes as soon as nothing it made is still good; API
-            // keys and recovery codes have no end, so a hashing key waits for the last of
-            // theirs to be re-hashed, spent or revoked (a row from before keys were named holds
-            // every key)
+            // keys, recovery codes and client secrets have no end, so a hashing key waits for
+            // the last of theirs to be re-hashed, spent, revoked or replaced (a row from before
+            // keys were named holds every key)
             Stmt::new(
                 "DELETE FROM service_keys WHERE verify_until < $1 \
                  AND NOT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL \
                      AND (hash_key_id = service_keys.id OR (hash_key_id IS NULL AND service_keys.kind = 'token_hmac'))) \
                  AND NOT EXISTS (SELECT 1 FROM recovery_codes WHERE used_at IS NULL \
-                     AND (hash_key_id = service_keys.id OR (hash_key_id IS NULL AND service_keys.kind = 'token_hmac')))",
+                     AND (hash_key_id = service_keys.id OR (hash_key_id IS NULL AND service_keys.kind = 'token_hmac'))) \
+                 AND NOT EXISTS (SELECT 1 FROM oidc_clients WHERE secret_hash IS NOT NULL \
+                     AND hash_key_id = service_keys.id)",
                 params![to_millis(now)],
             ),
             Stmt::new("DELETE FROM mfa_challenges WHERE expires_at < $1", params![cutoff]),

@@ -140,6 +140,13 @@ impl Store {
                      AND (hash_key_id IS NULL OR hash_key_id IN (SELECT id FROM service_keys WHERE kind = $1))",
                     params![kind, to_millis(now)],
                 ),
+                // a client secret hashed under a leaked key no longer proves anything: the
+                // operator gives the client a new one (`deadbolt clients rotate-secret`)
+                Stmt::new(
+                    "UPDATE oidc_clients SET secret_hash = NULL, hash_key_id = NULL \
+                     WHERE hash_key_id IN (SELECT id FROM service_keys WHERE kind = $1)",
+                    params![kind],
+                ),
                 Stmt::new("DELETE FROM service_keys WHERE kind = $1", params![kind]),
             ],
         };

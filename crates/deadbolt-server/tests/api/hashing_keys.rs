@@ -1,6 +1,7 @@
 //! The key that hashes tokens and codes rotates: what it hashed keeps working until its end,
 //! and what is used meanwhile is hashed anew under the new key and so outlives the old one; a
-//! rotation at once (a leak) ends all it hashed.
+//! rotation at once (a leak) ends all it hashed. A client secret keeps its key until it is
+//! replaced, and a leak ends it too.
 
 use crate::helpers::*;
 use deadbolt_store::Store;
@@ -86,6 +87,33 @@ async fn outside_store(app: &TestApp) -> Store {
 }
 
 /// The stored hashing keys' ids, the live one first.
+/// A confidential client registered by the operator, through a context of its own on the
+/// server's database: its id.
+async fn new_client(app: &TestApp) -> String {
+    let ctx = operator(app).await;
+    let input = deadbolt_core::oidc_client::ClientInput {
+        name: "Reports".into(),
+        redirect_uris: vec!["https://reports.example.com/cb".into()],
+        post_logout_redirect_uris: vec![],
+        public: false,
+        first_party: true,
+        grants: None,
+        scopes: None,
+        id_token_signed_response_alg: None,
+    };
+    let made = deadbolt_usecases::clients::create_by_operator(&ctx, input)
+        .await
+        .unwrap();
+    made.record.client_id
+}
+
+async fn operator(app: &TestApp) -> deadbolt_server::state::AppState {
+    let clock: std::sync::Arc<dyn deadbolt_core::clock::Clock> = app.clock.clone().unwrap();
+    deadbolt_server::app::build_state(app.config.clone(), clock, std::sync::Arc::new(OsRandom))
+        .await
+        .unwrap()
+}
+
 async fn hashing_key_ids(store: &Store) -> Vec<String> {
     store
         .keys("token_hmac")
@@ -137,6 +165,7 @@ async fn hashing_key_rotation_keeps_what_is_used_and_ends_what_is_not_with_the_o
     let user = app.enrolled("device@example.com").await;
     let used_device = trusted_device(&app, &user).await;
     let unused_device = trusted_device(&app, &user).await;
+    let client_id = new_client(&app).await;
 
     let store = outside_store(&app).await;
     let old_id = hashing_key_ids(&store).await[0].clone();
@@ -206,6 +235,15 @@ async fn hashing_key_rotation_keeps_what_is_used_and_ends_what_is_not_with_the_o
         assert!(recovery_code_works(&app, &user.email, code).await);
     }
     purge().await;
+    assert!(
+        hashing_key_ids(&store).await.contains(&old_id),
+        "the client's secret still needs the old key"
+    );
+    let ctx = operator(&app).await;
+    deadbolt_usecases::clients::rotate_secret_by_operator(&ctx, &client_id)
+        .await
+        .unwrap();
+    purge().await;
     assert_eq!(hashing_key_ids(&store).await, [new_id]);
     assert!(api_key_active(&app, &used_key).await);
     assert!(api_key_active(&app, &unused_key).await);
@@ -222,6 +260,7 @@ async fn hashing_key_rotation_at_once_ends_everything_the_old_keys_hashed() {
     let key = new_api_key(&app, &access).await;
     let user = app.enrolled("leak-device@example.com").await;
     let device = trusted_device(&app, &user).await;
+    let client_id = new_client(&app).await;
     let clock = app.clock.clone().unwrap();
     let store = outside_store(&app).await;
 
@@ -273,6 +312,12 @@ async fn hashing_key_rotation_at_once_ends_everything_the_old_keys_hashed() {
         "the key is revoked, not left dangling"
     );
     assert!(!recovery_code_works(&app, &user.email, &user.recovery_codes[0]).await);
+    let client = store.client(&client_id).await.unwrap().unwrap();
+    assert_eq!(
+        (client.secret_hash, client.hash_key_id),
+        (None, None),
+        "the client's secret proves nothing any more: the operator gives it a new one"
+    );
 
     // what is made now works
     let fresh: Value = app
