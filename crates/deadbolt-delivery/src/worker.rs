@@ -387,6 +387,7 @@ mod tests {
                 created_at: at,
             };
             let sealed = m.seal(&StandInKeys).unwrap();
+            #[allow(clippy::disallowed_methods, reason = "the test is the outbox worker's")]
             self.store.commit(vec![sealed.write()]).await.unwrap();
             m.id
         }

@@ -96,7 +96,7 @@ fn build() -> anyhow::Result<Fixture> {
         &account,
         &[AuthMethod::Password],
     );
-    rt.block_on(state.store.commit(writes))?;
+    rt.block_on(state.commit(writes))?;
     let session_cookie = format!(
         "deadbolt-session={}",
         deadbolt_server::pages::cookies::session_cookie_value(&state, session.id)
@@ -109,7 +109,7 @@ fn build() -> anyhow::Result<Fixture> {
     let (options, write) = rt
         .block_on(webauthn::start_registration(&state, &account, method_id))
         .map_err(|e| anyhow::anyhow!("registration options: {e:?}"))?;
-    rt.block_on(state.store.commit(vec![write]))?;
+    rt.block_on(state.commit(vec![write]))?;
     let registration_challenge = challenge_of(&options)?;
     let registration_state = rt
         .block_on(state.store.ceremony_by_challenge(&format!(

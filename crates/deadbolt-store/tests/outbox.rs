@@ -45,6 +45,10 @@ async fn queue(store: &Store, rng: &SeededRandom, channel: &str) -> MessageId {
         created_at: T0,
     };
     let sealed = m.seal(&StandInKeys).expect("seal");
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the store's own test, below the use cases"
+    )]
     store.commit(vec![sealed.write()]).await.expect("queue");
     m.id
 }

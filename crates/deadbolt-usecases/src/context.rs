@@ -109,6 +109,7 @@ impl Context {
     /// message leaves at once, not at the worker's next poll.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<BatchOutcome, StoreError> {
         let queues_message = writes.iter().any(Write::queues_message);
+        #[allow(clippy::disallowed_methods, reason = "the one commit of the use cases")]
         let outcome = self.store.commit(writes).await?;
         if queues_message && outcome == BatchOutcome::Committed {
             self.wake_outbox();

@@ -358,6 +358,10 @@ impl TestApp {
         let store = deadbolt_store::Store::open(&self.config.database.url, 1).unwrap();
         let email = deadbolt_core::email::Email::parse(email).unwrap();
         let account = store.account_by_email(&email).await.unwrap().unwrap();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a test's own write, behind the service"
+        )]
         store
             .commit(vec![store.set_email(account.id, &account.email)])
             .await
