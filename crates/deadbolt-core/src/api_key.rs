@@ -21,11 +21,7 @@ pub fn generate(rng: &dyn Random) -> (Secret, String) {
 
 /// A key's name: 1 to 64 characters, not blank.
 pub fn check_name(name: &str) -> Result<String, CoreError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 64 || trimmed.chars().any(char::is_control) {
-        return Err(CoreError::InvalidName);
-    }
-    Ok(trimmed.to_owned())
+    crate::name::trimmed(name, 64).ok_or(CoreError::InvalidName)
 }
 
 /// True when `raw` could be one of our keys (anything else is refused without a lookup).

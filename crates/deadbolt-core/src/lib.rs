@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod mfa;
+pub mod name;
 pub mod oidc_client;
 pub mod password;
 pub mod phone;

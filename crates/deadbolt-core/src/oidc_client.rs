@@ -145,17 +145,12 @@ pub fn check(input: ClientInput) -> Result<ClientSettings, CoreError> {
 
 /// A client's name: 1 to 100 characters once trimmed, without control characters.
 pub fn check_name(name: &str) -> Result<String, CoreError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty()
-        || trimmed.chars().count() > MAX_NAME
-        || trimmed.chars().any(char::is_control)
-    {
-        return Err(invalid(
+    crate::name::trimmed(name, MAX_NAME).ok_or_else(|| {
+        invalid(
             "name",
             "must be 1 to 100 characters, without control characters",
-        ));
-    }
-    Ok(trimmed.to_owned())
+        )
+    })
 }
 
 fn check_uris(field: &str, uris: Vec<String>, public: bool) -> Result<Vec<String>, CoreError> {

@@ -33,6 +33,16 @@ async fn fresh() -> Fresh {
     Fresh { store, _dir: dir }
 }
 
+impl Fresh {
+    /// What worker `worker` claims at `at`, for a lease of [`LEASE`].
+    async fn claim(&self, at: OffsetDateTime, worker: &str) -> Vec<SealedMessage> {
+        self.store
+            .claim_outbox(at, at + LEASE, 32, worker)
+            .await
+            .expect("claim")
+    }
+}
+
 async fn queue(store: &Store, rng: &SeededRandom, channel: &str) -> MessageId {
     let m = OutboxMessage {
         id: MessageId::generate(rng),
@@ -86,22 +96,13 @@ async fn a_dead_workers_claim_is_taken_over_when_its_lease_ends_and_not_before()
         queue(&f.store, &rng, "sms").await,
     ];
     queued.sort();
-    let a = f.store.claim_outbox(T0, T0 + LEASE, 32, "a").await.unwrap();
+    let a = f.claim(T0, "a").await;
     assert_eq!(ids(&a), queued);
     let early = T0 + LEASE - Duration::milliseconds(1);
-    assert!(f
-        .store
-        .claim_outbox(early, early + LEASE, 32, "b")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.claim(early, "b").await.is_empty());
     // worker a died: its messages go to the next claim once its lease has ended
     let later = T0 + LEASE;
-    let b = f
-        .store
-        .claim_outbox(later, later + LEASE, 32, "b")
-        .await
-        .unwrap();
+    let b = f.claim(later, "b").await;
     assert_eq!(ids(&b), queued);
 }
 
@@ -111,14 +112,7 @@ async fn renewals_keep_a_claim_for_as_long_as_its_worker_lives() {
     let rng = SeededRandom::new(2);
     let first = queue(&f.store, &rng, "email").await;
     queue(&f.store, &rng, "email").await;
-    assert_eq!(
-        f.store
-            .claim_outbox(T0, T0 + LEASE, 32, "a")
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(f.claim(T0, "a").await.len(), 2);
     let mut now = T0;
     for _ in 0..4 {
         now += Duration::seconds(25);
@@ -126,12 +120,7 @@ async fn renewals_keep_a_claim_for_as_long_as_its_worker_lives() {
             f.store.renew_outbox_claim("a", now + LEASE).await.unwrap(),
             2
         );
-        assert!(f
-            .store
-            .claim_outbox(now, now + LEASE, 32, "b")
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(f.claim(now, "b").await.is_empty());
     }
     // a recorded message is no longer held: only the other one is renewed
     assert!(f.store.outbox_sent(first, now).await.unwrap());
@@ -151,17 +140,10 @@ async fn a_worker_whose_lease_ran_out_cannot_undo_the_record_of_the_one_that_too
     let f = fresh().await;
     let rng = SeededRandom::new(3);
     let id = queue(&f.store, &rng, "email").await;
-    f.store.claim_outbox(T0, T0 + LEASE, 32, "a").await.unwrap();
+    f.claim(T0, "a").await;
     // a stalled past its lease; b took the message over and delivered it
     let now = T0 + LEASE + Duration::seconds(1);
-    assert_eq!(
-        f.store
-            .claim_outbox(now, now + LEASE, 32, "b")
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(f.claim(now, "b").await.len(), 1);
     assert!(f.store.outbox_sent(id, now).await.unwrap());
     // a's failure, recorded late, changes nothing: the message stays sent
     assert!(!f
@@ -171,12 +153,7 @@ async fn a_worker_whose_lease_ran_out_cannot_undo_the_record_of_the_one_that_too
         .unwrap());
     assert!(!f.store.outbox_sent(id, now).await.unwrap(), "sent once");
     let much_later = now + Duration::hours(1);
-    assert!(f
-        .store
-        .claim_outbox(much_later, much_later + LEASE, 32, "c")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.claim(much_later, "c").await.is_empty());
 }
 
 #[tokio::test]
@@ -184,12 +161,9 @@ async fn a_delivery_recorded_by_a_worker_whose_lease_ran_out_still_counts() {
     let f = fresh().await;
     let rng = SeededRandom::new(4);
     let id = queue(&f.store, &rng, "sms").await;
-    f.store.claim_outbox(T0, T0 + LEASE, 32, "a").await.unwrap();
+    f.claim(T0, "a").await;
     let now = T0 + LEASE + Duration::seconds(1);
-    f.store
-        .claim_outbox(now, now + LEASE, 32, "b")
-        .await
-        .unwrap();
+    f.claim(now, "b").await;
     // the provider acknowledged a's hand-off: a fact, whoever holds the message now
     assert!(f.store.outbox_sent(id, now).await.unwrap());
     // b's own try failed meanwhile; it does not make the message pending again
@@ -199,12 +173,7 @@ async fn a_delivery_recorded_by_a_worker_whose_lease_ran_out_still_counts() {
         .await
         .unwrap());
     let much_later = now + Duration::hours(1);
-    assert!(f
-        .store
-        .claim_outbox(much_later, much_later + LEASE, 32, "c")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.claim(much_later, "c").await.is_empty());
 }
 
 #[tokio::test]
@@ -217,7 +186,7 @@ async fn a_failure_reschedules_and_retry_now_brings_one_channels_waiting_message
     ];
     mail.sort();
     let text = queue(&f.store, &rng, "sms").await;
-    f.store.claim_outbox(T0, T0 + LEASE, 32, "a").await.unwrap();
+    f.claim(T0, "a").await;
     let later = T0 + Duration::seconds(900);
     for id in mail.iter().chain([&text]) {
         assert!(f
@@ -227,18 +196,9 @@ async fn a_failure_reschedules_and_retry_now_brings_one_channels_waiting_message
             .unwrap());
     }
     let now = T0 + Duration::seconds(10);
-    assert!(f
-        .store
-        .claim_outbox(now, now + LEASE, 32, "b")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.claim(now, "b").await.is_empty());
     assert_eq!(f.store.outbox_retry_now("email", now).await.unwrap(), 2);
-    let due = f
-        .store
-        .claim_outbox(now, now + LEASE, 32, "b")
-        .await
-        .unwrap();
+    let due = f.claim(now, "b").await;
     assert_eq!(ids(&due), mail);
     assert!(due.iter().all(|m| m.attempts == 1));
     for m in &due {
@@ -251,12 +211,5 @@ async fn a_failure_reschedules_and_retry_now_brings_one_channels_waiting_message
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(
-        ids(&f
-            .store
-            .claim_outbox(later, later + LEASE, 32, "c")
-            .await
-            .unwrap()),
-        vec![text]
-    );
+    assert_eq!(ids(&f.claim(later, "c").await), vec![text]);
 }

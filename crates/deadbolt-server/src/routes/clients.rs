@@ -86,38 +86,18 @@ impl From<&ClientRecord> for ClientView {
 /// A client just registered: its secret (confidential clients only) is in this answer only.
 #[derive(Serialize, ToSchema)]
 pub struct CreatedClient {
-    client_id: String,
     /// Shown this once; only its keyed hash is stored. Absent for a public client.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<String>,
-    name: String,
-    redirect_uris: Vec<String>,
-    post_logout_redirect_uris: Vec<String>,
-    public: bool,
-    first_party: bool,
-    grants: Vec<String>,
-    scopes: Vec<String>,
-    id_token_signed_response_alg: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    created_at: OffsetDateTime,
+    #[serde(flatten)]
+    client: ClientView,
 }
 
 impl From<NewClient> for CreatedClient {
     fn from(made: NewClient) -> Self {
-        let v = ClientView::from(&made.record);
         Self {
-            client_id: v.client_id,
             client_secret: made.secret.map(|s| s.expose().to_owned()),
-            name: v.name,
-            redirect_uris: v.redirect_uris,
-            post_logout_redirect_uris: v.post_logout_redirect_uris,
-            public: v.public,
-            first_party: v.first_party,
-            grants: v.grants,
-            scopes: v.scopes,
-            id_token_signed_response_alg: v.id_token_signed_response_alg,
-            created_at: v.created_at,
+            client: ClientView::from(&made.record),
         }
     }
 }

@@ -52,7 +52,7 @@ async fn listed(app: &TestApp, admin: &str) -> Vec<Value> {
 /// `secret`: equal when `secret` is the one that works.
 async fn secret_works(app: &TestApp, client_id: &str, secret: &str) -> bool {
     let clock: Arc<dyn Clock> = app.clock.clone().unwrap();
-    let state = deadbolt_server::app::build_state(app.config.clone(), clock, Arc::new(OsRandom))
+    let state = deadbolt_usecases::Context::open(app.config.clone(), clock, Arc::new(OsRandom))
         .await
         .unwrap();
     let Some(stored) = state.store.client(client_id).await.unwrap() else {

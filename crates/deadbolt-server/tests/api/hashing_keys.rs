@@ -107,9 +107,9 @@ async fn new_client(app: &TestApp) -> String {
     made.record.client_id
 }
 
-async fn operator(app: &TestApp) -> deadbolt_server::state::AppState {
+async fn operator(app: &TestApp) -> deadbolt_usecases::Context {
     let clock: std::sync::Arc<dyn deadbolt_core::clock::Clock> = app.clock.clone().unwrap();
-    deadbolt_server::app::build_state(app.config.clone(), clock, std::sync::Arc::new(OsRandom))
+    deadbolt_usecases::Context::open(app.config.clone(), clock, std::sync::Arc::new(OsRandom))
         .await
         .unwrap()
 }

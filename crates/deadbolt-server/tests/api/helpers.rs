@@ -708,7 +708,7 @@ pub async fn verified_account(app: &mut TestApp, email: &str) -> Value {
 pub async fn admin_signed_in(app: &TestApp, email: &str) -> (String, String) {
     use deadbolt_usecases::accounts::{create_by_operator, OperatorAccount};
     let clock: Arc<dyn Clock> = app.clock.clone().expect("spawn with manual_clock");
-    let state = deadbolt_server::app::build_state(app.config.clone(), clock, Arc::new(OsRandom))
+    let state = deadbolt_usecases::Context::open(app.config.clone(), clock, Arc::new(OsRandom))
         .await
         .unwrap();
     create_by_operator(
@@ -757,7 +757,7 @@ pub async fn operator_account(app: &TestApp, email: &str, roles: &[&str]) {
         Some(manual) => manual,
         None => Arc::new(SystemClock),
     };
-    let state = deadbolt_server::app::build_state(app.config.clone(), clock, Arc::new(OsRandom))
+    let state = deadbolt_usecases::Context::open(app.config.clone(), clock, Arc::new(OsRandom))
         .await
         .unwrap();
     deadbolt_usecases::accounts::create_by_operator(

@@ -546,7 +546,7 @@ async fn reset_and_resend_take_as_long_for_unknown_addresses_and_send_them_nothi
     let mut app = spawn_app_with(manual(), |c| c.limits.signups_per_ip_per_hour = 1000).await;
     // verified accounts, as an operator makes them (a reset goes only to a verified address)
     let clock: std::sync::Arc<dyn deadbolt_core::clock::Clock> = app.clock.clone().unwrap();
-    let state = deadbolt_server::app::build_state(
+    let state = deadbolt_usecases::Context::open(
         app.config.clone(),
         clock,
         std::sync::Arc::new(deadbolt_usecases::system::OsRandom),

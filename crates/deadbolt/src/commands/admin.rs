@@ -39,8 +39,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
     std::io::stdin().read_to_string(&mut password)?;
     let password = Secret::new(password.trim_end_matches(['\r', '\n']));
     let state =
-        deadbolt_server::app::build_state(config, Arc::new(SystemClock), Arc::new(OsRandom))
-            .await?;
+        deadbolt_usecases::Context::open(config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     let account = create_by_operator(
         &state,
         OperatorAccount {

@@ -62,10 +62,10 @@ pub enum ClientsCommand {
     },
 }
 
-async fn state(config: &ConfigArg) -> anyhow::Result<deadbolt_server::state::AppState> {
+async fn state(config: &ConfigArg) -> anyhow::Result<deadbolt_usecases::Context> {
     let config = super::load_config(config)?;
     super::init_logging(&config);
-    deadbolt_server::app::build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
+    deadbolt_usecases::Context::open(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
 }
 
 fn secret_json(made: &NewClient) -> serde_json::Value {
