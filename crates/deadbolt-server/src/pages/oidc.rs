@@ -5,7 +5,7 @@
 //! A form of ours never redirects straight to a client: `form-action 'self'` would stop the
 //! browser. After a form, the way out is a page that sends the browser on ([`leave_for`]).
 
-use super::cookies::{clear_cookie, set_cookie, with_cookies, SESSION};
+use super::cookies::{clear_cookie, set_cookie, with_cookies, AUTHZ, SESSION};
 use super::form::{given, PageForm};
 use super::page_error::{PageError, PageResult};
 use super::see_other;
@@ -28,9 +28,6 @@ use deadbolt_usecases::sessions;
 use minijinja::context;
 use serde::Deserialize;
 
-/// The cookie naming the authorization request that waits for this browser.
-pub const AUTHZ: &str = "authz";
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth2/authorize", get(authorize_get).post(authorize_post))
@@ -38,18 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/consent", get(consent_page).post(consent_answer))
         .route("/oauth2/logout", get(logout_get).post(logout_post))
         .route("/oauth2/logout/confirm", post(logout_confirm))
-}
-
-/// Where a sign-in goes on to: the enrolment wizard where policy demands a factor first, the
-/// waiting authorization request if there is one, else the account page.
-pub fn after_sign_in(page: &Page, enrollment_required: bool) -> &'static str {
-    if enrollment_required {
-        "/account/mfa/new"
-    } else if page.cookie(AUTHZ).is_some() {
-        "/oauth2/continue"
-    } else {
-        "/account"
-    }
+        .route("/account/apps/revoke", post(revoke_app))
 }
 
 /// 303 to a client's redirect URI, for a request no form of ours sent.
@@ -336,4 +322,19 @@ fn signed_out(page: &Page, then: Option<&str>, clear: bool) -> Response {
     } else {
         response
     }
+}
+
+#[derive(Deserialize)]
+struct AppForm {
+    client_id: Option<String>,
+}
+
+/// Takes back what the viewer allowed an application (from the security page).
+async fn revoke_app(SignedIn(page): SignedIn, PageForm(form): PageForm<AppForm>) -> PageResult {
+    let client_id = given(&form.client_id)
+        .filter(|id| id.len() <= 64)
+        .ok_or(PageError::BadForm)?;
+    let viewer = page.viewer()?;
+    consent::revoke(&page.state, &page.client, &viewer.who, client_id).await?;
+    Ok(see_other("/account?notice=app-revoked"))
 }

@@ -699,6 +699,22 @@ async fn a_third_party_client_asks_for_consent_once_until_it_is_taken_back() {
     assert_eq!(r.status(), 204);
     let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
     assert_eq!(location(&headers), "/oauth2/consent");
+
+    // and from the security page
+    b.get(&app, "/oauth2/consent").await;
+    b.post(&app, "/oauth2/consent", &[("decision", "allow")])
+        .await;
+    let (_, _, page) = b.get(&app, "/account").await;
+    assert!(page.contains("Applications you allowed") && page.contains("Reading room"));
+    let (status, headers, _) = b
+        .post(&app, "/account/apps/revoke", &[("client_id", &rp.id)])
+        .await;
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/account?notice=app-revoked")
+    );
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    assert_eq!(location(&headers), "/oauth2/consent");
 }
 
 #[tokio::test]
@@ -964,4 +980,51 @@ async fn hostile_token_requests_get_oauth_errors_never_a_500() {
     assert!(r.headers().contains_key("www-authenticate"));
     let r = app.get_auth("/oauth2/userinfo", "not.a.token").await;
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_burst_of_exchanges_of_one_code_gives_tokens_once_and_then_revokes_them() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("burst@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    let back = code_by_sign_in(&app, &mut b, &rp, &user).await;
+    let code = query_of(&back)["code"].clone();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (client, url) = (app.client.clone(), app.url("/oauth2/token"));
+        let (id, secret, code) = (rp.id.clone(), rp.secret.clone(), code.clone());
+        set.spawn(async move {
+            let r = client
+                .post(url)
+                .basic_auth(id, secret)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", VERIFIER),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let mut issued = Vec::new();
+    while let Some(answer) = set.join_next().await {
+        match answer.unwrap() {
+            (200, tokens) => issued.push(tokens),
+            (400, e) => assert_eq!(e["error"], "invalid_grant"),
+            (other, body) => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(issued.len(), 1, "one exchange alone issues tokens");
+    // the code came back seven times: what it gave is revoked
+    oauth_error(
+        refresh(&app, &rp, issued[0]["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
 }
