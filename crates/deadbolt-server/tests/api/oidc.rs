@@ -1028,3 +1028,96 @@ async fn a_burst_of_exchanges_of_one_code_gives_tokens_once_and_then_revokes_the
     )
     .await;
 }
+
+#[tokio::test]
+async fn basic_op_variants_post_requests_secret_post_userinfo_forms_and_a_query_in_the_redirect_uri(
+) {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("variants@example.com").await;
+    let with_query = "https://rp.example/cb?tenant=7";
+    let rp = register(
+        &app,
+        ClientInput {
+            redirect_uris: vec![with_query.into()],
+            ..app_input(false, true, "RS256")
+        },
+    )
+    .await;
+    let mut b = Browser::new();
+    sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    // a POSTed request without a nonce, with parameters this service does not know
+    let form = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", rp.id.as_str()),
+        ("redirect_uri", with_query),
+        ("scope", "openid email phone"),
+        ("display", "popup"),
+        ("ui_locales", "fr"),
+        ("claims_locales", "fr"),
+        ("id_token_hint", "ignored"),
+    ])
+    .unwrap();
+    let r = b
+        .request(b.client.post(app.url("/oauth2/authorize")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let back = location(r.headers());
+    assert!(
+        back.starts_with("https://rp.example/cb?tenant=7&code="),
+        "{back}"
+    );
+    let code = query_of(&back)["code"].clone();
+
+    // client_secret_post, and no PKCE on either side
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", with_query),
+            ("client_id", rp.id.as_str()),
+            ("client_secret", rp.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t: Value = r.json().await.unwrap();
+    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert!(id.get("nonce").is_none());
+    let access = t["access_token"].as_str().unwrap();
+
+    // userinfo by POST: the token in the header, or in the form, never both
+    let r = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["email"], user.email.as_str());
+    let r = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
