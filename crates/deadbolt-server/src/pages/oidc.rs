@@ -13,7 +13,7 @@ use super::step_up::{self, Op};
 use super::web::{Page, SignedIn};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::Query;
+use axum::extract::{Query, RawQuery};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -68,8 +68,20 @@ fn oidc_failure(page: &Page, e: OidcError) -> Response {
     }
 }
 
-async fn authorize_get(page: Page, Query(params): Query<AuthorizeParams>) -> Response {
-    authorize(page, params).await
+/// A request's parameters from the query; a parameter given twice, or anything that does not
+/// parse, is a link nobody can trust (RFC 6749 section 3.1), shown on a page.
+fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, PageError> {
+    serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|_| PageError::BadForm)
+}
+
+async fn authorize_get(page: Page, RawQuery(raw): RawQuery) -> Response {
+    match query(raw.as_deref()) {
+        Ok(params) => authorize(page, params).await,
+        Err(_) => refused_page(
+            &page,
+            "The sign-in link is malformed: a parameter is repeated or unreadable.",
+        ),
+    }
 }
 
 /// A form a client's page posts to us (no CSRF token of ours: it comes from the client).
@@ -80,7 +92,10 @@ fn client_form<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, PageEr
 async fn authorize_post(page: Page, body: Bytes) -> Response {
     match client_form(&body) {
         Ok(params) => authorize(page, params).await,
-        Err(e) => page.error_page(e),
+        Err(_) => refused_page(
+            &page,
+            "The sign-in request is malformed: a parameter is repeated or unreadable.",
+        ),
     }
 }
 
@@ -247,8 +262,8 @@ async fn consent_answer(
     }
 }
 
-async fn logout_get(page: Page, Query(params): Query<LogoutParams>) -> PageResult {
-    logout(page, params).await
+async fn logout_get(page: Page, RawQuery(raw): RawQuery) -> PageResult {
+    logout(page, query(raw.as_deref())?).await
 }
 
 async fn logout_post(page: Page, body: Bytes) -> PageResult {

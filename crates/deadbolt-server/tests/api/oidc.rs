@@ -461,6 +461,12 @@ async fn an_unknown_client_or_redirect_uri_gets_a_page_and_other_errors_go_back_
         assert!(body.contains("This sign-in link is not valid"));
         assert!(!body.contains("evil.example"));
     }
+    // a parameter given twice: nobody can tell which client is meant
+    let twice = format!("{}&client_id=dbc_other", authorize_path(&rp, &[]));
+    let (status, headers, body) = b.get(&app, &twice).await;
+    assert_eq!(status, 400);
+    assert!(headers.get(LOCATION).is_none());
+    assert!(body.contains("malformed"));
     for (extra, code) in [
         (
             vec![("response_type", "token")],
@@ -1120,4 +1126,35 @@ async fn basic_op_variants_post_requests_secret_post_userinfo_forms_and_a_query_
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn prompt_login_shows_the_sign_in_page_to_a_signed_in_browser() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("again@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    app.advance(Duration::seconds(10));
+    let asked = app.now_unix();
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&rp, &[("prompt", "login")]))
+        .await;
+    assert_eq!(location(&headers), "/sign-in?again=1");
+    let (status, _, body) = b.get(&app, "/sign-in?again=1").await;
+    assert_eq!(status, 200, "the form, although signed in");
+    assert!(body.contains("name=\"password\""));
+    let next = sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    assert_eq!(next, "/oauth2/continue");
+    let back = follow(&mut b, &app, &next).await.unwrap();
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert!(id["auth_time"].as_i64().unwrap() >= asked);
+    // without a waiting request the sign-in page sends a signed-in browser home
+    let (_, headers, _) = b.get(&app, "/sign-in?again=1").await;
+    assert_eq!(location(&headers), "/account");
 }
