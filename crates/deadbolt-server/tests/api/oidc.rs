@@ -610,34 +610,61 @@ async fn acr_values_aal2_steps_up_a_trusted_device_sign_in_and_max_age_asks_agai
 }
 
 #[tokio::test]
-async fn an_account_without_a_second_factor_cannot_be_made_aal2() {
+async fn an_account_without_a_second_factor_asked_for_aal2_sets_one_up_then_steps_up() {
     let app = spawn_app_with(manual(), |_| {}).await;
-    app.signed_in("plain@example.com").await;
+    let tokens = app.signed_in("plain@example.com").await;
     let rp = register(&app, app_input(false, true, "EdDSA")).await;
     let mut b = Browser::new();
     b.sign_in(&app, "plain@example.com").await;
-    let asked = follow(
-        &mut b,
-        &app,
-        &authorize_path(&rp, &[("acr_values", "aal2")]),
-    )
-    .await;
-    assert_eq!(asked.expect_err("the dialog").0, "/step-up?op=authorize");
-    let (_, _, body) = b.get(&app, "/step-up?op=authorize").await;
-    assert!(body.contains("name=\"password\""), "the password stands in");
-    let (status, headers, _) = b
-        .post(
+    // no second factor to step up with: the enrolment wizard, the request waiting
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&rp, &[("acr_values", "aal2")]))
+        .await;
+    assert_eq!(location(&headers), "/account/mfa/new");
+    let (status, _, _) = b.get(&app, "/account/mfa/new").await;
+    assert_eq!(status, 200);
+    // prompt=none cannot show the wizard
+    let (_, headers, _) = b
+        .get(
             &app,
-            "/step-up/verify",
-            &[("op", "authorize"), ("password", PASSWORD)],
+            &authorize_path(&rp, &[("acr_values", "aal2"), ("prompt", "none")]),
         )
         .await;
-    assert_eq!(status, 303);
-    let back = follow(&mut b, &app, &location(&headers)).await.unwrap();
     assert_eq!(
-        query_of(&back)["error"],
-        "unmet_authentication_requirements"
+        query_of(&location(&headers))["error"],
+        "interaction_required"
     );
+
+    // TOTP set up (here through the API), the waiting request goes on with a step-up
+    let access = tokens["access_token"].as_str().unwrap();
+    let r = app
+        .send_auth(reqwest::Method::POST, "/v1/me/mfa/totp", access, None)
+        .await;
+    let e: Value = r.json().await.unwrap();
+    let secret = e["secret"].as_str().unwrap().to_owned();
+    let confirm = format!("/v1/me/mfa/{}/confirm", e["method_id"].as_str().unwrap());
+    let r = app
+        .send_auth(
+            reqwest::Method::POST,
+            &confirm,
+            access,
+            Some(serde_json::json!({"code": app.code(&secret)})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.advance(Duration::seconds(30));
+    let asked = follow(&mut b, &app, "/oauth2/continue").await;
+    assert_eq!(asked.expect_err("the dialog").0, "/step-up?op=authorize");
+    let next = step_up_with_totp(&mut b, &app, &secret).await;
+    let back = follow(&mut b, &app, &next).await.unwrap();
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!(id["acr"], "aal2");
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
 }
 
 #[tokio::test]
