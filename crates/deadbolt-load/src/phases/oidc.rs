@@ -16,7 +16,7 @@
 //!
 //! A round trip counts when the token endpoint answers 200 with an ID token. Any other answer
 //! (an authorization without a code, a token answer other than 200) or none fails the run,
-//! after the figures are printed; speed never does.
+//! after the figures are printed, and so does a setup that fails; speed never does.
 
 use crate::api::{EMAIL, PASSWORD};
 use crate::ceilings::{Healthz, HEALTHZ_WORKERS};
@@ -31,6 +31,7 @@ use data_encoding::BASE64URL_NOPAD;
 use rand_core::{OsRng, RngCore};
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -184,12 +185,9 @@ pub async fn oidc_phase(
     if p.skip_oidc {
         return Ok(OidcFigures::skipped("--skip-oidc"));
     }
-    let (rp, registered) = match (server, &p.oidc_client) {
-        (Some(server), _) => (
-            register(server).await?,
-            "registered by `deadbolt clients create`",
-        ),
-        (None, Some(given)) => (parse_client(given)?, "given by --oidc-client"),
+    let given = match (server, &p.oidc_client) {
+        (Some(_), _) => None,
+        (None, Some(given)) => Some(given.as_str()),
         (None, None) => {
             return Ok(OidcFigures::skipped(
                 "--url without --oidc-client: the harness registers a client only on a server \
@@ -201,6 +199,103 @@ pub async fn oidc_phase(
     let where_ = match server {
         Some(_) => "on the server with the default costs",
         None => "on the server at --url",
+    };
+    // a setup the server answers wrongly fails the run as a timed wrong answer would: after
+    // the other phases' figures
+    let (browsers, alg) = match setup(base, server, given, workers, where_).await {
+        Ok(ready) => ready,
+        Err(e) => {
+            let why = format!("{e:#}");
+            println!("[oidc] setup failed: {why}");
+            return Ok(OidcFigures {
+                noise: None,
+                summary: vec![format!(
+                    "OIDC round trip  not measured: the setup failed: {why}"
+                )],
+                broken: Some(format!("the OpenID Connect setup failed: {why}")),
+            });
+        }
+    };
+
+    let seconds = common.seconds;
+    println!(
+        "[oidc] GET /oauth2/authorize + POST /oauth2/token, {workers} signed-in browsers, \
+         {seconds} s ..."
+    );
+    let window = Duration::from_secs(seconds);
+    let cpu = CpuMeter::start(server.and_then(Spawned::pid));
+    // the tally counts the window only; a wrong answer in the warm-up fails the run too
+    let failed = Arc::new(AtomicUsize::new(0));
+    let failures = failed.clone();
+    // each browser brings its own client (no redirects followed); the loop's is left unused
+    let tally = closed_loop_with(browsers, window, move |_, mut browser| {
+        let failures = failures.clone();
+        async move {
+            let (outcome, _) = round_trip(&mut browser).await;
+            if outcome.failed() {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+            (browser, outcome)
+        }
+    })
+    .await?;
+    let failed = failed.load(Ordering::Relaxed);
+    let noise = cpu.others_share();
+    let rate = tally.count(200) as f64 / window.as_secs_f64();
+    let (to_healthz, to_half) = (rate / healthz.rate, rate / (healthz.rate / 2.0));
+    let (p50, p99) = (
+        ms(tally.percentile(200, 0.50)),
+        ms(tally.percentile(200, 0.99)),
+    );
+    let others = tally.others(&[200]);
+    println!(
+        "[oidc] {rate:.0} round trips/s, p50 {p50}, p99 {p99}, other: {others}; {}",
+        noise_text(noise)
+    );
+    let ratios = format!(
+        "oidc/healthz = {to_healthz:.3}; oidc/(healthz/2) = {to_half:.3} (a round trip is two \
+         requests; no target: measured)"
+    );
+    println!("[oidc] {ratios}");
+    let broken = (failed > 0).then(|| {
+        format!(
+            "{failed} OpenID Connect round trips went wrong (warm-up included); in the \
+             window: {others}"
+        )
+    });
+    Ok(OidcFigures {
+        noise,
+        summary: vec![
+            format!(
+                "OIDC round trip  {rate:.0} round trips/s, p50 {p50}, p99 {p99} ({workers} \
+                 signed-in browsers, {seconds} s; other: {others})"
+            ),
+            format!(
+                "                 authorize (303 with a code) + token (authorization_code, PKCE \
+                 S256, client_secret_basic; ID token {alg}), first-party client, {where_}"
+            ),
+            ratios,
+        ],
+        broken,
+    })
+}
+
+/// The client (registered, or given), the signed-in browsers, and one round trip made before
+/// timing: the browsers, and the algorithm that signed the ID token, as the summary says it.
+async fn setup(
+    base: &str,
+    server: Option<&Spawned>,
+    given: Option<&str>,
+    workers: usize,
+    where_: &str,
+) -> Result<(Vec<Browser>, String)> {
+    let (rp, registered) = match (server, given) {
+        (_, Some(given)) => (parse_client(given)?, "given by --oidc-client"),
+        (Some(server), None) => (
+            register(server).await?,
+            "registered by `deadbolt clients create`",
+        ),
+        (None, None) => bail!("no client"),
     };
     println!(
         "[oidc] setup: client {} ({registered}), {workers} browsers signed in on the hosted \
@@ -236,54 +331,7 @@ pub async fn oidc_phase(
         None => signed,
     };
     println!("[oidc] the flow answers; ID tokens signed {alg}");
-
-    let seconds = common.seconds;
-    println!(
-        "[oidc] GET /oauth2/authorize + POST /oauth2/token, {workers} signed-in browsers, \
-         {seconds} s ..."
-    );
-    let window = Duration::from_secs(seconds);
-    let cpu = CpuMeter::start(server.and_then(Spawned::pid));
-    // each browser brings its own client (no redirects followed); the loop's is left unused
-    let tally = closed_loop_with(browsers, window, |_, mut browser| async move {
-        let (outcome, _) = round_trip(&mut browser).await;
-        (browser, outcome)
-    })
-    .await?;
-    let noise = cpu.others_share();
-    let rate = tally.count(200) as f64 / window.as_secs_f64();
-    let (to_healthz, to_half) = (rate / healthz.rate, rate / (healthz.rate / 2.0));
-    let (p50, p99) = (
-        ms(tally.percentile(200, 0.50)),
-        ms(tally.percentile(200, 0.99)),
-    );
-    let others = tally.others(&[200]);
-    println!(
-        "[oidc] {rate:.0} round trips/s, p50 {p50}, p99 {p99}, other: {others}; {}",
-        noise_text(noise)
-    );
-    let ratios = format!(
-        "oidc/healthz = {to_healthz:.3}; oidc/(healthz/2) = {to_half:.3} (a round trip is two \
-         requests; no target: measured)"
-    );
-    println!("[oidc] {ratios}");
-    let broken = (others != "none")
-        .then(|| format!("OpenID Connect round trips answered wrongly: {others}"));
-    Ok(OidcFigures {
-        noise,
-        summary: vec![
-            format!(
-                "OIDC round trip  {rate:.0} round trips/s, p50 {p50}, p99 {p99} ({workers} \
-                 signed-in browsers, {seconds} s; other: {others})"
-            ),
-            format!(
-                "                 authorize (303 with a code) + token (authorization_code, PKCE \
-                 S256, client_secret_basic; ID token {alg}), first-party client, {where_}"
-            ),
-            ratios,
-        ],
-        broken,
-    })
+    Ok((browsers, alg))
 }
 
 /// `deadbolt clients create` against the spawned server's config and database.
