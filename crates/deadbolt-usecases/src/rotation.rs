@@ -48,8 +48,9 @@ impl SigningRotation {
     }
 }
 
-/// The longest a token signed now can stay good: an access token, or a step-up token, whose
-/// `exp` is its grant's end (one-shot grants wait [`ONE_SHOT_TTL`]; windows last as policy says).
+/// The longest a token signed now can stay good: an access token, an ID token, or a step-up
+/// token, whose `exp` is its grant's end (one-shot grants wait [`ONE_SHOT_TTL`]; windows last
+/// as policy says).
 pub fn longest_token_lifetime(config: &Config, policy: &Policy) -> Duration {
     let steps = &policy.step_up;
     let longest_window = std::iter::once(&steps.default)
@@ -60,6 +61,7 @@ pub fn longest_token_lifetime(config: &Config, policy: &Policy) -> Duration {
     config
         .session
         .access_ttl()
+        .max(deadbolt_core::oidc::ID_TOKEN_TTL)
         .max(ONE_SHOT_TTL)
         .max(longest_window)
 }

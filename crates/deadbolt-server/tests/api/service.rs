@@ -148,6 +148,8 @@ async fn openapi_documents_every_endpoint() {
         ("get", "/v1/me"),
         ("get", "/v1/me/sessions"),
         ("delete", "/v1/me/sessions/{id}"),
+        ("get", "/v1/me/consents"),
+        ("delete", "/v1/me/consents/{client_id}"),
         ("get", "/v1/me/events"),
         ("delete", "/v1/me"),
         ("post", "/v1/me/password"),
