@@ -100,6 +100,13 @@ async function stepUpOnPages(page, secret) {
 
 // ---- the relying party's side ----
 
+function stopServer(server) {
+  return new Promise((ok) => {
+    server.close(ok);
+    server.closeAllConnections();
+  });
+}
+
 /** Where the client's browser lands: a loopback HTTP server that records each request. */
 async function clientSite() {
   const port = await freePort();
@@ -116,7 +123,7 @@ async function clientSite() {
     callback: `${base}/callback`,
     loggedOut: `${base}/logged-out`,
     hits,
-    close: () => new Promise((ok) => server.close(ok)),
+    close: () => stopServer(server),
   };
 }
 
@@ -473,7 +480,7 @@ async function resourceServer(metadata, policy) {
     answer(200, { sub: payload.sub, acr: payload.acr, auth_time: payload.auth_time });
   });
   await new Promise((ok) => server.listen(port, "127.0.0.1", ok));
-  return { url: new URL(`http://127.0.0.1:${port}/account-balance`), close: () => new Promise((ok) => server.close(ok)) };
+  return { url: new URL(`http://127.0.0.1:${port}/account-balance`), close: () => stopServer(server) };
 }
 
 /** The resource, or the RFC 9470 challenge's parameters when it asks for more. */
