@@ -78,10 +78,19 @@ pub enum EventKind {
     ClientSecretRotated,
     /// A client was deleted: its id never authenticates again.
     ClientDeleted,
+    /// A signed-in person was sent back to an OpenID Connect client with an authorization code.
+    ClientAuthorized,
+    /// A person allowed a third-party client the scopes it asked for.
+    ConsentGranted,
+    /// A person took back what they allowed a client; its tokens stopped working.
+    ConsentRevoked,
+    /// An authorization code or a client's refresh token came back after it was used: what it
+    /// gave was revoked.
+    OidcTokenReused,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 58] = [
+    pub const ALL: [EventKind; 62] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -140,6 +149,10 @@ impl EventKind {
         Self::ClientCreated,
         Self::ClientSecretRotated,
         Self::ClientDeleted,
+        Self::ClientAuthorized,
+        Self::ConsentGranted,
+        Self::ConsentRevoked,
+        Self::OidcTokenReused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -202,6 +215,10 @@ impl EventKind {
             Self::ClientCreated => "client_created",
             Self::ClientSecretRotated => "client_secret_rotated",
             Self::ClientDeleted => "client_deleted",
+            Self::ClientAuthorized => "client_authorized",
+            Self::ConsentGranted => "consent_granted",
+            Self::ConsentRevoked => "consent_revoked",
+            Self::OidcTokenReused => "oidc_token_reused",
         }
     }
 

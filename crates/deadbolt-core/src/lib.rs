@@ -16,6 +16,7 @@ pub mod event;
 pub mod ids;
 pub mod mfa;
 pub mod name;
+pub mod oidc;
 pub mod oidc_client;
 pub mod password;
 pub mod phone;

@@ -31,6 +31,9 @@ impl Action {
     /// Registering, rotating the secret of, or deleting an OpenID Connect client: a client
     /// decides where signed-in users are sent with their tokens.
     pub const CLIENT_MANAGE: &'static str = "client.manage";
+    /// Signing in to an OpenID Connect client that asks for more than the session shows (a
+    /// second factor, a recent check): the step-up is that sign-in's authentication.
+    pub const OIDC_AUTHORIZE: &'static str = "oidc.authorize";
 
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let ok = (1..=64).contains(&raw.len())

@@ -49,6 +49,14 @@ impl Store {
             Stmt::new("DELETE FROM verification_codes WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM auth_failures WHERE at < $1", params![cutoff]),
             Stmt::new("DELETE FROM step_up_grants WHERE expires_at < $1", params![cutoff]),
+            Stmt::new("DELETE FROM oidc_requests WHERE expires_at < $1", params![cutoff]),
+            Stmt::new("DELETE FROM oidc_codes WHERE expires_at < $1", params![cutoff]),
+            // a grant is worth nothing once its session has gone (its refresh tokens go with it)
+            Stmt::new(
+                "DELETE FROM oidc_grants WHERE revoked_at < $1 \
+                 OR NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = oidc_grants.session_id)",
+                params![cutoff],
+            ),
             Stmt::new("DELETE FROM team_invitations WHERE expires_at < $1", params![cutoff]),
             Stmt::new(
                 "DELETE FROM sessions WHERE revoked_at < $1 OR created_at < $2 OR last_active_at < $3",

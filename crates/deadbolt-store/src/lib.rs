@@ -23,6 +23,7 @@ pub mod housekeeping;
 mod keys;
 mod known_devices;
 mod methods;
+mod oidc;
 mod outbox;
 mod places;
 mod policy;
@@ -46,6 +47,7 @@ pub use known_devices::{add_device, device_reads, rekey_device, touch_device};
 pub use methods::reads as method_reads;
 pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
+pub use oidc::{AuthorizationCodeRecord, AuthorizationRecord, ConsentRecord, OidcGrantRecord};
 pub use outbox::{BodyKeys, DeadLetter, OutboxMessage, SealedBody, SealedMessage};
 pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;
@@ -169,6 +171,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 18,
         name: "oidc_clients",
         sql: include_str!("../migrations/0018_oidc_clients.sql"),
+    },
+    Migration {
+        version: 19,
+        name: "oidc_flows",
+        sql: include_str!("../migrations/0019_oidc_flows.sql"),
     },
 ];
 

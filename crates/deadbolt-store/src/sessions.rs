@@ -71,6 +71,16 @@ pub fn renew_session(old: SessionId, new: SessionId, now: OffsetDateTime) -> Vec
         ),
         Stmt::new(
             "UPDATE mfa_challenges SET session_id = $2 WHERE session_id = $1",
+            params![old.clone(), new.clone()],
+        ),
+        // what OpenID Connect clients were given from this session ends with it, and goes on
+        // with its renewal
+        Stmt::new(
+            "UPDATE oidc_grants SET session_id = $2 WHERE session_id = $1",
+            params![old.clone(), new.clone()],
+        ),
+        Stmt::new(
+            "UPDATE oidc_codes SET session_id = $2 WHERE session_id = $1",
             params![old, new],
         ),
     ]

@@ -32,6 +32,7 @@ pub mod api_keys;
 pub mod clients;
 pub mod contact;
 pub mod devices;
+pub mod oidc;
 pub mod security;
 pub mod teams;
 

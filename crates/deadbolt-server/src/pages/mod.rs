@@ -14,6 +14,7 @@ pub mod cookies;
 mod csrf;
 mod enroll;
 mod form;
+pub mod oidc;
 mod page_error;
 mod reset;
 mod resume;
@@ -138,6 +139,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin_policy.html",
         include_str!("../../templates/pages/admin_policy.html"),
     ),
+    (
+        "leaving.html",
+        include_str!("../../templates/pages/leaving.html"),
+    ),
+    (
+        "consent.html",
+        include_str!("../../templates/pages/consent.html"),
+    ),
+    (
+        "logout.html",
+        include_str!("../../templates/pages/logout.html"),
+    ),
 ];
 
 /// A file under `/static/`: its bytes, its type and a short hash of its content (in the URL,
@@ -257,6 +270,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(step_up::router())
         .merge(resume::router())
         .merge(admin::router())
+        .merge(oidc::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::page_layer,
@@ -388,6 +402,8 @@ mod tests {
                         choices => Vec::<Value>::new(),
                         codes => vec!["abcd-efgh-jkmn-pqrs"],
                         title => "t", text => "x", kind => "email", label => "Email address",
+                        url => "https://app.example.com/cb?code=x&state=y", client_name => "App",
+                        scopes => vec!["See your email address"],
                     };
                     let out = environment()
                         .get_template(name)

@@ -39,7 +39,8 @@ async fn perform(page: &Page, op: Op) -> PageResult {
         | Op::DeleteAccount
         | Op::ChangeEmail
         | Op::ChangePhone
-        | Op::EditPolicy => Err(PageError::BadForm),
+        | Op::EditPolicy
+        | Op::Authorize => Err(PageError::BadForm),
     }
 }
 

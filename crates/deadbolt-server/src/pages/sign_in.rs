@@ -62,10 +62,13 @@ fn notice_text(notice: Option<&str>) -> Option<&'static str> {
 #[derive(Deserialize)]
 struct NoticeQuery {
     notice: Option<String>,
+    /// An application asked for a new sign-in (`prompt=login`): the form even when signed in.
+    again: Option<String>,
 }
 
 async fn sign_in_page(page: Page, Query(q): Query<NoticeQuery>) -> Response {
-    if page.viewer.is_some() {
+    let again = q.again.is_some() && page.cookie(super::oidc::AUTHZ).is_some();
+    if page.viewer.is_some() && !again {
         return see_other("/account");
     }
     page.render(
@@ -106,11 +109,7 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
     match login::login(state, &page.client, input).await {
         Ok(LoginOutcome::SignedIn(tokens)) => {
             end_previous(&page).await;
-            let to = if tokens.enrollment_required {
-                "/account/mfa/new"
-            } else {
-                "/account"
-            };
+            let to = super::oidc::after_sign_in(&page, tokens.enrollment_required);
             Ok(with_cookies(
                 see_other(to),
                 vec![
@@ -383,11 +382,7 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
                     Some(days * 86_400),
                 ));
             }
-            let to = if done.tokens.enrollment_required {
-                "/account/mfa/new"
-            } else {
-                "/account"
-            };
+            let to = super::oidc::after_sign_in(&page, done.tokens.enrollment_required);
             Ok(with_cookies(see_other(to), cookies))
         }
         Err(DomainError::MfaTokenInvalid) => Ok(with_cookies(
@@ -430,7 +425,7 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
         Ok(tokens) => {
             end_previous(&page).await;
             Ok(with_cookies(
-                see_other("/account"),
+                see_other(super::oidc::after_sign_in(&page, false)),
                 vec![
                     session_cookie(state, tokens.session_id),
                     clear_cookie(state, PENDING),

@@ -51,6 +51,8 @@ pub enum Op {
     ChangePhone,
     EditPolicy,
     AdminMfaReset(AccountId),
+    /// Signing in to an OpenID Connect application that asks for more than the session shows.
+    Authorize,
 }
 
 impl Op {
@@ -69,6 +71,7 @@ impl Op {
             Self::ChangePhone => "phone".into(),
             Self::EditPolicy => "policy".into(),
             Self::AdminMfaReset(id) => format!("admin-mfa-reset:{id}"),
+            Self::Authorize => "authorize".into(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Op {
                 "email" => Self::ChangeEmail,
                 "phone" => Self::ChangePhone,
                 "policy" => Self::EditPolicy,
+                "authorize" => Self::Authorize,
                 _ => return None,
             },
         })
@@ -118,6 +122,7 @@ impl Op {
             Self::ChangePhone => Action::PHONE_CHANGE,
             Self::EditPolicy => Action::POLICY_CHANGE,
             Self::AdminMfaReset(_) => Action::ADMIN_MFA_RESET,
+            Self::Authorize => Action::OIDC_AUTHORIZE,
         }
     }
 
@@ -136,6 +141,7 @@ impl Op {
             Self::ChangePhone => "change your phone number",
             Self::EditPolicy => "change the security policy",
             Self::AdminMfaReset(_) => "reset another account's two-step sign-in",
+            Self::Authorize => "sign in to an application that asks for a fresh check",
         }
     }
 
@@ -157,6 +163,7 @@ impl Op {
             Self::ChangeEmail => "/account/email",
             Self::ChangePhone => "/account/phone",
             Self::EditPolicy => "/admin/policy",
+            Self::Authorize => "/oauth2/continue",
             Self::RemoveMethod(_)
             | Self::RegenerateCodes
             | Self::DisableMfa

@@ -165,6 +165,10 @@ fn enrollment_allows(path: &str) -> bool {
             | "/step-up/start"
             | "/step-up/send"
             | "/step-up/verify"
+            // an application's sign-in waits, and is told what is missing
+            | "/oauth2/authorize"
+            | "/oauth2/continue"
+            | "/oauth2/logout"
     )
 }
 

@@ -6,12 +6,14 @@ pub mod accounts;
 pub mod admin;
 pub mod api_keys;
 pub mod clients;
+pub mod consents;
 pub mod contact;
 pub mod docs;
 mod factor_input;
 pub mod login;
 pub mod me;
 pub mod mfa;
+pub mod oidc;
 pub mod paging;
 mod policy;
 pub mod reset;
@@ -62,6 +64,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(login::router())
         .merge(tokens::router())
         .merge(me::router())
+        .merge(consents::router())
         .merge(contact::router())
         .merge(admin::router())
         .merge(clients::router())
@@ -74,6 +77,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     docs::add_self(&mut api);
     let router = router
+        // OAuth's own formats, outside the OpenAPI document: docs/oidc.md describes them
+        .merge(oidc::router())
         .fallback(|| async { ApiError::from(DomainError::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     (router, api)

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod admin;
+mod browser;
 mod channels;
 mod clients;
 mod geoip_file;
@@ -20,6 +21,7 @@ mod keys_and_teams;
 mod limits;
 mod login;
 mod mfa;
+mod oidc;
 mod outbox;
 mod pages;
 mod phone_receiver;

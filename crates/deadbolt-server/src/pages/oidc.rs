@@ -1,0 +1,339 @@
+//! The browser's side of OpenID Connect: the authorization endpoint, the request waiting in a
+//! cookie while the person signs in, steps up or consents on the hosted pages, the consent
+//! page, and RP-initiated logout.
+//!
+//! A form of ours never redirects straight to a client: `form-action 'self'` would stop the
+//! browser. After a form, the way out is a page that sends the browser on ([`leave_for`]).
+
+use super::cookies::{clear_cookie, set_cookie, with_cookies, SESSION};
+use super::form::{given, PageForm};
+use super::page_error::{PageError, PageResult};
+use super::see_other;
+use super::step_up::{self, Op};
+use super::web::{Page, SignedIn};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::Query;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use deadbolt_core::oidc::REQUEST_TTL;
+use deadbolt_store::AuthorizationRecord;
+use deadbolt_usecases::oidc::authorize::{self, AuthorizeParams, Next, Refused};
+use deadbolt_usecases::oidc::consent;
+use deadbolt_usecases::oidc::logout::{self, LogoutParams};
+use deadbolt_usecases::oidc::OidcError;
+use deadbolt_usecases::sessions;
+use minijinja::context;
+use serde::Deserialize;
+
+/// The cookie naming the authorization request that waits for this browser.
+pub const AUTHZ: &str = "authz";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/authorize", get(authorize_get).post(authorize_post))
+        .route("/oauth2/continue", get(continue_request))
+        .route("/oauth2/consent", get(consent_page).post(consent_answer))
+        .route("/oauth2/logout", get(logout_get).post(logout_post))
+        .route("/oauth2/logout/confirm", post(logout_confirm))
+}
+
+/// Where a sign-in goes on to: the enrolment wizard where policy demands a factor first, the
+/// waiting authorization request if there is one, else the account page.
+pub fn after_sign_in(page: &Page, enrollment_required: bool) -> &'static str {
+    if enrollment_required {
+        "/account/mfa/new"
+    } else if page.cookie(AUTHZ).is_some() {
+        "/oauth2/continue"
+    } else {
+        "/account"
+    }
+}
+
+/// 303 to a client's redirect URI, for a request no form of ours sent.
+fn to_client(url: &str) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => see_other("/"),
+    }
+}
+
+/// A page that sends the browser on to a client: after a form post, where a redirect to
+/// another origin would break `form-action 'self'`.
+fn leave_for(page: &Page, url: &str) -> Response {
+    page.render("leaving.html", context! { url => url })
+}
+
+/// The error page for a request that cannot be sent back to any client.
+fn refused_page(page: &Page, text: &str) -> Response {
+    super::render(
+        StatusCode::BAD_REQUEST,
+        "error.html",
+        page.ctx(context! { title => "This sign-in link is not valid", text => text }),
+    )
+}
+
+fn oidc_failure(page: &Page, e: OidcError) -> Response {
+    match e {
+        OidcError::Domain(d) => page.error_page(d.into()),
+        OidcError::OAuth(o) => refused_page(page, &o.description),
+    }
+}
+
+async fn authorize_get(page: Page, Query(params): Query<AuthorizeParams>) -> Response {
+    authorize(page, params).await
+}
+
+/// A form a client's page posts to us (no CSRF token of ours: it comes from the client).
+fn client_form<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, PageError> {
+    serde_urlencoded::from_bytes(body).map_err(|_| PageError::BadForm)
+}
+
+async fn authorize_post(page: Page, body: Bytes) -> Response {
+    match client_form(&body) {
+        Ok(params) => authorize(page, params).await,
+        Err(e) => page.error_page(e),
+    }
+}
+
+/// The authorization endpoint: a code at once when the session serves, else the request waits
+/// while the person does what is missing.
+async fn authorize(page: Page, params: AuthorizeParams) -> Response {
+    let checked = match authorize::check(&page.state, params).await {
+        Ok(c) => c,
+        Err(Refused::Shown(text)) => return refused_page(&page, text),
+        Err(Refused::Redirect(url)) => return to_client(&url),
+    };
+    let viewer = page.viewer.as_ref().map(|v| &v.who);
+    let next = authorize::proceed(
+        &page.state,
+        &page.client,
+        &checked.request,
+        false,
+        checked.silent,
+        viewer,
+    )
+    .await;
+    match next {
+        Ok(Next::Redirect(url)) => to_client(&url),
+        Ok(next) => {
+            if let Err(e) = authorize::wait(&page.state, &checked.request).await {
+                return oidc_failure(&page, e);
+            }
+            with_cookies(
+                go_to(&page, next),
+                vec![set_cookie(
+                    &page.state,
+                    AUTHZ,
+                    &checked.request.id,
+                    Some(REQUEST_TTL.whole_seconds()),
+                )],
+            )
+        }
+        Err(e) => oidc_failure(&page, e),
+    }
+}
+
+/// The page that does what a request is waiting for.
+fn go_to(page: &Page, next: Next) -> Response {
+    match next {
+        Next::Redirect(url) => leave_for(page, &url),
+        // a browser already signed in sees the form anyway (prompt=login)
+        Next::SignIn if page.viewer.is_some() => see_other("/sign-in?again=1"),
+        Next::SignIn => see_other("/sign-in"),
+        Next::StepUp => see_other("/oauth2/continue"),
+        Next::Consent => see_other("/oauth2/consent"),
+        Next::Enrol => see_other("/account/mfa/new"),
+    }
+}
+
+/// The request this browser's cookie names, while it may still be answered.
+async fn waiting(page: &Page) -> Result<AuthorizationRecord, PageError> {
+    let id = page.cookie(AUTHZ).ok_or(PageError::Redirect("/".into()))?;
+    match authorize::waiting(&page.state, &id).await {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(PageError::Redirect("/oauth2/continue?expired=1".into())),
+        Err(OidcError::Domain(d)) => Err(d.into()),
+        Err(OidcError::OAuth(_)) => Err(PageError::BadForm),
+    }
+}
+
+#[derive(Deserialize)]
+struct ContinueQuery {
+    expired: Option<String>,
+}
+
+/// Goes on with the waiting request after a sign-in, step-up or consent.
+async fn continue_request(page: Page, Query(q): Query<ContinueQuery>) -> PageResult {
+    if q.expired.is_some() {
+        return Ok(with_cookies(
+            super::render(
+                StatusCode::BAD_REQUEST,
+                "error.html",
+                page.ctx(context! {
+                    title => "This sign-in took too long",
+                    text => "Go back to the application and sign in again.",
+                }),
+            ),
+            vec![clear_cookie(&page.state, AUTHZ)],
+        ));
+    }
+    let request = waiting(&page).await?;
+    let viewer = page.viewer.as_ref().map(|v| &v.who);
+    let next = authorize::proceed(&page.state, &page.client, &request, true, false, viewer).await;
+    match next {
+        Ok(Next::Redirect(url)) => Ok(with_cookies(
+            leave_for(&page, &url),
+            vec![clear_cookie(&page.state, AUTHZ)],
+        )),
+        Ok(Next::StepUp) => {
+            step_up::start(&page, Op::Authorize, || async {
+                Ok(see_other("/oauth2/continue"))
+            })
+            .await
+        }
+        Ok(next) => Ok(go_to(&page, next)),
+        Err(e) => Ok(oidc_failure(&page, e)),
+    }
+}
+
+/// The scopes, in words a person can judge.
+fn scope_words(scope: &str) -> Vec<&'static str> {
+    scope
+        .split_whitespace()
+        .filter_map(|s| {
+            Some(match s {
+                "openid" => "Know who you are on this service",
+                "profile" => "See your basic profile",
+                "email" => "See your email address",
+                "phone" => "See your phone number",
+                "offline_access" => "Stay signed in to it while you are away",
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+async fn consent_page(SignedIn(page): SignedIn) -> PageResult {
+    let request = waiting(&page).await?;
+    let client = consent::client_of(&page.state, &request).await?;
+    Ok(page.render(
+        "consent.html",
+        context! {
+            client_name => client.name,
+            scopes => scope_words(&request.scope),
+            redirect_host => url::Url::parse(&request.redirect_uri).ok().and_then(|u| u.host_str().map(str::to_owned)),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct ConsentForm {
+    decision: Option<String>,
+}
+
+async fn consent_answer(
+    SignedIn(page): SignedIn,
+    PageForm(form): PageForm<ConsentForm>,
+) -> PageResult {
+    let request = waiting(&page).await?;
+    match given(&form.decision) {
+        Some("allow") => {
+            let viewer = page.viewer()?;
+            consent::grant(&page.state, &page.client, &viewer.who, &request).await?;
+            Ok(see_other("/oauth2/continue"))
+        }
+        Some("deny") => {
+            let url = authorize::error_url(
+                &page.state,
+                &request,
+                "access_denied",
+                "the person did not allow this application",
+            );
+            Ok(with_cookies(
+                leave_for(&page, &url),
+                vec![clear_cookie(&page.state, AUTHZ)],
+            ))
+        }
+        _ => Err(PageError::BadForm),
+    }
+}
+
+async fn logout_get(page: Page, Query(params): Query<LogoutParams>) -> PageResult {
+    logout(page, params).await
+}
+
+async fn logout_post(page: Page, body: Bytes) -> PageResult {
+    logout(page, client_form(&body)?).await
+}
+
+/// RP-initiated logout: a browser signed in as the hint's account signs out at once; any
+/// other signed-in browser is asked first (a link alone must not sign anyone out).
+async fn logout(page: Page, params: LogoutParams) -> PageResult {
+    let form_params = params.clone();
+    let checked = match logout::check(&page.state, params).await {
+        Ok(c) => c,
+        Err(text) => return Ok(refused_page(&page, text)),
+    };
+    let Some(viewer) = page.viewer.as_ref() else {
+        return Ok(signed_out(&page, checked.then.as_deref(), false));
+    };
+    if checked.hinted_sub.as_deref() == Some(viewer.who.session.account_id.to_string().as_str()) {
+        sessions::logout(&page.state, &page.client, &viewer.who).await?;
+        return Ok(signed_out(&page, checked.then.as_deref(), true));
+    }
+    Ok(page.render(
+        "logout.html",
+        context! {
+            client_name => checked.client_name,
+            post_logout_redirect_uri => form_params.post_logout_redirect_uri,
+            state => form_params.state,
+            client_id => checked.client_id,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    decision: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    client_id: Option<String>,
+}
+
+async fn logout_confirm(
+    SignedIn(page): SignedIn,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> PageResult {
+    if given(&form.decision) != Some("sign_out") {
+        return Ok(see_other("/account"));
+    }
+    // checked again as the client's request was: only a registered URI is followed
+    let params = LogoutParams {
+        id_token_hint: None,
+        post_logout_redirect_uri: form.post_logout_redirect_uri,
+        state: form.state,
+        client_id: form.client_id,
+    };
+    let then = match logout::check(&page.state, params).await {
+        Ok(c) => c.then,
+        Err(text) => return Ok(refused_page(&page, text)),
+    };
+    let viewer = page.viewer()?;
+    sessions::logout(&page.state, &page.client, &viewer.who).await?;
+    Ok(signed_out(&page, then.as_deref(), true))
+}
+
+fn signed_out(page: &Page, then: Option<&str>, clear: bool) -> Response {
+    let response = match then {
+        Some(url) => leave_for(page, url),
+        None => see_other("/sign-in?notice=signed-out"),
+    };
+    if clear {
+        with_cookies(response, vec![clear_cookie(&page.state, SESSION)])
+    } else {
+        response
+    }
+}

@@ -1,0 +1,967 @@
+//! Deadbolt as an OpenID Connect provider, over HTTP as a client and a browser meet it: the
+//! code flow with PKCE through the hosted sign-in and its second factor, the tokens checked
+//! with the published keys, refresh with rotation and reuse detection, single-use codes,
+//! errors that never redirect anywhere unregistered, prompt=none, step-up for max_age and
+//! acr_values, consent, revocation, introspection and logout. (Real relying-party libraries
+//! drive the same flow in Chromium: tests/browser/oidc.test.mjs.)
+
+use crate::browser::Browser;
+use crate::helpers::*;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use deadbolt_core::clock::Clock;
+use deadbolt_core::oidc_client::ClientInput;
+use deadbolt_usecases::system::OsRandom;
+use reqwest::header::LOCATION;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use time::Duration;
+
+const CALLBACK: &str = "https://rp.example/callback";
+const AFTER_LOGOUT: &str = "https://rp.example/bye";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// A registered client: its id and, for a confidential one, its secret.
+struct Rp {
+    id: String,
+    secret: Option<String>,
+}
+
+/// Registers a client as `deadbolt clients create` does.
+async fn register(app: &TestApp, input: ClientInput) -> Rp {
+    let clock: Arc<dyn Clock> = app.clock.clone().expect("spawn with manual_clock");
+    let ctx = deadbolt_usecases::Context::open(app.config.clone(), clock, Arc::new(OsRandom))
+        .await
+        .unwrap();
+    let made = deadbolt_usecases::clients::create_by_operator(&ctx, input)
+        .await
+        .unwrap();
+    Rp {
+        id: made.record.client_id,
+        secret: made.secret.map(|s| s.expose().to_owned()),
+    }
+}
+
+fn app_input(public: bool, first_party: bool, alg: &str) -> ClientInput {
+    ClientInput {
+        name: "Reading room".into(),
+        redirect_uris: vec![CALLBACK.into()],
+        post_logout_redirect_uris: vec![AFTER_LOGOUT.into()],
+        public,
+        first_party,
+        grants: None,
+        scopes: None,
+        id_token_signed_response_alg: Some(alg.into()),
+    }
+}
+
+fn challenge() -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()))
+}
+
+/// The authorization request's path with the usual parameters and `extra` ones.
+fn authorize_path(rp: &Rp, extra: &[(&str, &str)]) -> String {
+    let challenge = challenge();
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", &rp.id),
+        ("redirect_uri", CALLBACK),
+        ("scope", "openid email"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(name, _)| name != k);
+        pairs.push((k, v));
+    }
+    format!(
+        "/oauth2/authorize?{}",
+        serde_urlencoded::to_string(&pairs).unwrap()
+    )
+}
+
+fn location(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// The query of a URL back at the client, as pairs.
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    let parsed = url::Url::parse(url).unwrap();
+    parsed.query_pairs().into_owned().collect()
+}
+
+/// The URL the "returning to the application" page sends the browser to.
+fn leaving_url(body: &str) -> String {
+    let start = body.find("url=").expect("a leaving page") + 4;
+    let rest = &body[start..];
+    unescape_html(&rest[..rest.find('"').unwrap()])
+}
+
+/// An attribute's text as the browser reads it (the templates escape `&`, `/` and quotes).
+fn unescape_html(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail.find(';').unwrap();
+        let entity = &tail[1..end];
+        out.push(match entity {
+            "amp" => '&',
+            "quot" => '"',
+            "lt" => '<',
+            "gt" => '>',
+            e if e.starts_with("#x") => {
+                char::from_u32(u32::from_str_radix(&e[2..], 16).unwrap()).unwrap()
+            }
+            e if e.starts_with('#') => char::from_u32(e[1..].parse().unwrap()).unwrap(),
+            e => panic!("unknown entity {e}"),
+        });
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Follows our own redirects until the browser is sent to the client (a 303 elsewhere, or the
+/// leaving page), or a page of ours is shown: that URL, or the page's path and body.
+async fn follow(b: &mut Browser, app: &TestApp, path: &str) -> Result<String, (String, String)> {
+    let mut path = path.to_owned();
+    for _ in 0..10 {
+        let (status, headers, body) = b.get(app, &path).await;
+        if status == 303 {
+            let to = location(&headers);
+            if to.starts_with('/') {
+                path = to;
+                continue;
+            }
+            return Ok(to);
+        }
+        if body.contains("http-equiv=\"refresh\"") {
+            return Ok(leaving_url(&body));
+        }
+        return Err((path, body));
+    }
+    panic!("too many redirects")
+}
+
+/// Signs in on the hosted pages with the password and the TOTP code; where the browser goes next.
+async fn sign_in_with_totp(
+    b: &mut Browser,
+    app: &TestApp,
+    email: &str,
+    secret: &str,
+    trust: bool,
+) -> String {
+    let (status, headers, _) = b.sign_in(app, email).await;
+    assert_eq!(status, 303);
+    assert_eq!(location(&headers), "/sign-in/verify");
+    b.get(app, "/sign-in/verify").await;
+    let code = app.code(secret);
+    let mut fields = vec![("code", code.as_str())];
+    if trust {
+        fields.push(("trust_device", "on"));
+    }
+    let (status, headers, body) = b.post(app, "/sign-in/verify", &fields).await;
+    assert_eq!(status, 303, "{body}");
+    app.advance(Duration::seconds(30));
+    location(&headers)
+}
+
+/// The code flow from the authorization request to the code, for a user with TOTP who is not
+/// signed in: the callback URL.
+async fn code_by_sign_in(app: &TestApp, b: &mut Browser, rp: &Rp, user: &Enrolled) -> String {
+    let (status, headers, _) = b.get(app, &authorize_path(rp, &[])).await;
+    assert_eq!(status, 303);
+    assert_eq!(location(&headers), "/sign-in");
+    let next = sign_in_with_totp(b, app, &user.email, &user.secret, false).await;
+    assert_eq!(next, "/oauth2/continue");
+    follow(b, app, &next).await.expect("back at the client")
+}
+
+async fn token_request(app: &TestApp, rp: &Rp, form: &[(&str, &str)]) -> reqwest::Response {
+    let mut r = app.client.post(app.url("/oauth2/token"));
+    if let Some(secret) = &rp.secret {
+        r = r.basic_auth(&rp.id, Some(secret));
+    }
+    let mut all: Vec<(&str, &str)> = form.to_vec();
+    if rp.secret.is_none() {
+        all.push(("client_id", &rp.id));
+    }
+    r.form(&all).send().await.unwrap()
+}
+
+async fn exchange(app: &TestApp, rp: &Rp, code: &str) -> reqwest::Response {
+    token_request(
+        app,
+        rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+}
+
+async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> reqwest::Response {
+    token_request(
+        app,
+        rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+async fn oauth_error(r: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(r.status(), status);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+}
+
+/// Checks an ID token's signature with the published key its header names, and its issuer,
+/// audience and expiry (by the app's clock): its claims.
+async fn verified_id_token(app: &TestApp, token: &str, audience: &str) -> Value {
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let kid = header.kid.expect("a kid");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("the kid is published");
+    let (key, alg) = match jwk["kty"].as_str().unwrap() {
+        "RSA" => (
+            jsonwebtoken::DecodingKey::from_rsa_components(
+                jwk["n"].as_str().unwrap(),
+                jwk["e"].as_str().unwrap(),
+            )
+            .unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+        ),
+        _ => (
+            jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap(),
+            jsonwebtoken::Algorithm::EdDSA,
+        ),
+    };
+    assert_eq!(header.alg, alg);
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.set_issuer(&[app.config.server.public_url.as_str()]);
+    v.set_audience(&[audience]);
+    v.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &v)
+        .unwrap()
+        .claims;
+    assert!(claims["exp"].as_i64().unwrap() > app.now_unix());
+    claims
+}
+
+#[tokio::test]
+async fn discovery_names_every_endpoint_under_the_issuer() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let r = app.get("/.well-known/openid-configuration").await;
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    let iss = "http://deadbolt.test";
+    assert_eq!(d["issuer"], iss);
+    for (key, path) in [
+        ("authorization_endpoint", "/oauth2/authorize"),
+        ("token_endpoint", "/oauth2/token"),
+        ("userinfo_endpoint", "/oauth2/userinfo"),
+        ("jwks_uri", "/.well-known/jwks.json"),
+        ("revocation_endpoint", "/oauth2/revoke"),
+        ("introspection_endpoint", "/oauth2/introspect"),
+        ("end_session_endpoint", "/oauth2/logout"),
+    ] {
+        assert_eq!(d[key], format!("{iss}{path}"), "{key}");
+    }
+    assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        d["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert!(d["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"RS256".into()));
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+}
+
+#[tokio::test]
+async fn the_code_flow_signs_in_with_the_second_factor_and_gives_verified_tokens() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("reader@example.com").await;
+    let rp = register(&app, app_input(false, true, "RS256")).await;
+    let mut b = Browser::new();
+    let back = code_by_sign_in(&app, &mut b, &rp, &user).await;
+    assert!(back.starts_with(CALLBACK), "{back}");
+    let q = query_of(&back);
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["iss"], "http://deadbolt.test", "RFC 9207");
+    let r = exchange(&app, &rp, &q["code"]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["token_type"], "Bearer");
+    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!(id["nonce"], "n-456");
+    assert_eq!(id["acr"], "aal2");
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(id["azp"], rp.id.as_str());
+    assert_eq!(id["email"], "reader@example.com");
+    assert!(id["sid"].is_string());
+    assert!(id["auth_time"].as_i64().unwrap() <= app.now_unix());
+    let sub = id["sub"].as_str().unwrap().to_owned();
+
+    // the access token is the client's: userinfo takes it, Deadbolt's own API does not
+    let access = t["access_token"].as_str().unwrap();
+    let r = app.get_auth("/oauth2/userinfo", access).await;
+    assert_eq!(r.status(), 200);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["sub"], sub.as_str());
+    assert_eq!(info["email"], "reader@example.com");
+    assert_eq!(info["email_verified"], true);
+    assert!(
+        info.get("phone_number").is_none(),
+        "phone was not asked for"
+    );
+    assert_eq!(app.get_auth("/v1/me", access).await.status(), 401);
+
+    // refresh rotates; the old refresh token then ends the grant
+    let first = t["refresh_token"].as_str().unwrap().to_owned();
+    let r = refresh(&app, &rp, &first).await;
+    assert_eq!(r.status(), 200);
+    let t2: Value = r.json().await.unwrap();
+    let second = t2["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    let id2 = verified_id_token(&app, t2["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!(id2["sub"], sub.as_str());
+    assert_eq!(id2["auth_time"], id["auth_time"], "the same authentication");
+    oauth_error(refresh(&app, &rp, &first).await, 400, "invalid_grant").await;
+    oauth_error(refresh(&app, &rp, &second).await, 400, "invalid_grant").await;
+    let r = app
+        .get_auth("/oauth2/userinfo", t2["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), 401, "the grant's access tokens end with it");
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+
+    // signed in now: a second request gets its code at once, without a page
+    let (status, headers, _) = b
+        .get(&app, &authorize_path(&rp, &[("state", "again")]))
+        .await;
+    assert_eq!(status, 303);
+    let back = location(&headers);
+    assert!(back.starts_with(CALLBACK));
+    assert_eq!(query_of(&back)["state"], "again");
+}
+
+#[tokio::test]
+async fn a_code_is_single_use_short_lived_and_bound_to_its_client_uri_and_verifier() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("bound@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let other = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    let back = code_by_sign_in(&app, &mut b, &rp, &user).await;
+    let code = query_of(&back)["code"].clone();
+
+    // another client, another redirect URI, no or a wrong verifier: refused, code kept
+    oauth_error(exchange(&app, &other, &code).await, 400, "invalid_grant").await;
+    let wrong_uri = token_request(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://rp.example/other"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    oauth_error(wrong_uri, 400, "invalid_grant").await;
+    let wrong_verifier = token_request(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &"x".repeat(43)),
+        ],
+    )
+    .await;
+    oauth_error(wrong_verifier, 400, "invalid_grant").await;
+    // a wrong secret is a client that failed to authenticate
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&rp.id, Some("dbcs_wrong"))
+        .form(&[("grant_type", "authorization_code"), ("code", &code)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    oauth_error(r, 401, "invalid_client").await;
+
+    // the first right exchange works; the code used again revokes what it gave
+    let r = exchange(&app, &rp, &code).await;
+    assert_eq!(r.status(), 200);
+    let t: Value = r.json().await.unwrap();
+    oauth_error(exchange(&app, &rp, &code).await, 400, "invalid_grant").await;
+    oauth_error(
+        refresh(&app, &rp, t["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    // a code lives 60 seconds
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    let late = query_of(&location(&headers))["code"].clone();
+    app.advance(Duration::seconds(61));
+    oauth_error(exchange(&app, &rp, &late).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn an_unknown_client_or_redirect_uri_gets_a_page_and_other_errors_go_back_with_state() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let rp = register(&app, app_input(true, true, "EdDSA")).await;
+    let stranger = Rp {
+        id: "dbc_unknown".into(),
+        secret: None,
+    };
+    let mut b = Browser::new();
+    for path in [
+        authorize_path(&stranger, &[]),
+        authorize_path(&rp, &[("redirect_uri", "https://evil.example/callback")]),
+        authorize_path(&rp, &[("redirect_uri", "https://rp.example/callback/")]),
+        authorize_path(&rp, &[("client_id", "")]),
+    ] {
+        let (status, headers, body) = b.get(&app, &path).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(headers.get(LOCATION).is_none(), "never a redirect: {path}");
+        assert!(body.contains("This sign-in link is not valid"));
+        assert!(!body.contains("evil.example"));
+    }
+    for (extra, code) in [
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("scope", "email")], "invalid_scope"),
+        (vec![("scope", "openid admin")], "invalid_scope"),
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("code_challenge", "")], "invalid_request"),
+        (vec![("prompt", "none login")], "invalid_request"),
+        (vec![("max_age", "-1")], "invalid_request"),
+        (vec![("request", "eyJ.x.y")], "request_not_supported"),
+    ] {
+        let (status, headers, _) = b.get(&app, &authorize_path(&rp, &extra)).await;
+        assert_eq!(status, 303, "{extra:?}");
+        let back = location(&headers);
+        assert!(back.starts_with(CALLBACK), "{back}");
+        let q = query_of(&back);
+        assert_eq!(q["error"], code, "{extra:?}");
+        assert_eq!(q["state"], "st-123");
+        assert_eq!(q["iss"], "http://deadbolt.test");
+    }
+}
+
+#[tokio::test]
+async fn prompt_none_answers_without_showing_a_page() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("quiet@example.com").await;
+    let first = register(&app, app_input(false, true, "EdDSA")).await;
+    let third = register(&app, app_input(false, false, "EdDSA")).await;
+    let mut b = Browser::new();
+    let (status, headers, _) = b
+        .get(&app, &authorize_path(&first, &[("prompt", "none")]))
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(query_of(&location(&headers))["error"], "login_required");
+
+    sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&first, &[("prompt", "none")]))
+        .await;
+    assert!(query_of(&location(&headers)).contains_key("code"));
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&third, &[("prompt", "none")]))
+        .await;
+    assert_eq!(query_of(&location(&headers))["error"], "consent_required");
+    let (_, headers, _) = b
+        .get(
+            &app,
+            &authorize_path(&first, &[("prompt", "none"), ("max_age", "10")]),
+        )
+        .await;
+    assert_eq!(
+        query_of(&location(&headers))["error"],
+        "interaction_required",
+        "the sign-in was 30 seconds ago"
+    );
+}
+
+/// Answers the step-up dialog the browser was sent to with a TOTP code: where it goes next.
+async fn step_up_with_totp(b: &mut Browser, app: &TestApp, secret: &str) -> String {
+    let (status, _, body) = b.get(app, "/step-up?op=authorize").await;
+    assert_eq!(status, 200, "{body}");
+    let code = app.code(secret);
+    let (status, headers, body) = b
+        .post(
+            app,
+            "/step-up/verify",
+            &[("op", "authorize"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    app.advance(Duration::seconds(30));
+    location(&headers)
+}
+
+#[tokio::test]
+async fn acr_values_aal2_steps_up_a_trusted_device_sign_in_and_max_age_asks_again() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("careful@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    // trust this browser, sign out, sign in again with the password alone: aal1
+    sign_in_with_totp(&mut b, &app, &user.email, &user.secret, true).await;
+    b.get(&app, "/account").await;
+    b.post(&app, "/sign-out", &[]).await;
+    let (status, headers, _) = b.sign_in(&app, &user.email).await;
+    assert_eq!((status, location(&headers).as_str()), (303, "/account"));
+
+    let plain = follow(&mut b, &app, &authorize_path(&rp, &[]))
+        .await
+        .unwrap();
+    let t: Value = exchange(&app, &rp, &query_of(&plain)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!(id["acr"], "aal1");
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+
+    app.advance(Duration::seconds(5));
+    let asked = follow(
+        &mut b,
+        &app,
+        &authorize_path(&rp, &[("acr_values", "aal2")]),
+    )
+    .await;
+    let (path, _) = asked.expect_err("the step-up dialog");
+    assert_eq!(path, "/step-up?op=authorize");
+    let next = step_up_with_totp(&mut b, &app, &user.secret).await;
+    assert_eq!(next, "/oauth2/continue");
+    let back = follow(&mut b, &app, &next).await.unwrap();
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stepped = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!(stepped["acr"], "aal2");
+    assert_eq!(stepped["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert!(stepped["auth_time"].as_i64() > id["auth_time"].as_i64());
+
+    // max_age older than the last check: asked again, and auth_time is the new check's
+    app.advance(Duration::seconds(120));
+    let asked = follow(&mut b, &app, &authorize_path(&rp, &[("max_age", "60")])).await;
+    assert_eq!(
+        asked.expect_err("the dialog again").0,
+        "/step-up?op=authorize"
+    );
+    let checked_at = app.now_unix();
+    let next = step_up_with_totp(&mut b, &app, &user.secret).await;
+    let back = follow(&mut b, &app, &next).await.unwrap();
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!(fresh["auth_time"].as_i64().unwrap(), checked_at);
+}
+
+#[tokio::test]
+async fn an_account_without_a_second_factor_cannot_be_made_aal2() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    app.signed_in("plain@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    b.sign_in(&app, "plain@example.com").await;
+    let asked = follow(
+        &mut b,
+        &app,
+        &authorize_path(&rp, &[("acr_values", "aal2")]),
+    )
+    .await;
+    assert_eq!(asked.expect_err("the dialog").0, "/step-up?op=authorize");
+    let (_, _, body) = b.get(&app, "/step-up?op=authorize").await;
+    assert!(body.contains("name=\"password\""), "the password stands in");
+    let (status, headers, _) = b
+        .post(
+            &app,
+            "/step-up/verify",
+            &[("op", "authorize"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let back = follow(&mut b, &app, &location(&headers)).await.unwrap();
+    assert_eq!(
+        query_of(&back)["error"],
+        "unmet_authentication_requirements"
+    );
+}
+
+#[tokio::test]
+async fn a_third_party_client_asks_for_consent_once_until_it_is_taken_back() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("careful.reader@example.com").await;
+    let rp = register(&app, app_input(false, false, "RS256")).await;
+    let mut b = Browser::new();
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    assert_eq!(location(&headers), "/sign-in");
+    let next = sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    let shown = follow(&mut b, &app, &next)
+        .await
+        .expect_err("the consent page");
+    assert_eq!(shown.0, "/oauth2/consent");
+    assert!(shown.1.contains("Reading room"));
+    assert!(shown.1.contains("See your email address"));
+    let (status, headers, _) = b
+        .post(&app, "/oauth2/consent", &[("decision", "deny")])
+        .await;
+    assert_eq!(status, 200);
+    let _ = headers;
+    // denied: the client hears access_denied
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    assert_eq!(location(&headers), "/oauth2/consent");
+    let (_, _, body) = b.get(&app, "/oauth2/consent").await;
+    assert!(body.contains("Allow"));
+    let (status, headers, _) = b
+        .post(&app, "/oauth2/consent", &[("decision", "allow")])
+        .await;
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/oauth2/continue")
+    );
+    let back = follow(&mut b, &app, "/oauth2/continue").await.unwrap();
+    assert!(query_of(&back).contains_key("code"));
+    // remembered
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    assert!(query_of(&location(&headers)).contains_key("code"));
+    // unless asked again; answered, the same request goes on
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&rp, &[("prompt", "consent")]))
+        .await;
+    assert_eq!(location(&headers), "/oauth2/consent");
+    b.get(&app, "/oauth2/consent").await;
+    b.post(&app, "/oauth2/consent", &[("decision", "allow")])
+        .await;
+    let back = follow(&mut b, &app, "/oauth2/continue").await.unwrap();
+    assert!(query_of(&back).contains_key("code"));
+
+    // taken back from the account: asked again
+    let r = app.get_auth("/v1/me/consents", &user.access).await;
+    assert_eq!(r.status(), 200);
+    let listed: Value = r.json().await.unwrap();
+    assert_eq!(listed["items"][0]["client_id"], rp.id.as_str());
+    assert_eq!(listed["items"][0]["client_name"], "Reading room");
+    let r = app
+        .send_auth(
+            reqwest::Method::DELETE,
+            &format!("/v1/me/consents/{}", rp.id),
+            &user.access,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    assert_eq!(location(&headers), "/oauth2/consent");
+}
+
+#[tokio::test]
+async fn the_deny_button_tells_the_client_access_denied() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("denier@example.com").await;
+    let rp = register(&app, app_input(false, false, "EdDSA")).await;
+    let mut b = Browser::new();
+    sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    assert_eq!(location(&headers), "/oauth2/consent");
+    b.get(&app, "/oauth2/consent").await;
+    let (status, _, body) = b
+        .post(&app, "/oauth2/consent", &[("decision", "deny")])
+        .await;
+    assert_eq!(status, 200);
+    let q = query_of(&leaving_url(&body));
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "st-123");
+}
+
+#[tokio::test]
+async fn revocation_introspection_and_the_end_of_the_browser_session() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("ends@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let public = register(&app, app_input(true, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    let back = code_by_sign_in(&app, &mut b, &rp, &user).await;
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = t["access_token"].as_str().unwrap();
+    let refresh_token = t["refresh_token"].as_str().unwrap();
+
+    let introspect = |token: String, rp: &Rp| {
+        let mut r = app.client.post(app.url("/oauth2/introspect"));
+        if let Some(s) = &rp.secret {
+            r = r.basic_auth(&rp.id, Some(s));
+        }
+        let mut form = vec![("token".to_owned(), token)];
+        if rp.secret.is_none() {
+            form.push(("client_id".to_owned(), rp.id.clone()));
+        }
+        r.form(&form).send()
+    };
+    let r = introspect(access.to_owned(), &rp).await.unwrap();
+    let i: Value = r.json().await.unwrap();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["client_id"], rp.id.as_str());
+    assert_eq!(i["acr"], "aal2");
+    let i: Value = introspect(refresh_token.to_owned(), &rp)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["token_type"], "refresh_token");
+    // a public client cannot introspect
+    let r = introspect(access.to_owned(), &public).await.unwrap();
+    oauth_error(r, 401, "invalid_client").await;
+
+    // revoking the refresh token ends its access tokens too
+    let r = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(&rp.id, rp.secret.as_deref())
+        .form(&[
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let i: Value = introspect(access.to_owned(), &rp)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i, serde_json::json!({"active": false}));
+    oauth_error(
+        refresh(&app, &rp, refresh_token).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // an unknown token is revoked without complaint (RFC 7009)
+    let r = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(&rp.id, rp.secret.as_deref())
+        .form(&[("token", "nothing")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // a new grant; then the person signs out of Deadbolt: the client's tokens end with it
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    let t: Value = exchange(&app, &rp, &query_of(&location(&headers))["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    b.get(&app, "/account").await;
+    let (status, _, _) = b.post(&app, "/sign-out", &[]).await;
+    assert_eq!(status, 303);
+    oauth_error(
+        refresh(&app, &rp, t["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let r = app
+        .get_auth("/oauth2/userinfo", t["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn logout_with_the_id_token_signs_out_and_returns_only_to_a_registered_uri() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("leaver@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    let back = code_by_sign_in(&app, &mut b, &rp, &user).await;
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hint = t["id_token"].as_str().unwrap();
+
+    // somewhere unregistered: a page, and still signed in
+    let bad = format!(
+        "/oauth2/logout?{}",
+        serde_urlencoded::to_string([
+            ("id_token_hint", hint),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ])
+        .unwrap()
+    );
+    let (status, headers, _) = b.get(&app, &bad).await;
+    assert_eq!(status, 400);
+    assert!(headers.get(LOCATION).is_none());
+    // without a hint: asked first
+    let (status, _, body) = b.get(&app, "/oauth2/logout").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("sign-out-confirm"));
+
+    let good = format!(
+        "/oauth2/logout?{}",
+        serde_urlencoded::to_string([
+            ("id_token_hint", hint),
+            ("post_logout_redirect_uri", AFTER_LOGOUT),
+            ("state", "bye-1"),
+        ])
+        .unwrap()
+    );
+    let (status, _, body) = b.get(&app, &good).await;
+    assert_eq!(status, 200);
+    let then = leaving_url(&body);
+    assert_eq!(then, format!("{AFTER_LOGOUT}?state=bye-1"));
+    // signed out: the pages ask for a sign-in, the client's refresh token is dead
+    let (_, headers, _) = b.get(&app, "/account").await;
+    assert_eq!(location(&headers), "/sign-in");
+    oauth_error(
+        refresh(&app, &rp, t["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn hostile_token_requests_get_oauth_errors_never_a_500() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let secret = rp.secret.clone().unwrap();
+    let post = |body: &'static str, ctype: &'static str, basic: bool| {
+        let mut r = app
+            .client
+            .post(app.url("/oauth2/token"))
+            .header("content-type", ctype)
+            .body(body);
+        if basic {
+            r = r.basic_auth(&rp.id, Some(&secret));
+        }
+        r.send()
+    };
+    for (body, ctype, basic, status, code) in [
+        (
+            "grant_type=authorization_code",
+            "application/json",
+            true,
+            400,
+            "invalid_request",
+        ),
+        (
+            "grant_type=a&grant_type=b",
+            "application/x-www-form-urlencoded",
+            true,
+            400,
+            "invalid_request",
+        ),
+        (
+            "grant_type=password",
+            "application/x-www-form-urlencoded",
+            true,
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            "grant_type=authorization_code&code=nope",
+            "application/x-www-form-urlencoded",
+            true,
+            400,
+            "invalid_grant",
+        ),
+        (
+            "grant_type=refresh_token&refresh_token=ort_nope",
+            "application/x-www-form-urlencoded",
+            true,
+            400,
+            "invalid_grant",
+        ),
+        (
+            "grant_type=authorization_code",
+            "application/x-www-form-urlencoded",
+            false,
+            401,
+            "invalid_client",
+        ),
+        (
+            "%zz=%",
+            "application/x-www-form-urlencoded",
+            true,
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let r = post(body, ctype, basic).await.unwrap();
+        assert_eq!(r.status(), status, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], code, "{body}");
+    }
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .header("authorization", "Basic !!!")
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    oauth_error(r, 401, "invalid_client").await;
+    let r = app.get("/oauth2/userinfo").await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = app.get_auth("/oauth2/userinfo", "not.a.token").await;
+    assert_eq!(r.status(), 401);
+}
