@@ -208,20 +208,12 @@ async function scenario(body) {
   }
 }
 
-// ---- a. openid-client, the whole life of a sign-in ----
+// ---- discovery and keys ----
 
-test("openid-client: discovery, code + PKCE through the hosted pages with TOTP, ID token, userinfo, introspection, refresh, revocation, logout", async () => {
-  await scenario(async ({ db, page, cleanup }) => {
-    const site = await clientSite();
-    cleanup(site.close);
-    const client = registerClient(db, {
-      name: "Node app",
-      redirectUris: [site.callback],
-      postLogoutRedirectUris: [site.loggedOut],
-      alg: "EdDSA",
-    });
-
-    // discovery, as published (OpenID Connect Discovery 1.0, RFC 8414, RFC 9207)
+test("discovery and JWKS: every endpoint under the issuer, what is supported, an Ed25519 and an RSA public key", async () => {
+  const db = await Deadbolt.start();
+  try {
+    // as published (OpenID Connect Discovery 1.0, RFC 8414, RFC 9207)
     const published = await (await fetch(`${db.url}/.well-known/openid-configuration`)).json();
     assert.equal(published.issuer, db.url);
     assert.equal(published.authorization_endpoint, `${db.url}/oauth2/authorize`);
@@ -245,14 +237,51 @@ test("openid-client: discovery, code + PKCE through the hosted pages with TOTP, 
     const jwks = await (await fetch(published.jwks_uri)).json();
     const ed = jwks.keys.find((k) => k.kty === "OKP" && k.crv === "Ed25519");
     const rsa = jwks.keys.find((k) => k.kty === "RSA");
-    assert.ok(ed?.kid && rsa?.kid, "an Ed25519 and an RSA key, each with a kid");
+    assert.ok(ed?.kid, "an Ed25519 key with a kid");
+    assert.equal(ed.alg ?? "EdDSA", "EdDSA");
+    // RS256 is offered for ID tokens, so its key must be there (Discovery 1.0 section 3)
+    assert.ok(rsa?.kid, `an RSA key with a kid, for RS256: the JWKS holds ${JSON.stringify(jwks.keys.map((k) => [k.kty, k.alg, k.kid]))}`);
+    assert.equal(rsa.alg ?? "RS256", "RS256");
+    assert.ok(Buffer.from(rsa.n, "base64url").length >= 256, "at least 2048 bits");
+    assert.equal(new Set(jwks.keys.map((k) => k.kid)).size, jwks.keys.length, "kids are unique");
     for (const k of jwks.keys) {
       for (const secret of ["d", "p", "q", "dp", "dq", "qi"]) assert.equal(k[secret], undefined, `no private ${secret}`);
     }
 
+    // served to anyone, without credentials, as JSON
+    assert.match((await fetch(published.jwks_uri)).headers.get("content-type"), /^application\/(jwk-set\+)?json/);
+  } finally {
+    await db.stop();
+  }
+});
+
+// ---- a. openid-client, the whole life of a sign-in ----
+
+test("openid-client: discovery, code + PKCE through the hosted pages with TOTP, ID token, userinfo, introspection, refresh, revocation, logout", async () => {
+  await scenario(async ({ db, page, cleanup }) => {
+    const site = await clientSite();
+    cleanup(site.close);
+    const client = registerClient(db, {
+      name: "Node app",
+      redirectUris: [site.callback],
+      postLogoutRedirectUris: [site.loggedOut],
+      alg: "EdDSA",
+    });
+
+    const published = await (await fetch(`${db.url}/.well-known/openid-configuration`)).json();
+    const jwks = await (await fetch(published.jwks_uri)).json();
+    const ed = jwks.keys.find((k) => k.kty === "OKP" && k.crv === "Ed25519");
     const config = await configure(db, client, { alg: "EdDSA" });
     assert.equal(config.serverMetadata().issuer, db.url);
     assert.ok(config.serverMetadata().supportsPKCE());
+    // every token response is marked no-store (RFC 6749 5.1): watched through the library's
+    // own fetch hook
+    const tokenAnswers = [];
+    config[oidc.customFetch] = async (url, options) => {
+      const r = await fetch(url, options);
+      if (url === published.token_endpoint) tokenAnswers.push(r.headers.get("cache-control"));
+      return r;
+    };
 
     const email = "ada@example.com";
     await createPerson(db, email);
@@ -305,12 +334,30 @@ test("openid-client: discovery, code + PKCE through the hosted pages with TOTP, 
       assert.equal(again.nonce, undefined);
     }
     assert.equal((await oidc.fetchUserInfo(config, refreshed.access_token, claims.sub)).sub, claims.sub);
+    assert.equal(tokenAnswers.length, 2);
+    for (const c of tokenAnswers) assert.match(c ?? "", /no-store/, "Cache-Control of a token response");
+
+    // userinfo refuses a token it never issued, as RFC 6750 says
+    await assert.rejects(oidc.fetchUserInfo(config, "not-a-token", claims.sub), (e) => {
+      assert.ok(e instanceof oidc.WWWAuthenticateChallengeError, `${e.name}: ${e.message}`);
+      assert.equal(e.status, 401);
+      assert.equal(e.cause.find((c) => c.scheme === "bearer")?.parameters.error, "invalid_token");
+      return true;
+    });
 
     // revocation (RFC 7009): the refresh token is dead; an unknown token is answered 200 too
     await oidc.tokenRevocation(config, refreshed.refresh_token, { token_type_hint: "refresh_token" });
     await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token), isError("invalid_grant"));
     await oidc.tokenRevocation(config, "never-issued");
     assert.equal((await oidc.tokenIntrospection(config, refreshed.refresh_token)).active, false);
+
+    // the live session serves a new request without a page (prompt=none)
+    const quietly = await authorization(config, site.callback, { prompt: "none" });
+    await page.goto(quietly.url.href);
+    const later = await redeem(config, await landedAt(page, site.callback), quietly);
+    assert.equal(later.claims().sub, claims.sub);
+    assert.equal(later.claims().auth_time, claims.auth_time, "no new authentication");
+    assert.equal(later.claims().sid, claims.sid, "the same session");
 
     // RP-initiated logout with the ID token as hint: no question, back with our state
     const logoutState = oidc.randomState();
@@ -323,11 +370,13 @@ test("openid-client: discovery, code + PKCE through the hosted pages with TOTP, 
     await page.goto(end.href);
     const out = await landedAt(page, site.loggedOut);
     assert.equal(out.searchParams.get("state"), logoutState);
-    // the session is gone: prompt=none cannot sign in silently
+    // the session is gone: prompt=none cannot sign in silently; and the grant made in that
+    // session ended with it (Deadbolt's rule: grants end with the browser session)
     const silent = await authorization(config, site.callback, { prompt: "none" });
     await page.goto(silent.url.href);
     const refused = await landedAt(page, site.callback);
     await assert.rejects(redeem(config, refused, silent), isError("login_required"));
+    await assert.rejects(oidc.refreshTokenGrant(config, later.refresh_token), isError("invalid_grant"));
   });
 });
 
@@ -349,9 +398,16 @@ async function startAuthlibApp(db, client, port) {
     proc.on("exit", (code) => fail(new Error(`authlib_rp.py exited with ${code}`)));
   });
   const base = `http://127.0.0.1:${port}`;
+  const state = async () => (await fetch(`${base}/state.json`)).json();
   return {
     base,
-    state: async () => (await fetch(`${base}/state.json`)).json(),
+    state,
+    /** The app's page says `title`; else the app's last error, in the failure. */
+    async shows(page, title) {
+      await page.waitForURL((u) => u.href.startsWith(base));
+      const shown = await page.locator("#title").innerText();
+      assert.equal(shown, title, `the app says ${shown}: ${JSON.stringify((await state()).last_error)}`);
+    },
     stop: () =>
       new Promise((ok) => {
         if (proc.exitCode !== null) return ok();
@@ -381,9 +437,9 @@ test("Authlib: a Python web app signs in through the hosted pages (RS256, client
     await page.goto(`${base}/login`);
     await signInOnPages(page, db, email, secret);
     await landedAt(page, `${base}/callback`);
-    await page.locator("#title", { hasText: "Signed in" }).waitFor();
+    await app.shows(page, "Signed in");
     let s = await app.state();
-    assert.equal(s.last_error, null);
+    assert.equal(s.last_error, null, JSON.stringify(s.last_error));
     assert.equal(s.id_token_header.alg, "RS256");
     const claims = s.id_token_claims;
     assertSignedInWithTotp(claims, db, client, claims.nonce);
@@ -398,14 +454,14 @@ test("Authlib: a Python web app signs in through the hosted pages (RS256, client
     await page.goto(`${base}/login?prompt=login`);
     await signInOnPages(page, db, email, secret);
     await landedAt(page, `${base}/callback`);
-    await page.locator("#title", { hasText: "Signed in" }).waitFor();
+    await app.shows(page, "Signed in");
     s = await app.state();
-    assert.equal(s.last_error, null);
+    assert.equal(s.last_error, null, JSON.stringify(s.last_error));
     assert.equal(s.id_token_claims.sub, claims.sub);
     assert.ok(s.id_token_claims.auth_time > claims.auth_time, "a new authentication");
 
     await page.goto(`${base}/refresh`);
-    await page.locator("#title", { hasText: "Refreshed" }).waitFor();
+    await app.shows(page, "Refreshed");
     s = await app.state();
     assert.equal(s.refresh.ok, true);
     assert.equal(s.refresh.refresh_token_rotated, true);
@@ -416,14 +472,14 @@ test("Authlib: a Python web app signs in through the hosted pages (RS256, client
     }
 
     await page.goto(`${base}/introspect?token=access`);
-    await page.locator("#title", { hasText: "Introspected" }).waitFor();
+    await app.shows(page, "Introspected");
     s = await app.state();
     assert.equal(s.introspection.access.status, 200);
     assert.equal(s.introspection.access.body.active, true);
     assert.equal(s.introspection.access.body.sub, claims.sub);
 
     await page.goto(`${base}/revoke`);
-    await page.locator("#title", { hasText: "Revoked" }).waitFor();
+    await app.shows(page, "Revoked");
     s = await app.state();
     assert.equal(s.revocation.status, 200);
     assert.equal(s.revocation.refresh_after.ok, false);
@@ -536,6 +592,11 @@ test("RFC 9470 step-up: a trusted-device session (aal1) is refused by the resour
     assert.equal(refused.challenge.error, "insufficient_user_authentication");
     assert.equal(refused.challenge.acr_values, "aal2");
 
+    // prompt=none cannot step anyone up: interaction_required (OIDC Core 3.1.2.6)
+    const quiet = await authorization(config, site.callback, { prompt: "none", acr_values: "aal2" });
+    await page.goto(quiet.url.href);
+    await assert.rejects(redeem(config, await landedAt(page, site.callback), quiet), isError("interaction_required"));
+
     // the client asks for what the challenge names; Deadbolt shows its step-up dialog
     const up = await authorization(config, site.callback, {
       acr_values: refused.challenge.acr_values,
@@ -606,6 +667,16 @@ test("errors: prompt=none without a session, unknown client and unregistered red
     assert.equal(back2.searchParams.get("state"), token.state);
     assert.equal(back2.searchParams.get("iss"), db.url);
 
+    // PKCE's plain method is not offered (discovery says S256 only): refused
+    const plain = await authorization(config, site.callback);
+    plain.url.searchParams.set("code_challenge", plain.verifier);
+    plain.url.searchParams.set("code_challenge_method", "plain");
+    const r3 = await fetch(plain.url, { redirect: "manual" });
+    const back3 = new URL(r3.headers.get("location"));
+    assert.ok(back3.href.startsWith(site.callback), back3.href);
+    assert.equal(back3.searchParams.get("error"), "invalid_request");
+    assert.equal(back3.searchParams.get("iss"), db.url);
+
     // an unknown client, or a redirect_uri not registered: Deadbolt's own error page
     const unknown = await authorization(config, site.callback);
     unknown.url.searchParams.set("client_id", "dbc_nobody");
@@ -629,6 +700,34 @@ test("errors: prompt=none without a session, unknown client and unregistered red
     const firstTokens = await redeem(config, await landedAt(page, site.callback), first);
     assert.equal(firstTokens.claims().acr, "aal1");
     assert.deepEqual(firstTokens.claims().amr, ["pwd"]);
+
+    // a used refresh token presented again: refused, and the grant ends (the Security BCP's
+    // reuse detection), so its successor is refused too
+    const rotated = await oidc.refreshTokenGrant(config, firstTokens.refresh_token);
+    await assert.rejects(oidc.refreshTokenGrant(config, firstTokens.refresh_token), isError("invalid_grant"));
+    await assert.rejects(oidc.refreshTokenGrant(config, rotated.refresh_token), isError("invalid_grant"));
+
+    // a wrong client secret, by either method: invalid_client, 401 (RFC 6749 5.2)
+    for (const auth of [oidc.ClientSecretPost("dbcs_wrong"), oidc.ClientSecretBasic("dbcs_wrong")]) {
+      const wrong = await configure(db, { client_id: client.client_id, client_secret: "dbcs_wrong" }, { auth });
+      await assert.rejects(oidc.tokenIntrospection(wrong, firstTokens.access_token), (e) => {
+        assert.equal(e.status, 401, `${e.name}: ${e.message}`);
+        if (e instanceof oidc.ResponseBodyError) assert.equal(e.error, "invalid_client");
+        return true;
+      });
+    }
+
+    // aal2 asked of an account with no second factor: unmet_authentication_requirements
+    // (Deadbolt asks for the password in its step-up dialog first, though no answer there can
+    // reach aal2; either way is accepted here)
+    const unmet = await authorization(config, site.callback, { acr_values: "aal2" });
+    await page.goto(unmet.url.href);
+    await page.waitForURL((u) => u.href.startsWith(site.callback) || u.pathname === "/step-up");
+    if (!page.url().startsWith(site.callback)) {
+      await page.getByRole("dialog", { name: "Confirm it's you" }).getByLabel("Password").fill(PASSWORD);
+      await page.getByRole("button", { name: "Confirm" }).click();
+    }
+    await assert.rejects(redeem(config, await landedAt(page, site.callback), unmet), isError("unmet_authentication_requirements"));
 
     /** A code for `req`, from the live session (no page in between for a first-party client). */
     async function codeFor(req, redirect = site.callback) {
@@ -680,6 +779,20 @@ test("errors: prompt=none without a session, unknown client and unregistered red
     await page.waitForURL((u) => u.origin === db.url && u.pathname === "/oauth2/consent");
     await page.locator("button[name=decision][value=allow]").click();
     const allowedTokens = await redeem(partnerConfig, await landedAt(page, site.callback), allowed);
+    // remembered: no page the next time for the same scopes; prompt=consent asks again;
+    // prompt=none for a scope not yet allowed is consent_required
+    const remembered = await authorization(partnerConfig, site.callback, { scope: "openid email" });
+    assert.ok((await redeem(partnerConfig, await codeFor(remembered), remembered)).access_token);
+    const askAgain = await authorization(partnerConfig, site.callback, { scope: "openid email", prompt: "consent" });
+    await page.goto(askAgain.url.href);
+    await page.waitForURL((u) => u.origin === db.url && u.pathname === "/oauth2/consent");
+    await page.locator("button[name=decision][value=allow]").click();
+    assert.ok((await redeem(partnerConfig, await landedAt(page, site.callback), askAgain)).access_token);
+    const more = await authorization(partnerConfig, site.callback, { scope: "openid email phone", prompt: "none" });
+    await assert.rejects(redeem(partnerConfig, await codeFor(more), more), isError("consent_required"));
+    // a code is good only for the client it was issued to
+    const theirs = await authorization(config, site.callback);
+    await assert.rejects(redeem(partnerConfig, await codeFor(theirs), theirs), isError("invalid_grant"));
     assert.equal((await oidc.fetchUserInfo(partnerConfig, allowedTokens.access_token, allowedTokens.claims().sub)).email, email);
 
     // a public client: PKCE is its only proof, and it is required
@@ -694,6 +807,11 @@ test("errors: prompt=none without a session, unknown client and unregistered red
     assert.equal(noPkceBack.searchParams.get("state"), "s-no-pkce");
     const pubWrong = await authorization(appConfig, site.callback);
     await assert.rejects(redeem(appConfig, await codeFor(pubWrong), { ...pubWrong, verifier: oidc.randomPKCECodeVerifier() }), isError("invalid_grant"));
+    // introspection is for confidential clients (RFC 7662 2.1: the caller authenticates)
+    await assert.rejects(oidc.tokenIntrospection(appConfig, pubTokens.access_token), (e) => {
+      assert.ok([400, 401].includes(e.status), `${e.name}: ${e.message}`);
+      return true;
+    });
 
     // logout to a post_logout_redirect_uri not registered: never sent there
     const stray = new URL(metadata.end_session_endpoint);

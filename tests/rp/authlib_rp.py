@@ -12,7 +12,8 @@ endpoint comes from the discovery document of the issuer given on the command li
 It listens on 127.0.0.1:PORT (0: any free port) and prints `READY <port>` once listening.
 Its redirect URI is http://127.0.0.1:PORT/callback and its post-logout redirect URI
 http://127.0.0.1:PORT/logged-out: register both. It authenticates at the token endpoint with
-client_secret_post and accepts only RS256 ID tokens.
+client_secret_post and accepts only ID tokens signed with the registered algorithm
+(--id-token-alg, RS256 by default).
 
 Routes:
   /login         starts the authorization code flow (PKCE S256, state, nonce); acr_values,
@@ -55,14 +56,15 @@ from joserfc.errors import InvalidKeyIdError  # noqa: E402
 from joserfc.jwk import KeySet  # noqa: E402
 from joserfc.jws import JWSRegistry  # noqa: E402
 
-ID_TOKEN_ALG = "RS256"
+ID_TOKEN_ALG = "RS256"  # the default of --id-token-alg
 LEEWAY = 60
 DEFAULT_SCOPE = "openid profile email phone offline_access"
 
 
 class RelyingParty:
-    def __init__(self, issuer, client_id, client_secret, port):
+    def __init__(self, issuer, client_id, client_secret, port, id_token_alg=ID_TOKEN_ALG):
         self.issuer = issuer
+        self.id_token_alg = id_token_alg
         self.client_id = client_id
         self.client_secret = client_secret
         self.base = f"http://127.0.0.1:{port}"
@@ -127,7 +129,7 @@ class RelyingParty:
         """Authlib's checks (as its OpenIDMixin.parse_id_token makes them), with the audience
         and the registered algorithm pinned: signature by a key of the JWKS, iss, aud, exp,
         iat, nonce, azp, at_hash, auth_time present when max_age was sent."""
-        registry = JWSRegistry(algorithms=[ID_TOKEN_ALG], strict_check_header=False)
+        registry = JWSRegistry(algorithms=[self.id_token_alg], strict_check_header=False)
         try:
             decoded = jwt.decode(id_token, KeySet.import_key_set(self.fetch_jwks()), registry=registry)
         except InvalidKeyIdError:
@@ -405,10 +407,11 @@ def main():
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--id-token-alg", default=ID_TOKEN_ALG, help="the registered ID token algorithm")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), None)
     port = server.server_address[1]
-    rp = RelyingParty(args.issuer, args.client_id, args.client_secret, port)
+    rp = RelyingParty(args.issuer, args.client_id, args.client_secret, port, args.id_token_alg)
     server.RequestHandlerClass = make_handler(rp)
     print(f"READY {port}", flush=True)
     try:
