@@ -52,8 +52,10 @@ impl Grant {
 /// How the client's ID tokens are signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SigningAlg {
-    #[default]
     EdDsa,
+    /// The default: OpenID Connect's own default, which every relying-party library expects
+    /// unless told otherwise.
+    #[default]
     Rs256,
 }
 
@@ -85,7 +87,7 @@ pub struct ClientInput {
     pub grants: Option<Vec<String>>,
     /// None: every one of [`SCOPES`].
     pub scopes: Option<Vec<String>>,
-    /// None: EdDSA.
+    /// None: RS256, OpenID Connect's default.
     pub id_token_signed_response_alg: Option<String>,
 }
 
@@ -390,7 +392,7 @@ mod tests {
         assert_eq!(c.redirect_uris, ["https://shop.example/cb?x=1"]);
         assert_eq!(c.grants, Grant::DEFAULT);
         assert_eq!(c.scopes, SCOPES);
-        assert_eq!(c.id_token_alg, SigningAlg::EdDsa);
+        assert_eq!(c.id_token_alg, SigningAlg::Rs256);
         assert!(c.post_logout_redirect_uris.is_empty());
     }
 

@@ -54,6 +54,7 @@ fn notice_text(notice: Option<&str>) -> Option<&'static str> {
         "mfa-off" => "Two-step sign-in is off.",
         "device-revoked" => "That device is no longer trusted.",
         "session-revoked" => "That session was signed out.",
+        "app-revoked" => "That application no longer has access, and will ask again.",
         "password" => {
             "Your password was changed. Your other sessions and trusted devices were signed out."
         }
@@ -161,6 +162,19 @@ async fn overview(SignedIn(page): SignedIn, Query(q): Query<NoticeQuery>) -> Pag
             datetime: e.at.format(&Rfc3339).unwrap_or_default(),
         })
         .collect();
+    let apps: Vec<Row> = deadbolt_usecases::oidc::consent::list(state, &viewer.who)
+        .await?
+        .into_iter()
+        .map(|a| Row {
+            id: a.consent.client_id,
+            what: a.client_name,
+            ip: None,
+            at: when(a.consent.granted_at),
+            last: None,
+            current: false,
+            datetime: a.consent.granted_at.format(&Rfc3339).unwrap_or_default(),
+        })
+        .collect();
     let a = &viewer.account;
     Ok(page.render(
         "account.html",
@@ -171,6 +185,7 @@ async fn overview(SignedIn(page): SignedIn, Query(q): Query<NoticeQuery>) -> Pag
             recovery_remaining => o.recovery_codes_remaining,
             devices => devices,
             sessions => sessions,
+            apps => apps,
             events => events,
             email => a.email.as_str(),
             email_verified => a.email_verified,

@@ -20,6 +20,10 @@ pub const RESET: &str = "reset";
 /// The challenge_token of a step-up under way.
 pub const STEP_UP: &str = "step-up";
 
+/// The OpenID Connect authorization request that waits while this browser signs in (an id,
+/// never a secret).
+pub const AUTHZ: &str = "authz";
+
 /// How long the pending states live: the use cases' own tokens expire sooner or with them.
 pub const PENDING_SECONDS: i64 = 600;
 

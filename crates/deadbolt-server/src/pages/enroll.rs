@@ -340,6 +340,8 @@ pub fn show_codes(page: &Page, codes: &[Secret], first: bool) -> Response {
             codes => codes,
             first => first,
             enrollment_only => enrollment_only,
+            // an application's sign-in that asked for a second factor goes on from here
+            resume_authorization => page.cookie(super::cookies::AUTHZ).is_some(),
             issuer => page.state.config.mfa.issuer.clone(),
         },
     )

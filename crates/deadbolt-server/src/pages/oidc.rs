@@ -5,7 +5,7 @@
 //! A form of ours never redirects straight to a client: `form-action 'self'` would stop the
 //! browser. After a form, the way out is a page that sends the browser on ([`leave_for`]).
 
-use super::cookies::{clear_cookie, set_cookie, with_cookies, SESSION};
+use super::cookies::{clear_cookie, set_cookie, with_cookies, AUTHZ, SESSION};
 use super::form::{given, PageForm};
 use super::page_error::{PageError, PageResult};
 use super::see_other;
@@ -13,7 +13,7 @@ use super::step_up::{self, Op};
 use super::web::{Page, SignedIn};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::Query;
+use axum::extract::{Query, RawQuery};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,9 +28,6 @@ use deadbolt_usecases::sessions;
 use minijinja::context;
 use serde::Deserialize;
 
-/// The cookie naming the authorization request that waits for this browser.
-pub const AUTHZ: &str = "authz";
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth2/authorize", get(authorize_get).post(authorize_post))
@@ -38,18 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/consent", get(consent_page).post(consent_answer))
         .route("/oauth2/logout", get(logout_get).post(logout_post))
         .route("/oauth2/logout/confirm", post(logout_confirm))
-}
-
-/// Where a sign-in goes on to: the enrolment wizard where policy demands a factor first, the
-/// waiting authorization request if there is one, else the account page.
-pub fn after_sign_in(page: &Page, enrollment_required: bool) -> &'static str {
-    if enrollment_required {
-        "/account/mfa/new"
-    } else if page.cookie(AUTHZ).is_some() {
-        "/oauth2/continue"
-    } else {
-        "/account"
-    }
+        .route("/account/apps/revoke", post(revoke_app))
 }
 
 /// 303 to a client's redirect URI, for a request no form of ours sent.
@@ -82,8 +68,20 @@ fn oidc_failure(page: &Page, e: OidcError) -> Response {
     }
 }
 
-async fn authorize_get(page: Page, Query(params): Query<AuthorizeParams>) -> Response {
-    authorize(page, params).await
+/// A request's parameters from the query; a parameter given twice, or anything that does not
+/// parse, is a link nobody can trust (RFC 6749 section 3.1), shown on a page.
+fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, PageError> {
+    serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|_| PageError::BadForm)
+}
+
+async fn authorize_get(page: Page, RawQuery(raw): RawQuery) -> Response {
+    match query(raw.as_deref()) {
+        Ok(params) => authorize(page, params).await,
+        Err(_) => refused_page(
+            &page,
+            "The sign-in link is malformed: a parameter is repeated or unreadable.",
+        ),
+    }
 }
 
 /// A form a client's page posts to us (no CSRF token of ours: it comes from the client).
@@ -94,7 +92,10 @@ fn client_form<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, PageEr
 async fn authorize_post(page: Page, body: Bytes) -> Response {
     match client_form(&body) {
         Ok(params) => authorize(page, params).await,
-        Err(e) => page.error_page(e),
+        Err(_) => refused_page(
+            &page,
+            "The sign-in request is malformed: a parameter is repeated or unreadable.",
+        ),
     }
 }
 
@@ -261,8 +262,8 @@ async fn consent_answer(
     }
 }
 
-async fn logout_get(page: Page, Query(params): Query<LogoutParams>) -> PageResult {
-    logout(page, params).await
+async fn logout_get(page: Page, RawQuery(raw): RawQuery) -> PageResult {
+    logout(page, query(raw.as_deref())?).await
 }
 
 async fn logout_post(page: Page, body: Bytes) -> PageResult {
@@ -336,4 +337,19 @@ fn signed_out(page: &Page, then: Option<&str>, clear: bool) -> Response {
     } else {
         response
     }
+}
+
+#[derive(Deserialize)]
+struct AppForm {
+    client_id: Option<String>,
+}
+
+/// Takes back what the viewer allowed an application (from the security page).
+async fn revoke_app(SignedIn(page): SignedIn, PageForm(form): PageForm<AppForm>) -> PageResult {
+    let client_id = given(&form.client_id)
+        .filter(|id| id.len() <= 64)
+        .ok_or(PageError::BadForm)?;
+    let viewer = page.viewer()?;
+    consent::revoke(&page.state, &page.client, &viewer.who, client_id).await?;
+    Ok(see_other("/account?notice=app-revoked"))
 }

@@ -67,7 +67,7 @@ struct NoticeQuery {
 }
 
 async fn sign_in_page(page: Page, Query(q): Query<NoticeQuery>) -> Response {
-    let again = q.again.is_some() && page.cookie(super::oidc::AUTHZ).is_some();
+    let again = q.again.is_some() && page.cookie(super::cookies::AUTHZ).is_some();
     if page.viewer.is_some() && !again {
         return see_other("/account");
     }
@@ -109,7 +109,7 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
     match login::login(state, &page.client, input).await {
         Ok(LoginOutcome::SignedIn(tokens)) => {
             end_previous(&page).await;
-            let to = super::oidc::after_sign_in(&page, tokens.enrollment_required);
+            let to = page.after_sign_in(tokens.enrollment_required);
             Ok(with_cookies(
                 see_other(to),
                 vec![
@@ -382,7 +382,7 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
                     Some(days * 86_400),
                 ));
             }
-            let to = super::oidc::after_sign_in(&page, done.tokens.enrollment_required);
+            let to = page.after_sign_in(done.tokens.enrollment_required);
             Ok(with_cookies(see_other(to), cookies))
         }
         Err(DomainError::MfaTokenInvalid) => Ok(with_cookies(
@@ -425,7 +425,7 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
         Ok(tokens) => {
             end_previous(&page).await;
             Ok(with_cookies(
-                see_other(super::oidc::after_sign_in(&page, false)),
+                see_other(page.after_sign_in(false)),
                 vec![
                     session_cookie(state, tokens.session_id),
                     clear_cookie(state, PENDING),

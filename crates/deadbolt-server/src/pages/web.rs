@@ -83,6 +83,18 @@ impl Page {
         read_cookie(&self.state, &self.headers, base)
     }
 
+    /// Where a sign-in goes on to: the enrolment wizard where policy demands a factor first,
+    /// an application's waiting sign-in if there is one, else the account page.
+    pub fn after_sign_in(&self, enrollment_required: bool) -> &'static str {
+        if enrollment_required {
+            "/account/mfa/new"
+        } else if self.cookie(super::cookies::AUTHZ).is_some() {
+            "/oauth2/continue"
+        } else {
+            "/account"
+        }
+    }
+
     pub fn viewer(&self) -> Result<&Viewer, PageError> {
         self.viewer.as_ref().ok_or(PageError::SignInNeeded)
     }

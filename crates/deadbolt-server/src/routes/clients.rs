@@ -45,7 +45,7 @@ pub struct NewClientRequest {
     /// A subset of `openid profile email phone offline_access` that includes `openid`
     /// (default: all).
     scopes: Option<Vec<String>>,
-    /// `EdDSA` (default) or `RS256`.
+    /// `RS256` (default, as OpenID Connect's) or `EdDSA`.
     id_token_signed_response_alg: Option<String>,
 }
 

@@ -319,14 +319,22 @@ struct TokenForm {
     token: Option<String>,
 }
 
+/// A revocation or introspection request: the client's credentials (and whether Basic was
+/// used) and the token; or the error, with whether Basic was used.
+type TokenRequest = (ClientCredentials, bool, Option<String>);
+
+fn token_request(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, (OAuthError, bool)> {
+    let (creds, basic) = client_of(headers, body).map_err(|e| (e, false))?;
+    let token = form::<TokenForm>(headers, body)
+        .map_err(|e| (e, basic))?
+        .token;
+    Ok((creds, basic, token))
+}
+
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (creds, basic) = match client_of(&headers, &body) {
-        Ok(c) => c,
-        Err(e) => return oauth_error(e.into(), false),
-    };
-    let token = match form::<TokenForm>(&headers, &body) {
-        Ok(f) => f.token,
-        Err(e) => return oauth_error(e.into(), basic),
+    let (creds, basic, token) = match token_request(&headers, &body) {
+        Ok(r) => r,
+        Err((e, basic)) => return oauth_error(e.into(), basic),
     };
     match revocation::revoke(&state, &creds, token).await {
         Ok(()) => StatusCode::OK.into_response(),
@@ -335,13 +343,9 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 }
 
 async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (creds, basic) = match client_of(&headers, &body) {
-        Ok(c) => c,
-        Err(e) => return oauth_error(e.into(), false),
-    };
-    let token = match form::<TokenForm>(&headers, &body) {
-        Ok(f) => f.token,
-        Err(e) => return oauth_error(e.into(), basic),
+    let (creds, basic, token) = match token_request(&headers, &body) {
+        Ok(r) => r,
+        Err((e, basic)) => return oauth_error(e.into(), basic),
     };
     match revocation::introspect(&state, &creds, token).await {
         Ok(v) => (

@@ -203,7 +203,7 @@ async fn admins_register_rotate_and_delete_clients_after_a_step_up() {
         shop["scopes"],
         json!(["openid", "profile", "email", "phone", "offline_access"])
     );
-    assert_eq!(shop["id_token_signed_response_alg"], "EdDSA");
+    assert_eq!(shop["id_token_signed_response_alg"], "RS256");
     assert!(secret_works(&app, &shop_id, &first_secret).await);
 
     // the grant was one-shot: the next registration asks again

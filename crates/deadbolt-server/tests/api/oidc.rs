@@ -461,6 +461,12 @@ async fn an_unknown_client_or_redirect_uri_gets_a_page_and_other_errors_go_back_
         assert!(body.contains("This sign-in link is not valid"));
         assert!(!body.contains("evil.example"));
     }
+    // a parameter given twice: nobody can tell which client is meant
+    let twice = format!("{}&client_id=dbc_other", authorize_path(&rp, &[]));
+    let (status, headers, body) = b.get(&app, &twice).await;
+    assert_eq!(status, 400);
+    assert!(headers.get(LOCATION).is_none());
+    assert!(body.contains("malformed"));
     for (extra, code) in [
         (
             vec![("response_type", "token")],
@@ -604,34 +610,61 @@ async fn acr_values_aal2_steps_up_a_trusted_device_sign_in_and_max_age_asks_agai
 }
 
 #[tokio::test]
-async fn an_account_without_a_second_factor_cannot_be_made_aal2() {
+async fn an_account_without_a_second_factor_asked_for_aal2_sets_one_up_then_steps_up() {
     let app = spawn_app_with(manual(), |_| {}).await;
-    app.signed_in("plain@example.com").await;
+    let tokens = app.signed_in("plain@example.com").await;
     let rp = register(&app, app_input(false, true, "EdDSA")).await;
     let mut b = Browser::new();
     b.sign_in(&app, "plain@example.com").await;
-    let asked = follow(
-        &mut b,
-        &app,
-        &authorize_path(&rp, &[("acr_values", "aal2")]),
-    )
-    .await;
-    assert_eq!(asked.expect_err("the dialog").0, "/step-up?op=authorize");
-    let (_, _, body) = b.get(&app, "/step-up?op=authorize").await;
-    assert!(body.contains("name=\"password\""), "the password stands in");
-    let (status, headers, _) = b
-        .post(
+    // no second factor to step up with: the enrolment wizard, the request waiting
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&rp, &[("acr_values", "aal2")]))
+        .await;
+    assert_eq!(location(&headers), "/account/mfa/new");
+    let (status, _, _) = b.get(&app, "/account/mfa/new").await;
+    assert_eq!(status, 200);
+    // prompt=none cannot show the wizard
+    let (_, headers, _) = b
+        .get(
             &app,
-            "/step-up/verify",
-            &[("op", "authorize"), ("password", PASSWORD)],
+            &authorize_path(&rp, &[("acr_values", "aal2"), ("prompt", "none")]),
         )
         .await;
-    assert_eq!(status, 303);
-    let back = follow(&mut b, &app, &location(&headers)).await.unwrap();
     assert_eq!(
-        query_of(&back)["error"],
-        "unmet_authentication_requirements"
+        query_of(&location(&headers))["error"],
+        "interaction_required"
     );
+
+    // TOTP set up (here through the API), the waiting request goes on with a step-up
+    let access = tokens["access_token"].as_str().unwrap();
+    let r = app
+        .send_auth(reqwest::Method::POST, "/v1/me/mfa/totp", access, None)
+        .await;
+    let e: Value = r.json().await.unwrap();
+    let secret = e["secret"].as_str().unwrap().to_owned();
+    let confirm = format!("/v1/me/mfa/{}/confirm", e["method_id"].as_str().unwrap());
+    let r = app
+        .send_auth(
+            reqwest::Method::POST,
+            &confirm,
+            access,
+            Some(serde_json::json!({"code": app.code(&secret)})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.advance(Duration::seconds(30));
+    let asked = follow(&mut b, &app, "/oauth2/continue").await;
+    assert_eq!(asked.expect_err("the dialog").0, "/step-up?op=authorize");
+    let next = step_up_with_totp(&mut b, &app, &secret).await;
+    let back = follow(&mut b, &app, &next).await.unwrap();
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!(id["acr"], "aal2");
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
 }
 
 #[tokio::test]
@@ -697,6 +730,22 @@ async fn a_third_party_client_asks_for_consent_once_until_it_is_taken_back() {
         )
         .await;
     assert_eq!(r.status(), 204);
+    let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
+    assert_eq!(location(&headers), "/oauth2/consent");
+
+    // and from the security page
+    b.get(&app, "/oauth2/consent").await;
+    b.post(&app, "/oauth2/consent", &[("decision", "allow")])
+        .await;
+    let (_, _, page) = b.get(&app, "/account").await;
+    assert!(page.contains("Applications you allowed") && page.contains("Reading room"));
+    let (status, headers, _) = b
+        .post(&app, "/account/apps/revoke", &[("client_id", &rp.id)])
+        .await;
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/account?notice=app-revoked")
+    );
     let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
     assert_eq!(location(&headers), "/oauth2/consent");
 }
@@ -964,4 +1013,175 @@ async fn hostile_token_requests_get_oauth_errors_never_a_500() {
     assert!(r.headers().contains_key("www-authenticate"));
     let r = app.get_auth("/oauth2/userinfo", "not.a.token").await;
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_burst_of_exchanges_of_one_code_gives_tokens_once_and_then_revokes_them() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("burst@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    let back = code_by_sign_in(&app, &mut b, &rp, &user).await;
+    let code = query_of(&back)["code"].clone();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (client, url) = (app.client.clone(), app.url("/oauth2/token"));
+        let (id, secret, code) = (rp.id.clone(), rp.secret.clone(), code.clone());
+        set.spawn(async move {
+            let r = client
+                .post(url)
+                .basic_auth(id, secret)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", VERIFIER),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let mut issued = Vec::new();
+    while let Some(answer) = set.join_next().await {
+        match answer.unwrap() {
+            (200, tokens) => issued.push(tokens),
+            (400, e) => assert_eq!(e["error"], "invalid_grant"),
+            (other, body) => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(issued.len(), 1, "one exchange alone issues tokens");
+    // the code came back seven times: what it gave is revoked
+    oauth_error(
+        refresh(&app, &rp, issued[0]["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn basic_op_variants_post_requests_secret_post_userinfo_forms_and_a_query_in_the_redirect_uri(
+) {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("variants@example.com").await;
+    let with_query = "https://rp.example/cb?tenant=7";
+    let rp = register(
+        &app,
+        ClientInput {
+            redirect_uris: vec![with_query.into()],
+            ..app_input(false, true, "RS256")
+        },
+    )
+    .await;
+    let mut b = Browser::new();
+    sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    // a POSTed request without a nonce, with parameters this service does not know
+    let form = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", rp.id.as_str()),
+        ("redirect_uri", with_query),
+        ("scope", "openid email phone"),
+        ("display", "popup"),
+        ("ui_locales", "fr"),
+        ("claims_locales", "fr"),
+        ("id_token_hint", "ignored"),
+    ])
+    .unwrap();
+    let r = b
+        .request(b.client.post(app.url("/oauth2/authorize")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let back = location(r.headers());
+    assert!(
+        back.starts_with("https://rp.example/cb?tenant=7&code="),
+        "{back}"
+    );
+    let code = query_of(&back)["code"].clone();
+
+    // client_secret_post, and no PKCE on either side
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", with_query),
+            ("client_id", rp.id.as_str()),
+            ("client_secret", rp.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t: Value = r.json().await.unwrap();
+    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert!(id.get("nonce").is_none());
+    let access = t["access_token"].as_str().unwrap();
+
+    // userinfo by POST: the token in the header, or in the form, never both
+    let r = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["email"], user.email.as_str());
+    let r = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn prompt_login_shows_the_sign_in_page_to_a_signed_in_browser() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("again@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    app.advance(Duration::seconds(10));
+    let asked = app.now_unix();
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&rp, &[("prompt", "login")]))
+        .await;
+    assert_eq!(location(&headers), "/sign-in?again=1");
+    let (status, _, body) = b.get(&app, "/sign-in?again=1").await;
+    assert_eq!(status, 200, "the form, although signed in");
+    assert!(body.contains("name=\"password\""));
+    let next = sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    assert_eq!(next, "/oauth2/continue");
+    let back = follow(&mut b, &app, &next).await.unwrap();
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert!(id["auth_time"].as_i64().unwrap() >= asked);
+    // without a waiting request the sign-in page sends a signed-in browser home
+    let (_, headers, _) = b.get(&app, "/sign-in?again=1").await;
+    assert_eq!(location(&headers), "/account");
 }

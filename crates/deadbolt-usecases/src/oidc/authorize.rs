@@ -359,6 +359,16 @@ pub async fn proceed(
             else {
                 return if silent {
                     refuse("interaction_required", "a fresh authentication is needed")
+                } else if auth.level < demand.level && !has_second_factor(ctx, who).await? {
+                    // nothing to step up with: set one up first (the wizard comes back here),
+                    // unless the account signs in elsewhere and keeps its factors there
+                    match sso_account(ctx, who).await? {
+                        true => refuse(
+                            "unmet_authentication_requirements",
+                            "this account signs in through its identity provider",
+                        ),
+                        false => Ok(Next::Enrol),
+                    }
                 } else {
                     Ok(Next::StepUp)
                 };
@@ -393,6 +403,15 @@ pub async fn proceed(
         };
     }
     issue_code(ctx, info, &client, who, request, stored, auth, grant_use).await
+}
+
+async fn has_second_factor(ctx: &Context, who: &Principal) -> OidcResult<bool> {
+    Ok(crate::mfa::is_on(ctx, who.session.account_id).await?)
+}
+
+async fn sso_account(ctx: &Context, who: &Principal) -> OidcResult<bool> {
+    let account = crate::sessions::account_of(ctx, who).await?;
+    Ok(account.sso_provider.is_some())
 }
 
 /// Whether a third-party client needs the person's consent for this request.

@@ -73,25 +73,6 @@ fn bad_code() -> OAuthError {
     OAuthError::invalid_grant("the code is invalid, expired, used, or was issued to another client")
 }
 
-/// The stored code `presented` names: hashed under each key that may have made it (a rotation
-/// can fall between the code and its exchange).
-async fn find_code(
-    ctx: &Context,
-    presented: &Secret,
-) -> OidcResult<Option<AuthorizationCodeRecord>> {
-    let now = ctx.clock.now();
-    for k in ctx.keys.hashing().verifying(now) {
-        if let Some(code) = ctx
-            .store
-            .oidc_code(&k.hasher.hash_token(presented).0)
-            .await?
-        {
-            return Ok(Some(code));
-        }
-    }
-    Ok(None)
-}
-
 async fn by_code(
     ctx: &Context,
     info: &ClientInfo,
@@ -104,7 +85,14 @@ async fn by_code(
         .map(Secret::new)
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let now = ctx.clock.now();
-    let code = find_code(ctx, &presented).await?.ok_or_else(bad_code)?;
+    let code = super::find_hashed(
+        ctx,
+        &presented,
+        |h| async move { ctx.store.oidc_code(&h).await },
+    )
+    .await?
+    .map(|(_, code)| code)
+    .ok_or_else(bad_code)?;
     if code.client_id != client.client_id {
         return Err(bad_code().into());
     }
@@ -239,6 +227,23 @@ async fn revoke_grant_for_reuse(
     Ok(())
 }
 
+/// Ends a grant whose refresh token came back after use.
+async fn refresh_reused(
+    ctx: &Context,
+    info: &ClientInfo,
+    grant: &OidcGrantRecord,
+) -> OidcResult<()> {
+    revoke_grant_for_reuse(
+        ctx,
+        info,
+        grant.account_id,
+        &grant.client_id,
+        Some(&grant.id),
+        "refresh_token",
+    )
+    .await
+}
+
 async fn by_refresh(
     ctx: &Context,
     info: &ClientInfo,
@@ -252,14 +257,10 @@ async fn by_refresh(
         .map(Secret::new)
         .ok_or_else(bad)?;
     let now = ctx.clock.now();
-    let mut found = None;
-    for k in ctx.keys.hashing().verifying(now) {
-        let hash = k.hasher.hash_token(&presented);
-        if let Some(hit) = ctx.store.oidc_refresh_token(&hash.0).await? {
-            found = Some((hash, hit));
-            break;
-        }
-    }
+    let found = super::find_hashed(ctx, &presented, |h| async move {
+        ctx.store.oidc_refresh_token(&h).await
+    })
+    .await?;
     let Some((hash, (grant_id, used))) = found else {
         return Err(bad().into());
     };
@@ -271,15 +272,7 @@ async fn by_refresh(
     }
     if used {
         if grant.revoked_at.is_none() {
-            revoke_grant_for_reuse(
-                ctx,
-                info,
-                grant.account_id,
-                &client.client_id,
-                Some(&grant.id),
-                "refresh_token",
-            )
-            .await?;
+            refresh_reused(ctx, info, &grant).await?;
         }
         return Err(bad().into());
     }
@@ -316,21 +309,14 @@ async fn by_refresh(
     // whose place was judged at sign-in and is judged again on each visit to the pages
     let next = token::generate(REFRESH_PREFIX, ctx.rng.as_ref());
     let next_hash = ctx.keys.hasher().hash_token(&next);
-    let mut writes = OidcGrantRecord::rotate_refresh(&grant.id, &hash.0, &next_hash.0, now);
+    let mut writes = OidcGrantRecord::rotate_refresh(&grant.id, &hash, &next_hash.0, now);
     // a client's use keeps the browser session it came from alive
     writes.push(deadbolt_store::touch_session(grant.session_id, now));
     match ctx.commit(writes).await? {
         BatchOutcome::Committed => {}
         BatchOutcome::GuardFailed(_) => {
-            revoke_grant_for_reuse(
-                ctx,
-                info,
-                grant.account_id,
-                &client.client_id,
-                Some(&grant.id),
-                "refresh_token",
-            )
-            .await?;
+            // lost a race with another presentation of the same token: that is reuse too
+            refresh_reused(ctx, info, &grant).await?;
             return Err(bad().into());
         }
     }

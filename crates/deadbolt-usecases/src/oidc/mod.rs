@@ -27,3 +27,25 @@ pub fn issuer(ctx: &crate::Context) -> String {
         .trim_end_matches('/')
         .to_owned()
 }
+
+/// What the store holds under the keyed hash of `presented`, hashed under each key that may
+/// have made it (a hashing-key rotation can fall between a code or refresh token and its use):
+/// the hash it was found under, and the row.
+pub(crate) async fn find_hashed<T, F, Fut>(
+    ctx: &crate::Context,
+    presented: &deadbolt_core::secret::Secret,
+    lookup: F,
+) -> OidcResult<Option<(Vec<u8>, T)>>
+where
+    F: Fn(Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, deadbolt_store::StoreError>>,
+{
+    let now = ctx.clock.now();
+    for k in ctx.keys.hashing().verifying(now) {
+        let hash = k.hasher.hash_token(presented).0.to_vec();
+        if let Some(found) = lookup(hash.clone()).await? {
+            return Ok(Some((hash, found)));
+        }
+    }
+    Ok(None)
+}

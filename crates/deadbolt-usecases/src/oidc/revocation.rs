@@ -14,21 +14,15 @@ async fn grant_of_refresh(ctx: &Context, token: &Secret) -> OidcResult<Option<Oi
     if token.expose().len() > 128 {
         return Ok(None);
     }
-    let now = ctx.clock.now();
-    for k in ctx.keys.hashing().verifying(now) {
-        if let Some((grant_id, used)) = ctx
-            .store
-            .oidc_refresh_token(&k.hasher.hash_token(token).0)
-            .await?
-        {
-            // a spent token is no longer the grant's to revoke or describe
-            if used {
-                return Ok(None);
-            }
-            return Ok(ctx.store.oidc_grant(&grant_id).await?);
-        }
+    let found = super::find_hashed(ctx, token, |h| async move {
+        ctx.store.oidc_refresh_token(&h).await
+    })
+    .await?;
+    match found {
+        // a spent token is no longer the grant's to revoke or describe
+        Some((_, (grant_id, false))) => Ok(ctx.store.oidc_grant(&grant_id).await?),
+        _ => Ok(None),
     }
-    Ok(None)
 }
 
 /// Revokes `token` for the client that presents it. A token that is unknown, already revoked,

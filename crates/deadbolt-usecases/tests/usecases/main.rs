@@ -11,6 +11,7 @@
 mod ceremony;
 mod clients;
 mod lockouts;
+mod oidc;
 mod outbox_wake;
 mod stepup;
 mod support;

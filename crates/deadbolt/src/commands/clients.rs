@@ -38,7 +38,7 @@ pub enum ClientsCommand {
         /// A scope the client may ask for; repeat for several (default: all).
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// EdDSA (default) or RS256.
+        /// RS256 (default, as OpenID Connect's) or EdDSA.
         #[arg(long)]
         id_token_alg: Option<String>,
     },
