@@ -505,9 +505,10 @@ test("Authlib: a Python web app signs in through the hosted pages (RS256, client
 
 // ---- c. RFC 9470: a resource server asks for more, the client steps the person up ----
 
-/** A resource server: accepts access tokens verified with the JWKS whose acr and auth_time
- * satisfy `policy`, and otherwise answers RFC 9470's challenge. */
-async function resourceServer(metadata, policy) {
+/** A resource server of the client's: accepts JWT access tokens (RFC 9068: typ at+jwt, its
+ * issuer, the client as audience) verified with the JWKS whose acr and auth_time satisfy
+ * `policy`, and otherwise answers RFC 9470's challenge. */
+async function resourceServer(metadata, audience, policy) {
   const jwks = jose.createRemoteJWKSet(new URL(metadata.jwks_uri));
   const port = await freePort();
   const server = createServer(async (req, res) => {
@@ -519,7 +520,12 @@ async function resourceServer(metadata, policy) {
     if (!m) return answer(401, { error: "no token" }, { "www-authenticate": "Bearer" });
     let payload;
     try {
-      ({ payload } = await jose.jwtVerify(m[1], jwks, { issuer: metadata.issuer, algorithms: ["EdDSA", "RS256"] }));
+      ({ payload } = await jose.jwtVerify(m[1], jwks, {
+        issuer: metadata.issuer,
+        audience,
+        typ: "at+jwt",
+        algorithms: metadata.id_token_signing_alg_values_supported,
+      }));
     } catch (e) {
       return answer(401, { error: "invalid_token" }, { "www-authenticate": `Bearer error="invalid_token", error_description="${e.code}"` });
     }
@@ -564,7 +570,7 @@ test("RFC 9470 step-up: a trusted-device session (aal1) is refused by the resour
     });
     const config = await configure(db, client);
     const policy = { acr: "aal2", maxAge: 300 };
-    const rs = await resourceServer(config.serverMetadata(), policy);
+    const rs = await resourceServer(config.serverMetadata(), client.client_id, policy);
     cleanup(rs.close);
     const email = "hedy@example.com";
     await createPerson(db, email);
@@ -587,6 +593,11 @@ test("RFC 9470 step-up: a trusted-device session (aal1) is refused by the resour
     const plainClaims = plainTokens.claims();
     assert.equal(plainClaims.acr, "aal1");
     assert.ok(!plainClaims.amr.includes("mfa"), `amr ${JSON.stringify(plainClaims.amr)}`);
+
+    // an ID token is no access token (RFC 9068's typ tells them apart)
+    const mistaken = await callResource(config, rs, plainTokens.id_token);
+    assert.equal(mistaken.status, 401);
+    assert.equal(mistaken.challenge.error, "invalid_token");
 
     // the resource server wants aal2: RFC 9470's challenge
     const refused = await callResource(config, rs, plainTokens.access_token);
