@@ -200,6 +200,15 @@ impl OidcGrantRecord {
     }
 }
 
+/// Moves the grants of session `old` to session `new`, where both are the same account's.
+pub fn carry_grants(old: SessionId, new: SessionId) -> Write {
+    Write::new(Stmt::new(
+        "UPDATE oidc_grants SET session_id = $2 WHERE session_id = $1 \
+         AND account_id = (SELECT account_id FROM sessions WHERE id = $2)",
+        params![old.to_string(), new.to_string()],
+    ))
+}
+
 fn insert_refresh(hash: &[u8], grant_id: &str, now: OffsetDateTime) -> Write {
     Write::new(Stmt::new(
         "INSERT INTO oidc_refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)",

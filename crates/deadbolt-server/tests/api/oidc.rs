@@ -1162,6 +1162,14 @@ async fn prompt_login_shows_the_sign_in_page_to_a_signed_in_browser() {
     let rp = register(&app, app_input(false, true, "EdDSA")).await;
     let mut b = Browser::new();
     sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    // another application holds tokens from this browser's session
+    let other = register(&app, app_input(false, true, "EdDSA")).await;
+    let (_, headers, _) = b.get(&app, &authorize_path(&other, &[])).await;
+    let held: Value = exchange(&app, &other, &query_of(&location(&headers))["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
     app.advance(Duration::seconds(10));
     let asked = app.now_unix();
     let (_, headers, _) = b
@@ -1181,6 +1189,9 @@ async fn prompt_login_shows_the_sign_in_page_to_a_signed_in_browser() {
         .unwrap();
     let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
     assert!(id["auth_time"].as_i64().unwrap() >= asked);
+    // the same person signed in again: the other application's tokens go on
+    let r = refresh(&app, &other, held["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
     // without a waiting request the sign-in page sends a signed-in browser home
     let (_, headers, _) = b.get(&app, "/sign-in?again=1").await;
     assert_eq!(location(&headers), "/account");
