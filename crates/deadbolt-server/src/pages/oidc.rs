@@ -164,6 +164,8 @@ async fn waiting(page: &Page) -> Result<AuthorizationRecord, PageError> {
 #[derive(Deserialize)]
 struct ContinueQuery {
     expired: Option<String>,
+    /// The person cancelled a step of the sign-in: the application hears `access_denied`.
+    cancel: Option<String>,
 }
 
 /// Goes on with the waiting request after a sign-in, step-up or consent.
@@ -182,6 +184,18 @@ async fn continue_request(page: Page, Query(q): Query<ContinueQuery>) -> PageRes
         ));
     }
     let request = waiting(&page).await?;
+    if q.cancel.is_some() {
+        let url = authorize::error_url(
+            &page.state,
+            &request,
+            "access_denied",
+            "the person cancelled the sign-in",
+        );
+        return Ok(with_cookies(
+            leave_for(&page, &url),
+            vec![clear_cookie(&page.state, AUTHZ)],
+        ));
+    }
     let viewer = page.viewer.as_ref().map(|v| &v.who);
     let next = authorize::proceed(&page.state, &page.client, &request, true, false, viewer).await;
     match next {

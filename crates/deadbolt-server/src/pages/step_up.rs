@@ -149,6 +149,8 @@ impl Op {
     fn back(self) -> &'static str {
         match self {
             Self::EditPolicy | Self::AdminMfaReset(_) => "/admin",
+            // the application hears that the person gave up
+            Self::Authorize => "/oauth2/continue?cancel=1",
             _ => "/account",
         }
     }

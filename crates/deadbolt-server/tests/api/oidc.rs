@@ -590,6 +590,20 @@ async fn acr_values_aal2_steps_up_a_trusted_device_sign_in_and_max_age_asks_agai
     assert_eq!(stepped["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     assert!(stepped["auth_time"].as_i64() > id["auth_time"].as_i64());
 
+    // cancelled in the dialog: the application hears access_denied
+    let asked = follow(
+        &mut b,
+        &app,
+        &authorize_path(&rp, &[("acr_values", "aal2")]),
+    )
+    .await;
+    let (_, dialog) = asked.expect_err("the dialog");
+    assert!(unescape_html(&dialog).contains("/oauth2/continue?cancel=1"));
+    let back = follow(&mut b, &app, "/oauth2/continue?cancel=1")
+        .await
+        .unwrap();
+    assert_eq!(query_of(&back)["error"], "access_denied");
+
     // max_age older than the last check: asked again, and auth_time is the new check's
     app.advance(Duration::seconds(120));
     let asked = follow(&mut b, &app, &authorize_path(&rp, &[("max_age", "60")])).await;
