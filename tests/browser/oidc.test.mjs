@@ -610,6 +610,14 @@ test("RFC 9470 step-up: a trusted-device session (aal1) is refused by the resour
     await page.goto(quiet.url.href);
     await assert.rejects(redeem(config, await landedAt(page, site.callback), quiet), isError("interaction_required"));
 
+    // the person cancels the step-up dialog: the client hears access_denied, with state and iss
+    const cancelled = await authorization(config, site.callback, { acr_values: "aal2" });
+    await page.goto(cancelled.url.href);
+    await page.getByRole("dialog", { name: "Confirm it's you" }).getByRole("link", { name: "Cancel" }).click();
+    const cancelledBack = await landedAt(page, site.callback);
+    assert.equal(cancelledBack.searchParams.get("iss"), db.url);
+    await assert.rejects(redeem(config, cancelledBack, cancelled), isError("access_denied"));
+
     // the client asks for what the challenge names; Deadbolt shows its step-up dialog
     const up = await authorization(config, site.callback, {
       acr_values: refused.challenge.acr_values,
