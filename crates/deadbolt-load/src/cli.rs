@@ -93,6 +93,15 @@ pub struct PhaseOptions {
     /// No MFA phases.
     #[arg(long)]
     pub skip_mfa: bool,
+    /// No OpenID Connect round trips (authorize with a signed-in browser, then the token).
+    #[arg(long)]
+    pub skip_oidc: bool,
+    /// With --url: a confidential first-party client of that server whose redirect URI is
+    /// https://rp.example/cb, as CLIENT_ID:CLIENT_SECRET (`deadbolt clients create --name load
+    /// --redirect-uri https://rp.example/cb` prints both). Without it the OpenID Connect phase
+    /// is skipped there: the harness registers a client itself only on a server it started.
+    #[arg(long, requires = "url", value_name = "ID:SECRET")]
+    pub oidc_client: Option<String>,
 }
 
 /// Options of `overload`.

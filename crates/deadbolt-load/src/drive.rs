@@ -2,7 +2,7 @@
 //! answered, so the rate measured is the server's), a fixed list of jobs done once each, and
 //! parallel setup. The open loop of the overload storms lives with them (`overload::storm`).
 
-use crate::tally::{client, send, Answer, Tally};
+use crate::tally::{client, send, Answer, Outcome, Tally};
 use anyhow::{Context, Result};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,13 +26,18 @@ pub async fn closed_loop(workers: usize, window: Duration, request: Request) -> 
 }
 
 /// A closed loop whose workers carry state from one request to the next (a refresh token that
-/// rotates, say): one worker per element of `states`; `step` sends one request and gives the
-/// state back for the next.
-pub async fn closed_loop_with<S, F, Fut>(states: Vec<S>, window: Duration, step: F) -> Result<Tally>
+/// rotates, say): one worker per element of `states`; `step` sends one request (or a round trip
+/// of several, timed as one) and gives the state back for the next.
+pub async fn closed_loop_with<S, O, F, Fut>(
+    states: Vec<S>,
+    window: Duration,
+    step: F,
+) -> Result<Tally>
 where
     S: Send + 'static,
+    O: Outcome + Send + 'static,
     F: Fn(reqwest::Client, S) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = (S, Result<Answer, reqwest::Error>)> + Send + 'static,
+    Fut: Future<Output = (S, O)> + Send + 'static,
 {
     let window_start = Instant::now() + WARMUP;
     let window_end = window_start + window;
@@ -48,9 +53,9 @@ where
                 let (next, answer) = step(client.clone(), state).await;
                 state = next;
                 let done = Instant::now();
-                let failed = answer.is_err();
+                let failed = answer.failed();
                 if done >= window_start && done <= window_end {
-                    tally.record(answer, done - sent);
+                    answer.record(&mut tally, done - sent);
                 }
                 if failed {
                     // no hot loop against a refusing port

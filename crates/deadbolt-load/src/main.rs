@@ -11,6 +11,9 @@
 //!   milliseconds instead of queueing;
 //! - authenticated reads (`GET /v1/me`), target 0.30 of `/healthz`, and token refreshes (each
 //!   worker chaining its own refresh-token family), measured against `/healthz`;
+//! - OpenID Connect round trips from browsers already signed in (`GET /oauth2/authorize` with
+//!   the session cookie, then `POST /oauth2/token` with PKCE and the client's secret), against
+//!   `/healthz` and half of it; a wrong answer fails the run, speed never does;
 //!
 //! then, on a second server with cheap Argon2 (its setup enrols thousands of accounts):
 //! - the second step of a login, `POST /v1/login/mfa/verify` with TOTP, as a fraction of that
@@ -88,9 +91,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
     };
     let outcome = match &cli.mode {
-        None => phases::run(&cli, cores, dir.as_deref())
-            .await
-            .map(|lines| (lines, None)),
+        None => phases::run(&cli, cores, dir.as_deref()).await,
         Some(Mode::Overload(o)) => overload::run(&cli, o, cores, dir.as_deref()).await,
     };
     if let Some(dir) = dir {

@@ -84,6 +84,10 @@ pub struct Spawned {
     pub backend: Backend,
     /// Where the server writes its mail (the MFA profile: each account proves its address).
     pub mail_dir: Option<PathBuf>,
+    /// The `deadbolt` binary and the config it was started with, for its own commands against
+    /// the same database (`deadbolt clients create`).
+    pub bin: PathBuf,
+    pub config: PathBuf,
 }
 
 impl Spawned {
@@ -177,6 +181,8 @@ impl Spawned {
             database,
             backend,
             mail_dir,
+            bin,
+            config: config_path,
         };
         if let Err(e) = server.wait_ready().await {
             server.stop().await;

@@ -25,6 +25,9 @@ pub struct Tally {
     /// Requests that got no HTTP answer.
     pub errors: usize,
     pub first_error: Option<String>,
+    /// Answers wrong in a way their status does not say (an authorization answered without a
+    /// code, say), per description.
+    pub wrong: BTreeMap<String, usize>,
 }
 
 impl Tally {
@@ -47,12 +50,20 @@ impl Tally {
         }
     }
 
+    /// An answer wrong in a way its status does not say.
+    pub fn record_wrong(&mut self, what: String) {
+        *self.wrong.entry(what).or_default() += 1;
+    }
+
     pub fn merge(&mut self, other: Self) {
         for (status, mut l) in other.latencies {
             self.latencies.entry(status).or_default().append(&mut l);
         }
         for (status, n) in other.retry_after {
             *self.retry_after.entry(status).or_default() += n;
+        }
+        for (what, n) in other.wrong {
+            *self.wrong.entry(what).or_default() += n;
         }
         self.errors += other.errors;
         if self.first_error.is_none() {
@@ -82,6 +93,7 @@ impl Tally {
             .filter(|(s, _)| !expected.contains(s))
             .map(|(s, l)| format!("{s} x {}", l.len()))
             .collect();
+        parts.extend(self.wrong.iter().map(|(what, n)| format!("{what} x {n}")));
         if self.errors > 0 {
             parts.push(format!(
                 "{} transport errors (first: {})",
@@ -111,6 +123,25 @@ pub fn percentile(latencies: &[Duration], q: f64) -> Option<Duration> {
 pub struct Answer {
     pub status: u16,
     pub retry_after: bool,
+}
+
+/// What one step of a closed loop came to, as its tally records it: a request's answer (or
+/// none), or the outcome of several requests in a row.
+pub trait Outcome {
+    /// Whether the step went wrong without an answer to count (the worker then pauses: no hot
+    /// loop against a refusing port).
+    fn failed(&self) -> bool;
+    fn record(self, tally: &mut Tally, latency: Duration);
+}
+
+impl Outcome for Result<Answer, reqwest::Error> {
+    fn failed(&self) -> bool {
+        self.is_err()
+    }
+
+    fn record(self, tally: &mut Tally, latency: Duration) {
+        tally.record(self, latency);
+    }
 }
 
 /// Sends a request and reads the whole answer (so the server's work is all counted).
@@ -165,5 +196,9 @@ mod tests {
         assert_eq!(a.with_retry_after(503), 2);
         assert_eq!(a.with_retry_after(429), 0);
         assert_eq!(a.others(&[503]), "429 x 1");
+        let mut c = Tally::default();
+        c.record_wrong("no code".to_owned());
+        a.merge(c);
+        assert_eq!(a.others(&[503]), "429 x 1, no code x 1");
     }
 }

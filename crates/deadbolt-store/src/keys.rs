@@ -60,7 +60,7 @@ impl Store {
     /// Every service key of every kind (for re-sealing under a new master key).
     pub async fn all_keys(&self) -> Result<Vec<KeyRecord>> {
         let mut out = Vec::new();
-        for kind in ["jwt_ed25519", "token_hmac"] {
+        for kind in ["jwt_ed25519", "jwt_rs256", "token_hmac"] {
             out.extend(self.keys(kind).await?);
         }
         Ok(out)
@@ -85,29 +85,32 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Makes `new` the live key of its kind at `now`, and retires the live one: it verifies
-    /// until `verify_until`. One transaction, so there is a live key at every moment.
-    pub async fn rotate_key(
+    /// Makes each of `new` the live key of its kind at `now`, and retires the live ones: they
+    /// verify until `verify_until`. One transaction, so there is a live key of each kind at
+    /// every moment, and keys rotated together (the signing keys) change together.
+    pub async fn rotate_keys(
         &self,
-        new: &KeyRecord,
+        new: &[KeyRecord],
         now: OffsetDateTime,
         verify_until: OffsetDateTime,
     ) -> Result<()> {
-        self.db
-            .batch(vec![
+        let mut statements = Vec::with_capacity(3 * new.len());
+        for k in new {
+            statements.extend([
                 Stmt::new(
                     "UPDATE service_keys SET retired_at = $2, verify_until = $3 \
                      WHERE kind = $1 AND retired_at IS NULL",
-                    params![new.kind.as_str(), to_millis(now), to_millis(verify_until)],
+                    params![k.kind.as_str(), to_millis(now), to_millis(verify_until)],
                 ),
                 // retired keys ending sooner than planned (a leak) end now, not later
                 Stmt::new(
                     "UPDATE service_keys SET verify_until = $2 WHERE kind = $1 AND verify_until > $2",
-                    params![new.kind.as_str(), to_millis(verify_until)],
+                    params![k.kind.as_str(), to_millis(verify_until)],
                 ),
-                insert(new),
-            ])
-            .await?;
+                insert(k),
+            ]);
+        }
+        self.db.batch(statements).await?;
         Ok(())
     }
 

@@ -1,10 +1,15 @@
 //! Access tokens: EdDSA-signed JWTs with the claims API.md lists. Expiry is checked against the
-//! service's clock, not the library's, so there is one notion of "now".
+//! service's clock, not the library's, so there is one notion of "now". OpenID Connect tokens
+//! are signed with [`sign_with`], EdDSA or RS256 as the client was registered, and their
+//! signatures checked with [`verify_any`].
 
 pub use crate::claims::{AccessClaims, StepUpClaims};
 use crate::keyring::{KeyRing, SigningKeys};
 use crate::verified_tokens::{Verified, VerifiedTokens};
-use jsonwebtoken::{Algorithm, Validation};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use deadbolt_core::oidc_client::SigningAlg;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -17,27 +22,54 @@ pub enum JwtError {
 }
 
 pub fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, serde_json::Error> {
-    sign_compact(keys, "at+jwt", claims)
+    sign_compact(keys, SigningAlg::EdDsa, "at+jwt", claims)
 }
 
-/// JWS compact serialisation with the expanded Ed25519 key. jsonwebtoken re-derives the key
-/// pair from its PKCS#8 form at every signature (a curve multiplication each time); verification
-/// stays with jsonwebtoken, and the tests verify these tokens with it independently.
-fn sign_compact<T: Serialize>(
+/// A JWT of type `typ` signed with the live key of `alg`: for OpenID Connect, whose clients
+/// each take EdDSA or RS256.
+pub fn sign_with<T: serde::Serialize>(
     keys: &KeyRing,
+    alg: deadbolt_core::oidc_client::SigningAlg,
     typ: &str,
     claims: &T,
 ) -> Result<String, serde_json::Error> {
-    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    sign_compact(keys, alg, typ, claims)
+}
+
+/// JWS compact serialisation with the expanded keys. jsonwebtoken re-derives an Ed25519 key
+/// pair from its PKCS#8 form at every signature (a curve multiplication each time), and parses
+/// and checks an RSA key at every signature too; verification stays with jsonwebtoken, and the
+/// tests verify these tokens with it independently.
+fn sign_compact<T: Serialize>(
+    keys: &KeyRing,
+    alg: SigningAlg,
+    typ: &str,
+    claims: &T,
+) -> Result<String, serde_json::Error> {
     use ed25519_dalek::Signer as _;
     let signing = keys.signing();
-    let header = serde_json::json!({"typ": typ, "alg": "EdDSA", "kid": signing.kid});
+    let kid = match alg {
+        SigningAlg::EdDsa => &signing.kid,
+        SigningAlg::Rs256 => &signing.rsa.kid,
+    };
+    let header = serde_json::json!({"typ": typ, "alg": alg.as_str(), "kid": kid});
     let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?));
-    let signature = signing.key.sign(token.as_bytes());
+    let signature = match alg {
+        SigningAlg::EdDsa => URL_SAFE_NO_PAD.encode(signing.key.sign(token.as_bytes()).to_bytes()),
+        SigningAlg::Rs256 => URL_SAFE_NO_PAD.encode(
+            signing
+                .rsa
+                .sign(token.as_bytes())
+                // only a failing system generator (ring blinds with it) gets here
+                .map_err(|_| {
+                    <serde_json::Error as serde::ser::Error>::custom("RS256 signing failed")
+                })?,
+        ),
+    };
     token.push('.');
-    token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+    token.push_str(&signature);
     Ok(token)
 }
 
@@ -93,13 +125,7 @@ pub fn verify_signature(
     if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some("at+jwt") {
         return Err(JwtError::Invalid);
     }
-    // a retired key verifies only until everything it signed has expired
-    let key = header
-        .kid
-        .as_deref()
-        .and_then(|kid| signing.verifying.get(kid))
-        .filter(|k| k.verifies_at(now))
-        .ok_or(JwtError::Invalid)?;
+    let key = key_for(signing, &header, now)?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.validate_exp = false;
     validation.required_spec_claims = ["exp", "iss", "aud", "sub"]
@@ -116,6 +142,45 @@ pub fn verify_signature(
     Ok((key.kid.clone(), data.claims))
 }
 
+/// Checks the signature of a token signed by any published key, EdDSA or RS256, the one its
+/// header's `kid` names, as long as that key verifies at `now`. No claim is checked, not even
+/// `exp`: the caller checks them (an `id_token_hint` may have expired, and OpenID Connect access
+/// tokens have claims of their own).
+pub fn verify_any<T: DeserializeOwned>(
+    keys: &KeyRing,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<(Header, T), JwtError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
+    if !matches!(header.alg, Algorithm::EdDSA | Algorithm::RS256) {
+        return Err(JwtError::Invalid);
+    }
+    let signing = keys.signing();
+    let key = key_for(&signing, &header, now)?;
+    let mut validation = Validation::new(header.alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data =
+        jsonwebtoken::decode::<T>(token, &key.key, &validation).map_err(|_| JwtError::Invalid)?;
+    Ok((data.header, data.claims))
+}
+
+/// The key the header's `kid` names, if it is one for the header's algorithm and still
+/// verifies: a retired key verifies only until everything it signed has expired.
+fn key_for<'a>(
+    signing: &'a SigningKeys,
+    header: &Header,
+    now: OffsetDateTime,
+) -> Result<&'a crate::keyring::VerifyingKey, JwtError> {
+    header
+        .kid
+        .as_deref()
+        .and_then(|kid| signing.verifying.get(kid))
+        .filter(|k| k.alg == header.alg && k.verifies_at(now))
+        .ok_or(JwtError::Invalid)
+}
+
 /// The audience of step-up tokens: the service's URL with `/step-up`, unlike access tokens,
 /// whose audience is the URL itself.
 pub fn step_up_audience(public_url: &str) -> String {
@@ -123,7 +188,7 @@ pub fn step_up_audience(public_url: &str) -> String {
 }
 
 pub fn sign_step_up(keys: &KeyRing, claims: &StepUpClaims) -> Result<String, serde_json::Error> {
-    sign_compact(keys, "step-up+jwt", claims)
+    sign_compact(keys, SigningAlg::EdDsa, "step-up+jwt", claims)
 }
 
 #[cfg(test)]
@@ -138,6 +203,11 @@ mod tests {
     const URL: &str = "https://id.example.com";
 
     async fn keys() -> (tempfile::TempDir, KeyRing) {
+        let (dir, _, _, keys) = stored_keys().await;
+        (dir, keys)
+    }
+
+    async fn stored_keys() -> (tempfile::TempDir, Store, MasterKeys, KeyRing) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/k.db", dir.path().display()), 1).unwrap();
         store.migrate().await.unwrap();
@@ -145,7 +215,7 @@ mod tests {
         let keys = KeyRing::load_or_create(&store, &master, &SystemClock, &OsRandom)
             .await
             .unwrap();
-        (dir, keys)
+        (dir, store, master, keys)
     }
 
     fn claims(now: OffsetDateTime) -> AccessClaims {
@@ -209,5 +279,206 @@ mod tests {
             verify(&keys, &forged, URL, URL, now),
             Err(JwtError::Invalid)
         );
+    }
+
+    /// The key the published JWKS lists for `token`, as an outside verifier builds it.
+    fn published_key(
+        keys: &KeyRing,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> jsonwebtoken::DecodingKey {
+        let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+        let jwks = keys.jwks(now);
+        let jwk = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid.as_str())
+            .expect("kid in the JWKS");
+        match jwk["kty"].as_str().unwrap() {
+            "RSA" => jsonwebtoken::DecodingKey::from_rsa_components(
+                jwk["n"].as_str().unwrap(),
+                jwk["e"].as_str().unwrap(),
+            )
+            .unwrap(),
+            _ => jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap(),
+        }
+    }
+
+    /// Signature only, by jsonwebtoken with the published key.
+    fn verified_outside(
+        keys: &KeyRing,
+        token: &str,
+        alg: Algorithm,
+        now: OffsetDateTime,
+    ) -> serde_json::Value {
+        let mut validation = Validation::new(alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode(token, &published_key(keys, token, now), &validation)
+            .unwrap()
+            .claims
+    }
+
+    #[tokio::test]
+    async fn rs256_tokens_verify_with_the_published_rsa_key() {
+        let (_dir, keys) = keys().await;
+        let now = SystemClock.now();
+        let claims = serde_json::json!({"iss": URL, "sub": "someone", "nonce": "n-0S6_WzA2Mj"});
+        let token = sign_with(&keys, SigningAlg::Rs256, "JWT", &claims).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        assert_eq!(header.kid.as_deref(), Some(keys.signing().rsa.kid.as_str()));
+        assert_eq!(
+            verified_outside(&keys, &token, Algorithm::RS256, now),
+            claims
+        );
+        let (header, verified) = verify_any::<serde_json::Value>(&keys, &token, now).unwrap();
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(verified, claims);
+    }
+
+    #[tokio::test]
+    async fn eddsa_tokens_from_sign_with_verify_as_before() {
+        let (_dir, keys) = keys().await;
+        let now = SystemClock.now();
+        let claims = serde_json::json!({"sub": "someone"});
+        let token = sign_with(&keys, SigningAlg::EdDsa, "JWT", &claims).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&token).unwrap().kid.as_deref(),
+            Some(keys.signing().kid.as_str())
+        );
+        assert_eq!(
+            verified_outside(&keys, &token, Algorithm::EdDSA, now),
+            claims
+        );
+        assert_eq!(
+            verify_any::<serde_json::Value>(&keys, &token, now)
+                .unwrap()
+                .1,
+            claims
+        );
+        // an access token signed this way is an access token like any other
+        let access = sign_with(&keys, SigningAlg::EdDsa, "at+jwt", &self::claims(now)).unwrap();
+        assert!(verify(&keys, &access, URL, URL, now).is_ok());
+    }
+
+    #[tokio::test]
+    async fn verify_any_checks_no_claim_but_every_signature() {
+        let (_dir, keys) = keys().await;
+        let now = SystemClock.now();
+        // long expired, for another audience: the caller judges the claims
+        let mut old = claims(now - time::Duration::days(1));
+        old.aud = "https://other.example.com".to_owned();
+        for alg in [SigningAlg::EdDsa, SigningAlg::Rs256] {
+            let token = sign_with(&keys, alg, "JWT", &old).unwrap();
+            assert_eq!(
+                verify_any::<AccessClaims>(&keys, &token, now).unwrap().1,
+                old
+            );
+            let forged = flip_last(&token);
+            assert_eq!(
+                verify_any::<AccessClaims>(&keys, &forged, now).err(),
+                Some(JwtError::Invalid)
+            );
+        }
+        // a header naming a key of the other algorithm, an unknown key, or no key
+        let eddsa = sign_with(&keys, SigningAlg::EdDsa, "JWT", &old).unwrap();
+        let rsa_kid = keys.signing().rsa.kid.clone();
+        for header in [
+            serde_json::json!({"alg": "RS256", "kid": keys.signing().kid}),
+            serde_json::json!({"alg": "EdDSA", "kid": rsa_kid}),
+            serde_json::json!({"alg": "HS256", "kid": rsa_kid}),
+            serde_json::json!({"alg": "EdDSA", "kid": "unknown"}),
+            serde_json::json!({"alg": "EdDSA"}),
+        ] {
+            let rest = eddsa.split_once('.').unwrap().1;
+            let token = format!(
+                "{}.{rest}",
+                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap())
+            );
+            assert_eq!(
+                verify_any::<AccessClaims>(&keys, &token, now).err(),
+                Some(JwtError::Invalid),
+                "{header}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_rs256_token_is_never_an_access_token() {
+        let (_dir, keys) = keys().await;
+        let now = SystemClock.now();
+        let token = sign_with(&keys, SigningAlg::Rs256, "at+jwt", &claims(now)).unwrap();
+        assert_eq!(verify(&keys, &token, URL, URL, now), Err(JwtError::Invalid));
+    }
+
+    #[tokio::test]
+    async fn rotation_replaces_both_signing_keys_and_the_old_ones_verify_until_their_end() {
+        let (_dir, store, master, keys) = stored_keys().await;
+        let now = SystemClock.now();
+        let before = keys.signing();
+        let old: Vec<String> = [SigningAlg::EdDsa, SigningAlg::Rs256]
+            .into_iter()
+            .map(|alg| sign_with(&keys, alg, "JWT", &claims(now)).unwrap())
+            .collect();
+        let until = now + time::Duration::hours(1);
+        let new = crate::keyring::rotate_signing(&store, &master, &OsRandom, now, until)
+            .await
+            .unwrap();
+        assert!(keys.refresh(&store, &master).await.unwrap());
+        assert!(!keys.refresh(&store, &master).await.unwrap(), "once");
+        let after = keys.signing();
+        assert_eq!(after.kid, new.ed25519);
+        assert_eq!(after.rsa.kid, new.rs256);
+        assert_ne!(after.kid, before.kid);
+        assert_ne!(after.rsa.kid, before.rsa.kid);
+        for (alg, kid) in [
+            (SigningAlg::EdDsa, &new.ed25519),
+            (SigningAlg::Rs256, &new.rs256),
+        ] {
+            let token = sign_with(&keys, alg, "JWT", &claims(now)).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.kid.as_ref(), Some(kid));
+            assert!(verify_any::<serde_json::Value>(&keys, &token, now).is_ok());
+        }
+        let published = |at| -> Vec<String> {
+            keys.jwks(at)["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            published(now),
+            [
+                new.ed25519.clone(),
+                new.rs256.clone(),
+                before.kid.clone(),
+                before.rsa.kid.clone()
+            ],
+            "the live keys first"
+        );
+        let last = until - time::Duration::seconds(1);
+        for token in &old {
+            assert!(verify_any::<serde_json::Value>(&keys, token, last).is_ok());
+            assert_eq!(
+                verify_any::<serde_json::Value>(&keys, token, until).err(),
+                Some(JwtError::Invalid)
+            );
+        }
+        assert_eq!(published(until), [new.ed25519, new.rs256]);
+    }
+
+    fn flip_last(token: &str) -> String {
+        let last = token.chars().last().unwrap();
+        format!(
+            "{}{}",
+            &token[..token.len() - 1],
+            if last == 'A' { 'B' } else { 'A' }
+        )
     }
 }

@@ -1,8 +1,10 @@
-//! The service keys every instance shares: the Ed25519 key that signs tokens and the key that
-//! hashes opaque tokens and codes. Both live sealed in the database; the first instance to start
-//! makes them. The signing key rotates (`deadbolt keys rotate --signing`): the new key signs at
-//! once, every instance following within [`WATCH_EVERY`], and the old one verifies until the
-//! longest-lived token it signed has expired, then goes from the JWKS.
+//! The service keys every instance shares: the two keys that sign tokens (Ed25519 for
+//! Deadbolt's own tokens and for OpenID Connect clients that take EdDSA, RSA for those that ask
+//! for RS256, see `keyring/rs256.rs`) and the key that hashes opaque tokens and codes. All live
+//! sealed in the database; the first instance to start makes them. The signing keys rotate together
+//! (`deadbolt keys rotate --signing`): the new keys sign at once, every instance following
+//! within [`WATCH_EVERY`], and the old ones verify until the longest-lived token they signed has
+//! expired, then go from the JWKS.
 //!
 //! The hashing key rotates the same way (`deadbolt keys rotate --hashing`): the new key hashes
 //! at once; a retired key still finds what it hashed until its `verify_until` (the longest life
@@ -18,19 +20,30 @@ use deadbolt_core::clock::Clock;
 use deadbolt_core::random::{Random, RandomExt};
 use deadbolt_core::token::TokenHasher;
 use deadbolt_store::{KeyRecord, Store};
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
-const SIGNING: &str = "jwt_ed25519";
+mod rs256;
+#[cfg(test)]
+mod tests;
+
+pub use rs256::RsaSigningKey;
+
+pub(crate) const SIGNING: &str = "jwt_ed25519";
+pub(crate) const SIGNING_RS256: &str = "jwt_rs256";
 const HASHING: &str = "token_hmac";
 
 /// A key that can verify tokens, as published in the JWKS.
 pub struct VerifyingKey {
     pub kid: String,
-    pub x: String,
+    /// EdDSA or RS256: a token verifies only under its key's own algorithm.
+    pub alg: Algorithm,
     pub key: DecodingKey,
+    /// The public key as the JWKS lists it.
+    pub jwk: serde_json::Value,
     /// A retired key verifies until then; None for the live key.
     pub verify_until: Option<OffsetDateTime>,
 }
@@ -43,10 +56,13 @@ impl VerifyingKey {
 
 /// The signing keys as the database held them at one moment.
 pub struct SigningKeys {
+    /// The live Ed25519 key's id.
     pub kid: String,
     /// The live Ed25519 key, expanded once: tokens are signed with it directly.
     pub key: ed25519_dalek::SigningKey,
-    /// Every key that may verify, by `kid`: the live one and retired ones.
+    /// The live RSA key, for OpenID Connect clients registered with RS256.
+    pub rsa: RsaSigningKey,
+    /// Every key that may verify, Ed25519 and RSA, by `kid`: the live ones and retired ones.
     pub verifying: HashMap<String, VerifyingKey>,
     /// Access tokens these keys have verified (a rotation starts afresh).
     pub verified: crate::verified_tokens::VerifiedTokens,
@@ -110,7 +126,10 @@ impl KeyRing {
         clock: &dyn Clock,
         rng: &dyn Random,
     ) -> anyhow::Result<Self> {
-        let signing_records = ensure(store, master, clock, rng, SIGNING).await?;
+        let signing_records = SigningRecords {
+            ed25519: ensure(store, master, clock, rng, SIGNING).await?,
+            rs256: ensure(store, master, clock, rng, SIGNING_RS256).await?,
+        };
         let hashing_records = ensure(store, master, clock, rng, HASHING).await?;
         let signing = signing_keys(master, &signing_records)?;
         let hashing = hashing_keys(master, &hashing_records)?;
@@ -146,12 +165,12 @@ impl KeyRing {
     /// (or hashes) from now on here too. True when they changed.
     pub async fn refresh(&self, store: &Store, master: &MasterKeys) -> anyhow::Result<bool> {
         let mut changed = false;
-        let records = store.keys(SIGNING).await?;
-        if fingerprint(&records) != self.signing().seen {
+        let records = SigningRecords::load(store).await?;
+        if records.fingerprint() != self.signing().seen {
             let fresh = signing_keys(master, &records)?;
-            let kid = fresh.kid.clone();
+            let (kid, rs256_kid) = (fresh.kid.clone(), fresh.rsa.kid.clone());
             *self.signing.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
-            tracing::info!(kid, "signing keys changed");
+            tracing::info!(kid, rs256_kid, "signing keys changed");
             changed = true;
         }
         let records = store.keys(HASHING).await?;
@@ -165,7 +184,8 @@ impl KeyRing {
         Ok(changed)
     }
 
-    /// The JWK Set: every key that may have signed a token still in use, the live one first.
+    /// The JWK Set: every key that may have signed a token still in use, the live ones first
+    /// (Ed25519, then RSA).
     pub fn jwks(&self, now: OffsetDateTime) -> serde_json::Value {
         let signing = self.signing();
         let mut keys: Vec<&VerifyingKey> = signing
@@ -173,12 +193,34 @@ impl KeyRing {
             .values()
             .filter(|k| k.verifies_at(now))
             .collect();
-        keys.sort_by(|a, b| (a.kid != signing.kid, &a.kid).cmp(&(b.kid != signing.kid, &b.kid)));
-        serde_json::json!({
-            "keys": keys.iter().map(|k| serde_json::json!({
-                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": k.kid, "x": k.x,
-            })).collect::<Vec<_>>()
+        // a stable order, so that every instance serves the same document
+        keys.sort_by_key(|k| (k.verify_until.is_some(), k.alg != Algorithm::EdDSA, &k.kid));
+        serde_json::json!({ "keys": keys.iter().map(|k| &k.jwk).collect::<Vec<_>>() })
+    }
+}
+
+/// The stored signing keys of both kinds, each live first.
+struct SigningRecords {
+    ed25519: Vec<KeyRecord>,
+    rs256: Vec<KeyRecord>,
+}
+
+impl SigningRecords {
+    async fn load(store: &Store) -> anyhow::Result<Self> {
+        Ok(Self {
+            ed25519: store.keys(SIGNING).await?,
+            rs256: store.keys(SIGNING_RS256).await?,
         })
+    }
+
+    fn all(&self) -> impl Iterator<Item = &KeyRecord> {
+        self.ed25519.iter().chain(&self.rs256)
+    }
+
+    fn fingerprint(&self) -> Vec<(String, Option<OffsetDateTime>)> {
+        let mut seen = fingerprint(&self.ed25519);
+        seen.extend(fingerprint(&self.rs256));
+        seen
     }
 }
 
@@ -189,42 +231,59 @@ fn fingerprint(records: &[KeyRecord]) -> Vec<(String, Option<OffsetDateTime>)> {
         .collect()
 }
 
-/// Opens the signing keys: the live one signs; it and the retired ones verify.
-fn signing_keys(master: &MasterKeys, records: &[KeyRecord]) -> anyhow::Result<SigningKeys> {
+/// Opens the signing keys: the live one of each kind signs; they and the retired ones verify.
+fn signing_keys(master: &MasterKeys, records: &SigningRecords) -> anyhow::Result<SigningKeys> {
     let mut verifying = HashMap::new();
     let mut live = None;
-    for r in records {
-        let seed = zeroize::Zeroizing::new(open_key(master, r)?);
+    for r in &records.ed25519 {
+        let seed = Zeroizing::new(open_key(master, r)?);
         let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let x = URL_SAFE_NO_PAD.encode(sk.verifying_key().to_bytes());
-        let key = DecodingKey::from_ed_components(&x).context("Ed25519 public key")?;
-        let verify_until = if r.retired_at.is_none() {
-            if live.is_none() {
-                live = Some((r.id.clone(), sk));
-            }
-            None
-        } else {
-            // a retired key from before retirements had an end verifies no longer
-            Some(r.verify_until.unwrap_or(OffsetDateTime::UNIX_EPOCH))
-        };
-        verifying.insert(
-            r.id.clone(),
-            VerifyingKey {
-                kid: r.id.clone(),
-                x,
-                key,
-                verify_until,
-            },
-        );
+        verifying.insert(r.id.clone(), ed25519_verifying(r, &sk)?);
+        if r.retired_at.is_none() && live.is_none() {
+            live = Some((r.id.clone(), sk));
+        }
+    }
+    let mut live_rsa = None;
+    for r in &records.rs256 {
+        let der = open_sealed(master, r)?;
+        let (pair, key) = rs256::open(&r.id, &der, verify_until(r))?;
+        verifying.insert(r.id.clone(), key);
+        if r.retired_at.is_none() && live_rsa.is_none() {
+            live_rsa = Some(RsaSigningKey::new(r.id.clone(), pair));
+        }
     }
     let (kid, key) = live.context("no live signing key")?;
     Ok(SigningKeys {
         kid,
         key,
+        rsa: live_rsa.context("no live RS256 signing key")?,
         verifying,
         verified: Default::default(),
-        seen: fingerprint(records),
+        seen: records.fingerprint(),
     })
+}
+
+fn ed25519_verifying(
+    r: &KeyRecord,
+    sk: &ed25519_dalek::SigningKey,
+) -> anyhow::Result<VerifyingKey> {
+    let x = URL_SAFE_NO_PAD.encode(sk.verifying_key().to_bytes());
+    let key = DecodingKey::from_ed_components(&x).context("Ed25519 public key")?;
+    Ok(VerifyingKey {
+        kid: r.id.clone(),
+        alg: Algorithm::EdDSA,
+        key,
+        jwk: serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": r.id, "x": x,
+        }),
+        verify_until: verify_until(r),
+    })
+}
+
+/// None for the live key; a retired key from before retirements had an end verifies no longer.
+fn verify_until(r: &KeyRecord) -> Option<OffsetDateTime> {
+    r.retired_at
+        .map(|_| r.verify_until.unwrap_or(OffsetDateTime::UNIX_EPOCH))
 }
 
 /// Opens the hashing keys: the live one first, then retired ones newest first (as stored).
@@ -265,26 +324,43 @@ pub async fn rotate_hashing(
 ) -> anyhow::Result<String> {
     // as for signing keys: the master key file must be the one the instances load
     hashing_keys(master, &store.keys(HASHING).await?)?;
-    let record = new_key(master, rng, HASHING, now)?;
+    let record = new_key(master, rng, HASHING, now).await?;
     store.rotate_hashing_key(&record, now, verify_until).await?;
     Ok(record.id)
 }
 
-/// A new live signing key in place of the current one, which verifies until `verify_until`
-/// (now, when it leaked). Every instance signs with the new key within [`WATCH_EVERY`].
+/// The ids of the signing keys a rotation made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSigningKeys {
+    pub ed25519: String,
+    pub rs256: String,
+}
+
+/// New live signing keys, Ed25519 and RSA, in place of the current ones, which verify until
+/// `verify_until` (now, when they leaked). Every instance signs with the new keys within
+/// [`WATCH_EVERY`]. Both kinds rotate together: a leak rarely spares one, and one command
+/// keeps their lives in step.
 pub async fn rotate_signing(
     store: &Store,
     master: &MasterKeys,
     rng: &dyn Random,
     now: OffsetDateTime,
     verify_until: OffsetDateTime,
-) -> anyhow::Result<String> {
-    // the keys in force must open under this master key file: sealing the new key under a
-    // file the instances do not have would leave them unable to load it
-    signing_keys(master, &store.keys(SIGNING).await?)?;
-    let record = new_key(master, rng, SIGNING, now)?;
-    store.rotate_key(&record, now, verify_until).await?;
-    Ok(record.id)
+) -> anyhow::Result<NewSigningKeys> {
+    // the keys in force must open under this master key file: sealing the new keys under a
+    // file the instances do not have would leave them unable to load them
+    for r in SigningRecords::load(store).await?.all() {
+        open_sealed(master, r)?;
+    }
+    let ed25519 = new_key(master, rng, SIGNING, now).await?;
+    let rs256 = new_key(master, rng, SIGNING_RS256, now).await?;
+    store
+        .rotate_keys(&[ed25519.clone(), rs256.clone()], now, verify_until)
+        .await?;
+    Ok(NewSigningKeys {
+        ed25519: ed25519.id,
+        rs256: rs256.id,
+    })
 }
 
 /// How often an instance looks for a service key rotated by another process.
@@ -298,23 +374,28 @@ pub(crate) fn key_aad(r: &KeyRecord) -> Vec<u8> {
     aad(r)
 }
 
+/// Opens one of the 32-byte keys: the Ed25519 seed or the hashing key.
 fn open_key(master: &MasterKeys, r: &KeyRecord) -> anyhow::Result<[u8; 32]> {
+    open_sealed(master, r)?
+        .as_slice()
+        .try_into()
+        .context("service key must be 32 bytes")
+}
+
+/// Opens a key of any kind, as stored.
+fn open_sealed(master: &MasterKeys, r: &KeyRecord) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let sealed = Sealed {
         nonce: r.nonce.clone(),
         ciphertext: r.ciphertext.clone(),
     };
-    let plain = master
+    master
         .open(&r.master_key_id, &sealed, &aad(r))
         .with_context(|| {
             format!(
                 "service key {} is sealed by master key {}",
                 r.id, r.master_key_id
             )
-        })?;
-    plain
-        .as_slice()
-        .try_into()
-        .context("service key must be 32 bytes")
+        })
 }
 
 /// The records of `kind`, creating a live key first when there is none.
@@ -329,20 +410,40 @@ async fn ensure(
     if existing.iter().any(|r| r.retired_at.is_none()) {
         return Ok(existing);
     }
-    let record = new_key(master, rng, kind, clock.now())?;
+    let record = new_key(master, rng, kind, clock.now()).await?;
     // Losing a race to another instance is fine: read back whichever key won.
     store.insert_key_if_absent(&record).await?;
     Ok(store.keys(kind).await?)
 }
 
-/// A fresh random key of `kind`, sealed under the current master key.
-fn new_key(
+/// A fresh key of `kind`, sealed under the current master key. The RSA key comes from the
+/// operating system's generator, the others from `rng`.
+async fn new_key(
     master: &MasterKeys,
     rng: &dyn Random,
     kind: &str,
     now: OffsetDateTime,
 ) -> anyhow::Result<KeyRecord> {
-    let secret = zeroize::Zeroizing::new(rng.bytes::<32>());
+    if kind == SIGNING_RS256 {
+        let der = rs256::generate().await?;
+        return seal_key(master, rng, kind, now, &der);
+    }
+    seal_key(
+        master,
+        rng,
+        kind,
+        now,
+        Zeroizing::new(rng.bytes::<32>()).as_slice(),
+    )
+}
+
+fn seal_key(
+    master: &MasterKeys,
+    rng: &dyn Random,
+    kind: &str,
+    now: OffsetDateTime,
+    secret: &[u8],
+) -> anyhow::Result<KeyRecord> {
     let mut record = KeyRecord {
         id: URL_SAFE_NO_PAD.encode(rng.bytes::<12>()),
         kind: kind.to_owned(),
@@ -353,45 +454,9 @@ fn new_key(
         retired_at: None,
         verify_until: None,
     };
-    let (key_id, sealed) = master.seal(secret.as_slice(), &aad(&record), rng)?;
+    let (key_id, sealed) = master.seal(secret, &aad(&record), rng)?;
     record.master_key_id = key_id;
     record.nonce = sealed.nonce;
     record.ciphertext = sealed.ciphertext;
     Ok(record)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::system::{OsRandom, SystemClock};
-
-    #[tokio::test]
-    async fn keys_are_made_once_and_only_open_under_their_master_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/k.db", dir.path().display()), 1).unwrap();
-        store.migrate().await.unwrap();
-        let master =
-            MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[1; 32])])
-                .unwrap();
-        let a = KeyRing::load_or_create(&store, &master, &SystemClock, &OsRandom)
-            .await
-            .unwrap();
-        let b = KeyRing::load_or_create(&store, &master, &SystemClock, &OsRandom)
-            .await
-            .unwrap();
-        assert_eq!(
-            a.signing().kid,
-            b.signing().kid,
-            "a second instance reuses the stored key"
-        );
-        let now = SystemClock.now();
-        assert_eq!(a.jwks(now), b.jwks(now));
-        let other = MasterKeys::from_keys(vec![crate::master_key::MasterKey::from_bytes(&[2; 32])])
-            .unwrap();
-        let err = KeyRing::load_or_create(&store, &other, &SystemClock, &OsRandom)
-            .await
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("sealed by master key"), "{err}");
-    }
 }

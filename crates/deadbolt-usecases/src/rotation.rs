@@ -2,9 +2,9 @@
 //! running instances keep answering (they read the key file again when they meet the new key
 //! id, and the old key stays in the file until `--prune`).
 //!
-//! `deadbolt keys rotate --signing`: a new token-signing key, live at once; the old one verifies
-//! until the longest-lived token it may have signed has expired (`--now`: not at all, for a key
-//! that leaked).
+//! `deadbolt keys rotate --signing`: new token-signing keys (Ed25519 and the RS256 key of
+//! OpenID Connect), live at once; the old ones verify until the longest-lived token they may
+//! have signed has expired (`--now`: not at all, for keys that leaked).
 //!
 //! `deadbolt keys rotate --hashing`: a new key for hashing tokens and codes, live at once; the
 //! old one finds what it hashed until the last refresh token or trusted device it may have
@@ -29,9 +29,14 @@ const PICK_UP_MARGIN: Duration = Duration::MINUTE;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct SigningRotation {
+    /// The new Ed25519 key.
     pub new_kid: String,
     pub old_kid: Option<String>,
-    /// When the old key stops verifying.
+    /// The new RSA key (RS256).
+    pub new_rs256_kid: String,
+    /// None when there was no RSA key yet (a database from before there was one).
+    pub old_rs256_kid: Option<String>,
+    /// When the old keys stop verifying.
     pub old_verifies_until: OffsetDateTime,
 }
 
@@ -43,8 +48,9 @@ impl SigningRotation {
     }
 }
 
-/// The longest a token signed now can stay good: an access token, or a step-up token, whose
-/// `exp` is its grant's end (one-shot grants wait [`ONE_SHOT_TTL`]; windows last as policy says).
+/// The longest a token signed now can stay good: an access token, an ID token, or a step-up
+/// token, whose `exp` is its grant's end (one-shot grants wait [`ONE_SHOT_TTL`]; windows last
+/// as policy says).
 pub fn longest_token_lifetime(config: &Config, policy: &Policy) -> Duration {
     let steps = &policy.step_up;
     let longest_window = std::iter::once(&steps.default)
@@ -55,13 +61,14 @@ pub fn longest_token_lifetime(config: &Config, policy: &Policy) -> Duration {
     config
         .session
         .access_ttl()
+        .max(deadbolt_core::oidc::ID_TOKEN_TTL)
         .max(ONE_SHOT_TTL)
         .max(longest_window)
 }
 
-/// Makes a new live signing key; the old one verifies until every token it signed has expired,
-/// or, `immediately`, no longer (its tokens are refused at once; sessions carry on by refreshing,
-/// which needs no signature).
+/// Makes new live signing keys, Ed25519 and RSA; the old ones verify until every token they
+/// signed has expired, or, `immediately`, no longer (their tokens are refused at once; sessions
+/// carry on by refreshing, which needs no signature).
 pub async fn rotate_signing(
     store: &Store,
     config: &Config,
@@ -72,23 +79,30 @@ pub async fn rotate_signing(
     let master = MasterKeys::load_or_create(&config.secrets.master_key_file, rng)?;
     let policy = crate::live_policy::load(store, config, clock).await?.get();
     let now = clock.now();
-    let old_kid = store
-        .keys("jwt_ed25519")
-        .await?
-        .into_iter()
-        .find(|k| k.retired_at.is_none())
-        .map(|k| k.id);
+    let old_kid = live_key_id(store, crate::keyring::SIGNING).await?;
+    let old_rs256_kid = live_key_id(store, crate::keyring::SIGNING_RS256).await?;
     let until = if immediately {
         now
     } else {
         now + longest_token_lifetime(config, &policy) + PICK_UP_MARGIN
     };
-    let new_kid = crate::keyring::rotate_signing(store, &master, rng, now, until).await?;
+    let new = crate::keyring::rotate_signing(store, &master, rng, now, until).await?;
     Ok(SigningRotation {
-        new_kid,
+        new_kid: new.ed25519,
         old_kid,
+        new_rs256_kid: new.rs256,
+        old_rs256_kid,
         old_verifies_until: until,
     })
+}
+
+async fn live_key_id(store: &Store, kind: &str) -> anyhow::Result<Option<String>> {
+    Ok(store
+        .keys(kind)
+        .await?
+        .into_iter()
+        .find(|k| k.retired_at.is_none())
+        .map(|k| k.id))
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -127,12 +141,7 @@ pub async fn rotate_hashing(
 ) -> anyhow::Result<HashingRotation> {
     let master = MasterKeys::load_or_create(&config.secrets.master_key_file, rng)?;
     let now = clock.now();
-    let old_id = store
-        .keys("token_hmac")
-        .await?
-        .into_iter()
-        .find(|k| k.retired_at.is_none())
-        .map(|k| k.id);
+    let old_id = live_key_id(store, "token_hmac").await?;
     let (api_keys, recovery_accounts) = store.hashed_under_hashing_keys().await?;
     let until = if immediately {
         None

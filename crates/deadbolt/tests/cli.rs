@@ -275,7 +275,8 @@ fn keys_rotate_reseals_and_prune_drops_the_old_key() {
         String::from_utf8_lossy(&out.stderr)
     );
     let said = String::from_utf8(out.stdout).unwrap();
-    assert!(said.contains("re-sealed 2 service key(s)"), "{said}");
+    // the two signing keys (Ed25519, RSA) and the hashing key
+    assert!(said.contains("re-sealed 3 service key(s)"), "{said}");
     let after = std::fs::read_to_string(&key_file).unwrap();
     assert_eq!(
         after.lines().count(),
@@ -363,7 +364,9 @@ fn keys_rotate_signing_publishes_a_new_kid_to_a_running_server() {
         "{url}/.well-known/jwks.json"
     )))
     .unwrap();
+    // the Ed25519 key, then the RSA one
     let first = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let first_rsa = jwks["keys"][1]["kid"].as_str().unwrap().to_owned();
 
     let out = deadbolt(dir.path())
         .args(["keys", "rotate", "--signing"])
@@ -376,12 +379,15 @@ fn keys_rotate_signing_publishes_a_new_kid_to_a_running_server() {
     );
     let said = String::from_utf8(out.stdout).unwrap();
     let second = kid_from(&said, "new signing key ");
-    assert!(
-        said.contains(&format!("the old key {first} verifies until ")),
-        "{said}"
-    );
-    // the running server signs with the new key and publishes both
-    wait_for_kids(&url, &[&second, &first]);
+    let second_rsa = kid_from(&said, "new RS256 signing key ");
+    for old in [&first, &first_rsa] {
+        assert!(
+            said.contains(&format!("the old key {old} verifies until ")),
+            "{said}"
+        );
+    }
+    // the running server signs with the new keys and publishes old and new, the live ones first
+    wait_for_kids(&url, &[&second, &second_rsa, &first, &first_rsa]);
 
     // a leaked key goes at once
     let out = deadbolt(dir.path())
@@ -391,8 +397,9 @@ fn keys_rotate_signing_publishes_a_new_kid_to_a_running_server() {
     assert!(out.status.success());
     let said = String::from_utf8(out.stdout).unwrap();
     let third = kid_from(&said, "new signing key ");
+    let third_rsa = kid_from(&said, "new RS256 signing key ");
     assert!(said.contains("no longer verifies"), "{said}");
-    wait_for_kids(&url, &[&third]);
+    wait_for_kids(&url, &[&third, &third_rsa]);
 }
 
 /// The refresh token in a sign-up's or refresh's answer.

@@ -1,11 +1,12 @@
 //! The measuring phases (the default mode), in order: on a server with the default costs,
-//! `/healthz`, password logins between two Argon2 bounds, a burst of logins, `GET /v1/me` and
-//! token refreshes; then, on a server with cheap Argon2, the MFA second step and the whole
-//! sign-in with TOTP.
+//! `/healthz`, password logins between two Argon2 bounds, a burst of logins, `GET /v1/me`,
+//! token refreshes and OpenID Connect round trips from signed-in browsers; then, on a server
+//! with cheap Argon2, the MFA second step and the whole sign-in with TOTP.
 
 mod login;
 mod mfa;
 mod mfa_setup;
+mod oidc;
 mod session;
 mod sign_in;
 
@@ -18,30 +19,37 @@ use crate::spawn::{describe, serve, Profile, Spawned};
 use anyhow::Result;
 use std::path::Path;
 
-/// Every phase; returns the summary lines.
-pub async fn run(cli: &Cli, cores: usize, dir: Option<&Path>) -> Result<Vec<String>> {
+/// Every phase; returns the summary lines, and what answered wrongly if anything did (the run
+/// then fails, after the summary: speed never fails it).
+pub async fn run(
+    cli: &Cli,
+    cores: usize,
+    dir: Option<&Path>,
+) -> Result<(Vec<String>, Option<String>)> {
     let (common, p) = (&cli.common, &cli.phases);
     let mut summary = Vec::new();
     let mut url_healthz = None;
+    let mut broken = None;
     if !p.mfa_only {
         let (base, server) = serve(common, dir, Profile::Default).await?;
         let outcome = default_server_phases(cli, cores, &base, server.as_ref()).await;
         if let Some(server) = server {
             server.stop().await;
         }
-        let (lines, healthz) = outcome?;
+        let (lines, healthz, wrong) = outcome?;
         summary.extend(lines);
+        broken = wrong;
         // with --url, the MFA phases run against the very server this figure comes from
         url_healthz = common.url.is_some().then_some(healthz);
     }
     if p.skip_mfa {
-        return Ok(summary);
+        return Ok((summary, broken));
     }
     if common.url.is_some() && !p.mfa_on_url {
         let why = "--url without --mfa-on-url: the setup needs a server with cheap Argon2 costs";
         println!("[mfa] skipped ({why})");
         summary.push(format!("mfa phases       skipped ({why})"));
-        return Ok(summary);
+        return Ok((summary, broken));
     }
     let (base, server) = serve(common, dir, Profile::CheapMfa).await?;
     let outcome = mfa::mfa_phases(cli, cores, &base, server.as_ref(), url_healthz).await;
@@ -49,17 +57,17 @@ pub async fn run(cli: &Cli, cores: usize, dir: Option<&Path>) -> Result<Vec<Stri
         server.stop().await;
     }
     summary.extend(outcome?);
-    Ok(summary)
+    Ok((summary, broken))
 }
 
-/// The phases on the server with the default costs; returns their summary lines and the
-/// /healthz figure.
+/// The phases on the server with the default costs; returns their summary lines, the /healthz
+/// figure, and what answered wrongly in the OpenID Connect phase.
 async fn default_server_phases(
     cli: &Cli,
     cores: usize,
     base: &str,
     server: Option<&Spawned>,
-) -> Result<(Vec<String>, Healthz)> {
+) -> Result<(Vec<String>, Healthz, Option<String>)> {
     let common = &cli.common;
     let login_workers = common
         .login_concurrency
@@ -85,6 +93,7 @@ async fn default_server_phases(
     let me = session::me_phase(base, &sessions, common.seconds, &healthz, server_pid).await?;
     let refresh =
         session::refresh_phase(base, &sessions, common.seconds, &healthz, server_pid).await?;
+    let oidc = oidc::oidc_phase(cli, base, server, &healthz).await?;
 
     let mut lines = vec![
         format!("host             {cores} cores; {target}"),
@@ -102,6 +111,7 @@ async fn default_server_phases(
     lines.push(burst);
     lines.extend(me.summary);
     lines.extend(refresh.summary);
+    lines.extend(oidc.summary);
     let shares = [
         logins.bound_noise[0],
         healthz.noise,
@@ -109,18 +119,21 @@ async fn default_server_phases(
         logins.bound_noise[1],
         me.noise,
         refresh.noise,
+        oidc.noise,
     ];
     lines.push(format!(
-        "other CPU        bound {} / healthz {} / login {} / bound {} / me {} / refresh {}{}",
+        "other CPU        bound {} / healthz {} / login {} / bound {} / me {} / refresh {} / \
+         oidc {}{}",
         percent(shares[0]),
         percent(shares[1]),
         percent(shares[2]),
         percent(shares[3]),
         percent(shares[4]),
         percent(shares[5]),
+        percent(shares[6]),
         noise_warning(noisy(&shares)),
     ));
-    Ok((lines, healthz))
+    Ok((lines, healthz, oidc.broken))
 }
 
 /// What a timed phase reports: its lines, and how noisy the machine was meanwhile.

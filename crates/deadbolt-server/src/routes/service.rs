@@ -46,15 +46,27 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
     }
 }
 
+/// A public signing key: Ed25519 (`kty` `OKP`, `alg` `EdDSA`, with `crv` and `x`) or RSA (`kty`
+/// `RSA`, `alg` `RS256`, with `n` and `e`).
 #[derive(Serialize, ToSchema)]
 pub struct Jwk {
     kty: String,
-    crv: String,
     alg: String,
     #[serde(rename = "use")]
     use_: String,
     kid: String,
-    x: String,
+    /// `OKP` keys: `Ed25519`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crv: Option<String>,
+    /// `OKP` keys: the public key, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<String>,
+    /// `RSA` keys: the modulus, base64url, big-endian.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
+    /// `RSA` keys: the public exponent, base64url, big-endian.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -62,7 +74,8 @@ pub struct JwkSet {
     keys: Vec<Jwk>,
 }
 
-/// The public keys that verify access and step-up tokens (JWK Set, with `kid`).
+/// The public keys that verify access and step-up tokens (Ed25519) and OpenID Connect ID tokens
+/// (Ed25519, or RSA for clients registered with RS256): a JWK Set, with `kid`.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "service", responses((status = 200, body = JwkSet)))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (

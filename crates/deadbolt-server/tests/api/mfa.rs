@@ -654,7 +654,8 @@ async fn totp_secrets_are_sealed_and_survive_a_master_key_rotation() {
     .await
     .unwrap();
     assert_eq!(report.totp_secrets, 1);
-    assert_eq!(report.service_keys, 2);
+    // the two signing keys (Ed25519, RSA) and the hashing key
+    assert_eq!(report.service_keys, 3);
     assert!(store
         .all_totp()
         .await

@@ -256,7 +256,7 @@ async fn verified_id_token(app: &TestApp, token: &str, audience: &str) -> Value 
             jsonwebtoken::Algorithm::EdDSA,
         ),
     };
-    assert_eq!(header.alg, alg);
+    assert_eq!(header.alg, alg, "signed with the key its header names");
     let mut v = jsonwebtoken::Validation::new(alg);
     v.set_issuer(&[app.config.server.public_url.as_str()]);
     v.set_audience(&[audience]);
@@ -315,7 +315,13 @@ async fn the_code_flow_signs_in_with_the_second_factor_and_gives_verified_tokens
     assert_eq!(r.headers()["cache-control"], "no-store");
     let t: Value = r.json().await.unwrap();
     assert_eq!(t["token_type"], "Bearer");
-    let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    let id_token = t["id_token"].as_str().unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(id_token).unwrap().alg,
+        jsonwebtoken::Algorithm::RS256,
+        "the client's registered algorithm"
+    );
+    let id = verified_id_token(&app, id_token, &rp.id).await;
     assert_eq!(id["nonce"], "n-456");
     assert_eq!(id["acr"], "aal2");
     assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
@@ -564,6 +570,13 @@ async fn acr_values_aal2_steps_up_a_trusted_device_sign_in_and_max_age_asks_agai
         .json()
         .await
         .unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(t["id_token"].as_str().unwrap())
+            .unwrap()
+            .alg,
+        jsonwebtoken::Algorithm::EdDSA,
+        "the client's registered algorithm"
+    );
     let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
     assert_eq!(id["acr"], "aal1");
     assert_eq!(id["amr"], serde_json::json!(["pwd"]));

@@ -16,7 +16,7 @@ async fn health_and_readiness() {
 }
 
 #[tokio::test]
-async fn jwks_publishes_the_signing_key() {
+async fn jwks_publishes_the_signing_keys() {
     let app = spawn_app().await;
     let jwks: Value = app
         .get("/.well-known/jwks.json")
@@ -25,15 +25,26 @@ async fn jwks_publishes_the_signing_key() {
         .await
         .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
+    assert_eq!(keys.len(), 2);
     assert_eq!(keys[0]["kty"], "OKP");
     assert_eq!(keys[0]["crv"], "Ed25519");
     assert_eq!(keys[0]["alg"], "EdDSA");
-    assert!(keys[0]["kid"].as_str().is_some_and(|k| !k.is_empty()));
-    assert!(
-        keys[0].get("d").is_none(),
-        "private part must never be published"
-    );
+    // the RS256 key of OpenID Connect clients that ask for it
+    assert_eq!(keys[1]["kty"], "RSA");
+    assert_eq!(keys[1]["alg"], "RS256");
+    assert_eq!(keys[1]["e"], "AQAB");
+    assert!(keys[1]["n"].as_str().is_some_and(|n| n.len() == 342));
+    assert_ne!(keys[0]["kid"], keys[1]["kid"]);
+    for key in keys {
+        assert_eq!(key["use"], "sig");
+        assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                key.get(private).is_none(),
+                "private part must never be published"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -137,6 +148,8 @@ async fn openapi_documents_every_endpoint() {
         ("get", "/v1/me"),
         ("get", "/v1/me/sessions"),
         ("delete", "/v1/me/sessions/{id}"),
+        ("get", "/v1/me/consents"),
+        ("delete", "/v1/me/consents/{client_id}"),
         ("get", "/v1/me/events"),
         ("delete", "/v1/me"),
         ("post", "/v1/me/password"),
@@ -403,11 +416,16 @@ async fn signing_keys_rotate_and_the_old_one_verifies_until_its_tokens_have_expi
     .await;
     let old = app.access_token("rotate@example.com").await;
     let old_kid = kid_of(&old);
-    assert_eq!(published_kids(&app).await, [old_kid.as_str()]);
+    let published = published_kids(&app).await;
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert_eq!(published[0], old_kid);
+    let old_rsa_kid = published[1].clone();
 
     let rotated = rotate_signing_key(&app, false).await;
     assert_eq!(rotated.old_kid.as_deref(), Some(old_kid.as_str()));
+    assert_eq!(rotated.old_rs256_kid.as_deref(), Some(old_rsa_kid.as_str()));
     let new_kid = rotated.new_kid.clone();
+    let new_rsa_kid = rotated.new_rs256_kid.clone();
     assert_ne!(new_kid, old_kid);
     // the longest-lived token the old key signed: an access token (900 s by default, longer
     // than any step-up window of the default policy), plus a minute for instances to follow
@@ -417,8 +435,13 @@ async fn signing_keys_rotate_and_the_old_one_verifies_until_its_tokens_have_expi
     );
     assert_eq!(
         published_kids(&app).await,
-        [new_kid.clone(), old_kid.clone()],
-        "both keys are published, the live one first"
+        [
+            new_kid.clone(),
+            new_rsa_kid.clone(),
+            old_kid.clone(),
+            old_rsa_kid.clone()
+        ],
+        "old and new keys are published, the live ones first"
     );
     // a token signed before still verifies, here and with the JWKS
     assert_eq!(app.get_auth("/v1/me", &old).await.status(), 200);
@@ -434,9 +457,12 @@ async fn signing_keys_rotate_and_the_old_one_verifies_until_its_tokens_have_expi
     assert_eq!(app.get_auth("/v1/me", &new).await.status(), 200);
 
     app.advance(time::Duration::seconds(959));
-    assert_eq!(published_kids(&app).await.len(), 2, "not yet");
+    assert_eq!(published_kids(&app).await.len(), 4, "not yet");
     app.advance(time::Duration::seconds(2));
-    assert_eq!(published_kids(&app).await, [new_kid.as_str()]);
+    assert_eq!(
+        published_kids(&app).await,
+        [new_kid.as_str(), new_rsa_kid.as_str()]
+    );
     assert_problem(app.get_auth("/v1/me", &old).await, 401, "invalid_token").await;
     let r = app.login("rotate@example.com", PASSWORD).await;
     let later = r.json::<Value>().await.unwrap()["access_token"]
@@ -461,7 +487,10 @@ async fn leaked_signing_keys_stop_verifying_at_once_and_sessions_carry_on() {
     let old = tokens["access_token"].as_str().unwrap();
     let old_kid = kid_of(old);
     let rotated = rotate_signing_key(&app, true).await;
-    assert_eq!(published_kids(&app).await, [rotated.new_kid.as_str()]);
+    assert_eq!(
+        published_kids(&app).await,
+        [rotated.new_kid.as_str(), rotated.new_rs256_kid.as_str()]
+    );
     assert!(!published_kids(&app).await.contains(&old_kid));
     // unexpired, but signed with the leaked key
     assert_problem(app.get_auth("/v1/me", old).await, 401, "invalid_token").await;

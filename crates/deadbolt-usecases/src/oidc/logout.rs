@@ -2,8 +2,8 @@
 //! sign out, with the ID token it was given as a hint and, optionally, where to go afterwards
 //! (only to a URI registered for that client).
 
-use super::jws_shim::verify_any;
 use crate::context::Context;
+use crate::jwt::verify_any;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Clone, Deserialize)]

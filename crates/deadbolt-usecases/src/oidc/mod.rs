@@ -9,7 +9,6 @@ mod client_auth;
 pub mod consent;
 mod error;
 pub mod exchange;
-mod jws_shim;
 pub mod logout;
 pub mod revocation;
 pub mod tokens;

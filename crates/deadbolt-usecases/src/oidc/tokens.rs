@@ -3,9 +3,9 @@
 //! for one of its access tokens), and the claims about the account its scopes allow.
 
 use super::error::{OAuthError, OidcResult};
-use super::jws_shim::{sign_with, verify_any};
 use crate::context::Context;
 use crate::error::DomainError;
+use crate::jwt::{sign_with, verify_any};
 use deadbolt_core::account::Account;
 use deadbolt_core::oidc::ID_TOKEN_TTL;
 use deadbolt_core::oidc_client::SigningAlg;

@@ -2,6 +2,7 @@
 
 use crate::ConfigArg;
 use clap::Subcommand;
+use deadbolt_usecases::rotation::SigningRotation;
 use deadbolt_usecases::system::{OsRandom, SystemClock};
 
 #[derive(Subcommand)]
@@ -18,9 +19,11 @@ pub enum KeysCommand {
         /// (run once every instance has been rotated).
         #[arg(long, conflicts_with = "service_key")]
         prune: bool,
-        /// Rotate the key that signs access and step-up tokens: a new key (a new `kid`) signs
-        /// at once on every instance (within a second); the old one stays in the JWKS and
-        /// verifies until the longest-lived token it signed has expired, then goes.
+        /// Rotate the keys that sign tokens, both at once: the Ed25519 key (access and step-up
+        /// tokens, EdDSA) and the RSA key (OpenID Connect ID tokens of clients registered with
+        /// RS256). New keys (new `kid`s) sign at once on every instance (within a second); the
+        /// old ones stay in the JWKS and verify until the longest-lived token they signed has
+        /// expired, then go.
         #[arg(long)]
         signing: bool,
         /// Rotate the key that hashes refresh tokens, trusted-device tokens, API keys, recovery
@@ -34,7 +37,7 @@ pub enum KeysCommand {
         #[arg(long)]
         hashing: bool,
         /// With `--signing` or `--hashing`, for a key that leaked: the old key ends at once.
-        /// Signing: every access token it signed is refused (clients refresh their sessions).
+        /// Signing: every token the old keys signed is refused (clients refresh their sessions).
         /// Hashing: every older hashing key is deleted, so every refresh token, trusted device,
         /// API key and recovery code hashed under one stops working: users sign in again, API
         /// keys are revoked and recovery codes spent (users make new ones).
@@ -64,17 +67,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             now,
         )
         .await?;
-        let until = r.old_verifies_until_rfc3339();
-        match r.old_kid {
-            Some(old) if now => println!(
-                "new signing key {}: signs from now on; the old key {old} no longer verifies",
-                r.new_kid
-            ),
-            Some(old) => println!(
-                "new signing key {}: signs from now on; the old key {old} verifies until {until}",
-                r.new_kid
-            ),
-            None => println!("new signing key {}", r.new_kid),
+        for line in describe_signing(&r, now) {
+            println!("{line}");
         }
     } else if hashing {
         let r = deadbolt_usecases::rotation::rotate_hashing(
@@ -115,4 +109,26 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What a signing-key rotation did, a line for each kind of key.
+fn describe_signing(r: &SigningRotation, now: bool) -> [String; 2] {
+    let until = r.old_verifies_until_rfc3339();
+    let line = |what: &str, new: &str, old: Option<&str>| match old {
+        Some(old) if now => {
+            format!("{what} {new}: signs from now on; the old key {old} no longer verifies")
+        }
+        Some(old) => {
+            format!("{what} {new}: signs from now on; the old key {old} verifies until {until}")
+        }
+        None => format!("{what} {new}"),
+    };
+    [
+        line("new signing key", &r.new_kid, r.old_kid.as_deref()),
+        line(
+            "new RS256 signing key",
+            &r.new_rs256_kid,
+            r.old_rs256_kid.as_deref(),
+        ),
+    ]
 }

@@ -1,0 +1,214 @@
+//! Checking an authorization request: the client and its redirect URI first, then every
+//! parameter, each problem in the standard's words.
+
+use super::{error_url, Checked, Refused};
+use crate::context::Context;
+use deadbolt_core::oidc::{self, Level, Prompt};
+use deadbolt_core::oidc_client::{looks_like_a_client_id, Grant};
+use deadbolt_core::random::RandomExt;
+use deadbolt_store::AuthorizationRecord;
+
+/// The request's parameters as they came (query or form), unchecked.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub response_mode: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub acr_values: Option<String>,
+    pub login_hint: Option<String>,
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+    pub registration: Option<String>,
+}
+
+fn bounded(value: Option<String>, name: &'static str) -> Result<Option<String>, &'static str> {
+    match value {
+        Some(v) if v.len() > oidc::MAX_PARAM => Err(name),
+        Some(v) if v.is_empty() => Ok(None),
+        v => Ok(v),
+    }
+}
+
+/// Checks a request. The client and redirect URI first: until both are known, every problem
+/// is [`Refused::Shown`]; after, [`Refused::Redirect`] with the standard's error code.
+pub async fn check(ctx: &Context, params: AuthorizeParams) -> Result<Checked, Refused> {
+    let client_id = params
+        .client_id
+        .as_deref()
+        .filter(|id| looks_like_a_client_id(id))
+        .ok_or(Refused::Shown(
+            "The application that sent you here is not registered with this service.",
+        ))?;
+    let client = match ctx.store.client(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Err(Refused::Shown(
+                "The application that sent you here is not registered with this service.",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading a client failed");
+            return Err(Refused::Shown(
+                "This service cannot answer right now. Try again in a moment.",
+            ));
+        }
+    };
+    let redirect_uri = params
+        .redirect_uri
+        .clone()
+        .filter(|uri| client.redirect_uris.iter().any(|r| r == uri))
+        .ok_or(Refused::Shown(
+            "The application asked to send you to an address it has not registered.",
+        ))?;
+    let now = ctx.clock.now();
+    // the state goes back even with an error, unless it is itself the problem
+    let state = bounded(params.state.clone(), "state").unwrap_or(None);
+    let mut request = AuthorizationRecord {
+        id: request_id(ctx),
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        scope: String::new(),
+        state,
+        nonce: None,
+        code_challenge: None,
+        prompt: String::new(),
+        max_age: None,
+        acr: Level::Aal1.as_str().to_owned(),
+        login_hint: None,
+        created_at: now,
+        expires_at: now + oidc::REQUEST_TTL,
+    };
+    let refuse = |request: &AuthorizationRecord, code: &str, why: &str| {
+        Refused::Redirect(error_url(ctx, request, code, why))
+    };
+    if params.request.is_some() {
+        return Err(refuse(
+            &request,
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if params.request_uri.is_some() {
+        return Err(refuse(
+            &request,
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    if params.registration.is_some() {
+        return Err(refuse(
+            &request,
+            "registration_not_supported",
+            "registration is not supported",
+        ));
+    }
+    if params.response_type.as_deref() != Some("code") {
+        return Err(refuse(
+            &request,
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    if !matches!(params.response_mode.as_deref(), None | Some("query")) {
+        return Err(refuse(
+            &request,
+            "invalid_request",
+            "response_mode: only query is supported",
+        ));
+    }
+    if !client
+        .grants
+        .iter()
+        .any(|g| g == Grant::AuthorizationCode.as_str())
+    {
+        return Err(refuse(
+            &request,
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
+    request.scope = oidc::scopes(params.scope.as_deref(), &client.scopes)
+        .map_err(|why| refuse(&request, "invalid_scope", why))?
+        .join(" ");
+    request.code_challenge = match (
+        bounded(params.code_challenge, "code_challenge"),
+        params.code_challenge_method.as_deref(),
+    ) {
+        (Ok(Some(c)), Some("S256")) if oidc::is_s256_challenge(&c) => Some(c),
+        (Ok(Some(_)), Some("S256")) => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "code_challenge: not an S256 challenge",
+            ))
+        }
+        (Ok(Some(_)), _) => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "code_challenge_method: only S256 is supported",
+            ))
+        }
+        (Ok(None), _) if client.public => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "code_challenge: a public client must use PKCE (S256)",
+            ))
+        }
+        (Ok(None), _) => None,
+        (Err(_), _) => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "code_challenge: too long",
+            ))
+        }
+    };
+    let prompt = Prompt::parse(params.prompt.as_deref())
+        .map_err(|why| refuse(&request, "invalid_request", why))?;
+    request.prompt = prompt.stored();
+    request.max_age = match params.max_age.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=i64::from(u32::MAX)).contains(n))
+                .ok_or_else(|| {
+                    refuse(&request, "invalid_request", "max_age: a number of seconds")
+                })?,
+        ),
+    };
+    if params
+        .state
+        .as_ref()
+        .is_some_and(|s| s.len() > oidc::MAX_PARAM)
+    {
+        return Err(refuse(&request, "invalid_request", "state: too long"));
+    }
+    request.nonce = bounded(params.nonce, "nonce")
+        .map_err(|_| refuse(&request, "invalid_request", "nonce: too long"))?;
+    request.login_hint = bounded(params.login_hint, "login_hint")
+        .map_err(|_| refuse(&request, "invalid_request", "login_hint: too long"))?;
+    request.acr = Level::requested(params.acr_values.as_deref())
+        .as_str()
+        .to_owned();
+    Ok(Checked {
+        request,
+        silent: prompt.none,
+    })
+}
+
+/// A random id for a waiting request (never secret: it names a request, it proves nothing).
+fn request_id(ctx: &Context) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    URL_SAFE_NO_PAD.encode(ctx.rng.bytes::<16>())
+}
