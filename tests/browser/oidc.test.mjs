@@ -821,12 +821,14 @@ test("errors and edges: prompt=none without a session, unknown client and unregi
     await assert.rejects(redeem(partnerConfig, await codeFor(theirs), theirs), isError("invalid_grant"));
     assert.equal((await oidc.fetchUserInfo(partnerConfig, allowedTokens.access_token, allowedTokens.claims().sub)).email, email);
 
-    // a public client: PKCE is its only proof, and it is required
-    const app = registerClient(db, { name: "Phone app", redirectUris: [site.callback], isPublic: true });
-    const appConfig = await configure(db, app);
+    // a public client: PKCE is its only proof, and it is required (this one takes RS256 ID
+    // tokens, the server's default)
+    const app = registerClient(db, { name: "Phone app", redirectUris: [site.callback], isPublic: true, alg: "RS256" });
+    const appConfig = await configure(db, app, { alg: "RS256" });
     const pub = await authorization(appConfig, site.callback);
     const pubTokens = await redeem(appConfig, await codeFor(pub), pub);
     assert.ok(pubTokens.access_token);
+    assert.equal(jose.decodeProtectedHeader(pubTokens.id_token).alg, "RS256");
     const noPkce = oidc.buildAuthorizationUrl(appConfig, { redirect_uri: site.callback, scope: "openid", state: "s-no-pkce" });
     const noPkceBack = await codeFor({ url: noPkce });
     assert.equal(noPkceBack.searchParams.get("error"), "invalid_request", noPkceBack.href);
