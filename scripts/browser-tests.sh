@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The hosted pages in a real browser: Debian's Chromium driven by playwright-core (pinned in
 # tests/browser/package-lock.json) through Node's test runner, against the real `deadbolt`
-# binary with a fresh SQLite database and the test SMTP sink (see tests/browser/harness.mjs).
+# binary with a fresh SQLite database and the test SMTP sink (see tests/browser/harness.mjs);
+# and the OpenID Connect provider through the same pages with real relying-party libraries
+# (oidc.test.mjs: openid-client, and Authlib in tests/rp/authlib_rp.py).
 # DEADBOLT_BIN=path skips the build; SCREENSHOTS=1 also rewrites docs/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,12 @@ command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null || {
   exit 1
 }
 cd tests/browser
-# the lockfile pins playwright-core; it downloads no browser of its own
-[[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund
+# the lockfile pins playwright-core (which downloads no browser of its own) and the relying
+# party libraries of oidc.test.mjs; a checkout that lacks any of them installs them all
+for module in playwright-core openid-client jose; do
+  if [[ ! -d node_modules/$module ]]; then
+    npm ci --no-audit --no-fund
+    break
+  fi
+done
 node --test --test-concurrency=1
