@@ -73,8 +73,22 @@ async fn sign_in_page(page: Page, Query(q): Query<NoticeQuery>) -> Response {
     }
     page.render(
         "sign_in.html",
-        context! { notice => notice_text(q.notice.as_deref()) },
+        context! {
+            notice => notice_text(q.notice.as_deref()),
+            email => login_hint(&page).await,
+        },
     )
+}
+
+/// The email an application's waiting sign-in suggests (`login_hint`), to fill in.
+async fn login_hint(page: &Page) -> Option<String> {
+    let id = page.cookie(super::cookies::AUTHZ)?;
+    let request = deadbolt_usecases::oidc::authorize::waiting(&page.state, &id)
+        .await
+        .ok()??;
+    request
+        .login_hint
+        .filter(|hint| deadbolt_core::email::Email::parse(hint).is_ok())
 }
 
 #[derive(Deserialize)]

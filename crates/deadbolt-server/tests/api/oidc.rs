@@ -176,9 +176,15 @@ async fn sign_in_with_totp(
 /// The code flow from the authorization request to the code, for a user with TOTP who is not
 /// signed in: the callback URL.
 async fn code_by_sign_in(app: &TestApp, b: &mut Browser, rp: &Rp, user: &Enrolled) -> String {
-    let (status, headers, _) = b.get(app, &authorize_path(rp, &[])).await;
+    let hint = [("login_hint", user.email.as_str())];
+    let (status, headers, _) = b.get(app, &authorize_path(rp, &hint)).await;
     assert_eq!(status, 303);
     assert_eq!(location(&headers), "/sign-in");
+    let (_, _, page) = b.get(app, "/sign-in").await;
+    assert!(
+        page.contains(&format!("value=\"{}\"", user.email)),
+        "login_hint fills in the email"
+    );
     let next = sign_in_with_totp(b, app, &user.email, &user.secret, false).await;
     assert_eq!(next, "/oauth2/continue");
     follow(b, app, &next).await.expect("back at the client")
