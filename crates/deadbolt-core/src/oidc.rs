@@ -47,11 +47,17 @@ impl Level {
     /// What `acr_values` asks for: the first value this service knows (they come in order of
     /// preference); unknown ones are passed over, as a voluntary claim allows.
     pub fn requested(acr_values: Option<&str>) -> Self {
+        Self::requested_name(acr_values)
+            .and_then(Self::parse)
+            .unwrap_or(Self::Aal1)
+    }
+
+    /// The first value of `acr_values` this service knows, by the name the client used.
+    pub fn requested_name(acr_values: Option<&str>) -> Option<&str> {
         acr_values
             .unwrap_or_default()
             .split_whitespace()
-            .find_map(Self::parse)
-            .unwrap_or(Self::Aal1)
+            .find(|v| Self::parse(v).is_some())
     }
 }
 

@@ -24,7 +24,7 @@ CREATE INDEX oidc_requests_expiry ON oidc_requests (expires_at);
 CREATE TABLE oidc_codes (
     hash            BYTEA PRIMARY KEY,
     client_id       TEXT NOT NULL,
-    account_id      TEXT NOT NULL,
+    account_id      TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     session_id      TEXT NOT NULL,
     redirect_uri    TEXT NOT NULL,
     scope           TEXT NOT NULL,
@@ -44,7 +44,7 @@ CREATE INDEX oidc_codes_expiry ON oidc_codes (expires_at);
 CREATE TABLE oidc_grants (
     id              TEXT PRIMARY KEY,
     client_id       TEXT NOT NULL,
-    account_id      TEXT NOT NULL,
+    account_id      TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     session_id      TEXT NOT NULL,
     scope           TEXT NOT NULL,
     auth_time       BIGINT NOT NULL,
@@ -65,7 +65,7 @@ CREATE TABLE oidc_refresh_tokens (
 CREATE INDEX oidc_refresh_tokens_grant ON oidc_refresh_tokens (grant_id);
 
 CREATE TABLE oidc_consents (
-    account_id      TEXT NOT NULL,
+    account_id      TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     client_id       TEXT NOT NULL,
     scope           TEXT NOT NULL,
     granted_at      BIGINT NOT NULL,

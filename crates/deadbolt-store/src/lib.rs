@@ -47,9 +47,7 @@ pub use known_devices::{add_device, device_reads, rekey_device, touch_device};
 pub use methods::reads as method_reads;
 pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
-pub use oidc::{
-    carry_grants, AuthorizationCodeRecord, AuthorizationRecord, ConsentRecord, OidcGrantRecord,
-};
+pub use oidc::{AuthorizationCodeRecord, AuthorizationRecord, ConsentRecord, OidcGrantRecord};
 pub use outbox::{BodyKeys, DeadLetter, OutboxMessage, SealedBody, SealedMessage};
 pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;

@@ -174,12 +174,34 @@ impl OidcGrantRecord {
         ))
     }
 
-    /// Ends every grant of `account` to `client` (a consent taken back).
-    pub fn revoke_client(account: AccountId, client_id: &str, now: OffsetDateTime) -> Write {
-        Write::new(Stmt::new(
-            "UPDATE oidc_grants SET revoked_at = $3 WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL",
-            params![account.to_string(), client_id, to_millis(now)],
-        ))
+    /// Ends every grant of `account` to `client` (a consent taken back), and the codes not
+    /// yet exchanged, which would otherwise make new ones.
+    pub fn revoke_client(account: AccountId, client_id: &str, now: OffsetDateTime) -> Vec<Write> {
+        vec![
+            Write::new(Stmt::new(
+                "UPDATE oidc_grants SET revoked_at = $3 WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+                params![account.to_string(), client_id, to_millis(now)],
+            )),
+            Write::new(Stmt::new(
+                "UPDATE oidc_codes SET used_at = $3 WHERE account_id = $1 AND client_id = $2 AND used_at IS NULL",
+                params![account.to_string(), client_id, to_millis(now)],
+            )),
+        ]
+    }
+
+    /// Ends every grant of `account` to every client, and its codes not yet exchanged (a new
+    /// password: what a thief's session got from applications must not outlive it).
+    pub fn revoke_account(account: AccountId, now: OffsetDateTime) -> Vec<Write> {
+        vec![
+            Write::new(Stmt::new(
+                "UPDATE oidc_grants SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL",
+                params![account.to_string(), to_millis(now)],
+            )),
+            Write::new(Stmt::new(
+                "UPDATE oidc_codes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL",
+                params![account.to_string(), to_millis(now)],
+            )),
+        ]
     }
 
     /// Spends refresh token `old` and stores `new` for the grant: a guard, so that of two
@@ -195,18 +217,15 @@ impl OidcGrantRecord {
                 "UPDATE oidc_refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
                 params![old.to_vec(), to_millis(now)],
             )),
+            // the grant must still be live when the new token is stored (on PostgreSQL this
+            // also waits for a revocation under way)
+            Write::new(Stmt::guard(
+                "UPDATE oidc_grants SET revoked_at = NULL WHERE id = $1 AND revoked_at IS NULL",
+                params![grant_id],
+            )),
             insert_refresh(new, grant_id, now),
         ]
     }
-}
-
-/// Moves the grants of session `old` to session `new`, where both are the same account's.
-pub fn carry_grants(old: SessionId, new: SessionId) -> Write {
-    Write::new(Stmt::new(
-        "UPDATE oidc_grants SET session_id = $2 WHERE session_id = $1 \
-         AND account_id = (SELECT account_id FROM sessions WHERE id = $2)",
-        params![old.to_string(), new.to_string()],
-    ))
 }
 
 fn insert_refresh(hash: &[u8], grant_id: &str, now: OffsetDateTime) -> Write {
@@ -228,21 +247,17 @@ pub struct ConsentRecord {
 impl ConsentRecord {
     /// Records the consent, in place of an earlier one to the same client.
     pub fn upsert(&self) -> Vec<Write> {
-        vec![
-            Write::new(Stmt::new(
-                "DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2",
-                params![self.account_id.to_string(), self.client_id.as_str()],
-            )),
-            Write::new(Stmt::new(
-                "INSERT INTO oidc_consents (account_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4)",
-                params![
-                    self.account_id.to_string(),
-                    self.client_id.as_str(),
-                    self.scope.as_str(),
-                    to_millis(self.granted_at),
-                ],
-            )),
-        ]
+        // one statement: two answers racing (a double click) both land, the later one last
+        vec![Write::new(Stmt::new(
+            "INSERT INTO oidc_consents (account_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+            params![
+                self.account_id.to_string(),
+                self.client_id.as_str(),
+                self.scope.as_str(),
+                to_millis(self.granted_at),
+            ],
+        ))]
     }
 
     /// Takes a consent back: a guard (nothing to take back is a failed guard).

@@ -59,6 +59,11 @@ pub async fn change_password(
         .write(),
         notice(ctx, &account, Notice::PasswordChanged, client)?.write(),
     ];
+    // what applications got from any session, a thief's included, ends with the old password:
+    // they sign the person in again (silently, where this session still serves)
+    writes.extend(deadbolt_store::OidcGrantRecord::revoke_account(
+        account.id, now,
+    ));
     // a password changed because it leaked may have let someone make keys, which outlive it
     if revoke_api_keys {
         writes.push(ApiKeyRecord::revoke_all(account.id, now));

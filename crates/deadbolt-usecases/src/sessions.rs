@@ -258,20 +258,6 @@ pub async fn logout(ctx: &Context, client: &ClientInfo, who: &Principal) -> Doma
     Ok(())
 }
 
-/// Ends the caller's session for `new`, a sign-in in the same browser: the grants
-/// applications hold from the old session move to the new one when the same account signed in
-/// again (an application asking for a new sign-in must not cost the others theirs).
-pub async fn replaced(
-    ctx: &Context,
-    client: &ClientInfo,
-    who: &Principal,
-    new: SessionId,
-) -> DomainResult<()> {
-    ctx.commit(vec![deadbolt_store::carry_grants(who.session.id, new)])
-        .await?;
-    logout(ctx, client, who).await
-}
-
 /// The caller's live sessions, newest first.
 pub async fn list(ctx: &Context, who: &Principal) -> DomainResult<Vec<SessionRecord>> {
     let now = ctx.clock.now();

@@ -89,13 +89,23 @@ fn client_form<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, PageEr
     serde_urlencoded::from_bytes(body).map_err(|_| PageError::BadForm)
 }
 
+/// A POSTed request goes on as the same request by GET: a form posted from another site
+/// carries no `SameSite=Lax` cookie, so only the GET sees who is signed in.
 async fn authorize_post(page: Page, body: Bytes) -> Response {
-    match client_form(&body) {
-        Ok(params) => authorize(page, params).await,
+    match client_form::<AuthorizeParams>(&body) {
+        Ok(_) => as_get("/oauth2/authorize", &body),
         Err(_) => refused_page(
             &page,
             "The sign-in request is malformed: a parameter is repeated or unreadable.",
         ),
+    }
+}
+
+/// 303 to `path` with a form's fields as its query.
+fn as_get(path: &str, body: &Bytes) -> Response {
+    match std::str::from_utf8(body) {
+        Ok(query) if !query.is_empty() => see_other(&format!("{path}?{query}")),
+        _ => see_other(path),
     }
 }
 
@@ -238,6 +248,7 @@ async fn consent_page(SignedIn(page): SignedIn) -> PageResult {
         "consent.html",
         context! {
             client_name => client.name,
+            request_id => request.id,
             scopes => scope_words(&request.scope),
             redirect_host => url::Url::parse(&request.redirect_uri).ok().and_then(|u| u.host_str().map(str::to_owned)),
         },
@@ -247,6 +258,9 @@ async fn consent_page(SignedIn(page): SignedIn) -> PageResult {
 #[derive(Deserialize)]
 struct ConsentForm {
     decision: Option<String>,
+    /// The request the page showed: the answer is for it alone, whatever request another tab
+    /// has put in the cookie since.
+    request: Option<String>,
 }
 
 async fn consent_answer(
@@ -254,6 +268,9 @@ async fn consent_answer(
     PageForm(form): PageForm<ConsentForm>,
 ) -> PageResult {
     let request = waiting(&page).await?;
+    if given(&form.request) != Some(request.id.as_str()) {
+        return Err(PageError::Redirect("/oauth2/consent".into()));
+    }
     match given(&form.decision) {
         Some("allow") => {
             let viewer = page.viewer()?;
@@ -280,8 +297,9 @@ async fn logout_get(page: Page, RawQuery(raw): RawQuery) -> PageResult {
     logout(page, query(raw.as_deref())?).await
 }
 
-async fn logout_post(page: Page, body: Bytes) -> PageResult {
-    logout(page, client_form(&body)?).await
+async fn logout_post(body: Bytes) -> PageResult {
+    client_form::<LogoutParams>(&body)?;
+    Ok(as_get("/oauth2/logout", &body))
 }
 
 /// RP-initiated logout: a browser signed in as the hint's account signs out at once; any

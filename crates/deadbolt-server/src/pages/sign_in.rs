@@ -122,7 +122,7 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
     };
     match login::login(state, &page.client, input).await {
         Ok(LoginOutcome::SignedIn(tokens)) => {
-            end_previous(&page, tokens.session_id).await;
+            end_previous(&page).await;
             let to = page.after_sign_in(tokens.enrollment_required);
             Ok(with_cookies(
                 see_other(to),
@@ -374,7 +374,7 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
     };
     match mfa_login::verify(state, &page.client, input).await {
         Ok(done) => {
-            end_previous(&page, done.tokens.session_id).await;
+            end_previous(&page).await;
             let mut cookies = vec![
                 session_cookie(state, done.tokens.session_id),
                 clear_cookie(state, PENDING),
@@ -437,7 +437,7 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
         .await
     {
         Ok(tokens) => {
-            end_previous(&page, tokens.session_id).await;
+            end_previous(&page).await;
             Ok(with_cookies(
                 see_other(page.after_sign_in(false)),
                 vec![
@@ -455,12 +455,12 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
 }
 
 /// Signing in over a session of this browser ends that one: its cookie is about to be replaced,
-/// and a session nobody holds should not stay live. What applications were given from it goes
-/// on with the new session when the same account signed in again. Best effort: the new
+/// and a session nobody holds should not stay live; what applications were given from it ends
+/// with it (they ask again, silently where the new session serves). Best effort: the new
 /// sign-in stands.
-async fn end_previous(page: &Page, new: deadbolt_core::ids::SessionId) {
+async fn end_previous(page: &Page) {
     if let Ok(viewer) = page.viewer() {
-        if let Err(e) = sessions::replaced(&page.state, &page.client, &viewer.who, new).await {
+        if let Err(e) = sessions::logout(&page.state, &page.client, &viewer.who).await {
             tracing::warn!(error = %e, "could not end the session a new sign-in replaces");
         }
     }

@@ -213,9 +213,11 @@ async fn token(
                 "access_token": issued.access_token,
                 "token_type": "Bearer",
                 "expires_in": issued.expires_in,
-                "id_token": issued.id_token,
                 "scope": issued.scope,
             });
+            if let Some(id_token) = &issued.id_token {
+                body["id_token"] = id_token.as_str().into();
+            }
             if let Some(refresh) = &issued.refresh_token {
                 body["refresh_token"] = refresh.expose().into();
             }

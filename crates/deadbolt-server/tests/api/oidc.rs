@@ -372,6 +372,34 @@ async fn the_code_flow_signs_in_with_the_second_factor_and_gives_verified_tokens
         .unwrap()
         .contains("invalid_token"));
 
+    // the acr the client asked for is answered in its own words, where it is the level reached
+    let urn = "urn:deadbolt:acr:aal2";
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&rp, &[("acr_values", urn)]))
+        .await;
+    let t: Value = exchange(&app, &rp, &query_of(&location(&headers))["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let named = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!(named["acr"], urn);
+    // a refresh that narrows the scope to no openid gets no ID token
+    let r = token_request(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("scope", "email"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let narrowed: Value = r.json().await.unwrap();
+    assert_eq!(narrowed["scope"], "email");
+    assert!(narrowed.get("id_token").is_none());
+
     // signed in now: a second request gets its code at once, without a page
     let (status, headers, _) = b
         .get(&app, &authorize_path(&rp, &[("state", "again")]))
@@ -480,6 +508,7 @@ async fn an_unknown_client_or_redirect_uri_gets_a_page_and_other_errors_go_back_
     assert!(headers.get(LOCATION).is_none());
     assert!(body.contains("malformed"));
     for (extra, code) in [
+        (vec![("response_type", "")], "invalid_request"),
         (
             vec![("response_type", "token")],
             "unsupported_response_type",
@@ -536,6 +565,27 @@ async fn prompt_none_answers_without_showing_a_page() {
         "interaction_required",
         "the sign-in was 30 seconds ago"
     );
+}
+
+/// Answers the consent page the browser shows, for the request it shows.
+async fn answer_consent(
+    b: &mut Browser,
+    app: &TestApp,
+    decision: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let (_, _, page) = b.get(app, "/oauth2/consent").await;
+    let request = page
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the request the page is for")
+        .to_owned();
+    b.post(
+        app,
+        "/oauth2/consent",
+        &[("decision", decision), ("request", &request)],
+    )
+    .await
 }
 
 /// Answers the step-up dialog the browser was sent to with a TOTP code: where it goes next.
@@ -715,9 +765,7 @@ async fn a_third_party_client_asks_for_consent_once_until_it_is_taken_back() {
     assert_eq!(shown.0, "/oauth2/consent");
     assert!(shown.1.contains("Reading room"));
     assert!(shown.1.contains("See your email address"));
-    let (status, headers, _) = b
-        .post(&app, "/oauth2/consent", &[("decision", "deny")])
-        .await;
+    let (status, headers, _) = answer_consent(&mut b, &app, "deny").await;
     assert_eq!(status, 200);
     let _ = headers;
     // denied: the client hears access_denied
@@ -725,9 +773,7 @@ async fn a_third_party_client_asks_for_consent_once_until_it_is_taken_back() {
     assert_eq!(location(&headers), "/oauth2/consent");
     let (_, _, body) = b.get(&app, "/oauth2/consent").await;
     assert!(body.contains("Allow"));
-    let (status, headers, _) = b
-        .post(&app, "/oauth2/consent", &[("decision", "allow")])
-        .await;
+    let (status, headers, _) = answer_consent(&mut b, &app, "allow").await;
     assert_eq!(
         (status, location(&headers).as_str()),
         (303, "/oauth2/continue")
@@ -743,8 +789,7 @@ async fn a_third_party_client_asks_for_consent_once_until_it_is_taken_back() {
         .await;
     assert_eq!(location(&headers), "/oauth2/consent");
     b.get(&app, "/oauth2/consent").await;
-    b.post(&app, "/oauth2/consent", &[("decision", "allow")])
-        .await;
+    answer_consent(&mut b, &app, "allow").await;
     let back = follow(&mut b, &app, "/oauth2/continue").await.unwrap();
     assert!(query_of(&back).contains_key("code"));
 
@@ -768,8 +813,7 @@ async fn a_third_party_client_asks_for_consent_once_until_it_is_taken_back() {
 
     // and from the security page
     b.get(&app, "/oauth2/consent").await;
-    b.post(&app, "/oauth2/consent", &[("decision", "allow")])
-        .await;
+    answer_consent(&mut b, &app, "allow").await;
     let (_, _, page) = b.get(&app, "/account").await;
     assert!(page.contains("Applications you allowed") && page.contains("Reading room"));
     let (status, headers, _) = b
@@ -784,6 +828,52 @@ async fn a_third_party_client_asks_for_consent_once_until_it_is_taken_back() {
 }
 
 #[tokio::test]
+async fn a_consent_answer_counts_only_for_the_request_the_page_showed() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("two.tabs@example.com").await;
+    let good = register(&app, app_input(false, false, "EdDSA")).await;
+    let evil = register(
+        &app,
+        ClientInput {
+            name: "Evil".into(),
+            ..app_input(false, false, "EdDSA")
+        },
+    )
+    .await;
+    let mut b = Browser::new();
+    sign_in_with_totp(&mut b, &app, &user.email, &user.secret, false).await;
+    b.get(&app, &authorize_path(&good, &[])).await;
+    let (_, _, page) = b.get(&app, "/oauth2/consent").await;
+    assert!(page.contains("Reading room"));
+    let shown = page
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    // another site sends the browser to Evil's request meanwhile: its cookie now names that one
+    b.get(&app, &authorize_path(&evil, &[])).await;
+    let (status, headers, _) = b
+        .post(
+            &app,
+            "/oauth2/consent",
+            &[("decision", "allow"), ("request", &shown)],
+        )
+        .await;
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/oauth2/consent")
+    );
+    let r = app.get_auth("/v1/me/consents", &user.access).await;
+    let listed: Value = r.json().await.unwrap();
+    assert_eq!(
+        listed["items"],
+        serde_json::json!([]),
+        "nothing allowed to anyone"
+    );
+}
+
+#[tokio::test]
 async fn the_deny_button_tells_the_client_access_denied() {
     let app = spawn_app_with(manual(), |_| {}).await;
     let user = app.enrolled("denier@example.com").await;
@@ -793,9 +883,7 @@ async fn the_deny_button_tells_the_client_access_denied() {
     let (_, headers, _) = b.get(&app, &authorize_path(&rp, &[])).await;
     assert_eq!(location(&headers), "/oauth2/consent");
     b.get(&app, "/oauth2/consent").await;
-    let (status, _, body) = b
-        .post(&app, "/oauth2/consent", &[("decision", "deny")])
-        .await;
+    let (status, _, body) = answer_consent(&mut b, &app, "deny").await;
     assert_eq!(status, 200);
     let q = query_of(&leaving_url(&body));
     assert_eq!(q["error"], "access_denied");
@@ -841,7 +929,19 @@ async fn revocation_introspection_and_the_end_of_the_browser_session() {
         .await
         .unwrap();
     assert_eq!(i["active"], true);
-    assert_eq!(i["token_type"], "refresh_token");
+    assert!(
+        i.get("token_type").is_none(),
+        "a refresh token is no Bearer token"
+    );
+    // another client learns nothing from a token it got hold of
+    let other = register(&app, app_input(false, true, "EdDSA")).await;
+    let i: Value = introspect(access.to_owned(), &other)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i, serde_json::json!({"active": false}));
     // a public client cannot introspect
     let r = introspect(access.to_owned(), &public).await.unwrap();
     oauth_error(r, 401, "invalid_client").await;
@@ -931,6 +1031,14 @@ async fn logout_with_the_id_token_signs_out_and_returns_only_to_a_registered_uri
     let (status, headers, _) = b.get(&app, &bad).await;
     assert_eq!(status, 400);
     assert!(headers.get(LOCATION).is_none());
+    // an access token signed with the same keys is no ID token, so no hint
+    let not_a_hint = format!(
+        "/oauth2/logout?{}",
+        serde_urlencoded::to_string([("id_token_hint", t["access_token"].as_str().unwrap())])
+            .unwrap()
+    );
+    let (status, _, _) = b.get(&app, &not_a_hint).await;
+    assert_eq!(status, 400);
     // without a hint: asked first
     let (status, _, body) = b.get(&app, "/oauth2/logout").await;
     assert_eq!(status, 200);
@@ -1130,8 +1238,13 @@ async fn basic_op_variants_post_requests_secret_post_userinfo_forms_and_a_query_
         .send()
         .await
         .unwrap();
+    // it goes on as a GET, which carries the browser's SameSite=Lax session cookie
     assert_eq!(r.status(), 303);
-    let back = location(r.headers());
+    let as_get = location(r.headers());
+    assert!(as_get.starts_with("/oauth2/authorize?response_type=code"));
+    let (status, headers, _) = b.get(&app, &as_get).await;
+    assert_eq!(status, 303);
+    let back = location(&headers);
     assert!(
         back.starts_with("https://rp.example/cb?tenant=7&code="),
         "{back}"
@@ -1222,10 +1335,57 @@ async fn prompt_login_shows_the_sign_in_page_to_a_signed_in_browser() {
         .unwrap();
     let id = verified_id_token(&app, t["id_token"].as_str().unwrap(), &rp.id).await;
     assert!(id["auth_time"].as_i64().unwrap() >= asked);
-    // the same person signed in again: the other application's tokens go on
-    let r = refresh(&app, &other, held["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(r.status(), 200);
+    // a new sign-in replaced the session: what the other application held from the old one
+    // ended with it, and a silent request gets it a new code from the new session
+    oauth_error(
+        refresh(&app, &other, held["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let (_, headers, _) = b
+        .get(&app, &authorize_path(&other, &[("prompt", "none")]))
+        .await;
+    assert!(query_of(&location(&headers)).contains_key("code"));
     // without a waiting request the sign-in page sends a signed-in browser home
     let (_, headers, _) = b.get(&app, "/sign-in?again=1").await;
     assert_eq!(location(&headers), "/account");
+}
+
+#[tokio::test]
+async fn a_new_password_ends_what_every_application_holds() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let user = app.enrolled("changer@example.com").await;
+    let rp = register(&app, app_input(false, true, "EdDSA")).await;
+    let mut b = Browser::new();
+    let back = code_by_sign_in(&app, &mut b, &rp, &user).await;
+    let t: Value = exchange(&app, &rp, &query_of(&back)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.step_up_totp(&user.access, "password.change", &user.secret)
+        .await;
+    let r = app
+        .send_auth(
+            reqwest::Method::POST,
+            "/v1/me/password",
+            &user.access,
+            Some(serde_json::json!({
+                "current_password": PASSWORD,
+                "new_password": "an entirely new passphrase for this account",
+            })),
+        )
+        .await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    oauth_error(
+        refresh(&app, &rp, t["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let r = app
+        .get_auth("/oauth2/userinfo", t["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), 401);
 }

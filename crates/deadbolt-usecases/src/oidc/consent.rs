@@ -102,11 +102,13 @@ pub async fn revoke(
         info,
         json!({"client_id": client_id}),
     );
-    let writes = vec![
-        ConsentRecord::delete(account, client_id),
-        OidcGrantRecord::revoke_client(account, client_id, ctx.clock.now()),
-        revoked.write(),
-    ];
+    let mut writes = vec![ConsentRecord::delete(account, client_id)];
+    writes.extend(OidcGrantRecord::revoke_client(
+        account,
+        client_id,
+        ctx.clock.now(),
+    ));
+    writes.push(revoked.write());
     match ctx.commit(writes).await? {
         BatchOutcome::Committed => Ok(()),
         BatchOutcome::GuardFailed(_) => Err(DomainError::NotFound),

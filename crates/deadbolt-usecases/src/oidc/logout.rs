@@ -28,11 +28,14 @@ pub struct Logout {
     pub client_name: Option<String>,
 }
 
+/// What a hint must be: an ID token of this service (`typ` JWT, issued to the client it names
+/// as its audience), not an access or step-up token signed with the same keys.
 #[derive(Deserialize)]
 struct Hint {
     iss: String,
     sub: String,
     aud: String,
+    azp: Option<String>,
 }
 
 /// Checks a logout request; `Err` is what to show (nothing is redirected to).
@@ -42,7 +45,13 @@ pub async fn check(ctx: &Context, params: LogoutParams) -> Result<Logout, &'stat
         None => None,
         // an expired ID token is still a good hint: only its signature and issuer count
         Some(raw) => match verify_any::<Hint>(&ctx.keys, raw, now) {
-            Ok((_, h)) if h.iss == super::issuer(ctx) => Some(h),
+            Ok((header, h))
+                if header.typ.as_deref() == Some("JWT")
+                    && h.iss == super::issuer(ctx)
+                    && h.azp.as_deref() == Some(h.aud.as_str()) =>
+            {
+                Some(h)
+            }
             _ => return Err("The sign-out link carries an ID token this service did not issue."),
         },
     };

@@ -65,16 +65,24 @@ pub async fn introspect(
     let token = token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    // a token is described only to the client it was issued to (RFC 7662 section 4): another
+    // client learns nothing from one it got hold of
     let inactive = json!({"active": false});
     if let Ok((c, _)) = live_access_token(ctx, &token).await {
+        if c.client_id != client.client_id {
+            return Ok(inactive);
+        }
         return Ok(json!({
-            "active": true, "token_type": "access_token", "scope": c.scope,
+            "active": true, "token_type": "Bearer", "scope": c.scope,
             "client_id": c.client_id, "sub": c.sub, "aud": c.aud, "iss": c.iss,
             "exp": c.exp, "iat": c.iat, "auth_time": c.auth_time, "acr": c.acr, "amr": c.amr,
             "sid": c.sid, "jti": c.jti,
         }));
     }
-    let Some(grant) = grant_of_refresh(ctx, &Secret::new(token)).await? else {
+    let Some(grant) = grant_of_refresh(ctx, &Secret::new(token))
+        .await?
+        .filter(|g| g.client_id == client.client_id)
+    else {
         return Ok(inactive);
     };
     let now = ctx.clock.now();
@@ -85,7 +93,7 @@ pub async fn introspect(
         return Ok(inactive);
     }
     Ok(json!({
-        "active": true, "token_type": "refresh_token", "scope": grant.scope,
+        "active": true, "scope": grant.scope,
         "client_id": grant.client_id, "sub": grant.account_id.to_string(),
         "iss": super::issuer(ctx), "iat": grant.created_at.unix_timestamp(),
         "auth_time": grant.auth_time.unix_timestamp(), "acr": grant.acr, "amr": grant.amr,

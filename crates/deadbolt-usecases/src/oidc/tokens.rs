@@ -61,7 +61,8 @@ pub struct IdTokenClaims {
 pub struct Issued {
     pub access_token: String,
     pub expires_in: i64,
-    pub id_token: String,
+    /// None when the scope (narrowed at a refresh) no longer holds `openid`.
+    pub id_token: Option<String>,
     pub refresh_token: Option<deadbolt_core::secret::Secret>,
     pub scope: String,
 }
@@ -151,7 +152,10 @@ pub fn issue(
         account: account_claims(account, scope),
     };
     let alg = SigningAlg::parse(&client.id_token_alg).unwrap_or_default();
-    let id_token = sign_with(&ctx.keys, alg, "JWT", &id).map_err(signing_failed)?;
+    let id_token = match has_scope(scope, "openid") {
+        true => Some(sign_with(&ctx.keys, alg, "JWT", &id).map_err(signing_failed)?),
+        false => None,
+    };
     Ok(Issued {
         access_token,
         expires_in: ttl.whole_seconds(),

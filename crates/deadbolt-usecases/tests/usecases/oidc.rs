@@ -162,7 +162,7 @@ async fn max_age_asks_for_a_step_up_whose_grant_serves_one_request() {
     .await);
     let code = code_in(answer(&w, &rp, &user.who, Some("60")).await);
     let issued = exchange_code(&w, &rp, &code).await.ok().unwrap();
-    let claims = payload(&issued.id_token);
+    let claims = payload(issued.id_token.as_deref().unwrap());
     assert_eq!(claims["auth_time"], checked_at.unix_timestamp());
     // the grant is spent: the next request that wants a recent check asks again
     w.advance(120);

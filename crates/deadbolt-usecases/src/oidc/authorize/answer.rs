@@ -178,7 +178,12 @@ async fn issue_code(
         code_challenge: request.code_challenge.clone(),
         auth_time: auth.auth_time,
         amr: auth.amr,
-        acr: auth.level.as_str().to_owned(),
+        // the name the client asked for where that is the level reached (RFC 9470: a resource
+        // server compares the name), else the level's own
+        acr: match Level::parse(&request.acr) {
+            Some(asked) if asked == auth.level => request.acr.clone(),
+            _ => auth.level.as_str().to_owned(),
+        },
         created_at: now,
         expires_at: now + oidc::CODE_TTL,
         used_at: None,

@@ -110,12 +110,22 @@ pub async fn check(ctx: &Context, params: AuthorizeParams) -> Result<Checked, Re
             "registration is not supported",
         ));
     }
-    if params.response_type.as_deref() != Some("code") {
-        return Err(refuse(
-            &request,
-            "unsupported_response_type",
-            "only response_type=code is supported",
-        ));
+    match params.response_type.as_deref() {
+        Some("code") => {}
+        None | Some("") => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "response_type is required",
+            ))
+        }
+        Some(_) => {
+            return Err(refuse(
+                &request,
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ))
+        }
     }
     if !matches!(params.response_mode.as_deref(), None | Some("query")) {
         return Err(refuse(
@@ -198,8 +208,9 @@ pub async fn check(ctx: &Context, params: AuthorizeParams) -> Result<Checked, Re
         .map_err(|_| refuse(&request, "invalid_request", "nonce: too long"))?;
     request.login_hint = bounded(params.login_hint, "login_hint")
         .map_err(|_| refuse(&request, "invalid_request", "login_hint: too long"))?;
-    request.acr = Level::requested(params.acr_values.as_deref())
-        .as_str()
+    // kept by the name the client asked for, so that the tokens can answer in its words
+    request.acr = Level::requested_name(params.acr_values.as_deref())
+        .unwrap_or(Level::Aal1.as_str())
         .to_owned();
     Ok(Checked {
         request,
