@@ -554,6 +554,14 @@ async fn prompt_none_answers_without_showing_a_page() {
         .get(&app, &authorize_path(&third, &[("prompt", "none")]))
         .await;
     assert_eq!(query_of(&location(&headers))["error"], "consent_required");
+    // even where it asks for more than the session shows: it learns nothing of the session
+    let (_, headers, _) = b
+        .get(
+            &app,
+            &authorize_path(&third, &[("prompt", "none"), ("max_age", "1")]),
+        )
+        .await;
+    assert_eq!(query_of(&location(&headers))["error"], "consent_required");
     let (_, headers, _) = b
         .get(
             &app,
@@ -567,6 +575,15 @@ async fn prompt_none_answers_without_showing_a_page() {
     );
 }
 
+/// The request a consent page is for (its hidden field).
+fn shown_request(page: &str) -> String {
+    page.split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the request the page is for")
+        .to_owned()
+}
+
 /// Answers the consent page the browser shows, for the request it shows.
 async fn answer_consent(
     b: &mut Browser,
@@ -574,12 +591,7 @@ async fn answer_consent(
     decision: &str,
 ) -> (u16, reqwest::header::HeaderMap, String) {
     let (_, _, page) = b.get(app, "/oauth2/consent").await;
-    let request = page
-        .split("name=\"request\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the request the page is for")
-        .to_owned();
+    let request = shown_request(&page);
     b.post(
         app,
         "/oauth2/consent",
@@ -845,12 +857,7 @@ async fn a_consent_answer_counts_only_for_the_request_the_page_showed() {
     b.get(&app, &authorize_path(&good, &[])).await;
     let (_, _, page) = b.get(&app, "/oauth2/consent").await;
     assert!(page.contains("Reading room"));
-    let shown = page
-        .split("name=\"request\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let shown = shown_request(&page);
     // another site sends the browser to Evil's request meanwhile: its cookie now names that one
     b.get(&app, &authorize_path(&evil, &[])).await;
     let (status, headers, _) = b

@@ -37,6 +37,11 @@ pub async fn proceed(
             Ok(Next::SignIn)
         };
     };
+    // a silent request of a client the person has not allowed learns nothing more of the
+    // session (its level, its enrolment, its age) than that consent is missing
+    if silent && needs_consent(ctx, &client, who, request).await? {
+        return refuse("consent_required", "the person has not allowed this client");
+    }
     if who.session.enrollment_only {
         return if silent {
             refuse(
