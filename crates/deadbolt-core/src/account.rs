@@ -4,6 +4,7 @@ use crate::email::Email;
 use crate::ids::AccountId;
 use crate::password::PasswordHashString;
 use crate::phone::Phone;
+use crate::subject::SubjectOf;
 use time::OffsetDateTime;
 
 /// A role name: lower-case letters, digits and `_`, 1 to 32 long. `admin` is the one the service
@@ -54,11 +55,19 @@ pub struct Account {
     /// Set for accounts that sign in through an external identity provider: they have no
     /// password login here, and no second-factor challenge either (the provider does that).
     pub sso_provider: Option<String>,
+    /// Set for a subject of a product that keeps its own accounts (a client's person): no
+    /// sign-in at Deadbolt's own pages, only through that client's signed requests.
+    pub subject_of: Option<SubjectOf>,
 }
 
 impl Account {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r.as_str() == role)
+    }
+
+    /// Whether mail can reach this account (a subject may have no address of its own).
+    pub fn has_email(&self) -> bool {
+        !crate::subject::is_placeholder(&self.email)
     }
 }
 

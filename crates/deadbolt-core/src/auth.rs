@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Password,
+    /// The first factor a client checked itself and vouched for in a signed request (its own
+    /// password, say): it counts as a factor, but it is not Deadbolt's to name in `amr`.
+    ClientAsserted,
     Totp,
     EmailCode,
     RecoveryCode,
@@ -24,6 +27,7 @@ impl AuthMethod {
     fn amr_values(self) -> &'static [&'static str] {
         match self {
             Self::Password => &["pwd"],
+            Self::ClientAsserted => &[],
             Self::Totp | Self::EmailCode | Self::RecoveryCode => &["otp"],
             Self::Sms => &["sms"],
             Self::Voice => &["tel"],
@@ -106,6 +110,15 @@ mod tests {
             amr(&[AuthMethod::Password, AuthMethod::Sms]),
             ["pwd", "sms", "mfa"]
         );
+    }
+
+    #[test]
+    fn a_clients_own_check_counts_as_a_factor_but_is_not_named() {
+        assert!(amr(&[AuthMethod::ClientAsserted]).is_empty());
+        assert_eq!(acr(&[AuthMethod::ClientAsserted]), "aal1");
+        let m = [AuthMethod::ClientAsserted, AuthMethod::Totp];
+        assert_eq!(amr(&m), ["otp", "mfa"]);
+        assert_eq!(acr(&m), "aal2");
     }
 
     #[test]

@@ -87,10 +87,18 @@ pub enum EventKind {
     /// An authorization code or a client's refresh token came back after it was used: what it
     /// gave was revoked.
     OidcTokenReused,
+    /// An administrator or the operator replaced the keys a client signs its requests with.
+    ClientKeysReplaced,
+    /// A client named one of its people for the first time (a signed request or the server API).
+    SubjectCreated,
+    /// A client changed what it states of one of its people (email, phone, their proof).
+    SubjectUpdated,
+    /// A client removed one of its people, with their second factors.
+    SubjectDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 62] = [
+    pub const ALL: [EventKind; 66] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -153,6 +161,10 @@ impl EventKind {
         Self::ConsentGranted,
         Self::ConsentRevoked,
         Self::OidcTokenReused,
+        Self::ClientKeysReplaced,
+        Self::SubjectCreated,
+        Self::SubjectUpdated,
+        Self::SubjectDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -219,6 +231,10 @@ impl EventKind {
             Self::ConsentGranted => "consent_granted",
             Self::ConsentRevoked => "consent_revoked",
             Self::OidcTokenReused => "oidc_token_reused",
+            Self::ClientKeysReplaced => "client_keys_replaced",
+            Self::SubjectCreated => "subject_created",
+            Self::SubjectUpdated => "subject_updated",
+            Self::SubjectDeleted => "subject_deleted",
         }
     }
 

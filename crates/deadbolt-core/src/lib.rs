@@ -27,6 +27,7 @@ pub mod risk;
 pub mod secret;
 pub mod session;
 pub mod stepup;
+pub mod subject;
 pub mod team;
 pub mod throttle;
 pub mod token;

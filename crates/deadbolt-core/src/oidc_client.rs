@@ -89,6 +89,8 @@ pub struct ClientInput {
     pub scopes: Option<Vec<String>>,
     /// None: RS256, OpenID Connect's default.
     pub id_token_signed_response_alg: Option<String>,
+    /// The public keys (a JWKS) it signs request objects with; a confidential client's only.
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// A client that passed every check.
@@ -102,6 +104,8 @@ pub struct ClientSettings {
     pub grants: Vec<Grant>,
     pub scopes: Vec<String>,
     pub id_token_alg: SigningAlg,
+    /// Its request-object keys, as given (their cryptography is checked where keys are read).
+    pub jwks: Option<serde_json::Value>,
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> CoreError {
@@ -133,6 +137,12 @@ pub fn check(input: ClientInput) -> Result<ClientSettings, CoreError> {
         Some(raw) => SigningAlg::parse(raw)
             .ok_or_else(|| invalid("id_token_signed_response_alg", "must be EdDSA or RS256"))?,
     };
+    if input.public && input.jwks.is_some() {
+        return Err(invalid(
+            "jwks",
+            "a public client cannot sign requests: only a confidential client registers keys",
+        ));
+    }
     Ok(ClientSettings {
         name,
         redirect_uris,
@@ -142,6 +152,7 @@ pub fn check(input: ClientInput) -> Result<ClientSettings, CoreError> {
         grants,
         scopes,
         id_token_alg,
+        jwks: input.jwks,
     })
 }
 

@@ -11,6 +11,7 @@ use deadbolt_core::email::Email;
 use deadbolt_core::ids::AccountId;
 use deadbolt_core::password::PasswordHashString;
 use deadbolt_core::phone::Phone;
+use deadbolt_core::subject::{ExternalId, SubjectOf};
 
 /// An account to insert, with everything that must be written with it.
 #[derive(Debug, Clone)]
@@ -23,14 +24,26 @@ pub struct NewAccount {
     pub event: EventRecord,
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider";
+const ACCOUNT_COLUMNS: &str = "id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider, \
+     subject_client_id, external_id, subject_email";
 
 pub(crate) fn account_from_row(r: &Row) -> Result<Account> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("account {what}"));
+    let subject_of = match (r.opt_text(9)?, r.opt_text(10)?) {
+        (Some(client_id), Some(external)) => Some(SubjectOf {
+            client_id,
+            external_id: ExternalId::parse(&external).map_err(|_| corrupt("external id"))?,
+        }),
+        _ => None,
+    };
+    // a subject's own address where its product gave one, else the placeholder of its row
+    let email = match r.opt_text(11)?.filter(|_| subject_of.is_some()) {
+        Some(stated) => stated,
+        None => r.text(1)?,
+    };
     Ok(Account {
         id: AccountId(parse_uuid(&r.text(0)?)?),
-        email: Email::parse(&r.text(1)?).map_err(|_| corrupt("email"))?,
+        email: Email::parse(&email).map_err(|_| corrupt("email"))?,
         email_verified: r.bool(2)?,
         phone: r
             .opt_text(3)?
@@ -45,6 +58,7 @@ pub(crate) fn account_from_row(r: &Row) -> Result<Account> {
             .collect::<Result<_>>()?,
         created_at: from_millis(r.int(7)?),
         sso_provider: r.opt_text(8)?,
+        subject_of,
     })
 }
 
@@ -120,16 +134,17 @@ impl Store {
     }
 
     pub async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
-        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider \
-                           FROM accounts WHERE email = $1";
+        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider, \
+     subject_client_id, external_id, subject_email FROM accounts WHERE email = $1 AND subject_client_id IS NULL";
         debug_assert!(SQL.contains(ACCOUNT_COLUMNS));
         let rows = self.db.query(SQL, params![email.as_str()]).await?;
         rows.first().map(account_from_row).transpose()
     }
 
     pub async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
-        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider \
-                           FROM accounts WHERE id = $1";
+        const SQL: &str = "SELECT id, email, email_verified, phone, phone_verified, password_hash, roles, created_at, sso_provider, \
+     subject_client_id, external_id, subject_email FROM accounts WHERE id = $1";
+        debug_assert!(SQL.contains(ACCOUNT_COLUMNS));
         let rows = self.db.query(SQL, params![id.to_string()]).await?;
         rows.first().map(account_from_row).transpose()
     }

@@ -128,7 +128,8 @@ impl Store {
             .query(
                 "SELECT c.token_hash, c.account_id, c.purpose, c.action, c.session_id, c.created_at, \
                  c.expires_at, c.failures, c.consumed_at, c.target, \
-                 a.id, a.email, a.email_verified, a.phone, a.phone_verified, a.password_hash, a.roles, a.created_at, a.sso_provider \
+                 a.id, a.email, a.email_verified, a.phone, a.phone_verified, a.password_hash, a.roles, a.created_at, a.sso_provider, \
+                 a.subject_client_id, a.external_id, a.subject_email \
                  FROM mfa_challenges c JOIN accounts a ON a.id = c.account_id WHERE c.token_hash = $1",
                 params![token_hash.to_vec()],
             )

@@ -29,6 +29,8 @@ pub struct ClientRecord {
     pub created_by: Option<AccountId>,
     pub secret_rotated_at: Option<OffsetDateTime>,
     pub deleted_at: Option<OffsetDateTime>,
+    /// The public keys (a JWKS, as JSON) it signs request objects with; None: it signs none.
+    pub jwks: Option<String>,
 }
 
 impl std::fmt::Debug for ClientRecord {
@@ -43,7 +45,7 @@ impl std::fmt::Debug for ClientRecord {
 }
 
 const COLUMNS: &str = "client_id, name, redirect_uris, post_logout_redirect_uris, public, first_party, grants, scopes, \
-     id_token_alg, secret_hash, hash_key_id, created_at, created_by, secret_rotated_at, deleted_at";
+     id_token_alg, secret_hash, hash_key_id, created_at, created_by, secret_rotated_at, deleted_at, jwks";
 
 fn list_to_text(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
@@ -73,6 +75,7 @@ fn client_from_row(r: &Row) -> Result<ClientRecord> {
             .transpose()?,
         secret_rotated_at: r.opt_int(13)?.map(from_millis),
         deleted_at: r.opt_int(14)?.map(from_millis),
+        jwks: r.opt_text(15)?,
     })
 }
 
@@ -80,8 +83,8 @@ impl ClientRecord {
     pub fn insert(&self) -> Write {
         Write::new(Stmt::new(
             "INSERT INTO oidc_clients (client_id, name, redirect_uris, post_logout_redirect_uris, public, \
-             first_party, grants, scopes, id_token_alg, secret_hash, hash_key_id, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             first_party, grants, scopes, id_token_alg, secret_hash, hash_key_id, created_at, created_by, jwks) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             params![
                 self.client_id.as_str(),
                 self.name.as_str(),
@@ -96,7 +99,16 @@ impl ClientRecord {
                 self.hash_key_id.clone(),
                 to_millis(self.created_at),
                 self.created_by.map(|a| a.to_string()),
+                self.jwks.clone(),
             ],
+        ))
+    }
+
+    /// Replaces the keys a live confidential client signs request objects with: a guard.
+    pub fn set_keys(client_id: &str, jwks: Option<&str>) -> Write {
+        Write::new(Stmt::guard(
+            "UPDATE oidc_clients SET jwks = $2 WHERE client_id = $1 AND deleted_at IS NULL AND public = FALSE",
+            params![client_id, jwks],
         ))
     }
 
@@ -130,7 +142,7 @@ impl Store {
     /// Every live client, oldest first.
     pub async fn clients(&self) -> Result<Vec<ClientRecord>> {
         const SQL: &str = "SELECT client_id, name, redirect_uris, post_logout_redirect_uris, public, first_party, grants, scopes, \
-     id_token_alg, secret_hash, hash_key_id, created_at, created_by, secret_rotated_at, deleted_at \
+     id_token_alg, secret_hash, hash_key_id, created_at, created_by, secret_rotated_at, deleted_at, jwks \
              FROM oidc_clients WHERE deleted_at IS NULL ORDER BY created_at, client_id";
         debug_assert!(SQL.contains(COLUMNS));
         let rows = self.db.query(SQL, params![]).await?;
@@ -140,7 +152,7 @@ impl Store {
     /// The live client with this id (a deleted one is never found).
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         const SQL: &str = "SELECT client_id, name, redirect_uris, post_logout_redirect_uris, public, first_party, grants, scopes, \
-     id_token_alg, secret_hash, hash_key_id, created_at, created_by, secret_rotated_at, deleted_at \
+     id_token_alg, secret_hash, hash_key_id, created_at, created_by, secret_rotated_at, deleted_at, jwks \
              FROM oidc_clients WHERE client_id = $1 AND deleted_at IS NULL";
         debug_assert!(SQL.contains(COLUMNS));
         let rows = self.db.query(SQL, params![client_id]).await?;

@@ -51,6 +51,10 @@ impl Store {
             Stmt::new("DELETE FROM step_up_grants WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM oidc_requests WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM oidc_codes WHERE expires_at < $1", params![cutoff]),
+            Stmt::new(
+                "DELETE FROM oidc_request_objects WHERE expires_at < $1",
+                params![cutoff],
+            ),
             // a grant is worth nothing once its session has gone (its refresh tokens go with it)
             Stmt::new(
                 "DELETE FROM oidc_grants WHERE revoked_at < $1 \

@@ -29,6 +29,7 @@ mod places;
 mod policy;
 pub mod read;
 mod sessions;
+mod subjects;
 mod teams;
 mod throttle;
 mod webauthn;
@@ -47,7 +48,10 @@ pub use known_devices::{add_device, device_reads, rekey_device, touch_device};
 pub use methods::reads as method_reads;
 pub use methods::writes as method_writes;
 pub use methods::{MethodRecord, RecoveryCodeRecord, TotpRecord};
-pub use oidc::{AuthorizationCodeRecord, AuthorizationRecord, ConsentRecord, OidcGrantRecord};
+pub use oidc::{
+    spend_request_object, AuthorizationCodeRecord, AuthorizationRecord, ConsentRecord,
+    OidcGrantRecord,
+};
 pub use outbox::{BodyKeys, DeadLetter, OutboxMessage, SealedBody, SealedMessage};
 pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;
@@ -55,6 +59,7 @@ pub use read::Read;
 pub use sessions::{
     renew_session, revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord,
 };
+pub use subjects::{insert_subject, set_subject_contact};
 pub use teams::{invitation_writes, team_writes, InvitationRecord, MemberRecord, TeamRecord};
 pub use throttle::reads as throttle_reads;
 pub use throttle::writes as throttle_writes;
@@ -176,6 +181,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 19,
         name: "oidc_flows",
         sql: include_str!("../migrations/0019_oidc_flows.sql"),
+    },
+    Migration {
+        version: 20,
+        name: "subjects",
+        sql: include_str!("../migrations/0020_subjects.sql"),
     },
 ];
 

@@ -27,14 +27,16 @@ pub struct AuthorizationRecord {
     pub login_hint: Option<String>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The client's subject its signed request object named: only that subject may answer it.
+    pub subject: Option<AccountId>,
 }
 
 impl AuthorizationRecord {
     pub fn insert(&self) -> Write {
         Write::new(Stmt::new(
             "INSERT INTO oidc_requests (id, client_id, redirect_uri, scope, state, nonce, code_challenge, prompt, \
-             max_age, acr, login_hint, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             max_age, acr, login_hint, created_at, expires_at, subject_account_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             params![
                 self.id.as_str(),
                 self.client_id.as_str(),
@@ -49,6 +51,7 @@ impl AuthorizationRecord {
                 self.login_hint.clone(),
                 to_millis(self.created_at),
                 to_millis(self.expires_at),
+                self.subject.map(|a| a.to_string()),
             ],
         ))
     }
@@ -271,7 +274,7 @@ impl ConsentRecord {
 
 const REQUEST_COLUMNS: &str =
     "id, client_id, redirect_uri, scope, state, nonce, code_challenge, prompt, max_age, acr, \
-     login_hint, created_at, expires_at";
+     login_hint, created_at, expires_at, subject_account_id";
 const CODE_COLUMNS: &str =
     "hash, client_id, account_id, session_id, redirect_uri, scope, nonce, code_challenge, \
      auth_time, amr, acr, created_at, expires_at, used_at, grant_id";
@@ -297,6 +300,10 @@ fn request_from_row(r: &Row) -> Result<AuthorizationRecord> {
         login_hint: r.opt_text(10)?,
         created_at: from_millis(r.int(11)?),
         expires_at: from_millis(r.int(12)?),
+        subject: r
+            .opt_text(13)?
+            .map(|a| parse_uuid(&a).map(AccountId))
+            .transpose()?,
     })
 }
 
@@ -335,11 +342,21 @@ fn grant_from_row(r: &Row) -> Result<OidcGrantRecord> {
     })
 }
 
+/// Spends a request object's `jti`: a guard, so that a request object is used once. Kept
+/// until the object expires (after that it is refused for its age anyway).
+pub fn spend_request_object(client_id: &str, jti: &str, expires_at: OffsetDateTime) -> Write {
+    Write::new(Stmt::guard(
+        "INSERT INTO oidc_request_objects (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+        params![client_id, jti, to_millis(expires_at)],
+    ))
+}
+
 impl Store {
     /// The waiting authorization request with this id, expired or not.
     pub async fn oidc_request(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
         const SQL: &str = "SELECT id, client_id, redirect_uri, scope, state, nonce, code_challenge, prompt, max_age, acr, \
-     login_hint, created_at, expires_at FROM oidc_requests WHERE id = $1";
+     login_hint, created_at, expires_at, subject_account_id FROM oidc_requests WHERE id = $1";
         debug_assert!(SQL.contains(REQUEST_COLUMNS));
         let rows = self.db.query(SQL, params![id]).await?;
         rows.first().map(request_from_row).transpose()

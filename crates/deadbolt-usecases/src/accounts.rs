@@ -53,6 +53,7 @@ pub async fn sign_up(ctx: &Context, client: &ClientInfo, input: SignUp) -> Domai
         roles: Vec::new(),
         created_at: now,
         sso_provider: None,
+        subject_of: None,
     };
     let verify_email = CodeFor::account(CodePurpose::VerifyEmail);
     let (email_code, email_message) =
@@ -273,6 +274,7 @@ pub async fn create_vouched(
         roles,
         created_at: ctx.clock.now(),
         sso_provider: input.sso_provider,
+        subject_of: None,
     };
     let created = event(
         ctx,

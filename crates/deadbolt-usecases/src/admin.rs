@@ -142,7 +142,7 @@ pub async fn mfa_reset(
         )
         .write(),
     );
-    writes.push(notice(ctx, &account, Notice::MfaReset, client)?.write());
+    writes.extend(notice(ctx, &account, Notice::MfaReset, client)?.map(|m| m.write()));
     stepup::commit_with(ctx, Some(grant), writes).await?;
     Ok(())
 }
@@ -177,7 +177,7 @@ pub async fn unlock(
         )
         .write(),
     );
-    writes.push(notice(ctx, &account, Notice::AccountUnlocked, client)?.write());
+    writes.extend(notice(ctx, &account, Notice::AccountUnlocked, client)?.map(|m| m.write()));
     ctx.commit(writes).await?;
     Ok(())
 }

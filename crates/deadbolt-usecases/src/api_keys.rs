@@ -60,12 +60,9 @@ pub async fn create(
     );
     // a key outlives sessions: its owner hears of every new one
     let told = notice(ctx, &account, Notice::ApiKeyCreated, client)?;
-    stepup::commit_with(
-        ctx,
-        grant,
-        vec![record.insert(), created.write(), told.write()],
-    )
-    .await?;
+    let mut writes = vec![record.insert(), created.write()];
+    writes.extend(told.map(|m| m.write()));
+    stepup::commit_with(ctx, grant, writes).await?;
     Ok(NewKey { record, key })
 }
 

@@ -85,6 +85,11 @@ async fn create_as(
 ) -> DomainResult<NewClient> {
     // the input is judged before the step-up is spent on it
     let settings = oidc_client::check(input)?;
+    let jwks = settings
+        .jwks
+        .as_ref()
+        .map(crate::oidc::request_object::check_keys)
+        .transpose()?;
     let grant = actor.grant(ctx).await?;
     let secret = (!settings.public).then(|| oidc_client::generate_secret(ctx.rng.as_ref()));
     let hashing = ctx.keys.hashing();
@@ -110,6 +115,7 @@ async fn create_as(
         created_by: actor.account(),
         secret_rotated_at: None,
         deleted_at: None,
+        jwks,
     };
     let created = event(
         ctx,
@@ -123,6 +129,7 @@ async fn create_as(
             "first_party": record.first_party,
             "redirect_uris": record.redirect_uris,
             "grants": record.grants,
+            "signs_requests": record.jwks.is_some(),
         })),
     );
     stepup::commit_with(ctx, grant, vec![record.insert(), created.write()]).await?;
@@ -204,6 +211,71 @@ async fn rotate_as(
         record,
         secret: Some(secret),
     })
+}
+
+/// Replaces the keys a confidential client signs request objects with (a rotation: the new
+/// set, which may still hold the old key while the client moves over), or removes them.
+pub async fn set_keys(
+    ctx: &Context,
+    client: &ClientInfo,
+    who: &Principal,
+    client_id: &str,
+    jwks: Option<serde_json::Value>,
+) -> DomainResult<ClientRecord> {
+    let actor = admin(ctx, who).await?;
+    set_keys_as(ctx, client, &actor, client_id, jwks).await
+}
+
+pub async fn set_keys_by_operator(
+    ctx: &Context,
+    client_id: &str,
+    jwks: Option<serde_json::Value>,
+) -> DomainResult<ClientRecord> {
+    set_keys_as(
+        ctx,
+        &ClientInfo::default(),
+        &Actor::Operator,
+        client_id,
+        jwks,
+    )
+    .await
+}
+
+async fn set_keys_as(
+    ctx: &Context,
+    client: &ClientInfo,
+    actor: &Actor<'_>,
+    client_id: &str,
+    jwks: Option<serde_json::Value>,
+) -> DomainResult<ClientRecord> {
+    let mut record = live(ctx, client_id).await?;
+    if record.public {
+        return Err(DomainError::InvalidRequest(
+            "jwks: a public client cannot sign requests".into(),
+        ));
+    }
+    let jwks = jwks
+        .as_ref()
+        .map(crate::oidc::request_object::check_keys)
+        .transpose()?;
+    let grant = actor.grant(ctx).await?;
+    let replaced = event(
+        ctx,
+        EventKind::ClientKeysReplaced,
+        actor.account(),
+        client,
+        actor.detail(json!({"client_id": record.client_id, "signs_requests": jwks.is_some()})),
+    );
+    let writes = vec![
+        ClientRecord::set_keys(&record.client_id, jwks.as_deref()),
+        replaced.write(),
+    ];
+    match stepup::commit_with(ctx, grant, writes).await? {
+        BatchOutcome::Committed => {}
+        BatchOutcome::GuardFailed(_) => return Err(DomainError::NotFound),
+    }
+    record.jwks = jwks;
+    Ok(record)
 }
 
 /// Deletes a client: its id never authenticates again, and is never given out again.

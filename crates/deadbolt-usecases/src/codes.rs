@@ -263,6 +263,7 @@ fn stand_in(ctx: &Context, email: &Email) -> Account {
         roles: Vec::new(),
         created_at: ctx.clock.now(),
         sso_provider: None,
+        subject_of: None,
     }
 }
 

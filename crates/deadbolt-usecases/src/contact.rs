@@ -187,7 +187,7 @@ pub async fn confirm(
             writes.push(end_resets(account.id, now));
             // the old address hears of it: someone with the password and a second factor
             // could otherwise take the account quietly
-            writes.push(notice(ctx, &account, Notice::EmailChanged, client)?.write());
+            writes.extend(notice(ctx, &account, Notice::EmailChanged, client)?.map(|m| m.write()));
             (
                 EventKind::EmailChanged,
                 json!({"from": account.email.masked(), "to": email.masked()}),
@@ -196,7 +196,7 @@ pub async fn confirm(
         Contact::Phone => {
             let phone = Phone::parse(&new_address)?;
             writes.push(ctx.store.set_phone(account.id, &phone));
-            writes.push(notice(ctx, &account, Notice::PhoneChanged, client)?.write());
+            writes.extend(notice(ctx, &account, Notice::PhoneChanged, client)?.map(|m| m.write()));
             if let (Some(old), true) = (&account.phone, account.phone_verified) {
                 if ctx.config.sms.can_send() {
                     writes.push(

@@ -241,6 +241,8 @@ async fn tell(ctx: &Context, client: &ClientInfo, account: &Account) -> DomainRe
         json!({}),
     );
     let told = notice(ctx, account, Notice::NewDevice, client)?;
-    ctx.commit(vec![recorded.write(), told.write()]).await?;
+    let mut writes = vec![recorded.write()];
+    writes.extend(told.map(|m| m.write()));
+    ctx.commit(writes).await?;
     Ok(())
 }

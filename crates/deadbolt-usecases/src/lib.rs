@@ -15,6 +15,7 @@ pub mod mfa_login;
 pub mod passkey_login;
 pub mod reset;
 pub mod sessions;
+pub mod subject_login;
 
 // second factors and step-up
 pub mod challenge;
@@ -34,6 +35,7 @@ pub mod contact;
 pub mod devices;
 pub mod oidc;
 pub mod security;
+pub mod subjects;
 pub mod teams;
 
 // rules around every sign-in

@@ -10,10 +10,11 @@ use crate::events::event;
 use crate::methods;
 use crate::sessions::{self, IssuedTokens};
 use crate::{devices, mfa, risk};
+use deadbolt_core::account::Account;
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::email::Email;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::risk::{next_step, NextStep};
+use deadbolt_core::risk::{next_step, NextStep, RiskResponse};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::throttle::ThrottlePolicy;
 use deadbolt_store::{throttle_writes, MethodRecord};
@@ -161,7 +162,40 @@ pub async fn login(ctx: &Context, client: &ClientInfo, input: Login) -> DomainRe
     reserved.give_back_now(ctx).await?;
     // wrong passwords for this email lately: a burst of them before a right one is a signal
     let recent_failures = ctx.store.failure_window(&email_key, window).await?.count;
+    let first = FirstFactor {
+        method: AuthMethod::Password,
+        recent_failures,
+    };
+    after_first_factor(ctx, client, account, first, input.device_token.as_ref()).await
+}
 
+/// The first factor of a sign-in, checked: a password here, or what a client checked itself.
+pub(crate) struct FirstFactor {
+    pub method: AuthMethod,
+    /// Wrong passwords for the account's email lately (a risk signal).
+    pub recent_failures: u32,
+}
+
+/// The first factor an account signs in with: its password, or for a client's subject what
+/// that client checked before sending it here.
+pub fn first_factor_of(account: &Account) -> AuthMethod {
+    if account.subject_of.is_some() {
+        AuthMethod::ClientAsserted
+    } else {
+        AuthMethod::Password
+    }
+}
+
+/// What a checked first factor leads to: the risk rules, the places the account may sign in
+/// from, a trusted device, and then a session or the second step.
+pub(crate) async fn after_first_factor(
+    ctx: &Context,
+    client: &ClientInfo,
+    account: Account,
+    first: FirstFactor,
+    device_token: Option<&Secret>,
+) -> DomainResult<LoginOutcome> {
+    let recent_failures = first.recent_failures;
     let place = risk::place_of(ctx, client);
     risk::ensure_location_allowed(ctx, client, &account, &place).await?;
     let device = devices::sign_in_device(ctx, client, &account).await;
@@ -170,12 +204,21 @@ pub async fn login(ctx: &Context, client: &ClientInfo, input: Login) -> DomainRe
     let risk_event = assessment.event(ctx, client, &account);
     let all_methods = ctx.store.methods_of(account.id).await?;
     let needs_second_factor = methods::is_enabled(&all_methods);
-    let step = next_step(
-        assessment.response,
-        needs_second_factor,
-        account.email_verified,
-    );
-    let trusted = match (step, &input.device_token) {
+    // a subject without an address of its own has no emailed check to stand in
+    let email_proven = account.email_verified && account.has_email();
+    let step = match next_step(assessment.response, needs_second_factor, email_proven) {
+        // a subject without a factor is sent to set one up (every subject needs one), which
+        // asks more of it than an emailed code would
+        NextStep::EmailCheck | NextStep::Refuse
+            if account.subject_of.is_some()
+                && !needs_second_factor
+                && assessment.response != RiskResponse::Refuse =>
+        {
+            NextStep::SignIn
+        }
+        step => step,
+    };
+    let trusted = match (step, device_token) {
         (
             NextStep::SecondFactor {
                 device_may_stand_in: true,
@@ -204,7 +247,7 @@ pub async fn login(ctx: &Context, client: &ClientInfo, input: Login) -> DomainRe
             reason: assessment.reason(),
         });
     }
-    let methods = [AuthMethod::Password];
+    let methods = [first.method];
     let detail = json!({"amr": deadbolt_core::auth::amr(&methods), "trusted_device": trusted});
     let signed_in = event(
         ctx,

@@ -10,7 +10,7 @@ use crate::factors::{self, FactorInput};
 use crate::methods;
 use crate::sessions::{self, IssuedTokens};
 use crate::{login, mfa, risk};
-use deadbolt_core::auth::{self, AuthMethod};
+use deadbolt_core::auth;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::secret::Secret;
 use deadbolt_store::{device_reads, throttle_writes, EventRecord};
@@ -56,7 +56,7 @@ pub async fn verify(
     let device = SignInDevice::seen(device_key, last_seen)
         .or_under_retired_keys(ctx, client, account)
         .await?;
-    let methods = [AuthMethod::Password, proof.auth];
+    let methods = [login::first_factor_of(account), proof.auth];
     // an emailed check is no enrolment: where policy requires MFA, the session may only enroll
     let enrollment_only = email_check && mfa::required_by_policy(ctx, account);
     let (session, refresh, mut writes) =

@@ -10,14 +10,18 @@ use deadbolt_core::account::Account;
 use deadbolt_core::ids::MessageId;
 use deadbolt_store::{OutboxMessage, SealedMessage};
 
-/// The email telling `account` of `notice`, with when and from where.
+/// The email telling `account` of `notice`, with when and from where; none for a client's
+/// subject whose product gave no address (its product hears of it through the events).
 pub fn notice(
     ctx: &Context,
     account: &Account,
     notice: Notice,
     client: &ClientInfo,
-) -> DomainResult<SealedMessage> {
-    notice_to(ctx, Medium::Email, account.email.as_str(), notice, client)
+) -> DomainResult<Option<SealedMessage>> {
+    if !account.has_email() {
+        return Ok(None);
+    }
+    notice_to(ctx, Medium::Email, account.email.as_str(), notice, client).map(Some)
 }
 
 /// `notice` sent to `recipient` (an address or a number, as `medium` needs).

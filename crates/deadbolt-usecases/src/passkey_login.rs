@@ -63,6 +63,9 @@ pub async fn finish(
         .store
         .account_by_id(found.record.account_id)
         .await?
+        // a client's subject signs in only through its client: its passkey is a second factor
+        // there, never a way into Deadbolt's own sign-in (answered as an unknown passkey)
+        .filter(|a| a.subject_of.is_none())
         .ok_or(DomainError::UnknownCredential)?;
     if account.sso_provider.is_some() {
         return Err(DomainError::SsoRequired);

@@ -150,8 +150,8 @@ pub async fn complete(
             json!({"second_factor": has_mfa}),
         )
         .write(),
-        notice(ctx, account, Notice::PasswordChanged, client)?.write(),
     ];
+    writes.extend(notice(ctx, account, Notice::PasswordChanged, client)?.map(|m| m.write()));
     // the code that started this reset reached the mailbox: the address is proven, and a
     // phone proven by whoever signed up with it before is theirs, not this owner's
     if !account.email_verified {

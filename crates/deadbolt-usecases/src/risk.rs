@@ -122,7 +122,8 @@ pub async fn ensure_session_location_allowed(
         ));
         writes.push(refused.write());
         if account.email_verified {
-            writes.push(notice(ctx, &account, Notice::SessionRefused, client)?.write());
+            writes
+                .extend(notice(ctx, &account, Notice::SessionRefused, client)?.map(|m| m.write()));
         }
         ctx.commit(writes).await?;
     }
@@ -170,7 +171,7 @@ pub async fn refusal_writes(
     let now = ctx.clock.now();
     let told = format!("notice:sign_in_refused:{}", account.id);
     if account.email_verified && quiet_for_an_hour(ctx, &told).await? {
-        writes.push(notice(ctx, account, Notice::SignInRefused, client)?.write());
+        writes.extend(notice(ctx, account, Notice::SignInRefused, client)?.map(|m| m.write()));
         writes.push(throttle_writes::count(&told, now));
     }
     Ok(writes)

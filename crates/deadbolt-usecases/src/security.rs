@@ -57,8 +57,8 @@ pub async fn change_password(
             json!({"api_keys_revoked": revoke_api_keys}),
         )
         .write(),
-        notice(ctx, &account, Notice::PasswordChanged, client)?.write(),
     ];
+    writes.extend(notice(ctx, &account, Notice::PasswordChanged, client)?.map(|m| m.write()));
     // what applications got from any session, a thief's included, ends with the old password:
     // they sign the person in again (silently, where this session still serves)
     writes.extend(deadbolt_store::OidcGrantRecord::revoke_account(
@@ -84,18 +84,17 @@ pub async fn delete_account(
     let grant = stepup::require(ctx, who, Action::ACCOUNT_DELETE).await?;
     // the teams' guards run first, while the account's memberships are still there
     let mut writes = team_writes;
-    writes.extend([
-        event(
-            ctx,
-            EventKind::AccountDeleted,
-            Some(account.id),
-            client,
-            json!({}),
-        )
-        .write(),
-        notice(ctx, &account, Notice::AccountDeleted, client)?.write(),
-        ctx.store.delete_account(account.id),
-    ]);
+    writes.extend([event(
+        ctx,
+        EventKind::AccountDeleted,
+        Some(account.id),
+        client,
+        json!({}),
+    )
+    .write()]);
+    writes.extend(notice(ctx, &account, Notice::AccountDeleted, client)?.map(|m| m.write()));
+    // last: its guard's index tells a deletion made meanwhile
+    writes.push(ctx.store.delete_account(account.id));
     let deletion = writes.len() - 1;
     match stepup::commit_with(ctx, Some(grant), writes).await? {
         BatchOutcome::Committed => {}

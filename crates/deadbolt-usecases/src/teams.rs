@@ -241,7 +241,8 @@ pub async fn invite(
     if let Some(account) = ctx.store.account_by_email(&email).await? {
         let quiet = format!("notice:team_invitation:{}", account.id);
         if account.email_verified && quiet_for_an_hour(ctx, &quiet).await? {
-            writes.push(notice(ctx, &account, Notice::TeamInvitation, client)?.write());
+            writes
+                .extend(notice(ctx, &account, Notice::TeamInvitation, client)?.map(|m| m.write()));
             writes.push(throttle_writes::count(&quiet, now));
         }
     }

@@ -5,7 +5,7 @@
 //! A form of ours never redirects straight to a client: `form-action 'self'` would stop the
 //! browser. After a form, the way out is a page that sends the browser on ([`leave_for`]).
 
-use super::cookies::{clear_cookie, set_cookie, with_cookies, AUTHZ, SESSION};
+use super::cookies::{clear_cookie, set_cookie, with_cookies, AUTHZ, DEVICE, SESSION};
 use super::form::{given, PageForm};
 use super::page_error::{PageError, PageResult};
 use super::see_other;
@@ -18,13 +18,17 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use deadbolt_core::account::Account;
 use deadbolt_core::oidc::REQUEST_TTL;
+use deadbolt_core::secret::Secret;
 use deadbolt_store::AuthorizationRecord;
+use deadbolt_usecases::client::Principal;
 use deadbolt_usecases::oidc::authorize::{self, AuthorizeParams, Next, Refused};
 use deadbolt_usecases::oidc::consent;
 use deadbolt_usecases::oidc::logout::{self, LogoutParams};
+use deadbolt_usecases::oidc::tokens::subject_identifier;
 use deadbolt_usecases::oidc::OidcError;
-use deadbolt_usecases::sessions;
+use deadbolt_usecases::{sessions, subject_login};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -112,19 +116,18 @@ fn as_get(path: &str, body: &Bytes) -> Response {
 /// The authorization endpoint: a code at once when the session serves, else the request waits
 /// while the person does what is missing.
 async fn authorize(page: Page, params: AuthorizeParams) -> Response {
-    let checked = match authorize::check(&page.state, params).await {
+    let checked = match authorize::check(&page.state, &page.client, params).await {
         Ok(c) => c,
         Err(Refused::Shown(text)) => return refused_page(&page, text),
         Err(Refused::Redirect(url)) => return to_client(&url),
     };
-    let viewer = page.viewer.as_ref().map(|v| &v.who);
     let next = authorize::proceed(
         &page.state,
         &page.client,
         &checked.request,
         false,
         checked.silent,
-        viewer,
+        viewer(&page),
     )
     .await;
     match next {
@@ -133,8 +136,12 @@ async fn authorize(page: Page, params: AuthorizeParams) -> Response {
             if let Err(e) = authorize::wait(&page.state, &checked.request).await {
                 return oidc_failure(&page, e);
             }
+            let page_for_next = match next {
+                Next::SubjectSignIn => subject_sign_in(&page, &checked.request).await,
+                next => go_to(&page, next),
+            };
             with_cookies(
-                go_to(&page, next),
+                page_for_next,
                 vec![set_cookie(
                     &page.state,
                     AUTHZ,
@@ -144,6 +151,22 @@ async fn authorize(page: Page, params: AuthorizeParams) -> Response {
             )
         }
         Err(e) => oidc_failure(&page, e),
+    }
+}
+
+/// The browser's signed-in account, for [`authorize::proceed`].
+fn viewer(page: &Page) -> Option<(&Principal, &Account)> {
+    page.viewer.as_ref().map(|v| (&v.who, &v.account))
+}
+
+/// The client's subject a signed request names signs in: the client checked the first
+/// factor, so this goes straight to the second (or to its enrolment, or past it on a trusted
+/// device).
+async fn subject_sign_in(page: &Page, request: &AuthorizationRecord) -> Response {
+    let device = page.cookie(DEVICE).map(Secret::new);
+    match subject_login::start(&page.state, &page.client, request, device.as_ref()).await {
+        Ok(outcome) => super::sign_in::after_first_factor(page, outcome, true).await,
+        Err(e) => page.error_page(e.into()),
     }
 }
 
@@ -157,6 +180,8 @@ fn go_to(page: &Page, next: Next) -> Response {
         Next::StepUp => see_other("/oauth2/continue"),
         Next::Consent => see_other("/oauth2/consent"),
         Next::Enrol => see_other("/account/mfa/new"),
+        // answered by `subject_sign_in` where the request is at hand; here, start over
+        Next::SubjectSignIn => see_other("/oauth2/continue?expired=1"),
     }
 }
 
@@ -206,8 +231,15 @@ async fn continue_request(page: Page, Query(q): Query<ContinueQuery>) -> PageRes
             vec![clear_cookie(&page.state, AUTHZ)],
         ));
     }
-    let viewer = page.viewer.as_ref().map(|v| &v.who);
-    let next = authorize::proceed(&page.state, &page.client, &request, true, false, viewer).await;
+    let next = authorize::proceed(
+        &page.state,
+        &page.client,
+        &request,
+        true,
+        false,
+        viewer(&page),
+    )
+    .await;
     match next {
         Ok(Next::Redirect(url)) => Ok(with_cookies(
             leave_for(&page, &url),
@@ -219,6 +251,7 @@ async fn continue_request(page: Page, Query(q): Query<ContinueQuery>) -> PageRes
             })
             .await
         }
+        Ok(Next::SubjectSignIn) => Ok(subject_sign_in(&page, &request).await),
         Ok(next) => Ok(go_to(&page, next)),
         Err(e) => Ok(oidc_failure(&page, e)),
     }
@@ -313,7 +346,7 @@ async fn logout(page: Page, params: LogoutParams) -> PageResult {
     let Some(viewer) = page.viewer.as_ref() else {
         return Ok(signed_out(&page, checked.then.as_deref(), false));
     };
-    if checked.hinted_sub.as_deref() == Some(viewer.who.session.account_id.to_string().as_str()) {
+    if checked.hinted_sub.as_deref() == Some(subject_identifier(&viewer.account).as_str()) {
         sessions::logout(&page.state, &page.client, &viewer.who).await?;
         return Ok(signed_out(&page, checked.then.as_deref(), true));
     }

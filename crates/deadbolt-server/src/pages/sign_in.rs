@@ -121,28 +121,50 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
         device_token: page.cookie(DEVICE).map(Secret::new),
     };
     match login::login(state, &page.client, input).await {
-        Ok(LoginOutcome::SignedIn(tokens)) => {
-            end_previous(&page).await;
-            let to = page.after_sign_in(tokens.enrollment_required);
-            Ok(with_cookies(
+        Ok(outcome) => Ok(after_first_factor(&page, outcome, false).await),
+        Err(e @ (DomainError::InvalidCredentials | DomainError::SsoRequired)) => {
+            Ok(again("password", &message(&e)))
+        }
+        Err(e @ DomainError::InvalidEmail) => Ok(again("email", &message(&e))),
+        Err(e) => Ok(again("email", &message(&e))),
+    }
+}
+
+/// A checked first factor, in the browser: signed in (on to the enrolment wizard where policy
+/// asks for a factor first, else to where a sign-in goes: `resumes_request` says an
+/// application's request waits), or on to the second step.
+pub(super) async fn after_first_factor(
+    page: &Page,
+    outcome: LoginOutcome,
+    resumes_request: bool,
+) -> Response {
+    let state = &page.state;
+    match outcome {
+        LoginOutcome::SignedIn(tokens) => {
+            end_previous(page).await;
+            let to = match (tokens.enrollment_required, resumes_request) {
+                (false, true) => "/oauth2/continue",
+                (required, _) => page.after_sign_in(required),
+            };
+            with_cookies(
                 see_other(to),
                 vec![
                     session_cookie(state, tokens.session_id),
                     clear_cookie(state, PENDING),
                 ],
-            ))
+            )
         }
-        Ok(LoginOutcome::MfaRequired {
+        LoginOutcome::MfaRequired {
             mfa_token,
             expires_in,
             reason,
             ..
-        }) => {
+        } => {
             let to = match reason {
                 Some(why) => format!("/sign-in/verify?why={why}"),
                 None => "/sign-in/verify".to_owned(),
             };
-            Ok(with_cookies(
+            with_cookies(
                 see_other(&to),
                 vec![set_cookie(
                     state,
@@ -150,13 +172,8 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
                     mfa_token.expose(),
                     Some(expires_in),
                 )],
-            ))
+            )
         }
-        Err(e @ (DomainError::InvalidCredentials | DomainError::SsoRequired)) => {
-            Ok(again("password", &message(&e)))
-        }
-        Err(e @ DomainError::InvalidEmail) => Ok(again("email", &message(&e))),
-        Err(e) => Ok(again("email", &message(&e))),
     }
 }
 
@@ -458,7 +475,7 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
 /// and a session nobody holds should not stay live; what applications were given from it ends
 /// with it (they ask again, silently where the new session serves). Best effort: the new
 /// sign-in stands.
-async fn end_previous(page: &Page) {
+pub(super) async fn end_previous(page: &Page) {
     if let Ok(viewer) = page.viewer() {
         if let Err(e) = sessions::logout(&page.state, &page.client, &viewer.who).await {
             tracing::warn!(error = %e, "could not end the session a new sign-in replaces");

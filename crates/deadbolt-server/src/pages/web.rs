@@ -137,8 +137,17 @@ impl FromRequestParts<AppState> for Page {
         let crate::extract::Client(client) =
             crate::extract::Client::from_request_parts(parts, state).await?;
         let nonce = csrf::nonce(&parts.extensions);
-        let viewer = viewer_of(state, &client, &parts.headers).await?;
+        let mut viewer = viewer_of(state, &client, &parts.headers).await?;
         let path = parts.uri.path().to_owned();
+        // a client's subject is signed in here only for its client's sign-ins: elsewhere (the
+        // account pages, the admin pages) the browser is nobody
+        if viewer
+            .as_ref()
+            .is_some_and(|v| v.account.subject_of.is_some())
+            && !subject_allows(&path)
+        {
+            viewer = None;
+        }
         // a session that may only enroll a second factor sees nothing else (as the API's
         // `Principal` allows it only the enrolment endpoints)
         if viewer
@@ -158,6 +167,12 @@ impl FromRequestParts<AppState> for Page {
             path,
         })
     }
+}
+
+/// The pages a client's subject's session is a viewer on: what enrolling and signing in to its
+/// client need.
+fn subject_allows(path: &str) -> bool {
+    enrollment_allows(path) || path == "/oauth2/consent"
 }
 
 /// The pages a session that may only enroll a second factor can reach.

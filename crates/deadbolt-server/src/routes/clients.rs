@@ -47,6 +47,11 @@ pub struct NewClientRequest {
     scopes: Option<Vec<String>>,
     /// `RS256` (default, as OpenID Connect's) or `EdDSA`.
     id_token_signed_response_alg: Option<String>,
+    /// Confidential clients only: the public keys (a JWKS, `{"keys": [...]}`: EC P-256, OKP
+    /// Ed25519 or RSA of 2048 bits or more) its signed request objects (RFC 9101) are checked
+    /// with. Needed to name its own users (subjects) at the authorization endpoint.
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
 }
 
 /// A client, never with its secret.
@@ -61,6 +66,9 @@ pub struct ClientView {
     grants: Vec<String>,
     scopes: Vec<String>,
     id_token_signed_response_alg: String,
+    /// The public keys it signs request objects with, if it registered any.
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     created_at: OffsetDateTime,
@@ -78,6 +86,7 @@ impl From<&ClientRecord> for ClientView {
             grants: c.grants.clone(),
             scopes: c.scopes.clone(),
             id_token_signed_response_alg: c.id_token_alg.clone(),
+            jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
             created_at: c.created_at,
         }
     }
@@ -136,6 +145,7 @@ async fn create(
         grants: Some(body.grants),
         scopes: body.scopes,
         id_token_signed_response_alg: body.id_token_signed_response_alg,
+        jwks: body.jwks,
     };
     let made = clients::create(&state, &client, &who, input).await?;
     Ok((StatusCode::CREATED, Json(CreatedClient::from(made))))

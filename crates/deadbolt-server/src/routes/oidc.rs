@@ -64,7 +64,9 @@ async fn discovery(State(state): State<AppState>) -> Response {
             "email", "email_verified", "phone_number", "phone_number_verified"
         ],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        // signed request objects, by value (RFC 9101), with keys the client registered
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
     });

@@ -100,6 +100,7 @@ async fn new_client(app: &TestApp) -> String {
         grants: None,
         scopes: None,
         id_token_signed_response_alg: None,
+        jwks: None,
     };
     let made = deadbolt_usecases::clients::create_by_operator(&ctx, input)
         .await

@@ -52,6 +52,7 @@ fn app_input(public: bool, first_party: bool, alg: &str) -> ClientInput {
         grants: None,
         scopes: None,
         id_token_signed_response_alg: Some(alg.into()),
+        jwks: None,
     }
 }
 

@@ -100,7 +100,7 @@ async fn count_failure(
             client,
             json!({"method_id": method.id}),
         ));
-        mails.push(notice(ctx, account, Notice::ReplayRefused, client)?);
+        mails.extend(notice(ctx, account, Notice::ReplayRefused, client)?);
     }
     if !replay && run == cap && method.disabled_at.is_none() {
         events.push(event(
@@ -110,7 +110,7 @@ async fn count_failure(
             client,
             json!({"method_id": method.id}),
         ));
-        mails.push(notice(ctx, account, Notice::AuthenticatorDisabled, client)?);
+        mails.extend(notice(ctx, account, Notice::AuthenticatorDisabled, client)?);
     }
     let seen = ctx
         .store
@@ -125,7 +125,7 @@ async fn count_failure(
             client,
             json!({"bucket": key.split(':').nth(1)}),
         ));
-        mails.push(notice(ctx, account, Notice::Locked, client)?);
+        mails.extend(notice(ctx, account, Notice::Locked, client)?);
     }
     let mut writes: Vec<Write> = events.iter().map(EventRecord::write).collect();
     writes.extend(mails.iter().map(SealedMessage::write));

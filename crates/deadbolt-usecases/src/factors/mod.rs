@@ -297,7 +297,9 @@ async fn judge(
                         client,
                         json!({"recovery_code_id": row.id}),
                     )],
-                    mails: vec![notice(ctx, account, Notice::RecoveryCodeUsed, client)?],
+                    mails: notice(ctx, account, Notice::RecoveryCodeUsed, client)?
+                        .into_iter()
+                        .collect(),
                     auth: AuthMethod::RecoveryCode,
                     method,
                     bucket,

@@ -476,10 +476,10 @@ async fn confirmed(
             client,
             json!({"method_id": id}),
         ));
-        mails.push(notice(ctx, &account, Notice::MfaEnabled, client)?);
+        mails.extend(notice(ctx, &account, Notice::MfaEnabled, client)?);
         recovery_codes = Some(codes);
     } else {
-        mails.push(notice(ctx, &account, Notice::MethodAdded, client)?);
+        mails.extend(notice(ctx, &account, Notice::MethodAdded, client)?);
     }
     if !methods.iter().any(|m| m.is_primary && m.is_active()) {
         writes.extend(method_writes::set_primary(account.id, id));

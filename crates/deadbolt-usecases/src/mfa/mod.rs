@@ -58,9 +58,11 @@ pub async fn is_on(ctx: &Context, account: AccountId) -> DomainResult<bool> {
 }
 
 /// Whether policy requires `account` to have a second factor (enforcement and
-/// `required_for_roles`). An identity provider's account is not asked here.
+/// `required_for_roles`). An identity provider's account is not asked here; a subject always is.
 pub fn required_by_policy(ctx: &Context, account: &Account) -> bool {
-    account.sso_provider.is_none() && ctx.policy.get().requires_mfa(&account.roles)
+    // a client sends its people here for a second factor: every subject needs one
+    account.subject_of.is_some()
+        || (account.sso_provider.is_none() && ctx.policy.get().requires_mfa(&account.roles))
 }
 
 /// What users are told when they choose a restricted authenticator.
@@ -181,7 +183,9 @@ async fn remove_once(
         client,
         json!({"method_id": id, "type": method.kind.as_str()}),
     )];
-    let mut mails = vec![notice(ctx, &account, Notice::MethodRemoved, client)?];
+    let mut mails: Vec<_> = notice(ctx, &account, Notice::MethodRemoved, client)?
+        .into_iter()
+        .collect();
     if turns_mfa_off {
         writes.extend(mfa_off_writes(ctx, account.id));
         events.push(event(
@@ -191,7 +195,7 @@ async fn remove_once(
             client,
             json!({"reason": "last_method_removed"}),
         ));
-        mails.push(notice(ctx, &account, Notice::MfaDisabled, client)?);
+        mails.extend(notice(ctx, &account, Notice::MfaDisabled, client)?);
     } else if method.is_primary {
         if let Some(next) = remaining.first() {
             writes.extend(method_writes::set_primary(account.id, next.id));
@@ -245,7 +249,7 @@ pub async fn disable(ctx: &Context, client: &ClientInfo, who: &Principal) -> Dom
         )
         .write(),
     );
-    writes.push(notice(ctx, &account, Notice::MfaDisabled, client)?.write());
+    writes.extend(notice(ctx, &account, Notice::MfaDisabled, client)?.map(|m| m.write()));
     // a guard that failed means a parallel request turned it off first: it is off, as asked
     stepup::commit_with(ctx, Some(grant), writes).await?;
     Ok(())

@@ -113,7 +113,7 @@ pub async fn regenerate_recovery_codes(
         )
         .write(),
     );
-    writes.push(notice(ctx, &account, Notice::RecoveryCodesRenewed, client)?.write());
+    writes.extend(notice(ctx, &account, Notice::RecoveryCodesRenewed, client)?.map(|m| m.write()));
     stepup::commit_with(ctx, Some(grant), writes).await?;
     Ok(codes)
 }

@@ -10,6 +10,7 @@ pub mod consent;
 mod error;
 pub mod exchange;
 pub mod logout;
+pub mod request_object;
 pub mod revocation;
 pub mod tokens;
 pub mod userinfo;

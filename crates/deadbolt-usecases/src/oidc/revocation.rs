@@ -92,9 +92,12 @@ pub async fn introspect(
     {
         return Ok(inactive);
     }
+    let Some(account) = ctx.store.account_by_id(grant.account_id).await? else {
+        return Ok(inactive);
+    };
     Ok(json!({
         "active": true, "scope": grant.scope,
-        "client_id": grant.client_id, "sub": grant.account_id.to_string(),
+        "client_id": grant.client_id, "sub": super::tokens::subject_identifier(&account),
         "iss": super::issuer(ctx), "iat": grant.created_at.unix_timestamp(),
         "auth_time": grant.auth_time.unix_timestamp(), "acr": grant.acr, "amr": grant.amr,
         "sid": grant.session_id.to_string(),

@@ -80,10 +80,20 @@ fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split_whitespace().any(|s| s == wanted)
 }
 
-/// The claims about `account` that `scope` allows (OpenID Connect Core section 5.4).
+/// The `sub` a client knows an account by: a subject's own identifier at its client (the
+/// product's user id), else the account's id.
+pub fn subject_identifier(account: &Account) -> String {
+    match &account.subject_of {
+        Some(s) => s.external_id.as_str().to_owned(),
+        None => account.id.to_string(),
+    }
+}
+
+/// The claims about `account` that `scope` allows (OpenID Connect Core section 5.4). A
+/// subject without an address of its own has no `email` claim.
 pub fn account_claims(account: &Account, scope: &str) -> Map<String, Value> {
     let mut m = Map::new();
-    if has_scope(scope, "email") {
+    if has_scope(scope, "email") && account.has_email() {
         m.insert("email".into(), account.email.as_str().into());
         m.insert("email_verified".into(), account.email_verified.into());
     }
@@ -116,7 +126,7 @@ pub fn issue(
     let now = ctx.clock.now();
     let iss = super::issuer(ctx);
     let ttl = ctx.config.session.access_ttl();
-    let sub = account.id.to_string();
+    let sub = subject_identifier(account);
     let sid = grant.session_id.to_string();
     let access = OidcAccessClaims {
         iss: iss.clone(),
@@ -183,7 +193,8 @@ pub async fn live_access_token(
     }
     let grant = live_grant(ctx, &claims.grant_id, now)
         .await?
-        .filter(|g| g.client_id == claims.client_id && g.account_id.to_string() == claims.sub)
+        // the grant id is inside the signed token: the grant is the token's
+        .filter(|g| g.client_id == claims.client_id)
         .ok_or_else(OAuthError::invalid_token)?;
     Ok((claims, grant))
 }

@@ -2,7 +2,7 @@
 //! scopes allow.
 
 use super::error::{OAuthError, OidcResult};
-use super::tokens::{account_claims, live_access_token};
+use super::tokens::{account_claims, live_access_token, subject_identifier};
 use crate::context::Context;
 use serde_json::{Map, Value};
 
@@ -20,7 +20,7 @@ pub async fn userinfo(ctx: &Context, access_token: &str) -> OidcResult<Map<Strin
         .await?
         .ok_or_else(OAuthError::invalid_token)?;
     let mut out = Map::new();
-    out.insert("sub".into(), account.id.to_string().into());
+    out.insert("sub".into(), subject_identifier(&account).into());
     out.extend(account_claims(&account, &claims.scope));
     Ok(out)
 }

@@ -76,7 +76,9 @@ fn refusal(
                 )
                 .write(),
             );
-            writes.push(notice(ctx, account, Notice::AuthenticatorCloned, client)?.write());
+            writes.extend(
+                notice(ctx, account, Notice::AuthenticatorCloned, client)?.map(|m| m.write()),
+            );
         }
         other => tracing::info!(error = ?other, method_id = %method, "webauthn assertion refused"),
     }

@@ -58,11 +58,19 @@ fn params(rp: &Rp, max_age: Option<&str>) -> AuthorizeParams {
 
 /// What a request comes to for `who`.
 async fn answer(w: &World, rp: &Rp, who: &Principal, max_age: Option<&str>) -> Next {
-    let checked = match authorize::check(&w.ctx, params(rp, max_age)).await {
+    let checked = match authorize::check(&w.ctx, &client(), params(rp, max_age)).await {
         Ok(c) => c,
         Err(e) => panic!("refused: {e:?}"),
     };
-    match authorize::proceed(&w.ctx, &client(), &checked.request, false, false, Some(who)).await {
+    let account = w
+        .ctx
+        .store
+        .account_by_id(who.session.account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let viewer = Some((who, &account));
+    match authorize::proceed(&w.ctx, &client(), &checked.request, false, false, viewer).await {
         Ok(next) => next,
         Err(e) => panic!("{e}"),
     }

@@ -41,6 +41,22 @@ pub enum ClientsCommand {
         /// RS256 (default, as OpenID Connect's) or EdDSA.
         #[arg(long)]
         id_token_alg: Option<String>,
+        /// A file holding the public keys (a JWKS) the client signs request objects with
+        /// (confidential clients; needed to name its own users, see docs/existing-accounts.md).
+        #[arg(long)]
+        jwks: Option<std::path::PathBuf>,
+    },
+    /// Replace the public keys a confidential client signs request objects with (a JWKS file),
+    /// or remove them with --none.
+    SetKeys {
+        #[command(flatten)]
+        config: ConfigArg,
+        client_id: String,
+        #[arg(long, required_unless_present = "none")]
+        jwks: Option<std::path::PathBuf>,
+        /// The client signs no more requests.
+        #[arg(long, conflicts_with = "jwks")]
+        none: bool,
     },
     /// Every client, one JSON object a line (never a secret).
     List {
@@ -87,8 +103,16 @@ fn view(c: &ClientRecord) -> serde_json::Value {
         "grants": c.grants,
         "scopes": c.scopes,
         "id_token_signed_response_alg": c.id_token_alg,
+        "signs_requests": c.jwks.is_some(),
         "created_at_unix": c.created_at.unix_timestamp(),
     })
+}
+
+/// A JWKS file, as JSON (its keys are checked where the client is registered).
+fn read_jwks(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&raw).map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))
 }
 
 fn failed(e: deadbolt_usecases::DomainError) -> anyhow::Error {
@@ -107,7 +131,9 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             grants,
             scopes,
             id_token_alg,
+            jwks,
         } => {
+            let jwks = jwks.as_deref().map(read_jwks).transpose()?;
             let state = state(&config).await?;
             let input = ClientInput {
                 name,
@@ -118,6 +144,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 grants: (!grants.is_empty()).then_some(grants),
                 scopes: (!scopes.is_empty()).then_some(scopes),
                 id_token_signed_response_alg: id_token_alg,
+                jwks,
             };
             let made = clients::create_by_operator(&state, input)
                 .await
@@ -136,6 +163,19 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(failed)?;
             println!("{}", secret_json(&made));
+        }
+        ClientsCommand::SetKeys {
+            config,
+            client_id,
+            jwks,
+            none: _,
+        } => {
+            let jwks = jwks.as_deref().map(read_jwks).transpose()?;
+            let state = state(&config).await?;
+            let record = clients::set_keys_by_operator(&state, &client_id, jwks)
+                .await
+                .map_err(failed)?;
+            println!("{}", view(&record));
         }
         ClientsCommand::Delete { config, client_id } => {
             let state = state(&config).await?;

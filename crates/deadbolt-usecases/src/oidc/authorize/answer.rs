@@ -1,12 +1,13 @@
 //! Answering a checked request for the browser's session: what it still needs (a sign-in, a
 //! step-up, consent, a second factor to set up), or the code.
 
-use super::{error_url, response_url, Next};
+use super::{error_url, response_url, serves, Next};
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::DomainError;
 use crate::events::event;
 use crate::oidc::error::OidcResult;
+use deadbolt_core::account::Account;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::oidc::{self, Authentication, Demand, Level, Needed};
 use deadbolt_core::stepup::Action;
@@ -14,7 +15,8 @@ use deadbolt_core::token;
 use deadbolt_store::{AuthorizationCodeRecord, AuthorizationRecord, BatchOutcome, ClientRecord};
 use serde_json::json;
 
-/// Answers a request for the browser's `viewer` (None: nobody signed in). `stored` says
+/// Answers a request for the browser's `viewer` and its account (None: nobody signed in; a
+/// viewer the request is not for counts as nobody, see [`serves`]). `stored` says
 /// whether the request waits in the store (it is then ended with the answer). `silent` is
 /// `prompt=none`: where a page would be needed, the client is told so instead.
 pub async fn proceed(
@@ -23,16 +25,18 @@ pub async fn proceed(
     request: &AuthorizationRecord,
     stored: bool,
     silent: bool,
-    viewer: Option<&Principal>,
+    viewer: Option<(&Principal, &Account)>,
 ) -> OidcResult<Next> {
     let refuse = |code: &str, why: &str| Ok(Next::Redirect(error_url(ctx, request, code, why)));
     let Some(client) = ctx.store.client(&request.client_id).await? else {
         // deleted while the person was signing in: nothing may be sent to it any more
         return Err(DomainError::NotFound.into());
     };
-    let Some(who) = viewer else {
+    let Some((who, account)) = viewer.filter(|(_, account)| serves(request, account)) else {
         return if silent {
             refuse("login_required", "nobody is signed in")
+        } else if request.subject.is_some() {
+            Ok(Next::SubjectSignIn)
         } else {
             Ok(Next::SignIn)
         };
@@ -68,6 +72,7 @@ pub async fn proceed(
     match oidc::needed(&demand, &auth, now) {
         Needed::Nothing => {}
         Needed::SignIn if silent => return refuse("login_required", "a new sign-in is needed"),
+        Needed::SignIn if request.subject.is_some() => return Ok(Next::SubjectSignIn),
         Needed::SignIn => return Ok(Next::SignIn),
         Needed::StepUp => {
             // a step-up passed on this session adds its check to the session's own
@@ -81,7 +86,7 @@ pub async fn proceed(
                 } else if auth.level < demand.level && !has_second_factor(ctx, who).await? {
                     // nothing to step up with: set one up first (the wizard comes back here),
                     // unless the account signs in elsewhere and keeps its factors there
-                    match sso_account(ctx, who).await? {
+                    match account.sso_provider.is_some() {
                         true => refuse(
                             "unmet_authentication_requirements",
                             "this account signs in through its identity provider",
@@ -126,11 +131,6 @@ pub async fn proceed(
 
 async fn has_second_factor(ctx: &Context, who: &Principal) -> OidcResult<bool> {
     Ok(crate::mfa::is_on(ctx, who.session.account_id).await?)
-}
-
-async fn sso_account(ctx: &Context, who: &Principal) -> OidcResult<bool> {
-    let account = crate::sessions::account_of(ctx, who).await?;
-    Ok(account.sso_provider.is_some())
 }
 
 /// Whether a third-party client needs the person's consent for this request.

@@ -2,11 +2,14 @@
 //! parameter, each problem in the standard's words.
 
 use super::{error_url, Checked, Refused};
+use crate::client::ClientInfo;
 use crate::context::Context;
+use crate::oidc::request_object::{self, RequestObject};
+use crate::subjects;
 use deadbolt_core::oidc::{self, Level, Prompt};
 use deadbolt_core::oidc_client::{looks_like_a_client_id, Grant};
 use deadbolt_core::random::RandomExt;
-use deadbolt_store::AuthorizationRecord;
+use deadbolt_store::{spend_request_object, AuthorizationRecord, BatchOutcome};
 
 /// The request's parameters as they came (query or form), unchecked.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -37,9 +40,17 @@ fn bounded(value: Option<String>, name: &'static str) -> Result<Option<String>, 
     }
 }
 
+const UNAVAILABLE: &str = "This service cannot answer right now. Try again in a moment.";
+
 /// Checks a request. The client and redirect URI first: until both are known, every problem
-/// is [`Refused::Shown`]; after, [`Refused::Redirect`] with the standard's error code.
-pub async fn check(ctx: &Context, params: AuthorizeParams) -> Result<Checked, Refused> {
+/// is [`Refused::Shown`]; after, [`Refused::Redirect`] with the standard's error code. A
+/// signed request object (RFC 9101) is checked before anything in it is read, and then only
+/// its parameters count; the subject it names is created or updated.
+pub async fn check(
+    ctx: &Context,
+    info: &ClientInfo,
+    params: AuthorizeParams,
+) -> Result<Checked, Refused> {
     let client_id = params
         .client_id
         .as_deref()
@@ -56,10 +67,17 @@ pub async fn check(ctx: &Context, params: AuthorizeParams) -> Result<Checked, Re
         }
         Err(e) => {
             tracing::error!(error = %e, "reading a client failed");
-            return Err(Refused::Shown(
-                "This service cannot answer right now. Try again in a moment.",
-            ));
+            return Err(Refused::Shown(UNAVAILABLE));
         }
+    };
+    let now = ctx.clock.now();
+    let (params, signed) = match params.request.as_deref() {
+        Some(jwt) => {
+            let object = request_object::verify(&client, &super::super::issuer(ctx), jwt, now)
+                .map_err(Refused::Shown)?;
+            (object.params.clone(), Some(object))
+        }
+        None => (params, None),
     };
     let redirect_uri = params
         .redirect_uri
@@ -68,7 +86,6 @@ pub async fn check(ctx: &Context, params: AuthorizeParams) -> Result<Checked, Re
         .ok_or(Refused::Shown(
             "The application asked to send you to an address it has not registered.",
         ))?;
-    let now = ctx.clock.now();
     // the state goes back even with an error, unless it is itself the problem
     let state = bounded(params.state.clone(), "state").unwrap_or(None);
     let mut request = AuthorizationRecord {
@@ -85,17 +102,11 @@ pub async fn check(ctx: &Context, params: AuthorizeParams) -> Result<Checked, Re
         login_hint: None,
         created_at: now,
         expires_at: now + oidc::REQUEST_TTL,
+        subject: None,
     };
     let refuse = |request: &AuthorizationRecord, code: &str, why: &str| {
         Refused::Redirect(error_url(ctx, request, code, why))
     };
-    if params.request.is_some() {
-        return Err(refuse(
-            &request,
-            "request_not_supported",
-            "request objects are not supported",
-        ));
-    }
     if params.request_uri.is_some() {
         return Err(refuse(
             &request,
@@ -212,10 +223,55 @@ pub async fn check(ctx: &Context, params: AuthorizeParams) -> Result<Checked, Re
     request.acr = Level::requested_name(params.acr_values.as_deref())
         .unwrap_or(Level::Aal1.as_str())
         .to_owned();
+    if let Some(object) = signed {
+        request.subject = accept_signed(ctx, info, &client.client_id, object).await?;
+    }
     Ok(Checked {
         request,
         silent: prompt.none,
     })
+}
+
+/// Spends a checked request object (each is used once) and writes the subject it names, in one
+/// batch: the subject's account, for the request to wait on.
+async fn accept_signed(
+    ctx: &Context,
+    info: &ClientInfo,
+    client_id: &str,
+    object: RequestObject,
+) -> Result<Option<deadbolt_core::ids::AccountId>, Refused> {
+    let mut writes = vec![spend_request_object(
+        client_id,
+        &object.jti,
+        object.expires_at,
+    )];
+    let mut subject = None;
+    if let Some(details) = &object.subject {
+        let prepared = subjects::prepare(ctx, info, client_id, details)
+            .await
+            .map_err(|e| match e {
+                crate::error::DomainError::Internal(_) | crate::error::DomainError::Unavailable => {
+                    Refused::Shown(UNAVAILABLE)
+                }
+                _ => Refused::Shown(
+                    "The application's signed request names its user with details that are not valid.",
+                ),
+            })?;
+        subject = Some(prepared.account.id);
+        writes.extend(prepared.writes);
+    }
+    match ctx.commit(writes).await {
+        Ok(BatchOutcome::Committed) => Ok(subject),
+        Ok(BatchOutcome::GuardFailed(0)) => Err(Refused::Shown(
+            "This sign-in link was already used. Go back to the application and sign in again.",
+        )),
+        // the same subject created by a parallel request: the person tries again
+        Ok(BatchOutcome::GuardFailed(_)) => Err(Refused::Shown(UNAVAILABLE)),
+        Err(e) => {
+            tracing::error!(error = %e, "accepting a signed request failed");
+            Err(Refused::Shown(UNAVAILABLE))
+        }
+    }
 }
 
 /// A random id for a waiting request (never secret: it names a request, it proves nothing).

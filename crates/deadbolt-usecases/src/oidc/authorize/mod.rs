@@ -45,6 +45,18 @@ pub enum Next {
     Consent,
     /// The session may only enrol a second factor: the enrolment wizard.
     Enrol,
+    /// The client's subject the request names signs in ([`crate::subject_login`]).
+    SubjectSignIn,
+}
+
+/// Whether a browser's signed-in account may answer a request: a request that names a
+/// client's subject is that subject's alone, and a subject's session serves no other request
+/// (not its own client's for someone else, nor any other client's).
+pub fn serves(request: &AuthorizationRecord, account: &deadbolt_core::account::Account) -> bool {
+    match request.subject {
+        Some(subject) => account.id == subject,
+        None => account.subject_of.is_none(),
+    }
 }
 
 /// `redirect_uri` with the response parameters, and `iss` (RFC 9207) so that a client talking
