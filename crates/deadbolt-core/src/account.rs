@@ -65,6 +65,15 @@ impl Account {
         self.roles.iter().any(|r| r.as_str() == role)
     }
 
+    /// The name a person knows the account by (in an authenticator app, say): its address,
+    /// or a subject's own identifier at its product where the product gave no address.
+    pub fn known_as(&self) -> &str {
+        match &self.subject_of {
+            Some(s) if !self.has_email() => s.external_id.as_str(),
+            _ => self.email.as_str(),
+        }
+    }
+
     /// Whether mail can reach this account (a subject may have no address of its own).
     pub fn has_email(&self) -> bool {
         !crate::subject::is_placeholder(&self.email)

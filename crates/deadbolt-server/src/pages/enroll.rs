@@ -330,10 +330,12 @@ async fn webauthn_form(
 /// The recovery codes, shown this once: copy, download, print, and "I have saved them".
 pub fn show_codes(page: &Page, codes: &[Secret], first: bool) -> Response {
     let codes: Vec<&str> = codes.iter().map(Secret::expose).collect();
+    // a client's subject goes back to its client's sign-in, which asks for the new factor; an
+    // account of ours signs out and in again with it
     let enrollment_only = page
         .viewer
         .as_ref()
-        .is_some_and(|v| v.who.session.enrollment_only);
+        .is_some_and(|v| v.who.session.enrollment_only && v.account.subject_of.is_none());
     page.render(
         "recovery_codes.html",
         context! {

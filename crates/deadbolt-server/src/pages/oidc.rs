@@ -175,7 +175,14 @@ fn go_to(page: &Page, next: Next) -> Response {
     match next {
         Next::Redirect(url) => leave_for(page, &url),
         // a browser already signed in sees the form anyway (prompt=login)
-        Next::SignIn if page.viewer.is_some() => see_other("/sign-in?again=1"),
+        Next::SignIn
+            if page
+                .viewer
+                .as_ref()
+                .is_some_and(|v| v.account.subject_of.is_none()) =>
+        {
+            see_other("/sign-in?again=1")
+        }
         Next::SignIn => see_other("/sign-in"),
         Next::StepUp => see_other("/oauth2/continue"),
         Next::Consent => see_other("/oauth2/consent"),

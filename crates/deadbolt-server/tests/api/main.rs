@@ -31,5 +31,6 @@ mod risk;
 mod secrets_at_rest;
 mod service;
 mod sessions;
+mod signed_requests;
 mod stepup;
 mod webauthn;

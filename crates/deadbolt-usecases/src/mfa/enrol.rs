@@ -144,12 +144,7 @@ pub async fn enroll_totp(
     };
     writes.push(record.insert());
     stepup::commit_with(ctx, grant, writes).await?;
-    let uri = totp::otpauth_uri(
-        &secret,
-        &params,
-        &ctx.config.mfa.issuer,
-        account.email.as_str(),
-    );
+    let uri = totp::otpauth_uri(&secret, &params, &ctx.config.mfa.issuer, account.known_as());
     let qr_svg = qr_svg(&uri)?;
     Ok(TotpEnrollment {
         method_id: method.id,

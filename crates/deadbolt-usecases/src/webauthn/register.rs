@@ -44,7 +44,7 @@ pub async fn start_registration(
         .iter()
         .map(descriptor)
         .collect::<DomainResult<Vec<_>>>()?;
-    let name = Username::try_from(account.email.as_str())
+    let name = Username::try_from(account.known_as())
         .or_else(|_| Username::try_from("deadbolt user"))
         .map_err(|e| internal("username", e))?;
     let user = PublicKeyCredentialUserEntity {

@@ -47,6 +47,11 @@ pub async fn proceed(
         return refuse("consent_required", "the person has not allowed this client");
     }
     if who.session.enrollment_only {
+        // a subject that has just set up its first factor signs in with it now (as an account
+        // of ours signs out and in again): its client asked for the second factor
+        if request.subject.is_some() && !silent && has_second_factor(ctx, who).await? {
+            return Ok(Next::SubjectSignIn);
+        }
         return if silent {
             refuse(
                 "interaction_required",
