@@ -14,6 +14,7 @@
 mod fixture;
 mod forms;
 mod input;
+mod request_object;
 mod tokens;
 mod webauthn;
 
@@ -67,10 +68,15 @@ pub const TARGETS: &[Target] = &[
         name: "jwt",
         run: tokens::jwt,
     },
+    Target {
+        name: "request_object",
+        run: request_object::request_object,
+    },
 ];
 
 pub use forms::pages;
 pub use input::{codes, login_body, mfa_verify_body, step_up_body};
+pub use request_object::{request_object, seed_verifies as request_object_seed_verifies};
 pub use tokens::{config_toml, jwt, policy_document};
 pub use webauthn::samples_verify as webauthn_samples_verify;
 pub use webauthn::{
@@ -85,6 +91,7 @@ pub fn write_seeds(dir: &std::path::Path) -> anyhow::Result<()> {
     seeds.extend(webauthn::seeds());
     seeds.extend(tokens::seeds());
     seeds.extend(forms::seeds());
+    seeds.extend(request_object::seeds());
     for (target, name, bytes) in seeds {
         let d = dir.join(target);
         std::fs::create_dir_all(&d)?;

@@ -62,7 +62,14 @@ replay_tests!(
     policy_document,
     pages,
     jwt,
+    request_object,
 );
+
+/// The request-object target reaches past the signature: its seed verifies.
+#[test]
+fn request_object_seed_verifies() {
+    assert!(deadbolt_fuzz_targets::request_object_seed_verifies());
+}
 
 /// The WebAuthn targets reach verification: the sample registration and a signed assertion
 /// both verify (a harness mistake would leave every input stopping at the challenge).

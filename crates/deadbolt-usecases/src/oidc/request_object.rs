@@ -125,12 +125,13 @@ pub fn verify(
     validation.set_audience(&[issuer]);
     validation.set_issuer(&[client.client_id.as_str()]);
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+    // the service's clock judges the age below, not the wall clock jsonwebtoken would read
+    validation.validate_exp = false;
     let claims = candidates
         .filter_map(|k| DecodingKey::from_jwk(k).ok())
         .find_map(|key| jsonwebtoken::decode::<Map<String, Value>>(jwt, &key, &validation).ok())
         .ok_or(NOT_SIGNED)?
         .claims;
-    // jsonwebtoken checked `exp` against the wall clock; the service's clock decides the rest
     let expires_at = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -199,4 +200,41 @@ pub fn verify(
         expires_at,
         subject,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    #[test]
+    fn only_public_signing_keys_of_known_kinds_are_registered() {
+        let ed = json!({"kty": "OKP", "crv": "Ed25519", "x": X});
+        assert!(check_keys(&json!({"keys": [ed]})).is_ok());
+        let refused = [
+            json!({"keys": []}),
+            json!([ed]),
+            json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X, "d": X}]}),
+            json!({"keys": [{"kty": "oct", "k": X}]}),
+            // 1024 bits: too small
+            json!({"keys": [{"kty": "RSA", "e": "AQAB", "n": b64(&[0xc5; 128])}]}),
+            json!({"keys": [{"kty": "EC", "crv": "P-384", "x": X, "y": X}]}),
+            json!({"keys": vec![ed.clone(); 11]}),
+        ];
+        for jwks in refused {
+            assert!(
+                matches!(check_keys(&jwks), Err(DomainError::InvalidRequest(_))),
+                "{jwks}"
+            );
+        }
+        let rsa = json!({"kty": "RSA", "e": "AQAB", "n": b64(&[0xc5; 256])});
+        assert!(check_keys(&json!({"keys": [rsa]})).is_ok(), "2048 bits");
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
 }

