@@ -10,8 +10,10 @@ CREATE UNIQUE INDEX accounts_subject ON accounts (subject_client_id, external_id
 -- The public keys (a JWKS) a client signs its request objects with (RFC 9101).
 ALTER TABLE oidc_clients ADD COLUMN jwks TEXT;
 
--- The request an authorization waits on may name a client's subject (from its request object).
+-- The request an authorization waits on may name a client's subject (from its request object);
+-- the subject's sign-in is begun once, in one browser.
 ALTER TABLE oidc_requests ADD COLUMN subject_account_id TEXT;
+ALTER TABLE oidc_requests ADD COLUMN subject_started_at BIGINT;
 
 -- Each request object is used once: its jti is kept until the object expires.
 CREATE TABLE oidc_request_objects (

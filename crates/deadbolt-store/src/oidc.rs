@@ -64,6 +64,16 @@ impl AuthorizationRecord {
         ))
     }
 
+    /// Begins the sign-in of the subject the request names: a guard, so that it is begun once,
+    /// in one browser (whoever else learns the request's id cannot begin it again).
+    pub fn start_subject_sign_in(id: &str, now: OffsetDateTime) -> Write {
+        Write::new(Stmt::guard(
+            "UPDATE oidc_requests SET subject_started_at = $2 \
+             WHERE id = $1 AND subject_account_id IS NOT NULL AND subject_started_at IS NULL",
+            params![id, to_millis(now)],
+        ))
+    }
+
     /// Ends the request: a guard, so that of two tabs finishing one request one alone goes on.
     pub fn finish(id: &str) -> Write {
         Write::new(Stmt::guard(

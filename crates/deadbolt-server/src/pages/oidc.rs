@@ -28,7 +28,7 @@ use deadbolt_usecases::oidc::consent;
 use deadbolt_usecases::oidc::logout::{self, LogoutParams};
 use deadbolt_usecases::oidc::tokens::subject_identifier;
 use deadbolt_usecases::oidc::OidcError;
-use deadbolt_usecases::{sessions, subject_login};
+use deadbolt_usecases::{sessions, subject_login, DomainError};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -164,8 +164,18 @@ fn viewer(page: &Page) -> Option<(&Principal, &Account)> {
 /// device).
 async fn subject_sign_in(page: &Page, request: &AuthorizationRecord) -> Response {
     let device = page.cookie(DEVICE).map(Secret::new);
-    match subject_login::start(&page.state, &page.client, request, device.as_ref()).await {
+    let resumed = page
+        .viewer
+        .as_ref()
+        .is_some_and(|v| Some(v.account.id) == request.subject);
+    let started =
+        subject_login::start(&page.state, &page.client, request, device.as_ref(), resumed).await;
+    match started {
         Ok(outcome) => super::sign_in::after_first_factor(page, outcome, true).await,
+        Err(DomainError::PreconditionFailed) => refused_page(
+            page,
+            "This sign-in was already begun. Go back to the application and sign in again.",
+        ),
         Err(e) => page.error_page(e.into()),
     }
 }

@@ -356,6 +356,25 @@ async fn a_request_object_is_used_once() {
     assert!(headers.get(LOCATION).is_none());
     let (status, _, _) = thief.get(&app, "/account/mfa/new").await;
     assert_ne!(status, 200, "no session for the thief");
+
+    // nor can one who learnt the waiting request's id (its cookie) begin that sign-in again
+    let jwt = key.sign(&request_claims(&app, &rp, "10", json!({})));
+    let mut owner = Browser::new();
+    let (_, headers, _) = owner.get(&app, &signed_path(&rp, &jwt)).await;
+    assert_eq!(location(&headers), "/account/mfa/new");
+    let mut copier = Browser::new();
+    copier.cookies = owner
+        .cookies
+        .iter()
+        .filter(|(k, _)| k.contains("authz"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(copier.cookies.len(), 1, "{:?}", owner.cookies.keys());
+    let (status, headers, body) = copier.get(&app, "/oauth2/continue").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("already begun"));
+    assert!(headers.get(LOCATION).is_none());
+    assert!(copier.cookies.keys().all(|k| !k.contains("session")));
 }
 
 #[tokio::test]
