@@ -682,3 +682,81 @@ fn clients_create_prints_the_secret_once_and_list_never_shows_it() {
     assert!(!out.status.success());
     assert_eq!(run(&["clients", "list"]).lines().count(), 1);
 }
+
+#[test]
+fn clients_register_and_replace_the_keys_they_sign_requests_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| deadbolt(dir.path()).args(args).output().unwrap();
+    let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let key = |x: &str| serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": x}]});
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks,
+        key("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo").to_string(),
+    )
+    .unwrap();
+    let jwks_arg = jwks.to_str().unwrap();
+    let out = run(&[
+        "clients",
+        "create",
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+        "--jwks",
+        jwks_arg,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let made: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let id = made["client_id"].as_str().unwrap().to_owned();
+    let listed = stdout(&run(&["clients", "list"]));
+    assert!(listed.contains("\"signs_requests\":true"), "{listed}");
+
+    // a private key is refused, and nothing changes
+    let private = dir.path().join("private.json");
+    let mut with_d = key("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+    with_d["keys"][0]["d"] = serde_json::json!("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
+    std::fs::write(&private, with_d.to_string()).unwrap();
+    let out = run(&[
+        "clients",
+        "set-keys",
+        &id,
+        "--jwks",
+        private.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("public keys only"),
+        "{}",
+        stderr(&out)
+    );
+    // a public client cannot sign requests
+    let out = run(&[
+        "clients",
+        "create",
+        "--name",
+        "App",
+        "--redirect-uri",
+        "com.example.app:/cb",
+        "--public",
+        "--jwks",
+        jwks_arg,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("jwks"), "{}", stderr(&out));
+
+    let out = run(&["clients", "set-keys", &id, "--none"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\"signs_requests\":false"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["clients", "set-keys", &id, "--jwks", jwks_arg]);
+    assert!(
+        stdout(&out).contains("\"signs_requests\":true"),
+        "{}",
+        stdout(&out)
+    );
+}
