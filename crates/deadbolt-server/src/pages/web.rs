@@ -48,6 +48,8 @@ impl Page {
                 email => v.account.email.as_str(),
                 admin => v.is_admin(),
                 enrollment_only => v.who.session.enrollment_only,
+                // a client's subject has no security page here: its product is its account
+                subject => v.account.subject_of.is_some(),
             }
         });
         context! { csrf => self.csrf, user => user, path => self.path, ..own }
