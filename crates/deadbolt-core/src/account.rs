@@ -74,6 +74,14 @@ impl Account {
         }
     }
 
+    /// Whether second factors may be added to it. An account of ours must have proven its
+    /// address first: whoever signs up with an address they do not own must gain nothing that
+    /// survives its owner's claim on it (account pre-hijacking). A client's subject is the
+    /// client's to vouch for: it exists only by the client's signed word.
+    pub fn may_add_factors(&self) -> bool {
+        self.email_verified || self.subject_of.is_some()
+    }
+
     /// Whether mail can reach this account (a subject may have no address of its own).
     pub fn has_email(&self) -> bool {
         !crate::subject::is_placeholder(&self.email)

@@ -29,6 +29,8 @@ pub struct AuthorizationRecord {
     pub expires_at: OffsetDateTime,
     /// The client's subject its signed request object named: only that subject may answer it.
     pub subject: Option<AccountId>,
+    /// When that subject's sign-in for this request was begun (it is begun once).
+    pub subject_started_at: Option<OffsetDateTime>,
 }
 
 impl AuthorizationRecord {
@@ -284,7 +286,7 @@ impl ConsentRecord {
 
 const REQUEST_COLUMNS: &str =
     "id, client_id, redirect_uri, scope, state, nonce, code_challenge, prompt, max_age, acr, \
-     login_hint, created_at, expires_at, subject_account_id";
+     login_hint, created_at, expires_at, subject_account_id, subject_started_at";
 const CODE_COLUMNS: &str =
     "hash, client_id, account_id, session_id, redirect_uri, scope, nonce, code_challenge, \
      auth_time, amr, acr, created_at, expires_at, used_at, grant_id";
@@ -314,6 +316,7 @@ fn request_from_row(r: &Row) -> Result<AuthorizationRecord> {
             .opt_text(13)?
             .map(|a| parse_uuid(&a).map(AccountId))
             .transpose()?,
+        subject_started_at: r.opt_int(14)?.map(from_millis),
     })
 }
 
@@ -366,7 +369,7 @@ impl Store {
     /// The waiting authorization request with this id, expired or not.
     pub async fn oidc_request(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
         const SQL: &str = "SELECT id, client_id, redirect_uri, scope, state, nonce, code_challenge, prompt, max_age, acr, \
-     login_hint, created_at, expires_at, subject_account_id FROM oidc_requests WHERE id = $1";
+     login_hint, created_at, expires_at, subject_account_id, subject_started_at FROM oidc_requests WHERE id = $1";
         debug_assert!(SQL.contains(REQUEST_COLUMNS));
         let rows = self.db.query(SQL, params![id]).await?;
         rows.first().map(request_from_row).transpose()

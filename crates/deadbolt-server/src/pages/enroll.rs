@@ -51,14 +51,18 @@ async fn choose(SignedIn(page): SignedIn, Query(q): Query<ChooseQuery>) -> PageR
     let viewer = page.viewer()?;
     // nothing can be added before the address is proven (the use cases refuse it too)
     let unverified =
-        (!viewer.account.email_verified).then(|| "Verify your email address first.".to_owned());
+        (!viewer.account.may_add_factors()).then(|| "Verify your email address first.".to_owned());
     let allowed = |kind: MethodKind| {
         deadbolt_usecases::factor_policy::ensure_allowed(state, kind)
             .err()
             .map(|e| message(&e))
             .or_else(|| unverified.clone())
     };
-    let email_why = allowed(MethodKind::Email);
+    // codes by email go only to a proven address (a subject's product may not have proven one)
+    let email_why = allowed(MethodKind::Email).or_else(|| {
+        (!viewer.account.email_verified)
+            .then(|| "This needs an email address that has been verified.".to_owned())
+    });
     let choices = vec![
         Choice {
             kind: "totp",

@@ -164,10 +164,12 @@ fn viewer(page: &Page) -> Option<(&Principal, &Account)> {
 /// device).
 async fn subject_sign_in(page: &Page, request: &AuthorizationRecord) -> Response {
     let device = page.cookie(DEVICE).map(Secret::new);
+    // the browser holds the session this request's subject sign-in made (it has just set up
+    // its first factor): the sign-in goes on, and is not begun again
     let resumed = page
         .viewer
         .as_ref()
-        .is_some_and(|v| Some(v.account.id) == request.subject);
+        .is_some_and(|v| authorize::signed_in_for(request, &v.who, &v.account));
     let started =
         subject_login::start(&page.state, &page.client, request, device.as_ref(), resumed).await;
     match started {

@@ -208,12 +208,8 @@ async fn a_products_user_enrols_once_then_answers_only_the_second_factor() {
     assert_eq!(status, 303);
     assert_eq!(location(&headers), "/account/mfa/new");
     let secret = enrol_totp(&mut b, &app).await;
-    // the waiting request asks for the new factor, as a sign-in with it
-    let next = follow(&mut b, &app, "/oauth2/continue").await;
-    assert_eq!(next.expect_err("the challenge page").0, "/sign-in/verify");
-    let back = answer_totp(&mut b, &app, &secret, false).await;
-    assert_eq!(back, "/oauth2/continue");
-    let back = follow(&mut b, &app, &back)
+    // the confirmation was this sign-in's second factor: straight back to the product
+    let back = follow(&mut b, &app, "/oauth2/continue")
         .await
         .expect("back at the product");
     let claims = id_token_for(&app, &rp, &back).await;
@@ -226,7 +222,13 @@ async fn a_products_user_enrols_once_then_answers_only_the_second_factor() {
     assert_eq!(claims["acr"], "aal2");
     assert_eq!(claims["email"], "42@product.example");
 
-    // a later sign-in at the product: straight to the challenge, then back
+    // a later sign-in at the product, in the same browser: its second factor is asked again,
+    // however recently the last one was (the product's sign-out does not reach Deadbolt)
+    let jwt = key.sign(&request_claims(&app, &rp, "42", json!({})));
+    let (_, headers, _) = b.get(&app, &signed_path(&rp, &jwt)).await;
+    assert_eq!(location(&headers), "/sign-in/verify");
+
+    // and in a new browser: straight to the challenge, then back
     let mut b = Browser::new();
     let jwt = key.sign(&request_claims(&app, &rp, "42", json!({})));
     let (_, headers, _) = b.get(&app, &signed_path(&rp, &jwt)).await;
@@ -388,10 +390,9 @@ async fn two_clients_ids_are_two_people_and_neither_reaches_the_other() {
     let jwt = key_a.sign(&request_claims(&app, &a, "42", json!({})));
     browser.get(&app, &signed_path(&a, &jwt)).await;
     let secret = enrol_totp(&mut browser, &app).await;
-    let next = follow(&mut browser, &app, "/oauth2/continue").await;
-    assert_eq!(next.expect_err("challenge").0, "/sign-in/verify");
-    let back = answer_totp(&mut browser, &app, &secret, false).await;
-    let back = follow(&mut browser, &app, &back).await.unwrap();
+    let back = follow(&mut browser, &app, "/oauth2/continue")
+        .await
+        .unwrap();
     assert_eq!(id_token_for(&app, &a, &back).await["sub"], "42");
 
     // in the same browser, B names its own 42: a different person, asked to set up a factor
@@ -423,6 +424,41 @@ async fn two_clients_ids_are_two_people_and_neither_reaches_the_other() {
     // nor is it anyone on Deadbolt's own account pages
     let (_, headers, _) = fresh.get(&app, "/account").await;
     assert_eq!(location(&headers), "/sign-in");
+}
+
+#[tokio::test]
+async fn a_subject_whose_product_proved_no_address_still_sets_up_a_factor() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let key = ProductKey::ed25519("k");
+    let rp = product(&app, &key).await;
+    for (id, subject) in [
+        (
+            "unproven",
+            json!({"external_id": "unproven", "email": "u@product.example", "email_verified": false}),
+        ),
+        ("no-address", json!({"external_id": "no-address"})),
+    ] {
+        let mut b = Browser::new();
+        let claims = request_claims(&app, &rp, id, json!({"deadbolt_subject": subject}));
+        let (_, headers, _) = b.get(&app, &signed_path(&rp, &key.sign(&claims))).await;
+        assert_eq!(location(&headers), "/account/mfa/new", "{id}");
+        let (_, _, page) = b.get(&app, "/account/mfa/new").await;
+        assert!(
+            page.contains("needs an email address that has been verified"),
+            "{id}: no emailed codes to an unproven address"
+        );
+        enrol_totp(&mut b, &app).await;
+        let back = follow(&mut b, &app, "/oauth2/continue").await.unwrap();
+        let claims = id_token_for(&app, &rp, &back).await;
+        assert_eq!(claims["sub"], id);
+        assert_eq!(claims["acr"], "aal2");
+        if id == "no-address" {
+            assert!(
+                claims.get("email").is_none(),
+                "no placeholder address leaks: {claims}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -63,9 +63,8 @@ async fn start_enrolment(
         ));
     }
     factor_policy::ensure_allowed(ctx, kind)?;
-    // whoever signs up with an address they do not own must gain nothing that survives its
-    // owner's claim on it (account pre-hijacking)
-    if !account.email_verified {
+    // no factor before the address is proven (see `may_add_factors`: account pre-hijacking)
+    if !account.may_add_factors() {
         return Err(DomainError::EmailUnverified);
     }
     let under_step_up = methods::is_enabled(&ctx.store.methods_of(account.id).await?);

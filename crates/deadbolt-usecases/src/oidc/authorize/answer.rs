@@ -8,6 +8,7 @@ use crate::error::DomainError;
 use crate::events::event;
 use crate::oidc::error::OidcResult;
 use deadbolt_core::account::Account;
+use deadbolt_core::auth::{self, AuthMethod};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::oidc::{self, Authentication, Demand, Level, Needed};
 use deadbolt_core::stepup::Action;
@@ -32,7 +33,7 @@ pub async fn proceed(
         // deleted while the person was signing in: nothing may be sent to it any more
         return Err(DomainError::NotFound.into());
     };
-    let Some((who, account)) = viewer.filter(|(_, account)| serves(request, account)) else {
+    let Some((who, account)) = viewer.filter(|(who, account)| serves(request, who, account)) else {
         return if silent {
             refuse("login_required", "nobody is signed in")
         } else if request.subject.is_some() {
@@ -46,12 +47,15 @@ pub async fn proceed(
     if silent && needs_consent(ctx, &client, who, request).await? {
         return refuse("consent_required", "the person has not allowed this client");
     }
-    if who.session.enrollment_only {
-        // a subject that has just set up its first factor signs in with it now (as an account
-        // of ours signs out and in again): its client asked for the second factor
-        if request.subject.is_some() && !silent && has_second_factor(ctx, who).await? {
-            return Ok(Next::SubjectSignIn);
-        }
+    // A subject that has just set up its first factor, in the session its sign-in for this
+    // request made, proved it by the confirmation: that is this sign-in's second factor. (An
+    // account of ours signs out and in again instead: its session was its password's alone,
+    // and it may have been begun anywhere.)
+    let enrolled_now = match request.subject {
+        Some(_) if who.session.enrollment_only && !silent => confirmed_in_session(ctx, who).await?,
+        _ => None,
+    };
+    if who.session.enrollment_only && enrolled_now.is_none() {
         return if silent {
             refuse(
                 "interaction_required",
@@ -68,11 +72,11 @@ pub async fn proceed(
         level: Level::parse(&request.acr).unwrap_or(Level::Aal1),
         requested_at: request.created_at,
     };
-    let mut auth = Authentication {
+    let mut auth = enrolled_now.unwrap_or_else(|| Authentication {
         auth_time: who.session.auth_time,
         amr: who.session.amr.clone(),
         level: Level::parse(&who.session.acr).unwrap_or(Level::Aal1),
-    };
+    });
     let mut grant_use = None;
     match oidc::needed(&demand, &auth, now) {
         Needed::Nothing => {}
@@ -132,6 +136,29 @@ pub async fn proceed(
         };
     }
     issue_code(ctx, info, &client, who, request, stored, auth, grant_use).await
+}
+
+/// The factor a subject's enrolment-only session confirmed (the latest, recovery codes aside),
+/// as the authentication it makes with the client's own first factor.
+async fn confirmed_in_session(
+    ctx: &Context,
+    who: &Principal,
+) -> OidcResult<Option<Authentication>> {
+    let methods = ctx.store.methods_of(who.session.account_id).await?;
+    let latest = methods
+        .iter()
+        .filter(|m| m.disabled_at.is_none() && !m.kind.is_fallback_only())
+        .filter_map(|m| Some((m.confirmed_at?, m.kind)))
+        .filter(|(at, _)| *at >= who.session.created_at)
+        .max_by_key(|(at, _)| *at);
+    Ok(latest.map(|(at, kind)| {
+        let used = [AuthMethod::ClientAsserted, kind.auth_method()];
+        Authentication {
+            auth_time: at,
+            amr: auth::amr(&used),
+            level: Level::parse(auth::acr(&used)).unwrap_or(Level::Aal1),
+        }
+    }))
 }
 
 async fn has_second_factor(ctx: &Context, who: &Principal) -> OidcResult<bool> {

@@ -103,6 +103,7 @@ pub async fn check(
         created_at: now,
         expires_at: now + oidc::REQUEST_TTL,
         subject: None,
+        subject_started_at: None,
     };
     let refuse = |request: &AuthorizationRecord, code: &str, why: &str| {
         Refused::Redirect(error_url(ctx, request, code, why))

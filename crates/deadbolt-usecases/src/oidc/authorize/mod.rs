@@ -49,14 +49,34 @@ pub enum Next {
     SubjectSignIn,
 }
 
-/// Whether a browser's signed-in account may answer a request: a request that names a
-/// client's subject is that subject's alone, and a subject's session serves no other request
-/// (not its own client's for someone else, nor any other client's).
-pub fn serves(request: &AuthorizationRecord, account: &deadbolt_core::account::Account) -> bool {
+/// Whether a browser's signed-in session may answer a request. A request that names a
+/// client's subject is that subject's alone, and only with the session signed in for it: each
+/// signed request is a new sign-in at the product, whose second factor is asked again (a
+/// trusted device may stand in), however recently another request signed the subject in here.
+/// A subject's session serves no other request (not its own client's for someone else, nor
+/// any other client's).
+pub fn serves(
+    request: &AuthorizationRecord,
+    who: &crate::client::Principal,
+    account: &deadbolt_core::account::Account,
+) -> bool {
     match request.subject {
-        Some(subject) => account.id == subject,
+        Some(_) => signed_in_for(request, who, account),
         None => account.subject_of.is_none(),
     }
+}
+
+/// Whether `who` is the session of the subject a request names, signed in for that request
+/// (after its subject sign-in was begun).
+pub fn signed_in_for(
+    request: &AuthorizationRecord,
+    who: &crate::client::Principal,
+    account: &deadbolt_core::account::Account,
+) -> bool {
+    request.subject == Some(account.id)
+        && request
+            .subject_started_at
+            .is_some_and(|begun| who.session.created_at >= begun)
 }
 
 /// `redirect_uri` with the response parameters, and `iss` (RFC 9207) so that a client talking
