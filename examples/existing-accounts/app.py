@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import sqlite3
+import sys  # MFA
 
 from flask import Flask, g, redirect, render_template, request, session, url_for
 
@@ -150,6 +151,9 @@ def main():
     if args.print_jwks:  # MFA
         print(json.dumps(deadbolt_mfa.public_jwks(deadbolt_mfa.load_or_create_key(KEY_FILE)), indent=2))  # MFA
         return  # MFA
+    missing = [name for name in ("DEADBOLT_URL", "CLIENT_ID", "CLIENT_SECRET") if not os.environ.get(name)]  # MFA
+    if missing:  # MFA
+        sys.exit(f"app.py: set {', '.join(missing)} (see README.md)")  # MFA
     create_app().run(host="127.0.0.1", port=PORT)
 
 
