@@ -62,6 +62,7 @@ def create_app():
     app = Flask(__name__)
     app.secret_key = secret_key()
     app.config.update(SESSION_COOKIE_SAMESITE="Lax")
+    app.config.from_prefixed_env()  # any Flask setting from FLASK_* variables
 
     @app.teardown_appcontext
     def close_db(_):

@@ -30,7 +30,9 @@ class Example {
     const dir = mkdtempSync(join(tmpdir(), "deadbolt-example-"));
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const env = { ...process.env, DATA_DIR: join(dir, "data"), PORT: String(port) };
+    // both products are on 127.0.0.1, where cookies do not tell ports apart: a cookie name each
+    const cookie = `${name.toLowerCase().replace(/[^a-z]+/g, "-")}-session`;
+    const env = { ...process.env, DATA_DIR: join(dir, "data"), PORT: String(port), FLASK_SESSION_COOKIE_NAME: cookie };
 
     // the operator: the example's public keys, then a confidential client that holds them
     const printed = spawnSync(PYTHON, ["app.py", "--print-jwks"], { cwd: EXAMPLE, env, encoding: "utf8" });
