@@ -243,6 +243,10 @@ test("the example product: sign up and sign in at the product, set up TOTP throu
     assert.equal(authorizations.length, 1);
     assert.deepEqual([...authorizations[0].searchParams.keys()].sort(), ["client_id", "request", "response_type", "scope"]);
     assert.equal(authorizations[0].searchParams.get("client_id"), shop.client.client_id);
+    // the person's session at Deadbolt serves their product's sign-ins only: Deadbolt's own
+    // account pages see nobody signed in
+    await page.goto(`${db.url}/account`);
+    await page.waitForURL(atDeadbolt(db, "/sign-in"));
 
     // signed out at the product, then in again: this time the challenge, answered with the code
     await signOut(page, shop);
