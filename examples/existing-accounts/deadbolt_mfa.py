@@ -79,7 +79,9 @@ class DeadboltMFA:
             "nonce": nonce,
             "code_challenge": create_s256_code_challenge(verifier),
             "code_challenge_method": "S256",
-            "acr_values": "aal2",  # everyone must have a second factor: set one up if missing
+            # every sign-in here answers a second factor, even on a device Deadbolt was told to
+            # trust (leave this out to let a trusted device stand in for it)
+            "acr_values": "aal2",
             # this app has never verified addresses, so it says so
             "deadbolt_subject": {"external_id": str(user_id), "email": email, "email_verified": False},
         }
