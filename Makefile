@@ -67,7 +67,7 @@ bench:
 # storm wrongly; its ratios and latencies are printed, never asserted.
 load-smoke:
 	cargo build --release -p deadbolt -p deadbolt-load
-	target/release/deadbolt-load --seconds 1 --bound-seconds 1 --burst 50 --mfa-accounts 200 --flow-accounts 100
+	target/release/deadbolt-load --seconds 1 --bound-seconds 1 --burst 50 --mfa-accounts 200 --flow-accounts 100 --subject-checks 200
 	target/release/deadbolt-load overload --seconds 1 --storm-seconds 5 --probes 2
 
 # Everything CI does, including installing what is missing.

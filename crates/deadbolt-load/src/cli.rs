@@ -96,6 +96,13 @@ pub struct PhaseOptions {
     /// No OpenID Connect round trips (authorize with a signed-in browser, then the token).
     #[arg(long)]
     pub skip_oidc: bool,
+    /// Subjects phase: subjects set up beforehand (TOTP confirmed, a challenge open), one
+    /// timed server-API verification each.
+    #[arg(long, default_value_t = 3_000)]
+    pub subject_checks: usize,
+    /// No server-API checks of subjects' second factors.
+    #[arg(long)]
+    pub skip_subjects: bool,
     /// With --url: a confidential first-party client of that server whose redirect URI is
     /// https://rp.example/cb, as CLIENT_ID:CLIENT_SECRET (`deadbolt clients create --name load
     /// --redirect-uri https://rp.example/cb` prints both). Without it the OpenID Connect phase
@@ -171,6 +178,7 @@ impl Cli {
         for (n, what) in [
             (p.mfa_accounts, "--mfa-accounts"),
             (p.flow_accounts, "--flow-accounts"),
+            (p.subject_checks, "--subject-checks"),
         ] {
             ensure!((1..=1_000_000).contains(&n), "{what}: 1 to 1000000");
         }

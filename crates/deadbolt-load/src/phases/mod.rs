@@ -1,6 +1,7 @@
 //! The measuring phases (the default mode), in order: on a server with the default costs,
 //! `/healthz`, password logins between two Argon2 bounds, a burst of logins, `GET /v1/me`,
-//! token refreshes and OpenID Connect round trips from signed-in browsers; then, on a server
+//! token refreshes, OpenID Connect round trips from signed-in browsers and the server API's
+//! second-factor checks of a product's own users (subjects); then, on a server
 //! with cheap Argon2, the MFA second step and the whole sign-in with TOTP.
 
 mod login;
@@ -9,6 +10,7 @@ mod mfa_setup;
 mod oidc;
 mod session;
 mod sign_in;
+mod subject_checks;
 
 pub use login::REFUSAL_TARGET;
 
@@ -94,6 +96,7 @@ async fn default_server_phases(
     let refresh =
         session::refresh_phase(base, &sessions, common.seconds, &healthz, server_pid).await?;
     let oidc = oidc::oidc_phase(cli, base, server, &healthz).await?;
+    let subjects = subject_checks::subject_phase(cli, base, server, &healthz).await?;
 
     let mut lines = vec![
         format!("host             {cores} cores; {target}"),
@@ -112,6 +115,7 @@ async fn default_server_phases(
     lines.extend(me.summary);
     lines.extend(refresh.summary);
     lines.extend(oidc.summary);
+    lines.extend(subjects.summary);
     let shares = [
         logins.bound_noise[0],
         healthz.noise,
@@ -120,10 +124,11 @@ async fn default_server_phases(
         me.noise,
         refresh.noise,
         oidc.noise,
+        subjects.noise,
     ];
     lines.push(format!(
         "other CPU        bound {} / healthz {} / login {} / bound {} / me {} / refresh {} / \
-         oidc {}{}",
+         oidc {} / subjects {}{}",
         percent(shares[0]),
         percent(shares[1]),
         percent(shares[2]),
@@ -131,9 +136,10 @@ async fn default_server_phases(
         percent(shares[4]),
         percent(shares[5]),
         percent(shares[6]),
+        percent(shares[7]),
         noise_warning(noisy(&shares)),
     ));
-    Ok((lines, healthz, oidc.broken))
+    Ok((lines, healthz, oidc.broken.or(subjects.broken)))
 }
 
 /// What a timed phase reports: its lines, and how noisy the machine was meanwhile.

@@ -3,7 +3,7 @@
 use super::*;
 
 /// `deadbolt clients create` against the spawned server's config and database.
-pub(super) async fn register(server: &Spawned) -> Result<Rp> {
+pub(crate) async fn register(server: &Spawned) -> Result<Rp> {
     let output = tokio::process::Command::new(&server.bin)
         .args(["clients", "create", "--config"])
         .arg(&server.config)

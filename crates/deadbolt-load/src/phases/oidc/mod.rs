@@ -22,6 +22,9 @@ mod browser;
 mod client;
 mod round_trip;
 
+/// A confidential first-party client registered with the server's own command.
+pub(crate) use client::register as register_client;
+
 use crate::api::{EMAIL, PASSWORD};
 use crate::ceilings::{Healthz, HEALTHZ_WORKERS};
 use crate::cli::Cli;
@@ -68,9 +71,9 @@ impl OidcFigures {
 }
 
 /// A confidential client.
-struct Rp {
-    id: String,
-    secret: String,
+pub(crate) struct Rp {
+    pub(crate) id: String,
+    pub(crate) secret: String,
     /// The ID-token algorithm it is registered with, where known (a client the harness
     /// registered).
     registered_alg: Option<String>,
