@@ -3,7 +3,10 @@
 #
 # Builds and starts `deadbolt serve` on a free port with a fresh SQLite database and the test SMTP
 # sink, signs in as a fresh account, then lets schemathesis call every operation with that token
-# and check each response against the document. DEADBOLT_BIN=path skips the build.
+# and check each response against the document. The server API for products that keep their
+# own accounts (`/v1/subjects`) authenticates a client instead: a second run calls its operations
+# with a confidential client's id and secret (HTTP Basic), made with `deadbolt clients create`.
+# DEADBOLT_BIN=path skips the build.
 # SCHEMATHESIS_MAX_EXAMPLES (default 30: CI's short run) and SCHEMATHESIS_TIMEOUT (default 20m)
 # make the long run: SCHEMATHESIS_MAX_EXAMPLES=160 SCHEMATHESIS_TIMEOUT=90m generates over 10,000
 # cases (docs/reliability.md).
@@ -107,6 +110,28 @@ status=0
   --generation-database none \
   --no-color) || status=$?
 [[ $status -eq 0 ]] || fail "schemathesis found problems (exit status $status)"
+
+# The server API, as a confidential client (the first run met it only with a bearer token: 401).
+client=$("$DEADBOLT_BIN" clients create --config "$tmp/deadbolt.toml" --name schemathesis \
+  --redirect-uri https://product.example/callback) || fail "deadbolt clients create failed: $client"
+read -r client_id client_secret < <(python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+print(c["client_id"], c["client_secret"])' <<<"$client") || fail "no client in: $client"
+(cd "$tmp" && timeout "${SCHEMATHESIS_TIMEOUT:-20m}" "$schemathesis" run "$base/openapi.json" \
+  --url "$base" \
+  --auth "$client_id:$client_secret" \
+  --include-path-regex '^/v1/subjects' \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" \
+  --seed 20240601 \
+  --workers 1 \
+  --request-timeout 10 \
+  --generation-database none \
+  --no-color) || status=$?
+[[ $status -eq 0 ]] || fail "schemathesis found problems in the server API (exit status $status)"
+curl -fsS -o /dev/null -u "$client_id:$client_secret" -X PUT "$base/v1/subjects/schemathesis" ||
+  fail "the client's credentials no longer work after the run, so coverage was partial"
 
 # Had the token died half-way, later operations would only have been tried unauthenticated.
 curl -fsS -o /dev/null -H "Authorization: Bearer $token" "$base/v1/me" ||

@@ -104,6 +104,7 @@ fn domain_status(e: &DomainError) -> StatusCode {
         DomainError::InvalidCredentials
         | DomainError::SsoRequired
         | DomainError::InvalidToken
+        | DomainError::InvalidClient
         | DomainError::WrongSecondFactor { .. }
         | DomainError::MfaTokenInvalid
         | DomainError::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
@@ -156,6 +157,8 @@ fn domain_code(e: &DomainError) -> &'static str {
         DomainError::LocationNotAllowed => "location_not_allowed",
         DomainError::PreconditionFailed => "precondition_failed",
         DomainError::InvalidToken => "invalid_token",
+        // OAuth's word for a client that failed to authenticate (RFC 6749, section 5.2)
+        DomainError::InvalidClient => "invalid_client",
         DomainError::NotFound => "not_found",
         DomainError::TooManyAttempts { .. } => "too_many_attempts",
         DomainError::Overloaded => "overloaded",
@@ -250,6 +253,13 @@ impl IntoResponse for ApiError {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            // the server API: a client authenticates with HTTP Basic (RFC 7617)
+            Some(DomainError::InvalidClient) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"deadbolt\", charset=\"UTF-8\""),
                 );
             }
             // RFC 9470: the client should step up and try again

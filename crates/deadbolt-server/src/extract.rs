@@ -7,7 +7,9 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use deadbolt_core::secret::Secret;
 use deadbolt_usecases::client::{ClientInfo, Principal};
+use deadbolt_usecases::subject_api::ApiClient;
 use deadbolt_usecases::DomainError;
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
@@ -207,6 +209,41 @@ fn enrollment_allows(method: &axum::http::Method, path: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// A client calling the server API (`/v1/subjects`): HTTP Basic with a live confidential
+/// client's id and secret, checked as the token endpoint checks them. Anything else is 401
+/// `invalid_client` with `WWW-Authenticate: Basic`; wrong secrets count against the caller's
+/// address (see `subject_api::authenticate`).
+pub struct ClientCaller(pub ApiClient);
+
+impl FromRequestParts<AppState> for ClientCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Client(info) = Client::from_request_parts(parts, state).await?;
+        // no credentials, or none that parse: nothing was guessed, nothing is counted
+        let (id, secret) = basic_credentials(parts).ok_or(DomainError::InvalidClient)?;
+        let client =
+            deadbolt_usecases::subject_api::authenticate(state, &info, &id, &secret).await?;
+        Ok(Self(client))
+    }
+}
+
+/// The id and secret of an `Authorization: Basic` header (RFC 7617).
+fn basic_credentials(parts: &Parts) -> Option<(String, Secret)> {
+    use base64::Engine as _;
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = Secret::new(String::from_utf8(decoded).ok()?);
+    let (id, secret) = decoded.expose().split_once(':')?;
+    Some((id.to_owned(), Secret::new(secret)))
 }
 
 /// A path parameter; a malformed one (not a UUID, say) is 400 `invalid_request`.

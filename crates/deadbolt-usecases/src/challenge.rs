@@ -14,7 +14,7 @@ use crate::methods;
 use crate::risk;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
-use deadbolt_core::ids::{MethodId, SessionId};
+use deadbolt_core::ids::{AccountId, MethodId, SessionId};
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::stepup::Action;
@@ -35,6 +35,11 @@ pub enum Purpose {
     StepUp(Action),
     /// The second factor of a password reset.
     Reset,
+    /// A check a client asks of one of its subjects through the server API: a sign-in's second
+    /// factor (no action), or a step-up for an action the client names. Judged by the same
+    /// rules as those ([`Purpose::Login`], [`Purpose::StepUp`]), answered only through that
+    /// client for that subject, and never a sign-in at Deadbolt itself.
+    ForClient(Option<Action>),
 }
 
 impl Purpose {
@@ -44,6 +49,15 @@ impl Purpose {
             Self::EmailCheck => "login_email",
             Self::StepUp(_) => "step_up",
             Self::Reset => "reset",
+            Self::ForClient(_) => "client",
+        }
+    }
+
+    /// The purpose whose rules a client's check follows: a sign-in's, or its action's step-up.
+    fn rules_of(action: &Option<Action>) -> Self {
+        match action {
+            None => Self::Login,
+            Some(action) => Self::StepUp(action.clone()),
         }
     }
 
@@ -54,6 +68,14 @@ impl Purpose {
             "login_email" => Self::EmailCheck,
             "step_up" => Self::StepUp(Action::parse(record.action.as_deref()?).ok()?),
             "reset" => Self::Reset,
+            "client" => Self::ForClient(
+                record
+                    .action
+                    .as_deref()
+                    .map(Action::parse)
+                    .transpose()
+                    .ok()?,
+            ),
             _ => return None,
         })
     }
@@ -78,6 +100,7 @@ impl Purpose {
                 factor_policy::ensure_reset_factor(kind)?;
                 factor_policy::ensure_allowed(ctx, kind)
             }
+            Self::ForClient(action) => Self::rules_of(action).admits(ctx, kind, methods),
         }
     }
 
@@ -113,6 +136,7 @@ impl Purpose {
                 factor_policy::ensure_reset_factor(kind)?;
                 allowed()
             }
+            Self::ForClient(action) => Self::rules_of(action).accepts_answer(ctx, kind, methods),
         }
     }
 
@@ -138,11 +162,13 @@ impl Purpose {
                 .into_iter()
                 .filter(|m| m.kind.serves_password_reset())
                 .collect(),
+            Self::ForClient(action) => Self::rules_of(action).choices(ctx, account, stored),
         }
     }
 }
 
-/// A fresh challenge for `purpose` and its token (`mfa_` for a sign-in, `suc_` otherwise);
+/// A fresh challenge for `purpose` and its token (`mfa_` for a sign-in, `sbc_` for a client's
+/// check of its subject, `suc_` otherwise);
 /// the caller commits the record with its own writes.
 pub fn open(
     ctx: &Context,
@@ -154,6 +180,7 @@ pub fn open(
     let prefix = match purpose {
         Purpose::Login | Purpose::EmailCheck => "mfa_",
         Purpose::StepUp(_) | Purpose::Reset => "suc_",
+        Purpose::ForClient(_) => "sbc_",
     };
     let secret = token::generate(prefix, ctx.rng.as_ref());
     let record = ChallengeRecord {
@@ -161,7 +188,9 @@ pub fn open(
         account_id: account.id,
         purpose: purpose.stored_name().to_owned(),
         action: match &purpose {
-            Purpose::StepUp(action) => Some(action.as_str().to_owned()),
+            Purpose::StepUp(action) | Purpose::ForClient(Some(action)) => {
+                Some(action.as_str().to_owned())
+            }
             _ => None,
         },
         target: None,
@@ -195,6 +224,15 @@ impl Pending {
     pub fn account(&self) -> &Account {
         &self.account
     }
+
+    /// The challenge `open` just made, once its record is committed: pending as it was opened.
+    pub(crate) fn opened(record: ChallengeRecord, purpose: Purpose, account: Account) -> Self {
+        Self {
+            record,
+            purpose,
+            account,
+        }
+    }
 }
 
 /// Which challenges a caller may answer.
@@ -207,28 +245,40 @@ pub enum Answering {
     StepUp(SessionId),
     /// A password reset's, by its reset token.
     Reset,
+    /// A client's check of its subject (this account), by its challenge id: a challenge of
+    /// another subject, another purpose or none at all is `not_found` alike.
+    Client(AccountId),
 }
 
 /// The live challenge a token names, when it is one the caller may answer; anything else is
 /// `mfa_token_invalid`, whatever the reason.
 pub async fn pending(ctx: &Context, token: &Secret, answering: Answering) -> DomainResult<Pending> {
+    // a client's subject is named in its path: someone else's challenge is not there
+    let unknown = match answering {
+        Answering::Client(_) => DomainError::NotFound,
+        _ => DomainError::MfaTokenInvalid,
+    };
     if token.expose().len() > 128 {
-        return Err(DomainError::MfaTokenInvalid);
+        return Err(unknown);
     }
     let hash = ctx.keys.hasher().hash_token(token);
-    let (record, account) = ctx
-        .store
-        .challenge_with_account(&hash.0)
-        .await?
-        .ok_or(DomainError::MfaTokenInvalid)?;
-    let purpose = Purpose::of(&record).ok_or(DomainError::MfaTokenInvalid)?;
+    let Some((record, account)) = ctx.store.challenge_with_account(&hash.0).await? else {
+        return Err(unknown);
+    };
+    let Some(purpose) = Purpose::of(&record) else {
+        return Err(unknown);
+    };
     let answerable = match (answering, &purpose) {
         (Answering::SignIn, Purpose::Login | Purpose::EmailCheck)
         | (Answering::Reset, Purpose::Reset) => true,
         (Answering::StepUp(session), Purpose::StepUp(_)) => record.session_id == Some(session),
+        (Answering::Client(subject), Purpose::ForClient(_)) => record.account_id == subject,
         _ => false,
     };
-    if !answerable || !is_live(ctx, &record) {
+    if !answerable {
+        return Err(unknown);
+    }
+    if !is_live(ctx, &record) {
         return Err(DomainError::MfaTokenInvalid);
     }
     Ok(Pending {
@@ -260,7 +310,7 @@ pub fn answering_methods(
 ) -> Vec<MethodRecord> {
     match purpose {
         Purpose::EmailCheck => vec![risk::email_check_method(account)],
-        Purpose::Login | Purpose::StepUp(_) | Purpose::Reset => stored,
+        Purpose::Login | Purpose::StepUp(_) | Purpose::Reset | Purpose::ForClient(_) => stored,
     }
 }
 

@@ -75,6 +75,11 @@ pub enum DomainError {
     PreconditionFailed,
     #[error("the access or refresh token is invalid, expired or revoked")]
     InvalidToken,
+    /// The server API's caller is no live confidential client with that secret.
+    #[error(
+        "client authentication failed: send HTTP Basic with a confidential client's id and secret"
+    )]
+    InvalidClient,
     #[error("not found")]
     NotFound,
     #[error("too many attempts; try again later")]

@@ -35,6 +35,7 @@ pub mod contact;
 pub mod devices;
 pub mod oidc;
 pub mod security;
+pub mod subject_api;
 pub mod subjects;
 pub mod teams;
 

@@ -1,7 +1,7 @@
 //! Sessions: starting one, rotating its refresh token, authenticating its access tokens, and
 //! ending it.
 
-use crate::client::{ClientInfo, Principal};
+use crate::client::{Actor, ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
@@ -299,6 +299,24 @@ pub async fn account_of(ctx: &Context, who: &Principal) -> DomainResult<Account>
         .account_by_id(who.session.account_id)
         .await?
         .ok_or(DomainError::InvalidToken)
+}
+
+/// The account `actor` acts on: the caller's own, or the client's subject while it is still
+/// that client's (404 once it is gone).
+pub async fn account_for(ctx: &Context, actor: Actor<'_>) -> DomainResult<Account> {
+    match actor {
+        Actor::Session(who) => account_of(ctx, who).await,
+        Actor::Client(who) => ctx
+            .store
+            .account_by_id(who.account())
+            .await?
+            .filter(|a| {
+                a.subject_of
+                    .as_ref()
+                    .is_some_and(|s| s.client_id == who.client_id())
+            })
+            .ok_or(DomainError::NotFound),
+    }
 }
 
 /// Idle time is counted from the last visit; note visits at most once a minute.

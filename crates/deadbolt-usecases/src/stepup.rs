@@ -3,7 +3,7 @@
 
 use crate::attempts::{self, Bucket};
 use crate::challenge::{self, Answering, Purpose};
-use crate::client::{ClientInfo, Principal};
+use crate::client::{Actor, ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
@@ -95,6 +95,32 @@ pub async fn require_recent(
         action: action.to_owned(),
         target: None,
     })
+}
+
+/// The grant `actor` needs for `action`: a session's open grant (else 401
+/// `insufficient_user_authentication`); nothing of a client acting on its own credentials
+/// (see [`Actor`]).
+pub async fn require_for(
+    ctx: &Context,
+    actor: Actor<'_>,
+    action: &str,
+) -> DomainResult<Option<GrantUse>> {
+    match actor {
+        Actor::Session(who) => require(ctx, who, action).await.map(Some),
+        Actor::Client(_) => Ok(None),
+    }
+}
+
+/// As [`require_recent`] for a session; nothing of a client acting on its own credentials.
+pub async fn require_recent_for(
+    ctx: &Context,
+    actor: Actor<'_>,
+    action: &str,
+) -> DomainResult<Option<GrantUse>> {
+    match actor {
+        Actor::Session(who) => require_recent(ctx, who, action).await,
+        Actor::Client(_) => Ok(None),
+    }
 }
 
 /// Commits `writes` with the use of `grant` (when there is one) first. The outcome's guard

@@ -1,4 +1,6 @@
-//! `/v1/me/mfa`: the caller's second-factor methods.
+//! `/v1/me/mfa`: the caller's second-factor methods. The answers are made by functions that
+//! take who acts ([`Actor`]), which `/v1/subjects/{external_id}/mfa` shares: the same bodies
+//! and answers for a client's subject.
 
 use super::{AuthProblems, BodyProblems, PlantProblems, SendProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -8,9 +10,11 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use deadbolt_core::ids::MethodId;
+use deadbolt_core::ids::{AccountId, MethodId};
 use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::client::Actor;
+use deadbolt_usecases::client::ClientInfo;
 use deadbolt_usecases::mfa;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -48,8 +52,13 @@ async fn overview(
     State(state): State<AppState>,
     Caller(who): Caller,
 ) -> ApiResult<Json<MfaOverview>> {
-    let o = mfa::overview(&state, who.session.account_id).await?;
-    Ok(Json(MfaOverview {
+    overview_of(&state, who.session.account_id).await.map(Json)
+}
+
+/// An account's methods, as `GET /v1/me/mfa` answers them.
+pub(crate) async fn overview_of(state: &AppState, account: AccountId) -> ApiResult<MfaOverview> {
+    let o = mfa::overview(state, account).await?;
+    Ok(MfaOverview {
         enabled: o.enabled,
         primary_method_id: o
             .methods
@@ -58,7 +67,7 @@ async fn overview(
             .map(|m| m.id.0),
         methods: o.methods.iter().map(MethodDetails::from).collect(),
         recovery_codes_remaining: o.recovery_codes_remaining,
-    }))
+    })
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -90,8 +99,16 @@ async fn enroll_totp(
     Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollTotp>,
 ) -> ApiResult<(StatusCode, Json<TotpEnrollment>)> {
-    let label = body.label;
-    let e = mfa::enroll_totp(&state, &client, &who, label).await?;
+    start_totp(&state, &client, Actor::Session(&who), body).await
+}
+
+pub(crate) async fn start_totp(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Actor<'_>,
+    body: EnrollTotp,
+) -> ApiResult<(StatusCode, Json<TotpEnrollment>)> {
+    let e = mfa::enroll_totp(state, client, who, body.label).await?;
     Ok((
         StatusCode::CREATED,
         Json(TotpEnrollment {
@@ -153,8 +170,28 @@ async fn enroll_email(
     Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollEmail>,
 ) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
-    let e =
-        mfa::enroll_sent_code(&state, &client, &who, MethodKind::Email, None, body.label).await?;
+    start_email(&state, &client, Actor::Session(&who), body).await
+}
+
+pub(crate) async fn start_email(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Actor<'_>,
+    body: EnrollEmail,
+) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
+    let e = mfa::enroll_sent_code(state, client, who, MethodKind::Email, None, body.label).await?;
+    Ok((StatusCode::CREATED, Json(e.into())))
+}
+
+/// An SMS or voice enrolment, as `/v1/me/mfa/sms` and `/voice` answer it.
+pub(crate) async fn start_phone(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Actor<'_>,
+    kind: MethodKind,
+    body: EnrollPhone,
+) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
+    let e = mfa::enroll_sent_code(state, client, who, kind, body.phone, body.label).await?;
     Ok((StatusCode::CREATED, Json(e.into())))
 }
 
@@ -169,16 +206,7 @@ async fn enroll_sms(
     Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollPhone>,
 ) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
-    let e = mfa::enroll_sent_code(
-        &state,
-        &client,
-        &who,
-        MethodKind::Sms,
-        body.phone,
-        body.label,
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(e.into())))
+    start_phone(&state, &client, Actor::Session(&who), MethodKind::Sms, body).await
 }
 
 /// Starts a voice enrolment: a call reads a code to `phone`; confirm with it. Voice is a
@@ -192,16 +220,14 @@ async fn enroll_voice(
     Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollPhone>,
 ) -> ApiResult<(StatusCode, Json<CodeEnrollment>)> {
-    let e = mfa::enroll_sent_code(
+    start_phone(
         &state,
         &client,
-        &who,
+        Actor::Session(&who),
         MethodKind::Voice,
-        body.phone,
-        body.label,
+        body,
     )
-    .await?;
-    Ok((StatusCode::CREATED, Json(e.into())))
+    .await
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -233,7 +259,16 @@ async fn enroll_webauthn(
     Caller(who): Caller,
     JsonOrEmpty(body): JsonOrEmpty<EnrollWebauthn>,
 ) -> ApiResult<(StatusCode, Json<WebauthnEnrollment>)> {
-    let e = mfa::enroll_webauthn(&state, &client, &who, body.label).await?;
+    start_webauthn(&state, &client, Actor::Session(&who), body).await
+}
+
+pub(crate) async fn start_webauthn(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Actor<'_>,
+    body: EnrollWebauthn,
+) -> ApiResult<(StatusCode, Json<WebauthnEnrollment>)> {
+    let e = mfa::enroll_webauthn(state, client, who, body.label).await?;
     Ok((
         StatusCode::CREATED,
         Json(WebauthnEnrollment {
@@ -258,7 +293,16 @@ async fn resend(
     ApiPath(id): ApiPath<MethodId>,
     _body: EmptyBody,
 ) -> ApiResult<(StatusCode, Json<CodeSentView>)> {
-    let sent = mfa::resend_enrolment_code(&state, &client, &who, id).await?;
+    resend_code(&state, &client, Actor::Session(&who), id).await
+}
+
+pub(crate) async fn resend_code(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Actor<'_>,
+    id: MethodId,
+) -> ApiResult<(StatusCode, Json<CodeSentView>)> {
+    let sent = mfa::resend_enrolment_code(state, client, who, id).await?;
     Ok((StatusCode::ACCEPTED, Json(sent.into())))
 }
 
@@ -297,6 +341,16 @@ async fn confirm(
     ApiPath(id): ApiPath<MethodId>,
     ApiJson(body): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Json<ConfirmResponse>> {
+    confirm_method(&state, &client, Actor::Session(&who), id, body).await
+}
+
+pub(crate) async fn confirm_method(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Actor<'_>,
+    id: MethodId,
+    body: ConfirmRequest,
+) -> ApiResult<Json<ConfirmResponse>> {
     let proof = match (body.code, body.credential) {
         (Some(code), None) => mfa::Confirmation::Code(Secret::new(code)),
         (None, Some(credential)) => mfa::Confirmation::Credential(credential),
@@ -306,7 +360,7 @@ async fn confirm(
             ))
         }
     };
-    let done = mfa::confirm(&state, &client, &who, id, proof).await?;
+    let done = mfa::confirm(state, client, who, id, proof).await?;
     Ok(Json(ConfirmResponse {
         method: MethodDetails::from(&done.method),
         recovery_codes: done
@@ -336,7 +390,16 @@ async fn set_primary(
     Caller(who): Caller,
     ApiJson(body): ApiJson<PrimaryRequest>,
 ) -> ApiResult<Json<PrimaryResponse>> {
-    mfa::set_primary(&state, &client, &who, MethodId(body.method_id)).await?;
+    choose_primary(&state, &client, Actor::Session(&who), body).await
+}
+
+pub(crate) async fn choose_primary(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Actor<'_>,
+    body: PrimaryRequest,
+) -> ApiResult<Json<PrimaryResponse>> {
+    mfa::set_primary(state, client, who, MethodId(body.method_id)).await?;
     Ok(Json(PrimaryResponse {
         primary_method_id: body.method_id,
     }))
@@ -376,7 +439,15 @@ async fn regenerate(
     Caller(who): Caller,
     _body: EmptyBody,
 ) -> ApiResult<Json<RecoveryCodes>> {
-    let codes = mfa::regenerate_recovery_codes(&state, &client, &who).await?;
+    new_recovery_codes(&state, &client, Actor::Session(&who)).await
+}
+
+pub(crate) async fn new_recovery_codes(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Actor<'_>,
+) -> ApiResult<Json<RecoveryCodes>> {
+    let codes = mfa::regenerate_recovery_codes(state, client, who).await?;
     Ok(Json(RecoveryCodes {
         codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
     }))

@@ -19,6 +19,7 @@ mod policy;
 pub mod reset;
 pub mod service;
 pub mod stepup;
+pub mod subjects;
 pub mod teams;
 pub mod tokens;
 pub mod views;
@@ -53,6 +54,11 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        // the server API (`/v1/subjects`): a confidential client's id and secret
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
     }
 }
 
@@ -74,6 +80,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mfa::router())
         .merge(stepup::router())
         .merge(reset::router())
+        .merge(subjects::router())
         .split_for_parts();
     docs::add_self(&mut api);
     let router = router

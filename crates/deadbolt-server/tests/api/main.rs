@@ -33,4 +33,5 @@ mod service;
 mod sessions;
 mod signed_requests;
 mod stepup;
+mod subjects;
 mod webauthn;

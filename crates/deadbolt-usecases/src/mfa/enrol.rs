@@ -4,7 +4,7 @@
 use super::recovery_codes::{new_recovery_codes, recovery_method};
 use super::{mfa_bucket, RESTRICTED_NOTICE};
 use crate::challenge;
-use crate::client::{ClientInfo, Principal};
+use crate::client::{Actor, ClientInfo};
 use crate::codes::{self, Checked, CodeFor};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
@@ -14,7 +14,7 @@ use crate::factors::{clean_code, open_totp, totp_aad};
 use crate::methods;
 use crate::notice::Notice;
 use crate::notify::notice;
-use crate::sessions::account_of;
+use crate::sessions::account_for;
 use crate::stepup;
 use deadbolt_core::account::Account;
 use deadbolt_core::code::CodePurpose;
@@ -51,12 +51,12 @@ struct Enrolment {
 async fn start_enrolment(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: Actor<'_>,
     kind: MethodKind,
     label: String,
     destination: Option<String>,
 ) -> DomainResult<Enrolment> {
-    let account = account_of(ctx, who).await?;
+    let account = account_for(ctx, who).await?;
     if label.trim().is_empty() || label.chars().count() > 64 {
         return Err(DomainError::InvalidRequest(
             "label must be 1 to 64 characters".into(),
@@ -70,10 +70,11 @@ async fn start_enrolment(
     let under_step_up = methods::is_enabled(&ctx.store.methods_of(account.id).await?);
     // With MFA on, every new method needs a step-up; the first one needs a recent sign-in or a
     // step-up, so that a stolen session cannot plant the factor that then locks the owner out.
+    // (a client acting for its subject on its own credentials is asked for neither: see Actor)
     let grant = if under_step_up {
-        Some(stepup::require(ctx, who, Action::MFA_MANAGE).await?)
+        stepup::require_for(ctx, who, Action::MFA_MANAGE).await?
     } else {
-        stepup::require_recent(ctx, who, Action::MFA_MANAGE).await?
+        stepup::require_recent_for(ctx, who, Action::MFA_MANAGE).await?
     };
     let now = ctx.clock.now();
     let method = MethodRecord {
@@ -115,7 +116,7 @@ async fn start_enrolment(
 pub async fn enroll_totp(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: impl Into<Actor<'_>>,
     label: Option<String>,
 ) -> DomainResult<TotpEnrollment> {
     let label = label.unwrap_or_else(|| "Authenticator app".to_owned());
@@ -124,7 +125,7 @@ pub async fn enroll_totp(
         method,
         grant,
         mut writes,
-    } = start_enrolment(ctx, client, who, MethodKind::Totp, label, None).await?;
+    } = start_enrolment(ctx, client, who.into(), MethodKind::Totp, label, None).await?;
     let secret = TotpSecret::generate(ctx.rng.as_ref());
     let params = ctx.policy.get().totp;
     let (master_key_id, sealed) = ctx
@@ -164,7 +165,7 @@ pub struct WebauthnEnrollment {
 pub async fn enroll_webauthn(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: impl Into<Actor<'_>>,
     label: Option<String>,
 ) -> DomainResult<WebauthnEnrollment> {
     let label = label.unwrap_or_else(|| "Security key".to_owned());
@@ -173,7 +174,7 @@ pub async fn enroll_webauthn(
         method,
         grant,
         mut writes,
-    } = start_enrolment(ctx, client, who, MethodKind::WebAuthn, label, None).await?;
+    } = start_enrolment(ctx, client, who.into(), MethodKind::WebAuthn, label, None).await?;
     let (public_key, ceremony) =
         crate::webauthn::start_registration(ctx, &account, method.id).await?;
     writes.push(ceremony);
@@ -205,12 +206,13 @@ pub struct CodeEnrollment {
 pub async fn enroll_sent_code(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: impl Into<Actor<'_>>,
     kind: MethodKind,
     phone: Option<String>,
     label: Option<String>,
 ) -> DomainResult<CodeEnrollment> {
-    let account = account_of(ctx, who).await?;
+    let who = who.into();
+    let account = account_for(ctx, who).await?;
     let (default_label, destination) = match kind {
         MethodKind::Email if !account.email_verified => return Err(DomainError::EmailUnverified),
         MethodKind::Email => ("Email".to_owned(), Some(account.email.as_str().to_owned())),
@@ -285,10 +287,10 @@ fn enrolment_code(method: MethodId) -> CodeFor {
 pub async fn resend_enrolment_code(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: impl Into<Actor<'_>>,
     id: MethodId,
 ) -> DomainResult<challenge::CodeSent> {
-    let account = account_of(ctx, who).await?;
+    let account = account_for(ctx, who.into()).await?;
     let method = ctx
         .store
         .methods_of(account.id)
@@ -331,11 +333,12 @@ pub struct Confirmed {
 pub async fn confirm(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: impl Into<Actor<'_>>,
     id: MethodId,
     proof: Confirmation,
 ) -> DomainResult<Confirmed> {
-    let account = account_of(ctx, who).await?;
+    let who = who.into();
+    let account = account_for(ctx, who).await?;
     let methods = ctx.store.methods_of(account.id).await?;
     let method = methods
         .iter()
@@ -413,7 +416,7 @@ pub async fn confirm(
 async fn confirmed(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: Actor<'_>,
     account: Account,
     methods: Vec<MethodRecord>,
     method: MethodRecord,
@@ -424,7 +427,7 @@ async fn confirmed(
     let was_enabled = methods::is_enabled(&methods);
     // a method enrolled while MFA was off must not become a second factor without a step-up
     let grant = if was_enabled && !method.enrolled_under_step_up {
-        Some(stepup::require(ctx, who, Action::MFA_MANAGE).await?)
+        stepup::require_for(ctx, who, Action::MFA_MANAGE).await?
     } else {
         None
     };

@@ -10,14 +10,14 @@ pub use enrol::{
 };
 pub use recovery_codes::regenerate_recovery_codes;
 
-use crate::client::{ClientInfo, Principal};
+use crate::client::{Actor, ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
 use crate::methods;
 use crate::notice::Notice;
 use crate::notify::notice;
-use crate::sessions::account_of;
+use crate::sessions::{account_for, account_of};
 use crate::stepup;
 use deadbolt_core::account::Account;
 use deadbolt_core::event::EventKind;
@@ -73,10 +73,10 @@ pub const RESTRICTED_NOTICE: &str = "SMS and voice codes are a restricted authen
 pub async fn set_primary(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: impl Into<Actor<'_>>,
     id: MethodId,
 ) -> DomainResult<()> {
-    let account = who.session.account_id;
+    let account = who.into().account_id();
     let mut writes = method_writes::set_primary(account, id);
     writes.push(
         event(
@@ -117,9 +117,10 @@ pub(crate) fn mfa_off_writes(ctx: &Context, account: AccountId) -> Vec<Write> {
 pub async fn remove(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: impl Into<Actor<'_>>,
     id: MethodId,
 ) -> DomainResult<()> {
+    let who = who.into();
     match remove_once(ctx, client, who, id).await? {
         Removal::Done => Ok(()),
         Removal::Changed => match remove_once(ctx, client, who, id).await? {
@@ -139,10 +140,10 @@ enum Removal {
 async fn remove_once(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: Actor<'_>,
     id: MethodId,
 ) -> DomainResult<Removal> {
-    let account = account_of(ctx, who).await?;
+    let account = account_for(ctx, who).await?;
     let methods = ctx.store.methods_of(account.id).await?;
     let method = methods
         .iter()
@@ -161,7 +162,7 @@ async fn remove_once(
     if remaining.is_empty() && method.confirmed_at.is_some() && required_by_policy(ctx, &account) {
         return Err(DomainError::PolicyRequiresMfa);
     }
-    let grant = stepup::require(ctx, who, Action::MFA_MANAGE).await?;
+    let grant = stepup::require_for(ctx, who, Action::MFA_MANAGE).await?;
     let turns_mfa_off = remaining.is_empty() && method.confirmed_at.is_some();
     let mut writes: Vec<Write> = ctx
         .store
@@ -203,7 +204,7 @@ async fn remove_once(
     }
     writes.extend(events.iter().map(EventRecord::write));
     writes.extend(mails.iter().map(SealedMessage::write));
-    match stepup::commit_with(ctx, Some(grant), writes).await? {
+    match stepup::commit_with(ctx, grant, writes).await? {
         BatchOutcome::Committed => Ok(Removal::Done),
         BatchOutcome::GuardFailed(i)
             if i == delete_at

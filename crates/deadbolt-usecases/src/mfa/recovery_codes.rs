@@ -1,13 +1,13 @@
 //! Recovery codes: the fallback set made when MFA comes on, shown once, and made anew on request.
 
-use crate::client::{ClientInfo, Principal};
+use crate::client::{Actor, ClientInfo};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
 use crate::methods;
 use crate::notice::Notice;
 use crate::notify::notice;
-use crate::sessions::account_of;
+use crate::sessions::account_for;
 use crate::stepup;
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::{AccountId, MethodId, RecoveryCodeId};
@@ -87,16 +87,17 @@ pub(super) fn recovery_method(ctx: &Context, account: AccountId) -> MethodRecord
 pub async fn regenerate_recovery_codes(
     ctx: &Context,
     client: &ClientInfo,
-    who: &Principal,
+    who: impl Into<Actor<'_>>,
 ) -> DomainResult<Vec<Secret>> {
-    let account = account_of(ctx, who).await?;
+    let who = who.into();
+    let account = account_for(ctx, who).await?;
     let methods = ctx.store.methods_of(account.id).await?;
     if !methods::is_enabled(&methods) {
         return Err(DomainError::InvalidRequest(
             "MFA is off: recovery codes come with the first method".into(),
         ));
     }
-    let grant = stepup::require(ctx, who, Action::MFA_MANAGE).await?;
+    let grant = stepup::require_for(ctx, who, Action::MFA_MANAGE).await?;
     let (codes, rows) = new_recovery_codes(ctx, account.id).await?;
     let mut writes = vec![method_writes::delete_recovery_codes(account.id)];
     writes.extend(rows.iter().map(RecoveryCodeRecord::insert));
@@ -114,6 +115,6 @@ pub async fn regenerate_recovery_codes(
         .write(),
     );
     writes.extend(notice(ctx, &account, Notice::RecoveryCodesRenewed, client)?.map(|m| m.write()));
-    stepup::commit_with(ctx, Some(grant), writes).await?;
+    stepup::commit_with(ctx, grant, writes).await?;
     Ok(codes)
 }

@@ -199,6 +199,11 @@ async fn a_purpose_is_read_back_as_it_was_opened() {
         (Purpose::EmailCheck, "mfa_"),
         (step_up, "suc_"),
         (Purpose::Reset, "suc_"),
+        (Purpose::ForClient(None), "sbc_"),
+        (
+            Purpose::ForClient(Some(Action::parse("payments.send").unwrap())),
+            "sbc_",
+        ),
     ] {
         let session = matches!(purpose, Purpose::StepUp(_)).then_some(user.who.session.id);
         let (token, record) = challenge::open(&w.ctx, &user.account, purpose.clone(), session);
@@ -226,4 +231,56 @@ async fn a_purpose_is_read_back_as_it_was_opened() {
     assert_eq!(Purpose::of(&record), None, "a step-up names its action");
     record.action = Some("Not An Action".into());
     assert_eq!(Purpose::of(&record), None);
+    record.purpose = "client".into();
+    assert_eq!(
+        Purpose::of(&record),
+        None,
+        "nor a client's with a bad action"
+    );
+    record.action = None;
+    assert_eq!(Purpose::of(&record), Some(Purpose::ForClient(None)));
+}
+
+#[tokio::test]
+async fn a_clients_check_answers_only_that_client_for_that_subject() {
+    let w = world().await;
+    let user = w.enrolled("client-check@example.com").await;
+    let other = w.enrolled("someone-else@example.com").await;
+    let (token, record) = challenge::open(&w.ctx, &user.account, Purpose::ForClient(None), None);
+    w.ctx.commit(vec![record.insert()]).await.unwrap();
+    // no sign-in, step-up or reset takes it: it is no token of theirs
+    for wrong in [
+        Answering::SignIn,
+        Answering::StepUp(user.who.session.id),
+        Answering::Reset,
+    ] {
+        let e = err(challenge::pending(&w.ctx, &token, wrong).await);
+        assert!(
+            matches!(e, DomainError::MfaTokenInvalid),
+            "{wrong:?}: {e:?}"
+        );
+    }
+    let e = err(w.verify_totp(&token, &w.code(&user.secret)).await);
+    assert!(matches!(e, DomainError::MfaTokenInvalid), "{e:?}");
+    // another subject's, a sign-in's or an unknown id is not found, alike
+    let e = err(challenge::pending(&w.ctx, &token, Answering::Client(other.account.id)).await);
+    assert!(matches!(e, DomainError::NotFound), "{e:?}");
+    let mfa_token = w.mfa_token("client-check@example.com").await;
+    let e = err(challenge::pending(&w.ctx, &mfa_token, Answering::Client(user.account.id)).await);
+    assert!(matches!(e, DomainError::NotFound), "{e:?}");
+    let unknown = deadbolt_core::secret::Secret::new("sbc_unknown");
+    let e = err(challenge::pending(&w.ctx, &unknown, Answering::Client(user.account.id)).await);
+    assert!(matches!(e, DomainError::NotFound), "{e:?}");
+    // its own subject's: pending, as it was opened
+    let p = ok(challenge::pending(&w.ctx, &token, Answering::Client(user.account.id)).await);
+    assert_eq!(*p.purpose(), Purpose::ForClient(None));
+    // a client's check follows a sign-in's rules: the same methods are offered
+    let offered = ok(challenge::choices(&w.ctx, &p).await);
+    let login = Purpose::Login.choices(
+        &w.ctx,
+        &user.account,
+        w.ctx.store.methods_of(user.account.id).await.unwrap(),
+    );
+    let ids = |m: &[deadbolt_store::MethodRecord]| m.iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(&offered), ids(&login));
 }
