@@ -75,6 +75,7 @@ pub async fn build_state(
     let (_, api) = crate::routes::router();
     let mut openapi = serde_json::to_value(&api).context("rendering the OpenAPI document")?;
     crate::routes::docs::add_links(&mut openapi);
+    crate::routes::docs::add_subject_links(&mut openapi);
     let openapi = openapi.to_string();
     Ok(AppState {
         ctx: deadbolt_usecases::Context::open(config, clock, rng).await?,

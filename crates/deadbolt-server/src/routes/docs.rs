@@ -102,6 +102,141 @@ pub fn add_links(doc: &mut serde_json::Value) {
     }
 }
 
+/// Where the server API leads: a subject made by `PUT` (201), a method started (201), a check
+/// opened (201). Each target's path parameters come from the request that made the thing (the
+/// subject's name) and its answer (the new id). (from, from's method, to, to's method, the
+/// parameters and where each comes from)
+type Link = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The subject of the request a link starts from; from `PUT`, its answer names it too.
+const SUBJECT: &str = "$request.path.external_id";
+const MADE: &str = "$response.body#/external_id";
+
+const SUBJECT_LINKS: &[Link] = &[
+    (
+        "/v1/subjects/{external_id}",
+        "put",
+        "/v1/subjects/{external_id}",
+        "get",
+        &[("external_id", MADE)],
+    ),
+    (
+        "/v1/subjects/{external_id}",
+        "put",
+        "/v1/subjects/{external_id}/mfa/totp",
+        "post",
+        &[("external_id", MADE)],
+    ),
+    (
+        "/v1/subjects/{external_id}",
+        "put",
+        "/v1/subjects/{external_id}/mfa/email",
+        "post",
+        &[("external_id", MADE)],
+    ),
+    (
+        "/v1/subjects/{external_id}",
+        "put",
+        "/v1/subjects/{external_id}/challenges",
+        "post",
+        &[("external_id", MADE)],
+    ),
+    (
+        "/v1/subjects/{external_id}",
+        "put",
+        "/v1/subjects/{external_id}",
+        "delete",
+        &[("external_id", MADE)],
+    ),
+    (
+        "/v1/subjects/{external_id}",
+        "put",
+        "/v1/subjects/{external_id}/mfa",
+        "get",
+        &[("external_id", MADE)],
+    ),
+    (
+        "/v1/subjects/{external_id}",
+        "put",
+        "/v1/subjects/{external_id}/mfa/primary",
+        "put",
+        &[("external_id", MADE)],
+    ),
+    (
+        "/v1/subjects/{external_id}",
+        "put",
+        "/v1/subjects/{external_id}/mfa/recovery-codes",
+        "post",
+        &[("external_id", MADE)],
+    ),
+    (
+        "/v1/subjects/{external_id}/mfa/totp",
+        "post",
+        "/v1/subjects/{external_id}/mfa/{method_id}/confirm",
+        "post",
+        &[
+            ("external_id", SUBJECT),
+            ("method_id", "$response.body#/method_id"),
+        ],
+    ),
+    (
+        "/v1/subjects/{external_id}/mfa/email",
+        "post",
+        "/v1/subjects/{external_id}/mfa/{method_id}/resend",
+        "post",
+        &[
+            ("external_id", SUBJECT),
+            ("method_id", "$response.body#/method_id"),
+        ],
+    ),
+    (
+        "/v1/subjects/{external_id}/challenges",
+        "post",
+        "/v1/subjects/{external_id}/challenges/{challenge_id}/verify",
+        "post",
+        &[
+            ("external_id", SUBJECT),
+            ("challenge_id", "$response.body#/challenge_id"),
+        ],
+    ),
+    (
+        "/v1/subjects/{external_id}/challenges",
+        "post",
+        "/v1/subjects/{external_id}/challenges/{challenge_id}/send",
+        "post",
+        &[
+            ("external_id", SUBJECT),
+            ("challenge_id", "$response.body#/challenge_id"),
+        ],
+    ),
+];
+
+/// Adds [`SUBJECT_LINKS`] to the 201 answers they start from.
+pub fn add_subject_links(doc: &mut serde_json::Value) {
+    for (from, from_method, to, method, params) in SUBJECT_LINKS {
+        let created = &mut doc["paths"][*from][*from_method]["responses"]["201"];
+        if !created.is_object() {
+            continue;
+        }
+        let target = format!("#/paths/{}/{method}", to.replace('/', "~1"));
+        let name = format!("{method}{}", to.replace(['/', '{', '}'], "_"));
+        let parameters: serde_json::Map<String, serde_json::Value> = params
+            .iter()
+            .map(|(name, expr)| ((*name).to_owned(), serde_json::json!(expr)))
+            .collect();
+        created["links"][name] = serde_json::json!({
+            "operationRef": target,
+            "parameters": parameters,
+        });
+    }
+}
+
 pub async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
