@@ -1,8 +1,9 @@
-//! The challenge ceremony every second-factor check goes through: a sign-in, a step-up and a
-//! password reset each open a challenge for a typed [`Purpose`] and hand the person its token;
-//! the person picks one of the [`choices`], has a code [`send`]t where one is needed, and
-//! answers (see `crate::factors::check`). The purpose carries the caller's rule of which
-//! factors may answer, so the check itself knows no caller.
+//! The challenge ceremony every second-factor check goes through: a sign-in, a step-up, a
+//! password reset and a client's check of its subject each open a challenge for a typed
+//! [`Purpose`] and hand the person (or the client) its token; the person picks one of the
+//! [`choices`], has a code [`send`]t where one is needed, and answers (see
+//! `crate::factors::check`). The purpose carries the caller's rule of which factors may answer,
+//! so the check itself knows no caller.
 
 use crate::client::ClientInfo;
 use crate::codes::{self, CodeFor, Destination};
@@ -251,7 +252,8 @@ pub enum Answering {
 }
 
 /// The live challenge a token names, when it is one the caller may answer; anything else is
-/// `mfa_token_invalid`, whatever the reason.
+/// `mfa_token_invalid`, whatever the reason (for a client's check: `not_found` when it is not
+/// that subject's, `mfa_token_invalid` once it is spent, expired or dead).
 pub async fn pending(ctx: &Context, token: &Secret, answering: Answering) -> DomainResult<Pending> {
     // a client's subject is named in its path: someone else's challenge is not there
     let unknown = match answering {
