@@ -442,12 +442,29 @@ async fn only_a_live_confidential_client_with_its_secret_gets_in() {
     // not shut the product out)
     let r = app.as_product(&shop, Method::PUT, &path, None).await;
     assert_eq!(r.status(), 201);
-    // and the window passes
+    // and the window passes; a burst of wrong ones then counts exactly: five 401s, the rest 429
     app.advance(Duration::seconds(
         app.config.limits.login_window_seconds + 1,
     ));
-    let r = app.as_product(&wrong, Method::GET, &path, None).await;
-    assert_problem(r, 401, "invalid_client").await;
+    let app = Arc::new(app);
+    let wrong = Arc::new(wrong);
+    let burst: Vec<_> = (0..12)
+        .map(|_| {
+            let (app, wrong, path) = (app.clone(), wrong.clone(), path.clone());
+            tokio::spawn(async move {
+                app.as_product(&wrong, Method::GET, &path, None)
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in burst {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[401; 5].as_slice(), &[429; 7]].concat());
 }
 
 #[tokio::test]

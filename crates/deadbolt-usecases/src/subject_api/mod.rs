@@ -9,6 +9,7 @@
 pub mod assertion;
 pub mod challenges;
 
+use crate::attempts::{self, Bucket};
 use crate::client::{Actor, ClientInfo, ForSubject};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
@@ -17,8 +18,7 @@ use deadbolt_core::account::Account;
 use deadbolt_core::oidc_client::{looks_like_a_client_id, SigningAlg};
 use deadbolt_core::secret::Secret;
 use deadbolt_core::subject::ExternalId;
-use deadbolt_core::throttle::{retry_after_seconds, ThrottlePolicy};
-use deadbolt_core::CoreError;
+use deadbolt_core::throttle::ThrottlePolicy;
 use time::Duration;
 
 /// A client that proved itself with its secret: who it is, and how its assertions are signed
@@ -37,17 +37,18 @@ impl ApiClient {
 
 /// The throttle of wrong client credentials from one address: the per-address limit of
 /// password guesses (`[limits] login_failures_per_ip` within `login_window_seconds`).
-fn throttle(ctx: &Context, client: &ClientInfo) -> (String, ThrottlePolicy) {
+fn throttle(ctx: &Context, client: &ClientInfo) -> Bucket {
     let limits = &ctx.config.limits;
-    let key = client.ip.map_or_else(
-        || "client_auth:ip:unknown".to_owned(),
-        |ip| format!("client_auth:ip:{ip}"),
-    );
-    let policy = ThrottlePolicy {
-        max_failures: limits.login_failures_per_ip,
-        window: Duration::seconds(limits.login_window_seconds),
-    };
-    (key, policy)
+    Bucket {
+        key: client.ip.map_or_else(
+            || "client_auth:ip:unknown".to_owned(),
+            |ip| format!("client_auth:ip:{ip}"),
+        ),
+        policy: ThrottlePolicy {
+            max_failures: limits.login_failures_per_ip,
+            window: Duration::seconds(limits.login_window_seconds),
+        },
+    }
 }
 
 /// The live confidential client whose id and secret these are, as the token endpoint checks
@@ -85,21 +86,17 @@ pub async fn authenticate(
             client_id: c.client_id,
         });
     }
-    let now = ctx.clock.now();
-    let (key, policy) = throttle(ctx, info);
-    let seen = ctx
-        .store
-        .failure_window(&key, policy.window_start(now))
-        .await?;
-    if let Err(CoreError::Throttled(wait)) = policy.check(seen, now) {
-        return Err(DomainError::TooManyAttempts {
-            retry_after: retry_after_seconds(wait),
-        });
+    // counted under the address's bucket in one guarded write: of parallel wrong ones, those
+    // past the limit find it full
+    match attempts::reserve(ctx, vec![throttle(ctx, info)]).await? {
+        Ok(counted) => {
+            counted.keep();
+            Err(DomainError::InvalidClient)
+        }
+        Err(full) => Err(DomainError::TooManyAttempts {
+            retry_after: full.retry_after,
+        }),
     }
-    ctx.store
-        .record_failure(&[key], now, policy.window_start(now))
-        .await?;
-    Err(DomainError::InvalidClient)
 }
 
 /// Parses a subject's name as a path gives it: 400 `invalid_request` (saying why) for one no
