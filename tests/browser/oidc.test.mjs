@@ -15,6 +15,8 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as oidc from "openid-client";
 import * as jose from "jose";
 import { Deadbolt, PASSWORD, binary, browser, freePort, freshCode, repo } from "./harness.mjs";
@@ -28,8 +30,9 @@ const now = () => Math.floor(Date.now() / 1000);
 /** `deadbolt clients create` against the server's database; {client_id, client_secret?}.
  * The ID-token algorithm is EdDSA unless said (openid-client's clients here use it; the
  * server's own default is RS256, the Authlib app's). */
-function registerClient(db, { name, redirectUris, postLogoutRedirectUris = [], isPublic = false, thirdParty = false, alg = "EdDSA", grants = [] }) {
+function registerClient(db, { name, redirectUris, postLogoutRedirectUris = [], isPublic = false, thirdParty = false, alg = "EdDSA", grants = [], jwksFile }) {
   const args = ["clients", "create", "--name", name];
+  if (jwksFile) args.push("--jwks", jwksFile);
   for (const uri of redirectUris) args.push("--redirect-uri", uri);
   for (const uri of postLogoutRedirectUris) args.push("--post-logout-redirect-uri", uri);
   if (isPublic) args.push("--public");
@@ -860,5 +863,79 @@ test("errors and edges: prompt=none without a session, unknown client and unregi
     const wait = expiringSince + 61000 - Date.now();
     if (wait > 0) await sleep(wait);
     await assert.rejects(redeem(config, expiringBack, expiring), isError("invalid_grant"));
+  });
+});
+
+// ---- a product that keeps its own accounts: a signed request object (RFC 9101) ----
+
+test("openid-client: a signed request object (buildAuthorizationUrlWithJAR) names the product's own user; the first factor is set up, the ID token's sub is the product's id, and the next sign-in asks for the factor again", async () => {
+  await scenario(async ({ db, page, cleanup }) => {
+    const site = await clientSite();
+    cleanup(site.close);
+    // the product's key: the private half stays with it, the public half is registered
+    const { publicKey, privateKey } = await jose.generateKeyPair("ES256", { extractable: true });
+    const jwk = { ...(await jose.exportJWK(publicKey)), kid: "product-1", use: "sig", alg: "ES256" };
+    const jwksFile = join(mkdtempSync(join(tmpdir(), "deadbolt-jwks-")), "jwks.json");
+    writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
+    const client = registerClient(db, { name: "Shop", redirectUris: [site.callback], jwksFile });
+    const config = await configure(db, client, { alg: "EdDSA" });
+    assert.equal(config.serverMetadata().request_parameter_supported, true);
+    assert.ok(config.serverMetadata().request_object_signing_alg_values_supported.includes("ES256"));
+
+    /** After the product's own password check: a signed request naming its user "shop-7". */
+    async function signedRequest() {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const nonce = oidc.randomNonce();
+      const url = await oidc.buildAuthorizationUrlWithJAR(
+        config,
+        {
+          redirect_uri: site.callback,
+          scope: "openid email",
+          code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: "S256",
+          state,
+          nonce,
+          // the library carries every parameter as a string: the object's JSON text
+          deadbolt_subject: JSON.stringify({ external_id: "shop-7", email: "seven@shop.example", email_verified: true }),
+        },
+        { key: privateKey, kid: "product-1" },
+      );
+      return { url, verifier, state, nonce };
+    }
+
+    const first = await signedRequest();
+    assert.ok(first.url.searchParams.get("request"), "the parameters travel signed");
+    assert.equal(first.url.searchParams.get("redirect_uri"), null, "and only signed");
+    await page.goto(first.url.href);
+    // no password form: the product checked it; no factor yet, so the wizard
+    await page.waitForURL((u) => u.origin === db.url && u.pathname === "/account/mfa/new");
+    await page.getByRole("button", { name: "Set up authenticator app" }).click();
+    const secret = (await page.locator("#totp-secret").innerText()).replace(/\s+/g, "");
+    await page.getByLabel("6-digit code from the app").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("heading", { name: "Save your recovery codes" }).waitFor();
+    await page.getByLabel("I have saved my recovery codes").check();
+    await page.getByRole("button", { name: "Finish" }).click();
+    const enrolled = (await redeem(config, await landedAt(page, site.callback), first)).claims();
+    assert.equal(enrolled.sub, "shop-7", "the product's own id");
+    assert.equal(enrolled.acr, "aal2");
+    assert.deepEqual(enrolled.amr, ["otp", "mfa"], "the product's password is not Deadbolt's to name");
+    assert.equal(enrolled.email, "seven@shop.example");
+
+    // the next sign-in at the product, in the same browser: the factor is asked again
+    const again = await signedRequest();
+    await page.goto(again.url.href);
+    await page.waitForURL(/\/sign-in\/verify/);
+    await page.getByLabel("6-digit code from your authenticator app").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Continue" }).click();
+    const second = (await redeem(config, await landedAt(page, site.callback), again)).claims();
+    assert.equal(second.sub, "shop-7");
+    assert.ok(second.auth_time > enrolled.auth_time, "a new check");
+
+    // the same signed request used twice: refused with a page, sent nowhere
+    const replay = await fetch(again.url, { redirect: "manual" });
+    assert.equal(replay.status, 400);
+    assert.equal(replay.headers.get("location"), null);
   });
 });

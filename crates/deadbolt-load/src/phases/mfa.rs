@@ -30,14 +30,15 @@ const MFA_TARGET_POSTGRES: f64 = 0.05;
 const MFA_TOKEN_REFRESH: Duration = Duration::from_secs(240);
 
 /// The MFA phases: /healthz (unless measured on this server already), the setup, every
-/// mfa_token verified once, then whole sign-ins. Returns the summary lines.
+/// mfa_token verified once, whole sign-ins, then the server API's checks of subjects. Returns
+/// the summary lines, and what answered wrongly if anything did.
 pub async fn mfa_phases(
     cli: &Cli,
     cores: usize,
     base: &str,
     server: Option<&Spawned>,
     same_server_healthz: Option<Healthz>,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Option<String>)> {
     let p = &cli.phases;
     let server_pid = server.and_then(Spawned::pid);
     let backend = server.map_or(Backend::Unknown, |s| s.backend);
@@ -130,14 +131,24 @@ pub async fn mfa_phases(
     )
     .await?;
     lines.extend(flow.summary);
+    // the server API's checks: subjects enrol with recovery codes (hashed with Argon2), so they
+    // too are set up on this server
+    let subjects = super::subject_checks::subject_phase(cli, base, server, &healthz).await?;
+    lines.extend(subjects.summary);
     lines.push(format!(
-        "other CPU        healthz {} / mfa verify {} / sign-in {}{}",
+        "other CPU        healthz {} / mfa verify {} / sign-in {} / subjects {}{}",
         percent(healthz.noise),
         percent(verify.noise),
         percent(flow.noise),
-        noise_warning(noisy(&[healthz.noise, verify.noise, flow.noise]))
+        percent(subjects.noise),
+        noise_warning(noisy(&[
+            healthz.noise,
+            verify.noise,
+            flow.noise,
+            subjects.noise
+        ]))
     ));
-    Ok(lines)
+    Ok((lines, subjects.broken))
 }
 
 /// Every account's mfa_token verified once, right away, by `workers` workers.

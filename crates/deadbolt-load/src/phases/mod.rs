@@ -1,8 +1,8 @@
 //! The measuring phases (the default mode), in order: on a server with the default costs,
 //! `/healthz`, password logins between two Argon2 bounds, a burst of logins, `GET /v1/me`,
-//! token refreshes, OpenID Connect round trips from signed-in browsers and the server API's
-//! second-factor checks of a product's own users (subjects); then, on a server
-//! with cheap Argon2, the MFA second step and the whole sign-in with TOTP.
+//! token refreshes and OpenID Connect round trips from signed-in browsers; then, on a server
+//! with cheap Argon2, the MFA second step, the whole sign-in with TOTP, and the server API's
+//! second-factor checks of a product's own users (subjects).
 
 mod login;
 mod mfa;
@@ -58,8 +58,9 @@ pub async fn run(
     if let Some(server) = server {
         server.stop().await;
     }
-    summary.extend(outcome?);
-    Ok((summary, broken))
+    let (lines, wrong) = outcome?;
+    summary.extend(lines);
+    Ok((summary, broken.or(wrong)))
 }
 
 /// The phases on the server with the default costs; returns their summary lines, the /healthz
@@ -96,7 +97,6 @@ async fn default_server_phases(
     let refresh =
         session::refresh_phase(base, &sessions, common.seconds, &healthz, server_pid).await?;
     let oidc = oidc::oidc_phase(cli, base, server, &healthz).await?;
-    let subjects = subject_checks::subject_phase(cli, base, server, &healthz).await?;
 
     let mut lines = vec![
         format!("host             {cores} cores; {target}"),
@@ -115,7 +115,6 @@ async fn default_server_phases(
     lines.extend(me.summary);
     lines.extend(refresh.summary);
     lines.extend(oidc.summary);
-    lines.extend(subjects.summary);
     let shares = [
         logins.bound_noise[0],
         healthz.noise,
@@ -124,11 +123,10 @@ async fn default_server_phases(
         me.noise,
         refresh.noise,
         oidc.noise,
-        subjects.noise,
     ];
     lines.push(format!(
         "other CPU        bound {} / healthz {} / login {} / bound {} / me {} / refresh {} / \
-         oidc {} / subjects {}{}",
+         oidc {}{}",
         percent(shares[0]),
         percent(shares[1]),
         percent(shares[2]),
@@ -136,10 +134,9 @@ async fn default_server_phases(
         percent(shares[4]),
         percent(shares[5]),
         percent(shares[6]),
-        percent(shares[7]),
         noise_warning(noisy(&shares)),
     ));
-    Ok((lines, healthz, oidc.broken.or(subjects.broken)))
+    Ok((lines, healthz, oidc.broken))
 }
 
 /// What a timed phase reports: its lines, and how noisy the machine was meanwhile.

@@ -156,13 +156,17 @@ pub fn verify(
     {
         return Err(BAD);
     }
-    let subject = claims
-        .get("deadbolt_subject")
-        .map(|s| serde_json::from_value::<SubjectDetails>(s.clone()))
-        .transpose()
-        .map_err(|_| {
-            "The application's signed request names its user in a form this service does not read."
-        })?;
+    let subject = match claims.get("deadbolt_subject") {
+        None => None,
+        // as a library that carries every request parameter as a string sends it
+        // (openid-client's buildAuthorizationUrlWithJAR): the object's JSON text
+        Some(Value::String(text)) => Some(serde_json::from_str::<SubjectDetails>(text)),
+        Some(object) => Some(serde_json::from_value::<SubjectDetails>(object.clone())),
+    }
+    .transpose()
+    .map_err(|_| {
+        "The application's signed request names its user in a form this service does not read."
+    })?;
     // one object at a time: none may carry another
     if claims.contains_key("request") {
         return Err(BAD);

@@ -2,12 +2,18 @@
 
 use super::*;
 
-/// `deadbolt clients create` against the spawned server's config and database.
-pub(crate) async fn register(server: &Spawned) -> Result<Rp> {
-    let output = tokio::process::Command::new(&server.bin)
+/// `deadbolt clients create` against the spawned server's config and database, with the
+/// server's default ID-token algorithm unless `alg` names one.
+pub(crate) async fn register(server: &Spawned, alg: Option<&str>) -> Result<Rp> {
+    let mut command = tokio::process::Command::new(&server.bin);
+    command
         .args(["clients", "create", "--config"])
         .arg(&server.config)
-        .args(["--name", "load", "--redirect-uri", REDIRECT_URI])
+        .args(["--name", "load", "--redirect-uri", REDIRECT_URI]);
+    if let Some(alg) = alg {
+        command.args(["--id-token-alg", alg]);
+    }
+    let output = command
         .env_remove("RUST_LOG")
         .stdin(std::process::Stdio::null())
         .output()

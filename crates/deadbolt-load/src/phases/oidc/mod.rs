@@ -205,7 +205,7 @@ async fn setup(
     let (rp, registered) = match (server, given) {
         (_, Some(given)) => (parse_client(given)?, "given by --oidc-client"),
         (Some(server), None) => (
-            register(server).await?,
+            register(server, None).await?,
             "registered by `deadbolt clients create`",
         ),
         (None, None) => bail!("no client"),
