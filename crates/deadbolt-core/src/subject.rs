@@ -18,8 +18,9 @@ pub struct SubjectOf {
     pub external_id: ExternalId,
 }
 
-/// A product's identifier for one of its people: 1 to 255 characters, none of them a control
-/// character (it travels in URLs, tokens and logs).
+/// A product's identifier for one of its people: 1 to 255 bytes of UTF-8, none of them a
+/// control or an invisible formatting character (it travels in URLs, tokens and logs, and may
+/// be shown as an authenticator app's account name).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExternalId(String);
 
@@ -29,14 +30,15 @@ impl ExternalId {
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let ok = !raw.is_empty()
             && raw.len() <= Self::MAX
-            && !raw.chars().any(char::is_control)
+            && !raw.chars().any(|c| c.is_control() || is_format(c))
             && raw.trim() == raw;
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
             Err(CoreError::InvalidField {
                 field: "external_id".into(),
-                reason: "1 to 255 characters, no control characters or outer spaces".into(),
+                reason: "1 to 255 bytes, no control or formatting characters, no outer spaces"
+                    .into(),
             })
         }
     }
@@ -44,6 +46,14 @@ impl ExternalId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Invisible characters that change how text shows (Unicode's format characters: bidirectional
+/// overrides, zero-width ones, the byte order mark, the soft hyphen).
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// The domain of subjects' placeholder addresses: `.invalid` is reserved (RFC 2606), so no
@@ -77,6 +87,15 @@ mod tests {
         assert!(ExternalId::parse("").is_err());
         assert!(ExternalId::parse("a\nb").is_err());
         assert!(ExternalId::parse(" 42").is_err());
+        assert!(
+            ExternalId::parse("ad\u{202E}min").is_err(),
+            "a bidirectional override"
+        );
+        assert!(
+            ExternalId::parse("a\u{200B}b").is_err(),
+            "a zero-width space"
+        );
+        assert!(ExternalId::parse("zoë").is_ok());
     }
 
     #[test]

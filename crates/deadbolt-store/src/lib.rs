@@ -59,7 +59,7 @@ pub use read::Read;
 pub use sessions::{
     renew_session, revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord,
 };
-pub use subjects::{insert_subject, set_subject_contact};
+pub use subjects::{delete_subjects_of, insert_subject, set_subject_contact};
 pub use teams::{invitation_writes, team_writes, InvitationRecord, MemberRecord, TeamRecord};
 pub use throttle::reads as throttle_reads;
 pub use throttle::writes as throttle_writes;

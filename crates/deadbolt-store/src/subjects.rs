@@ -51,6 +51,14 @@ pub fn set_subject_contact(account: &Account) -> Write {
     ))
 }
 
+/// Deletes every subject of a client (a deleted client's people), with what cascades from them.
+pub fn delete_subjects_of(client_id: &str) -> Write {
+    Write::new(Stmt::new(
+        "DELETE FROM accounts WHERE subject_client_id = $1",
+        params![client_id],
+    ))
+}
+
 impl Store {
     /// The subject a client knows by this identifier.
     pub async fn subject(

@@ -157,11 +157,14 @@ pub async fn unlock(
 ) -> DomainResult<()> {
     let admin = require_admin(ctx, who).await?;
     let account = target(ctx, id).await?;
-    let buckets = [
-        login::email_bucket(ctx, account.email.as_str()),
+    let mut buckets = vec![
         challenge::failure_bucket(ctx, &account, MethodKind::Totp).0,
         challenge::failure_bucket(ctx, &account, MethodKind::RecoveryCode).0,
     ];
+    // a subject has no password here: the address its product states is not its to clear
+    if account.subject_of.is_none() {
+        buckets.push(login::email_bucket(ctx, account.email.as_str()));
+    }
     let mut writes: Vec<_> = buckets
         .iter()
         .map(|b| throttle_writes::clear_failures(b))

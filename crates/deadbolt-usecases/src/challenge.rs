@@ -239,8 +239,12 @@ impl Pending {
 /// Which challenges a caller may answer.
 #[derive(Debug, Clone, Copy)]
 pub enum Answering {
-    /// A sign-in's, by its mfa_token.
+    /// A sign-in's, by its mfa_token, on the hosted pages.
     SignIn,
+    /// A sign-in's, by its mfa_token, through the JSON API: never a client's subject's (it
+    /// signs in on the hosted pages only, for its client; the API would give it tokens for
+    /// Deadbolt's own account endpoints).
+    SignInApi,
     /// A step-up opened by the caller's own session: another session's token is as good as
     /// none.
     StepUp(SessionId),
@@ -273,6 +277,9 @@ pub async fn pending(ctx: &Context, token: &Secret, answering: Answering) -> Dom
     let answerable = match (answering, &purpose) {
         (Answering::SignIn, Purpose::Login | Purpose::EmailCheck)
         | (Answering::Reset, Purpose::Reset) => true,
+        (Answering::SignInApi, Purpose::Login | Purpose::EmailCheck) => {
+            account.subject_of.is_none()
+        }
         (Answering::StepUp(session), Purpose::StepUp(_)) => record.session_id == Some(session),
         (Answering::Client(subject), Purpose::ForClient(_)) => record.account_id == subject,
         _ => false,
@@ -426,6 +433,11 @@ pub fn destination_of(account: &Account, method: &MethodRecord) -> DomainResult<
             .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("phone method without a number")))
     };
     Ok(match method.kind {
+        // only to a proven address: a subject's product may state a new one, unproven, after
+        // the method was set up (an account of ours proves every address it takes)
+        MethodKind::Email if !(account.email_verified && account.has_email()) => {
+            return Err(DomainError::EmailUnverified)
+        }
         MethodKind::Email => Destination::email(account),
         MethodKind::Sms => Destination {
             medium: Medium::Sms,

@@ -310,6 +310,8 @@ async fn delete_as(
     );
     let writes = vec![
         ClientRecord::delete(&record.client_id, ctx.clock.now()),
+        // its people were its to name: their factors, sessions and devices go with it
+        deadbolt_store::delete_subjects_of(&record.client_id),
         deleted.write(),
     ];
     match stepup::commit_with(ctx, grant, writes).await? {

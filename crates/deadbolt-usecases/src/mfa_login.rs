@@ -18,6 +18,8 @@ use serde_json::json;
 
 pub struct MfaVerify {
     pub mfa_token: Secret,
+    /// `SignIn` on the hosted pages, `SignInApi` through the JSON API.
+    pub answering: Answering,
     pub factor: FactorInput,
     pub trust_device: bool,
 }
@@ -33,7 +35,7 @@ pub async fn verify(
     client: &ClientInfo,
     input: MfaVerify,
 ) -> DomainResult<SecondStep> {
-    let pending = challenge::pending(ctx, &input.mfa_token, Answering::SignIn).await?;
+    let pending = challenge::pending(ctx, &input.mfa_token, input.answering).await?;
     let account = pending.account();
     // where the account may sign in from holds for the second step too
     risk::ensure_location_allowed(ctx, client, account, &risk::place_of(ctx, client)).await?;
@@ -62,10 +64,13 @@ pub async fn verify(
     let (session, refresh, mut writes) =
         sessions::prepare_limited(ctx, client, account, &methods, enrollment_only);
     // the password's failures end with a completed sign-in, not with the right password alone
-    writes.push(throttle_writes::clear_failures(&login::email_bucket(
-        ctx,
-        account.email.as_str(),
-    )));
+    // (a subject has no password here: the address its product states is not its to clear)
+    if account.subject_of.is_none() {
+        writes.push(throttle_writes::clear_failures(&login::email_bucket(
+            ctx,
+            account.email.as_str(),
+        )));
+    }
     let detail = json!({"amr": auth::amr(&methods), "method_id": proof.method.id});
     let mut events: Vec<EventRecord> = vec![event(
         ctx,

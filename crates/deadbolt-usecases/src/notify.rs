@@ -11,14 +11,16 @@ use deadbolt_core::ids::MessageId;
 use deadbolt_store::{OutboxMessage, SealedMessage};
 
 /// The email telling `account` of `notice`, with when and from where; none for a client's
-/// subject whose product gave no address (its product hears of it through the events).
+/// subject whose product gave no proven address (its product hears of it through the events).
 pub fn notice(
     ctx: &Context,
     account: &Account,
     notice: Notice,
     client: &ClientInfo,
 ) -> DomainResult<Option<SealedMessage>> {
-    if !account.has_email() {
+    // a subject's address is its product's word: notices (with where and from what) go only
+    // to one the product says it proved
+    if !account.has_email() || (account.subject_of.is_some() && !account.email_verified) {
         return Ok(None);
     }
     notice_to(ctx, Medium::Email, account.email.as_str(), notice, client).map(Some)

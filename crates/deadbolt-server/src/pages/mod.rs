@@ -13,6 +13,7 @@ mod admin;
 pub mod cookies;
 mod csrf;
 mod enroll;
+mod first_factor;
 mod form;
 pub mod oidc;
 mod page_error;

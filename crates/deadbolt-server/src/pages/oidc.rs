@@ -26,7 +26,6 @@ use deadbolt_usecases::client::Principal;
 use deadbolt_usecases::oidc::authorize::{self, AuthorizeParams, Next, Refused};
 use deadbolt_usecases::oidc::consent;
 use deadbolt_usecases::oidc::logout::{self, LogoutParams};
-use deadbolt_usecases::oidc::tokens::subject_identifier;
 use deadbolt_usecases::oidc::OidcError;
 use deadbolt_usecases::{sessions, subject_login, DomainError};
 use minijinja::context;
@@ -173,7 +172,7 @@ async fn subject_sign_in(page: &Page, request: &AuthorizationRecord) -> Response
     let started =
         subject_login::start(&page.state, &page.client, request, device.as_ref(), resumed).await;
     match started {
-        Ok(outcome) => super::sign_in::after_first_factor(page, outcome, true).await,
+        Ok(outcome) => super::first_factor::after_first_factor(page, outcome, true).await,
         Err(DomainError::PreconditionFailed) => refused_page(
             page,
             "This sign-in was already begun. Go back to the application and sign in again.",
@@ -365,7 +364,7 @@ async fn logout(page: Page, params: LogoutParams) -> PageResult {
     let Some(viewer) = page.viewer.as_ref() else {
         return Ok(signed_out(&page, checked.then.as_deref(), false));
     };
-    if checked.hinted_sub.as_deref() == Some(subject_identifier(&viewer.account).as_str()) {
+    if logout::hint_names(&page.state, &checked, &viewer.account).await? {
         sessions::logout(&page.state, &page.client, &viewer.who).await?;
         return Ok(signed_out(&page, checked.then.as_deref(), true));
     }

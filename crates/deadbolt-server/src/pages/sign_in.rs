@@ -3,6 +3,7 @@
 use super::cookies::{
     clear_cookie, session_cookie, set_cookie, with_cookies, DEVICE, LAST_METHOD, PENDING, SESSION,
 };
+use super::first_factor::{after_first_factor, end_previous};
 use super::form::{given, NoFields, PageForm};
 use super::page_error::{message, PageError, PageResult};
 use super::see_other;
@@ -19,7 +20,7 @@ use deadbolt_core::secret::Secret;
 use deadbolt_store::MethodRecord;
 use deadbolt_usecases::challenge::{self, Answering, Challenged, Pending};
 use deadbolt_usecases::factors::FactorInput;
-use deadbolt_usecases::login::{self, Login, LoginOutcome};
+use deadbolt_usecases::login::{self, Login};
 use deadbolt_usecases::mfa_login::{self, MfaVerify};
 use deadbolt_usecases::DomainError;
 use deadbolt_usecases::{accounts, sessions};
@@ -127,53 +128,6 @@ async fn sign_in(page: Page, PageForm(form): PageForm<SignInForm>) -> PageResult
         }
         Err(e @ DomainError::InvalidEmail) => Ok(again("email", &message(&e))),
         Err(e) => Ok(again("email", &message(&e))),
-    }
-}
-
-/// A checked first factor, in the browser: signed in (on to the enrolment wizard where policy
-/// asks for a factor first, else to where a sign-in goes: `resumes_request` says an
-/// application's request waits), or on to the second step.
-pub(super) async fn after_first_factor(
-    page: &Page,
-    outcome: LoginOutcome,
-    resumes_request: bool,
-) -> Response {
-    let state = &page.state;
-    match outcome {
-        LoginOutcome::SignedIn(tokens) => {
-            end_previous(page).await;
-            let to = match (tokens.enrollment_required, resumes_request) {
-                (false, true) => "/oauth2/continue",
-                (required, _) => page.after_sign_in(required),
-            };
-            with_cookies(
-                see_other(to),
-                vec![
-                    session_cookie(state, tokens.session_id),
-                    clear_cookie(state, PENDING),
-                ],
-            )
-        }
-        LoginOutcome::MfaRequired {
-            mfa_token,
-            expires_in,
-            reason,
-            ..
-        } => {
-            let to = match reason {
-                Some(why) => format!("/sign-in/verify?why={why}"),
-                None => "/sign-in/verify".to_owned(),
-            };
-            with_cookies(
-                see_other(&to),
-                vec![set_cookie(
-                    state,
-                    PENDING,
-                    mfa_token.expose(),
-                    Some(expires_in),
-                )],
-            )
-        }
     }
 }
 
@@ -386,12 +340,13 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
     let trust = form.trust_device.is_some();
     let input = MfaVerify {
         mfa_token: token,
+        answering: Answering::SignIn,
         factor,
         trust_device: trust,
     };
     match mfa_login::verify(state, &page.client, input).await {
         Ok(done) => {
-            end_previous(&page).await;
+            end_previous(&page, pending.account().subject_of.is_some()).await;
             let mut cookies = vec![
                 session_cookie(state, done.tokens.session_id),
                 clear_cookie(state, PENDING),
@@ -454,7 +409,7 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
         .await
     {
         Ok(tokens) => {
-            end_previous(&page).await;
+            end_previous(&page, false).await;
             Ok(with_cookies(
                 see_other(page.after_sign_in(false)),
                 vec![
@@ -468,18 +423,6 @@ async fn passkey(page: Page, PageForm(form): PageForm<PasskeyForm>) -> PageResul
             "That passkey is not one this service knows, or it could not be checked.",
         )),
         Err(e) => Ok(again(&message(&e))),
-    }
-}
-
-/// Signing in over a session of this browser ends that one: its cookie is about to be replaced,
-/// and a session nobody holds should not stay live; what applications were given from it ends
-/// with it (they ask again, silently where the new session serves). Best effort: the new
-/// sign-in stands.
-pub(super) async fn end_previous(page: &Page) {
-    if let Ok(viewer) = page.viewer() {
-        if let Err(e) = sessions::logout(&page.state, &page.client, &viewer.who).await {
-            tracing::warn!(error = %e, "could not end the session a new sign-in replaces");
-        }
     }
 }
 

@@ -174,7 +174,7 @@ impl FromRequestParts<AppState> for Page {
 /// The pages a client's subject's session is a viewer on: what enrolling and signing in to its
 /// client need.
 fn subject_allows(path: &str) -> bool {
-    enrollment_allows(path) || path == "/oauth2/consent"
+    enrollment_allows(path)
 }
 
 /// The pages a session that may only enroll a second factor can reach.

@@ -133,7 +133,7 @@ async fn challenge(
     let token = Secret::new(body.mfa_token);
     let method = MethodId(body.method_id);
     let sent =
-        challenge::send_for_token(&state, &client, &token, Answering::SignIn, method).await?;
+        challenge::send_for_token(&state, &client, &token, Answering::SignInApi, method).await?;
     Ok(sent.into())
 }
 
@@ -159,6 +159,7 @@ impl VerifyRequest {
     pub fn into_input(self) -> ApiResult<MfaVerify> {
         Ok(MfaVerify {
             mfa_token: Secret::new(self.mfa_token),
+            answering: Answering::SignInApi,
             factor: factor_input(self.type_, self.method_id, self.code, self.credential)?,
             trust_device: self.trust_device.unwrap_or(false),
         })

@@ -485,3 +485,145 @@ async fn a_subject_cannot_sign_in_at_deadbolts_own_sign_in() {
         .await;
     assert_eq!(r.status(), 201);
 }
+
+/// A subject signed up at `rp` with TOTP, through the redirect: the browser, and the secret.
+async fn enrolled_subject(
+    app: &TestApp,
+    key: &ProductKey,
+    rp: &Rp,
+    subject: Value,
+) -> (Browser, String) {
+    let external_id = subject["external_id"].as_str().unwrap().to_owned();
+    let claims = request_claims(app, rp, &external_id, json!({"deadbolt_subject": subject}));
+    let mut b = Browser::new();
+    let (_, headers, _) = b.get(app, &signed_path(rp, &key.sign(&claims))).await;
+    assert_eq!(location(&headers), "/account/mfa/new");
+    let secret = enrol_totp(&mut b, app).await;
+    follow(&mut b, app, "/oauth2/continue").await.unwrap();
+    (b, secret)
+}
+
+#[tokio::test]
+async fn a_subjects_pending_sign_in_gives_no_token_for_deadbolts_own_api() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let key = ProductKey::ed25519("k");
+    let rp = product(&app, &key).await;
+    let subject =
+        json!({"external_id": "api", "email": "api@product.example", "email_verified": true});
+    let (_, secret) = enrolled_subject(&app, &key, &rp, subject).await;
+    let mut b = Browser::new();
+    let jwt = key.sign(&request_claims(&app, &rp, "api", json!({})));
+    let (_, headers, _) = b.get(&app, &signed_path(&rp, &jwt)).await;
+    assert_eq!(location(&headers), "/sign-in/verify");
+    // the pending sign-in's token, taken from the cookie and answered through the JSON API
+    let token = b
+        .cookies
+        .iter()
+        .find(|(k, _)| k.contains("pending"))
+        .map(|(_, v)| v.clone())
+        .expect("a pending sign-in");
+    let r = app
+        .post(
+            "/v1/login/mfa/verify",
+            json!({"mfa_token": token, "type": "totp", "code": totp_at(&secret, app.now_unix())}),
+        )
+        .await;
+    assert_problem(r, 401, "mfa_token_invalid").await;
+    let r = app
+        .post("/v1/login/mfa/challenge", json!({"mfa_token": token}))
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // the hosted page still takes it
+    let back = answer_totp(&mut b, &app, &secret, false).await;
+    assert!(follow(&mut b, &app, &back)
+        .await
+        .unwrap()
+        .starts_with(CALLBACK));
+}
+
+#[tokio::test]
+async fn a_product_link_signs_nobody_out_of_deadbolt_and_a_subjects_address_clears_no_guesses() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let key = ProductKey::ed25519("k");
+    let rp = product(&app, &key).await;
+    // a person of ours, signed in to Deadbolt in this browser
+    app.signed_in("victim@example.com").await;
+    let mut b = Browser::new();
+    b.sign_in(&app, "victim@example.com").await;
+    let (status, _, _) = b.get(&app, "/account").await;
+    assert_eq!(status, 200);
+    let own_session = b
+        .cookies
+        .iter()
+        .find(|(k, _)| k.contains("session"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    // wrong passwords for that address, one short of its limit
+    for _ in 0..9 {
+        let r = app
+            .post(
+                "/v1/login",
+                json!({"email": "victim@example.com", "password": "wrong password 1"}),
+            )
+            .await;
+        assert_eq!(r.status(), 401);
+    }
+    // a product's user stating the same address passes its factor: the guesses stay counted
+    let subject = json!({"external_id": "mallory", "email": "victim@example.com"});
+    let claims = request_claims(&app, &rp, "mallory", json!({"deadbolt_subject": subject}));
+    let (_, headers, _) = b.get(&app, &signed_path(&rp, &key.sign(&claims))).await;
+    assert_eq!(location(&headers), "/account/mfa/new");
+    let secret = enrol_totp(&mut b, &app).await;
+    follow(&mut b, &app, "/oauth2/continue").await.unwrap();
+    let jwt = key.sign(&request_claims(
+        &app,
+        &rp,
+        "mallory",
+        json!({"deadbolt_subject": subject}),
+    ));
+    b.get(&app, &signed_path(&rp, &jwt)).await;
+    let back = answer_totp(&mut b, &app, &secret, false).await;
+    assert!(follow(&mut b, &app, &back)
+        .await
+        .unwrap()
+        .starts_with(CALLBACK));
+    let r = app
+        .post(
+            "/v1/login",
+            json!({"email": "victim@example.com", "password": "wrong password 2"}),
+        )
+        .await;
+    assert_eq!(r.status(), 401, "the tenth guess");
+    let r = app
+        .post(
+            "/v1/login",
+            json!({"email": "victim@example.com", "password": "wrong password 3"}),
+        )
+        .await;
+    assert_eq!(r.status(), 429, "the limit holds");
+    // and the person's own Deadbolt session was not ended by the product's link
+    let mut own = Browser::new();
+    own.cookies.insert(own_session.0, own_session.1);
+    let (status, _, _) = own.get(&app, "/account").await;
+    assert_eq!(status, 200, "still signed in");
+}
+
+#[tokio::test]
+async fn a_deleted_clients_subjects_go_with_it() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let key = ProductKey::ed25519("k");
+    let rp = product(&app, &key).await;
+    enrolled_subject(&app, &key, &rp, json!({"external_id": "gone"})).await;
+    assert!(subject_exists(&app, &rp, "gone").await);
+    let ctx = deadbolt_usecases::Context::open(
+        app.config.clone(),
+        app.clock.clone().unwrap(),
+        std::sync::Arc::new(deadbolt_usecases::system::OsRandom),
+    )
+    .await
+    .unwrap();
+    deadbolt_usecases::clients::delete_by_operator(&ctx, &rp.id)
+        .await
+        .unwrap();
+    assert!(!subject_exists(&app, &rp, "gone").await);
+}

@@ -94,3 +94,29 @@ pub async fn check(ctx: &Context, params: LogoutParams) -> Result<Logout, &'stat
         client_name: client.map(|c| c.name),
     })
 }
+
+/// Whether a checked logout's ID-token hint names `account`: its `sub` and, for a client's
+/// subject, that client (two clients' `42` are two people). A hint whose `sub` is also the
+/// name of one of its client's subjects names nobody for sure, and an account of ours is asked.
+pub async fn hint_names(
+    ctx: &Context,
+    logout: &Logout,
+    account: &deadbolt_core::account::Account,
+) -> crate::error::DomainResult<bool> {
+    let sub = super::tokens::subject_identifier(account);
+    if logout.hinted_sub.as_deref() != Some(sub.as_str()) {
+        return Ok(false);
+    }
+    let client = logout.client_id.as_deref();
+    Ok(match &account.subject_of {
+        Some(s) => client == Some(s.client_id.as_str()),
+        None => match client {
+            Some(client) => match crate::subjects::find(ctx, client, &sub).await {
+                Ok(_) => false,
+                Err(crate::error::DomainError::NotFound) => true,
+                Err(e) => return Err(e),
+            },
+            None => true,
+        },
+    })
+}

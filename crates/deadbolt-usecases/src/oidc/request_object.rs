@@ -85,7 +85,8 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
             use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
             let modulus = URL_SAFE_NO_PAD.decode(rsa.n.trim_end_matches('=')).ok()?;
             let bits = modulus.iter().skip_while(|b| **b == 0).count() * 8;
-            (bits >= 2048).then_some(Algorithm::RS256)
+            // 8192 bits at most: larger keys are refused by the verifier (and cost more)
+            (2048..=8192).contains(&bits).then_some(Algorithm::RS256)
         }
         _ => None,
     }
@@ -112,6 +113,12 @@ pub fn verify(
     let set: JwkSet = serde_json::from_str(jwks).map_err(|_| NOT_SIGNED)?;
     // an unsigned object (`alg: none`) is not a header jsonwebtoken reads: refused here
     let header = jsonwebtoken::decode_header(jwt).map_err(|_| NOT_SIGNED)?;
+    // a request object, or a plain JWT: never another kind of token signed by the same key
+    if !header.typ.as_deref().is_none_or(|t| {
+        t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("oauth-authz-req+jwt")
+    }) {
+        return Err(BAD);
+    }
     let candidates = set.keys.iter().filter(|k| {
         algorithm_of(k) == Some(header.alg)
             && match (&header.kid, &k.common.key_id) {
@@ -127,6 +134,7 @@ pub fn verify(
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
     // the service's clock judges the age below, not the wall clock jsonwebtoken would read
     validation.validate_exp = false;
+    validation.validate_nbf = false;
     let claims = candidates
         .filter_map(|k| DecodingKey::from_jwk(k).ok())
         .find_map(|key| jsonwebtoken::decode::<Map<String, Value>>(jwt, &key, &validation).ok())

@@ -215,6 +215,7 @@ async fn a_code_asked_for_again_too_soon_waits_until_resend_after() {
         &elsewhere,
         MfaVerify {
             mfa_token,
+            answering: Answering::SignIn,
             factor: FactorInput::SentCode {
                 kind: MethodKind::Email,
                 method_id: Some(method),

@@ -200,6 +200,7 @@ impl World {
             &client(),
             MfaVerify {
                 mfa_token: mfa_token.clone(),
+                answering: deadbolt_usecases::challenge::Answering::SignIn,
                 factor: totp(code),
                 trust_device: false,
             },
