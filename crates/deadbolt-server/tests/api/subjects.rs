@@ -768,6 +768,45 @@ async fn an_emailed_code_is_sent_within_the_resend_limits_and_checked() {
     let done: Value = r.json().await.unwrap();
     assert_eq!(done["amr"], json!(["otp", "mfa"]));
     assert_eq!(done["method"]["type"], "email");
+
+    // the product states a new address it has not proven: no code goes there (nor to the old
+    // one), and no notice either, until it says the address is proven
+    app.ok_as(
+        &shop,
+        Method::PUT,
+        &path,
+        Some(json!({"email": "someone-else@example.com"})),
+    )
+    .await;
+    app.advance(Duration::seconds(61));
+    let r = app
+        .as_product(
+            &shop,
+            Method::POST,
+            &format!("{path}/challenges"),
+            Some(json!({"method_id": method_id})),
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(
+        app.next_mail_within(2).await.is_none(),
+        "nothing is sent to an unproven address"
+    );
+    app.ok_as(
+        &shop,
+        Method::PUT,
+        &path,
+        Some(json!({"email_verified": true})),
+    )
+    .await;
+    let opened = app
+        .open_check(&shop, "ada", json!({"method_id": method_id}))
+        .await;
+    assert_eq!(opened["sent_to"], "s***@example.com");
+    assert_eq!(
+        app.next_mail_titled("Your sign-in code").await.to,
+        ["someone-else@example.com"]
+    );
 }
 
 #[tokio::test]
