@@ -1174,6 +1174,18 @@ async fn a_security_key_is_enrolled_and_checked_for_a_subject() {
         .verify_check(&shop, "42", id, json!({"credential": signed}))
         .await;
     assert_problem(r, 401, "mfa_token_invalid").await;
+
+    // the subject's passkey is no way into Deadbolt's own sign-in: an unknown passkey there
+    let r = app.post("/v1/login/passkey/start", json!({})).await;
+    let start: Value = r.json().await.unwrap();
+    let assertion = key.sign(&start["public_key"]).await;
+    let r = app
+        .post(
+            "/v1/login/passkey/finish",
+            json!({"challenge_id": start["challenge_id"], "credential": assertion}),
+        )
+        .await;
+    assert_problem(r, 400, "unknown_credential").await;
 }
 
 /// The log, as a writer the tracing subscriber appends to.
