@@ -771,3 +771,49 @@ pub async fn operator_account(app: &TestApp, email: &str, roles: &[&str]) {
     .await
     .unwrap();
 }
+
+/// A token's header and claims, its signature checked with the published key its header names
+/// (by jsonwebtoken, not the server's code), and its issuer and audience; not its expiry.
+pub async fn verified_by_jwks(
+    app: &TestApp,
+    token: &str,
+    audience: &str,
+) -> (jsonwebtoken::Header, Value) {
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let kid = header.kid.clone().expect("a kid");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("the kid is published");
+    let (key, alg) = match jwk["kty"].as_str().unwrap() {
+        "RSA" => (
+            jsonwebtoken::DecodingKey::from_rsa_components(
+                jwk["n"].as_str().unwrap(),
+                jwk["e"].as_str().unwrap(),
+            )
+            .unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+        ),
+        _ => (
+            jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap(),
+            jsonwebtoken::Algorithm::EdDSA,
+        ),
+    };
+    assert_eq!(header.alg, alg, "signed with the key its header names");
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.set_issuer(&[app.config.server.public_url.as_str()]);
+    v.set_audience(&[audience]);
+    v.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &v)
+        .unwrap()
+        .claims;
+    (header, claims)
+}

@@ -243,42 +243,7 @@ async fn oauth_error(r: reqwest::Response, status: u16, code: &str) {
 /// Checks an ID token's signature with the published key its header names, and its issuer,
 /// audience and expiry (by the app's clock): its claims.
 pub(crate) async fn verified_id_token(app: &TestApp, token: &str, audience: &str) -> Value {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    let kid = header.kid.expect("a kid");
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .expect("the kid is published");
-    let (key, alg) = match jwk["kty"].as_str().unwrap() {
-        "RSA" => (
-            jsonwebtoken::DecodingKey::from_rsa_components(
-                jwk["n"].as_str().unwrap(),
-                jwk["e"].as_str().unwrap(),
-            )
-            .unwrap(),
-            jsonwebtoken::Algorithm::RS256,
-        ),
-        _ => (
-            jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap(),
-            jsonwebtoken::Algorithm::EdDSA,
-        ),
-    };
-    assert_eq!(header.alg, alg, "signed with the key its header names");
-    let mut v = jsonwebtoken::Validation::new(alg);
-    v.set_issuer(&[app.config.server.public_url.as_str()]);
-    v.set_audience(&[audience]);
-    v.validate_exp = false;
-    let claims = jsonwebtoken::decode::<Value>(token, &key, &v)
-        .unwrap()
-        .claims;
+    let (_, claims) = verified_by_jwks(app, token, audience).await;
     assert!(claims["exp"].as_i64().unwrap() > app.now_unix());
     claims
 }

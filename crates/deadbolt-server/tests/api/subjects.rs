@@ -149,52 +149,6 @@ impl TestApp {
     }
 }
 
-/// An assertion's header and claims, its signature checked with the published key its header
-/// names, by an independent library; its issuer and audience too.
-async fn verified_assertion(
-    app: &TestApp,
-    token: &str,
-    audience: &str,
-) -> (jsonwebtoken::Header, Value) {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    let kid = header.kid.clone().expect("a kid");
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .expect("the kid is published");
-    let (key, alg) = match jwk["kty"].as_str().unwrap() {
-        "RSA" => (
-            jsonwebtoken::DecodingKey::from_rsa_components(
-                jwk["n"].as_str().unwrap(),
-                jwk["e"].as_str().unwrap(),
-            )
-            .unwrap(),
-            jsonwebtoken::Algorithm::RS256,
-        ),
-        _ => (
-            jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap(),
-            jsonwebtoken::Algorithm::EdDSA,
-        ),
-    };
-    assert_eq!(header.alg, alg, "signed with the key its header names");
-    let mut v = jsonwebtoken::Validation::new(alg);
-    v.set_issuer(&[app.config.server.public_url.as_str()]);
-    v.set_audience(&[audience]);
-    v.validate_exp = false;
-    let claims = jsonwebtoken::decode::<Value>(token, &key, &v)
-        .unwrap()
-        .claims;
-    (header, claims)
-}
-
 /// The subject's security events, newest first: their kinds and details, as the store keeps
 /// them.
 async fn events_of(app: &TestApp, p: &Product, external_id: &str) -> Vec<(String, Value)> {
@@ -510,7 +464,7 @@ async fn totp_enrolled_for_a_subject_is_checked_with_a_signed_assertion() {
     assert_eq!(done["acr"], "aal2");
     assert_eq!(done["challenge"], json!({"purpose": "login"}));
     let (header, claims) =
-        verified_assertion(&app, done["assertion"].as_str().unwrap(), &shop.id).await;
+        verified_by_jwks(&app, done["assertion"].as_str().unwrap(), &shop.id).await;
     assert_eq!(header.typ.as_deref(), Some("mfa-assertion+jwt"));
     assert_eq!(claims["iss"], "http://deadbolt.test");
     assert_eq!(claims["aud"], shop.id.as_str());
@@ -581,7 +535,7 @@ async fn totp_enrolled_for_a_subject_is_checked_with_a_signed_assertion() {
         done["challenge"],
         json!({"purpose": "step_up", "action": "payments.send"})
     );
-    let (_, claims) = verified_assertion(&app, done["assertion"].as_str().unwrap(), &shop.id).await;
+    let (_, claims) = verified_by_jwks(&app, done["assertion"].as_str().unwrap(), &shop.id).await;
     assert_eq!(claims["challenge"]["action"], "payments.send");
 
     // the subject's events are an account's: enrolment, checks, a refused replay
