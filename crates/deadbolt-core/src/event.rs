@@ -95,10 +95,16 @@ pub enum EventKind {
     SubjectUpdated,
     /// A client removed one of its people, with their second factors.
     SubjectDeleted,
+    /// A person approved a device's sign-in request (RFC 8628) on the device page.
+    DeviceAuthorizationApproved,
+    /// A person refused a device's sign-in request.
+    DeviceAuthorizationDenied,
+    /// A device's sign-in request ran out of time with nobody's answer.
+    DeviceAuthorizationExpired,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 66] = [
+    pub const ALL: [EventKind; 69] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -165,6 +171,9 @@ impl EventKind {
         Self::SubjectCreated,
         Self::SubjectUpdated,
         Self::SubjectDeleted,
+        Self::DeviceAuthorizationApproved,
+        Self::DeviceAuthorizationDenied,
+        Self::DeviceAuthorizationExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -235,6 +244,9 @@ impl EventKind {
             Self::SubjectCreated => "subject_created",
             Self::SubjectUpdated => "subject_updated",
             Self::SubjectDeleted => "subject_deleted",
+            Self::DeviceAuthorizationApproved => "device_authorization_approved",
+            Self::DeviceAuthorizationDenied => "device_authorization_denied",
+            Self::DeviceAuthorizationExpired => "device_authorization_expired",
         }
     }
 

@@ -16,6 +16,7 @@ mod api_keys;
 mod challenges;
 mod clients;
 mod codes;
+mod device_grants;
 mod devices;
 mod events;
 mod grants;
@@ -40,6 +41,7 @@ pub use challenges::{end_challenges, end_resets, ChallengeRecord};
 pub use clients::ClientRecord;
 pub use codes::{spend_email_codes, CodeRecord, NewCode};
 pub use db::{BatchOutcome, Write};
+pub use device_grants::{DeviceAuthorizationRecord, DeviceDecision};
 pub use devices::{revoke_all_devices, DeviceRecord};
 pub use events::{EventCursor, EventRecord};
 pub use grants::{end_grants_of, GrantRecord};
@@ -186,6 +188,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 20,
         name: "subjects",
         sql: include_str!("../migrations/0020_subjects.sql"),
+    },
+    Migration {
+        version: 21,
+        name: "device_grant",
+        sql: include_str!("../migrations/0021_device_grant.sql"),
     },
 ];
 

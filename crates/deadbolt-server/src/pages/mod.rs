@@ -12,6 +12,7 @@ mod account;
 mod admin;
 pub mod cookies;
 mod csrf;
+mod device;
 mod enroll;
 mod first_factor;
 mod form;
@@ -272,6 +273,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(resume::router())
         .merge(admin::router())
         .merge(oidc::router())
+        .merge(device::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::page_layer,

@@ -6,7 +6,7 @@ use super::form::{given, PageForm};
 use super::page_error::{PageError, PageResult};
 use super::step_up::{self, Answered, Op, VerifyForm};
 use super::web::{Page, SignedIn};
-use super::{account, admin, enroll, see_other};
+use super::{account, admin, device, enroll, see_other};
 use crate::state::AppState;
 use axum::routing::post;
 use axum::Router;
@@ -33,6 +33,7 @@ async fn perform(page: &Page, op: Op) -> PageResult {
         Op::EnrollEmail => enroll::start_email(page).await,
         Op::EnrollWebauthn => enroll::start_webauthn(page, None).await,
         Op::AdminMfaReset(id) => admin::mfa_reset(page, id).await,
+        Op::ApproveDevice => device::approve_after_step_up(page).await,
         // went back to their form above
         Op::EnrollPhone
         | Op::ChangePassword

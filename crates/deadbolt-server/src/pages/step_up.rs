@@ -53,6 +53,8 @@ pub enum Op {
     AdminMfaReset(AccountId),
     /// Signing in to an OpenID Connect application that asks for more than the session shows.
     Authorize,
+    /// Approving a device's sign-in (its code waits in a cookie).
+    ApproveDevice,
 }
 
 impl Op {
@@ -72,6 +74,7 @@ impl Op {
             Self::EditPolicy => "policy".into(),
             Self::AdminMfaReset(id) => format!("admin-mfa-reset:{id}"),
             Self::Authorize => "authorize".into(),
+            Self::ApproveDevice => "approve-device".into(),
         }
     }
 
@@ -102,6 +105,7 @@ impl Op {
                 "phone" => Self::ChangePhone,
                 "policy" => Self::EditPolicy,
                 "authorize" => Self::Authorize,
+                "approve-device" => Self::ApproveDevice,
                 _ => return None,
             },
         })
@@ -123,6 +127,7 @@ impl Op {
             Self::EditPolicy => Action::POLICY_CHANGE,
             Self::AdminMfaReset(_) => Action::ADMIN_MFA_RESET,
             Self::Authorize => Action::OIDC_AUTHORIZE,
+            Self::ApproveDevice => Action::DEVICE_APPROVE,
         }
     }
 
@@ -142,6 +147,7 @@ impl Op {
             Self::EditPolicy => "change the security policy",
             Self::AdminMfaReset(_) => "reset another account's two-step sign-in",
             Self::Authorize => "sign in to an application that asks for a fresh check",
+            Self::ApproveDevice => "sign in a device to your account",
         }
     }
 
@@ -151,6 +157,7 @@ impl Op {
             Self::EditPolicy | Self::AdminMfaReset(_) => "/admin",
             // the application hears that the person gave up
             Self::Authorize => "/oauth2/continue?cancel=1",
+            Self::ApproveDevice => "/device",
             _ => "/account",
         }
     }
@@ -172,7 +179,8 @@ impl Op {
             | Self::EnrollTotp
             | Self::EnrollEmail
             | Self::EnrollWebauthn
-            | Self::AdminMfaReset(_) => return None,
+            | Self::AdminMfaReset(_)
+            | Self::ApproveDevice => return None,
         })
     }
 }
