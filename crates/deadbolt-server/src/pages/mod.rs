@@ -150,6 +150,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/pages/consent.html"),
     ),
     (
+        "device.html",
+        include_str!("../../templates/pages/device.html"),
+    ),
+    (
+        "device_confirm.html",
+        include_str!("../../templates/pages/device_confirm.html"),
+    ),
+    (
+        "device_done.html",
+        include_str!("../../templates/pages/device_done.html"),
+    ),
+    (
         "logout.html",
         include_str!("../../templates/pages/logout.html"),
     ),
