@@ -175,6 +175,12 @@ async fn answer(SignedIn(page): SignedIn, PageForm(form): PageForm<AnswerForm>) 
                 step_up::start(&page, Op::ApproveDevice, || decided(&page, &code, true)).await?;
             Ok(with_cookies(next, vec![kept]))
         }
+        Err(DomainError::LocationNotAllowed) => Ok(entry_error(
+            &page,
+            StatusCode::FORBIDDEN,
+            &code.display(),
+            "Your account may not be signed in from where this device is.",
+        )),
         answered => Ok(answered_page(&page, &code, approve, answered?)),
     }
 }

@@ -441,3 +441,68 @@ async fn only_a_client_allowed_the_grant_asks_and_only_it_polls_its_code() {
         .unwrap();
     oauth_error(r, 401, "invalid_client").await;
 }
+
+#[tokio::test]
+async fn a_device_where_the_account_may_not_sign_in_is_not_approved() {
+    use crate::geoip_file::three_cities;
+    const PARIS: &str = "198.51.100.7";
+    const NEW_YORK: &str = "203.0.113.9";
+    let dir = tempfile::tempdir().unwrap();
+    let geo = dir.path().join("cities.mmdb");
+    three_cities(&geo);
+    let app = spawn_app_with(manual(), |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.geoip.database = geo.to_string_lossy().into_owned();
+        c.locations.insert(
+            "auditor".into(),
+            deadbolt_core::risk::LocationRule {
+                networks: vec![],
+                countries: vec!["FR".into()],
+            },
+        );
+    })
+    .await;
+    let rp = tv_app(&app).await;
+    let ask_from = |ip: &'static str| {
+        app.client
+            .post(app.url("/oauth2/device_authorization"))
+            .header("x-forwarded-for", ip)
+            .form(&[("client_id", rp.id.as_str())])
+            .send()
+    };
+    let abroad: Value = ask_from(NEW_YORK).await.unwrap().json().await.unwrap();
+    let home: Value = ask_from(PARIS).await.unwrap().json().await.unwrap();
+
+    operator_account(&app, "parisian@example.com", &["auditor"]).await;
+    let mut b = Browser::new();
+    b.from = Some(PARIS);
+    let (status, headers, _) = b.sign_in(&app, "parisian@example.com").await;
+    assert_eq!((status, location(&headers).as_str()), (303, "/account"));
+
+    // the place is shown, and the rule holds for the device as for a sign-in
+    let code = abroad["user_code"].as_str().unwrap();
+    let (status, page) = type_code(&mut b, &app, code).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(">US<"), "{page}");
+    let (status, _, page) = answer(&mut b, &app, code, "approve").await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("may not be signed in from where this device is"));
+    app.advance(Duration::seconds(10));
+    poll_error(
+        &app,
+        &rp,
+        abroad["device_code"].as_str().unwrap(),
+        "authorization_pending",
+    )
+    .await;
+
+    let code = home["user_code"].as_str().unwrap();
+    assert_eq!(type_code(&mut b, &app, code).await.0, 200);
+    assert_eq!(answer(&mut b, &app, code, "approve").await.0, 200);
+    assert_eq!(
+        poll(&app, &rp, home["device_code"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}

@@ -407,6 +407,25 @@ async fn lookup(
     Ok(None)
 }
 
+/// Where the account's roles may sign in from (policy's `locations`) holds for the device too:
+/// an approval from an allowed place does not carry a device elsewhere past the rule.
+async fn ensure_device_place_allowed(
+    ctx: &Context,
+    who: &Principal,
+    request: &DeviceAuthorizationRecord,
+) -> DomainResult<()> {
+    let account = ctx
+        .store
+        .account_by_id(who.session.account_id)
+        .await?
+        .ok_or(DomainError::InvalidToken)?;
+    let device = ClientInfo {
+        ip: request.ip.as_deref().and_then(|ip| ip.parse().ok()),
+        user_agent: request.user_agent.clone(),
+    };
+    risk::ensure_location_allowed(ctx, &device, &account, &risk::place_of(ctx, &device)).await
+}
+
 /// Approves or denies the request `code` names, as `who`. An approval outlives the session
 /// that gives it (the device gets a session of its own), so, as for a new second factor, it
 /// needs a recent sign-in or step-up (`device.approve`).
@@ -424,7 +443,10 @@ pub async fn decide(
         return Ok(Err(NotShown::Unknown));
     };
     let grant = match approve {
-        true => crate::stepup::require_recent(ctx, who, Action::DEVICE_APPROVE).await?,
+        true => {
+            ensure_device_place_allowed(ctx, who, &request).await?;
+            crate::stepup::require_recent(ctx, who, Action::DEVICE_APPROVE).await?
+        }
         false => None,
     };
     let now = ctx.clock.now();
