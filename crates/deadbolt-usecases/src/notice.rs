@@ -28,10 +28,13 @@ pub enum Notice {
     AuthenticatorCloned,
     /// Someone invited the account to a team; nothing changes until the account accepts.
     TeamInvitation,
+    /// A device without a keyboard (a TV, a console) was signed in by an approval on the device
+    /// page: its session outlives the one that approved it.
+    DeviceSignedIn,
 }
 
 impl Notice {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -53,6 +56,7 @@ impl Notice {
         Self::SessionRefused,
         Self::AuthenticatorCloned,
         Self::TeamInvitation,
+        Self::DeviceSignedIn,
     ];
 
     /// Its name in `notices.j2`.
@@ -79,6 +83,7 @@ impl Notice {
             Self::SessionRefused => "session_refused",
             Self::AuthenticatorCloned => "authenticator_cloned",
             Self::TeamInvitation => "team_invitation",
+            Self::DeviceSignedIn => "device_signed_in",
         }
     }
 

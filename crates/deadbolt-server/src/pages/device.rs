@@ -175,6 +175,12 @@ async fn answer(SignedIn(page): SignedIn, PageForm(form): PageForm<AnswerForm>) 
                 step_up::start(&page, Op::ApproveDevice, || decided(&page, &code, true)).await?;
             Ok(with_cookies(next, vec![kept]))
         }
+        Err(e @ DomainError::TooManyAttempts { .. }) => Ok(entry_error(
+            &page,
+            StatusCode::TOO_MANY_REQUESTS,
+            &code.display(),
+            &message(&e),
+        )),
         Err(DomainError::LocationNotAllowed) => Ok(entry_error(
             &page,
             StatusCode::FORBIDDEN,

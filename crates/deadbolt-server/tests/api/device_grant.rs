@@ -102,7 +102,7 @@ fn is_user_code(s: &str) -> bool {
 
 #[tokio::test]
 async fn a_tv_is_signed_in_once_its_person_approves_the_code_it_shows() {
-    let app = spawn_app_with(manual(), |_| {}).await;
+    let mut app = spawn_app_with(manual(), |_| {}).await;
     let rp = tv_app(&app).await;
     let d: Value = app
         .get("/.well-known/openid-configuration")
@@ -158,6 +158,12 @@ async fn a_tv_is_signed_in_once_its_person_approves_the_code_it_shows() {
     let (status, _, page) = answer(&mut b, &app, &user_code, "approve").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Device signed in"));
+    // its owner hears of it, with where the device is
+    let told = app
+        .next_mail_titled("A device was signed in to your account")
+        .await;
+    assert_eq!(told.to, ["viewer@example.com"]);
+    assert!(told.text.contains("127.0.0.1"), "{}", told.text);
 
     app.advance(Duration::seconds(10));
     let r = poll(&app, &rp, &device_code).await;
@@ -289,13 +295,16 @@ async fn wrong_user_codes_are_limited_per_account_and_per_address() {
     let (status, page) = type_code(&mut guesser, &app, right).await;
     assert_eq!(status, 429, "{page}");
     assert!(!page.contains("Cinema at home"));
+    // nor can the answer form be used to guess past the limit
+    let (status, _, page) = answer(&mut guesser, &app, right, "deny").await;
+    assert_eq!(status, 429, "{page}");
 
     // the address's limit holds across accounts: two more wrong codes from another account
     // at the same address fill it
     let (mut other, _) = approver(&app, "accomplice@example.com").await;
-    for _ in 0..2 {
-        assert_eq!(type_code(&mut other, &app, "QQQQ-QQQQ").await.0, 422);
-    }
+    assert_eq!(type_code(&mut other, &app, "QQQQ-QQQQ").await.0, 422);
+    other.get(&app, "/device").await;
+    assert_eq!(answer(&mut other, &app, "QQQQ-QQQQ", "deny").await.0, 422);
     assert_eq!(type_code(&mut other, &app, right).await.0, 429);
 
     // the right code, typed by someone with tries left, costs none of them

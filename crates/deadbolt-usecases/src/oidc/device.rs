@@ -16,6 +16,8 @@ use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::events::event;
+use crate::notice::Notice;
+use crate::notify::notice;
 use crate::risk;
 use deadbolt_core::device_grant::{self, DeviceState, Pace, UserCode, POLL_INTERVAL, REQUEST_TTL};
 use deadbolt_core::event::EventKind;
@@ -334,19 +336,9 @@ pub async fn find(
     who: &Principal,
     typed: &str,
 ) -> DomainResult<Result<Waiting, NotShown>> {
-    let counted = attempts::reserve(ctx, buckets(ctx, info, who)).await?;
-    let counted = counted.map_err(|full| DomainError::TooManyAttempts {
-        retry_after: full.retry_after,
-    })?;
-    let found = match UserCode::parse(typed) {
-        Some(code) => lookup(ctx, &code).await?.map(|(_, r)| (code, r)),
-        None => None,
-    };
-    let Some((code, request)) = found else {
-        counted.keep();
+    let Some((code, _, request)) = counted_lookup(ctx, info, who, typed).await? else {
         return Ok(Err(NotShown::Unknown));
     };
-    counted.give_back_now(ctx).await?;
     let now = ctx.clock.now();
     if !matches!(request.state, DeviceState::Pending) {
         return Ok(Err(NotShown::Answered));
@@ -368,6 +360,36 @@ pub async fn find(
         user_agent: request.user_agent,
         place: request.place,
     }))
+}
+
+/// The request `typed` names, with the hash it was found under, each look counted as a guess:
+/// a code that names no request stays counted (per account and per address); past either
+/// limit, `too_many_attempts` for every code, the right one included.
+async fn counted_lookup(
+    ctx: &Context,
+    info: &ClientInfo,
+    who: &Principal,
+    typed: &str,
+) -> DomainResult<Option<(UserCode, Vec<u8>, DeviceAuthorizationRecord)>> {
+    let counted = attempts::reserve(ctx, buckets(ctx, info, who))
+        .await?
+        .map_err(|full| DomainError::TooManyAttempts {
+            retry_after: full.retry_after,
+        })?;
+    let found = match UserCode::parse(typed) {
+        Some(code) => lookup(ctx, &code).await?.map(|(h, r)| (code, h, r)),
+        None => None,
+    };
+    match found {
+        Some(found) => {
+            counted.give_back_now(ctx).await?;
+            Ok(Some(found))
+        }
+        None => {
+            counted.keep();
+            Ok(None)
+        }
+    }
 }
 
 fn buckets(ctx: &Context, info: &ClientInfo, who: &Principal) -> Vec<Bucket> {
@@ -407,23 +429,12 @@ async fn lookup(
     Ok(None)
 }
 
-/// Where the account's roles may sign in from (policy's `locations`) holds for the device too:
-/// an approval from an allowed place does not carry a device elsewhere past the rule.
-async fn ensure_device_place_allowed(
-    ctx: &Context,
-    who: &Principal,
-    request: &DeviceAuthorizationRecord,
-) -> DomainResult<()> {
-    let account = ctx
-        .store
-        .account_by_id(who.session.account_id)
-        .await?
-        .ok_or(DomainError::InvalidToken)?;
-    let device = ClientInfo {
+/// The device that asked, as a client of ours: where it is and what it runs.
+fn device_info(request: &DeviceAuthorizationRecord) -> ClientInfo {
+    ClientInfo {
         ip: request.ip.as_deref().and_then(|ip| ip.parse().ok()),
         user_agent: request.user_agent.clone(),
-    };
-    risk::ensure_location_allowed(ctx, &device, &account, &risk::place_of(ctx, &device)).await
+    }
 }
 
 /// Approves or denies the request `code` names, as `who`. An approval outlives the session
@@ -439,15 +450,29 @@ pub async fn decide(
     if who.session.enrollment_only {
         return Err(DomainError::EnrollmentRequired);
     }
-    let Some((hash, request)) = lookup(ctx, code).await? else {
+    let Some((_, hash, request)) = counted_lookup(ctx, info, who, code.normalized()).await? else {
         return Ok(Err(NotShown::Unknown));
     };
-    let grant = match approve {
+    let account = ctx
+        .store
+        .account_by_id(who.session.account_id)
+        .await?
+        .ok_or(DomainError::InvalidToken)?;
+    let device = device_info(&request);
+    let (grant, told) = match approve {
         true => {
-            ensure_device_place_allowed(ctx, who, &request).await?;
-            crate::stepup::require_recent(ctx, who, Action::DEVICE_APPROVE).await?
+            // where the account's roles may sign in from holds for the device too: an
+            // approval from an allowed place carries no device elsewhere past the rule
+            risk::ensure_location_allowed(ctx, &device, &account, &risk::place_of(ctx, &device))
+                .await?;
+            let grant = crate::stepup::require_recent(ctx, who, Action::DEVICE_APPROVE).await?;
+            // the device's session outlives the approving one: its owner hears of it
+            (
+                grant,
+                notice(ctx, &account, Notice::DeviceSignedIn, &device)?,
+            )
         }
-        false => None,
+        false => (None, None),
     };
     let now = ctx.clock.now();
     let decision = DeviceDecision {
@@ -476,10 +501,11 @@ pub async fn decide(
             "device_user_agent": request.user_agent,
         }),
     );
-    let writes = vec![
+    let mut writes = vec![
         DeviceAuthorizationRecord::decide(&hash, state, &decision, now),
         recorded.write(),
     ];
+    writes.extend(told.map(|m| m.write()));
     match crate::stepup::commit_with(ctx, grant, writes).await? {
         BatchOutcome::Committed => Ok(Ok(())),
         BatchOutcome::GuardFailed(_) if request.expires_at <= now => Ok(Err(NotShown::Expired)),
