@@ -133,7 +133,7 @@ fn confirm_page(page: &Page, w: &Waiting) -> Response {
             expires_at => when(w.expires_at),
             ip => w.ip,
             place => w.place,
-            user_agent => w.user_agent.as_deref().map(|ua| ua.chars().take(90).collect::<String>()),
+            user_agent => w.user_agent.as_deref().map(super::account::ua_words),
         },
     )
 }
