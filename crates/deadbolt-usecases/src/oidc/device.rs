@@ -289,7 +289,7 @@ async fn collect(
         created_at: now,
         revoked_at: None,
     };
-    let refresh = super::exchange::new_refresh(ctx, client);
+    let refresh = tokens::new_refresh(ctx, client);
     let refresh_hash = refresh.as_ref().map(|r| ctx.keys.hasher().hash_token(r).0);
     let mut writes = vec![DeviceAuthorizationRecord::spend(hash)];
     writes.extend(session.writes(&ctx.keys.hasher().hash_token(&unheld).0));

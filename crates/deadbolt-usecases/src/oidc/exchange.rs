@@ -16,9 +16,6 @@ use deadbolt_core::{device_grant, oidc};
 use deadbolt_store::{AuthorizationCodeRecord, BatchOutcome, ClientRecord, OidcGrantRecord, Write};
 use serde_json::json;
 
-/// Every refresh token a client is given starts so.
-const REFRESH_PREFIX: &str = "ort_";
-
 /// The token request's form, unchecked.
 #[derive(Default, serde::Deserialize)]
 pub struct TokenParams {
@@ -151,7 +148,7 @@ async fn by_code(
         created_at: now,
         revoked_at: None,
     };
-    let refresh = new_refresh(ctx, client);
+    let refresh = tokens::new_refresh(ctx, client);
     let refresh_hash = refresh.as_ref().map(|r| ctx.keys.hasher().hash_token(r).0);
     // first: of two exchanges of one code racing, one alone issues tokens
     let mut writes = vec![AuthorizationCodeRecord::spend(&code.hash, &grant.id, now)];
@@ -174,15 +171,6 @@ async fn by_code(
         code.nonce,
         refresh,
     )
-}
-
-/// A refresh token for a client allowed the refresh grant.
-pub(super) fn new_refresh(ctx: &Context, client: &ClientRecord) -> Option<Secret> {
-    client
-        .grants
-        .iter()
-        .any(|g| g == Grant::RefreshToken.as_str())
-        .then(|| token::generate(REFRESH_PREFIX, ctx.rng.as_ref()))
 }
 
 /// Ends the grant a reused code or refresh token gave, and records why.
@@ -259,7 +247,7 @@ async fn by_refresh(
     let bad = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     let presented = params
         .refresh_token
-        .filter(|t| t.starts_with(REFRESH_PREFIX) && t.len() <= 128)
+        .filter(|t| t.starts_with(tokens::REFRESH_PREFIX) && t.len() <= 128)
         .map(Secret::new)
         .ok_or_else(bad)?;
     let now = ctx.clock.now();
@@ -313,7 +301,7 @@ async fn by_refresh(
         .ok_or_else(bad)?;
     // no location rule here: the caller is the client's server, not the person's browser,
     // whose place was judged at sign-in and is judged again on each visit to the pages
-    let next = token::generate(REFRESH_PREFIX, ctx.rng.as_ref());
+    let next = token::generate(tokens::REFRESH_PREFIX, ctx.rng.as_ref());
     let next_hash = ctx.keys.hasher().hash_token(&next);
     let mut writes = OidcGrantRecord::rotate_refresh(&grant.id, &hash, &next_hash.0, now);
     // a client's use keeps the browser session it came from alive

@@ -14,6 +14,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+/// Every refresh token a client is given starts so.
+pub(super) const REFRESH_PREFIX: &str = "ort_";
+
+/// A refresh token for a client allowed the refresh grant.
+pub(super) fn new_refresh(
+    ctx: &Context,
+    client: &ClientRecord,
+) -> Option<deadbolt_core::secret::Secret> {
+    client
+        .grants
+        .iter()
+        .any(|g| g == deadbolt_core::oidc_client::Grant::RefreshToken.as_str())
+        .then(|| deadbolt_core::token::generate(REFRESH_PREFIX, ctx.rng.as_ref()))
+}
+
 /// The access token type of RFC 9068.
 const ACCESS_TYP: &str = "at+jwt";
 
