@@ -95,10 +95,16 @@ pub enum EventKind {
     SubjectUpdated,
     /// A client removed one of its people, with their second factors.
     SubjectDeleted,
+    /// A push approval was asked of the account's approver (no number in the detail).
+    PushRequested,
+    /// The approver approved a push request with the right number.
+    PushApproved,
+    /// A push request was denied: `reason` is `wrong_number` or `user_denied`.
+    PushDenied,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 66] = [
+    pub const ALL: [EventKind; 69] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -165,6 +171,9 @@ impl EventKind {
         Self::SubjectCreated,
         Self::SubjectUpdated,
         Self::SubjectDeleted,
+        Self::PushRequested,
+        Self::PushApproved,
+        Self::PushDenied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -235,6 +244,9 @@ impl EventKind {
             Self::SubjectCreated => "subject_created",
             Self::SubjectUpdated => "subject_updated",
             Self::SubjectDeleted => "subject_deleted",
+            Self::PushRequested => "push_requested",
+            Self::PushApproved => "push_approved",
+            Self::PushDenied => "push_denied",
         }
     }
 

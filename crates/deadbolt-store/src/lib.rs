@@ -27,6 +27,7 @@ mod oidc;
 mod outbox;
 mod places;
 mod policy;
+mod push;
 pub mod read;
 mod sessions;
 mod subjects;
@@ -55,6 +56,7 @@ pub use oidc::{
 pub use outbox::{BodyKeys, DeadLetter, OutboxMessage, SealedBody, SealedMessage};
 pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;
+pub use push::{push_writes, ApprovalRecord, ApprovalState, PushMethodRecord};
 pub use read::Read;
 pub use sessions::{
     renew_session, revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord,
@@ -186,6 +188,12 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 20,
         name: "subjects",
         sql: include_str!("../migrations/0020_subjects.sql"),
+    },
+    // 21 is the device grant's
+    Migration {
+        version: 22,
+        name: "push_approvals",
+        sql: include_str!("../migrations/0022_push_approvals.sql"),
     },
 ];
 
