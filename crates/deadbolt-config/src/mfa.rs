@@ -109,7 +109,10 @@ impl MfaConfig {
             out.push(("push_pause_seconds", "must be between 0 and 86400".into()));
         }
         if !(1..=100).contains(&self.push_requests_per_window) {
-            out.push(("push_requests_per_window", "must be between 1 and 100".into()));
+            out.push((
+                "push_requests_per_window",
+                "must be between 1 and 100".into(),
+            ));
         }
         if !(60..=86_400).contains(&self.push_window_seconds) {
             out.push(("push_window_seconds", "must be between 60 and 86400".into()));

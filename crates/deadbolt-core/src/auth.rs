@@ -23,7 +23,9 @@ pub enum AuthMethod {
     },
     /// An approval on another signed-in device, with number matching; `bound` when the
     /// approver signed its answer with a key it registered.
-    Push { bound: bool },
+    Push {
+        bound: bool,
+    },
 }
 
 impl AuthMethod {

@@ -27,7 +27,10 @@ impl MatchNumber {
 
     /// A stored number; None outside 10..=99.
     pub fn from_stored(n: i64) -> Option<Self> {
-        u8::try_from(n).ok().filter(|n| (10..=99).contains(n)).map(Self)
+        u8::try_from(n)
+            .ok()
+            .filter(|n| (10..=99).contains(n))
+            .map(Self)
     }
 
     pub fn value(self) -> u8 {

@@ -200,7 +200,7 @@ fn enrollment_allows(method: &axum::http::Method, path: &str) -> bool {
         (&Method::GET, ["", "v1", "me"] | ["", "v1", "me", "mfa"]) => true,
         (&Method::POST, ["", "v1", "logout"]) => true,
         (&Method::POST, ["", "v1", "me", "mfa", kind]) => {
-            ["totp", "email", "sms", "voice", "webauthn"].contains(kind)
+            ["totp", "email", "sms", "voice", "webauthn", "push"].contains(kind)
         }
         (&Method::POST, ["", "v1", "me", "mfa", _, "confirm" | "resend"]) => true,
         // a session past its recent sign-in proves itself again before enrolling

@@ -335,6 +335,8 @@ pub enum Challenged {
     Sent(CodeSent),
     /// WebAuthn request options (PublicKeyCredentialRequestOptionsJSON) for the client.
     WebAuthn(serde_json::Value),
+    /// A push request for the approver; the number goes on the requesting screen.
+    Push(crate::push::PushSent),
 }
 
 /// The send step as a client asks for it, with the token it holds and the method it picked.
@@ -379,7 +381,7 @@ pub async fn send(
         .find(|m| m.id == method_id && m.confirmed_at.is_some())
         .ok_or_else(|| DomainError::InvalidRequest("no such method for this challenge".into()))?;
     let to = match method.kind {
-        MethodKind::WebAuthn => None,
+        MethodKind::WebAuthn | MethodKind::Push => None,
         _ => Some(destination_of(account, method)?),
     };
     purpose.admits(ctx, method.kind, &methods)?;
@@ -395,6 +397,10 @@ pub async fn send(
         now,
     ) {
         return Err(DomainError::AuthenticatorDisabled);
+    }
+    if method.kind == MethodKind::Push {
+        let sent = crate::push::request(ctx, client, account, challenge, purpose, method).await?;
+        return Ok(Challenged::Push(sent));
     }
     let Some(to) = to else {
         let options =
@@ -447,7 +453,7 @@ pub fn destination_of(account: &Account, method: &MethodRecord) -> DomainResult<
             medium: Medium::Voice,
             address: phone()?,
         },
-        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
+        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn | MethodKind::Push => {
             return Err(DomainError::InvalidRequest(format!(
                 "nothing to send for a {} method: enter its code",
                 method.kind.as_str()
@@ -472,7 +478,8 @@ pub fn failure_bucket(
         | MethodKind::Email
         | MethodKind::Sms
         | MethodKind::Voice
-        | MethodKind::WebAuthn => (
+        | MethodKind::WebAuthn
+        | MethodKind::Push => (
             format!("mfa:account:{}", account.id),
             limits.account_throttle(),
         ),

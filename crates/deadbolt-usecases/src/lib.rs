@@ -24,6 +24,7 @@ pub mod factor_policy;
 pub mod factors;
 pub mod methods;
 pub mod mfa;
+pub mod push;
 pub mod stepup;
 pub mod webauthn;
 

@@ -28,10 +28,12 @@ pub enum Notice {
     AuthenticatorCloned,
     /// Someone invited the account to a team; nothing changes until the account accepts.
     TeamInvitation,
+    /// The approver answered a push request "this wasn't me": push requests are paused.
+    PushDenied,
 }
 
 impl Notice {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -53,6 +55,7 @@ impl Notice {
         Self::SessionRefused,
         Self::AuthenticatorCloned,
         Self::TeamInvitation,
+        Self::PushDenied,
     ];
 
     /// Its name in `notices.j2`.
@@ -79,6 +82,7 @@ impl Notice {
             Self::SessionRefused => "session_refused",
             Self::AuthenticatorCloned => "authenticator_cloned",
             Self::TeamInvitation => "team_invitation",
+            Self::PushDenied => "push_denied",
         }
     }
 

@@ -275,6 +275,9 @@ pub fn challenged(c: Challenged) -> Value {
         Challenged::WebAuthn(options) => {
             context! { webauthn_options => options.to_string() }
         }
+        Challenged::Push(p) => {
+            context! { push_number => p.number, approval_id => p.approval_id.to_string() }
+        }
     }
 }
 
@@ -294,6 +297,11 @@ pub fn factor_from(
             method_id,
             credential,
         });
+    }
+    if method.kind == MethodKind::Push {
+        return Err(
+            "Approving on another device is not offered on this page yet: choose another method.",
+        );
     }
     let code = Secret::new(code.ok_or("Enter the code.")?.to_owned());
     Ok(match method.kind {

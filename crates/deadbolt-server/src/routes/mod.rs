@@ -16,6 +16,7 @@ pub mod mfa;
 pub mod oidc;
 pub mod paging;
 mod policy;
+pub mod push;
 pub mod reset;
 pub mod service;
 pub mod stepup;
@@ -70,6 +71,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(login::router())
         .merge(tokens::router())
         .merge(me::router())
+        .merge(push::router())
         .merge(consents::router())
         .merge(contact::router())
         .merge(admin::router())

@@ -3,7 +3,7 @@
 use super::{AuthProblems, BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, Caller, Client};
-use crate::routes::factor_input::factor_input;
+use crate::routes::factor_input::{factor_input, push_input};
 use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
 use crate::state::AppState;
 use axum::extract::State;
@@ -163,6 +163,8 @@ pub struct StepUpVerifyRequest {
     /// For `type: "password"` (accounts without MFA).
     #[schema(format = Password)]
     password: Option<String>,
+    /// For `type: "push"`: the request the challenge step made.
+    approval_id: Option<uuid::Uuid>,
 }
 
 impl StepUpVerifyRequest {
@@ -175,6 +177,7 @@ impl StepUpVerifyRequest {
                     ApiError::invalid_request("`password` is required for type password")
                 })?))
             }
+            FactorType::Push => StepUpFactor::Factor(push_input(self.approval_id)?),
             other => StepUpFactor::Factor(factor_input(
                 other,
                 self.method_id,
