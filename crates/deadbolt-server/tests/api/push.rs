@@ -1,0 +1,451 @@
+//! Push approval with number matching: a signed-in session approves another sign-in by
+//! picking the number the requesting screen shows.
+
+use crate::helpers::*;
+use crate::phone_receiver::PhoneReceiver;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use deadbolt_server::Config;
+use ed25519_dalek::{Signer, SigningKey};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn allow_push(c: &mut Config) {
+    c.mfa.allowed_methods.push("push".into());
+}
+
+async fn push_app() -> TestApp {
+    spawn_app_with(manual(), allow_push).await
+}
+
+/// Signs up and makes that session (A) a push approver: A's access token and the method id.
+async fn approver(app: &TestApp, email: &str, body: Value) -> (String, String) {
+    let tokens = app.signed_in(email).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/push", &access, Some(body))
+        .await;
+    assert_eq!(r.status(), 201, "enrol: {}", r.text().await.unwrap());
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["recovery_codes"].is_array(),
+        "the first method turns MFA on"
+    );
+    (access, e["method_id"].as_str().unwrap().to_owned())
+}
+
+/// As [`approver`], with the recovery codes the enrolment made.
+async fn approver_with_codes(app: &TestApp, email: &str) -> (String, String, Vec<String>) {
+    let tokens = app.signed_in(email).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/push", &access, Some(json!({})))
+        .await;
+    assert_eq!(r.status(), 201);
+    let e: Value = r.json().await.unwrap();
+    let codes = e["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (access, e["method_id"].as_str().unwrap().to_owned(), codes)
+}
+
+/// A new sign-in (B) that asks for a push: its mfa_token and the send step's answer.
+async fn push_sign_in(app: &TestApp, email: &str, method_id: &str) -> (String, reqwest::Response) {
+    let mfa_token = app.mfa_token(email).await;
+    let r = app
+        .post(
+            "/v1/login/mfa/challenge",
+            json!({"mfa_token": mfa_token, "method_id": method_id}),
+        )
+        .await;
+    (mfa_token, r)
+}
+
+/// A push sign-in whose request was made: its mfa_token, approval id and number.
+async fn requested(app: &TestApp, email: &str, method_id: &str) -> (String, String, u64) {
+    let (mfa_token, r) = push_sign_in(app, email, method_id).await;
+    assert_eq!(r.status(), 201, "send: {}", r.text().await.unwrap());
+    let sent: Value = r.json().await.unwrap();
+    let number = sent["number"].as_u64().unwrap();
+    assert!((10..=99).contains(&number));
+    (
+        mfa_token,
+        sent["approval_id"].as_str().unwrap().to_owned(),
+        number,
+    )
+}
+
+async fn verify_push(app: &TestApp, mfa_token: &str, approval_id: &str) -> reqwest::Response {
+    app.post(
+        "/v1/login/mfa/verify",
+        json!({"mfa_token": mfa_token, "type": "push", "approval_id": approval_id}),
+    )
+    .await
+}
+
+async fn answer(app: &TestApp, access: &str, id: &str, body: Value) -> reqwest::Response {
+    app.send_auth(
+        Method::POST,
+        &format!("/v1/me/approvals/{id}"),
+        access,
+        Some(body),
+    )
+    .await
+}
+
+async fn listed(app: &TestApp, access: &str) -> Vec<Value> {
+    let r = app.get_auth("/v1/me/approvals", access).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["approvals"].as_array().unwrap().clone()
+}
+
+fn wrong(number: u64) -> String {
+    (if number == 99 { 10 } else { number + 1 }).to_string()
+}
+
+#[tokio::test]
+async fn the_right_number_signs_the_waiting_sign_in_in() {
+    let app = push_app().await;
+    let (a, method_id) = approver(&app, "push-ok@example.com", json!({})).await;
+    let (mfa_token, approval_id, number) = requested(&app, "push-ok@example.com", &method_id).await;
+    // still waiting: pending, no failure counted
+    assert_problem(
+        verify_push(&app, &mfa_token, &approval_id).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
+    let list = listed(&app, &a).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], approval_id.as_str());
+    assert_eq!(list[0]["purpose"], "sign_in");
+    assert!(
+        list[0].get("number").is_none(),
+        "the approver is never told the number"
+    );
+    assert!(!list[0].to_string().contains(&format!(":{number}")));
+    let r = answer(
+        &app,
+        &a,
+        &approval_id,
+        json!({"decision": "approve", "number": number.to_string()}),
+    )
+    .await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    assert!(listed(&app, &a).await.is_empty());
+    let r = verify_push(&app, &mfa_token, &approval_id).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let tokens: Value = r.json().await.unwrap();
+    let claims = verified_claims(&app, tokens["access_token"].as_str().unwrap()).await;
+    let amr: Vec<&str> = claims["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        amr.contains(&"mca") && amr.contains(&"mfa") && amr.contains(&"pwd"),
+        "{amr:?}"
+    );
+    assert_eq!(
+        claims["acr"], "aal1",
+        "an approval by a session alone is not aal2"
+    );
+    // single use: neither again, nor answered twice
+    assert_problem(
+        verify_push(&app, &mfa_token, &approval_id).await,
+        401,
+        "mfa_token_invalid",
+    )
+    .await;
+    let again = answer(
+        &app,
+        &a,
+        &approval_id,
+        json!({"decision": "approve", "number": number.to_string()}),
+    )
+    .await;
+    assert_problem(again, 404, "not_found").await;
+    let kinds = app.event_kinds(&a).await;
+    assert!(
+        kinds.iter().any(|k| k == "push_requested") && kinds.iter().any(|k| k == "push_approved"),
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_bound_approver_signs_its_answer_and_gives_aal2() {
+    let app = push_app().await;
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let public_key = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+    let (a, method_id) = approver(
+        &app,
+        "push-key@example.com",
+        json!({"public_key": public_key, "label": "My phone"}),
+    )
+    .await;
+    let (mfa_token, id, number) = requested(&app, "push-key@example.com", &method_id).await;
+    let n = number.to_string();
+    // unsigned, or signed for another decision: refused, and the request still waits
+    let r = answer(&app, &a, &id, json!({"decision": "approve", "number": n})).await;
+    assert_problem(r, 400, "invalid_credential").await;
+    let bad = key.sign(format!("deadbolt-approval:{id}:{n}:deny").as_bytes());
+    let r = answer(&app, &a, &id, json!({"decision": "approve", "number": n, "signature": URL_SAFE_NO_PAD.encode(bad.to_bytes())})).await;
+    assert_problem(r, 400, "invalid_credential").await;
+    let good = key.sign(format!("deadbolt-approval:{id}:{n}:approve").as_bytes());
+    let r = answer(&app, &a, &id, json!({"decision": "approve", "number": n, "signature": URL_SAFE_NO_PAD.encode(good.to_bytes())})).await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    let r = verify_push(&app, &mfa_token, &id).await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let claims = verified_claims(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["acr"], "aal2");
+    assert!(claims["amr"].as_array().unwrap().iter().any(|v| v == "swk"));
+    // a malformed key is refused at enrolment
+    let other = app.access_token("push-badkey@example.com").await;
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/me/mfa/push",
+            &other,
+            Some(json!({"public_key": "abc"})),
+        )
+        .await;
+    assert_problem(r, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn a_wrong_number_denies_the_request_and_counts_as_a_failure() {
+    let app = push_app().await;
+    let email = "push-wrong@example.com";
+    let (a, method_id) = approver(&app, email, json!({})).await;
+    let (mfa_token, id, number) = requested(&app, email, &method_id).await;
+    let r = answer(
+        &app,
+        &a,
+        &id,
+        json!({"decision": "approve", "number": wrong(number)}),
+    )
+    .await;
+    assert_problem(r, 400, "invalid_code").await;
+    // no second guess
+    let r = answer(
+        &app,
+        &a,
+        &id,
+        json!({"decision": "approve", "number": number.to_string()}),
+    )
+    .await;
+    assert_problem(r, 404, "not_found").await;
+    assert_problem(
+        verify_push(&app, &mfa_token, &id).await,
+        403,
+        "access_denied",
+    )
+    .await;
+    let store = deadbolt_store::Store::open(&app.config.database.url, 1).unwrap();
+    let method = store
+        .methods_of(deadbolt_core::ids::AccountId(
+            app.get_auth("/v1/me", &a)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id.to_string() == method_id)
+        .unwrap();
+    assert_eq!(
+        method.consecutive_failures, 1,
+        "the authenticator's failure count moved"
+    );
+    assert!(app.event_kinds(&a).await.iter().any(|k| k == "push_denied"));
+}
+
+#[tokio::test]
+async fn this_wasnt_me_pauses_push_tells_the_owner_and_leaves_other_factors() {
+    let mut app = push_app().await;
+    let email = "push-deny@example.com";
+    let e = app.enrolled(email).await;
+    app.step_up_totp(&e.access, "mfa.manage", &e.secret).await;
+    app.advance(time::Duration::seconds(30));
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/push", &e.access, Some(json!({})))
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let method_id = r.json::<Value>().await.unwrap()["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mfa_token, id, _) = requested(&app, email, &method_id).await;
+    let r = answer(&app, &e.access, &id, json!({"decision": "deny"})).await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    assert_problem(
+        verify_push(&app, &mfa_token, &id).await,
+        403,
+        "access_denied",
+    )
+    .await;
+    let mail = app.next_mail_titled("A sign-in request was refused").await;
+    assert!(mail.to.iter().any(|t| t.contains(email)), "{:?}", mail.to);
+    assert!(app
+        .event_kinds(&e.access)
+        .await
+        .iter()
+        .any(|k| k == "push_denied"));
+    // the next push within the pause: 429 with Retry-After
+    let (token, r) = push_sign_in(&app, email, &method_id).await;
+    assert_eq!(r.headers().get("retry-after").is_some(), true);
+    assert_problem(r, 429, "too_many_attempts").await;
+    // TOTP still works
+    let r = app.verify_totp(&token, &app.code(&e.secret)).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_burst_of_sign_ins_makes_one_prompt() {
+    let app = push_app().await;
+    let email = "push-burst@example.com";
+    let (a, method_id) = approver(&app, email, json!({})).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (client, base, method_id) = (app.client.clone(), app.url(""), method_id.clone());
+        set.spawn(async move {
+            // the password-hash pool may be full for a moment (503): sign in when it has room
+            let body: Value = loop {
+                let r = client
+                    .post(format!("{base}/v1/login"))
+                    .json(&json!({"email": email, "password": PASSWORD}))
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() != 503 {
+                    break r.json().await.unwrap();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            };
+            let token = body["mfa_token"].as_str().unwrap().to_owned();
+            let r = client
+                .post(format!("{base}/v1/login/mfa/challenge"))
+                .json(&json!({"mfa_token": token, "method_id": method_id}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (token, status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(done) = set.join_next().await {
+        results.push(done.unwrap());
+    }
+    let statuses: Vec<u16> = results.iter().map(|r| r.1).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(listed(&app, &a).await.len(), 1);
+    // the same challenge asking again gets the same request (idempotent)
+    let (token, _, first) = results.iter().find(|r| r.1 == 201).unwrap();
+    let r = app
+        .post(
+            "/v1/login/mfa/challenge",
+            json!({"mfa_token": token, "method_id": method_id}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["approval_id"], first["approval_id"]);
+    assert_eq!(again["number"], first["number"]);
+}
+
+#[tokio::test]
+async fn only_the_approver_session_sees_and_answers_and_only_its_challenge_spends_it() {
+    let app = push_app().await;
+    let email = "push-other@example.com";
+    let (_a, method_id, codes) = approver_with_codes(&app, email).await;
+    let (mfa_token, id, number) = requested(&app, email, &method_id).await;
+    // the request serves no other sign-in
+    let other = app.mfa_token(email).await;
+    assert_problem(verify_push(&app, &other, &id).await, 400, "invalid_request").await;
+    // another session of the same account, signed in with a recovery code: sees nothing
+    let r = app
+        .post(
+            "/v1/login/mfa/verify",
+            json!({"mfa_token": other, "type": "recovery_code", "code": codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let b = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(listed(&app, &b).await.is_empty());
+    let r = answer(
+        &app,
+        &b,
+        &id,
+        json!({"decision": "approve", "number": number.to_string()}),
+    )
+    .await;
+    assert_problem(r, 404, "not_found").await;
+    let stranger = app.access_token("push-stranger@example.com").await;
+    assert!(listed(&app, &stranger).await.is_empty());
+    let r = answer(
+        &app,
+        &stranger,
+        &id,
+        json!({"decision": "approve", "number": number.to_string()}),
+    )
+    .await;
+    assert_problem(r, 404, "not_found").await;
+    assert_problem(
+        verify_push(&app, &mfa_token, &id).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_push_gateway_gets_the_request_without_the_number() {
+    let (port, listener) = PhoneReceiver::reserve();
+    let app = spawn_app_with(manual(), |c| {
+        allow_push(c);
+        c.sms.provider = "webhook".into();
+        c.sms.webhook_url = format!("http://127.0.0.1:{port}/sms");
+        c.sms.webhook_secret = "a-webhook-secret-of-at-least-32-characters".into();
+    })
+    .await;
+    let mut gateway =
+        PhoneReceiver::webhook_on(listener, "a-webhook-secret-of-at-least-32-characters", &app)
+            .await;
+    let email = "push-gateway@example.com";
+    let (_a, method_id) = approver(&app, email, json!({"push_token": "device-token-123"})).await;
+    let (_t, id, number) = requested(&app, email, &method_id).await;
+    let got = gateway.next().await;
+    assert_eq!(got.channel, "push");
+    assert_eq!(got.to, "device-token-123");
+    assert!(got.body.contains(&id), "{}", got.body);
+    let without_id = got.body.replace(&id, "");
+    assert!(
+        !without_id.contains(&number.to_string()),
+        "the number must not travel: {}",
+        got.body
+    );
+}
