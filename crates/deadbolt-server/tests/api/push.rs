@@ -305,7 +305,7 @@ async fn this_wasnt_me_pauses_push_tells_the_owner_and_leaves_other_factors() {
         .any(|k| k == "push_denied"));
     // the next push within the pause: 429 with Retry-After
     let (token, r) = push_sign_in(&app, email, &method_id).await;
-    assert_eq!(r.headers().get("retry-after").is_some(), true);
+    assert!(r.headers().get("retry-after").is_some());
     assert_problem(r, 429, "too_many_attempts").await;
     // TOTP still works
     let r = app.verify_totp(&token, &app.code(&e.secret)).await;
