@@ -9,6 +9,7 @@ use crate::client::ClientInfo;
 use crate::codes::{self, CodeFor, Destination};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
+pub use crate::factor_buckets::failure_bucket;
 use crate::factor_policy;
 use crate::messages::Medium;
 use crate::methods;
@@ -51,6 +52,18 @@ impl Purpose {
             Self::StepUp(_) => "step_up",
             Self::Reset => "reset",
             Self::ForClient(_) => "client",
+        }
+    }
+
+    /// What an approver is told a push request is for: `sign_in`, `step_up` (with its action)
+    /// or `password_reset`.
+    pub fn for_approver(&self) -> (&'static str, Option<String>) {
+        match self {
+            Self::Login | Self::EmailCheck | Self::ForClient(None) => ("sign_in", None),
+            Self::StepUp(action) | Self::ForClient(Some(action)) => {
+                ("step_up", Some(action.as_str().to_owned()))
+            }
+            Self::Reset => ("password_reset", None),
         }
     }
 
@@ -399,7 +412,13 @@ pub async fn send(
         return Err(DomainError::AuthenticatorDisabled);
     }
     if method.kind == MethodKind::Push {
-        let sent = crate::push::request(ctx, client, account, challenge, purpose, method).await?;
+        let (name, action) = purpose.for_approver();
+        let asked = crate::push::Asked {
+            challenge,
+            purpose: name,
+            action,
+        };
+        let sent = crate::push::request(ctx, client, account, asked, method).await?;
         return Ok(Challenged::Push(sent));
     }
     let Some(to) = to else {
@@ -460,30 +479,6 @@ pub fn destination_of(account: &Account, method: &MethodRecord) -> DomainResult<
             )))
         }
     })
-}
-
-/// The failure bucket a kind of factor counts against: recovery codes have their own.
-pub fn failure_bucket(
-    ctx: &Context,
-    account: &Account,
-    kind: MethodKind,
-) -> (String, ThrottlePolicy) {
-    let limits = ctx.policy.get().lockout;
-    match kind {
-        MethodKind::RecoveryCode => (
-            format!("mfa:recovery:{}", account.id),
-            limits.recovery_throttle(),
-        ),
-        MethodKind::Totp
-        | MethodKind::Email
-        | MethodKind::Sms
-        | MethodKind::Voice
-        | MethodKind::WebAuthn
-        | MethodKind::Push => (
-            format!("mfa:account:{}", account.id),
-            limits.account_throttle(),
-        ),
-    }
 }
 
 /// Seconds until the bucket's lock opens, or None when it is open.

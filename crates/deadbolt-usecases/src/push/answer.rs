@@ -116,7 +116,7 @@ pub async fn answer(
             } else {
                 // no second guess: the request is denied, and the miss counts where a wrong
                 // code counts (the authenticator's run, the account's second-factor bucket)
-                let (key, _) = crate::challenge::failure_bucket(ctx, &account, method.kind);
+                let (key, _) = crate::factor_buckets::failure_bucket(ctx, &account, method.kind);
                 let denied = event(
                     ctx,
                     EventKind::PushDenied,

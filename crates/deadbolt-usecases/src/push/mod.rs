@@ -12,7 +12,6 @@ mod answer;
 
 pub use answer::{answer, Answer};
 
-use crate::challenge::Purpose;
 use crate::client::{ClientInfo, Principal};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
@@ -39,17 +38,6 @@ pub struct PushSent {
 /// The AEAD associated data of a push method's gateway address: the method it belongs to.
 pub fn push_token_aad(method: MethodId) -> Vec<u8> {
     format!("deadbolt/push-token/{method}").into_bytes()
-}
-
-/// What the approver is told a request is for.
-fn purpose_name(purpose: &Purpose) -> (&'static str, Option<String>) {
-    match purpose {
-        Purpose::Login | Purpose::EmailCheck | Purpose::ForClient(None) => ("sign_in", None),
-        Purpose::StepUp(action) | Purpose::ForClient(Some(action)) => {
-            ("step_up", Some(action.as_str().to_owned()))
-        }
-        Purpose::Reset => ("password_reset", None),
-    }
 }
 
 fn seconds_until(at: OffsetDateTime, now: OffsetDateTime) -> i64 {
@@ -82,6 +70,14 @@ fn same_or_refused(
     }
 }
 
+/// The challenge a push request is asked for, and what it is for (see
+/// `Purpose::for_approver`).
+pub(crate) struct Asked<'a> {
+    pub challenge: &'a ChallengeRecord,
+    pub purpose: &'static str,
+    pub action: Option<String>,
+}
+
 /// The push method's approver, while its session lasts.
 pub(crate) async fn approver(ctx: &Context, method: MethodId) -> DomainResult<PushMethodRecord> {
     let push =
@@ -107,10 +103,14 @@ pub(crate) async fn request(
     ctx: &Context,
     client: &ClientInfo,
     account: &Account,
-    challenge: &ChallengeRecord,
-    purpose: &Purpose,
+    asked: Asked<'_>,
     method: &MethodRecord,
 ) -> DomainResult<PushSent> {
+    let Asked {
+        challenge,
+        purpose: purpose_name,
+        action,
+    } = asked;
     let now = ctx.clock.now();
     let push = approver(ctx, method.id).await?;
     if let Some(a) = ctx.store.pending_approval(account.id, now).await? {
@@ -133,7 +133,6 @@ pub(crate) async fn request(
             retry_after: window.whole_seconds(),
         });
     }
-    let (purpose_name, action) = purpose_name(purpose);
     let place = crate::risk::place_of(ctx, client);
     let record = ApprovalRecord {
         id: ApprovalId::generate(ctx.rng.as_ref()),
