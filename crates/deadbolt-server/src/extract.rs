@@ -203,6 +203,9 @@ fn enrollment_allows(method: &axum::http::Method, path: &str) -> bool {
             ["totp", "email", "sms", "voice", "webauthn", "push"].contains(kind)
         }
         (&Method::POST, ["", "v1", "me", "mfa", _, "confirm" | "resend"]) => true,
+        // a push approver enrolled by this session answers the sign-in that comes next
+        (&Method::GET, ["", "v1", "me", "approvals"]) => true,
+        (&Method::POST, ["", "v1", "me", "approvals", _]) => true,
         // a session past its recent sign-in proves itself again before enrolling
         (&Method::POST, ["", "v1", "step-up"] | ["", "v1", "step-up", "challenge" | "verify"]) => {
             true

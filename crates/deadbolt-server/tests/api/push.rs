@@ -454,3 +454,169 @@ async fn the_push_gateway_gets_the_request_without_the_number() {
         got.body
     );
 }
+
+/// A sign-in finished by an approval: the new session's access token.
+async fn signed_in_by_push(app: &TestApp, email: &str, a: &str, method_id: &str) -> String {
+    let (mfa_token, id, number) = requested(app, email, method_id).await;
+    let r = answer(
+        app,
+        a,
+        &id,
+        json!({"decision": "approve", "number": number.to_string()}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = verify_push(app, &mfa_token, &id).await;
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_step_up_is_approved_the_same_way_and_the_approver_is_told_what_for() {
+    let app = push_app().await;
+    let email = "push-stepup@example.com";
+    let (a, method_id) = approver(&app, email, json!({})).await;
+    let b = signed_in_by_push(&app, email, &a, &method_id).await;
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/step-up",
+            &b,
+            Some(json!({"action": "billing.refund"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let started: Value = r.json().await.unwrap();
+    assert_eq!(started["satisfied"], false, "{started}");
+    let challenge_token = started["challenge_token"].as_str().unwrap();
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/step-up/challenge",
+            &b,
+            Some(json!({"challenge_token": challenge_token, "method_id": method_id})),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let sent: Value = r.json().await.unwrap();
+    let id = sent["approval_id"].as_str().unwrap();
+    let list = listed(&app, &a).await;
+    assert_eq!(list[0]["purpose"], "step_up");
+    assert_eq!(list[0]["action"], "billing.refund");
+    let verify = || {
+        app.send_auth(
+            Method::POST,
+            "/v1/step-up/verify",
+            &b,
+            Some(json!({"challenge_token": challenge_token, "type": "push", "approval_id": id})),
+        )
+    };
+    assert_problem(verify().await, 400, "authorization_pending").await;
+    let number = sent["number"].as_u64().unwrap().to_string();
+    let r = answer(
+        &app,
+        &a,
+        id,
+        json!({"decision": "approve", "number": number}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = verify().await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["satisfied"], true);
+}
+
+#[tokio::test]
+async fn an_unanswered_request_expires_and_frees_the_place() {
+    let app = push_app().await;
+    let email = "push-expiry@example.com";
+    let (a, method_id) = approver(&app, email, json!({})).await;
+    let (mfa_token, id, _) = requested(&app, email, &method_id).await;
+    // another sign-in meanwhile: one prompt at a time
+    let (_, r) = push_sign_in(&app, email, &method_id).await;
+    assert!(r.headers().get("retry-after").is_some());
+    assert_problem(r, 429, "too_many_attempts").await;
+    app.advance(time::Duration::seconds(121));
+    assert!(listed(&app, &a).await.is_empty());
+    assert_problem(
+        verify_push(&app, &mfa_token, &id).await,
+        401,
+        "mfa_token_invalid",
+    )
+    .await;
+    let r = answer(&app, &a, &id, json!({"decision": "deny"})).await;
+    assert_problem(r, 404, "not_found").await;
+    // the place is free again
+    let (_, _, _) = requested(&app, email, &method_id).await;
+}
+
+#[tokio::test]
+async fn requests_per_window_are_bounded() {
+    let app = spawn_app_with(manual(), |c| {
+        allow_push(c);
+        c.mfa.push_requests_per_window = 2;
+    })
+    .await;
+    let email = "push-rate@example.com";
+    let (_a, method_id) = approver(&app, email, json!({})).await;
+    for _ in 0..2 {
+        requested(&app, email, &method_id).await;
+        app.advance(time::Duration::seconds(121));
+    }
+    let (_, r) = push_sign_in(&app, email, &method_id).await;
+    assert_problem(r, 429, "too_many_attempts").await;
+    app.advance(time::Duration::seconds(600));
+    requested(&app, email, &method_id).await;
+}
+
+#[tokio::test]
+async fn a_signed_out_approver_can_no_longer_be_asked() {
+    let app = push_app().await;
+    let email = "push-gone@example.com";
+    let (a, method_id) = approver(&app, email, json!({})).await;
+    let r = app.send_auth(Method::POST, "/v1/logout", &a, None).await;
+    assert_eq!(r.status(), 204);
+    let (_, r) = push_sign_in(&app, email, &method_id).await;
+    assert_problem(r, 403, "factor_not_allowed").await;
+}
+
+#[tokio::test]
+async fn push_is_refused_where_policy_does_not_allow_it() {
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let access = app.access_token("push-off@example.com").await;
+    let r = app
+        .send_auth(Method::POST, "/v1/me/mfa/push", &access, Some(json!({})))
+        .await;
+    assert_problem(r, 403, "factor_not_allowed").await;
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/me/mfa/push",
+            &access,
+            Some(json!({"push_token": ""})),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/me/approvals/not-a-uuid",
+            &access,
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = app
+        .send_auth(
+            Method::POST,
+            &format!("/v1/me/approvals/{}", uuid::Uuid::new_v4()),
+            &access,
+            Some(json!({"decision": "maybe"})),
+        )
+        .await;
+    assert_problem(r, 400, "invalid_request").await;
+}
