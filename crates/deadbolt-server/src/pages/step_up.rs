@@ -45,6 +45,7 @@ pub enum Op {
     EnrollEmail,
     EnrollPhone,
     EnrollWebauthn,
+    EnrollPush,
     ChangePassword,
     DeleteAccount,
     ChangeEmail,
@@ -65,6 +66,7 @@ impl Op {
             Self::EnrollEmail => "enroll-email".into(),
             Self::EnrollPhone => "enroll-phone".into(),
             Self::EnrollWebauthn => "enroll-webauthn".into(),
+            Self::EnrollPush => "enroll-push".into(),
             Self::ChangePassword => "password".into(),
             Self::DeleteAccount => "delete".into(),
             Self::ChangeEmail => "email".into(),
@@ -96,6 +98,7 @@ impl Op {
                 "enroll-email" => Self::EnrollEmail,
                 "enroll-phone" => Self::EnrollPhone,
                 "enroll-webauthn" => Self::EnrollWebauthn,
+                "enroll-push" => Self::EnrollPush,
                 "password" => Self::ChangePassword,
                 "delete" => Self::DeleteAccount,
                 "email" => Self::ChangeEmail,
@@ -115,7 +118,8 @@ impl Op {
             | Self::EnrollTotp
             | Self::EnrollEmail
             | Self::EnrollPhone
-            | Self::EnrollWebauthn => Action::MFA_MANAGE,
+            | Self::EnrollWebauthn
+            | Self::EnrollPush => Action::MFA_MANAGE,
             Self::ChangePassword => Action::PASSWORD_CHANGE,
             Self::DeleteAccount => Action::ACCOUNT_DELETE,
             Self::ChangeEmail => Action::EMAIL_CHANGE,
@@ -132,9 +136,11 @@ impl Op {
             Self::RemoveMethod(_) => "remove a sign-in method",
             Self::RegenerateCodes => "make new recovery codes",
             Self::DisableMfa => "turn off two-step sign-in",
-            Self::EnrollTotp | Self::EnrollEmail | Self::EnrollPhone | Self::EnrollWebauthn => {
-                "add a sign-in method"
-            }
+            Self::EnrollTotp
+            | Self::EnrollEmail
+            | Self::EnrollPhone
+            | Self::EnrollWebauthn
+            | Self::EnrollPush => "add a sign-in method",
             Self::ChangePassword => "change your password",
             Self::DeleteAccount => "delete your account",
             Self::ChangeEmail => "change your email address",
@@ -172,6 +178,7 @@ impl Op {
             | Self::EnrollTotp
             | Self::EnrollEmail
             | Self::EnrollWebauthn
+            | Self::EnrollPush
             | Self::AdminMfaReset(_) => return None,
         })
     }

@@ -125,8 +125,12 @@ async fn approvals(
     State(state): State<AppState>,
     Caller(who): Caller,
 ) -> ApiResult<Json<ApprovalList>> {
-    let list = push::pending_for(&state, &who).await?;
-    Ok(Json(ApprovalList {
+    Ok(Json(approval_list(push::pending_for(&state, &who).await?)))
+}
+
+/// The approver's view of its pending requests (the hosted pages' script reads the same).
+pub(crate) fn approval_list(list: Vec<push::PendingApproval>) -> ApprovalList {
+    ApprovalList {
         approvals: list
             .into_iter()
             .map(|p| {
@@ -146,7 +150,7 @@ async fn approvals(
                 }
             })
             .collect(),
-    }))
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -620,3 +620,77 @@ async fn push_is_refused_where_policy_does_not_allow_it() {
         .await;
     assert_problem(r, 400, "invalid_request").await;
 }
+
+/// The text after `marker` up to the next `"` or `<`.
+fn html_value<'a>(body: &'a str, marker: &str) -> &'a str {
+    let start = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {body}"))
+        + marker.len();
+    let rest = &body[start..];
+    &rest[..rest.find(['"', '<']).unwrap()]
+}
+
+#[tokio::test]
+async fn on_the_pages_a_browser_approves_another_browsers_sign_in() {
+    use crate::browser::Browser;
+    let app = push_app().await;
+    let email = "push-pages@example.com";
+    app.sign_up(email).await;
+    app.mark_email_verified(email).await;
+    // the approving browser enrols itself
+    let mut approver = Browser::new();
+    let (status, _, _) = approver.sign_in(&app, email).await;
+    assert_eq!(status, 303);
+    let (status, _, body) = approver.get(&app, "/account/mfa/new").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Approve on this browser"));
+    let (status, _, body) = approver.post(&app, "/account/mfa/push", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("recovery") || body.contains("Recovery"),
+        "{body}"
+    );
+    // another browser signs in and asks for the approval
+    let mut waiting = Browser::new();
+    let (status, _, _) = waiting.sign_in(&app, email).await;
+    assert_eq!(status, 303);
+    let (status, _, body) = waiting.get(&app, "/sign-in/verify").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Approve on my other device"), "{body}");
+    let method_id = html_value(&body, "name=\"method_id\" value=\"").to_owned();
+    let (status, _, body) = waiting
+        .post(&app, "/sign-in/send", &[("method_id", &method_id)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let number = html_value(
+        &body,
+        "id=\"push-number\" aria-labelledby=\"push-number-label\">",
+    )
+    .to_owned();
+    let approval_id = html_value(&body, "name=\"code\" value=\"").to_owned();
+    assert!(body.contains("data-push-poll"));
+    // not approved yet: the same number again
+    let form = [
+        ("method_id", method_id.as_str()),
+        ("code", approval_id.as_str()),
+        ("push_number", number.as_str()),
+    ];
+    let (status, _, body) = waiting.post(&app, "/sign-in/verify", &form).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&number));
+    // the approving browser's script finds it, without the number, and approves
+    let (status, _, body) = approver.get(&app, "/account/approvals").await;
+    assert_eq!(status, 200);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["approvals"][0]["id"], approval_id.as_str());
+    assert!(list["approvals"][0].get("number").is_none());
+    let path = format!("/account/approvals/{approval_id}");
+    let (status, _, _) = approver
+        .post(&app, &path, &[("decision", "approve"), ("number", &number)])
+        .await;
+    assert_eq!(status, 204);
+    let (status, headers, _) = waiting.post(&app, "/sign-in/verify", &form).await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/account");
+}
