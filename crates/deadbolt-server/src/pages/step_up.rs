@@ -360,6 +360,8 @@ pub struct VerifyForm {
     code: Option<String>,
     credential: Option<String>,
     password: Option<String>,
+    /// The number a push request showed, shown again while it waits.
+    push_number: Option<String>,
 }
 
 /// What the dialog's answer came to.
@@ -420,6 +422,15 @@ pub async fn verify(page: &Page, form: VerifyForm) -> Result<Answered, PageError
             see_other(op.back()),
             vec![clear_cookie(&page.state, STEP_UP)],
         ))),
+        Err(DomainError::AuthorizationPending) => {
+            let waiting = super::sign_in::waiting(&form.push_number, &form.code);
+            let ctx = dialog_ctx(page, op, &p, current, waiting);
+            Ok(Answered::Shown(super::render(
+                StatusCode::OK,
+                "step_up.html",
+                ctx,
+            )))
+        }
         Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(message(&e))),
     }

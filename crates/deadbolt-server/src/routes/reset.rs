@@ -3,7 +3,7 @@
 use super::{BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, Client};
-use crate::routes::factor_input::factor_input;
+use crate::routes::factor_input::{factor_input, push_input};
 use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
 use crate::state::AppState;
 use axum::extract::State;
@@ -122,6 +122,8 @@ pub struct ResetComplete {
     method_id: Option<uuid::Uuid>,
     code: Option<String>,
     credential: Option<serde_json::Value>,
+    /// For `type: "push"`: the request the challenge step made.
+    approval_id: Option<uuid::Uuid>,
 }
 
 /// Sets the new password. Every session and trusted device is revoked and the user emailed.
@@ -139,13 +141,14 @@ async fn complete(
 ) -> ApiResult<StatusCode> {
     let factor = body
         .type_
-        .map(|t| {
-            factor_input(
+        .map(|t| match t {
+            FactorType::Push => push_input(body.approval_id),
+            t => factor_input(
                 t,
                 body.method_id,
                 body.code.clone(),
                 body.credential.clone(),
-            )
+            ),
         })
         .transpose()?;
     reset::complete(

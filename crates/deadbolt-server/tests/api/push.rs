@@ -694,3 +694,39 @@ async fn on_the_pages_a_browser_approves_another_browsers_sign_in() {
     assert_eq!(status, 303);
     assert_eq!(headers["location"], "/account");
 }
+
+#[tokio::test]
+async fn a_password_reset_takes_an_approval_as_its_second_factor() {
+    let mut app = push_app().await;
+    let email = "push-reset@example.com";
+    let (a, method_id) = approver(&app, email, json!({})).await;
+    let reset = app.reset_token(email).await;
+    let reset_token = reset["reset_token"].as_str().unwrap();
+    assert_eq!(reset["mfa_required"], true);
+    let r = app
+        .post(
+            "/v1/password-reset/challenge",
+            json!({"reset_token": reset_token, "method_id": method_id}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let sent: Value = r.json().await.unwrap();
+    let id = sent["approval_id"].as_str().unwrap();
+    assert_eq!(listed(&app, &a).await[0]["purpose"], "password_reset");
+    let number = sent["number"].as_u64().unwrap().to_string();
+    let r = answer(
+        &app,
+        &a,
+        id,
+        json!({"decision": "approve", "number": number}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = app
+        .post(
+            "/v1/password-reset/complete",
+            json!({"reset_token": reset_token, "new_password": "a new and long enough passphrase", "type": "push", "approval_id": id}),
+        )
+        .await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+}
