@@ -113,7 +113,8 @@ pub struct ApprovalView {
 
 #[derive(Serialize, ToSchema)]
 pub struct ApprovalList {
-    approvals: Vec<ApprovalView>,
+    /// Oldest first (at most one per account at a time).
+    items: Vec<ApprovalView>,
 }
 
 /// The pending push requests of the methods whose approver is the calling session (another
@@ -131,7 +132,7 @@ async fn approvals(
 /// The approver's view of its pending requests (the hosted pages' script reads the same).
 pub(crate) fn approval_list(list: Vec<push::PendingApproval>) -> ApprovalList {
     ApprovalList {
-        approvals: list
+        items: list
             .into_iter()
             .map(|p| {
                 let a = p.record;

@@ -100,7 +100,7 @@ async fn listed(app: &TestApp, access: &str) -> Vec<Value> {
     let r = app.get_auth("/v1/me/approvals", access).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    body["approvals"].as_array().unwrap().clone()
+    body["items"].as_array().unwrap().clone()
 }
 
 fn wrong(number: u64) -> String {
@@ -683,8 +683,8 @@ async fn on_the_pages_a_browser_approves_another_browsers_sign_in() {
     let (status, _, body) = approver.get(&app, "/account/approvals").await;
     assert_eq!(status, 200);
     let list: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(list["approvals"][0]["id"], approval_id.as_str());
-    assert!(list["approvals"][0].get("number").is_none());
+    assert_eq!(list["items"][0]["id"], approval_id.as_str());
+    assert!(list["items"][0].get("number").is_none());
     let path = format!("/account/approvals/{approval_id}");
     let (status, _, _) = approver
         .post(&app, &path, &[("decision", "approve"), ("number", &number)])

@@ -366,10 +366,10 @@
     }
     fetch("/account/approvals", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
-        return r.ok ? r.json() : { approvals: [] };
+        return r.ok ? r.json() : { items: [] };
       })
       .then(function (list) {
-        var next = (list.approvals || []).filter(function (a) {
+        var next = (list.items || []).filter(function (a) {
           return !answered[a.id];
         })[0];
         if (next && !open) {
