@@ -273,6 +273,47 @@ impl Store {
         rows.iter().map(approval_from_row).collect()
     }
 
+    /// Every sealed push gateway address: (method, master key id, nonce, ciphertext), for
+    /// sealing again under a new master key.
+    pub async fn all_push_tokens(&self) -> Result<Vec<(MethodId, String, Vec<u8>, Vec<u8>)>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT method_id, token_key_id, token_nonce, token_ciphertext FROM push_methods WHERE token_key_id IS NOT NULL",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    MethodId(parse_uuid(&r.text(0)?)?),
+                    r.text(1)?,
+                    r.bytes(2)?,
+                    r.bytes(3)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Replaces a sealed push gateway address, if it is still sealed by `old_key`.
+    pub async fn reseal_push_token(
+        &self,
+        method: MethodId,
+        old_key: &str,
+        new_key: &str,
+        nonce: Vec<u8>,
+        ciphertext: Vec<u8>,
+    ) -> Result<bool> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE push_methods SET token_key_id = $3, token_nonce = $4, token_ciphertext = $5 WHERE method_id = $1 AND token_key_id = $2",
+                params![method.to_string(), old_key, new_key, nonce, ciphertext],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// How many requests the account made since `since`, and when its approver last said
     /// "this wasn't me" since `denied_since` (the pause).
     pub async fn push_history(

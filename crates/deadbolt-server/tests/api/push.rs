@@ -730,3 +730,28 @@ async fn a_password_reset_takes_an_approval_as_its_second_factor() {
         .await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
 }
+
+#[tokio::test]
+async fn a_push_token_is_sealed_and_survives_a_master_key_rotation() {
+    let app = push_app().await;
+    let email = "push-rotate@example.com";
+    let (_a, method_id) = approver(&app, email, json!({"push_token": "device-token-rotate"})).await;
+    let store = deadbolt_store::Store::open(&app.config.database.url, 2).unwrap();
+    let sealed = store.all_push_tokens().await.unwrap();
+    assert_eq!(sealed.len(), 1);
+    assert!(
+        !sealed[0].3.windows(6).any(|w| w == b"device"),
+        "the push token is not stored in the clear"
+    );
+    let file = &app.config.secrets.master_key_file;
+    let report =
+        deadbolt_usecases::rotation::rotate(&store, file, &deadbolt_usecases::system::OsRandom)
+            .await
+            .unwrap();
+    assert_eq!(report.push_tokens, 1);
+    deadbolt_usecases::rotation::prune(&store, file)
+        .await
+        .unwrap();
+    // the request opens the token under the new key
+    requested(&app, email, &method_id).await;
+}
