@@ -96,6 +96,7 @@ pub struct ResetChallenge {
 #[utoipa::path(post, path = "/v1/password-reset/challenge", tag = "password-reset", request_body = ResetChallenge, responses(
     (status = 202, description = "A code was sent", body = CodeSentView),
     (status = 200, description = "WebAuthn request options (PublicKeyCredentialRequestOptionsJSON), also under `public_key`", body = Object),
+    (status = 201, description = "A push request was made: show `number`, then verify with `approval_id`", body = crate::routes::views::PushSentView),
     (status = 401, description = "`mfa_token_invalid`: the reset token is dead", body = Problem, content_type = "application/problem+json"),
     SendProblems, BodyProblems, Unavailable,
 ))]
@@ -130,7 +131,8 @@ pub struct ResetComplete {
 #[utoipa::path(post, path = "/v1/password-reset/complete", tag = "password-reset", request_body = ResetComplete, responses(
     (status = 204, description = "The password is changed"),
     (status = 401, description = "`invalid_code` or `mfa_token_invalid`", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "`authenticator_disabled`", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "`authorization_pending`: the push request waits for its approver", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`authenticator_disabled`, or `access_denied`: the approver denied the push request", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`mfa_locked` or `too_many_attempts`", body = Problem, content_type = "application/problem+json"),
     BodyProblems, Unavailable,
 ))]
