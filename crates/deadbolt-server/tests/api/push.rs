@@ -755,3 +755,38 @@ async fn a_push_token_is_sealed_and_survives_a_master_key_rotation() {
     // the request opens the token under the new key
     requested(&app, email, &method_id).await;
 }
+
+#[tokio::test]
+async fn the_pages_asking_for_approvals_do_not_keep_an_idle_session_alive() {
+    use crate::browser::Browser;
+    let app = push_app().await;
+    let email = "push-idle@example.com";
+    app.sign_up(email).await;
+    app.mark_email_verified(email).await;
+    let mut b = Browser::new();
+    assert_eq!(b.sign_in(&app, email).await.0, 303);
+    let store = deadbolt_store::Store::open(&app.config.database.url, 1).unwrap();
+    let account = store
+        .account_by_email(&deadbolt_core::email::Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let last_active = |store: deadbolt_store::Store| async move {
+        store.unrevoked_sessions(account.id).await.unwrap()[0].last_active_at
+    };
+    let before = last_active(store.clone()).await;
+    app.advance(time::Duration::minutes(5));
+    let (status, _, body) = b.get(&app, "/account/approvals").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        last_active(store.clone()).await,
+        before,
+        "a poll is no visit"
+    );
+    let (status, _, _) = b.get(&app, "/account").await;
+    assert_eq!(status, 200);
+    assert!(
+        last_active(store.clone()).await > before,
+        "a page view is one"
+    );
+}
