@@ -3,7 +3,9 @@
 # tests/browser/package-lock.json) through Node's test runner, against the real `deadbolt`
 # binary with a fresh SQLite database and the test SMTP sink (see tests/browser/harness.mjs);
 # and the OpenID Connect provider through the same pages with real relying-party libraries
-# (oidc.test.mjs: openid-client, and Authlib in tests/rp/authlib_rp.py); and the example product
+# (oidc.test.mjs: openid-client, and Authlib in tests/rp/authlib_rp.py); a device signed in by
+# the device authorization grant, openid-client polling while Chromium approves on /device
+# (device.test.mjs); and the example product
 # of examples/existing-accounts, a Flask app adding the second factor by the signed redirect
 # (existing_accounts.test.mjs; its Python packages are pinned in its requirements.txt, and
 # .ci/run installs them).

@@ -21,6 +21,13 @@ pub struct LimitsConfig {
     /// Passkey sign-ins started at once on this instance, from all addresses together; more
     /// are refused at once with 503 and Retry-After rather than queued.
     pub passkey_starts_in_flight: usize,
+    /// Sign-in requests a device may start (RFC 8628) from one client address within a minute
+    /// (each stores a request).
+    pub device_authorizations_per_ip_per_minute: u32,
+    /// Wrong user codes typed on the device page within the login window, per account.
+    pub device_code_failures_per_account: u32,
+    /// Wrong user codes typed on the device page within the login window, per client address.
+    pub device_code_failures_per_ip: u32,
 }
 
 impl Default for LimitsConfig {
@@ -33,6 +40,9 @@ impl Default for LimitsConfig {
             signups_per_ip_per_hour: 20,
             passkey_starts_per_ip_per_minute: 30,
             passkey_starts_in_flight: 64,
+            device_authorizations_per_ip_per_minute: 30,
+            device_code_failures_per_account: 5,
+            device_code_failures_per_ip: 20,
         }
     }
 }
@@ -51,6 +61,18 @@ impl LimitsConfig {
             (
                 "passkey_starts_per_ip_per_minute",
                 self.passkey_starts_per_ip_per_minute,
+            ),
+            (
+                "device_authorizations_per_ip_per_minute",
+                self.device_authorizations_per_ip_per_minute,
+            ),
+            (
+                "device_code_failures_per_account",
+                self.device_code_failures_per_account,
+            ),
+            (
+                "device_code_failures_per_ip",
+                self.device_code_failures_per_ip,
             ),
         ] {
             if value == 0 {

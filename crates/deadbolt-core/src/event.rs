@@ -95,6 +95,12 @@ pub enum EventKind {
     SubjectUpdated,
     /// A client removed one of its people, with their second factors.
     SubjectDeleted,
+    /// A person approved a device's sign-in request (RFC 8628) on the device page.
+    DeviceAuthorizationApproved,
+    /// A person refused a device's sign-in request.
+    DeviceAuthorizationDenied,
+    /// A device's sign-in request ran out of time with nobody's answer.
+    DeviceAuthorizationExpired,
     /// A push approval was asked of the account's approver (no number in the detail).
     PushRequested,
     /// The approver approved a push request with the right number.
@@ -104,7 +110,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 69] = [
+    pub const ALL: [EventKind; 72] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -171,6 +177,9 @@ impl EventKind {
         Self::SubjectCreated,
         Self::SubjectUpdated,
         Self::SubjectDeleted,
+        Self::DeviceAuthorizationApproved,
+        Self::DeviceAuthorizationDenied,
+        Self::DeviceAuthorizationExpired,
         Self::PushRequested,
         Self::PushApproved,
         Self::PushDenied,
@@ -244,6 +253,9 @@ impl EventKind {
             Self::SubjectCreated => "subject_created",
             Self::SubjectUpdated => "subject_updated",
             Self::SubjectDeleted => "subject_deleted",
+            Self::DeviceAuthorizationApproved => "device_authorization_approved",
+            Self::DeviceAuthorizationDenied => "device_authorization_denied",
+            Self::DeviceAuthorizationExpired => "device_authorization_expired",
             Self::PushRequested => "push_requested",
             Self::PushApproved => "push_approved",
             Self::PushDenied => "push_denied",

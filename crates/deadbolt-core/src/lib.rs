@@ -10,6 +10,7 @@ pub mod auth;
 pub mod clock;
 pub mod code;
 pub mod delivery;
+pub mod device_grant;
 pub mod email;
 pub mod error;
 pub mod event;

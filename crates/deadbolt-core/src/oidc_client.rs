@@ -118,10 +118,12 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> CoreError {
 /// Checks every field; the first problem found names its field (`redirect_uris[1]`, …).
 pub fn check(input: ClientInput) -> Result<ClientSettings, CoreError> {
     let name = check_name(&input.name)?;
-    if input.redirect_uris.is_empty() {
+    let grants = check_grants(input.grants)?;
+    // a device that only uses the device grant (RFC 8628) is never redirected anywhere
+    if input.redirect_uris.is_empty() && grants.contains(&Grant::AuthorizationCode) {
         return Err(invalid(
             "redirect_uris",
-            "at least one redirect URI is needed",
+            "at least one redirect URI is needed for the authorization_code grant",
         ));
     }
     let redirect_uris = check_uris("redirect_uris", input.redirect_uris, input.public)?;
@@ -130,7 +132,6 @@ pub fn check(input: ClientInput) -> Result<ClientSettings, CoreError> {
         input.post_logout_redirect_uris,
         input.public,
     )?;
-    let grants = check_grants(input.grants)?;
     let scopes = check_scopes(input.scopes)?;
     let id_token_alg = match input.id_token_signed_response_alg.as_deref() {
         None => SigningAlg::default(),
@@ -453,6 +454,17 @@ mod tests {
         assert!(
             check_redirect_uri(&format!("https://a.example/{}", "x".repeat(2000)), false).is_err()
         );
+    }
+
+    #[test]
+    fn a_device_only_client_needs_no_redirect_uri() {
+        let mut i = input(&[]);
+        i.grants = Some(vec!["device_code".into(), "refresh_token".into()]);
+        let c = check(i).unwrap();
+        assert!(c.redirect_uris.is_empty());
+        let mut i = input(&[]);
+        i.grants = Some(vec!["authorization_code".into(), "device_code".into()]);
+        assert_eq!(field_of(check(i).unwrap_err()), "redirect_uris");
     }
 
     #[test]

@@ -34,6 +34,9 @@ impl Action {
     /// Signing in to an OpenID Connect client that asks for more than the session shows (a
     /// second factor, a recent check): the step-up is that sign-in's authentication.
     pub const OIDC_AUTHORIZE: &'static str = "oidc.authorize";
+    /// Approving a device's sign-in (RFC 8628) when the session's last check is not recent:
+    /// the device's session outlives the one that approved it.
+    pub const DEVICE_APPROVE: &'static str = "device.approve";
 
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let ok = (1..=64).contains(&raw.len())

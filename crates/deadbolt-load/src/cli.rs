@@ -96,6 +96,9 @@ pub struct PhaseOptions {
     /// No OpenID Connect round trips (authorize with a signed-in browser, then the token).
     #[arg(long)]
     pub skip_oidc: bool,
+    /// No polls of waiting devices (the device authorization grant).
+    #[arg(long)]
+    pub skip_device: bool,
     /// Subjects phase: subjects set up beforehand (TOTP confirmed, a challenge open), one
     /// timed server-API verification each.
     #[arg(long, default_value_t = 3_000)]

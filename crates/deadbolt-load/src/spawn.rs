@@ -42,10 +42,12 @@ impl Profile {
     fn sections(self) -> String {
         match self {
             // one account logs in thousands of times; sign-ups per address unlimited
+            // (and every worker's device asks from the one address)
             Self::Default => "[limits]\n\
                               login_failures_per_account = 1000000\n\
                               login_failures_per_ip = 1000000\n\
-                              signups_per_ip_per_hour = 1000000\n"
+                              signups_per_ip_per_hour = 1000000\n\
+                              device_authorizations_per_ip_per_minute = 1000000\n"
                 .to_owned(),
             Self::CheapMfa => format!(
                 "[limits]\n\

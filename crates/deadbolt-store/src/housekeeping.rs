@@ -54,6 +54,10 @@ impl Store {
             Stmt::new("DELETE FROM oidc_requests WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM oidc_codes WHERE expires_at < $1", params![cutoff]),
             Stmt::new(
+                "DELETE FROM device_authorizations WHERE expires_at < $1",
+                params![cutoff],
+            ),
+            Stmt::new(
                 "DELETE FROM oidc_request_objects WHERE expires_at < $1",
                 params![cutoff],
             ),

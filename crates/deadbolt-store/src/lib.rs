@@ -16,6 +16,7 @@ mod api_keys;
 mod challenges;
 mod clients;
 mod codes;
+mod device_grants;
 mod devices;
 mod events;
 mod grants;
@@ -41,6 +42,7 @@ pub use challenges::{end_challenges, end_resets, ChallengeRecord};
 pub use clients::ClientRecord;
 pub use codes::{spend_email_codes, CodeRecord, NewCode};
 pub use db::{BatchOutcome, Write};
+pub use device_grants::{DeviceAuthorizationRecord, DeviceDecision};
 pub use devices::{revoke_all_devices, DeviceRecord};
 pub use events::{EventCursor, EventRecord};
 pub use grants::{end_grants_of, GrantRecord};
@@ -189,7 +191,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "subjects",
         sql: include_str!("../migrations/0020_subjects.sql"),
     },
-    // 21 is the device grant's
+    Migration {
+        version: 21,
+        name: "device_grant",
+        sql: include_str!("../migrations/0021_device_grant.sql"),
+    },
     Migration {
         version: 22,
         name: "push_approvals",

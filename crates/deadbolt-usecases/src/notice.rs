@@ -28,12 +28,15 @@ pub enum Notice {
     AuthenticatorCloned,
     /// Someone invited the account to a team; nothing changes until the account accepts.
     TeamInvitation,
+    /// A device without a keyboard (a TV, a console) was signed in by an approval on the device
+    /// page: its session outlives the one that approved it.
+    DeviceSignedIn,
     /// The approver answered a push request "this wasn't me": push requests are paused.
     PushDenied,
 }
 
 impl Notice {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -55,6 +58,7 @@ impl Notice {
         Self::SessionRefused,
         Self::AuthenticatorCloned,
         Self::TeamInvitation,
+        Self::DeviceSignedIn,
         Self::PushDenied,
     ];
 
@@ -82,6 +86,7 @@ impl Notice {
             Self::SessionRefused => "session_refused",
             Self::AuthenticatorCloned => "authenticator_cloned",
             Self::TeamInvitation => "team_invitation",
+            Self::DeviceSignedIn => "device_signed_in",
             Self::PushDenied => "push_denied",
         }
     }

@@ -47,7 +47,7 @@ pub fn notice_to(
     let device = client
         .user_agent
         .as_deref()
-        .filter(|_| notice == Notice::NewDevice)
+        .filter(|_| matches!(notice, Notice::NewDevice | Notice::DeviceSignedIn))
         .map(deadbolt_core::user_agent::describe);
     let facts = Facts {
         when: &when,

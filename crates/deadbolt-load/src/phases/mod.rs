@@ -1,9 +1,11 @@
 //! The measuring phases (the default mode), in order: on a server with the default costs,
 //! `/healthz`, password logins between two Argon2 bounds, a burst of logins, `GET /v1/me`,
-//! token refreshes and OpenID Connect round trips from signed-in browsers; then, on a server
+//! token refreshes, OpenID Connect round trips from signed-in browsers and devices' polls while
+//! they wait for their person (RFC 8628); then, on a server
 //! with cheap Argon2, the MFA second step, the whole sign-in with TOTP, and the server API's
 //! second-factor checks of a product's own users (subjects).
 
+mod device_polls;
 mod login;
 mod mfa;
 mod mfa_setup;
@@ -97,6 +99,7 @@ async fn default_server_phases(
     let refresh =
         session::refresh_phase(base, &sessions, common.seconds, &healthz, server_pid).await?;
     let oidc = oidc::oidc_phase(cli, base, server, &healthz).await?;
+    let device = device_polls::device_phase(cli, base, server, &healthz).await?;
 
     let mut lines = vec![
         format!("host             {cores} cores; {target}"),
@@ -115,6 +118,7 @@ async fn default_server_phases(
     lines.extend(me.summary);
     lines.extend(refresh.summary);
     lines.extend(oidc.summary);
+    lines.extend(device.figures.summary);
     let shares = [
         logins.bound_noise[0],
         healthz.noise,
@@ -123,10 +127,11 @@ async fn default_server_phases(
         me.noise,
         refresh.noise,
         oidc.noise,
+        device.figures.noise,
     ];
     lines.push(format!(
         "other CPU        bound {} / healthz {} / login {} / bound {} / me {} / refresh {} / \
-         oidc {}{}",
+         oidc {} / device {}{}",
         percent(shares[0]),
         percent(shares[1]),
         percent(shares[2]),
@@ -134,9 +139,10 @@ async fn default_server_phases(
         percent(shares[4]),
         percent(shares[5]),
         percent(shares[6]),
+        percent(shares[7]),
         noise_warning(noisy(&shares)),
     ));
-    Ok((lines, healthz, oidc.broken))
+    Ok((lines, healthz, oidc.broken.or(device.broken)))
 }
 
 /// What a timed phase reports: its lines, and how noisy the machine was meanwhile.

@@ -100,12 +100,18 @@ struct NoticeQuery {
     notice: Option<String>,
 }
 
-fn ua_words(ua: &str) -> String {
+/// A program's own name for itself, as a person reads it: at most 90 characters, marked when
+/// cut.
+pub(super) fn ua_words(ua: &str) -> String {
     let ua = ua.trim();
     if ua.is_empty() {
         return "Unknown browser".into();
     }
-    ua.chars().take(90).collect()
+    let mut shown: String = ua.chars().take(90).collect();
+    if shown.len() < ua.len() {
+        shown.push('…');
+    }
+    shown
 }
 
 async fn overview(SignedIn(page): SignedIn, Query(q): Query<NoticeQuery>) -> PageResult {

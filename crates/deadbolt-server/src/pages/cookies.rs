@@ -24,6 +24,10 @@ pub const STEP_UP: &str = "step-up";
 /// never a secret).
 pub const AUTHZ: &str = "authz";
 
+/// The user code a device showed, waiting while this browser signs in or steps up to approve
+/// it (`-` when the device page was opened without one).
+pub const DEVICE_CODE: &str = "device-code";
+
 /// How long the pending states live: the use cases' own tokens expire sooner or with them.
 pub const PENDING_SECONDS: i64 = 600;
 

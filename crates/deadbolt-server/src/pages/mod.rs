@@ -13,6 +13,7 @@ mod admin;
 mod approvals;
 pub mod cookies;
 mod csrf;
+mod device;
 mod enroll;
 mod first_factor;
 mod form;
@@ -154,6 +155,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/pages/consent.html"),
     ),
     (
+        "device.html",
+        include_str!("../../templates/pages/device.html"),
+    ),
+    (
+        "device_confirm.html",
+        include_str!("../../templates/pages/device_confirm.html"),
+    ),
+    (
+        "device_done.html",
+        include_str!("../../templates/pages/device_done.html"),
+    ),
+    (
         "logout.html",
         include_str!("../../templates/pages/logout.html"),
     ),
@@ -278,6 +291,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(resume::router())
         .merge(admin::router())
         .merge(oidc::router())
+        .merge(device::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::page_layer,

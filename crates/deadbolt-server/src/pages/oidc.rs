@@ -276,7 +276,7 @@ async fn continue_request(page: Page, Query(q): Query<ContinueQuery>) -> PageRes
 }
 
 /// The scopes, in words a person can judge.
-fn scope_words(scope: &str) -> Vec<&'static str> {
+pub(super) fn scope_words(scope: &str) -> Vec<&'static str> {
     scope
         .split_whitespace()
         .filter_map(|s| {

@@ -6,7 +6,7 @@ use super::form::{given, PageForm};
 use super::page_error::{PageError, PageResult};
 use super::step_up::{self, Answered, Op, VerifyForm};
 use super::web::{Page, SignedIn};
-use super::{account, admin, enroll, see_other};
+use super::{account, admin, device, enroll, see_other};
 use crate::state::AppState;
 use axum::routing::post;
 use axum::Router;
@@ -34,6 +34,7 @@ async fn perform(page: &Page, op: Op) -> PageResult {
         Op::EnrollWebauthn => enroll::start_webauthn(page, None).await,
         Op::EnrollPush => enroll::start_push(page).await,
         Op::AdminMfaReset(id) => admin::mfa_reset(page, id).await,
+        Op::ApproveDevice => device::approve_after_step_up(page).await,
         // went back to their form above
         Op::EnrollPhone
         | Op::ChangePassword

@@ -54,6 +54,8 @@ pub enum Op {
     AdminMfaReset(AccountId),
     /// Signing in to an OpenID Connect application that asks for more than the session shows.
     Authorize,
+    /// Approving a device's sign-in (its code waits in a cookie).
+    ApproveDevice,
 }
 
 impl Op {
@@ -74,6 +76,7 @@ impl Op {
             Self::EditPolicy => "policy".into(),
             Self::AdminMfaReset(id) => format!("admin-mfa-reset:{id}"),
             Self::Authorize => "authorize".into(),
+            Self::ApproveDevice => "approve-device".into(),
         }
     }
 
@@ -105,6 +108,7 @@ impl Op {
                 "phone" => Self::ChangePhone,
                 "policy" => Self::EditPolicy,
                 "authorize" => Self::Authorize,
+                "approve-device" => Self::ApproveDevice,
                 _ => return None,
             },
         })
@@ -127,6 +131,7 @@ impl Op {
             Self::EditPolicy => Action::POLICY_CHANGE,
             Self::AdminMfaReset(_) => Action::ADMIN_MFA_RESET,
             Self::Authorize => Action::OIDC_AUTHORIZE,
+            Self::ApproveDevice => Action::DEVICE_APPROVE,
         }
     }
 
@@ -148,6 +153,7 @@ impl Op {
             Self::EditPolicy => "change the security policy",
             Self::AdminMfaReset(_) => "reset another account's two-step sign-in",
             Self::Authorize => "sign in to an application that asks for a fresh check",
+            Self::ApproveDevice => "sign in a device to your account",
         }
     }
 
@@ -157,6 +163,7 @@ impl Op {
             Self::EditPolicy | Self::AdminMfaReset(_) => "/admin",
             // the application hears that the person gave up
             Self::Authorize => "/oauth2/continue?cancel=1",
+            Self::ApproveDevice => "/device",
             _ => "/account",
         }
     }
@@ -179,7 +186,8 @@ impl Op {
             | Self::EnrollEmail
             | Self::EnrollWebauthn
             | Self::EnrollPush
-            | Self::AdminMfaReset(_) => return None,
+            | Self::AdminMfaReset(_)
+            | Self::ApproveDevice => return None,
         })
     }
 }

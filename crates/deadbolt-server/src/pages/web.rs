@@ -86,12 +86,15 @@ impl Page {
     }
 
     /// Where a sign-in goes on to: the enrolment wizard where policy demands a factor first,
-    /// an application's waiting sign-in if there is one, else the account page.
+    /// an application's waiting sign-in if there is one, the device page if a device's code
+    /// waits, else the account page.
     pub fn after_sign_in(&self, enrollment_required: bool) -> &'static str {
         if enrollment_required {
             "/account/mfa/new"
         } else if self.cookie(super::cookies::AUTHZ).is_some() {
             "/oauth2/continue"
+        } else if self.cookie(super::cookies::DEVICE_CODE).is_some() {
+            "/device"
         } else {
             "/account"
         }

@@ -14,9 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
+use deadbolt_core::device_grant;
 use deadbolt_core::oidc::ACR_VALUES;
 use deadbolt_core::oidc_client::SCOPES;
 use deadbolt_core::secret::Secret;
+use deadbolt_usecases::oidc::device;
 use deadbolt_usecases::oidc::exchange::{self, TokenParams};
 use deadbolt_usecases::oidc::{
     self, revocation, userinfo, ClientCredentials, OAuthError, OidcError,
@@ -28,6 +30,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth2/token", post(token))
+        .route("/oauth2/device_authorization", post(device_authorization))
         .route("/oauth2/userinfo", get(userinfo_get).post(userinfo_post))
         .route("/oauth2/revoke", post(revoke))
         .route("/oauth2/introspect", post(introspect))
@@ -50,7 +53,8 @@ async fn discovery(State(state): State<AppState>) -> Response {
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "device_authorization_endpoint": at("/oauth2/device_authorization"),
+        "grant_types_supported": ["authorization_code", "refresh_token", device_grant::GRANT_TYPE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "EdDSA"],
         "token_endpoint_auth_methods_supported": client_auth,
@@ -228,6 +232,49 @@ async fn token(
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
                     (header::PRAGMA, HeaderValue::from_static("no-cache")),
                 ],
+                Json(body),
+            )
+                .into_response()
+        }
+        Err(e) => oauth_error(e, basic),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct DeviceAuthorizationForm {
+    scope: Option<String>,
+}
+
+/// RFC 8628 section 3.1: a device asks for a sign-in; it is told what to show its person and
+/// how to poll.
+async fn device_authorization(
+    State(state): State<AppState>,
+    Client(info): Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (creds, basic) = match client_of(&headers, &body) {
+        Ok(c) => c,
+        Err(e) => return oauth_error(e.into(), false),
+    };
+    let params: DeviceAuthorizationForm = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return oauth_error(e.into(), basic),
+    };
+    match device::start(&state, &info, &creds, params.scope.as_deref()).await {
+        Ok(started) => {
+            let verification_uri = format!("{}/device", oidc::issuer(&state));
+            let shown = started.user_code.display();
+            let body = json!({
+                "device_code": started.device_code.expose(),
+                "user_code": shown,
+                "verification_uri": verification_uri,
+                "verification_uri_complete": format!("{verification_uri}?user_code={shown}"),
+                "expires_in": started.expires_in,
+                "interval": started.interval,
+            });
+            (
+                [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
                 Json(body),
             )
                 .into_response()

@@ -12,6 +12,7 @@ mod admin;
 mod browser;
 mod channels;
 mod clients;
+mod device_grant;
 mod geoip_file;
 mod hardening;
 mod hashing_keys;

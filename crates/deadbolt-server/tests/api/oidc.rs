@@ -156,7 +156,7 @@ pub(crate) async fn follow(
 }
 
 /// Signs in on the hosted pages with the password and the TOTP code; where the browser goes next.
-async fn sign_in_with_totp(
+pub(crate) async fn sign_in_with_totp(
     b: &mut Browser,
     app: &TestApp,
     email: &str,
@@ -234,7 +234,7 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> reqwest::Response {
     .await
 }
 
-async fn oauth_error(r: reqwest::Response, status: u16, code: &str) {
+pub(crate) async fn oauth_error(r: reqwest::Response, status: u16, code: &str) {
     assert_eq!(r.status(), status);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], code, "{body}");

@@ -9,10 +9,10 @@ use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::events::event;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::oidc;
 use deadbolt_core::oidc_client::Grant;
 use deadbolt_core::secret::Secret;
 use deadbolt_core::token;
+use deadbolt_core::{device_grant, oidc};
 use deadbolt_store::{AuthorizationCodeRecord, BatchOutcome, ClientRecord, OidcGrantRecord, Write};
 use serde_json::json;
 
@@ -28,6 +28,7 @@ pub struct TokenParams {
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
     pub scope: Option<String>,
+    pub device_code: Option<String>,
 }
 
 impl std::fmt::Debug for TokenParams {
@@ -55,14 +56,19 @@ pub async fn exchange(
         Some("refresh_token") if allowed(Grant::RefreshToken) => {
             by_refresh(ctx, info, &client, params).await
         }
-        Some("authorization_code" | "refresh_token") => Err(OAuthError::new(
-            "unauthorized_client",
-            "this client may not use this grant type",
-        )
-        .into()),
+        Some(device_grant::GRANT_TYPE) if allowed(Grant::DeviceCode) => {
+            super::device::poll(ctx, info, &client, params.device_code).await
+        }
+        Some("authorization_code" | "refresh_token" | device_grant::GRANT_TYPE) => {
+            Err(OAuthError::new(
+                "unauthorized_client",
+                "this client may not use this grant type",
+            )
+            .into())
+        }
         Some(_) => Err(OAuthError::new(
             "unsupported_grant_type",
-            "grant_type: authorization_code or refresh_token",
+            "grant_type: authorization_code, refresh_token or the device code grant",
         )
         .into()),
         None => Err(OAuthError::invalid_request("grant_type is required").into()),
@@ -171,7 +177,7 @@ async fn by_code(
 }
 
 /// A refresh token for a client allowed the refresh grant.
-fn new_refresh(ctx: &Context, client: &ClientRecord) -> Option<Secret> {
+pub(super) fn new_refresh(ctx: &Context, client: &ClientRecord) -> Option<Secret> {
     client
         .grants
         .iter()

@@ -7,6 +7,7 @@
 pub mod authorize;
 mod client_auth;
 pub mod consent;
+pub mod device;
 mod error;
 pub mod exchange;
 pub mod logout;

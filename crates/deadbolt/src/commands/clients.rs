@@ -20,7 +20,7 @@ pub enum ClientsCommand {
         #[arg(long)]
         name: String,
         /// Where the client may receive its answers; repeat for several.
-        #[arg(long = "redirect-uri", required = true)]
+        #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// Where the client may send the user after signing out; repeat for several.
         #[arg(long = "post-logout-redirect-uri")]

@@ -5,34 +5,11 @@ use super::*;
 /// `deadbolt clients create` against the spawned server's config and database, with the
 /// server's default ID-token algorithm unless `alg` names one.
 pub(crate) async fn register(server: &Spawned, alg: Option<&str>) -> Result<Rp> {
-    let mut command = tokio::process::Command::new(&server.bin);
-    command
-        .args(["clients", "create", "--config"])
-        .arg(&server.config)
-        .args(["--name", "load", "--redirect-uri", REDIRECT_URI]);
+    let mut args = vec!["--redirect-uri", REDIRECT_URI];
     if let Some(alg) = alg {
-        command.args(["--id-token-alg", alg]);
+        args.extend(["--id-token-alg", alg]);
     }
-    let output = command
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .with_context(|| format!("running {} clients create", server.bin.display()))?;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    ensure!(
-        output.status.success(),
-        "deadbolt clients create failed ({}): {stdout}{stderr}",
-        output.status
-    );
-    let made = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v.get("client_id").is_some())
-        .with_context(|| format!("deadbolt clients create printed no client: {stdout}"))?;
+    let made = create_client(server, &args).await?;
     let field = |name: &str| {
         made.get(name)
             .and_then(serde_json::Value::as_str)
@@ -49,6 +26,35 @@ pub(crate) async fn register(server: &Spawned, alg: Option<&str>) -> Result<Rp> 
         id,
         registered_alg,
     })
+}
+
+/// `deadbolt clients create --name load` with `args`, against the spawned server's config and
+/// database: the client it printed.
+pub(crate) async fn create_client(server: &Spawned, args: &[&str]) -> Result<serde_json::Value> {
+    let output = tokio::process::Command::new(&server.bin)
+        .args(["clients", "create", "--config"])
+        .arg(&server.config)
+        .args(["--name", "load"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("running {} clients create", server.bin.display()))?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    ensure!(
+        output.status.success(),
+        "deadbolt clients create failed ({}): {stdout}{stderr}",
+        output.status
+    );
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("client_id").is_some())
+        .with_context(|| format!("deadbolt clients create printed no client: {stdout}"))
 }
 
 /// How `deadbolt clients` names a client's ID-token algorithm.

@@ -22,6 +22,8 @@ mod browser;
 mod client;
 mod round_trip;
 
+/// Any client, registered with the server's own command.
+pub(crate) use client::create_client;
 /// A confidential first-party client registered with the server's own command.
 pub(crate) use client::register as register_client;
 
