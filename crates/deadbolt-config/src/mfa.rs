@@ -20,6 +20,12 @@ pub struct MfaConfig {
     pub totp_skew_steps: i64,
     /// How long "trust this device" lasts.
     pub trusted_device_days: i64,
+    /// After the approver answers "this wasn't me", how long push requests for the account
+    /// are refused (other factors still work).
+    pub push_pause_seconds: i64,
+    /// At most this many push requests per account within `push_window_seconds`.
+    pub push_requests_per_window: i64,
+    pub push_window_seconds: i64,
 }
 
 impl Default for MfaConfig {
@@ -37,6 +43,9 @@ impl Default for MfaConfig {
             totp_period_seconds: totp.period_seconds,
             totp_skew_steps: totp.skew_steps,
             trusted_device_days: 30,
+            push_pause_seconds: 900,
+            push_requests_per_window: 5,
+            push_window_seconds: 600,
         }
     }
 }
@@ -64,7 +73,15 @@ impl MfaConfig {
                 ));
             }
         }
-        const METHODS: [&str; 6] = ["totp", "webauthn", "email", "sms", "voice", "recovery_code"];
+        const METHODS: [&str; 7] = [
+            "totp",
+            "webauthn",
+            "email",
+            "sms",
+            "voice",
+            "push",
+            "recovery_code",
+        ];
         for m in &self.allowed_methods {
             if !METHODS.contains(&m.as_str()) {
                 out.push((
@@ -87,6 +104,18 @@ impl MfaConfig {
         }
         if self.issuer.is_empty() || self.issuer.len() > 64 {
             out.push(("issuer", "must be 1 to 64 characters".into()));
+        }
+        if !(0..=86_400).contains(&self.push_pause_seconds) {
+            out.push(("push_pause_seconds", "must be between 0 and 86400".into()));
+        }
+        if !(1..=100).contains(&self.push_requests_per_window) {
+            out.push((
+                "push_requests_per_window",
+                "must be between 1 and 100".into(),
+            ));
+        }
+        if !(60..=86_400).contains(&self.push_window_seconds) {
+            out.push(("push_window_seconds", "must be between 60 and 86400".into()));
         }
         if !(1..=365).contains(&self.trusted_device_days) {
             out.push(("trusted_device_days", "must be between 1 and 365".into()));

@@ -21,6 +21,11 @@ pub enum AuthMethod {
         hardware: bool,
         user_verified: bool,
     },
+    /// An approval on another signed-in device, with number matching; `bound` when the
+    /// approver signed its answer with a key it registered.
+    Push {
+        bound: bool,
+    },
 }
 
 impl AuthMethod {
@@ -47,6 +52,9 @@ impl AuthMethod {
                 hardware: false,
                 user_verified: true,
             } => &["swk", "user"],
+            // RFC 8176 `mca`: the approval travelled over a second channel
+            Self::Push { bound: false } => &["mca"],
+            Self::Push { bound: true } => &["mca", "swk"],
         }
     }
 
@@ -58,6 +66,16 @@ impl AuthMethod {
                 ..
             } => 2,
             _ => 1,
+        }
+    }
+
+    /// How many factors this method stands for toward an authenticator assurance level: an
+    /// approval by a session alone proves no authenticator, so it counts for `mfa` but not
+    /// for `aal2`; a key-bound approval is a software authenticator.
+    fn aal_factors(self) -> usize {
+        match self {
+            Self::Push { bound: false } => 0,
+            other => other.factors(),
         }
     }
 }
@@ -78,9 +96,10 @@ pub fn amr(methods: &[AuthMethod]) -> Vec<String> {
     out
 }
 
-/// The `acr` claim: `aal2` for two or more factors, else `aal1`.
+/// The `acr` claim: `aal2` for two or more factors that prove an authenticator (an unbound
+/// push approval does not), else `aal1`.
 pub fn acr(methods: &[AuthMethod]) -> &'static str {
-    if factor_count(methods) >= 2 {
+    if methods.iter().map(|m| m.aal_factors()).sum::<usize>() >= 2 {
         "aal2"
     } else {
         "aal1"
@@ -134,5 +153,15 @@ mod tests {
             user_verified: false,
         }];
         assert_eq!(acr(&no_uv), "aal1");
+    }
+
+    #[test]
+    fn a_push_approval_is_mfa_but_aal2_only_when_bound() {
+        let unbound = [AuthMethod::Password, AuthMethod::Push { bound: false }];
+        assert_eq!(amr(&unbound), ["pwd", "mca", "mfa"]);
+        assert_eq!(acr(&unbound), "aal1");
+        let bound = [AuthMethod::Password, AuthMethod::Push { bound: true }];
+        assert_eq!(amr(&bound), ["pwd", "mca", "swk", "mfa"]);
+        assert_eq!(acr(&bound), "aal2");
     }
 }

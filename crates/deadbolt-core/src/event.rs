@@ -101,10 +101,16 @@ pub enum EventKind {
     DeviceAuthorizationDenied,
     /// A device's sign-in request ran out of time with nobody's answer.
     DeviceAuthorizationExpired,
+    /// A push approval was asked of the account's approver (no number in the detail).
+    PushRequested,
+    /// The approver approved a push request with the right number.
+    PushApproved,
+    /// A push request was denied: `reason` is `wrong_number` or `user_denied`.
+    PushDenied,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 69] = [
+    pub const ALL: [EventKind; 72] = [
         Self::AccountCreated,
         Self::VerificationCodeSent,
         Self::EmailVerified,
@@ -174,6 +180,9 @@ impl EventKind {
         Self::DeviceAuthorizationApproved,
         Self::DeviceAuthorizationDenied,
         Self::DeviceAuthorizationExpired,
+        Self::PushRequested,
+        Self::PushApproved,
+        Self::PushDenied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -247,6 +256,9 @@ impl EventKind {
             Self::DeviceAuthorizationApproved => "device_authorization_approved",
             Self::DeviceAuthorizationDenied => "device_authorization_denied",
             Self::DeviceAuthorizationExpired => "device_authorization_expired",
+            Self::PushRequested => "push_requested",
+            Self::PushApproved => "push_approved",
+            Self::PushDenied => "push_denied",
         }
     }
 

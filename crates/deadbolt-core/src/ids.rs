@@ -74,4 +74,6 @@ typed_id!(
     TeamId,
     /// An invitation to join a team.
     InvitationId,
+    /// A push request waiting for (or given) its approver's answer.
+    ApprovalId,
 );

@@ -22,6 +22,7 @@ pub mod oidc_client;
 pub mod password;
 pub mod phone;
 pub mod policy;
+pub mod push;
 pub mod random;
 pub mod recovery;
 pub mod risk;

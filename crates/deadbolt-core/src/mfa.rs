@@ -21,12 +21,16 @@ pub enum MethodKind {
     Voice,
     /// A WebAuthn credential: a security key or a passkey.
     WebAuthn,
+    /// Push approval with number matching: a signed-in device (the approver) sees the request
+    /// and must pick the number the requesting screen shows.
+    Push,
 }
 
 impl MethodKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Totp,
         Self::WebAuthn,
+        Self::Push,
         Self::Email,
         Self::Sms,
         Self::Voice,
@@ -41,6 +45,7 @@ impl MethodKind {
             Self::Sms => "sms",
             Self::Voice => "voice",
             Self::WebAuthn => "webauthn",
+            Self::Push => "push",
         }
     }
 
@@ -60,6 +65,8 @@ impl MethodKind {
                 hardware: true,
                 user_verified: false,
             },
+            // whether the approver holds a key refines this (see `push`)
+            Self::Push => AuthMethod::Push { bound: false },
         }
     }
 

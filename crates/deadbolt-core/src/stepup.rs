@@ -150,7 +150,10 @@ pub fn factor_satisfies(action: &Action, kind: MethodKind, has_stronger: bool) -
         Action::ADMIN_GRANT,
         Action::CLIENT_MANAGE,
     ];
-    !(kind.is_sent_code() && has_stronger && STRONG_ACTIONS.contains(&action.as_str()))
+    // a push approval is as weak as a sent code here: tapping a prompt on a stolen session
+    // must not replace the authenticator app
+    let weak = kind.is_sent_code() || kind == MethodKind::Push;
+    !(weak && has_stronger && STRONG_ACTIONS.contains(&action.as_str()))
 }
 
 /// Whether an account whose confirmed methods are `kinds` has one stronger than a code we send.
@@ -176,6 +179,8 @@ mod tests {
         assert!(factor_satisfies(&manage, MethodKind::Totp, true));
         assert!(factor_satisfies(&manage, MethodKind::RecoveryCode, true));
         assert!(factor_satisfies(&refund, MethodKind::Voice, true));
+        assert!(!factor_satisfies(&manage, MethodKind::Push, true));
+        assert!(factor_satisfies(&refund, MethodKind::Push, true));
         let clients = Action::builtin(Action::CLIENT_MANAGE);
         assert!(Action::parse(clients.as_str()).is_ok());
         assert!(!factor_satisfies(&clients, MethodKind::Email, true));

@@ -39,7 +39,7 @@ pub(crate) async fn write(path: PathBuf, bytes: Vec<u8>) -> Result<(), DeliveryE
         })
 }
 
-/// Texts and calls written as JSON, `{"to", "body", "channel"}`, the webhook's body.
+/// Texts, calls and push requests written as JSON, `{"to", "body", "channel"}`, the webhook's body.
 pub struct PhoneFileChannel {
     dir: PathBuf,
 }
@@ -57,7 +57,7 @@ impl PhoneFileChannel {
 #[async_trait]
 impl Channel for PhoneFileChannel {
     async fn send(&self, m: &OutboxMessage) -> Result<(), DeliveryError> {
-        if m.channel != "sms" && m.channel != "voice" {
+        if !["sms", "voice", "push"].contains(&m.channel.as_str()) {
             return Err(DeliveryError {
                 message: format!("file: cannot carry channel {:?}", m.channel),
                 permanent: true,

@@ -12,7 +12,8 @@
 //! {"to":"+12015550123","body":"Your Deadbolt code is 123456","channel":"sms"}
 //! ```
 //!
-//! `channel` is `sms` or `voice` (speak `body`). Any 2xx answer acknowledges the message, and
+//! `channel` is `sms`, `voice` (speak `body`) or `push` (a push gateway: `to` is the
+//! approver's push token, `body` says who asks from where, never the number to pick). Any 2xx answer acknowledges the message, and
 //! it is never sent again. A message can arrive twice when Deadbolt stops between the
 //! receiver's answer and recording it: the receiver should drop a message id it has seen and
 //! answer 2xx to it again. 4xx answers other than 408, 409, 425 and 429 mean the message itself
@@ -102,7 +103,7 @@ impl WebhookChannel {
 #[async_trait]
 impl Channel for WebhookChannel {
     async fn send(&self, m: &OutboxMessage) -> Result<(), DeliveryError> {
-        if m.channel != "sms" && m.channel != "voice" {
+        if !["sms", "voice", "push"].contains(&m.channel.as_str()) {
             return Err(DeliveryError {
                 message: format!("webhook: cannot carry channel {:?}", m.channel),
                 permanent: true,

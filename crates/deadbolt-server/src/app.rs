@@ -137,6 +137,12 @@ fn channels(state: &AppState) -> anyhow::Result<HashMap<String, Arc<dyn Channel>
         )?)),
         _ => None,
     };
+    // a push gateway takes the webhook's body too (`channel: "push"`); Twilio carries none
+    if matches!(sms.provider.as_str(), "file" | "webhook") {
+        if let Some(phone) = &phone {
+            channels.insert("push".to_owned(), phone.clone());
+        }
+    }
     if let Some(phone) = phone {
         channels.insert("sms".to_owned(), phone.clone());
         channels.insert("voice".to_owned(), phone);

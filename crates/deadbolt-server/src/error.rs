@@ -100,7 +100,8 @@ fn domain_status(e: &DomainError) -> StatusCode {
         | DomainError::CeremonyExpired
         | DomainError::UnknownCredential
         | DomainError::AttestationRefused(_)
-        | DomainError::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
+        | DomainError::InvalidPolicy { .. }
+        | DomainError::AuthorizationPending => StatusCode::BAD_REQUEST,
         DomainError::InvalidCredentials
         | DomainError::SsoRequired
         | DomainError::InvalidToken
@@ -115,7 +116,8 @@ fn domain_status(e: &DomainError) -> StatusCode {
         | DomainError::SignInRefused { .. }
         | DomainError::LocationNotAllowed
         | DomainError::EmailUnverified
-        | DomainError::PolicyRequiresMfa => StatusCode::FORBIDDEN,
+        | DomainError::PolicyRequiresMfa
+        | DomainError::AccessDenied => StatusCode::FORBIDDEN,
         DomainError::MfaLocked { .. } | DomainError::ResendTooSoon { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
@@ -161,6 +163,9 @@ fn domain_code(e: &DomainError) -> &'static str {
         DomainError::InvalidClient => "invalid_client",
         DomainError::NotFound => "not_found",
         DomainError::TooManyAttempts { .. } => "too_many_attempts",
+        // RFC 8628's words for a decision still awaited, and one refused
+        DomainError::AuthorizationPending => "authorization_pending",
+        DomainError::AccessDenied => "access_denied",
         DomainError::Overloaded => "overloaded",
         DomainError::Unavailable => "unavailable",
         DomainError::InvalidCredential(_) => "invalid_credential",

@@ -200,9 +200,12 @@ fn enrollment_allows(method: &axum::http::Method, path: &str) -> bool {
         (&Method::GET, ["", "v1", "me"] | ["", "v1", "me", "mfa"]) => true,
         (&Method::POST, ["", "v1", "logout"]) => true,
         (&Method::POST, ["", "v1", "me", "mfa", kind]) => {
-            ["totp", "email", "sms", "voice", "webauthn"].contains(kind)
+            ["totp", "email", "sms", "voice", "webauthn", "push"].contains(kind)
         }
         (&Method::POST, ["", "v1", "me", "mfa", _, "confirm" | "resend"]) => true,
+        // a push approver enrolled by this session answers the sign-in that comes next
+        (&Method::GET, ["", "v1", "me", "approvals"]) => true,
+        (&Method::POST, ["", "v1", "me", "approvals", _]) => true,
         // a session past its recent sign-in proves itself again before enrolling
         (&Method::POST, ["", "v1", "step-up"] | ["", "v1", "step-up", "challenge" | "verify"]) => {
             true

@@ -45,6 +45,8 @@ impl Store {
                 params![to_millis(now)],
             ),
             Stmt::new("DELETE FROM mfa_challenges WHERE expires_at < $1", params![cutoff]),
+            // a denial counts toward the pause and the rate of requests: kept a day as well
+            Stmt::new("DELETE FROM push_approvals WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM webauthn_ceremonies WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM verification_codes WHERE expires_at < $1", params![cutoff]),
             Stmt::new("DELETE FROM auth_failures WHERE at < $1", params![cutoff]),

@@ -28,6 +28,7 @@ mod oidc;
 mod outbox;
 mod places;
 mod policy;
+mod push;
 pub mod read;
 mod sessions;
 mod subjects;
@@ -57,6 +58,7 @@ pub use oidc::{
 pub use outbox::{BodyKeys, DeadLetter, OutboxMessage, SealedBody, SealedMessage};
 pub use places::{place_writes, SignInPlace};
 pub use policy::StoredPolicy;
+pub use push::{push_writes, ApprovalRecord, ApprovalState, PushMethodRecord};
 pub use read::Read;
 pub use sessions::{
     renew_session, revoke_other_sessions, touch_session, RefreshOutcome, SessionRecord,
@@ -193,6 +195,11 @@ pub static MIGRATIONS: &[Migration] = &[
         version: 21,
         name: "device_grant",
         sql: include_str!("../migrations/0021_device_grant.sql"),
+    },
+    Migration {
+        version: 22,
+        name: "push_approvals",
+        sql: include_str!("../migrations/0022_push_approvals.sql"),
     },
 ];
 

@@ -9,6 +9,7 @@ use crate::client::ClientInfo;
 use crate::codes::{self, CodeFor, Destination};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
+pub use crate::factor_buckets::failure_bucket;
 use crate::factor_policy;
 use crate::messages::Medium;
 use crate::methods;
@@ -51,6 +52,18 @@ impl Purpose {
             Self::StepUp(_) => "step_up",
             Self::Reset => "reset",
             Self::ForClient(_) => "client",
+        }
+    }
+
+    /// What an approver is told a push request is for: `sign_in`, `step_up` (with its action)
+    /// or `password_reset`.
+    pub fn for_approver(&self) -> (&'static str, Option<String>) {
+        match self {
+            Self::Login | Self::EmailCheck | Self::ForClient(None) => ("sign_in", None),
+            Self::StepUp(action) | Self::ForClient(Some(action)) => {
+                ("step_up", Some(action.as_str().to_owned()))
+            }
+            Self::Reset => ("password_reset", None),
         }
     }
 
@@ -335,6 +348,8 @@ pub enum Challenged {
     Sent(CodeSent),
     /// WebAuthn request options (PublicKeyCredentialRequestOptionsJSON) for the client.
     WebAuthn(serde_json::Value),
+    /// A push request for the approver; the number goes on the requesting screen.
+    Push(crate::push::PushSent),
 }
 
 /// The send step as a client asks for it, with the token it holds and the method it picked.
@@ -379,7 +394,7 @@ pub async fn send(
         .find(|m| m.id == method_id && m.confirmed_at.is_some())
         .ok_or_else(|| DomainError::InvalidRequest("no such method for this challenge".into()))?;
     let to = match method.kind {
-        MethodKind::WebAuthn => None,
+        MethodKind::WebAuthn | MethodKind::Push => None,
         _ => Some(destination_of(account, method)?),
     };
     purpose.admits(ctx, method.kind, &methods)?;
@@ -395,6 +410,16 @@ pub async fn send(
         now,
     ) {
         return Err(DomainError::AuthenticatorDisabled);
+    }
+    if method.kind == MethodKind::Push {
+        let (name, action) = purpose.for_approver();
+        let asked = crate::push::Asked {
+            challenge,
+            purpose: name,
+            action,
+        };
+        let sent = crate::push::request(ctx, client, account, asked, method).await?;
+        return Ok(Challenged::Push(sent));
     }
     let Some(to) = to else {
         let options =
@@ -447,36 +472,13 @@ pub fn destination_of(account: &Account, method: &MethodRecord) -> DomainResult<
             medium: Medium::Voice,
             address: phone()?,
         },
-        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
+        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn | MethodKind::Push => {
             return Err(DomainError::InvalidRequest(format!(
                 "nothing to send for a {} method: enter its code",
                 method.kind.as_str()
             )))
         }
     })
-}
-
-/// The failure bucket a kind of factor counts against: recovery codes have their own.
-pub fn failure_bucket(
-    ctx: &Context,
-    account: &Account,
-    kind: MethodKind,
-) -> (String, ThrottlePolicy) {
-    let limits = ctx.policy.get().lockout;
-    match kind {
-        MethodKind::RecoveryCode => (
-            format!("mfa:recovery:{}", account.id),
-            limits.recovery_throttle(),
-        ),
-        MethodKind::Totp
-        | MethodKind::Email
-        | MethodKind::Sms
-        | MethodKind::Voice
-        | MethodKind::WebAuthn => (
-            format!("mfa:account:{}", account.id),
-            limits.account_throttle(),
-        ),
-    }
 }
 
 /// Seconds until the bucket's lock opens, or None when it is open.

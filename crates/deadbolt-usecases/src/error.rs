@@ -82,6 +82,12 @@ pub enum DomainError {
     InvalidClient,
     #[error("not found")]
     NotFound,
+    /// A push request has not been answered yet: ask again in a few seconds.
+    #[error("the request waits for its approval on the other device; try again shortly")]
+    AuthorizationPending,
+    /// The approver refused the push request (or picked the wrong number).
+    #[error("the request was denied on the other device")]
+    AccessDenied,
     #[error("too many attempts; try again later")]
     TooManyAttempts { retry_after: i64 },
     #[error("the server is busy; try again shortly")]

@@ -20,10 +20,12 @@ pub mod subject_login;
 // second factors and step-up
 pub mod challenge;
 pub mod codes;
+pub mod factor_buckets;
 pub mod factor_policy;
 pub mod factors;
 pub mod methods;
 pub mod mfa;
+pub mod push;
 pub mod stepup;
 pub mod webauthn;
 

@@ -31,10 +31,12 @@ pub enum Notice {
     /// A device without a keyboard (a TV, a console) was signed in by an approval on the device
     /// page: its session outlives the one that approved it.
     DeviceSignedIn,
+    /// The approver answered a push request "this wasn't me": push requests are paused.
+    PushDenied,
 }
 
 impl Notice {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MethodAdded,
@@ -57,6 +59,7 @@ impl Notice {
         Self::AuthenticatorCloned,
         Self::TeamInvitation,
         Self::DeviceSignedIn,
+        Self::PushDenied,
     ];
 
     /// Its name in `notices.j2`.
@@ -84,6 +87,7 @@ impl Notice {
             Self::AuthenticatorCloned => "authenticator_cloned",
             Self::TeamInvitation => "team_invitation",
             Self::DeviceSignedIn => "device_signed_in",
+            Self::PushDenied => "push_denied",
         }
     }
 

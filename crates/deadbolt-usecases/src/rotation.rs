@@ -166,6 +166,8 @@ pub struct RotationReport {
     pub new_key_id: String,
     pub service_keys: usize,
     pub totp_secrets: usize,
+    /// Push approvers' gateway addresses.
+    pub push_tokens: usize,
     /// Messages waiting in the outbox, their words sealed again.
     pub messages: usize,
 }
@@ -229,6 +231,26 @@ pub async fn rotate(
             report.totp_secrets += 1;
         }
     }
+    for (method, key_id, nonce, ciphertext) in store.all_push_tokens().await? {
+        if key_id == new.id() {
+            continue;
+        }
+        let aad = crate::push::push_token_aad(method);
+        let plain = keys.open(&key_id, &Sealed { nonce, ciphertext }, &aad)?;
+        let resealed = new.seal(&plain, &aad, rng)?;
+        if store
+            .reseal_push_token(
+                method,
+                &key_id,
+                new.id(),
+                resealed.nonce,
+                resealed.ciphertext,
+            )
+            .await?
+        {
+            report.push_tokens += 1;
+        }
+    }
     let body_keys = crate::master_key::OutboxBodyKeys {
         master: std::sync::Arc::new(keys),
         rng: std::sync::Arc::new(crate::system::OsRandom),
@@ -254,6 +276,7 @@ pub async fn prune(store: &Store, key_file: &Path) -> anyhow::Result<usize> {
         .map(|k| k.master_key_id)
         .collect();
     in_use.extend(store.all_totp().await?.into_iter().map(|t| t.master_key_id));
+    in_use.extend(store.all_push_tokens().await?.into_iter().map(|t| t.1));
     // a message still waiting opens with the key that sealed it
     in_use.extend(store.outbox_master_key_ids().await?);
     in_use.sort();

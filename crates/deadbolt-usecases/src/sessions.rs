@@ -324,11 +324,13 @@ const TOUCH_EVERY: time::Duration = time::Duration::seconds(60);
 
 /// The signed-in browser whose session cookie names `sid`: its caller and account, while the
 /// session is live and the account may sign in from where the browser is; the visit is noted.
-/// None otherwise (the hosted pages then show the sign-in page).
+/// None otherwise (the hosted pages then show the sign-in page). `visit`: whether the request
+/// is a person's visit, which keeps the session from idling out (a script's polling is not).
 pub async fn browser_session(
     ctx: &Context,
     client: &ClientInfo,
     sid: SessionId,
+    visit: bool,
 ) -> DomainResult<Option<(Principal, Account)>> {
     let now = ctx.clock.now();
     let Some(session) = ctx.store.session(sid).await? else {
@@ -345,7 +347,7 @@ pub async fn browser_session(
     if !crate::risk::session_location_allowed(ctx, client, &account) {
         return Ok(None);
     }
-    if now - session.last_active_at > TOUCH_EVERY {
+    if visit && now - session.last_active_at > TOUCH_EVERY {
         ctx.commit(vec![deadbolt_store::touch_session(sid, now)])
             .await?;
     }

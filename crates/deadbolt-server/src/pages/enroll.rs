@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/mfa/email", post(email_form))
         .route("/account/mfa/phone", post(phone_form))
         .route("/account/mfa/webauthn", post(webauthn_form))
+        .route("/account/mfa/push", post(push_form))
         .route("/account/mfa/confirm", post(confirm))
         .route("/account/mfa/resend", post(resend))
 }
@@ -100,6 +101,17 @@ async fn choose(SignedIn(page): SignedIn, Query(q): Query<ChooseQuery>) -> PageR
             why_not: allowed(MethodKind::Voice),
         },
     ];
+    // offered only where policy allows it (most services do not)
+    let mut choices = choices;
+    if allowed(MethodKind::Push).is_none() {
+        choices.push(Choice {
+            kind: "push",
+            title: "Approve on this browser",
+            text: "When you sign in elsewhere, this browser asks you to approve, and you pick the number the other screen shows. Stay signed in here: signing out of this browser ends it.",
+            available: true,
+            why_not: None,
+        });
+    }
     let notice = (q.notice.as_deref() == Some("confirmed"))
         .then_some("Confirmed. Now choose the method to add.");
     Ok(page.render(
@@ -329,6 +341,31 @@ async fn webauthn_form(
     PageForm(form): PageForm<WebauthnForm>,
 ) -> PageResult {
     start_webauthn(&page, given(&form.label).map(str::to_owned)).await
+}
+
+/// Makes this browser's session a push approver: active at once, since this session is the
+/// device that approves (see `mfa::enroll_push`).
+pub async fn start_push(page: &Page) -> PageResult {
+    let viewer = page.viewer()?;
+    let input = mfa::PushEnrollment {
+        label: Some("This browser".to_owned()),
+        public_key: None,
+        push_token: None,
+    };
+    match mfa::enroll_push(&page.state, &page.client, &viewer.who, input).await {
+        Ok(done) => match done.recovery_codes {
+            Some(codes) => Ok(show_codes(page, &codes, true)),
+            None => Ok(see_other("/account?notice=added")),
+        },
+        Err(DomainError::StepUpRequired { .. }) => {
+            step_up::start(page, Op::EnrollPush, || start_push(page)).await
+        }
+        Err(e) => Ok(choose_error(page, &e)),
+    }
+}
+
+async fn push_form(SignedIn(page): SignedIn, PageForm(_): PageForm<NoFields>) -> PageResult {
+    start_push(&page).await
 }
 
 /// The recovery codes, shown this once: copy, download, print, and "I have saved them".

@@ -10,6 +10,7 @@
 
 mod account;
 mod admin;
+mod approvals;
 pub mod cookies;
 mod csrf;
 mod device;
@@ -112,6 +113,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "webauthn_fields.html",
         include_str!("../../templates/pages/webauthn_fields.html"),
+    ),
+    (
+        "push_fields.html",
+        include_str!("../../templates/pages/push_fields.html"),
     ),
     (
         "enroll_webauthn.html",
@@ -281,6 +286,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(reset::router())
         .merge(account::router())
         .merge(enroll::router())
+        .merge(approvals::router())
         .merge(step_up::router())
         .merge(resume::router())
         .merge(admin::router())

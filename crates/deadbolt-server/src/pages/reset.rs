@@ -127,7 +127,10 @@ async fn pending(page: &Page) -> Result<Pending, PageError> {
         Err(e) => return Err(e.into()),
     };
     let mfa = deadbolt_usecases::mfa::is_on(&page.state, challenge.account().id).await?;
-    let methods = challenge::choices(&page.state, &challenge).await?;
+    // this page keeps the new password in its form, so it cannot wait for an approval: a
+    // reset by push goes through the API (`approval_id` at /v1/password-reset/complete)
+    let mut methods = challenge::choices(&page.state, &challenge).await?;
+    methods.retain(|m| m.kind != deadbolt_core::mfa::MethodKind::Push);
     Ok(Pending {
         token,
         challenge,

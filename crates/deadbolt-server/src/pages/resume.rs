@@ -32,6 +32,7 @@ async fn perform(page: &Page, op: Op) -> PageResult {
         Op::EnrollTotp => enroll::start_totp(page).await,
         Op::EnrollEmail => enroll::start_email(page).await,
         Op::EnrollWebauthn => enroll::start_webauthn(page, None).await,
+        Op::EnrollPush => enroll::start_push(page).await,
         Op::AdminMfaReset(id) => admin::mfa_reset(page, id).await,
         Op::ApproveDevice => device::approve_after_step_up(page).await,
         // went back to their form above

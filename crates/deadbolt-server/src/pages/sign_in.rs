@@ -275,6 +275,9 @@ pub fn challenged(c: Challenged) -> Value {
         Challenged::WebAuthn(options) => {
             context! { webauthn_options => options.to_string() }
         }
+        Challenged::Push(p) => {
+            context! { push_number => p.number, approval_id => p.approval_id.to_string() }
+        }
     }
 }
 
@@ -295,6 +298,14 @@ pub fn factor_from(
             credential,
         });
     }
+    if method.kind == MethodKind::Push {
+        // the form carries the request its send step made
+        let approval_id = code
+            .and_then(|c| uuid::Uuid::parse_str(c).ok())
+            .map(deadbolt_core::ids::ApprovalId)
+            .ok_or("Choose Approve on my other device first.")?;
+        return Ok(FactorInput::Push { approval_id });
+    }
     let code = Secret::new(code.ok_or("Enter the code.")?.to_owned());
     Ok(match method.kind {
         MethodKind::Totp => FactorInput::Totp { method_id, code },
@@ -313,6 +324,8 @@ struct VerifyForm {
     code: Option<String>,
     credential: Option<String>,
     trust_device: Option<String>,
+    /// The number the push request showed, shown again while it waits.
+    push_number: Option<String>,
 }
 
 async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult {
@@ -375,8 +388,26 @@ async fn verify(page: Page, PageForm(form): PageForm<VerifyForm>) -> PageResult 
             see_other("/sign-in?notice=expired"),
             vec![clear_cookie(state, PENDING)],
         )),
+        Err(DomainError::AuthorizationPending) => Ok(super::render(
+            StatusCode::OK,
+            "challenge.html",
+            challenge_view(&page, &choice, waiting(&form.push_number, &form.code)),
+        )),
         Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(message(&e))),
+    }
+}
+
+/// The page of a push request still waiting: its number and request again, from the form
+/// (the number is this screen's own; nothing else is told by it).
+pub fn waiting(number: &Option<String>, approval_id: &Option<String>) -> Value {
+    let number = given(number)
+        .and_then(|n| n.parse::<u8>().ok())
+        .filter(|n| (10..=99).contains(n));
+    let id = given(approval_id).and_then(|s| uuid::Uuid::parse_str(s).ok());
+    match (number, id) {
+        (Some(n), Some(id)) => context! { push_number => n, approval_id => id.to_string() },
+        _ => context! {},
     }
 }
 

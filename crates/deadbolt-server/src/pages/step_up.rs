@@ -45,6 +45,7 @@ pub enum Op {
     EnrollEmail,
     EnrollPhone,
     EnrollWebauthn,
+    EnrollPush,
     ChangePassword,
     DeleteAccount,
     ChangeEmail,
@@ -67,6 +68,7 @@ impl Op {
             Self::EnrollEmail => "enroll-email".into(),
             Self::EnrollPhone => "enroll-phone".into(),
             Self::EnrollWebauthn => "enroll-webauthn".into(),
+            Self::EnrollPush => "enroll-push".into(),
             Self::ChangePassword => "password".into(),
             Self::DeleteAccount => "delete".into(),
             Self::ChangeEmail => "email".into(),
@@ -99,6 +101,7 @@ impl Op {
                 "enroll-email" => Self::EnrollEmail,
                 "enroll-phone" => Self::EnrollPhone,
                 "enroll-webauthn" => Self::EnrollWebauthn,
+                "enroll-push" => Self::EnrollPush,
                 "password" => Self::ChangePassword,
                 "delete" => Self::DeleteAccount,
                 "email" => Self::ChangeEmail,
@@ -119,7 +122,8 @@ impl Op {
             | Self::EnrollTotp
             | Self::EnrollEmail
             | Self::EnrollPhone
-            | Self::EnrollWebauthn => Action::MFA_MANAGE,
+            | Self::EnrollWebauthn
+            | Self::EnrollPush => Action::MFA_MANAGE,
             Self::ChangePassword => Action::PASSWORD_CHANGE,
             Self::DeleteAccount => Action::ACCOUNT_DELETE,
             Self::ChangeEmail => Action::EMAIL_CHANGE,
@@ -137,9 +141,11 @@ impl Op {
             Self::RemoveMethod(_) => "remove a sign-in method",
             Self::RegenerateCodes => "make new recovery codes",
             Self::DisableMfa => "turn off two-step sign-in",
-            Self::EnrollTotp | Self::EnrollEmail | Self::EnrollPhone | Self::EnrollWebauthn => {
-                "add a sign-in method"
-            }
+            Self::EnrollTotp
+            | Self::EnrollEmail
+            | Self::EnrollPhone
+            | Self::EnrollWebauthn
+            | Self::EnrollPush => "add a sign-in method",
             Self::ChangePassword => "change your password",
             Self::DeleteAccount => "delete your account",
             Self::ChangeEmail => "change your email address",
@@ -179,6 +185,7 @@ impl Op {
             | Self::EnrollTotp
             | Self::EnrollEmail
             | Self::EnrollWebauthn
+            | Self::EnrollPush
             | Self::AdminMfaReset(_)
             | Self::ApproveDevice => return None,
         })
@@ -361,6 +368,8 @@ pub struct VerifyForm {
     code: Option<String>,
     credential: Option<String>,
     password: Option<String>,
+    /// The number a push request showed, shown again while it waits.
+    push_number: Option<String>,
 }
 
 /// What the dialog's answer came to.
@@ -421,6 +430,15 @@ pub async fn verify(page: &Page, form: VerifyForm) -> Result<Answered, PageError
             see_other(op.back()),
             vec![clear_cookie(&page.state, STEP_UP)],
         ))),
+        Err(DomainError::AuthorizationPending) => {
+            let waiting = super::sign_in::waiting(&form.push_number, &form.code);
+            let ctx = dialog_ctx(page, op, &p, current, waiting);
+            Ok(Answered::Shown(super::render(
+                StatusCode::OK,
+                "step_up.html",
+                ctx,
+            )))
+        }
         Err(e @ DomainError::Internal(_)) => Err(e.into()),
         Err(e) => Ok(again(message(&e))),
     }

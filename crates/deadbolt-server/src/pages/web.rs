@@ -127,11 +127,15 @@ async fn viewer_of(
     state: &AppState,
     client: &ClientInfo,
     headers: &HeaderMap,
+    path: &str,
 ) -> Result<Option<Viewer>, ApiError> {
     let Some(sid) = signed_session(state, headers) else {
         return Ok(None);
     };
-    let viewer = sessions::browser_session(state, client, sid).await?;
+    // the pages' script asks for push requests every few seconds: that is no visit, and must
+    // not keep an unattended browser's session from ending when idle
+    let visit = path != "/account/approvals";
+    let viewer = sessions::browser_session(state, client, sid, visit).await?;
     Ok(viewer.map(|(who, account)| Viewer { who, account }))
 }
 
@@ -142,8 +146,8 @@ impl FromRequestParts<AppState> for Page {
         let crate::extract::Client(client) =
             crate::extract::Client::from_request_parts(parts, state).await?;
         let nonce = csrf::nonce(&parts.extensions);
-        let mut viewer = viewer_of(state, &client, &parts.headers).await?;
         let path = parts.uri.path().to_owned();
+        let mut viewer = viewer_of(state, &client, &parts.headers, &path).await?;
         // a client's subject is signed in here only for its client's sign-ins: elsewhere (the
         // account pages, the admin pages) the browser is nobody
         if viewer
@@ -189,9 +193,12 @@ fn enrollment_allows(path: &str) -> bool {
             | "/account/mfa/email"
             | "/account/mfa/phone"
             | "/account/mfa/webauthn"
+            | "/account/mfa/push"
             | "/account/mfa/confirm"
             | "/account/mfa/resend"
             | "/sign-out"
+            // a push approver this session enrolled answers the sign-in that comes next
+            | "/account/approvals"
             // a session past its recent sign-in proves itself again before enrolling
             | "/step-up"
             | "/step-up/start"

@@ -7,6 +7,15 @@ use deadbolt_core::mfa::MethodKind;
 use deadbolt_core::secret::Secret;
 use deadbolt_usecases::factors::FactorInput;
 
+/// A push answer: the request the send step made.
+pub fn push_input(approval_id: Option<uuid::Uuid>) -> ApiResult<FactorInput> {
+    let approval_id = approval_id
+        .ok_or_else(|| ApiError::invalid_request("`approval_id` is required for type push"))?;
+    Ok(FactorInput::Push {
+        approval_id: deadbolt_core::ids::ApprovalId(approval_id),
+    })
+}
+
 pub fn factor_input(
     kind: FactorType,
     method_id: Option<uuid::Uuid>,
@@ -43,6 +52,7 @@ pub fn factor_input(
         FactorType::Password => Err(ApiError::invalid_request(
             "a password is not a second factor",
         )),
+        FactorType::Push => push_input(None),
         FactorType::Webauthn => Ok(FactorInput::WebAuthn {
             method_id,
             credential: credential.ok_or_else(|| {

@@ -4,7 +4,7 @@
 use super::{BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, Client};
-use crate::routes::factor_input::factor_input;
+use crate::routes::factor_input::{factor_input, push_input};
 use crate::routes::tokens::TokenResponse;
 use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
 use crate::state::AppState;
@@ -120,6 +120,7 @@ pub struct ChallengeRequest {
 #[utoipa::path(post, path = "/v1/login/mfa/challenge", tag = "login", request_body = ChallengeRequest, responses(
     (status = 202, description = "A code was sent", body = CodeSentView),
     (status = 200, description = "WebAuthn request options (PublicKeyCredentialRequestOptionsJSON), also under `public_key`", body = Object),
+    (status = 201, description = "A push request was made: show `number`, then verify with `approval_id`", body = crate::routes::views::PushSentView),
     (status = 401, description = "`mfa_token_invalid`", body = Problem, content_type = "application/problem+json"),
     SendProblems,
     BodyProblems,
@@ -151,6 +152,8 @@ pub struct VerifyRequest {
     credential: Option<serde_json::Value>,
     /// Remember this device: the answer carries a `device_token`.
     trust_device: Option<bool>,
+    /// For `type: "push"`: the request the challenge step made.
+    approval_id: Option<uuid::Uuid>,
 }
 
 impl VerifyRequest {
@@ -160,7 +163,10 @@ impl VerifyRequest {
         Ok(MfaVerify {
             mfa_token: Secret::new(self.mfa_token),
             answering: Answering::SignInApi,
-            factor: factor_input(self.type_, self.method_id, self.code, self.credential)?,
+            factor: match self.type_ {
+                FactorType::Push => push_input(self.approval_id)?,
+                other => factor_input(other, self.method_id, self.code, self.credential)?,
+            },
             trust_device: self.trust_device.unwrap_or(false),
         })
     }
@@ -171,8 +177,9 @@ impl VerifyRequest {
 /// the account lock second-factor checks (429 `mfa_locked`).
 #[utoipa::path(post, path = "/v1/login/mfa/verify", tag = "login", request_body = VerifyRequest, responses(
     (status = 200, body = TokenResponse),
+    (status = 400, description = "`authorization_pending`: the push request waits for its approver (poll again in a few seconds)", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "`invalid_code` (with `attempts_remaining`) or `mfa_token_invalid`", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "`authenticator_disabled`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`authenticator_disabled`, or `access_denied`: the approver denied the push request", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`mfa_locked` or `too_many_attempts`, with Retry-After", body = Problem, content_type = "application/problem+json"),
     BodyProblems,
     Unavailable,

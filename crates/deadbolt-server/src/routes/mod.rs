@@ -16,6 +16,7 @@ pub mod mfa;
 pub mod oidc;
 pub mod paging;
 mod policy;
+pub mod push;
 pub mod reset;
 pub mod service;
 pub mod stepup;
@@ -70,6 +71,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(login::router())
         .merge(tokens::router())
         .merge(me::router())
+        .merge(push::router())
         .merge(consents::router())
         .merge(contact::router())
         .merge(admin::router())
@@ -130,10 +132,12 @@ pub enum PlantProblems {
 #[derive(IntoResponses)]
 pub enum SendProblems {
     /// `resend_too_soon` (wait `Retry-After` seconds), `too_many_attempts` (an hourly cap on
-    /// codes per account or per destination), or `mfa_locked`.
+    /// codes per account or per destination; for a push request: another one waiting, the
+    /// account's requests per window, or the pause after "this wasn't me"), or `mfa_locked`.
     #[response(status = 429, content_type = "application/problem+json")]
     TooMany(Problem),
-    /// `factor_not_allowed` (policy), or `authenticator_disabled`.
+    /// `factor_not_allowed` (policy; for a push method, also an approver that signed out), or
+    /// `authenticator_disabled`.
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(Problem),
 }

@@ -3,7 +3,7 @@
 use super::{BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, Client};
-use crate::routes::factor_input::factor_input;
+use crate::routes::factor_input::{factor_input, push_input};
 use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
 use crate::state::AppState;
 use axum::extract::State;
@@ -96,6 +96,7 @@ pub struct ResetChallenge {
 #[utoipa::path(post, path = "/v1/password-reset/challenge", tag = "password-reset", request_body = ResetChallenge, responses(
     (status = 202, description = "A code was sent", body = CodeSentView),
     (status = 200, description = "WebAuthn request options (PublicKeyCredentialRequestOptionsJSON), also under `public_key`", body = Object),
+    (status = 201, description = "A push request was made: show `number`, then verify with `approval_id`", body = crate::routes::views::PushSentView),
     (status = 401, description = "`mfa_token_invalid`: the reset token is dead", body = Problem, content_type = "application/problem+json"),
     SendProblems, BodyProblems, Unavailable,
 ))]
@@ -122,13 +123,16 @@ pub struct ResetComplete {
     method_id: Option<uuid::Uuid>,
     code: Option<String>,
     credential: Option<serde_json::Value>,
+    /// For `type: "push"`: the request the challenge step made.
+    approval_id: Option<uuid::Uuid>,
 }
 
 /// Sets the new password. Every session and trusted device is revoked and the user emailed.
 #[utoipa::path(post, path = "/v1/password-reset/complete", tag = "password-reset", request_body = ResetComplete, responses(
     (status = 204, description = "The password is changed"),
     (status = 401, description = "`invalid_code` or `mfa_token_invalid`", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "`authenticator_disabled`", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "`authorization_pending`: the push request waits for its approver", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`authenticator_disabled`, or `access_denied`: the approver denied the push request", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`mfa_locked` or `too_many_attempts`", body = Problem, content_type = "application/problem+json"),
     BodyProblems, Unavailable,
 ))]
@@ -139,13 +143,14 @@ async fn complete(
 ) -> ApiResult<StatusCode> {
     let factor = body
         .type_
-        .map(|t| {
-            factor_input(
+        .map(|t| match t {
+            FactorType::Push => push_input(body.approval_id),
+            t => factor_input(
                 t,
                 body.method_id,
                 body.code.clone(),
                 body.credential.clone(),
-            )
+            ),
         })
         .transpose()?;
     reset::complete(

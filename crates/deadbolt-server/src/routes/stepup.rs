@@ -3,7 +3,7 @@
 use super::{AuthProblems, BodyProblems, SendProblems, Unavailable};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, Caller, Client};
-use crate::routes::factor_input::factor_input;
+use crate::routes::factor_input::{factor_input, push_input};
 use crate::routes::views::{ChallengeAnswer, CodeSentView, FactorType, MethodView};
 use crate::state::AppState;
 use axum::extract::State;
@@ -136,6 +136,7 @@ pub struct StepUpChallengeRequest {
 #[utoipa::path(post, path = "/v1/step-up/challenge", tag = "step-up", security(("bearer" = [])), request_body = StepUpChallengeRequest, responses(
     (status = 202, description = "A code was sent", body = CodeSentView),
     (status = 200, description = "WebAuthn request options (PublicKeyCredentialRequestOptionsJSON), also under `public_key`", body = Object),
+    (status = 201, description = "A push request was made: show `number`, then verify with `approval_id`", body = crate::routes::views::PushSentView),
     AuthProblems, SendProblems, BodyProblems, Unavailable,
 ))]
 async fn challenge(
@@ -163,6 +164,8 @@ pub struct StepUpVerifyRequest {
     /// For `type: "password"` (accounts without MFA).
     #[schema(format = Password)]
     password: Option<String>,
+    /// For `type: "push"`: the request the challenge step made.
+    approval_id: Option<uuid::Uuid>,
 }
 
 impl StepUpVerifyRequest {
@@ -175,6 +178,7 @@ impl StepUpVerifyRequest {
                     ApiError::invalid_request("`password` is required for type password")
                 })?))
             }
+            FactorType::Push => StepUpFactor::Factor(push_input(self.approval_id)?),
             other => StepUpFactor::Factor(factor_input(
                 other,
                 self.method_id,
@@ -189,7 +193,8 @@ impl StepUpVerifyRequest {
 /// Completes a step-up. Failures as in the login's second step.
 #[utoipa::path(post, path = "/v1/step-up/verify", tag = "step-up", security(("bearer" = [])), request_body = StepUpVerifyRequest, responses(
     (status = 200, body = StepUpSatisfied),
-    (status = 403, description = "`authenticator_disabled`", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "`authorization_pending`: the push request waits for its approver (poll again in a few seconds)", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`authenticator_disabled`, or `access_denied`: the approver denied the push request", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`mfa_locked` or `too_many_attempts`", body = Problem, content_type = "application/problem+json"),
     AuthProblems, BodyProblems, Unavailable,
 ))]

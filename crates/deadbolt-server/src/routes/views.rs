@@ -97,6 +97,8 @@ impl From<&MethodRecord> for MethodDetails {
 #[serde(rename_all = "snake_case")]
 pub enum FactorType {
     Totp,
+    /// Push approval: `approval_id` names the request the send step made.
+    Push,
     RecoveryCode,
     Email,
     Sms,
@@ -121,6 +123,18 @@ pub struct CodeSentView {
 pub enum ChallengeAnswer {
     Sent(CodeSentView),
     WebAuthn(serde_json::Value),
+    Push(PushSentView),
+}
+
+/// A push request was made: show `number` on this screen, then verify with `approval_id`
+/// (poll: 400 `authorization_pending` until the approver answers).
+#[derive(Serialize, ToSchema)]
+pub struct PushSentView {
+    pub approval_id: uuid::Uuid,
+    /// The number the approver must pick: shown only here.
+    #[schema(minimum = 10, maximum = 99)]
+    pub number: u8,
+    pub expires_in: i64,
 }
 
 impl From<deadbolt_usecases::challenge::Challenged> for ChallengeAnswer {
@@ -128,6 +142,11 @@ impl From<deadbolt_usecases::challenge::Challenged> for ChallengeAnswer {
         match c {
             deadbolt_usecases::challenge::Challenged::Sent(sent) => Self::Sent(sent.into()),
             deadbolt_usecases::challenge::Challenged::WebAuthn(options) => Self::WebAuthn(options),
+            deadbolt_usecases::challenge::Challenged::Push(p) => Self::Push(PushSentView {
+                approval_id: p.approval_id.0,
+                number: p.number,
+                expires_in: p.expires_in,
+            }),
         }
     }
 }
@@ -138,6 +157,7 @@ impl axum::response::IntoResponse for ChallengeAnswer {
             Self::Sent(sent) => {
                 (axum::http::StatusCode::ACCEPTED, axum::Json(sent)).into_response()
             }
+            Self::Push(p) => (axum::http::StatusCode::CREATED, axum::Json(p)).into_response(),
             Self::WebAuthn(options) => {
                 let mut body = options.clone();
                 if let Some(map) = body.as_object_mut() {

@@ -27,6 +27,7 @@ mod outbox;
 mod pages;
 mod phone_receiver;
 mod policy;
+mod push;
 mod reset;
 mod risk;
 mod secrets_at_rest;

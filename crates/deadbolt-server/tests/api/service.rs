@@ -233,6 +233,9 @@ async fn openapi_documents_every_endpoint() {
             "post",
             "/v1/subjects/{external_id}/challenges/{challenge_id}/verify",
         ),
+        ("post", "/v1/me/mfa/push"),
+        ("get", "/v1/me/approvals"),
+        ("post", "/v1/me/approvals/{id}"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

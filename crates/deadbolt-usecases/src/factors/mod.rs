@@ -3,6 +3,7 @@
 //! locked challenge never reveals whether a code was right.
 
 mod failure;
+mod push_answer;
 mod stored;
 
 use failure::{fail, Miss};
@@ -20,7 +21,7 @@ use crate::notify::notice;
 use deadbolt_core::account::Account;
 use deadbolt_core::auth::AuthMethod;
 use deadbolt_core::event::EventKind;
-use deadbolt_core::ids::MethodId;
+use deadbolt_core::ids::{ApprovalId, MethodId};
 use deadbolt_core::mfa::{authenticator_gate, AuthenticatorGate, MethodKind};
 use deadbolt_core::password::PasswordHashString;
 use deadbolt_core::secret::Secret;
@@ -54,6 +55,10 @@ pub enum FactorInput {
         method_id: Option<MethodId>,
         credential: serde_json::Value,
     },
+    /// A push request this challenge made, once its approver answered.
+    Push {
+        approval_id: ApprovalId,
+    },
 }
 
 impl FactorInput {
@@ -63,6 +68,7 @@ impl FactorInput {
             Self::RecoveryCode { .. } => MethodKind::RecoveryCode,
             Self::SentCode { kind, .. } => *kind,
             Self::WebAuthn { .. } => MethodKind::WebAuthn,
+            Self::Push { .. } => MethodKind::Push,
         }
     }
 
@@ -71,7 +77,7 @@ impl FactorInput {
             Self::Totp { method_id, .. }
             | Self::SentCode { method_id, .. }
             | Self::WebAuthn { method_id, .. } => *method_id,
-            Self::RecoveryCode { .. } => None,
+            Self::RecoveryCode { .. } | Self::Push { .. } => None,
         }
     }
 }
@@ -197,6 +203,11 @@ async fn judge(
             method_id,
             credential,
         } => Some(crate::webauthn::method_of(ctx, account.id, credential, *method_id).await?),
+        // a request names its method, and is this challenge's only
+        FactorInput::Push { approval_id } => {
+            let approval = push_answer::approval_of(ctx, account, challenge, *approval_id).await?;
+            Some(approval.method_id)
+        }
         _ => input.method_id(),
     };
     let method = resolve(&methods, kind, named).cloned().ok_or_else(|| {
@@ -351,6 +362,25 @@ async fn judge(
                     Err(fail(ctx, client, account, challenge, miss).await)
                 }
             }
+        }
+        FactorInput::Push { approval_id } => {
+            let approval = push_answer::approval_of(ctx, account, challenge, approval_id).await?;
+            Ok(Proof {
+                writes: [
+                    push_answer::verdict(ctx, &approval)?,
+                    method_writes::method_used(method.id, now),
+                ]
+                .into_iter()
+                .chain(clear)
+                .collect(),
+                events: vec![],
+                mails: vec![],
+                auth: AuthMethod::Push {
+                    bound: approval.bound,
+                },
+                method,
+                bucket,
+            })
         }
         FactorInput::WebAuthn { credential, .. } => {
             match crate::webauthn::check_second_factor(

@@ -41,14 +41,14 @@ pub struct TotpEnrollment {
 /// The start shared by every enrolment: a label checked, a step-up while MFA is on (a stolen
 /// password must not be enough to add an attacker's authenticator), and the pending method.
 /// An earlier pending method of the same kind is dropped, so unconfirmed methods cannot pile up.
-struct Enrolment {
-    account: Account,
-    method: MethodRecord,
-    grant: Option<stepup::GrantUse>,
-    writes: Vec<Write>,
+pub(super) struct Enrolment {
+    pub(super) account: Account,
+    pub(super) method: MethodRecord,
+    pub(super) grant: Option<stepup::GrantUse>,
+    pub(super) writes: Vec<Write>,
 }
 
-async fn start_enrolment(
+pub(super) async fn start_enrolment(
     ctx: &Context,
     client: &ClientInfo,
     who: Actor<'_>,
@@ -236,7 +236,7 @@ pub async fn enroll_sent_code(
                 Some(phone.as_str().to_owned()),
             )
         }
-        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn => {
+        MethodKind::Totp | MethodKind::RecoveryCode | MethodKind::WebAuthn | MethodKind::Push => {
             return Err(DomainError::InvalidRequest(format!(
                 "{} methods are not enrolled by code",
                 kind.as_str()
@@ -413,7 +413,7 @@ pub async fn confirm(
 }
 
 /// The rest of a confirmation once the method's proof checked out: `spend` (guards) spends it.
-async fn confirmed(
+pub(super) async fn confirmed(
     ctx: &Context,
     client: &ClientInfo,
     who: Actor<'_>,

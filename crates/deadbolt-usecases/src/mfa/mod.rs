@@ -2,12 +2,14 @@
 //! recovery codes, and turning MFA off.
 
 mod enrol;
+mod push;
 mod recovery_codes;
 
 pub use enrol::{
     confirm, enroll_sent_code, enroll_totp, enroll_webauthn, resend_enrolment_code, CodeEnrollment,
     Confirmation, Confirmed, TotpEnrollment, WebauthnEnrollment,
 };
+pub use push::{enroll_push, PushEnrollment};
 pub use recovery_codes::regenerate_recovery_codes;
 
 use crate::client::{Actor, ClientInfo, Principal};

@@ -163,6 +163,12 @@ async fn factor_of(
                 "`credential` (AuthenticationResponseJSON) answers a security key".into(),
             ))
         }
+        // an approver is a signed-in session at Deadbolt, which a subject never has
+        MethodKind::Push => {
+            return Err(DomainError::InvalidRequest(
+                "push approval is not offered through the server API".into(),
+            ))
+        }
     })
 }
 

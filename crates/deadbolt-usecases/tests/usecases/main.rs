@@ -13,5 +13,6 @@ mod clients;
 mod lockouts;
 mod oidc;
 mod outbox_wake;
+mod push;
 mod stepup;
 mod support;

@@ -104,8 +104,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
     } else {
         let r = deadbolt_usecases::rotation::rotate(&store, file, &OsRandom).await?;
         println!(
-            "new master key {}: re-sealed {} service key(s), {} TOTP secret(s) and {} waiting message(s)",
-            r.new_key_id, r.service_keys, r.totp_secrets, r.messages
+            "new master key {}: re-sealed {} service key(s), {} TOTP secret(s), {} push token(s) and {} waiting message(s)",
+            r.new_key_id, r.service_keys, r.totp_secrets, r.push_tokens, r.messages
         );
     }
     Ok(())

@@ -98,6 +98,8 @@ async fn open(
     let (sent_to, resend_after, public_key) = match opened.sent {
         Some(Challenged::Sent(sent)) => (Some(sent.sent_to), Some(sent.resend_after), None),
         Some(Challenged::WebAuthn(options)) => (None, None, Some(options)),
+        // not offered to subjects (see the use case)
+        Some(Challenged::Push(_)) => (None, None, None),
         None => (None, None, None),
     };
     Ok((

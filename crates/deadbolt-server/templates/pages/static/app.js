@@ -256,3 +256,139 @@
     });
   });
 })();
+
+// Push approval. On a page of a signed-in browser, ask every few seconds for the requests this
+// browser approves and show each in a dialog: who asks, from where and for what, the number to
+// pick (the one the other screen shows), Approve and "This wasn't me". The waiting sign-in page
+// submits its form every few seconds until the request is answered.
+(function () {
+  var signOut = document.getElementById("sign-out");
+  var csrfInput = signOut && signOut.form && signOut.form.querySelector("input[name=csrf]");
+  var open = null;
+  var answered = {};
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      e.setAttribute(k, attrs[k]);
+    });
+    if (text) {
+      e.textContent = text;
+    }
+    return e;
+  }
+
+  function describe(a) {
+    var what = a.purpose === "step_up" ? "confirm " + (a.action || "an action") : "sign in";
+    var by = a.requested_by || {};
+    var where = [by.ip, by.place].filter(Boolean).join(", ") || "an unknown place";
+    return "Someone is trying to " + what + " from " + where + " on " + (by.user_agent || "an unknown device") + ".";
+  }
+
+  function close() {
+    if (open) {
+      open.remove();
+      open = null;
+    }
+  }
+
+  function send(a, decision, number, status) {
+    var body = new URLSearchParams();
+    body.set("csrf", csrfInput.value);
+    body.set("decision", decision);
+    if (number) {
+      body.set("number", number);
+    }
+    return fetch("/account/approvals/" + encodeURIComponent(a.id), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: body.toString(),
+    }).then(function (r) {
+      answered[a.id] = true;
+      if (r.status === 204) {
+        status.textContent = decision === "approve" ? "Approved." : "Refused. We told you by email, and paused these requests for a while.";
+        window.setTimeout(close, 2500);
+        return;
+      }
+      return r.json().then(function (p) {
+        status.textContent = p.message || "That did not work.";
+      });
+    });
+  }
+
+  function show(a) {
+    var dialog = el("div", { role: "dialog", "aria-modal": "true", "aria-labelledby": "approval-title", "aria-describedby": "approval-text", class: "card narrow approval-dialog", id: "approval-dialog" });
+    dialog.appendChild(el("h2", { id: "approval-title", tabindex: "-1" }, "Is this you?"));
+    dialog.appendChild(el("p", { id: "approval-text" }, describe(a)));
+    var form = el("form", { novalidate: "" });
+    form.appendChild(el("label", { for: "approval-number" }, "The number shown on the other screen"));
+    var input = el("input", { id: "approval-number", name: "number", type: "text", inputmode: "numeric", pattern: "[0-9]{2}", maxlength: "2", autocomplete: "off", "aria-describedby": "approval-status" });
+    form.appendChild(input);
+    var status = el("p", { id: "approval-status", role: "status", "aria-live": "polite" });
+    var actions = el("div", { class: "actions" });
+    var approve = el("button", { type: "submit", class: "primary" }, "Approve");
+    var deny = el("button", { type: "button", class: "secondary" }, "This wasn't me");
+    actions.appendChild(approve);
+    actions.appendChild(deny);
+    form.appendChild(actions);
+    form.appendChild(status);
+    dialog.appendChild(form);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!/^[0-9]{2}$/.test(input.value.trim())) {
+        status.textContent = "Enter the two-digit number the other screen shows.";
+        input.focus();
+        return;
+      }
+      approve.disabled = deny.disabled = true;
+      send(a, "approve", input.value.trim(), status);
+    });
+    deny.addEventListener("click", function () {
+      approve.disabled = deny.disabled = true;
+      send(a, "deny", null, status);
+    });
+    dialog.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        answered[a.id] = true;
+        close();
+      }
+    });
+    var main = document.getElementById("main") || document.body;
+    main.insertBefore(dialog, main.firstChild);
+    open = dialog;
+    input.focus();
+  }
+
+  function poll() {
+    if (open || document.hidden) {
+      return;
+    }
+    fetch("/account/approvals", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        return r.ok ? r.json() : { items: [] };
+      })
+      .then(function (list) {
+        var next = (list.items || []).filter(function (a) {
+          return !answered[a.id];
+        })[0];
+        if (next && !open) {
+          show(next);
+        }
+      })
+      .catch(function () {});
+  }
+
+  if (csrfInput && window.fetch) {
+    poll();
+    window.setInterval(poll, 4000);
+  }
+
+  // The waiting side: a form marked data-push-poll is sent again every few seconds.
+  document.querySelectorAll("form[data-push-poll]").forEach(function (form) {
+    var secs = parseInt(form.getAttribute("data-push-poll"), 10) || 3;
+    window.setTimeout(function () {
+      form.submit();
+    }, secs * 1000);
+  });
+})();
