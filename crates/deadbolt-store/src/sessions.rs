@@ -43,7 +43,8 @@ impl SessionRecord {
 }
 
 /// Gives a live session a new id and ends the old one, carrying over everything that hangs on
-/// it (its refresh tokens, step-up grants and challenges): what a session identifier the
+/// it (its refresh tokens, step-up grants, challenges, OpenID Connect grants, the push method
+/// it approves for, the device sign-ins it approved): what a session identifier the
 /// browser held before a privilege change was worth ends with the change (OWASP ASVS 5.0,
 /// session renewal). The first write is a guard: nothing happens to a session already ended.
 pub fn renew_session(old: SessionId, new: SessionId, now: OffsetDateTime) -> Vec<crate::Write> {
@@ -81,6 +82,16 @@ pub fn renew_session(old: SessionId, new: SessionId, now: OffsetDateTime) -> Vec
         ),
         Stmt::new(
             "UPDATE oidc_codes SET session_id = $2 WHERE session_id = $1",
+            params![old.clone(), new.clone()],
+        ),
+        // the browser (or app) that approves pushes is the session, whatever its id becomes
+        Stmt::new(
+            "UPDATE push_methods SET session_id = $2 WHERE session_id = $1",
+            params![old.clone(), new.clone()],
+        ),
+        // a device approved from this session collects its tokens while the session lives on
+        Stmt::new(
+            "UPDATE device_authorizations SET session_id = $2 WHERE session_id = $1",
             params![old, new],
         ),
     ]

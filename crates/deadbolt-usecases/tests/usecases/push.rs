@@ -95,3 +95,28 @@ async fn this_wasnt_me_pauses_push_for_exactly_the_configured_time() {
         mail.iter().map(|m| &m.subject).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn the_approver_stays_the_approver_when_its_session_is_renewed() {
+    let w = push_world().await;
+    let email = "push-renewed@example.com";
+    let (who, method) = approver(&w, email).await;
+    // a step-up or a new password renews the browser's session: a new id, the old one ended
+    let fresh = deadbolt_usecases::sessions::renew(&w.ctx, &who)
+        .await
+        .unwrap()
+        .expect("renewed");
+    let mut renewed = who.clone();
+    renewed.session.id = fresh;
+    renewed.claims.sid = fresh;
+    let sent = ok(ask(&w, email, method).await);
+    assert!(ok(push::pending_for(&w.ctx, &who).await).is_empty());
+    let listed = ok(push::pending_for(&w.ctx, &renewed).await);
+    assert_eq!(listed.len(), 1);
+    let approve = push::Answer {
+        decision: Decision::Approve,
+        number: Some(sent.number.to_string()),
+        signature: None,
+    };
+    ok(push::answer(&w.ctx, &client(), &renewed, sent.approval_id, approve).await);
+}
