@@ -84,11 +84,12 @@ pub(crate) async fn approver(ctx: &Context, method: MethodId) -> DomainResult<Pu
         ctx.store.push_method(method).await?.ok_or_else(|| {
             DomainError::Internal(anyhow::anyhow!("push method without approver"))
         })?;
+    let now = ctx.clock.now();
     let live = ctx
         .store
         .session(push.session_id)
         .await?
-        .is_some_and(|s| s.revoked_at.is_none());
+        .is_some_and(|s| ctx.config.session.is_live(&s.times(), now));
     if !live {
         return Err(DomainError::FactorNotAllowed(
             "the device that approves for this method has signed out: choose another method".into(),

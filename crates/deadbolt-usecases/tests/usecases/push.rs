@@ -120,3 +120,17 @@ async fn the_approver_stays_the_approver_when_its_session_is_renewed() {
     };
     ok(push::answer(&w.ctx, &client(), &renewed, sent.approval_id, approve).await);
 }
+
+#[tokio::test]
+async fn an_approver_whose_session_idled_out_is_no_longer_asked() {
+    let w = push_world().await;
+    let email = "push-idle@example.com";
+    let (_, method) = approver(&w, email).await;
+    let idle = w.ctx.config.session.idle_seconds;
+    w.advance(idle + 1);
+    // a session past its idle limit approves nothing, though nobody revoked it
+    match err(ask(&w, email, method).await) {
+        DomainError::FactorNotAllowed(_) => {}
+        other => panic!("expected factor_not_allowed: {other:?}"),
+    }
+}
