@@ -199,19 +199,26 @@ fn client_of(headers: &HeaderMap, body: &Bytes) -> Result<(ClientCredentials, bo
     credentials(headers, fields)
 }
 
+/// A client's form request: its credentials, whether Basic was used, and the form's own
+/// fields; or the error, with whether Basic was used.
+fn client_request<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(ClientCredentials, bool, T), (OAuthError, bool)> {
+    let (creds, basic) = client_of(headers, body).map_err(|e| (e, false))?;
+    let params = form(headers, body).map_err(|e| (e, basic))?;
+    Ok((creds, basic, params))
+}
+
 async fn token(
     State(state): State<AppState>,
     Client(info): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (creds, basic) = match client_of(&headers, &body) {
-        Ok(c) => c,
-        Err(e) => return oauth_error(e.into(), false),
-    };
-    let params: TokenParams = match form(&headers, &body) {
-        Ok(p) => p,
-        Err(e) => return oauth_error(e.into(), basic),
+    let (creds, basic, params): (_, _, TokenParams) = match client_request(&headers, &body) {
+        Ok(r) => r,
+        Err((e, basic)) => return oauth_error(e.into(), basic),
     };
     match exchange::exchange(&state, &info, &creds, params).await {
         Ok(issued) => {
@@ -253,14 +260,11 @@ async fn device_authorization(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (creds, basic) = match client_of(&headers, &body) {
-        Ok(c) => c,
-        Err(e) => return oauth_error(e.into(), false),
-    };
-    let params: DeviceAuthorizationForm = match form(&headers, &body) {
-        Ok(p) => p,
-        Err(e) => return oauth_error(e.into(), basic),
-    };
+    let (creds, basic, params): (_, _, DeviceAuthorizationForm) =
+        match client_request(&headers, &body) {
+            Ok(r) => r,
+            Err((e, basic)) => return oauth_error(e.into(), basic),
+        };
     match device::start(&state, &info, &creds, params.scope.as_deref()).await {
         Ok(started) => {
             let verification_uri = format!("{}/device", oidc::issuer(&state));
@@ -375,11 +379,8 @@ struct TokenForm {
 type TokenRequest = (ClientCredentials, bool, Option<String>);
 
 fn token_request(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, (OAuthError, bool)> {
-    let (creds, basic) = client_of(headers, body).map_err(|e| (e, false))?;
-    let token = form::<TokenForm>(headers, body)
-        .map_err(|e| (e, basic))?
-        .token;
-    Ok((creds, basic, token))
+    let (creds, basic, fields) = client_request::<TokenForm>(headers, body)?;
+    Ok((creds, basic, fields.token))
 }
 
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
