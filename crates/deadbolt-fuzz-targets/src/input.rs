@@ -2,6 +2,7 @@
 
 use crate::fixture::fixture;
 use axum::extract::FromRequest as _;
+use deadbolt_core::device_grant::UserCode;
 use deadbolt_core::email::Email;
 use deadbolt_core::phone::Phone;
 use deadbolt_core::recovery;
@@ -149,7 +150,7 @@ fn check_recovery(input: &str) {
 }
 
 /// Free text through every normaliser of typed input: recovery and TOTP codes, sent codes,
-/// emails, phone numbers, action names. The first byte picks TOTP parameters.
+/// emails, phone numbers, action names, device user codes. The first byte picks TOTP parameters.
 pub fn codes(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else {
         return;
@@ -187,6 +188,13 @@ pub fn codes(data: &[u8]) {
         assert_eq!(action.as_str(), text);
     }
     let _ = TotpAlgorithm::parse(text);
+    if let Some(code) = UserCode::parse(text) {
+        // a device's user code: however it was typed, it reads back as itself
+        let shown = code.display();
+        assert_eq!(shown.len(), 9);
+        assert_eq!(UserCode::parse(&shown).as_ref(), Some(&code));
+        assert_eq!(UserCode::parse(code.normalized()).as_ref(), Some(&code));
+    }
 }
 
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
@@ -245,6 +253,7 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("codes", "recovery", b"\x01oIL3-4567-89AB-cdef".to_vec()),
         ("codes", "totp", b"\x00287 082".to_vec()),
         ("codes", "totp8", b"\x0994287082".to_vec()),
+        ("codes", "user-code", b"\x00bcdf ghjk".to_vec()),
         ("codes", "email", b"\x02 Someone@Example.COM".to_vec()),
         ("codes", "phone", b"\x03+14155550123".to_vec()),
         ("codes", "action", b"\x04api_key.revoke".to_vec()),
