@@ -40,6 +40,10 @@ fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
         let policy = state.config.session;
         loop {
             tick.tick().await;
+            // a device that stopped polling leaves its unanswered request's end on record
+            if let Err(e) = deadbolt_usecases::oidc::device::record_expired(&state).await {
+                tracing::warn!(error = %e, "housekeeping: recording expired device requests failed");
+            }
             let absolute = time::Duration::seconds(policy.absolute_seconds);
             let idle = time::Duration::seconds(policy.idle_seconds);
             match state

@@ -190,4 +190,20 @@ impl Store {
         let rows = self.db.query(SQL, params![user_code_hash.to_vec()]).await?;
         rows.first().map(from_row).transpose()
     }
+
+    /// Requests that ran out of time while waiting and whose end is not yet recorded (at most
+    /// `limit`, oldest first): their devices stopped polling.
+    pub async fn unanswered_device_authorizations(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<DeviceAuthorizationRecord>> {
+        const SQL: &str = "SELECT device_code_hash, user_code_hash, client_id, scope, state, interval_seconds, \
+     last_polled_at, created_at, expires_at, ip, user_agent, place, account_id, session_id, auth_time, \
+     amr, acr, decided_at FROM device_authorizations WHERE state = 'pending' AND expires_at <= $1 \
+     ORDER BY expires_at LIMIT $2";
+        debug_assert!(SQL.contains(COLUMNS));
+        let rows = self.db.query(SQL, params![to_millis(now), limit]).await?;
+        rows.iter().map(from_row).collect()
+    }
 }

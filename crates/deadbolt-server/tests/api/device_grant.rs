@@ -515,3 +515,55 @@ async fn a_device_where_the_account_may_not_sign_in_is_not_approved() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_request_whose_device_stopped_polling_has_its_end_recorded_once() {
+    use deadbolt_core::clock::Clock;
+    let app = spawn_app_with(manual(), |_| {}).await;
+    let rp = tv_app(&app).await;
+    let gone = started(&app, &rp).await;
+    let polling = started(&app, &rp).await;
+    let answered = started(&app, &rp).await;
+    let (mut b, _) = approver(&app, "answers@example.com").await;
+    let code = answered["user_code"].as_str().unwrap();
+    assert_eq!(type_code(&mut b, &app, code).await.0, 200);
+    assert_eq!(answer(&mut b, &app, code, "deny").await.0, 200);
+    app.advance(Duration::seconds(601));
+    // one device polls after the end: that poll records it
+    poll_error(
+        &app,
+        &rp,
+        polling["device_code"].as_str().unwrap(),
+        "expired_token",
+    )
+    .await;
+
+    let clock: std::sync::Arc<dyn Clock> = app.clock.clone().unwrap();
+    let ctx = deadbolt_usecases::Context::open(
+        app.config.clone(),
+        clock,
+        std::sync::Arc::new(deadbolt_usecases::system::OsRandom),
+    )
+    .await
+    .unwrap();
+    // housekeeping records the one nobody polled for, and only it; and only once
+    assert_eq!(
+        deadbolt_usecases::oidc::device::record_expired(&ctx)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        deadbolt_usecases::oidc::device::record_expired(&ctx)
+            .await
+            .unwrap(),
+        0
+    );
+    poll_error(
+        &app,
+        &rp,
+        gone["device_code"].as_str().unwrap(),
+        "expired_token",
+    )
+    .await;
+}

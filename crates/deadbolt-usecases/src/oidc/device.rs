@@ -215,7 +215,8 @@ fn expired() -> OAuthError {
     )
 }
 
-/// Records, once, that a request ran out of time unanswered.
+/// Records, once, that a request ran out of time unanswered (its device's next poll, or
+/// [`record_expired`], whichever comes first).
 async fn expire(
     ctx: &Context,
     info: &ClientInfo,
@@ -236,6 +237,25 @@ async fn expire(
     ])
     .await?;
     Ok(())
+}
+
+/// Records the end of the requests that ran out of time while their devices had stopped
+/// polling (housekeeping calls it before expired rows are removed): every unanswered request
+/// leaves an event. How many were recorded.
+pub async fn record_expired(ctx: &Context) -> DomainResult<usize> {
+    const BATCH: i64 = 500;
+    let now = ctx.clock.now();
+    let mut recorded = 0;
+    for request in ctx
+        .store
+        .unanswered_device_authorizations(now, BATCH)
+        .await?
+    {
+        let device = device_info(&request);
+        expire(ctx, &device, &request.device_code_hash, &request, now).await?;
+        recorded += 1;
+    }
+    Ok(recorded)
 }
 
 /// Gives an approved request's device its tokens, once: a session of its own (the device's
