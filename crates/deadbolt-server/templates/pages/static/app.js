@@ -278,17 +278,52 @@
     return e;
   }
 
+  // What a step-up's action is, in words (an action this list does not know is named as is).
+  var actions = {
+    "password.change": "change your password",
+    "account.delete": "delete your account",
+    "mfa.manage": "change how you sign in",
+    "email.change": "change your email address",
+    "phone.change": "change your phone number",
+    "api_key.create": "create an API key",
+    "api_key.revoke": "revoke an API key",
+    "team.manage": "manage a team",
+    "admin.mfa_reset": "reset another account's two-step sign-in",
+    "admin.grant": "give administrator rights",
+    "policy.change": "change the security policy",
+    "client.manage": "manage an application",
+    "oidc.authorize": "sign in to an application",
+    "device.approve": "sign in a device to your account",
+  };
+
   function describe(a) {
-    var what = a.purpose === "step_up" ? "confirm " + (a.action || "an action") : "sign in";
+    var what = "sign in";
+    if (a.purpose === "step_up") {
+      what = actions[a.action] || (a.action ? "confirm the action “" + a.action + "”" : "confirm an action");
+    } else if (a.purpose === "password_reset") {
+      what = "reset your password";
+    }
     var by = a.requested_by || {};
     var where = [by.ip, by.place].filter(Boolean).join(", ") || "an unknown place";
     return "Someone is trying to " + what + " from " + where + " on " + (by.user_agent || "an unknown device") + ".";
   }
 
+  // Where focus was before the prompt opened: it goes back there when the prompt closes, if it
+  // was in the prompt (or lost) at that moment.
+  var before = null;
+
   function close() {
     if (open) {
+      var inside = open.contains(document.activeElement) || document.activeElement === document.body;
       open.remove();
       open = null;
+      if (inside) {
+        var back = before && before !== document.body && document.contains(before) ? before : document.getElementById("main");
+        if (back) {
+          back.focus();
+        }
+      }
+      before = null;
     }
   }
 
@@ -304,17 +339,31 @@
       credentials: "same-origin",
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: body.toString(),
-    }).then(function (r) {
-      answered[a.id] = true;
-      if (r.status === 204) {
-        status.textContent = decision === "approve" ? "Approved." : "Refused. We told you by email, and paused these requests for a while.";
-        window.setTimeout(close, 2500);
-        return;
+    }).then(
+      function (r) {
+        answered[a.id] = true;
+        if (r.status === 204) {
+          status.textContent = decision === "approve" ? "Approved." : "Refused. We told you by email, and paused these requests for a while.";
+          window.setTimeout(close, 2500);
+          return;
+        }
+        // the request is over either way (a wrong number refuses it): the message stays a
+        // while, then the prompt makes way for the next request
+        return r
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (p) {
+            status.textContent = p.message || "That did not work.";
+            window.setTimeout(close, 8000);
+          });
+      },
+      function () {
+        status.textContent = "We could not reach the server. Check your connection and try again.";
+        return "retry";
       }
-      return r.json().then(function (p) {
-        status.textContent = p.message || "That did not work.";
-      });
-    });
+    );
   }
 
   function show(a) {
@@ -334,6 +383,18 @@
     form.appendChild(actions);
     form.appendChild(status);
     dialog.appendChild(form);
+    var title = dialog.firstChild;
+    // while the answer travels the buttons are off; focus stays in the prompt (on its title)
+    // so that the outcome is read out where the person is
+    function answer(decision, number) {
+      approve.disabled = deny.disabled = true;
+      title.focus();
+      send(a, decision, number, status).then(function (outcome) {
+        if (outcome === "retry") {
+          approve.disabled = deny.disabled = false;
+        }
+      });
+    }
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       if (!/^[0-9]{2}$/.test(input.value.trim())) {
@@ -341,20 +402,39 @@
         input.focus();
         return;
       }
-      approve.disabled = deny.disabled = true;
-      send(a, "approve", input.value.trim(), status);
+      answer("approve", input.value.trim());
     });
     deny.addEventListener("click", function () {
-      approve.disabled = deny.disabled = true;
-      send(a, "deny", null, status);
+      answer("deny", null);
     });
     dialog.addEventListener("keydown", function (event) {
       if (event.key === "Escape") {
         answered[a.id] = true;
         close();
+        return;
+      }
+      // a modal prompt: Tab goes round its own controls
+      if (event.key === "Tab") {
+        var stops = Array.prototype.filter.call(dialog.querySelectorAll("input, button"), function (e) {
+          return !e.disabled;
+        });
+        if (!stops.length) {
+          event.preventDefault();
+          return;
+        }
+        var first = stops[0];
+        var last = stops[stops.length - 1];
+        if (event.shiftKey && (document.activeElement === first || document.activeElement === title)) {
+          event.preventDefault();
+          last.focus();
+        } else if (!event.shiftKey && document.activeElement === last) {
+          event.preventDefault();
+          first.focus();
+        }
       }
     });
     var main = document.getElementById("main") || document.body;
+    before = document.activeElement;
     main.insertBefore(dialog, main.firstChild);
     open = dialog;
     input.focus();
