@@ -421,7 +421,7 @@ test("step-up by push: a signed-in browser changes its password once the approve
     const send = stepUp.getByRole("button", { name: "Approve on my other device" });
     if (!(await send.isVisible())) {
       await laptop.page.locator("summary", { hasText: "Use another method" }).click();
-      await laptop.page.getByRole("link", { name: /This browser/ }).click();
+      await laptop.page.getByRole("link", { name: /Chrome/ }).click();
     }
     await send.click();
     const number = await shownNumber(laptop.page);

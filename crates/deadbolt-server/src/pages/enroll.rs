@@ -348,7 +348,13 @@ async fn webauthn_form(
 pub async fn start_push(page: &Page) -> PageResult {
     let viewer = page.viewer()?;
     let input = mfa::PushEnrollment {
-        label: Some("This browser".to_owned()),
+        // named for the browser it is, as the other screen reads it ("Chrome on Linux")
+        label: page
+            .client
+            .user_agent
+            .as_deref()
+            .map(deadbolt_core::user_agent::describe)
+            .or_else(|| Some("A browser".to_owned())),
         public_key: None,
         push_token: None,
     };
