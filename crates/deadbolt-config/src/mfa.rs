@@ -45,7 +45,7 @@ impl Default for MfaConfig {
             trusted_device_days: 30,
             push_pause_seconds: 900,
             push_requests_per_window: 5,
-            push_window_seconds: 600,
+            push_window_seconds: 1800,
         }
     }
 }

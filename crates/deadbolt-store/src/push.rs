@@ -199,6 +199,16 @@ pub mod push_writes {
         ))
     }
 
+    /// "This wasn't me" after the request's time ran out (the prompt was still open): a denial
+    /// all the same, so that it is recorded and pauses push. A guard: never over an answer.
+    pub fn deny_late(id: ApprovalId, now: OffsetDateTime) -> Write {
+        Write::new(Stmt::guard(
+            "UPDATE push_approvals SET state = 'denied', reason = 'user_denied', decided_at = $2 \
+             WHERE id = $1 AND state IN ('pending', 'expired') AND expires_at <= $2",
+            params![id.to_string(), to_millis(now)],
+        ))
+    }
+
     /// Spends an approved request: a guard, so it signs in once.
     pub fn spend(id: ApprovalId) -> Write {
         Write::new(Stmt::guard(

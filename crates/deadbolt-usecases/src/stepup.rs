@@ -224,7 +224,7 @@ pub async fn begin(
         });
     }
     let account = crate::sessions::account_of(ctx, who).await?;
-    let (methods, password) = offered(ctx, &account, &action).await?;
+    let (methods, password) = offered(ctx, &account, &action, who.session.id).await?;
     let (challenge_token, mut challenge) =
         challenge::open(ctx, &account, Purpose::StepUp(action), Some(who.session.id));
     challenge.target = target;
@@ -236,16 +236,25 @@ pub async fn begin(
     })
 }
 
-/// The methods that can satisfy `action` for `account` (primary first), and whether the
-/// account has none, so that its password serves instead.
+/// The methods that can satisfy `action` for `account` stepping up `session` (primary first),
+/// and whether the account has none, so that its password serves instead. A push method whose
+/// approver is that very session is not among them.
 pub async fn offered(
     ctx: &Context,
     account: &deadbolt_core::account::Account,
     action: &Action,
+    session: deadbolt_core::ids::SessionId,
 ) -> DomainResult<(Vec<MethodRecord>, bool)> {
     let all_methods = ctx.store.methods_of(account.id).await?;
     let password = !methods::is_enabled(&all_methods);
-    let methods = Purpose::StepUp(action.clone()).choices(ctx, account, all_methods);
+    let mut methods = Vec::new();
+    for m in Purpose::StepUp(action.clone()).choices(ctx, account, all_methods) {
+        if m.kind != deadbolt_core::mfa::MethodKind::Push
+            || crate::push::serves_step_up_of(ctx, m.id, session).await?
+        {
+            methods.push(m);
+        }
+    }
     Ok((methods, password))
 }
 

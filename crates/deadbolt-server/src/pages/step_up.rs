@@ -277,7 +277,8 @@ async fn pending(page: &Page, op: Op) -> Result<Pending, PageError> {
         return Err(PageError::Redirect(op.back().into()));
     }
     let action = Action::parse(op.action()).map_err(|_| PageError::BadForm)?;
-    let (methods, password) = stepup::offered(&page.state, &viewer.account, &action).await?;
+    let (methods, password) =
+        stepup::offered(&page.state, &viewer.account, &action, viewer.who.session.id).await?;
     Ok(Pending {
         token,
         challenge,

@@ -181,14 +181,26 @@ impl FromRequestParts<AppState> for Page {
 /// The pages a client's subject's session is a viewer on: what enrolling and signing in to its
 /// client need.
 fn subject_allows(path: &str) -> bool {
-    enrollment_allows(path)
+    // no push approver: a subject has no Deadbolt session to answer from once this one ends
+    !is_push_path(path) && enrollment_allows(path)
+}
+
+/// The push approver's pages: enrolling this browser, and its prompt's list and answers.
+fn is_push_path(path: &str) -> bool {
+    path == "/account/mfa/push" || is_approvals_path(path)
+}
+
+fn is_approvals_path(path: &str) -> bool {
+    path == "/account/approvals" || path.starts_with("/account/approvals/")
 }
 
 /// The pages a session that may only enroll a second factor can reach.
 fn enrollment_allows(path: &str) -> bool {
-    matches!(
-        path,
-        "/account/mfa/new"
+    // a push approver this session enrolled answers the sign-in that comes next
+    is_approvals_path(path)
+        || matches!(
+            path,
+            "/account/mfa/new"
             | "/account/mfa/totp"
             | "/account/mfa/email"
             | "/account/mfa/phone"
@@ -197,8 +209,6 @@ fn enrollment_allows(path: &str) -> bool {
             | "/account/mfa/confirm"
             | "/account/mfa/resend"
             | "/sign-out"
-            // a push approver this session enrolled answers the sign-in that comes next
-            | "/account/approvals"
             // a session past its recent sign-in proves itself again before enrolling
             | "/step-up"
             | "/step-up/start"
@@ -208,7 +218,7 @@ fn enrollment_allows(path: &str) -> bool {
             | "/oauth2/authorize"
             | "/oauth2/continue"
             | "/oauth2/logout"
-    )
+        )
 }
 
 /// A page that needs a signed-in viewer: others are sent to sign in.
@@ -233,5 +243,28 @@ impl SignedIn {
             Some(v) => v,
             None => unreachable!("SignedIn is only built with a viewer"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_that_may_only_enroll_answers_its_approvals() {
+        assert!(enrollment_allows("/account/approvals"));
+        assert!(enrollment_allows(
+            "/account/approvals/0193a0b8-2c4e-7f00-8000-000000000000"
+        ));
+        assert!(!enrollment_allows("/account"));
+        assert!(!enrollment_allows("/account/approvalsx"));
+    }
+
+    #[test]
+    fn a_subject_enrolls_no_push_approver_and_answers_nothing() {
+        assert!(subject_allows("/account/mfa/totp"));
+        assert!(!subject_allows("/account/mfa/push"));
+        assert!(!subject_allows("/account/approvals"));
+        assert!(!subject_allows("/account/approvals/x"));
     }
 }

@@ -531,6 +531,42 @@ async fn a_step_up_is_approved_the_same_way_and_the_approver_is_told_what_for() 
 }
 
 #[tokio::test]
+async fn the_approver_session_cannot_approve_its_own_step_up() {
+    // a stolen approver session would otherwise prove itself with the number it is shown
+    let app = push_app().await;
+    let email = "push-self@example.com";
+    let (a, method_id) = approver(&app, email, json!({})).await;
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/step-up",
+            &a,
+            Some(json!({"action": "billing.refund"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let started: Value = r.json().await.unwrap();
+    assert_eq!(started["satisfied"], false, "{started}");
+    let offered: Vec<&str> = started["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(!offered.contains(&method_id.as_str()), "{started}");
+    let r = app
+        .send_auth(
+            Method::POST,
+            "/v1/step-up/challenge",
+            &a,
+            Some(json!({"challenge_token": started["challenge_token"], "method_id": method_id})),
+        )
+        .await;
+    assert_problem(r, 403, "factor_not_allowed").await;
+    assert!(listed(&app, &a).await.is_empty(), "no prompt was made");
+}
+
+#[tokio::test]
 async fn an_unanswered_request_expires_and_frees_the_place() {
     let app = push_app().await;
     let email = "push-expiry@example.com";
@@ -548,8 +584,14 @@ async fn an_unanswered_request_expires_and_frees_the_place() {
         "mfa_token_invalid",
     )
     .await;
-    let r = answer(&app, &a, &id, json!({"decision": "deny"})).await;
-    assert_problem(r, 404, "not_found").await;
+    let number = answer(
+        &app,
+        &a,
+        &id,
+        json!({"decision": "approve", "number": "42"}),
+    )
+    .await;
+    assert_problem(number, 404, "not_found").await;
     // the place is free again
     let (_, _, _) = requested(&app, email, &method_id).await;
 }
@@ -559,6 +601,7 @@ async fn requests_per_window_are_bounded() {
     let app = spawn_app_with(manual(), |c| {
         allow_push(c);
         c.mfa.push_requests_per_window = 2;
+        c.mfa.push_window_seconds = 600;
     })
     .await;
     let email = "push-rate@example.com";

@@ -74,6 +74,13 @@ pub async fn enroll_push(
         grant,
         mut writes,
     } = start_enrolment(ctx, client, who.into(), MethodKind::Push, label, None).await?;
+    if account.subject_of.is_some() {
+        // a client's subject has a Deadbolt session only while its product sends it here:
+        // nothing would be left to answer from
+        return Err(DomainError::FactorNotAllowed(
+            "push approval is not available to a product's own users".into(),
+        ));
+    }
     let sealed_token = match &input.push_token {
         Some(token) => {
             let (key, sealed) = ctx

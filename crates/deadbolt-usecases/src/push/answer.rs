@@ -54,8 +54,16 @@ pub async fn answer(
         .await?
         .filter(|p| p.session_id == who.session.id)
         .ok_or(DomainError::NotFound)?;
-    // answered once, and only while it waits
-    if approval.state != ApprovalState::Pending || now >= approval.expires_at {
+    // answered once, and only while it waits; "this wasn't me" is heard even once the time
+    // ran out (the likeliest moment for someone bombed with prompts to answer)
+    let waiting = approval.state == ApprovalState::Pending && now < approval.expires_at;
+    let late_denial = input.decision == Decision::Deny
+        && matches!(
+            approval.state,
+            ApprovalState::Pending | ApprovalState::Expired
+        )
+        && now >= approval.expires_at;
+    if !waiting && !late_denial {
         return Err(DomainError::NotFound);
     }
     approver(ctx, push.method_id).await?;
@@ -147,11 +155,17 @@ pub async fn answer(
                 client,
                 detail(Some("user_denied")),
             );
-            let mut writes = vec![
-                push_writes::decide(id, false, Some("user_denied"), bound, now),
-                denied.write(),
-            ];
-            if let Some(mail) = notice(ctx, &account, Notice::PushDenied, client)? {
+            let decided = match late_denial {
+                true => push_writes::deny_late(id, now),
+                false => push_writes::decide(id, false, Some("user_denied"), bound, now),
+            };
+            let mut writes = vec![decided, denied.write()];
+            // told with where the request came from, not where the approver answered it
+            let requester = ClientInfo {
+                ip: approval.ip.as_deref().and_then(|ip| ip.parse().ok()),
+                user_agent: None,
+            };
+            if let Some(mail) = notice(ctx, &account, Notice::PushDenied, &requester)? {
                 writes.push(SealedMessage::write(&mail));
             }
             (writes, Ok(()))

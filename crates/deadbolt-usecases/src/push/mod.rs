@@ -98,6 +98,32 @@ pub(crate) async fn approver(ctx: &Context, method: MethodId) -> DomainResult<Pu
     Ok(push)
 }
 
+/// Whether the challenge is a step-up of the approver's own session: a session proving itself
+/// by answering its own prompt proves nothing (whoever stole it would approve it too).
+fn approves_itself(challenge: &ChallengeRecord, push: &PushMethodRecord) -> bool {
+    challenge.session_id == Some(push.session_id)
+}
+
+fn self_approval() -> DomainError {
+    DomainError::FactorNotAllowed(
+        "this session is the one that approves push requests: confirm with another method".into(),
+    )
+}
+
+/// Whether the push method `method` may answer a step-up of `session`: not when that session
+/// is its approver.
+pub(crate) async fn serves_step_up_of(
+    ctx: &Context,
+    method: MethodId,
+    session: deadbolt_core::ids::SessionId,
+) -> DomainResult<bool> {
+    Ok(ctx
+        .store
+        .push_method(method)
+        .await?
+        .is_none_or(|p| p.session_id != session))
+}
+
 /// The send step for a push method: a new request for the approver (or the pending one, to
 /// the challenge that made it), within the account's limits.
 pub(crate) async fn request(
@@ -114,6 +140,9 @@ pub(crate) async fn request(
     } = asked;
     let now = ctx.clock.now();
     let push = approver(ctx, method.id).await?;
+    if approves_itself(challenge, &push) {
+        return Err(self_approval());
+    }
     if let Some(a) = ctx.store.pending_approval(account.id, now).await? {
         return same_or_refused(a, challenge, now);
     }

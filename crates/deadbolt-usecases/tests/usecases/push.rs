@@ -134,3 +134,54 @@ async fn an_approver_whose_session_idled_out_is_no_longer_asked() {
         other => panic!("expected factor_not_allowed: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn this_wasnt_me_after_the_request_ran_out_still_pauses_push() {
+    let w = push_world().await;
+    let email = "push-late@example.com";
+    let (who, method) = approver(&w, email).await;
+    let sent = ok(ask(&w, email, method).await);
+    // the prompt stayed open past the request's two minutes
+    w.advance(121);
+    let answer = |decision| push::Answer {
+        decision,
+        number: Some(sent.number.to_string()),
+        signature: None,
+    };
+    // too late to approve
+    assert!(matches!(
+        err(push::answer(
+            &w.ctx,
+            &client(),
+            &who,
+            sent.approval_id,
+            answer(Decision::Approve)
+        )
+        .await),
+        DomainError::NotFound
+    ));
+    ok(push::answer(
+        &w.ctx,
+        &client(),
+        &who,
+        sent.approval_id,
+        answer(Decision::Deny),
+    )
+    .await);
+    assert_eq!(
+        retry_after(err(ask(&w, email, method).await)),
+        w.ctx.config.mfa.push_pause_seconds
+    );
+    // and it is heard once
+    assert!(matches!(
+        err(push::answer(
+            &w.ctx,
+            &client(),
+            &who,
+            sent.approval_id,
+            answer(Decision::Deny)
+        )
+        .await),
+        DomainError::NotFound
+    ));
+}
