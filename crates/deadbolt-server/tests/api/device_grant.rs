@@ -518,7 +518,6 @@ async fn a_device_where_the_account_may_not_sign_in_is_not_approved() {
 
 #[tokio::test]
 async fn a_request_whose_device_stopped_polling_has_its_end_recorded_once() {
-    use deadbolt_core::clock::Clock;
     let app = spawn_app_with(manual(), |_| {}).await;
     let rp = tv_app(&app).await;
     let gone = started(&app, &rp).await;
@@ -538,14 +537,7 @@ async fn a_request_whose_device_stopped_polling_has_its_end_recorded_once() {
     )
     .await;
 
-    let clock: std::sync::Arc<dyn Clock> = app.clock.clone().unwrap();
-    let ctx = deadbolt_usecases::Context::open(
-        app.config.clone(),
-        clock,
-        std::sync::Arc::new(deadbolt_usecases::system::OsRandom),
-    )
-    .await
-    .unwrap();
+    let ctx = app.context().await;
     // housekeeping records the one nobody polled for, and only it; and only once
     assert_eq!(
         deadbolt_usecases::oidc::device::record_expired(&ctx)

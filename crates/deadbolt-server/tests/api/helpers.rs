@@ -702,15 +702,23 @@ pub async fn verified_account(app: &mut TestApp, email: &str) -> Value {
     tokens
 }
 
+impl TestApp {
+    /// The use cases' context on this app's database, keys and manual clock, for what a test
+    /// does as the operator at the machine would (a command) rather than over HTTP.
+    pub async fn context(&self) -> deadbolt_usecases::Context {
+        let clock: Arc<dyn Clock> = self.clock.clone().expect("spawn with manual_clock");
+        deadbolt_usecases::Context::open(self.config.clone(), clock, Arc::new(OsRandom))
+            .await
+            .unwrap()
+    }
+}
+
 /// An administrator, made as `deadbolt admin create --role admin` makes one, with TOTP enrolled,
 /// signed in with both factors (an admin's own MFA is required): its access token and TOTP
 /// secret. Needs the manual clock (the confirmation spends the current time step).
 pub async fn admin_signed_in(app: &TestApp, email: &str) -> (String, String) {
     use deadbolt_usecases::accounts::{create_by_operator, OperatorAccount};
-    let clock: Arc<dyn Clock> = app.clock.clone().expect("spawn with manual_clock");
-    let state = deadbolt_usecases::Context::open(app.config.clone(), clock, Arc::new(OsRandom))
-        .await
-        .unwrap();
+    let state = app.context().await;
     create_by_operator(
         &state,
         OperatorAccount {

@@ -8,13 +8,10 @@
 use crate::browser::Browser;
 use crate::helpers::*;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use deadbolt_core::clock::Clock;
 use deadbolt_core::oidc_client::ClientInput;
-use deadbolt_usecases::system::OsRandom;
 use reqwest::header::LOCATION;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use time::Duration;
 
 pub(crate) const CALLBACK: &str = "https://rp.example/callback";
@@ -29,10 +26,7 @@ pub(crate) struct Rp {
 
 /// Registers a client as `deadbolt clients create` does.
 pub(crate) async fn register(app: &TestApp, input: ClientInput) -> Rp {
-    let clock: Arc<dyn Clock> = app.clock.clone().expect("spawn with manual_clock");
-    let ctx = deadbolt_usecases::Context::open(app.config.clone(), clock, Arc::new(OsRandom))
-        .await
-        .unwrap();
+    let ctx = app.context().await;
     let made = deadbolt_usecases::clients::create_by_operator(&ctx, input)
         .await
         .unwrap();

@@ -28,11 +28,20 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 /// A push request made: the number to show on the requesting screen, and how long it waits.
-#[derive(Debug)]
 pub struct PushSent {
     pub approval_id: ApprovalId,
     pub number: u8,
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for PushSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the number is what the approver must read off the requesting screen
+        f.debug_struct("PushSent")
+            .field("approval_id", &self.approval_id)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The AEAD associated data of a push method's gateway address: the method it belongs to.
