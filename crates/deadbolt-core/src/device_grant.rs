@@ -139,6 +139,49 @@ pub fn pace(
     }
 }
 
+/// What a poll of a request is answered with (RFC 8628 section 3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollAnswer {
+    /// Still waiting: `authorization_pending`, the poll recorded with this interval.
+    Pending { interval: Duration },
+    /// Still waiting, polled too soon: `slow_down`, the interval grown to this.
+    SlowDown { interval: Duration },
+    /// Its time ran out unanswered just now: record its end, then `expired_token`.
+    EndNow,
+    /// `expired_token` (its end already recorded, or an approval not collected in time).
+    Expired,
+    /// `access_denied`.
+    Denied,
+    /// Its tokens were collected already: `invalid_grant`.
+    Spent,
+    /// Approved: the device collects its tokens.
+    Collect,
+}
+
+/// Judges a poll of a request in `state` that expires at `expires_at`, last polled at
+/// `last_polled_at` with `interval`.
+pub fn answer_poll(
+    state: DeviceState,
+    expires_at: OffsetDateTime,
+    last_polled_at: Option<OffsetDateTime>,
+    interval: Duration,
+    now: OffsetDateTime,
+) -> PollAnswer {
+    let ended = expires_at <= now;
+    match state {
+        DeviceState::Pending if ended => PollAnswer::EndNow,
+        DeviceState::Pending => match pace(last_polled_at, interval, now) {
+            Pace::InTime => PollAnswer::Pending { interval },
+            Pace::TooSoon { interval } => PollAnswer::SlowDown { interval },
+        },
+        DeviceState::Expired => PollAnswer::Expired,
+        DeviceState::Approved if ended => PollAnswer::Expired,
+        DeviceState::Approved => PollAnswer::Collect,
+        DeviceState::Denied => PollAnswer::Denied,
+        DeviceState::Used => PollAnswer::Spent,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +265,35 @@ mod tests {
                 interval: MAX_INTERVAL
             }
         );
+    }
+
+    #[test]
+    fn a_poll_is_answered_by_the_state_the_clock_and_the_pace() {
+        let t = datetime!(2026-01-01 0:00 UTC);
+        let later = t + REQUEST_TTL;
+        let answer =
+            |state, last: Option<OffsetDateTime>| answer_poll(state, later, last, POLL_INTERVAL, t);
+        assert_eq!(
+            answer(DeviceState::Pending, None),
+            PollAnswer::Pending {
+                interval: POLL_INTERVAL
+            }
+        );
+        assert_eq!(
+            answer(DeviceState::Pending, Some(t - Duration::seconds(1))),
+            PollAnswer::SlowDown {
+                interval: Duration::seconds(10)
+            }
+        );
+        assert_eq!(answer(DeviceState::Approved, Some(t)), PollAnswer::Collect);
+        assert_eq!(answer(DeviceState::Denied, None), PollAnswer::Denied);
+        assert_eq!(answer(DeviceState::Used, None), PollAnswer::Spent);
+        assert_eq!(answer(DeviceState::Expired, None), PollAnswer::Expired);
+        // at its end: a waiting request ends now, an approval not collected is expired
+        let at_end = |state| answer_poll(state, t, None, POLL_INTERVAL, t);
+        assert_eq!(at_end(DeviceState::Pending), PollAnswer::EndNow);
+        assert_eq!(at_end(DeviceState::Approved), PollAnswer::Expired);
+        assert_eq!(at_end(DeviceState::Denied), PollAnswer::Denied);
     }
 
     #[test]

@@ -19,7 +19,9 @@ use crate::events::event;
 use crate::notice::Notice;
 use crate::notify::notice;
 use crate::risk;
-use deadbolt_core::device_grant::{self, DeviceState, Pace, UserCode, POLL_INTERVAL, REQUEST_TTL};
+use deadbolt_core::device_grant::{
+    self, DeviceState, PollAnswer, UserCode, POLL_INTERVAL, REQUEST_TTL,
+};
 use deadbolt_core::event::EventKind;
 use deadbolt_core::ids::SessionId;
 use deadbolt_core::oidc_client::Grant;
@@ -156,7 +158,6 @@ pub(super) async fn poll(
     client: &ClientRecord,
     device_code: Option<String>,
 ) -> OidcResult<Issued> {
-    let bad = || OAuthError::invalid_grant("the device code is invalid, used, or another client's");
     let presented = device_code
         .filter(|c| c.starts_with(DEVICE_CODE_PREFIX) && c.len() <= 128)
         .map(Secret::new)
@@ -166,46 +167,49 @@ pub(super) async fn poll(
     })
     .await?;
     let Some((hash, request)) = found else {
-        return Err(bad().into());
+        return Err(bad_device_code().into());
     };
     if request.client_id != client.client_id {
-        return Err(bad().into());
+        return Err(bad_device_code().into());
     }
     let now = ctx.clock.now();
-    match request.state {
-        DeviceState::Pending if request.expires_at <= now => {
+    let answer = device_grant::answer_poll(
+        request.state,
+        request.expires_at,
+        request.last_polled_at,
+        request.interval,
+        now,
+    );
+    // still waiting: the poll is recorded, with the interval from now on
+    let (interval, waiting) = match answer {
+        PollAnswer::Pending { interval } => (interval, pending_error()),
+        PollAnswer::SlowDown { interval } => {
+            let wait = format!(
+                "polling too fast: wait at least {} seconds between polls",
+                interval.whole_seconds()
+            );
+            (interval, OAuthError::new("slow_down", wait))
+        }
+        PollAnswer::EndNow => {
             expire(ctx, info, &hash, &request, now).await?;
-            Err(expired().into())
+            return Err(expired().into());
         }
-        DeviceState::Pending => {
-            let (interval, answer) =
-                match device_grant::pace(request.last_polled_at, request.interval, now) {
-                    Pace::InTime => (request.interval, pending_error()),
-                    Pace::TooSoon { interval } => (
-                        interval,
-                        OAuthError::new(
-                            "slow_down",
-                            format!(
-                                "polling too fast: wait at least {} seconds between polls",
-                                interval.whole_seconds()
-                            ),
-                        ),
-                    ),
-                };
-            ctx.commit(vec![DeviceAuthorizationRecord::polled(
-                &hash, interval, now,
-            )])
-            .await?;
-            Err(answer.into())
+        PollAnswer::Expired => return Err(expired().into()),
+        PollAnswer::Denied => {
+            return Err(OAuthError::new("access_denied", "the person denied the request").into())
         }
-        DeviceState::Expired => Err(expired().into()),
-        DeviceState::Approved if request.expires_at <= now => Err(expired().into()),
-        DeviceState::Denied => {
-            Err(OAuthError::new("access_denied", "the person denied the request").into())
-        }
-        DeviceState::Used => Err(bad().into()),
-        DeviceState::Approved => collect(ctx, client, &hash, &request, now).await,
-    }
+        PollAnswer::Spent => return Err(bad_device_code().into()),
+        PollAnswer::Collect => return collect(ctx, client, &hash, &request, now).await,
+    };
+    ctx.commit(vec![DeviceAuthorizationRecord::polled(
+        &hash, interval, now,
+    )])
+    .await?;
+    Err(waiting.into())
+}
+
+fn bad_device_code() -> OAuthError {
+    OAuthError::invalid_grant("the device code is invalid, used, or another client's")
 }
 
 fn expired() -> OAuthError {
@@ -267,8 +271,7 @@ async fn collect(
     request: &DeviceAuthorizationRecord,
     now: OffsetDateTime,
 ) -> OidcResult<Issued> {
-    let bad = || OAuthError::invalid_grant("the device code is invalid, used, or another client's");
-    let decision = request.decision.as_ref().ok_or_else(bad)?;
+    let decision = request.decision.as_ref().ok_or_else(bad_device_code)?;
     // the approving session must still be live: signing out everywhere before the device
     // collects its tokens stops it
     let approver_live = ctx
@@ -316,7 +319,7 @@ async fn collect(
     writes.extend(grant.insert(refresh_hash.as_ref().map(|h| h.as_slice())));
     if ctx.commit(writes).await? != BatchOutcome::Committed {
         // another poll of the same code took them
-        return Err(bad().into());
+        return Err(bad_device_code().into());
     }
     tokens::issue(ctx, client, &account, &grant, &request.scope, None, refresh)
 }
