@@ -14,6 +14,8 @@ use time::Duration;
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const TV: &str = "LivingRoomTV/2.1 (Tizen)";
+/// Where the TV asks from, as a trusted proxy reports it (the approving browser is at 127.0.0.1).
+const TV_ADDRESS: &str = "203.0.113.9";
 
 async fn tv_app(app: &TestApp) -> Rp {
     let mut input = app_input(true, true, "EdDSA");
@@ -27,6 +29,7 @@ async fn ask(app: &TestApp, rp: &Rp, scope: &str) -> reqwest::Response {
     app.client
         .post(app.url("/oauth2/device_authorization"))
         .header("user-agent", TV)
+        .header("x-forwarded-for", TV_ADDRESS)
         .form(&[("client_id", rp.id.as_str()), ("scope", scope)])
         .send()
         .await
@@ -102,7 +105,10 @@ fn is_user_code(s: &str) -> bool {
 
 #[tokio::test]
 async fn a_tv_is_signed_in_once_its_person_approves_the_code_it_shows() {
-    let mut app = spawn_app_with(manual(), |_| {}).await;
+    let mut app = spawn_app_with(manual(), |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
     let rp = tv_app(&app).await;
     let d: Value = app
         .get("/.well-known/openid-configuration")
@@ -151,7 +157,7 @@ async fn a_tv_is_signed_in_once_its_person_approves_the_code_it_shows() {
     let (status, page) = type_code(&mut b, &app, &typed).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Cinema at home"), "the client's name");
-    assert!(page.contains("127.0.0.1"), "the device's address");
+    assert!(page.contains(TV_ADDRESS), "the device's address");
     assert!(page.contains("LivingRoomTV"), "the device's program");
     assert!(page.contains(&user_code));
 
@@ -163,7 +169,7 @@ async fn a_tv_is_signed_in_once_its_person_approves_the_code_it_shows() {
         .next_mail_titled("A device was signed in to your account")
         .await;
     assert_eq!(told.to, ["viewer@example.com"]);
-    assert!(told.text.contains("127.0.0.1"), "{}", told.text);
+    assert!(told.text.contains(TV_ADDRESS), "{}", told.text);
 
     app.advance(Duration::seconds(10));
     let r = poll(&app, &rp, &device_code).await;
@@ -198,6 +204,7 @@ async fn a_tv_is_signed_in_once_its_person_approves_the_code_it_shows() {
         .find(|s| s["user_agent"] == TV)
         .cloned()
         .expect("the TV's own session");
+    assert_eq!(tv["ip"], TV_ADDRESS, "{tv}");
     let r = app
         .client
         .delete(app.url(&format!("/v1/me/sessions/{}", tv["id"].as_str().unwrap())))
